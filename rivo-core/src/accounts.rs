@@ -1,0 +1,900 @@
+//! Accounts: users who log in with their email, roles, and the permissions roles grant.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AuthFailure, Error, Result, Rule, ValidationErrors};
+use crate::ids::{RoleId, UserId};
+use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
+use crate::store::{Store, dispatch};
+use crate::validate;
+
+/// What a permission allows on a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// See objects.
+    View,
+    /// Create objects.
+    Add,
+    /// Edit objects.
+    Change,
+    /// Delete objects.
+    Delete,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 4] = [Action::View, Action::Add, Action::Change, Action::Delete];
+
+    /// `view`, `add`, `change` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Add => "add",
+            Action::Change => "change",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// A model that permissions apply to, named as in the original Django apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Model {
+    /// `account.role`
+    Role,
+    /// `account.user`
+    User,
+    /// `chat.chathistory`
+    ChatHistory,
+    /// `client.client`
+    Client,
+    /// `client.context`
+    Context,
+    /// `client.clientstagehistory`
+    ClientStageHistory,
+    /// `client.clientassignment`
+    ClientAssignment,
+}
+
+impl Model {
+    /// Every model.
+    pub const ALL: [Model; 7] = [
+        Model::Role,
+        Model::User,
+        Model::ChatHistory,
+        Model::Client,
+        Model::Context,
+        Model::ClientStageHistory,
+        Model::ClientAssignment,
+    ];
+
+    /// The Django app label: `account`, `chat` or `client`.
+    pub fn app(self) -> &'static str {
+        match self {
+            Model::Role | Model::User => "account",
+            Model::ChatHistory => "chat",
+            Model::Client
+            | Model::Context
+            | Model::ClientStageHistory
+            | Model::ClientAssignment => "client",
+        }
+    }
+
+    /// The Django model name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Role => "role",
+            Model::User => "user",
+            Model::ChatHistory => "chathistory",
+            Model::Client => "client",
+            Model::Context => "context",
+            Model::ClientStageHistory => "clientstagehistory",
+            Model::ClientAssignment => "clientassignment",
+        }
+    }
+}
+
+/// A permission: an action on a model, spelled `<app>.<action>_<model>` like Django
+/// (`chat.view_chathistory`, `client.change_client`, `account.add_user`).
+///
+/// ```
+/// use rivo_core::accounts::{Action, Model, Permission};
+/// let p: Permission = "client.change_client".parse().unwrap();
+/// assert_eq!(p, Permission::new(Action::Change, Model::Client));
+/// assert_eq!(Permission::all().count(), 28);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission {
+    /// The model.
+    pub model: Model,
+    /// The action.
+    pub action: Action,
+}
+
+impl Permission {
+    /// `action` on `model`.
+    pub fn new(action: Action, model: Model) -> Self {
+        Self { model, action }
+    }
+
+    /// Every permission rivo knows, model by model.
+    pub fn all() -> impl Iterator<Item = Permission> {
+        Model::ALL.into_iter().flat_map(|model| {
+            Action::ALL
+                .into_iter()
+                .map(move |action| Permission { model, action })
+        })
+    }
+
+    /// The codename, e.g. `chat.view_chathistory`.
+    pub fn codename(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}_{}",
+            self.model.app(),
+            self.action.as_str(),
+            self.model.name()
+        )
+    }
+}
+
+impl FromStr for Permission {
+    type Err = Rule;
+
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        Permission::all()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| Rule::UnknownPermission {
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A role: a named set of permissions given to users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// Id.
+    pub id: RoleId,
+    /// Unique, 1 to 100 characters.
+    pub name: String,
+    /// Free text, may be empty.
+    pub description: String,
+    /// What users with this role may do.
+    pub permissions: BTreeSet<Permission>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A role to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewRole {
+    /// Unique, 1 to 100 characters.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// What users with this role may do.
+    pub permissions: BTreeSet<Permission>,
+}
+
+/// Changes to a role; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct RoleUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New permission set (replaces the old one).
+    pub permissions: Option<BTreeSet<Permission>>,
+}
+
+/// Filters for [`Store::list_roles`].
+#[derive(Debug, Clone, Default)]
+pub struct RoleFilter {
+    /// Case-insensitive substring of name or description.
+    pub search: Option<String>,
+}
+
+sort_fields!(
+    /// Fields roles can be sorted by.
+    RoleSort {
+        /// Name.
+        Name => ("name", "name"),
+        /// Creation time.
+        CreatedAt => ("created_at", "created_at"),
+        /// Id.
+        Id => ("id", "id"),
+    }
+);
+
+pub(crate) const ROLE_NAME_MAX: usize = 100;
+
+pub(crate) fn clean_role_name(name: &str) -> Result<String, Rule> {
+    validate::required_text(name, Some(ROLE_NAME_MAX))
+}
+
+/// A user account. The password hash is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Login identifier, unique case-insensitively.
+    pub email: String,
+    /// Unique, 1 to 150 characters of letters, digits and `@.+-_`.
+    pub username: String,
+    /// At most 150 characters, may be empty.
+    pub first_name: String,
+    /// At most 150 characters, may be empty.
+    pub last_name: String,
+    /// At most 20 characters, may be empty.
+    pub phone: String,
+    /// The role, if any.
+    pub role_id: Option<RoleId>,
+    /// Who created this user, if known.
+    pub created_by: Option<UserId>,
+    /// Inactive users cannot log in and hold no permissions.
+    pub is_active: bool,
+    /// Staff users may use the admin.
+    pub is_staff: bool,
+    /// Superusers hold every permission.
+    pub is_superuser: bool,
+    /// Last successful login.
+    pub last_login: Option<DateTime<Utc>>,
+    /// When the account was opened.
+    pub date_joined: DateTime<Utc>,
+    /// When the row was created.
+    pub created_at: DateTime<Utc>,
+    /// When the row was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl User {
+    /// "First Last", or the email when both names are empty.
+    pub fn display_name(&self) -> String {
+        let full = format!("{} {}", self.first_name, self.last_name);
+        let full = full.trim();
+        if full.is_empty() {
+            self.email.clone()
+        } else {
+            full.to_owned()
+        }
+    }
+}
+
+/// A user to create. The password is hashed with argon2 before it reaches the database.
+#[derive(Clone, Default)]
+pub struct NewUser {
+    /// Login email (required, unique case-insensitively).
+    pub email: String,
+    /// Username (required, unique).
+    pub username: String,
+    /// Plain-text password, checked against [`check_password`]; `None` makes an account that
+    /// cannot log in until a password is set.
+    pub password: Option<String>,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// Phone.
+    pub phone: String,
+    /// Role.
+    pub role_id: Option<RoleId>,
+    /// Who creates this user.
+    pub created_by: Option<UserId>,
+    /// Whether the account may log in (you probably want `true`).
+    pub is_active: bool,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Permissions held directly (besides the role's).
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("role_id", &self.role_id)
+            .field("is_active", &self.is_active)
+            .field("is_staff", &self.is_staff)
+            .field("is_superuser", &self.is_superuser)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewUser {
+    /// An active user with this email and username and no other attributes.
+    pub fn new(email: impl Into<String>, username: impl Into<String>) -> Self {
+        Self {
+            email: email.into(),
+            username: username.into(),
+            is_active: true,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the password.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+}
+
+/// Changes to a user; `None` leaves a field as it is. The password is changed with
+/// [`Store::set_password`] only.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New email.
+    pub email: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New first name.
+    pub first_name: Option<String>,
+    /// New last name.
+    pub last_name: Option<String>,
+    /// New phone.
+    pub phone: Option<String>,
+    /// New role (`Some(None)` removes it).
+    pub role_id: Option<Option<RoleId>>,
+    /// New active flag.
+    pub is_active: Option<bool>,
+    /// New staff flag.
+    pub is_staff: Option<bool>,
+    /// New superuser flag.
+    pub is_superuser: Option<bool>,
+    /// New set of directly held permissions (replaces the old one).
+    pub permissions: Option<BTreeSet<Permission>>,
+}
+
+/// Filters for [`Store::list_users`].
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive substring of email, username, first or last name.
+    pub search: Option<String>,
+    /// Only active (or inactive) users.
+    pub is_active: Option<bool>,
+    /// Only staff (or non-staff) users.
+    pub is_staff: Option<bool>,
+    /// Only superusers (or others).
+    pub is_superuser: Option<bool>,
+    /// Only users with this role.
+    pub role_id: Option<RoleId>,
+}
+
+impl UserFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.search(
+            &["email", "username", "first_name", "last_name"],
+            self.search.as_deref(),
+        )
+        .eq("is_active", self.is_active)
+        .eq("is_staff", self.is_staff)
+        .eq("is_superuser", self.is_superuser)
+        .eq("role_id", self.role_id);
+        c
+    }
+}
+
+impl RoleFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.search(&["name", "description"], self.search.as_deref());
+        c
+    }
+}
+
+sort_fields!(
+    /// Fields users can be sorted by.
+    UserSort {
+        /// Creation time.
+        CreatedAt => ("created_at", "created_at"),
+        /// Email.
+        Email => ("email", "email"),
+        /// Username.
+        Username => ("username", "username"),
+        /// First name.
+        FirstName => ("first_name", "first_name"),
+        /// Last name.
+        LastName => ("last_name", "last_name"),
+        /// Date joined.
+        DateJoined => ("date_joined", "date_joined"),
+        /// Last login.
+        LastLogin => ("last_login", "last_login"),
+        /// Id.
+        Id => ("id", "id"),
+    }
+);
+
+/// Validated user fields, ready to store.
+#[derive(Debug, Clone)]
+pub(crate) struct CleanUser {
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+}
+
+pub(crate) fn clean_name(value: &str) -> Result<String, Rule> {
+    validate::optional_text(value, Some(150))
+}
+
+pub(crate) fn clean_phone(value: &str) -> Result<String, Rule> {
+    validate::optional_text(value, Some(20))
+}
+
+/// Minimum password length (Django's `MinimumLengthValidator` default).
+pub const PASSWORD_MIN_LENGTH: usize = 8;
+
+/// A few of the most common passwords (from Django's list); checked case-insensitively.
+const COMMON_PASSWORDS: &[&str] = &[
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "qwerty123",
+    "iloveyou",
+    "sunshine",
+    "princess",
+    "football",
+    "baseball",
+    "welcome1",
+    "welcome123",
+    "admin123",
+    "administrator",
+    "letmein1",
+    "trustno1",
+    "abc12345",
+    "abcd1234",
+    "11111111",
+    "00000000",
+    "1q2w3e4r",
+    "1qaz2wsx",
+    "qwertyui",
+    "passw0rd",
+    "starwars",
+    "superman",
+    "whatever",
+    "dragon12",
+    "monkey12",
+    "changeme",
+    "p@ssw0rd",
+    "asdfghjkl",
+    "zaq12wsx",
+    "q1w2e3r4",
+    "secret123",
+    "computer",
+];
+
+/// Checks a password the way Django's four default validators do: at least
+/// [`PASSWORD_MIN_LENGTH`] characters, not a common password, not entirely numeric, and not
+/// too similar to the user's email, username or names.
+///
+/// ```
+/// use rivo_core::accounts::check_password;
+/// assert!(check_password("correct horse battery", &["ann@example.com"]).is_ok());
+/// assert!(check_password("short", &[]).is_err());
+/// assert!(check_password("annsmith1", &["annsmith@example.com"]).is_err());
+/// ```
+pub fn check_password(password: &str, user_attributes: &[&str]) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    if password.chars().count() < PASSWORD_MIN_LENGTH {
+        problems.push(format!(
+            "This password is too short. It must contain at least {PASSWORD_MIN_LENGTH} characters."
+        ));
+    }
+    let lower = password.to_lowercase();
+    if COMMON_PASSWORDS.contains(&lower.trim()) {
+        problems.push("This password is too common.".to_owned());
+    }
+    if !password.is_empty() && password.chars().all(|c| c.is_ascii_digit()) {
+        problems.push("This password is entirely numeric.".to_owned());
+    }
+    let similar = user_attributes.iter().any(|attr| {
+        let attr = attr.to_lowercase();
+        attr.split(['@', '.', '+', '-', '_', ' '])
+            .chain(std::iter::once(attr.as_str()))
+            .filter(|part| part.chars().count() >= 3)
+            .any(|part| {
+                lower.contains(part) || (lower.chars().count() >= 3 && part.contains(&lower))
+            })
+    });
+    if similar {
+        problems.push("The password is too similar to your personal information.".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn password_errors(
+    errors: &mut ValidationErrors,
+    field: &'static str,
+    password: &str,
+    attrs: &[&str],
+) {
+    if let Err(problems) = check_password(password, attrs) {
+        for p in problems {
+            errors.add(field, Rule::Password(p));
+        }
+    }
+}
+
+/// Hashes a password with argon2 (default parameters, random salt) on a blocking thread, so the
+/// async runtime is never held up.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
+}
+
+fn hash_password_blocking(password: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+}
+
+/// Checks a password against a stored hash on a blocking thread. Unusable or unknown hashes
+/// never match.
+pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> {
+    let password = password.to_owned();
+    let stored = stored_hash.to_owned();
+    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &stored))
+        .await
+        .map_err(|e| Error::Internal(format!("password check task failed: {e}")))
+}
+
+fn verify_password_blocking(password: &str, stored_hash: &str) -> bool {
+    match PasswordHash::new(stored_hash) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash no password matches, for accounts without a usable password (Django's `!` prefix).
+pub(crate) fn unusable_password() -> String {
+    format!("!{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A real argon2 hash to check against when the email is unknown, so that a wrong email takes
+/// as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password_blocking("rivo-timing-equaliser").unwrap_or_else(|_| unusable_password())
+    })
+}
+
+/// What the store keeps of a login: the hash and whether the account may log in.
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    pub user_id: UserId,
+    pub password_hash: String,
+    pub is_active: bool,
+}
+
+/// The store's account operations.
+impl Store {
+    /// Creates a role. Its name must be unique ([`Error::Conflict`] on `name` otherwise).
+    pub async fn create_role(&self, role: NewRole) -> Result<Role> {
+        let mut errors = ValidationErrors::new();
+        let name = errors.check("name", clean_role_name(&role.name));
+        let description = errors.check(
+            "description",
+            validate::optional_text(&role.description, None),
+        );
+        errors.into_result()?;
+        let (Some(name), Some(description)) = (name, description) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        let role = NewRole {
+            name,
+            description,
+            permissions: role.permissions,
+        };
+        dispatch!(self.create_role(&role))
+    }
+
+    /// One role by id.
+    pub async fn role(&self, id: RoleId) -> Result<Role> {
+        dispatch!(self.role(id))
+    }
+
+    /// Changes a role; permissions, when given, replace the old set. One transaction.
+    pub async fn update_role(&self, id: RoleId, mut update: RoleUpdate) -> Result<Role> {
+        let mut errors = ValidationErrors::new();
+        if let Some(name) = &update.name {
+            update.name = errors.check("name", clean_role_name(name));
+        }
+        if let Some(description) = &update.description {
+            update.description =
+                errors.check("description", validate::optional_text(description, None));
+        }
+        errors.into_result()?;
+        dispatch!(self.update_role(id, &update))
+    }
+
+    /// Deletes a role; its users keep their accounts with no role.
+    pub async fn delete_role(&self, id: RoleId) -> Result<()> {
+        dispatch!(self.delete_role(id))
+    }
+
+    /// Roles matching `filter`, sorted (by name by default), one page.
+    pub async fn list_roles(
+        &self,
+        filter: &RoleFilter,
+        sort: Sort<RoleSort>,
+        page: PageRequest,
+    ) -> Result<Page<Role>> {
+        dispatch!(self.list_roles(filter, sort, page))
+    }
+
+    /// Creates a user, hashing the password with argon2 off the async threads. Email and
+    /// username must be unique ([`Error::Conflict`] naming the field otherwise); every field
+    /// rule is checked first and all broken ones are reported together.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::{accounts::NewUser, Store};
+    /// let store = Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let ann = store
+    ///     .create_user(NewUser::new("ann@example.com", "ann").password("long enough secret"))
+    ///     .await?;
+    /// let again = store.authenticate("ANN@example.com", "long enough secret").await?;
+    /// assert_eq!(again.id, ann.id);
+    /// assert!(store.authenticate("ann@example.com", "wrong").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_user(&self, user: NewUser) -> Result<User> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", validate::email(&user.email));
+        let username = errors.check("username", validate::username(&user.username));
+        let first_name = errors.check("first_name", clean_name(&user.first_name));
+        let last_name = errors.check("last_name", clean_name(&user.last_name));
+        let phone = errors.check("phone", clean_phone(&user.phone));
+        if let Some(password) = &user.password {
+            password_errors(
+                &mut errors,
+                "password",
+                password,
+                &[
+                    &user.email,
+                    &user.username,
+                    &user.first_name,
+                    &user.last_name,
+                ],
+            );
+        }
+        errors.into_result()?;
+        let (Some(email), Some(username), Some(first_name), Some(last_name), Some(phone)) =
+            (email, username, first_name, last_name, phone)
+        else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        let hash = match &user.password {
+            Some(password) => hash_password(password).await?,
+            None => unusable_password(),
+        };
+        let clean = CleanUser {
+            email,
+            username,
+            first_name,
+            last_name,
+            phone,
+        };
+        dispatch!(self.create_user(&clean, &user, &hash))
+    }
+
+    /// One user by id.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        dispatch!(self.user(id))
+    }
+
+    /// One user by email (case-insensitive).
+    pub async fn user_by_email(&self, email: &str) -> Result<User> {
+        dispatch!(self.user_by_email(email.trim()))
+    }
+
+    /// Changes a user; permissions, when given, replace the directly held set. One transaction.
+    pub async fn update_user(&self, id: UserId, mut update: UserUpdate) -> Result<User> {
+        let mut errors = ValidationErrors::new();
+        if let Some(v) = &update.email {
+            update.email = errors.check("email", validate::email(v));
+        }
+        if let Some(v) = &update.username {
+            update.username = errors.check("username", validate::username(v));
+        }
+        if let Some(v) = &update.first_name {
+            update.first_name = errors.check("first_name", clean_name(v));
+        }
+        if let Some(v) = &update.last_name {
+            update.last_name = errors.check("last_name", clean_name(v));
+        }
+        if let Some(v) = &update.phone {
+            update.phone = errors.check("phone", clean_phone(v));
+        }
+        errors.into_result()?;
+        dispatch!(self.update_user(id, &update))
+    }
+
+    /// Deletes a user. Their assignments go with them; stage changes and assignments they made,
+    /// and users they created, keep existing with the link set to none.
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        dispatch!(self.delete_user(id))
+    }
+
+    /// Users matching `filter`, sorted (newest first by default), one page.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        sort: Sort<UserSort>,
+        page: PageRequest,
+    ) -> Result<Page<User>> {
+        dispatch!(self.list_users(filter, sort, page))
+    }
+
+    /// Sets a new password after checking it against [`check_password`] with the user's own
+    /// attributes. The hash is computed off the async threads.
+    pub async fn set_password(&self, id: UserId, password: &str) -> Result<()> {
+        let user = self.user(id).await?;
+        let mut errors = ValidationErrors::new();
+        password_errors(
+            &mut errors,
+            "password",
+            password,
+            &[
+                &user.email,
+                &user.username,
+                &user.first_name,
+                &user.last_name,
+            ],
+        );
+        errors.into_result()?;
+        let hash = hash_password(password).await?;
+        dispatch!(self.set_password_hash(id, &hash))
+    }
+
+    /// Checks an email and password and records the login time.
+    ///
+    /// Fails with [`Error::Authentication`] for an unknown email, a wrong password or an
+    /// inactive account alike; its [`AuthFailure`] says which for logs. An unknown email costs
+    /// as much time as a wrong password.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(&self, email: &str, password: &str) -> Result<User> {
+        let credentials: Option<Credentials> = dispatch!(self.credentials(email.trim()))?;
+        let Some(credentials) = credentials else {
+            let _ = verify_password(password, dummy_hash()).await?;
+            return Err(Error::Authentication(AuthFailure::UnknownEmail));
+        };
+        if !verify_password(password, &credentials.password_hash).await? {
+            return Err(Error::Authentication(AuthFailure::WrongPassword));
+        }
+        if !credentials.is_active {
+            return Err(Error::Authentication(AuthFailure::Inactive));
+        }
+        dispatch!(self.record_login(credentials.user_id))
+    }
+
+    /// The permissions held by the user directly (not through the role).
+    pub async fn user_permissions(&self, id: UserId) -> Result<BTreeSet<Permission>> {
+        dispatch!(self.user_permissions(id))
+    }
+
+    /// Everything the user may do: nothing when inactive, every permission for a superuser,
+    /// otherwise their own permissions plus their role's.
+    pub async fn effective_permissions(&self, user: &User) -> Result<BTreeSet<Permission>> {
+        if !user.is_active {
+            return Ok(BTreeSet::new());
+        }
+        if user.is_superuser {
+            return Ok(Permission::all().collect());
+        }
+        let mut permissions = self.user_permissions(user.id).await?;
+        if let Some(role) = user.role_id {
+            match self.role(role).await {
+                Ok(role) => permissions.extend(role.permissions),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(permissions)
+    }
+
+    /// Whether the user may do `permission` (see [`Store::effective_permissions`]).
+    pub async fn has_permission(&self, user: &User, permission: Permission) -> Result<bool> {
+        if !user.is_active {
+            return Ok(false);
+        }
+        if user.is_superuser {
+            return Ok(true);
+        }
+        Ok(self
+            .effective_permissions(user)
+            .await?
+            .contains(&permission))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_round_trips() {
+        for p in Permission::all() {
+            assert_eq!(p.to_string().parse::<Permission>().unwrap(), p);
+        }
+        assert!("chat.fly_chathistory".parse::<Permission>().is_err());
+        assert_eq!(
+            Permission::new(Action::View, Model::ChatHistory).to_string(),
+            "chat.view_chathistory"
+        );
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(check_password("12345678901", &[]).is_err());
+        assert!(check_password("Password", &[]).is_err());
+        let problems = check_password("abc", &[]).unwrap_err();
+        assert!(problems[0].contains("at least 8"));
+        assert!(check_password("a reasonably long one", &["bob@example.com", "bob"]).is_ok());
+    }
+
+    #[test]
+    fn hashes_are_argon2_and_verify() {
+        let hash = hash_password_blocking("secret words").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password_blocking("secret words", &hash));
+        assert!(!verify_password_blocking("other", &hash));
+        assert!(!verify_password_blocking("x", &unusable_password()));
+    }
+
+    #[test]
+    fn new_user_debug_hides_password() {
+        let user = NewUser::new("a@b.co", "a").password("hunter22");
+        assert!(!format!("{user:?}").contains("hunter22"));
+    }
+}

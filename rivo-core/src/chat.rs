@@ -1,0 +1,320 @@
+//! Chat history: messages of a website chatbot, grouped by session.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, Rule};
+use crate::ids::{MessageId, SessionId};
+use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
+use crate::store::{Store, dispatch};
+use crate::validate;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SenderType {
+    /// The website visitor (the default).
+    #[default]
+    Client,
+    /// The chatbot.
+    Bot,
+}
+
+impl SenderType {
+    /// Every sender type.
+    pub const ALL: [SenderType; 2] = [SenderType::Client, SenderType::Bot];
+
+    /// The stored and wire spelling: `client` or `bot`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SenderType::Client => "client",
+            SenderType::Bot => "bot",
+        }
+    }
+}
+
+impl fmt::Display for SenderType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SenderType {
+    type Err = Rule;
+
+    /// Case-sensitive, like the original.
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        match s {
+            "client" => Ok(SenderType::Client),
+            "bot" => Ok(SenderType::Bot),
+            other => Err(Rule::InvalidChoice {
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// One stored chat message (the original's `ChatHistory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increases with every stored message.
+    pub id: MessageId,
+    /// The conversation it belongs to.
+    pub session_id: SessionId,
+    /// The text, trimmed, never blank.
+    pub message: String,
+    /// Who wrote it.
+    pub sender_type: SenderType,
+    /// When it was stored (UTC, microsecond precision, set by the store).
+    pub sent_at: DateTime<Utc>,
+}
+
+/// Checks and normalises a message text: trimmed like Python's `str.strip()`, not blank, no NUL.
+///
+/// ```
+/// use rivo_core::{chat::clean_message, Rule};
+/// assert_eq!(clean_message("  hello\n").unwrap(), "hello");
+/// assert_eq!(clean_message(" \t ").unwrap_err(), Rule::Blank);
+/// ```
+pub fn clean_message(text: &str) -> Result<String, Rule> {
+    validate::required_text(text, None)
+}
+
+/// Position in a session's history, for reading long sessions page by page (keyset on
+/// `(sent_at, id)`). Its string form is opaque and URL-safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    /// `sent_at` of the last message already read.
+    pub sent_at: DateTime<Utc>,
+    /// `id` of the last message already read.
+    pub id: MessageId,
+}
+
+impl HistoryCursor {
+    /// The cursor just after `message`.
+    pub fn after(message: &ChatMessage) -> Self {
+        Self {
+            sent_at: message.sent_at,
+            id: message.id,
+        }
+    }
+}
+
+impl fmt::Display for HistoryCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.sent_at.timestamp_micros(), self.id)
+    }
+}
+
+impl FromStr for HistoryCursor {
+    type Err = Rule;
+
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        let invalid = || Rule::Other("Invalid cursor.".to_owned());
+        let (micros, id) = s.split_once('.').ok_or_else(invalid)?;
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        let id: i64 = id.parse().map_err(|_| invalid())?;
+        let sent_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        Ok(Self {
+            sent_at,
+            id: MessageId(id),
+        })
+    }
+}
+
+/// One page of a session's history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The messages of this page, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Where the next page starts, if there are more messages.
+    pub next: Option<HistoryCursor>,
+}
+
+/// Filters for [`Store::list_messages`]. Unset fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only this session.
+    pub session_id: Option<SessionId>,
+    /// Only this sender.
+    pub sender_type: Option<SenderType>,
+    /// Sent at or after this instant.
+    pub sent_from: Option<DateTime<Utc>>,
+    /// Sent strictly before this instant.
+    pub sent_before: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the message text.
+    pub search: Option<String>,
+}
+
+impl MessageFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.eq("session_id", self.session_id)
+            .eq("sender_type", self.sender_type.map(|s| s.as_str()))
+            .at_least("sent_at", self.sent_from)
+            .before("sent_at", self.sent_before)
+            .search(&["message"], self.search.as_deref());
+        c
+    }
+}
+
+sort_fields!(
+    /// Fields chat messages can be sorted by.
+    MessageSort {
+        /// The message id.
+        Id => ("id", "id"),
+        /// When it was sent.
+        SentAt => ("sent_at", "sent_at"),
+        /// The session.
+        SessionId => ("session_id", "session_id"),
+        /// The sender type.
+        SenderType => ("sender_type", "sender_type"),
+    }
+);
+
+/// A chat session with its size and time span.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// The session.
+    pub session_id: SessionId,
+    /// How many messages it holds.
+    pub message_count: u64,
+    /// When its first message was sent.
+    pub first_sent_at: DateTime<Utc>,
+    /// When its last message was sent.
+    pub last_sent_at: DateTime<Utc>,
+}
+
+/// Filters for [`Store::list_sessions`].
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only sessions with a message containing this text (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// The store's chat operations.
+impl Store {
+    /// Stores one message and returns it with its id and `sent_at`.
+    ///
+    /// The text is trimmed; a blank text or one with a NUL character is rejected with
+    /// [`Error::Validation`] on field `message`, and nothing is written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::{SenderType, SessionId, Store};
+    /// let store = Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let session = SessionId::new_random();
+    /// store.append(session, "  Hi, I need a loan ", SenderType::Client).await?;
+    /// store.append(session, "Happy to help!", SenderType::Bot).await?;
+    /// let history = store.history(session).await?;
+    /// assert_eq!(history[0].message, "Hi, I need a loan");
+    /// assert_eq!(history[1].sender_type, SenderType::Bot);
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all, fields(%session_id, %sender_type))]
+    pub async fn append(
+        &self,
+        session_id: SessionId,
+        message: &str,
+        sender_type: SenderType,
+    ) -> Result<ChatMessage> {
+        let message = clean_message(message).map_err(|rule| Error::invalid("message", rule))?;
+        dispatch!(self.append(session_id, &message, sender_type))
+    }
+
+    /// The whole conversation of a session, oldest first (by `sent_at`, then id). An unknown
+    /// session has an empty history.
+    #[tracing::instrument(skip_all, fields(%session_id))]
+    pub async fn history(&self, session_id: SessionId) -> Result<Vec<ChatMessage>> {
+        dispatch!(self.history(session_id))
+    }
+
+    /// Up to `limit` messages of a session after `after` (from the start when `None`), oldest
+    /// first, and the cursor of the next page. `limit` is capped at
+    /// [`PageRequest::MAX_LIMIT`].
+    #[tracing::instrument(skip_all, fields(%session_id, limit))]
+    pub async fn history_page(
+        &self,
+        session_id: SessionId,
+        after: Option<HistoryCursor>,
+        limit: u32,
+    ) -> Result<HistoryPage> {
+        let limit = limit.clamp(1, PageRequest::MAX_LIMIT);
+        let mut messages = dispatch!(self.history_page(session_id, after, i64::from(limit) + 1))?;
+        let next = if messages.len() > limit as usize {
+            messages.truncate(limit as usize);
+            messages.last().map(HistoryCursor::after)
+        } else {
+            None
+        };
+        Ok(HistoryPage { messages, next })
+    }
+
+    /// One message by id.
+    pub async fn message(&self, id: MessageId) -> Result<ChatMessage> {
+        dispatch!(self.message(id))
+    }
+
+    /// Messages matching `filter`, sorted, one page of them.
+    pub async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+        sort: Sort<MessageSort>,
+        page: PageRequest,
+    ) -> Result<Page<ChatMessage>> {
+        dispatch!(self.list_messages(filter, sort, page))
+    }
+
+    /// Deletes one message.
+    pub async fn delete_message(&self, id: MessageId) -> Result<()> {
+        dispatch!(self.delete_message(id))
+    }
+
+    /// Deletes the given messages in one transaction and returns how many existed.
+    pub async fn delete_messages(&self, ids: &[MessageId]) -> Result<u64> {
+        dispatch!(self.delete_messages(ids))
+    }
+
+    /// Chat sessions, most recently active first.
+    pub async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>> {
+        dispatch!(self.list_sessions(filter, page))
+    }
+
+    /// Deletes every message of a session and returns how many there were.
+    pub async fn delete_session(&self, session_id: SessionId) -> Result<u64> {
+        dispatch!(self.delete_session(session_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips() {
+        let cursor = HistoryCursor {
+            sent_at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: MessageId(42),
+        };
+        assert_eq!(cursor.to_string().parse::<HistoryCursor>().unwrap(), cursor);
+        assert!("x.1".parse::<HistoryCursor>().is_err());
+    }
+
+    #[test]
+    fn sender_type_is_case_sensitive() {
+        assert_eq!("bot".parse::<SenderType>().unwrap(), SenderType::Bot);
+        assert_eq!(
+            "Bot".parse::<SenderType>().unwrap_err().to_string(),
+            "\"Bot\" is not a valid choice."
+        );
+    }
+}

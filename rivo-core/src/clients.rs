@@ -1,0 +1,573 @@
+//! Clients: leads moving through stages, with context, stage history and assignment.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::error::{Error, Result, Rule, ValidationErrors};
+use crate::ids::{AssignmentId, ClientId, ContextId, SessionId, StageChangeId, UserId};
+use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
+use crate::store::{Store, dispatch};
+use crate::validate;
+
+macro_rules! stages {
+    ($($variant:ident => ($code:literal, $label:literal)),+ $(,)?) => {
+        /// Where a client stands in the pipeline, in pipeline order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Stage {
+            /// Lead (the default).
+            #[default]
+            Lead,
+            $(
+                #[doc = $label]
+                $variant,
+            )+
+        }
+
+        impl Stage {
+            /// Every stage, in pipeline order.
+            pub const ALL: [Stage; 14] = [Stage::Lead, $(Stage::$variant),+];
+
+            /// The stored and wire spelling, e.g. `docs_pending`.
+            pub fn as_str(self) -> &'static str {
+                match self { Stage::Lead => "lead", $(Stage::$variant => $code),+ }
+            }
+
+            /// A label for people, e.g. `Docs Pending`.
+            pub fn label(self) -> &'static str {
+                match self { Stage::Lead => "Lead", $(Stage::$variant => $label),+ }
+            }
+        }
+    };
+}
+
+stages! {
+    Contacted => ("contacted", "Contacted"),
+    Qualified => ("qualified", "Qualified"),
+    DocsPending => ("docs_pending", "Docs Pending"),
+    DocsReceived => ("docs_received", "Docs Received"),
+    ApplicationStarted => ("application_started", "Application Started"),
+    ApplicationSubmitted => ("application_submitted", "Application Submitted"),
+    ApplicationInProcess => ("application_in_process", "Application In Process"),
+    ApplicationApproved => ("application_approved", "Application Approved"),
+    Disbursed => ("disbursed", "Disbursed"),
+    Active => ("active", "Active"),
+    Lost => ("lost", "Lost"),
+    Closed => ("closed", "Closed"),
+    Rejected => ("rejected", "Rejected"),
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = Rule;
+
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        Stage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == s)
+            .ok_or_else(|| Rule::InvalidChoice {
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// A client (lead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// Id.
+    pub id: ClientId,
+    /// Name, 1 to 255 characters.
+    pub name: String,
+    /// Email, may be empty.
+    pub email: String,
+    /// Phone, at most 20 characters, may be empty.
+    pub phone: String,
+    /// Where the client stands; changed only through [`Store::set_stage`].
+    pub current_stage: Stage,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A client to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    /// Name (required).
+    pub name: String,
+    /// Email (may be empty).
+    pub email: String,
+    /// Phone (may be empty).
+    pub phone: String,
+    /// First stage (default `lead`).
+    pub stage: Stage,
+    /// The chat the lead came from, if any.
+    pub chat_session_id: Option<SessionId>,
+    /// Initial context data.
+    pub context: Map<String, Json>,
+    /// Who creates it (recorded on the first stage history entry).
+    pub created_by: Option<UserId>,
+}
+
+impl NewClient {
+    /// A lead with this name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Changes to a client; `None` leaves a field as it is. Stages change with [`Store::set_stage`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New email.
+    pub email: Option<String>,
+    /// New phone.
+    pub phone: Option<String>,
+}
+
+/// Filters for [`Store::list_clients`].
+#[derive(Debug, Clone, Default)]
+pub struct ClientFilter {
+    /// Case-insensitive substring of name, email or phone.
+    pub search: Option<String>,
+    /// Only clients in this stage.
+    pub stage: Option<Stage>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl ClientFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.search(&["name", "email", "phone"], self.search.as_deref())
+            .eq("current_stage", self.stage.map(Stage::as_str))
+            .at_least("created_at", self.created_from)
+            .before("created_at", self.created_before);
+        c
+    }
+}
+
+sort_fields!(
+    /// Fields clients can be sorted by.
+    ClientSort {
+        /// Creation time.
+        CreatedAt => ("created_at", "created_at"),
+        /// Last change.
+        UpdatedAt => ("updated_at", "updated_at"),
+        /// Name.
+        Name => ("name", "name"),
+        /// Email.
+        Email => ("email", "email"),
+        /// Stage.
+        Stage => ("current_stage", "current_stage"),
+        /// Id.
+        Id => ("id", "id"),
+    }
+);
+
+/// The free-form data kept about a client, and the chat it came from. One per client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientContext {
+    /// Id.
+    pub id: ContextId,
+    /// The client.
+    pub client_id: ClientId,
+    /// The chat session the lead came from.
+    pub chat_session_id: Option<SessionId>,
+    /// A JSON object.
+    pub data: Map<String, Json>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for [`Store::list_contexts`].
+#[derive(Debug, Clone, Default)]
+pub struct ContextFilter {
+    /// Only the context of this client.
+    pub client_id: Option<ClientId>,
+    /// Only contexts linked to this chat session.
+    pub chat_session_id: Option<SessionId>,
+}
+
+impl ContextFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.eq("client_id", self.client_id)
+            .eq("chat_session_id", self.chat_session_id);
+        c
+    }
+}
+
+/// How to change a context.
+#[derive(Debug, Clone)]
+pub enum ContextChange {
+    /// Set one key.
+    Set(String, Json),
+    /// Remove one key.
+    Remove(String),
+    /// Set every key of the object (top-level merge, like Python's `dict.update`).
+    Merge(Map<String, Json>),
+    /// Replace the whole object.
+    Replace(Map<String, Json>),
+    /// Link to a chat session, or unlink.
+    ChatSession(Option<SessionId>),
+}
+
+impl ContextChange {
+    pub(crate) fn apply(self, context: &mut ClientContext) {
+        match self {
+            ContextChange::Set(key, value) => {
+                context.data.insert(key, value);
+            }
+            ContextChange::Remove(key) => {
+                context.data.remove(&key);
+            }
+            ContextChange::Merge(map) => context.data.extend(map),
+            ContextChange::Replace(map) => context.data = map,
+            ContextChange::ChatSession(session) => context.chat_session_id = session,
+        }
+    }
+}
+
+/// One entry of a client's stage history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageChange {
+    /// Id.
+    pub id: StageChangeId,
+    /// The client.
+    pub client_id: ClientId,
+    /// The stage before (none for the first entry).
+    pub from_stage: Option<Stage>,
+    /// The stage after.
+    pub to_stage: Stage,
+    /// Who made the change, if known.
+    pub changed_by: Option<UserId>,
+    /// Free text, may be empty.
+    pub remarks: String,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+    /// When the row was last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for [`Store::list_stage_changes`].
+#[derive(Debug, Clone, Default)]
+pub struct StageChangeFilter {
+    /// Only this client's history.
+    pub client_id: Option<ClientId>,
+    /// Only changes to this stage.
+    pub to_stage: Option<Stage>,
+    /// Only changes by this user.
+    pub changed_by: Option<UserId>,
+}
+
+impl StageChangeFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.eq("client_id", self.client_id)
+            .eq("to_stage", self.to_stage.map(Stage::as_str))
+            .eq("changed_by_id", self.changed_by);
+        c
+    }
+}
+
+/// A client handed to a support user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// Id.
+    pub id: AssignmentId,
+    /// The client.
+    pub client_id: ClientId,
+    /// The support user.
+    pub assigned_to: UserId,
+    /// Who assigned, if known.
+    pub assigned_by: Option<UserId>,
+    /// At most one active assignment per client exists.
+    pub is_active: bool,
+    /// Free text, may be empty.
+    pub remarks: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed (e.g. deactivated).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Filters for [`Store::list_assignments`].
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentFilter {
+    /// Only this client's assignments.
+    pub client_id: Option<ClientId>,
+    /// Only active (or inactive) assignments.
+    pub is_active: Option<bool>,
+    /// Only assignments to this user.
+    pub assigned_to: Option<UserId>,
+}
+
+impl AssignmentFilter {
+    pub(crate) fn conds(&self) -> Conds {
+        let mut c = Conds::default();
+        c.eq("client_id", self.client_id)
+            .eq("is_active", self.is_active)
+            .eq("assigned_to_id", self.assigned_to);
+        c
+    }
+}
+
+sort_fields!(
+    /// Fields stage changes, assignments and contexts can be sorted by.
+    HistorySort {
+        /// Creation time.
+        CreatedAt => ("created_at", "created_at"),
+        /// Id.
+        Id => ("id", "id"),
+    }
+);
+
+/// Validated client fields, ready to store.
+#[derive(Debug, Clone)]
+pub(crate) struct CleanClient {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+}
+
+fn clean_client_fields(
+    errors: &mut ValidationErrors,
+    name: Option<&str>,
+    email: Option<&str>,
+    phone: Option<&str>,
+) -> (Option<String>, Option<String>, Option<String>) {
+    (
+        name.and_then(|v| errors.check("name", validate::required_text(v, Some(255)))),
+        email.and_then(|v| errors.check("email", validate::optional_email(v))),
+        phone.and_then(|v| errors.check("phone", validate::optional_text(v, Some(20)))),
+    )
+}
+
+pub(crate) fn clean_remarks(remarks: &str) -> Result<String> {
+    validate::optional_text(remarks, None).map_err(|rule| Error::invalid("remarks", rule))
+}
+
+/// The store's client operations.
+impl Store {
+    /// Creates a client with its context and the first stage history entry (from none to
+    /// `stage`), in one transaction.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::{clients::{NewClient, Stage}, Store};
+    /// let store = Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let client = store.create_client(NewClient::new("Ada Lovelace")).await?;
+    /// store.set_stage(client.id, Stage::Contacted, None, "called back").await?;
+    /// assert_eq!(store.client(client.id).await?.current_stage, Stage::Contacted);
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_client(&self, client: NewClient) -> Result<Client> {
+        let mut errors = ValidationErrors::new();
+        let (name, email, phone) = clean_client_fields(
+            &mut errors,
+            Some(&client.name),
+            Some(&client.email),
+            Some(&client.phone),
+        );
+        errors.into_result()?;
+        let (Some(name), Some(email), Some(phone)) = (name, email, phone) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        dispatch!(self.create_client(&CleanClient { name, email, phone }, &client))
+    }
+
+    /// One client by id.
+    pub async fn client(&self, id: ClientId) -> Result<Client> {
+        dispatch!(self.client(id))
+    }
+
+    /// Changes a client's name, email or phone.
+    pub async fn update_client(&self, id: ClientId, update: ClientUpdate) -> Result<Client> {
+        let mut errors = ValidationErrors::new();
+        let (name, email, phone) = clean_client_fields(
+            &mut errors,
+            update.name.as_deref(),
+            update.email.as_deref(),
+            update.phone.as_deref(),
+        );
+        errors.into_result()?;
+        dispatch!(self.update_client(id, &ClientUpdate { name, email, phone }))
+    }
+
+    /// Deletes a client with its context, stage history and assignments.
+    pub async fn delete_client(&self, id: ClientId) -> Result<()> {
+        dispatch!(self.delete_client(id))
+    }
+
+    /// Clients matching `filter`, sorted (newest first by default), one page.
+    pub async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        sort: Sort<ClientSort>,
+        page: PageRequest,
+    ) -> Result<Page<Client>> {
+        dispatch!(self.list_clients(filter, sort, page))
+    }
+
+    /// A client's context.
+    pub async fn context(&self, client_id: ClientId) -> Result<ClientContext> {
+        dispatch!(self.context(client_id))
+    }
+
+    /// One key of a client's context (`None` if the key is not set).
+    pub async fn context_value(&self, client_id: ClientId, key: &str) -> Result<Option<Json>> {
+        Ok(self.context(client_id).await?.data.remove(key))
+    }
+
+    /// Changes a client's context atomically (read, change and write in one transaction, so
+    /// concurrent changes of different keys are all kept) and returns it.
+    pub async fn change_context(
+        &self,
+        client_id: ClientId,
+        change: ContextChange,
+    ) -> Result<ClientContext> {
+        if let ContextChange::Set(key, _) | ContextChange::Remove(key) = &change
+            && key.is_empty()
+        {
+            return Err(Error::invalid("key", Rule::Blank));
+        }
+        dispatch!(self.change_context(client_id, change))
+    }
+
+    /// Contexts matching `filter`, newest first by default.
+    pub async fn list_contexts(
+        &self,
+        filter: &ContextFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<ClientContext>> {
+        dispatch!(self.list_contexts(filter, sort, page))
+    }
+
+    /// Moves a client to `to_stage`: updates the client and writes the stage history entry in
+    /// one transaction (with the client row locked, so concurrent changes serialise and the
+    /// history always replays to the current stage). Returns `None`, writing nothing, when the
+    /// client is already in that stage.
+    pub async fn set_stage(
+        &self,
+        client_id: ClientId,
+        to_stage: Stage,
+        changed_by: Option<UserId>,
+        remarks: &str,
+    ) -> Result<Option<StageChange>> {
+        let remarks = clean_remarks(remarks)?;
+        dispatch!(self.set_stage(client_id, to_stage, changed_by, &remarks))
+    }
+
+    /// Stage history entries matching `filter`, newest first by default.
+    pub async fn list_stage_changes(
+        &self,
+        filter: &StageChangeFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<StageChange>> {
+        dispatch!(self.list_stage_changes(filter, sort, page))
+    }
+
+    /// Assigns a client to an active staff user: deactivates the current active assignment and
+    /// creates the new one in one transaction. Concurrent assigns of one client serialise; the
+    /// database also refuses a second active assignment (partial unique index).
+    pub async fn assign(
+        &self,
+        client_id: ClientId,
+        assigned_to: UserId,
+        assigned_by: Option<UserId>,
+        remarks: &str,
+    ) -> Result<Assignment> {
+        let remarks = clean_remarks(remarks)?;
+        let user = match self.user(assigned_to).await {
+            Ok(user) => user,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::invalid(
+                    "assigned_to",
+                    Rule::DoesNotExist { id: assigned_to.0 },
+                ));
+            }
+            Err(e) => return Err(e),
+        };
+        if !user.is_active || !user.is_staff {
+            return Err(Error::invalid(
+                "assigned_to",
+                Rule::Other("Clients can only be assigned to active staff users.".into()),
+            ));
+        }
+        dispatch!(self.assign(client_id, assigned_to, assigned_by, &remarks))
+    }
+
+    /// Ends the client's active assignment, returning it (`None` if there was none).
+    pub async fn unassign(&self, client_id: ClientId) -> Result<Option<Assignment>> {
+        dispatch!(self.unassign(client_id))
+    }
+
+    /// The client's active assignment, if any.
+    pub async fn active_assignment(&self, client_id: ClientId) -> Result<Option<Assignment>> {
+        let page = self
+            .list_assignments(
+                &AssignmentFilter {
+                    client_id: Some(client_id),
+                    is_active: Some(true),
+                    assigned_to: None,
+                },
+                Sort::desc(HistorySort::CreatedAt),
+                PageRequest::first(1),
+            )
+            .await?;
+        Ok(page.items.into_iter().next())
+    }
+
+    /// Assignments matching `filter`, newest first by default.
+    pub async fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<Assignment>> {
+        dispatch!(self.list_assignments(filter, sort, page))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_round_trip_in_order() {
+        assert_eq!(Stage::ALL.len(), 14);
+        assert_eq!(Stage::default(), Stage::Lead);
+        for s in Stage::ALL {
+            assert_eq!(s.as_str().parse::<Stage>().unwrap(), s);
+        }
+        assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            Stage::ApplicationInProcess.as_str(),
+            "application_in_process"
+        );
+        assert!("Lead".parse::<Stage>().is_err());
+    }
+}

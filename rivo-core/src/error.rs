@@ -1,0 +1,229 @@
+//! The one error type of rivo-core.
+
+use std::fmt;
+
+/// Everything a rivo-core operation can fail with.
+///
+/// Callers can tell every case apart without parsing strings: a taken email is
+/// [`Error::Conflict`] with `field == "email"`, a bad input is [`Error::Validation`] listing every
+/// wrong field, a database outage is [`Error::Database`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object asked for does not exist.
+    #[error("{entity} not found")]
+    NotFound {
+        /// What was looked for, e.g. `"user"` or `"client"`.
+        entity: &'static str,
+    },
+    /// A unique rule would be broken (e.g. the email is already taken).
+    #[error("{field}: {message}")]
+    Conflict {
+        /// The field whose value is taken, e.g. `"email"`.
+        field: &'static str,
+        /// A sentence for humans.
+        message: String,
+    },
+    /// Input broke one or more validation rules; every broken field is listed.
+    #[error("invalid input: {0}")]
+    Validation(ValidationErrors),
+    /// Login failed. `Display` never tells which reason, so it is safe to show to anyone;
+    /// the [`AuthFailure`] is there for logs and trusted callers.
+    #[error("invalid credentials")]
+    Authentication(AuthFailure),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be understood (a row written by something other than rivo).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// An internal task failed (e.g. the password hashing thread panicked).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for a single-field validation error.
+    pub fn invalid(field: &'static str, rule: Rule) -> Self {
+        Error::Validation(ValidationErrors::single(field, rule))
+    }
+
+    /// Whether this error comes from the database being unavailable or failing (as opposed to
+    /// bad input). Servers map it to `503`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Database(e) => !matches!(e, sqlx::Error::RowNotFound),
+            Error::Migration(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Why a login failed. Only for logs and trusted callers: tell end users "invalid credentials".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No user has this email.
+    UnknownEmail,
+    /// The password does not match (or the user has no usable password).
+    WrongPassword,
+    /// The user exists and the password matched, but the account is disabled.
+    Inactive,
+}
+
+/// One broken validation rule. `Display` gives a sentence in the style of Django REST framework.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    /// A value is required but was not given.
+    Required,
+    /// A value was given as null where null is not allowed.
+    Null,
+    /// Empty, or only whitespace.
+    Blank,
+    /// Longer than allowed (in characters).
+    TooLong {
+        /// The maximum number of characters.
+        max: usize,
+    },
+    /// Shorter than allowed (in characters).
+    TooShort {
+        /// The minimum number of characters.
+        min: usize,
+    },
+    /// Contains a NUL character.
+    NullCharacter,
+    /// Not a UUID.
+    InvalidUuid,
+    /// Not a syntactically valid email address.
+    InvalidEmail,
+    /// Not one of the allowed values.
+    InvalidChoice {
+        /// The value that was given.
+        value: String,
+    },
+    /// Not a known permission codename.
+    UnknownPermission {
+        /// The value that was given.
+        value: String,
+    },
+    /// A username with characters other than letters, digits and `@.+-_`.
+    InvalidUsername,
+    /// A referenced object does not exist.
+    DoesNotExist {
+        /// The id that was given.
+        id: i64,
+    },
+    /// Not a JSON object.
+    NotAnObject,
+    /// A password rule was broken; the text says which.
+    Password(String),
+    /// Any other rule; the text says which.
+    Other(String),
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::Required => f.write_str("This field is required."),
+            Rule::Null => f.write_str("This field may not be null."),
+            Rule::Blank => f.write_str("This field may not be blank."),
+            Rule::TooLong { max } => {
+                write!(f, "Ensure this field has no more than {max} characters.")
+            }
+            Rule::TooShort { min } => write!(f, "Ensure this field has at least {min} characters."),
+            Rule::NullCharacter => f.write_str("Null characters are not allowed."),
+            Rule::InvalidUuid => f.write_str("Must be a valid UUID."),
+            Rule::InvalidEmail => f.write_str("Enter a valid email address."),
+            Rule::InvalidChoice { value } => write!(f, "\"{value}\" is not a valid choice."),
+            Rule::UnknownPermission { value } => write!(f, "\"{value}\" is not a known permission."),
+            Rule::InvalidUsername => f.write_str(
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+            ),
+            Rule::DoesNotExist { id } => {
+                write!(f, "Invalid pk \"{id}\" - object does not exist.")
+            }
+            Rule::NotAnObject => f.write_str("Expected a JSON object."),
+            Rule::Password(text) | Rule::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The broken rules of one input, in field order, possibly several per field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors {
+    errors: Vec<(&'static str, Rule)>,
+}
+
+impl ValidationErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One error.
+    pub fn single(field: &'static str, rule: Rule) -> Self {
+        Self {
+            errors: vec![(field, rule)],
+        }
+    }
+
+    /// Records a broken rule for `field`.
+    pub fn add(&mut self, field: &'static str, rule: Rule) {
+        self.errors.push((field, rule));
+    }
+
+    /// Runs a check and records its error, if any, returning the checked value.
+    pub fn check<T>(&mut self, field: &'static str, result: Result<T, Rule>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(rule) => {
+                self.add(field, rule);
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The recorded errors in the order they were found.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Rule)> {
+        self.errors.iter().map(|(field, rule)| (*field, rule))
+    }
+
+    /// The rules broken by one field.
+    pub fn field(&self, field: &str) -> Vec<&Rule> {
+        self.errors
+            .iter()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, rule)| rule)
+            .collect()
+    }
+
+    /// `Ok(())` when empty, otherwise an [`Error::Validation`].
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self))
+        }
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, rule)) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: {rule}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The result type of rivo-core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

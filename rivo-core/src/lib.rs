@@ -1,0 +1,65 @@
+//! # rivo-core
+//!
+//! Typed models and one storage API for a website chatbot's back office, on **SQLite**
+//! (embedded, zero setup) or **PostgreSQL** (production; several servers can share it):
+//!
+//! - [`accounts`]: users who log in with their email (argon2 password hashes), roles and the
+//!   Django-style permissions (`chat.view_chathistory`, …) they grant;
+//! - [`chat`]: chatbot messages grouped by session, sent by the `client` or the `bot`;
+//! - [`clients`]: leads moving through fourteen [`Stage`]s, with a JSON context, a stage
+//!   history and at most one active assignment to a support user.
+//!
+//! Every rule — validation, stage history, single active assignment, password hashing — lives
+//! here, so an app embedding rivo-core gets the same behaviour as `rivo-server`.
+//!
+//! ## Quick start
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), rivo_core::Error> {
+//! use rivo_core::{clients::NewClient, SenderType, SessionId, Stage, Store};
+//!
+//! // `sqlite://rivo.sqlite3?mode=rwc` for a file, `postgres://user@host/db` for PostgreSQL.
+//! let store = Store::open("sqlite::memory:").await?;
+//! store.migrate().await?;
+//!
+//! // Store a conversation and read it back.
+//! let session = SessionId::new_random();
+//! store.append(session, "Hi! Can I get a quote?", SenderType::Client).await?;
+//! store.append(session, "Of course. What is your name?", SenderType::Bot).await?;
+//! assert_eq!(store.history(session).await?.len(), 2);
+//!
+//! // Turn it into a lead and move it along the pipeline.
+//! let lead = store
+//!     .create_client(NewClient { chat_session_id: Some(session), ..NewClient::new("Grace") })
+//!     .await?;
+//! store.set_stage(lead.id, Stage::Contacted, None, "called").await?;
+//! assert_eq!(store.client(lead.id).await?.current_stage, Stage::Contacted);
+//! # Ok(()) }
+//! ```
+//!
+//! ## Errors
+//!
+//! Every operation returns [`Error`]: [`Error::Validation`] lists each broken field rule,
+//! [`Error::Conflict`] names the field whose value is taken, [`Error::NotFound`] names what is
+//! missing, and [`Error::Database`] means the database failed — callers never parse strings.
+
+pub mod accounts;
+pub mod chat;
+pub mod clients;
+mod error;
+mod ids;
+pub mod query;
+mod store;
+mod validate;
+
+pub use accounts::{Permission, Role, User};
+pub use chat::{ChatMessage, SenderType};
+pub use clients::{Assignment, Client, ClientContext, Stage, StageChange};
+pub use error::{AuthFailure, Error, Result, Rule, ValidationErrors};
+pub use ids::{
+    AssignmentId, ClientId, ContextId, MessageId, RoleId, SessionId, StageChangeId, UserId,
+};
+pub use query::{Page, PageRequest, Sort};
+pub use store::{BackendKind, Store, StoreOptions};
+pub use validate::python_strip;

@@ -1,0 +1,976 @@
+// Storage operations written once and compiled for each backend: this file is `include!`d by
+// `postgres.rs` and `sqlite.rs`, each of which defines `Db`, `Backend` (with `read` and `write`
+// pools, `begin()` and `append()`), `LIKE` (the case-insensitive LIKE operator) and
+// `FOR_UPDATE` (the row-lock suffix, empty where the single writer already serialises).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{AssertSqlSafe, QueryBuilder};
+
+use crate::accounts::{Credentials, NewRole, NewUser, CleanUser, Permission, Role, RoleFilter,
+    RoleSort, RoleUpdate, User, UserFilter, UserSort, UserUpdate};
+use crate::chat::{ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter,
+    SessionSummary};
+use crate::clients::{Assignment, AssignmentFilter, CleanClient, Client, ClientContext,
+    ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient,
+    Stage, StageChange, StageChangeFilter};
+use crate::error::{Error, Result, Rule};
+use crate::ids::*;
+use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
+use crate::store::rows::*;
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+/// The current time at the precision both backends store (microseconds).
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn not_found(entity: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| match e {
+        sqlx::Error::RowNotFound => Error::NotFound { entity },
+        other => Error::Database(other),
+    }
+}
+
+/// Maps a unique violation to [`Error::Conflict`] on the first field whose name appears in the
+/// constraint (PostgreSQL) or message (SQLite); other errors pass through.
+fn unique_conflict(e: sqlx::Error, fields: &[&'static str]) -> Error {
+    if let Some(db) = e.as_database_error()
+        && db.is_unique_violation()
+    {
+        let text = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
+        let field = fields
+            .iter()
+            .copied()
+            .find(|f| text.contains(f))
+            .unwrap_or("non_field_errors");
+        let message = match field {
+            "email" => "A user with that email already exists.".to_owned(),
+            "username" => "A user with that username already exists.".to_owned(),
+            "name" => "A role with this name already exists.".to_owned(),
+            other => format!("This {other} is already taken."),
+        };
+        return Error::Conflict { field, message };
+    }
+    Error::Database(e)
+}
+
+fn bind_value(qb: &mut QueryBuilder<Db>, value: &Value) {
+    match value {
+        Value::Int(v) => qb.push_bind(*v),
+        Value::Bool(v) => qb.push_bind(*v),
+        Value::Text(v) => qb.push_bind(v.clone()),
+        Value::Uuid(v) => qb.push_bind(*v),
+        Value::Time(v) => qb.push_bind(*v),
+    };
+}
+
+fn push_where(qb: &mut QueryBuilder<Db>, conds: &[Cond]) {
+    for (i, cond) in conds.iter().enumerate() {
+        qb.push(if i == 0 { " WHERE " } else { " AND " });
+        match cond {
+            Cond::Eq(col, v) => {
+                qb.push(col).push(" = ");
+                bind_value(qb, v);
+            }
+            Cond::AtLeast(col, v) => {
+                qb.push(col).push(" >= ");
+                bind_value(qb, v);
+            }
+            Cond::Before(col, v) => {
+                qb.push(col).push(" < ");
+                bind_value(qb, v);
+            }
+            Cond::Search(cols, pattern) => {
+                qb.push("(");
+                for (j, col) in cols.iter().enumerate() {
+                    if j > 0 {
+                        qb.push(" OR ");
+                    }
+                    qb.push(col).push(LIKE);
+                    qb.push_bind(pattern.clone());
+                    qb.push(" ESCAPE '\\'");
+                }
+                qb.push(")");
+            }
+        }
+    }
+}
+
+fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
+    let dir = if sort.descending { " DESC NULLS FIRST" } else { " ASC NULLS LAST" };
+    qb.push(" ORDER BY ").push(sort.field.column()).push(dir);
+    if sort.field.column() != "id" {
+        qb.push(", id").push(if sort.descending { " DESC" } else { " ASC" });
+    }
+}
+
+impl Backend {
+    /// `SELECT cols FROM table WHERE conds ORDER BY sort LIMIT/OFFSET` and the matching count.
+    async fn list<R, T, F>(
+        &self,
+        cols: &str,
+        table: &str,
+        conds: &[Cond],
+        sort: Sort<F>,
+        page: PageRequest,
+    ) -> Result<Page<T>>
+    where
+        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+        T: TryFrom<R, Error = Error>,
+        F: SortField,
+    {
+        let mut count = QueryBuilder::<Db>::new(format!("SELECT count(*) FROM {table}"));
+        push_where(&mut count, conds);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
+
+        let mut select = QueryBuilder::<Db>::new(format!("SELECT {cols} FROM {table}"));
+        push_where(&mut select, conds);
+        push_order(&mut select, sort);
+        select.push(" LIMIT ").push_bind(page.clamped_limit());
+        select.push(" OFFSET ").push_bind(page.clamped_offset());
+        let rows: Vec<R> = select.build_query_as().fetch_all(&self.read).await?;
+        Ok(Page {
+            items: rows.into_iter().map(T::try_from).collect::<Result<_>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    pub(crate) async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    // ----- chat -----
+
+    pub(crate) async fn history(&self, session_id: SessionId) -> Result<Vec<ChatMessage>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+             WHERE session_id = $1 ORDER BY sent_at, id",
+        )
+        .bind(session_id.0)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(ChatMessage::try_from).collect()
+    }
+
+    pub(crate) async fn history_page(
+        &self,
+        session_id: SessionId,
+        after: Option<HistoryCursor>,
+        limit: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        let rows: Vec<MessageRow> = match after {
+            None => {
+                sqlx::query_as(
+                    "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+                     WHERE session_id = $1 ORDER BY sent_at, id LIMIT $2",
+                )
+                .bind(session_id.0)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+            Some(cursor) => {
+                sqlx::query_as(
+                    "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+                     WHERE session_id = $1 AND (sent_at > $2 OR (sent_at = $2 AND id > $3)) \
+                     ORDER BY sent_at, id LIMIT $4",
+                )
+                .bind(session_id.0)
+                .bind(cursor.sent_at)
+                .bind(cursor.id.0)
+                .bind(limit)
+                .fetch_all(&self.read)
+                .await?
+            }
+        };
+        rows.into_iter().map(ChatMessage::try_from).collect()
+    }
+
+    pub(crate) async fn message(&self, id: MessageId) -> Result<ChatMessage> {
+        let row: MessageRow = sqlx::query_as(
+            "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("message"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn list_messages(
+        &self,
+        filter: &MessageFilter,
+        sort: Sort<MessageSort>,
+        page: PageRequest,
+    ) -> Result<Page<ChatMessage>> {
+        self.list::<MessageRow, _, _>(MESSAGE_COLS, "chat_messages", &filter.conds().0, sort, page)
+            .await
+    }
+
+    pub(crate) async fn delete_message(&self, id: MessageId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM chat_messages WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "message" });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_messages(&self, ids: &[MessageId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let mut deleted = 0;
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new("DELETE FROM chat_messages WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            qb.push(")");
+            deleted += qb.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    pub(crate) async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: PageRequest,
+    ) -> Result<Page<SessionSummary>> {
+        let search = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(crate::query::like_pattern);
+        let push_filter = |qb: &mut QueryBuilder<Db>| {
+            if let Some(pattern) = &search {
+                qb.push(" WHERE session_id IN (SELECT session_id FROM chat_messages WHERE message")
+                    .push(LIKE)
+                    .push_bind(pattern.clone())
+                    .push(" ESCAPE '\\')");
+            }
+        };
+        let mut count =
+            QueryBuilder::<Db>::new("SELECT count(DISTINCT session_id) FROM chat_messages");
+        push_filter(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
+
+        let mut select = QueryBuilder::<Db>::new(
+            "SELECT session_id, count(*) AS message_count, min(sent_at) AS first_sent_at, \
+             max(sent_at) AS last_sent_at FROM chat_messages",
+        );
+        push_filter(&mut select);
+        select.push(" GROUP BY session_id ORDER BY max(sent_at) DESC, session_id LIMIT ");
+        select.push_bind(page.clamped_limit());
+        select.push(" OFFSET ").push_bind(page.clamped_offset());
+        let rows: Vec<SessionRow> = select.build_query_as().fetch_all(&self.read).await?;
+        Ok(Page {
+            items: rows.into_iter().map(SessionSummary::try_from).collect::<Result<_>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+
+    pub(crate) async fn delete_session(&self, session_id: SessionId) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM chat_messages WHERE session_id = $1")
+            .bind(session_id.0)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ----- accounts -----
+
+    async fn role_permissions(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT role_id, permission FROM role_permissions WHERE role_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        Ok(qb.build_query_as().fetch_all(&self.read).await?)
+    }
+
+    async fn replace_permissions(
+        tx: &mut Tx,
+        table: &str,
+        owner_column: &str,
+        owner: i64,
+        permissions: &BTreeSet<Permission>,
+    ) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {owner_column} = $1")))
+            .bind(owner)
+            .execute(&mut **tx)
+            .await?;
+        if permissions.is_empty() {
+            return Ok(());
+        }
+        let mut qb =
+            QueryBuilder::<Db>::new(format!("INSERT INTO {table} ({owner_column}, permission) "));
+        qb.push_values(permissions, |mut row, p| {
+            row.push_bind(owner).push_bind(p.to_string());
+        });
+        qb.build().execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn create_role(&self, role: &NewRole) -> Result<Role> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        let row: RoleRow = sqlx::query_as(
+            "INSERT INTO roles (name, description, created_at, updated_at) VALUES ($1, $2, $3, $3) \
+             RETURNING id, name, description, created_at, updated_at",
+        )
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_conflict(e, &["name"]))?;
+        Self::replace_permissions(&mut tx, "role_permissions", "role_id", row.id, &role.permissions)
+            .await?;
+        tx.commit().await?;
+        let perms: Vec<(i64, String)> =
+            role.permissions.iter().map(|p| (row.id, p.to_string())).collect();
+        row.into_role(&perms)
+    }
+
+    pub(crate) async fn role(&self, id: RoleId) -> Result<Role> {
+        let row: RoleRow = sqlx::query_as(
+            "SELECT id, name, description, created_at, updated_at FROM roles WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("role"))?;
+        let perms = self.role_permissions(&[row.id]).await?;
+        row.into_role(&perms)
+    }
+
+    pub(crate) async fn update_role(&self, id: RoleId, update: &RoleUpdate) -> Result<Role> {
+        let mut tx = self.begin().await?;
+        let mut qb = QueryBuilder::<Db>::new("UPDATE roles SET updated_at = ");
+        qb.push_bind(now());
+        if let Some(name) = &update.name {
+            qb.push(", name = ").push_bind(name.clone());
+        }
+        if let Some(description) = &update.description {
+            qb.push(", description = ").push_bind(description.clone());
+        }
+        qb.push(" WHERE id = ").push_bind(id.0);
+        let done = qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_conflict(e, &["name"]))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "role" });
+        }
+        if let Some(permissions) = &update.permissions {
+            Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
+                .await?;
+        }
+        tx.commit().await?;
+        self.role(id).await
+    }
+
+    pub(crate) async fn delete_role(&self, id: RoleId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "role" });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn list_roles(
+        &self,
+        filter: &RoleFilter,
+        sort: Sort<RoleSort>,
+        page: PageRequest,
+    ) -> Result<Page<Role>> {
+        let rows: Page<RoleRowOk> = self
+            .list::<RoleRow, RoleRowOk, _>(ROLE_COLS, "roles", &filter.conds().0, sort, page)
+            .await?;
+        let ids: Vec<i64> = rows.items.iter().map(|r| r.0.id).collect();
+        let perms = self.role_permissions(&ids).await?;
+        let items = rows
+            .items
+            .into_iter()
+            .map(|r| r.0.into_role(&perms))
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            total: rows.total,
+        })
+    }
+
+    /// Checks that an optional referenced row exists, as a validation error on `field`.
+    async fn check_ref(
+        tx: &mut Tx,
+        table: &str,
+        field: &'static str,
+        id: Option<i64>,
+    ) -> Result<()> {
+        let Some(id) = id else { return Ok(()) };
+        let found: Option<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM {table} WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid(field, Rule::DoesNotExist { id })),
+        }
+    }
+
+    pub(crate) async fn create_user(
+        &self,
+        clean: &CleanUser,
+        user: &NewUser,
+        password_hash: &str,
+    ) -> Result<User> {
+        let mut tx = self.begin().await?;
+        Self::check_ref(&mut tx, "roles", "role_id", user.role_id.map(|r| r.0)).await?;
+        Self::check_ref(&mut tx, "users", "created_by", user.created_by.map(|u| u.0)).await?;
+        let at = now();
+        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO users (email, username, password, first_name, last_name, phone, role_id, \
+             created_by_id, is_active, is_staff, is_superuser, date_joined, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING {USER_COLS}"
+        )))
+        .bind(&clean.email)
+        .bind(&clean.username)
+        .bind(password_hash)
+        .bind(&clean.first_name)
+        .bind(&clean.last_name)
+        .bind(&clean.phone)
+        .bind(user.role_id.map(|r| r.0))
+        .bind(user.created_by.map(|u| u.0))
+        .bind(user.is_active)
+        .bind(user.is_staff)
+        .bind(user.is_superuser)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| unique_conflict(e, &["email", "username"]))?;
+        let created = User::try_from(row)?;
+        Self::replace_permissions(
+            &mut tx,
+            "user_permissions",
+            "user_id",
+            created.id.0,
+            &user.permissions,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub(crate) async fn user(&self, id: UserId) -> Result<User> {
+        let row: UserRow =
+            sqlx::query_as(AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1")))
+                .bind(id.0)
+                .fetch_one(&self.read)
+                .await
+                .map_err(not_found("user"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn user_by_email(&self, email: &str) -> Result<User> {
+        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE lower(email) = lower($1)"
+        )))
+        .bind(email)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("user"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User> {
+        let mut tx = self.begin().await?;
+        if let Some(role) = update.role_id {
+            Self::check_ref(&mut tx, "roles", "role_id", role.map(|r| r.0)).await?;
+        }
+        let mut qb = QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
+        qb.push_bind(now());
+        for (column, value) in [
+            ("email", &update.email),
+            ("username", &update.username),
+            ("first_name", &update.first_name),
+            ("last_name", &update.last_name),
+            ("phone", &update.phone),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(role) = update.role_id {
+            qb.push(", role_id = ").push_bind(role.map(|r| r.0));
+        }
+        for (column, value) in [
+            ("is_active", update.is_active),
+            ("is_staff", update.is_staff),
+            ("is_superuser", update.is_superuser),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(", {column} = ")).push_bind(value);
+            }
+        }
+        qb.push(" WHERE id = ").push_bind(id.0);
+        qb.push(format_args!(" RETURNING {USER_COLS}"));
+        let row: UserRow = qb
+            .build_query_as()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::RowNotFound => Error::NotFound { entity: "user" },
+                e => unique_conflict(e, &["email", "username"]),
+            })?;
+        if let Some(permissions) = &update.permissions {
+            Self::replace_permissions(&mut tx, "user_permissions", "user_id", id.0, permissions)
+                .await?;
+        }
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    pub(crate) async fn delete_user(&self, id: UserId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "user" });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn list_users(
+        &self,
+        filter: &UserFilter,
+        sort: Sort<UserSort>,
+        page: PageRequest,
+    ) -> Result<Page<User>> {
+        self.list::<UserRow, _, _>(USER_COLS, "users", &filter.conds().0, sort, page)
+            .await
+    }
+
+    pub(crate) async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET password = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now())
+            .bind(id.0)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "user" });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn credentials(&self, email: &str) -> Result<Option<Credentials>> {
+        let row: Option<CredentialsRow> = sqlx::query_as(
+            "SELECT id, password, is_active FROM users WHERE lower(email) = lower($1)",
+        )
+        .bind(email)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| Credentials {
+            user_id: UserId(r.id),
+            password_hash: r.password,
+            is_active: r.is_active,
+        }))
+    }
+
+    pub(crate) async fn record_login(&self, id: UserId) -> Result<User> {
+        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE users SET last_login = $1 WHERE id = $2 RETURNING {USER_COLS}"
+        )))
+        .bind(now())
+        .bind(id.0)
+        .fetch_one(&self.write)
+        .await
+        .map_err(not_found("user"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn user_permissions(&self, id: UserId) -> Result<BTreeSet<Permission>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT permission FROM user_permissions WHERE user_id = $1")
+                .bind(id.0)
+                .fetch_all(&self.read)
+                .await?;
+        rows.iter()
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| Error::Corrupt(format!("unknown permission {p:?}")))
+            })
+            .collect()
+    }
+
+    // ----- clients -----
+
+    pub(crate) async fn create_client(
+        &self,
+        clean: &CleanClient,
+        client: &NewClient,
+    ) -> Result<Client> {
+        let mut tx = self.begin().await?;
+        Self::check_ref(&mut tx, "users", "created_by", client.created_by.map(|u| u.0)).await?;
+        let at = now();
+        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO clients (name, email, phone, current_stage, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {CLIENT_COLS}"
+        )))
+        .bind(&clean.name)
+        .bind(&clean.email)
+        .bind(&clean.phone)
+        .bind(client.stage.as_str())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = Client::try_from(row)?;
+        sqlx::query(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(created.id.0)
+        .bind(client.chat_session_id.map(|s| s.0))
+        .bind(sqlx::types::Json(&client.context))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
+             remarks, created_at, updated_at) VALUES ($1, NULL, $2, $3, '', $4, $4)",
+        )
+        .bind(created.id.0)
+        .bind(client.stage.as_str())
+        .bind(client.created_by.map(|u| u.0))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub(crate) async fn client(&self, id: ClientId) -> Result<Client> {
+        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("client"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn update_client(&self, id: ClientId, update: &ClientUpdate) -> Result<Client> {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE clients SET updated_at = ");
+        qb.push_bind(now());
+        for (column, value) in [
+            ("name", &update.name),
+            ("email", &update.email),
+            ("phone", &update.phone),
+        ] {
+            if let Some(value) = value {
+                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
+            }
+        }
+        qb.push(" WHERE id = ").push_bind(id.0);
+        qb.push(format_args!(" RETURNING {CLIENT_COLS}"));
+        let row: ClientRow = qb
+            .build_query_as()
+            .fetch_one(&self.write)
+            .await
+            .map_err(not_found("client"))?;
+        row.try_into()
+    }
+
+    pub(crate) async fn delete_client(&self, id: ClientId) -> Result<()> {
+        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "client" });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn list_clients(
+        &self,
+        filter: &ClientFilter,
+        sort: Sort<ClientSort>,
+        page: PageRequest,
+    ) -> Result<Page<Client>> {
+        self.list::<ClientRow, _, _>(CLIENT_COLS, "clients", &filter.conds().0, sort, page)
+            .await
+    }
+
+    pub(crate) async fn context(&self, client_id: ClientId) -> Result<ClientContext> {
+        let row: Option<ContextRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CONTEXT_COLS} FROM client_contexts WHERE client_id = $1"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&self.read)
+        .await?;
+        match row {
+            Some(row) => row.try_into(),
+            None => {
+                // A client without a context row (e.g. imported) has an empty one.
+                let client = self.client(client_id).await?;
+                Ok(ClientContext {
+                    id: ContextId(0),
+                    client_id,
+                    chat_session_id: None,
+                    data: serde_json::Map::new(),
+                    created_at: client.created_at,
+                    updated_at: client.created_at,
+                })
+            }
+        }
+    }
+
+    pub(crate) async fn change_context(
+        &self,
+        client_id: ClientId,
+        change: ContextChange,
+    ) -> Result<ClientContext> {
+        let mut tx = self.begin().await?;
+        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if client_exists.is_none() {
+            return Err(Error::NotFound { entity: "client" });
+        }
+        let at = now();
+        let row: Option<ContextRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CONTEXT_COLS} FROM client_contexts WHERE client_id = $1"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let mut context = match row {
+            Some(row) => ClientContext::try_from(row)?,
+            None => ClientContext {
+                id: ContextId(0),
+                client_id,
+                chat_session_id: None,
+                data: serde_json::Map::new(),
+                created_at: at,
+                updated_at: at,
+            },
+        };
+        change.apply(&mut context);
+        let row: ContextRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (client_id) DO UPDATE SET \
+             chat_session_id = excluded.chat_session_id, context_data = excluded.context_data, \
+             updated_at = excluded.updated_at RETURNING {CONTEXT_COLS}"
+        )))
+        .bind(client_id.0)
+        .bind(context.chat_session_id.map(|s| s.0))
+        .bind(sqlx::types::Json(&context.data))
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    pub(crate) async fn list_contexts(
+        &self,
+        filter: &ContextFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<ClientContext>> {
+        self.list::<ContextRow, _, _>(CONTEXT_COLS, "client_contexts", &filter.conds().0, sort, page)
+            .await
+    }
+
+    pub(crate) async fn set_stage(
+        &self,
+        client_id: ClientId,
+        to_stage: Stage,
+        changed_by: Option<UserId>,
+        remarks: &str,
+    ) -> Result<Option<StageChange>> {
+        let mut tx = self.begin().await?;
+        let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT current_stage FROM clients WHERE id = $1{FOR_UPDATE}"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else {
+            return Err(Error::NotFound { entity: "client" });
+        };
+        if current == to_stage.as_str() {
+            return Ok(None);
+        }
+        Self::check_ref(&mut tx, "users", "changed_by", changed_by.map(|u| u.0)).await?;
+        let at = now();
+        sqlx::query("UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3")
+            .bind(to_stage.as_str())
+            .bind(at)
+            .bind(client_id.0)
+            .execute(&mut *tx)
+            .await?;
+        let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
+             remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             RETURNING {STAGE_CHANGE_COLS}"
+        )))
+        .bind(client_id.0)
+        .bind(current)
+        .bind(to_stage.as_str())
+        .bind(changed_by.map(|u| u.0))
+        .bind(remarks)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(row.try_into()?))
+    }
+
+    pub(crate) async fn list_stage_changes(
+        &self,
+        filter: &StageChangeFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<StageChange>> {
+        self.list::<StageChangeRow, _, _>(
+            STAGE_CHANGE_COLS,
+            "client_stage_history",
+            &filter.conds().0,
+            sort,
+            page,
+        )
+        .await
+    }
+
+    pub(crate) async fn assign(
+        &self,
+        client_id: ClientId,
+        assigned_to: UserId,
+        assigned_by: Option<UserId>,
+        remarks: &str,
+    ) -> Result<Assignment> {
+        let mut tx = self.begin().await?;
+        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if client_exists.is_none() {
+            return Err(Error::NotFound { entity: "client" });
+        }
+        Self::check_ref(&mut tx, "users", "assigned_by", assigned_by.map(|u| u.0)).await?;
+        let at = now();
+        sqlx::query(
+            "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
+             WHERE client_id = $3 AND is_active = $4",
+        )
+        .bind(false)
+        .bind(at)
+        .bind(client_id.0)
+        .bind(true)
+        .execute(&mut *tx)
+        .await?;
+        let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
+             remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             RETURNING {ASSIGNMENT_COLS}"
+        )))
+        .bind(client_id.0)
+        .bind(assigned_to.0)
+        .bind(assigned_by.map(|u| u.0))
+        .bind(true)
+        .bind(remarks)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_foreign_key_violation() => {
+                Error::invalid("assigned_to", Rule::DoesNotExist { id: assigned_to.0 })
+            }
+            _ => unique_conflict(e, &["client_id"]),
+        })?;
+        tx.commit().await?;
+        row.try_into()
+    }
+
+    pub(crate) async fn unassign(&self, client_id: ClientId) -> Result<Option<Assignment>> {
+        let mut tx = self.begin().await?;
+        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+        )))
+        .bind(client_id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if client_exists.is_none() {
+            return Err(Error::NotFound { entity: "client" });
+        }
+        let row: Option<AssignmentRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
+             WHERE client_id = $3 AND is_active = $4 RETURNING {ASSIGNMENT_COLS}"
+        )))
+        .bind(false)
+        .bind(now())
+        .bind(client_id.0)
+        .bind(true)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(Assignment::try_from).transpose()
+    }
+
+    pub(crate) async fn list_assignments(
+        &self,
+        filter: &AssignmentFilter,
+        sort: Sort<HistorySort>,
+        page: PageRequest,
+    ) -> Result<Page<Assignment>> {
+        self.list::<AssignmentRow, _, _>(
+            ASSIGNMENT_COLS,
+            "client_assignments",
+            &filter.conds().0,
+            sort,
+            page,
+        )
+        .await
+    }
+}
+
+/// A role row kept as is through [`Backend::list`], to attach permissions afterwards.
+struct RoleRowOk(RoleRow);
+
+impl TryFrom<RoleRow> for RoleRowOk {
+    type Error = Error;
+    fn try_from(row: RoleRow) -> Result<Self> {
+        Ok(Self(row))
+    }
+}

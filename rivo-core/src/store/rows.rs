@@ -1,0 +1,270 @@
+//! Rows as the database returns them, and their conversion to the public models.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use crate::accounts::{Role, User};
+use crate::chat::{ChatMessage, SenderType, SessionSummary};
+use crate::clients::{Assignment, Client, ClientContext, Stage, StageChange};
+use crate::error::{Error, Result};
+use crate::ids::*;
+
+fn parse<T: FromStr>(what: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| Error::Corrupt(format!("{what}: unexpected value {value:?}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MessageRow {
+    id: i64,
+    session_id: Uuid,
+    message: String,
+    sender_type: String,
+    sent_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for ChatMessage {
+    type Error = Error;
+    fn try_from(r: MessageRow) -> Result<Self> {
+        Ok(ChatMessage {
+            id: MessageId(r.id),
+            session_id: SessionId(r.session_id),
+            message: r.message,
+            sender_type: parse::<SenderType>("sender_type", &r.sender_type)?,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    session_id: Uuid,
+    message_count: i64,
+    first_sent_at: DateTime<Utc>,
+    last_sent_at: DateTime<Utc>,
+}
+
+impl TryFrom<SessionRow> for SessionSummary {
+    type Error = Error;
+    fn try_from(r: SessionRow) -> Result<Self> {
+        Ok(SessionSummary {
+            session_id: SessionId(r.session_id),
+            message_count: u64::try_from(r.message_count).unwrap_or(0),
+            first_sent_at: r.first_sent_at,
+            last_sent_at: r.last_sent_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RoleRow {
+    pub id: i64,
+    name: String,
+    description: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl RoleRow {
+    pub fn into_role(self, permissions: &[(i64, String)]) -> Result<Role> {
+        let permissions = permissions
+            .iter()
+            .filter(|(role, _)| *role == self.id)
+            .map(|(_, p)| parse("permission", p))
+            .collect::<Result<_>>()?;
+        Ok(Role {
+            id: RoleId(self.id),
+            name: self.name,
+            description: self.description,
+            permissions,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    email: String,
+    username: String,
+    first_name: String,
+    last_name: String,
+    phone: String,
+    role_id: Option<i64>,
+    created_by_id: Option<i64>,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+    last_login: Option<DateTime<Utc>>,
+    date_joined: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = Error;
+    fn try_from(r: UserRow) -> Result<Self> {
+        Ok(User {
+            id: UserId(r.id),
+            email: r.email,
+            username: r.username,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            phone: r.phone,
+            role_id: r.role_id.map(RoleId),
+            created_by: r.created_by_id.map(UserId),
+            is_active: r.is_active,
+            is_staff: r.is_staff,
+            is_superuser: r.is_superuser,
+            last_login: r.last_login,
+            date_joined: r.date_joined,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    id: i64,
+    name: String,
+    email: String,
+    phone: String,
+    current_stage: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = Error;
+    fn try_from(r: ClientRow) -> Result<Self> {
+        Ok(Client {
+            id: ClientId(r.id),
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            current_stage: parse::<Stage>("current_stage", &r.current_stage)?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ContextRow {
+    id: i64,
+    client_id: i64,
+    chat_session_id: Option<Uuid>,
+    context_data: sqlx::types::Json<Json>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<ContextRow> for ClientContext {
+    type Error = Error;
+    fn try_from(r: ContextRow) -> Result<Self> {
+        let data = match r.context_data.0 {
+            Json::Object(map) => map,
+            Json::Null => Map::new(),
+            other => {
+                return Err(Error::Corrupt(format!(
+                    "context_data of client {} is not an object: {other}",
+                    r.client_id
+                )));
+            }
+        };
+        Ok(ClientContext {
+            id: ContextId(r.id),
+            client_id: ClientId(r.client_id),
+            chat_session_id: r.chat_session_id.map(SessionId),
+            data,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct StageChangeRow {
+    id: i64,
+    client_id: i64,
+    from_stage: Option<String>,
+    to_stage: String,
+    changed_by_id: Option<i64>,
+    remarks: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<StageChangeRow> for StageChange {
+    type Error = Error;
+    fn try_from(r: StageChangeRow) -> Result<Self> {
+        Ok(StageChange {
+            id: StageChangeId(r.id),
+            client_id: ClientId(r.client_id),
+            from_stage: r
+                .from_stage
+                .filter(|s| !s.is_empty())
+                .map(|s| parse::<Stage>("from_stage", &s))
+                .transpose()?,
+            to_stage: parse::<Stage>("to_stage", &r.to_stage)?,
+            changed_by: r.changed_by_id.map(UserId),
+            remarks: r.remarks,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AssignmentRow {
+    id: i64,
+    client_id: i64,
+    assigned_to_id: i64,
+    assigned_by_id: Option<i64>,
+    is_active: bool,
+    remarks: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AssignmentRow> for Assignment {
+    type Error = Error;
+    fn try_from(r: AssignmentRow) -> Result<Self> {
+        Ok(Assignment {
+            id: AssignmentId(r.id),
+            client_id: ClientId(r.client_id),
+            assigned_to: UserId(r.assigned_to_id),
+            assigned_by: r.assigned_by_id.map(UserId),
+            is_active: r.is_active,
+            remarks: r.remarks,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CredentialsRow {
+    pub id: i64,
+    pub password: String,
+    pub is_active: bool,
+}
+
+pub(crate) const MESSAGE_COLS: &str = "id, session_id, message, sender_type, sent_at";
+pub(crate) const ROLE_COLS: &str = "id, name, description, created_at, updated_at";
+pub(crate) const USER_COLS: &str = "id, email, username, first_name, last_name, phone, role_id, \
+     created_by_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, updated_at";
+pub(crate) const CLIENT_COLS: &str =
+    "id, name, email, phone, current_stage, created_at, updated_at";
+pub(crate) const CONTEXT_COLS: &str =
+    "id, client_id, chat_session_id, context_data, created_at, updated_at";
+pub(crate) const STAGE_CHANGE_COLS: &str =
+    "id, client_id, from_stage, to_stage, changed_by_id, remarks, created_at, updated_at";
+pub(crate) const ASSIGNMENT_COLS: &str =
+    "id, client_id, assigned_to_id, assigned_by_id, is_active, remarks, created_at, updated_at";
