@@ -138,6 +138,23 @@ impl Backend {
         })
     }
 
+    /// Runs a statement directly (tests only: for states the API cannot produce).
+    #[cfg(test)]
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .execute(&self.write)
+            .await?
+            .rows_affected())
+    }
+
+    /// Runs a query returning one text column (tests only).
+    #[cfg(test)]
+    pub(crate) async fn fetch_texts(&self, sql: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(&self.write)
+            .await?)
+    }
+
     pub(crate) async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,16 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         dispatch!(self.ping())
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64> {
+        dispatch!(self.execute_raw(sql))
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn fetch_texts(&self, sql: &str) -> Result<Vec<String>> {
+        dispatch!(self.fetch_texts(sql))
     }
 
     /// Closes every connection, waiting for the ones in use to be returned.
