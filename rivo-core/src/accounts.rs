@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
 
 use crate::error::{AuthFailure, Error, Result, Rule, ValidationErrors};
 use crate::ids::{RoleId, UserId};
@@ -606,6 +607,16 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// The fields an update sets, as a JSON object for the audit log.
+pub(crate) fn set_fields<const N: usize>(fields: [(&str, Option<Json>); N]) -> Json {
+    Json::Object(
+        fields
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+            .collect(),
+    )
+}
+
 /// What the store keeps of a login: the hash and whether the account may log in.
 #[derive(Debug, Clone)]
 pub(crate) struct Credentials {
@@ -633,7 +644,12 @@ impl Store {
             description,
             permissions: role.permissions,
         };
-        dispatch!(self.create_role(&role))
+        let changes = json!({
+            "name": role.name,
+            "description": role.description,
+            "permissions": role.permissions,
+        });
+        dispatch!(self.create_role(&role, self.audit(changes)))
     }
 
     /// One role by id.
@@ -652,12 +668,17 @@ impl Store {
                 errors.check("description", validate::optional_text(description, None));
         }
         errors.into_result()?;
-        dispatch!(self.update_role(id, &update))
+        let changes = set_fields([
+            ("name", update.name.as_ref().map(|v| json!(v))),
+            ("description", update.description.as_ref().map(|v| json!(v))),
+            ("permissions", update.permissions.as_ref().map(|v| json!(v))),
+        ]);
+        dispatch!(self.update_role(id, &update, self.audit(changes)))
     }
 
     /// Deletes a role; its users keep their accounts with no role.
     pub async fn delete_role(&self, id: RoleId) -> Result<()> {
-        dispatch!(self.delete_role(id))
+        dispatch!(self.delete_role(id, self.audit(json!({}))))
     }
 
     /// Roles matching `filter`, sorted (by name by default), one page.
@@ -725,7 +746,19 @@ impl Store {
             last_name,
             phone,
         };
-        dispatch!(self.create_user(&clean, &user, &hash))
+        let changes = json!({
+            "email": clean.email,
+            "username": clean.username,
+            "first_name": clean.first_name,
+            "last_name": clean.last_name,
+            "phone": clean.phone,
+            "role_id": user.role_id,
+            "is_active": user.is_active,
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+            "permissions": user.permissions,
+        });
+        dispatch!(self.create_user(&clean, &user, &hash, self.audit(changes)))
     }
 
     /// One user by id.
@@ -757,13 +790,25 @@ impl Store {
             update.phone = errors.check("phone", clean_phone(v));
         }
         errors.into_result()?;
-        dispatch!(self.update_user(id, &update))
+        let changes = set_fields([
+            ("email", update.email.as_ref().map(|v| json!(v))),
+            ("username", update.username.as_ref().map(|v| json!(v))),
+            ("first_name", update.first_name.as_ref().map(|v| json!(v))),
+            ("last_name", update.last_name.as_ref().map(|v| json!(v))),
+            ("phone", update.phone.as_ref().map(|v| json!(v))),
+            ("role_id", update.role_id.map(|v| json!(v))),
+            ("is_active", update.is_active.map(|v| json!(v))),
+            ("is_staff", update.is_staff.map(|v| json!(v))),
+            ("is_superuser", update.is_superuser.map(|v| json!(v))),
+            ("permissions", update.permissions.as_ref().map(|v| json!(v))),
+        ]);
+        dispatch!(self.update_user(id, &update, self.audit(changes)))
     }
 
     /// Deletes a user. Their assignments go with them; stage changes and assignments they made,
     /// and users they created, keep existing with the link set to none.
     pub async fn delete_user(&self, id: UserId) -> Result<()> {
-        dispatch!(self.delete_user(id))
+        dispatch!(self.delete_user(id, self.audit(json!({}))))
     }
 
     /// Users matching `filter`, sorted (newest first by default), one page.
@@ -777,7 +822,8 @@ impl Store {
     }
 
     /// Sets a new password after checking it against [`check_password`] with the user's own
-    /// attributes. The hash is computed off the async threads.
+    /// attributes, and ends every token and session of the user (in the same transaction). The
+    /// hash is computed off the async threads.
     pub async fn set_password(&self, id: UserId, password: &str) -> Result<()> {
         let user = self.user(id).await?;
         let mut errors = ValidationErrors::new();
@@ -794,7 +840,8 @@ impl Store {
         );
         errors.into_result()?;
         let hash = hash_password(password).await?;
-        dispatch!(self.set_password_hash(id, &hash))
+        let changes = json!({ "password": "changed" });
+        dispatch!(self.set_password_hash(id, &hash, self.audit(changes)))
     }
 
     /// Checks an email and password and records the login time.

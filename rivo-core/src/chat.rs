@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::error::{Error, Result, Rule};
 use crate::ids::{MessageId, SessionId};
@@ -270,14 +271,14 @@ impl Store {
         dispatch!(self.list_messages(filter, sort, page))
     }
 
-    /// Deletes one message.
+    /// Deletes one message (recorded in the audit log when acting as a user).
     pub async fn delete_message(&self, id: MessageId) -> Result<()> {
-        dispatch!(self.delete_message(id))
+        dispatch!(self.delete_message(id, self.audit(json!({}))))
     }
 
     /// Deletes the given messages in one transaction and returns how many existed.
     pub async fn delete_messages(&self, ids: &[MessageId]) -> Result<u64> {
-        dispatch!(self.delete_messages(ids))
+        dispatch!(self.delete_messages(ids, self.audit(json!({}))))
     }
 
     /// Chat sessions, most recently active first.
@@ -291,7 +292,7 @@ impl Store {
 
     /// Deletes every message of a session and returns how many there were.
     pub async fn delete_session(&self, session_id: SessionId) -> Result<u64> {
-        dispatch!(self.delete_session(session_id))
+        dispatch!(self.delete_session(session_id, self.audit(json!({}))))
     }
 }
 

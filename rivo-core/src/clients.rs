@@ -5,7 +5,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
+
+use crate::accounts::set_fields;
 
 use crate::error::{Error, Result, Rule, ValidationErrors};
 use crate::ids::{AssignmentId, ClientId, ContextId, SessionId, StageChangeId, UserId};
@@ -232,6 +234,17 @@ pub enum ContextChange {
 }
 
 impl ContextChange {
+    /// The change as a JSON object, for the audit log.
+    pub(crate) fn describe(&self) -> Json {
+        match self {
+            ContextChange::Set(key, value) => json!({ "set": { key: value } }),
+            ContextChange::Remove(key) => json!({ "remove": key }),
+            ContextChange::Merge(map) => json!({ "merge": map }),
+            ContextChange::Replace(map) => json!({ "replace": map }),
+            ContextChange::ChatSession(session) => json!({ "chat_session_id": session }),
+        }
+    }
+
     pub(crate) fn apply(self, context: &mut ClientContext) {
         match self {
             ContextChange::Set(key, value) => {
@@ -394,7 +407,15 @@ impl Store {
         let (Some(name), Some(email), Some(phone)) = (name, email, phone) else {
             return Err(Error::Internal("validated fields missing".into()));
         };
-        dispatch!(self.create_client(&CleanClient { name, email, phone }, &client))
+        let clean = CleanClient { name, email, phone };
+        let changes = json!({
+            "name": clean.name,
+            "email": clean.email,
+            "phone": clean.phone,
+            "current_stage": client.stage,
+            "chat_session_id": client.chat_session_id,
+        });
+        dispatch!(self.create_client(&clean, &client, self.audit(changes)))
     }
 
     /// One client by id.
@@ -412,12 +433,18 @@ impl Store {
             update.phone.as_deref(),
         );
         errors.into_result()?;
-        dispatch!(self.update_client(id, &ClientUpdate { name, email, phone }))
+        let changes = set_fields([
+            ("name", name.as_ref().map(|v| json!(v))),
+            ("email", email.as_ref().map(|v| json!(v))),
+            ("phone", phone.as_ref().map(|v| json!(v))),
+        ]);
+        let update = ClientUpdate { name, email, phone };
+        dispatch!(self.update_client(id, &update, self.audit(changes)))
     }
 
     /// Deletes a client with its context, stage history and assignments.
     pub async fn delete_client(&self, id: ClientId) -> Result<()> {
-        dispatch!(self.delete_client(id))
+        dispatch!(self.delete_client(id, self.audit(json!({}))))
     }
 
     /// Clients matching `filter`, sorted (newest first by default), one page.
@@ -452,7 +479,8 @@ impl Store {
         {
             return Err(Error::invalid("key", Rule::Blank));
         }
-        dispatch!(self.change_context(client_id, change))
+        let changes = change.describe();
+        dispatch!(self.change_context(client_id, change, self.audit(changes)))
     }
 
     /// Contexts matching `filter`, newest first by default.
@@ -477,7 +505,14 @@ impl Store {
         remarks: &str,
     ) -> Result<Option<StageChange>> {
         let remarks = clean_remarks(remarks)?;
-        dispatch!(self.set_stage(client_id, to_stage, changed_by, &remarks))
+        let changes = json!({ "to_stage": to_stage, "remarks": remarks });
+        dispatch!(self.set_stage(
+            client_id,
+            to_stage,
+            changed_by,
+            &remarks,
+            self.audit(changes)
+        ))
     }
 
     /// Stage history entries matching `filter`, newest first by default.
@@ -517,12 +552,19 @@ impl Store {
                 Rule::Other("Clients can only be assigned to active staff users.".into()),
             ));
         }
-        dispatch!(self.assign(client_id, assigned_to, assigned_by, &remarks))
+        let changes = json!({ "assigned_to": assigned_to, "remarks": remarks });
+        dispatch!(self.assign(
+            client_id,
+            assigned_to,
+            assigned_by,
+            &remarks,
+            self.audit(changes)
+        ))
     }
 
     /// Ends the client's active assignment, returning it (`None` if there was none).
     pub async fn unassign(&self, client_id: ClientId) -> Result<Option<Assignment>> {
-        dispatch!(self.unassign(client_id))
+        dispatch!(self.unassign(client_id, self.audit(json!({ "is_active": false }))))
     }
 
     /// The client's active assignment, if any.

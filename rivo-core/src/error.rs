@@ -30,6 +30,12 @@ pub enum Error {
     /// the [`AuthFailure`] is there for logs and trusted callers.
     #[error("invalid credentials")]
     Authentication(AuthFailure),
+    /// Too many failed logins: try again after `retry_after`.
+    #[error("too many failed login attempts; retry in {} seconds", retry_after.as_secs())]
+    Throttled {
+        /// How long until another attempt is considered.
+        retry_after: std::time::Duration,
+    },
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -70,6 +76,8 @@ pub enum AuthFailure {
     WrongPassword,
     /// The user exists and the password matched, but the account is disabled.
     Inactive,
+    /// A token or session is unknown, expired, revoked, or its user is inactive.
+    InvalidToken,
 }
 
 /// One broken validation rule. `Display` gives a sentence in the style of Django REST framework.

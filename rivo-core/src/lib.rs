@@ -7,7 +7,10 @@
 //!   Django-style permissions (`chat.view_chathistory`, …) they grant;
 //! - [`chat`]: chatbot messages grouped by session, sent by the `client` or the `bot`;
 //! - [`clients`]: leads moving through fourteen [`Stage`]s, with a JSON context, a stage
-//!   history and at most one active assignment to a support user.
+//!   history and at most one active assignment to a support user;
+//! - [`auth`]: hashed bearer tokens and browser sessions, and a login throttle, kept in the
+//!   database so several servers can share them;
+//! - [`audit`]: who changed what, recorded in the same transaction as the change.
 //!
 //! Every rule — validation, stage history, single active assignment, password hashing — lives
 //! here, so an app embedding rivo-core gets the same behaviour as `rivo-server`.
@@ -45,6 +48,8 @@
 //! missing, and [`Error::Database`] means the database failed — callers never parse strings.
 
 pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod chat;
 pub mod clients;
 mod error;

@@ -15,6 +15,7 @@ use crate::chat::{ChatMessage, HistoryCursor, MessageFilter, MessageSort, Sessio
 use crate::clients::{Assignment, AssignmentFilter, CleanClient, Client, ClientContext,
     ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient,
     Stage, StageChange, StageChangeFilter};
+use crate::audit::{Audit, AuditAction, AuditEntry, AuditFilter, AuditSort};
 use crate::error::{Error, Result, Rule};
 use crate::ids::*;
 use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
@@ -105,6 +106,42 @@ fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
     if sort.field.column() != "id" {
         qb.push(", id").push(if sort.descending { " DESC" } else { " ASC" });
     }
+}
+
+/// Writes an audit entry in the transaction of the change, when the store acts as someone.
+async fn record(
+    tx: &mut Tx,
+    audit: &Audit<'_>,
+    action: AuditAction,
+    object_type: &str,
+    object_id: impl ToString,
+    object_repr: &str,
+) -> Result<()> {
+    let Some(actor) = audit.actor else {
+        return Ok(());
+    };
+    let repr: String = object_repr.chars().take(255).collect();
+    // The actor may have just deleted themselves: link only while the user exists.
+    sqlx::query(
+        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
+         object_repr, changes, created_at) \
+         VALUES ((SELECT id FROM users WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(actor.id.0)
+    .bind(&actor.repr)
+    .bind(action.as_str())
+    .bind(object_type)
+    .bind(object_id.to_string())
+    .bind(repr)
+    .bind(sqlx::types::Json(&audit.changes))
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn preview(text: &str) -> String {
+    text.chars().take(50).collect()
 }
 
 impl Backend {
@@ -228,18 +265,14 @@ impl Backend {
             .await
     }
 
-    pub(crate) async fn delete_message(&self, id: MessageId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM chat_messages WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { entity: "message" });
+    pub(crate) async fn delete_message(&self, id: MessageId, audit: Audit<'_>) -> Result<()> {
+        match self.delete_messages(&[id], audit).await? {
+            0 => Err(Error::NotFound { entity: "message" }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    pub(crate) async fn delete_messages(&self, ids: &[MessageId]) -> Result<u64> {
+    pub(crate) async fn delete_messages(&self, ids: &[MessageId], audit: Audit<'_>) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -251,8 +284,13 @@ impl Backend {
             for id in chunk {
                 list.push_bind(id.0);
             }
-            qb.push(")");
-            deleted += qb.build().execute(&mut *tx).await?.rows_affected();
+            qb.push(") RETURNING id, message");
+            let gone: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            for (id, message) in &gone {
+                record(&mut tx, &audit, AuditAction::Delete, "chathistory", id, &preview(message))
+                    .await?;
+            }
+            deleted += gone.len() as u64;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -297,12 +335,23 @@ impl Backend {
         })
     }
 
-    pub(crate) async fn delete_session(&self, session_id: SessionId) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM chat_messages WHERE session_id = $1")
+    pub(crate) async fn delete_session(&self, session_id: SessionId, audit: Audit<'_>) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query("DELETE FROM chat_messages WHERE session_id = $1")
             .bind(session_id.0)
-            .execute(&self.write)
-            .await?;
-        Ok(done.rows_affected())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted > 0 {
+            let audit = Audit {
+                changes: serde_json::json!({ "messages": deleted }),
+                ..audit
+            };
+            let id = session_id.to_string();
+            record(&mut tx, &audit, AuditAction::Delete, "chatsession", &id, &id).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     // ----- accounts -----
@@ -345,7 +394,7 @@ impl Backend {
         Ok(())
     }
 
-    pub(crate) async fn create_role(&self, role: &NewRole) -> Result<Role> {
+    pub(crate) async fn create_role(&self, role: &NewRole, audit: Audit<'_>) -> Result<Role> {
         let mut tx = self.begin().await?;
         let at = now();
         let row: RoleRow = sqlx::query_as(
@@ -360,6 +409,7 @@ impl Backend {
         .map_err(|e| unique_conflict(e, &["name"]))?;
         Self::replace_permissions(&mut tx, "role_permissions", "role_id", row.id, &role.permissions)
             .await?;
+        record(&mut tx, &audit, AuditAction::Create, "role", row.id, &role.name).await?;
         tx.commit().await?;
         let perms: Vec<(i64, String)> =
             role.permissions.iter().map(|p| (row.id, p.to_string())).collect();
@@ -378,7 +428,12 @@ impl Backend {
         row.into_role(&perms)
     }
 
-    pub(crate) async fn update_role(&self, id: RoleId, update: &RoleUpdate) -> Result<Role> {
+    pub(crate) async fn update_role(
+        &self,
+        id: RoleId,
+        update: &RoleUpdate,
+        audit: Audit<'_>,
+    ) -> Result<Role> {
         let mut tx = self.begin().await?;
         let mut qb = QueryBuilder::<Db>::new("UPDATE roles SET updated_at = ");
         qb.push_bind(now());
@@ -389,30 +444,51 @@ impl Backend {
             qb.push(", description = ").push_bind(description.clone());
         }
         qb.push(" WHERE id = ").push_bind(id.0);
-        let done = qb
-            .build()
-            .execute(&mut *tx)
+        qb.push(" RETURNING name");
+        let name: String = qb
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
             .await
-            .map_err(|e| unique_conflict(e, &["name"]))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { entity: "role" });
-        }
+            .map_err(|e| match e {
+                sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
+                e => unique_conflict(e, &["name"]),
+            })?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
                 .await?;
         }
+        record(&mut tx, &audit, AuditAction::Update, "role", id, &name).await?;
         tx.commit().await?;
         self.role(id).await
     }
 
-    pub(crate) async fn delete_role(&self, id: RoleId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM roles WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { entity: "role" });
-        }
+    pub(crate) async fn delete_role(&self, id: RoleId, audit: Audit<'_>) -> Result<()> {
+        self.delete_returning_repr("roles", "name", "role", "role", id.0, audit)
+            .await
+    }
+
+    /// Deletes one row by id, recording `repr_column` in the audit log; NotFound if absent.
+    async fn delete_returning_repr(
+        &self,
+        table: &str,
+        repr_column: &str,
+        object_type: &str,
+        entity: &'static str,
+        id: i64,
+        audit: Audit<'_>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let repr: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE id = $1 RETURNING {repr_column}"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(repr) = repr else {
+            return Err(Error::NotFound { entity });
+        };
+        record(&mut tx, &audit, AuditAction::Delete, object_type, id, &repr).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -462,6 +538,7 @@ impl Backend {
         clean: &CleanUser,
         user: &NewUser,
         password_hash: &str,
+        audit: Audit<'_>,
     ) -> Result<User> {
         let mut tx = self.begin().await?;
         Self::check_ref(&mut tx, "roles", "role_id", user.role_id.map(|r| r.0)).await?;
@@ -496,6 +573,7 @@ impl Backend {
             &user.permissions,
         )
         .await?;
+        record(&mut tx, &audit, AuditAction::Create, "user", created.id, &created.email).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -521,7 +599,12 @@ impl Backend {
         row.try_into()
     }
 
-    pub(crate) async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<User> {
+    pub(crate) async fn update_user(
+        &self,
+        id: UserId,
+        update: &UserUpdate,
+        audit: Audit<'_>,
+    ) -> Result<User> {
         let mut tx = self.begin().await?;
         if let Some(role) = update.role_id {
             Self::check_ref(&mut tx, "roles", "role_id", role.map(|r| r.0)).await?;
@@ -565,19 +648,15 @@ impl Backend {
             Self::replace_permissions(&mut tx, "user_permissions", "user_id", id.0, permissions)
                 .await?;
         }
+        let user = User::try_from(row)?;
+        record(&mut tx, &audit, AuditAction::Update, "user", id, &user.email).await?;
         tx.commit().await?;
-        row.try_into()
+        Ok(user)
     }
 
-    pub(crate) async fn delete_user(&self, id: UserId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { entity: "user" });
-        }
-        Ok(())
+    pub(crate) async fn delete_user(&self, id: UserId, audit: Audit<'_>) -> Result<()> {
+        self.delete_returning_repr("users", "email", "user", "user", id.0, audit)
+            .await
     }
 
     pub(crate) async fn list_users(
@@ -590,16 +669,31 @@ impl Backend {
             .await
     }
 
-    pub(crate) async fn set_password_hash(&self, id: UserId, hash: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE users SET password = $1, updated_at = $2 WHERE id = $3")
-            .bind(hash)
-            .bind(now())
-            .bind(id.0)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
+    /// Stores a new password hash and revokes every token and session of the user.
+    pub(crate) async fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &str,
+        audit: Audit<'_>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let email: Option<String> = sqlx::query_scalar(
+            "UPDATE users SET password = $1, updated_at = $2 WHERE id = $3 RETURNING email",
+        )
+        .bind(hash)
+        .bind(now())
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(email) = email else {
             return Err(Error::NotFound { entity: "user" });
-        }
+        };
+        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, &audit, AuditAction::Update, "user", id, &email).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -649,6 +743,7 @@ impl Backend {
         &self,
         clean: &CleanClient,
         client: &NewClient,
+        audit: Audit<'_>,
     ) -> Result<Client> {
         let mut tx = self.begin().await?;
         Self::check_ref(&mut tx, "users", "created_by", client.created_by.map(|u| u.0)).await?;
@@ -685,6 +780,7 @@ impl Backend {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        record(&mut tx, &audit, AuditAction::Create, "client", created.id, &created.name).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -700,7 +796,13 @@ impl Backend {
         row.try_into()
     }
 
-    pub(crate) async fn update_client(&self, id: ClientId, update: &ClientUpdate) -> Result<Client> {
+    pub(crate) async fn update_client(
+        &self,
+        id: ClientId,
+        update: &ClientUpdate,
+        audit: Audit<'_>,
+    ) -> Result<Client> {
+        let mut tx = self.begin().await?;
         let mut qb = QueryBuilder::<Db>::new("UPDATE clients SET updated_at = ");
         qb.push_bind(now());
         for (column, value) in [
@@ -716,21 +818,18 @@ impl Backend {
         qb.push(format_args!(" RETURNING {CLIENT_COLS}"));
         let row: ClientRow = qb
             .build_query_as()
-            .fetch_one(&self.write)
+            .fetch_one(&mut *tx)
             .await
             .map_err(not_found("client"))?;
-        row.try_into()
+        let client = Client::try_from(row)?;
+        record(&mut tx, &audit, AuditAction::Update, "client", id, &client.name).await?;
+        tx.commit().await?;
+        Ok(client)
     }
 
-    pub(crate) async fn delete_client(&self, id: ClientId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::NotFound { entity: "client" });
-        }
-        Ok(())
+    pub(crate) async fn delete_client(&self, id: ClientId, audit: Audit<'_>) -> Result<()> {
+        self.delete_returning_repr("clients", "name", "client", "client", id.0, audit)
+            .await
     }
 
     pub(crate) async fn list_clients(
@@ -771,6 +870,7 @@ impl Backend {
         &self,
         client_id: ClientId,
         change: ContextChange,
+        audit: Audit<'_>,
     ) -> Result<ClientContext> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -813,8 +913,11 @@ impl Backend {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
+        let context = ClientContext::try_from(row)?;
+        let repr = format!("context of client {client_id}");
+        record(&mut tx, &audit, AuditAction::Update, "context", context.id, &repr).await?;
         tx.commit().await?;
-        row.try_into()
+        Ok(context)
     }
 
     pub(crate) async fn list_contexts(
@@ -833,6 +936,7 @@ impl Backend {
         to_stage: Stage,
         changed_by: Option<UserId>,
         remarks: &str,
+        audit: Audit<'_>,
     ) -> Result<Option<StageChange>> {
         let mut tx = self.begin().await?;
         let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -868,8 +972,16 @@ impl Backend {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
+        let change = StageChange::try_from(row)?;
+        let repr = format!(
+            "client {client_id}: {} -> {}",
+            change.from_stage.map(Stage::as_str).unwrap_or(""),
+            change.to_stage
+        );
+        record(&mut tx, &audit, AuditAction::Create, "clientstagehistory", change.id, &repr)
+            .await?;
         tx.commit().await?;
-        Ok(Some(row.try_into()?))
+        Ok(Some(change))
     }
 
     pub(crate) async fn list_stage_changes(
@@ -894,6 +1006,7 @@ impl Backend {
         assigned_to: UserId,
         assigned_by: Option<UserId>,
         remarks: &str,
+        audit: Audit<'_>,
     ) -> Result<Assignment> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -936,11 +1049,19 @@ impl Backend {
             }
             _ => unique_conflict(e, &["client_id"]),
         })?;
+        let assignment = Assignment::try_from(row)?;
+        let repr = format!("client {client_id} -> user {assigned_to}");
+        record(&mut tx, &audit, AuditAction::Create, "clientassignment", assignment.id, &repr)
+            .await?;
         tx.commit().await?;
-        row.try_into()
+        Ok(assignment)
     }
 
-    pub(crate) async fn unassign(&self, client_id: ClientId) -> Result<Option<Assignment>> {
+    pub(crate) async fn unassign(
+        &self,
+        client_id: ClientId,
+        audit: Audit<'_>,
+    ) -> Result<Option<Assignment>> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
@@ -961,8 +1082,13 @@ impl Backend {
         .bind(true)
         .fetch_optional(&mut *tx)
         .await?;
+        let ended = row.map(Assignment::try_from).transpose()?;
+        if let Some(a) = &ended {
+            let repr = format!("client {client_id} -> user {}", a.assigned_to);
+            record(&mut tx, &audit, AuditAction::Update, "clientassignment", a.id, &repr).await?;
+        }
         tx.commit().await?;
-        row.map(Assignment::try_from).transpose()
+        Ok(ended)
     }
 
     pub(crate) async fn list_assignments(
@@ -979,6 +1105,129 @@ impl Backend {
             page,
         )
         .await
+    }
+
+    // ----- auth -----
+
+    pub(crate) async fn insert_token(
+        &self,
+        user_id: UserId,
+        hash: &[u8],
+        kind: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_tokens (user_id, token_hash, kind, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user_id.0)
+        .bind(hash)
+        .bind(kind)
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.write)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_foreign_key_violation() => Error::NotFound { entity: "user" },
+            _ => Error::Database(e),
+        })?;
+        Ok(())
+    }
+
+    pub(crate) async fn token_user(&self, hash: &[u8], kind: &str) -> Result<Option<User>> {
+        let cols = USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let at = now();
+        let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {cols} FROM auth_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = $1 AND t.kind = $2 AND t.expires_at > $3"
+        )))
+        .bind(hash)
+        .bind(kind)
+        .bind(at)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(User::try_from).transpose()
+    }
+
+    pub(crate) async fn delete_token(&self, hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+            .bind(hash)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_user_tokens(&self, user_id: UserId) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+            .bind(user_id.0)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
+    }
+
+    pub(crate) async fn purge_expired(
+        &self,
+        at: DateTime<Utc>,
+        failures_before: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let tokens = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let failures = sqlx::query("DELETE FROM login_failures WHERE failed_at < $1")
+            .bind(failures_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(tokens + failures)
+    }
+
+    pub(crate) async fn count_failures(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>)> {
+        Ok(sqlx::query_as(
+            "SELECT count(*), min(failed_at) FROM login_failures WHERE key = $1 AND failed_at > $2",
+        )
+        .bind(key)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    pub(crate) async fn record_failures(&self, keys: &[String], at: DateTime<Utc>) -> Result<()> {
+        let mut qb = QueryBuilder::<Db>::new("INSERT INTO login_failures (key, failed_at) ");
+        qb.push_values(keys, |mut row, key| {
+            row.push_bind(key.clone()).push_bind(at);
+        });
+        qb.build().execute(&self.write).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn clear_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE key = $1")
+            .bind(key)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        sort: Sort<AuditSort>,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        self.list::<AuditRow, _, _>(AUDIT_COLS, "audit_log", &filter.conds().0, sort, page)
+            .await
     }
 }
 

@@ -90,6 +90,7 @@ pub(crate) use dispatch;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
 }
 
 impl fmt::Debug for Store {
@@ -128,7 +129,10 @@ impl Store {
                 )));
             }
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            actor: None,
+        })
     }
 
     /// The database this store runs on.

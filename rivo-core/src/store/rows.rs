@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use crate::accounts::{Role, User};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::chat::{ChatMessage, SenderType, SessionSummary};
 use crate::clients::{Assignment, Client, ClientContext, Stage, StageChange};
 use crate::error::{Error, Result};
@@ -268,3 +269,36 @@ pub(crate) const STAGE_CHANGE_COLS: &str =
     "id, client_id, from_stage, to_stage, changed_by_id, remarks, created_at, updated_at";
 pub(crate) const ASSIGNMENT_COLS: &str =
     "id, client_id, assigned_to_id, assigned_by_id, is_active, remarks, created_at, updated_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    id: i64,
+    actor_id: Option<i64>,
+    actor_repr: String,
+    action: String,
+    object_type: String,
+    object_id: String,
+    object_repr: String,
+    changes: sqlx::types::Json<Json>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AuditRow> for AuditEntry {
+    type Error = Error;
+    fn try_from(r: AuditRow) -> Result<Self> {
+        Ok(AuditEntry {
+            id: r.id,
+            actor_id: r.actor_id.map(UserId),
+            actor_repr: r.actor_repr,
+            action: parse::<AuditAction>("action", &r.action)?,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            object_repr: r.object_repr,
+            changes: r.changes.0,
+            created_at: r.created_at,
+        })
+    }
+}
+
+pub(crate) const AUDIT_COLS: &str =
+    "id, actor_id, actor_repr, action, object_type, object_id, object_repr, changes, created_at";

@@ -11,6 +11,8 @@ use serde_json::json;
 use sqlx::Connection;
 
 use crate::accounts::*;
+use crate::audit::*;
+use crate::auth::*;
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -147,6 +149,13 @@ behaviours!(
     unassign_ends_the_active_assignment,
     deleting_a_client_cascades,
     missing_objects_are_not_found,
+    tokens_are_hashed_expire_and_revoke,
+    tokens_of_inactive_users_are_refused,
+    set_password_revokes_tokens,
+    login_throttle_counts_email_and_address,
+    audit_records_writes_made_as_an_actor,
+    audit_never_records_a_rolled_back_change,
+    deleting_the_actor_keeps_the_log,
 );
 
 // ---------- helpers ----------
@@ -1782,4 +1791,422 @@ async fn missing_objects_are_not_found(store: &Store) {
         store.delete_user(UserId(42)).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+// ---------- auth ----------
+
+async fn tokens_are_hashed_expire_and_revoke(store: &Store) {
+    let user = staff(store, "tok").await;
+    let issued = store
+        .issue_token(
+            user.id,
+            TokenKind::Api,
+            std::time::Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_for_token(&issued.token, TokenKind::Api)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert!(matches!(
+        store
+            .user_for_token(&issued.token, TokenKind::Session)
+            .await,
+        Err(Error::Authentication(AuthFailure::InvalidToken))
+    ));
+    let stored = store
+        .fetch_texts("SELECT kind FROM auth_tokens")
+        .await
+        .unwrap();
+    assert_eq!(stored, ["api"]);
+    let hex = match store.kind() {
+        BackendKind::Postgres => "encode(token_hash, 'hex')",
+        BackendKind::Sqlite => "lower(hex(token_hash))",
+    };
+    let hashes = store
+        .fetch_texts(&format!("SELECT {hex} FROM auth_tokens"))
+        .await
+        .unwrap();
+    assert_ne!(hashes[0], issued.token, "the token itself is never stored");
+    assert_eq!(hashes[0].len(), 64);
+    for bad in ["", "nope", &"g".repeat(64), &"0".repeat(64)] {
+        assert!(store.user_for_token(bad, TokenKind::Api).await.is_err());
+    }
+    let expired = store
+        .issue_token(user.id, TokenKind::Session, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .user_for_token(&expired.token, TokenKind::Session)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.purge_expired(&LoginPolicy::default()).await.unwrap(),
+        1
+    );
+    store.revoke_token(&issued.token).await.unwrap();
+    store.revoke_token(&issued.token).await.unwrap();
+    assert!(
+        store
+            .user_for_token(&issued.token, TokenKind::Api)
+            .await
+            .is_err()
+    );
+    assert!(matches!(
+        store
+            .issue_token(
+                UserId(999),
+                TokenKind::Api,
+                std::time::Duration::from_secs(1)
+            )
+            .await,
+        Err(Error::NotFound { entity: "user" })
+    ));
+}
+
+async fn tokens_of_inactive_users_are_refused(store: &Store) {
+    let user = staff(store, "sleepy").await;
+    let issued = store
+        .issue_token(
+            user.id,
+            TokenKind::Session,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    store
+        .update_user(
+            user.id,
+            UserUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .user_for_token(&issued.token, TokenKind::Session)
+            .await
+            .is_err()
+    );
+    store.delete_user(user.id).await.unwrap();
+    assert_eq!(
+        count(store, "auth_tokens").await,
+        0,
+        "tokens go with their user"
+    );
+}
+
+async fn set_password_revokes_tokens(store: &Store) {
+    let user = staff(store, "rotate").await;
+    let other = staff(store, "keeper").await;
+    let ttl = std::time::Duration::from_secs(60);
+    let a = store
+        .issue_token(user.id, TokenKind::Api, ttl)
+        .await
+        .unwrap();
+    let b = store
+        .issue_token(user.id, TokenKind::Session, ttl)
+        .await
+        .unwrap();
+    let kept = store
+        .issue_token(other.id, TokenKind::Api, ttl)
+        .await
+        .unwrap();
+    store
+        .set_password(user.id, "brand new passphrase")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .user_for_token(&a.token, TokenKind::Api)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .user_for_token(&b.token, TokenKind::Session)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .user_for_token(&kept.token, TokenKind::Api)
+            .await
+            .is_ok()
+    );
+    assert_eq!(store.revoke_user_tokens(other.id).await.unwrap(), 1);
+}
+
+async fn login_throttle_counts_email_and_address(store: &Store) {
+    staff(store, "thr").await;
+    staff(store, "other").await;
+    let policy = LoginPolicy {
+        max_failures_per_email: 3,
+        max_failures_per_address: 5,
+        window: std::time::Duration::from_secs(600),
+    };
+    for _ in 0..3 {
+        let err = store
+            .login("thr@example.com", "wrong", Some("10.0.0.1"), &policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Authentication(_)), "{err:?}");
+    }
+    // The email is locked, even with the right password and from elsewhere.
+    match store
+        .login(
+            "THR@example.com",
+            "a long passphrase",
+            Some("10.0.0.2"),
+            &policy,
+        )
+        .await
+    {
+        Err(Error::Throttled { retry_after }) => {
+            assert!(retry_after.as_secs() >= 1 && retry_after.as_secs() <= 600)
+        }
+        other => panic!("expected throttling, got {other:?}"),
+    }
+    // Two more failures from 10.0.0.1 on another email lock that address for every email.
+    for _ in 0..2 {
+        assert!(matches!(
+            store
+                .login("other@example.com", "wrong", Some("10.0.0.1"), &policy)
+                .await,
+            Err(Error::Authentication(_))
+        ));
+    }
+    assert!(matches!(
+        store
+            .login(
+                "other@example.com",
+                "a long passphrase",
+                Some("10.0.0.1"),
+                &policy
+            )
+            .await,
+        Err(Error::Throttled { .. })
+    ));
+    // Another address with the right password still gets in, and success clears the email.
+    store
+        .login(
+            "other@example.com",
+            "a long passphrase",
+            Some("10.0.0.3"),
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .login("other@example.com", "wrong", None, &policy)
+            .await,
+        Err(Error::Authentication(_))
+    ));
+    // A zero-length window forgets everything.
+    let forgetful = LoginPolicy {
+        window: std::time::Duration::ZERO,
+        ..policy
+    };
+    store
+        .login(
+            "thr@example.com",
+            "a long passphrase",
+            Some("10.0.0.1"),
+            &forgetful,
+        )
+        .await
+        .unwrap();
+}
+
+async fn audit_records_writes_made_as_an_actor(store: &Store) {
+    let admin = staff(store, "boss").await;
+    let as_admin = store.acting_as(&admin);
+    assert_eq!(as_admin.actor().unwrap().repr, "boss@example.com");
+    // Writes without an actor are not logged.
+    store.create_client(NewClient::new("Quiet")).await.unwrap();
+    assert_eq!(count(store, "audit_log").await, 0);
+
+    let client = as_admin
+        .create_client(NewClient::new("Loud"))
+        .await
+        .unwrap();
+    as_admin
+        .set_stage(client.id, Stage::Contacted, Some(admin.id), "call")
+        .await
+        .unwrap();
+    as_admin
+        .change_context(client.id, ContextChange::Set("k".into(), json!(1)))
+        .await
+        .unwrap();
+    as_admin
+        .assign(client.id, admin.id, Some(admin.id), "")
+        .await
+        .unwrap();
+    as_admin.unassign(client.id).await.unwrap();
+    let user = as_admin
+        .create_user(NewUser::new("new@example.com", "newbie").password("another passphrase"))
+        .await
+        .unwrap();
+    as_admin
+        .set_password(user.id, "yet another passphrase")
+        .await
+        .unwrap();
+    as_admin
+        .update_user(
+            user.id,
+            UserUpdate {
+                is_staff: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let role = as_admin
+        .create_role(NewRole {
+            name: "R".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    as_admin.delete_role(role.id).await.unwrap();
+    let s = session();
+    let m = store
+        .append(s, "to be removed", SenderType::Client)
+        .await
+        .unwrap();
+    as_admin.delete_message(m.id).await.unwrap();
+    store.append(s, "again", SenderType::Client).await.unwrap();
+    as_admin.delete_session(s).await.unwrap();
+    as_admin.delete_client(client.id).await.unwrap();
+
+    let log = store
+        .list_audit(
+            &AuditFilter::default(),
+            Sort::asc(AuditSort::Id),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let summary: Vec<(AuditAction, &str)> = log
+        .items
+        .iter()
+        .map(|e| (e.action, e.object_type.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (AuditAction::Create, "client"),
+            (AuditAction::Create, "clientstagehistory"),
+            (AuditAction::Update, "context"),
+            (AuditAction::Create, "clientassignment"),
+            (AuditAction::Update, "clientassignment"),
+            (AuditAction::Create, "user"),
+            (AuditAction::Update, "user"),
+            (AuditAction::Update, "user"),
+            (AuditAction::Create, "role"),
+            (AuditAction::Delete, "role"),
+            (AuditAction::Delete, "chathistory"),
+            (AuditAction::Delete, "chatsession"),
+            (AuditAction::Delete, "client"),
+        ]
+    );
+    assert!(
+        log.items
+            .iter()
+            .all(|e| e.actor_id == Some(admin.id) && e.actor_repr == "boss@example.com")
+    );
+    assert_eq!(log.items[0].object_id, client.id.to_string());
+    assert_eq!(log.items[0].object_repr, "Loud");
+    assert_eq!(log.items[7].changes, json!({"is_staff": true}));
+    assert_eq!(log.items[6].changes, json!({"password": "changed"}));
+    for entry in &log.items {
+        let text = entry.changes.to_string();
+        assert!(
+            !text.contains("passphrase") && !text.contains("argon2"),
+            "{text}"
+        );
+    }
+    let only_users = store
+        .list_audit(
+            &AuditFilter {
+                object_type: Some("user".into()),
+                object_id: Some(user.id.to_string()),
+                ..Default::default()
+            },
+            Sort::desc(AuditSort::CreatedAt),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_users.total, 3);
+    assert_eq!(
+        only_users.items[0].changes,
+        json!({"is_staff": true}),
+        "newest first"
+    );
+}
+
+async fn audit_never_records_a_rolled_back_change(store: &Store) {
+    let admin = staff(store, "careful").await;
+    let as_admin = store.acting_as(&admin);
+    assert!(
+        as_admin
+            .create_user(NewUser::new("careful@example.com", "dup"))
+            .await
+            .is_err()
+    );
+    assert!(as_admin.delete_client(ClientId(999)).await.is_err());
+    let client = store.create_client(NewClient::new("C")).await.unwrap();
+    assert!(
+        as_admin
+            .set_stage(client.id, Stage::Lost, Some(UserId(999)), "")
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        as_admin
+            .set_stage(client.id, Stage::Lead, None, "")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(count(store, "audit_log").await, 0);
+}
+
+async fn deleting_the_actor_keeps_the_log(store: &Store) {
+    let admin = staff(store, "leaver").await;
+    let as_admin = store.acting_as(&admin);
+    as_admin
+        .create_client(NewClient::new("Kept"))
+        .await
+        .unwrap();
+    as_admin.delete_user(admin.id).await.unwrap();
+    let log = store
+        .list_audit(
+            &AuditFilter::default(),
+            Sort::asc(AuditSort::Id),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(log.total, 2);
+    assert!(
+        log.items
+            .iter()
+            .all(|e| e.actor_id.is_none() && e.actor_repr == "leaver@example.com")
+    );
+    assert_eq!(
+        (log.items[1].action, log.items[1].object_repr.as_str()),
+        (AuditAction::Delete, "leaver@example.com")
+    );
 }

@@ -1,0 +1,125 @@
+//! `append` and `history` through rivo-core, without HTTP, on SQLite and (when
+//! `RIVO_BENCH_POSTGRES_URL` is set) PostgreSQL.
+//!
+//! ```sh
+//! RIVO_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p rivo-core --bench store
+//! ```
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rivo_core::{SenderType, SessionId, Store};
+use sqlx::Connection;
+
+struct Target {
+    name: &'static str,
+    store: Store,
+    session_20: SessionId,
+    session_1000: SessionId,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn seeded(name: &'static str, url: &str, dir: Option<tempfile::TempDir>) -> Target {
+    let store = Store::open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let (session_20, session_1000) = (SessionId::new_random(), SessionId::new_random());
+    for (session, n) in [(session_20, 20), (session_1000, 1000)] {
+        for i in 0..n {
+            let sender = if i % 2 == 0 {
+                SenderType::Client
+            } else {
+                SenderType::Bot
+            };
+            store
+                .append(
+                    session,
+                    &format!("message number {i} of a realistic length"),
+                    sender,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    Target {
+        name,
+        store,
+        session_20,
+        session_1000,
+        _dir: dir,
+    }
+}
+
+async fn targets() -> Vec<Target> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.sqlite3").display()
+    );
+    let mut targets = vec![seeded("sqlite", &url, Some(dir)).await];
+    if let Ok(url) = std::env::var("RIVO_BENCH_POSTGRES_URL") {
+        let schema = format!("rivo_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        targets.push(
+            seeded(
+                "postgres",
+                &format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+                None,
+            )
+            .await,
+        );
+    } else {
+        eprintln!("PostgreSQL benchmarks skipped: set RIVO_BENCH_POSTGRES_URL");
+    }
+    targets
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let targets = rt.block_on(targets());
+    for t in &targets {
+        let mut group = c.benchmark_group(t.name);
+        let pool: Vec<SessionId> = (0..1000).map(|_| SessionId::new_random()).collect();
+        let mut i = 0usize;
+        group.bench_function("append", |b| {
+            b.to_async(&rt).iter(|| {
+                i = i.wrapping_add(7919);
+                let session = pool[i % pool.len()];
+                let store = t.store.clone();
+                async move {
+                    store
+                        .append(
+                            session,
+                            "Hello, I would like to know more",
+                            SenderType::Client,
+                        )
+                        .await
+                        .unwrap()
+                }
+            })
+        });
+        group.bench_function("history_20", |b| {
+            b.to_async(&rt)
+                .iter(|| async { t.store.history(t.session_20).await.unwrap() })
+        });
+        group.bench_function("history_1000", |b| {
+            b.to_async(&rt)
+                .iter(|| async { t.store.history(t.session_1000).await.unwrap() })
+        });
+        group.bench_function("history_page_50_of_1000", |b| {
+            b.to_async(&rt).iter(|| async {
+                t.store
+                    .history_page(t.session_1000, None, 50)
+                    .await
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
