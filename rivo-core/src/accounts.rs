@@ -88,6 +88,19 @@ impl Model {
         }
     }
 
+    /// The model's name for people, e.g. `chat history`.
+    pub fn verbose_name(self) -> &'static str {
+        match self {
+            Model::Role => "role",
+            Model::User => "user",
+            Model::ChatHistory => "chat history",
+            Model::Client => "client",
+            Model::Context => "context",
+            Model::ClientStageHistory => "client stage history",
+            Model::ClientAssignment => "client assignment",
+        }
+    }
+
     /// The Django model name, lowercase.
     pub fn name(self) -> &'static str {
         match self {
@@ -137,6 +150,11 @@ impl Permission {
     /// The codename, e.g. `chat.view_chathistory`.
     pub fn codename(&self) -> String {
         self.to_string()
+    }
+
+    /// A sentence for people, as Django names it: `Can view chat history`.
+    pub fn description(&self) -> String {
+        format!("Can {} {}", self.action.as_str(), self.model.verbose_name())
     }
 }
 
@@ -918,6 +936,10 @@ mod tests {
         assert_eq!(
             Permission::new(Action::View, Model::ChatHistory).to_string(),
             "chat.view_chathistory"
+        );
+        assert_eq!(
+            Permission::new(Action::Change, Model::ClientStageHistory).description(),
+            "Can change client stage history"
         );
     }
 
