@@ -1,0 +1,99 @@
+//! The router: every route, middleware and the OpenAPI service, built in one place.
+
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Response, Route, get, handler, http::StatusCode, web::Data};
+use poem_openapi::{OpenApi, OpenApiService};
+use rivo_core::Store;
+
+use crate::chat::{self, BodyLimit, ChatApis};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::middleware::{self, ApiConventions};
+use crate::render::json_response;
+
+/// Every `#[OpenApi]` struct of the server. Later APIs (admin, account) are added to this
+/// tuple and get the spec, the routes and the DRF conventions with no other change.
+pub type Apis = ChatApis;
+
+/// Path of the generated spec.
+pub const SPEC_PATH: &str = "/api/v1/openapi.json";
+/// Path of the interactive API viewer.
+pub const DOCS_PATH: &str = "/api/docs/";
+
+fn apis() -> Apis {
+    chat::apis()
+}
+
+/// The OpenAPI service of every API operation (paths are absolute, e.g. `/api/v1/chat/stream/`).
+pub fn api_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(apis(), "Rivo API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "The HTTP API of Rivo. The chat routes are wire-compatible with the original \
+             Django REST framework server: DRF-shaped errors, trailing slashes optional, JSON, \
+             URL-encoded and multipart bodies.",
+        )
+        .license(poem_openapi::LicenseObject::new("MIT OR Apache-2.0"))
+}
+
+/// The OpenAPI document (JSON) the server serves at [`SPEC_PATH`] and `rivo-server openapi`
+/// prints; `openapi.json` at the repository root is a copy of it.
+pub fn openapi_json() -> String {
+    api_service().spec()
+}
+
+/// The whole server as one endpoint, for `poem::Server` or `poem::test::TestClient`, or to be
+/// nested in another poem app (`Route::new().nest_no_strip("/", rivo_server::app(..))`).
+pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
+    let service = api_service();
+    let docs = service.swagger_ui();
+    let spec = Arc::new(service.spec());
+    let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
+    let config = Arc::new(config);
+
+    let spec_endpoint = get(poem::endpoint::make_sync(move |_| {
+        json_response(StatusCode::OK, spec.as_bytes().to_vec())
+    }));
+
+    Route::new()
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/api/v1/chat/", get(chat::api_root))
+        .at(SPEC_PATH, spec_endpoint)
+        .nest(DOCS_PATH, docs)
+        .nest_no_strip("/api/v1", service)
+        .data(store)
+        .data(BodyLimit(config.max_body_bytes))
+        .data(config.clone())
+        .around(conventions.layer())
+        .around(middleware::cors(
+            Arc::new(config.cors_allowed_origins.clone()),
+            "/api/v1/chat/",
+        ))
+        .around(middleware::host_check(config.clone()))
+        .around(middleware::security_headers)
+        .around(middleware::request_log)
+        .map_to_response()
+}
+
+/// `GET /healthz`: the process is up.
+#[handler]
+fn healthz() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// `GET /readyz`: the database answers (503 otherwise).
+#[handler]
+async fn readyz(store: Data<&Store>, config: Data<&Arc<Config>>) -> Response {
+    match tokio::time::timeout(config.db_timeout, store.ping()).await {
+        Ok(Ok(())) => json_response(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()),
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "readiness check failed");
+            poem::error::ResponseError::as_response(&ApiError::Unavailable)
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            poem::error::ResponseError::as_response(&ApiError::Unavailable)
+        }
+    }
+}

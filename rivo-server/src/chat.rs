@@ -1,0 +1,545 @@
+//! The chat API: `POST /api/v1/chat/stream/` and `GET /api/v1/chat/history/`, wire-compatible
+//! with the original Django REST framework server.
+
+use chrono::{DateTime, Utc};
+use poem::{Request, RequestBody, http::StatusCode, web::Data};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
+    param::Query,
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    types::{Example, Type},
+};
+use rivo_core::{SenderType, SessionId, Store};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
+use crate::render::{DrfJson, serialize_drf_datetime};
+
+/// The OpenAPI tag of the chat routes.
+#[derive(poem_openapi::Tags)]
+#[oai(rename_all = "lowercase")]
+enum ChatTag {
+    /// The chatbot widget's public API: store a message, read a session's history.
+    Chat,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+#[oai(rename = "SenderType", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum SenderTypeName {
+    /// The website visitor.
+    Client,
+    /// The chatbot.
+    Bot,
+}
+
+impl From<SenderType> for SenderTypeName {
+    fn from(sender: SenderType) -> Self {
+        match sender {
+            SenderType::Client => SenderTypeName::Client,
+            SenderType::Bot => SenderTypeName::Bot,
+        }
+    }
+}
+
+/// One stored chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
+#[oai(rename = "ChatMessage", example)]
+pub struct ChatMessageBody {
+    /// Increases with every stored message.
+    pub id: i64,
+    /// The conversation, lowercase hyphenated.
+    pub session_id: Uuid,
+    /// The text, trimmed.
+    pub message: String,
+    /// Who wrote it.
+    pub sender_type: SenderTypeName,
+    /// When it was stored: UTC, microseconds (omitted when zero), `Z` suffix.
+    #[serde(serialize_with = "serialize_drf_datetime")]
+    pub sent_at: DateTime<Utc>,
+}
+
+impl From<rivo_core::ChatMessage> for ChatMessageBody {
+    fn from(m: rivo_core::ChatMessage) -> Self {
+        Self {
+            id: m.id.0,
+            session_id: m.session_id.0,
+            message: m.message,
+            sender_type: m.sender_type.into(),
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+fn example_session() -> Uuid {
+    Uuid::from_u128(0x1b4e28ba_2fa1_11d2_883f_0016d3cca427)
+}
+
+impl Example for ChatMessageBody {
+    fn example() -> Self {
+        Self {
+            id: 42,
+            session_id: example_session(),
+            message: "Hi! Can I get a quote?".to_owned(),
+            sender_type: SenderTypeName::Client,
+            sent_at: DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
+        }
+    }
+}
+
+/// A session's conversation, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
+#[oai(rename = "ChatHistory", example)]
+pub struct ChatHistoryBody {
+    /// The `session_id` query parameter exactly as sent.
+    pub session_id: String,
+    /// Every message of the session, oldest first; empty for an unknown session.
+    pub messages: Vec<ChatMessageBody>,
+}
+
+impl Example for ChatHistoryBody {
+    fn example() -> Self {
+        Self {
+            session_id: example_session().to_string(),
+            messages: vec![ChatMessageBody::example()],
+        }
+    }
+}
+
+/// The body of `POST /api/v1/chat/stream/`, as JSON, `application/x-www-form-urlencoded` or
+/// `multipart/form-data`.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "SendMessageRequest", example)]
+pub struct SendMessageRequest {
+    /// The conversation: a UUID in any spelling Python's `uuid.UUID` accepts (any case, with or
+    /// without hyphens, `{braces}`, `urn:uuid:` prefix).
+    pub session_id: Uuid,
+    /// The text; trimmed before it is stored, must not be blank or contain NUL characters.
+    pub message: String,
+    /// Who wrote it; `client` when absent (or an empty form field).
+    #[oai(default)]
+    pub sender_type: Option<SenderTypeName>,
+}
+
+impl Example for SendMessageRequest {
+    fn example() -> Self {
+        Self {
+            session_id: example_session(),
+            message: "  Hi! Can I get a quote?  ".to_owned(),
+            sender_type: Some(SenderTypeName::Client),
+        }
+    }
+}
+
+/// One field of a loosely parsed body: DRF tells missing, null and wrong types apart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RawField {
+    /// Not in the body.
+    #[default]
+    Missing,
+    /// JSON `null`.
+    Null,
+    /// A string (JSON string or form field).
+    Text(String),
+    /// A JSON number, as written.
+    Number(serde_json::Number),
+    /// A JSON boolean.
+    Bool(bool),
+    /// A JSON array or object, or an uploaded file.
+    Other(String),
+}
+
+impl RawField {
+    fn from_json(value: Value) -> Self {
+        match value {
+            Value::Null => RawField::Null,
+            Value::String(s) => RawField::Text(s),
+            Value::Number(n) => RawField::Number(n),
+            Value::Bool(b) => RawField::Bool(b),
+            other => RawField::Other(other.to_string()),
+        }
+    }
+}
+
+/// The parsed but unvalidated body of `POST /api/v1/chat/stream/`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendMessageBody {
+    /// `session_id`.
+    pub session_id: RawField,
+    /// `message`.
+    pub message: RawField,
+    /// `sender_type`.
+    pub sender_type: RawField,
+}
+
+/// The largest body [`SendMessageBody`] reads; set by the app from `RIVO_MAX_BODY_BYTES`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+const PARSED_MEDIA_TYPES: [&str; 3] = [
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+];
+
+impl SendMessageBody {
+    fn from_fields(fields: impl IntoIterator<Item = (String, RawField)>) -> Self {
+        let mut body = Self::default();
+        for (name, value) in fields {
+            match name.as_str() {
+                "session_id" => body.session_id = value,
+                "message" => body.message = value,
+                "sender_type" => body.sender_type = value,
+                _ => {}
+            }
+        }
+        body
+    }
+
+    /// Form semantics (Django's `QueryDict`): the last value of a repeated field wins, and an
+    /// empty optional field means "use the default".
+    fn from_form(fields: Vec<(String, RawField)>) -> Self {
+        let mut body = Self::from_fields(fields);
+        if body.sender_type == RawField::Text(String::new()) {
+            body.sender_type = RawField::Missing;
+        }
+        body
+    }
+
+    /// Parses `bytes` by `content_type` like DRF's parsers.
+    pub async fn parse(
+        request: &Request,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Self, ApiError> {
+        let essence = content_type
+            .and_then(|ct| ct.split(';').next())
+            .map(|ct| ct.trim().to_ascii_lowercase());
+        if bytes.is_empty() {
+            // DRF treats an empty body as empty data, whatever its content type.
+            return Ok(Self::default());
+        }
+        match essence.as_deref() {
+            Some("application/json") => {
+                let value: Value = serde_json::from_slice(&bytes)
+                    .map_err(|err| ApiError::BadRequest(format!("JSON parse error - {err}")))?;
+                match value {
+                    Value::Object(map) => Ok(Self::from_fields(
+                        map.into_iter().map(|(k, v)| (k, RawField::from_json(v))),
+                    )),
+                    Value::Null => Err(ApiError::field("non_field_errors", "No data provided")),
+                    other => Err(ApiError::field(
+                        "non_field_errors",
+                        format!(
+                            "Invalid data. Expected a dictionary, but got {}.",
+                            python_type_name(&other)
+                        ),
+                    )),
+                }
+            }
+            Some("application/x-www-form-urlencoded") => {
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                    .map_err(|err| ApiError::BadRequest(format!("Form parse error - {err}")))?;
+                Ok(Self::from_form(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k, RawField::Text(v)))
+                        .collect(),
+                ))
+            }
+            Some("multipart/form-data") => {
+                let multipart_error = |err: poem::error::ParseMultipartError| {
+                    ApiError::BadRequest(format!("Multipart form parse error - {err}"))
+                };
+                let mut body = RequestBody::new(poem::Body::from(bytes));
+                let mut multipart =
+                    <poem::web::Multipart as poem::FromRequest>::from_request(request, &mut body)
+                        .await
+                        .map_err(|err| {
+                            ApiError::BadRequest(format!("Multipart form parse error - {err}"))
+                        })?;
+                let mut fields = Vec::new();
+                while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+                    let name = field.name().unwrap_or_default().to_owned();
+                    let value = if field.file_name().is_some() {
+                        RawField::Other("<file>".to_owned())
+                    } else {
+                        RawField::Text(field.text().await.map_err(multipart_error)?)
+                    };
+                    fields.push((name, value));
+                }
+                Ok(Self::from_form(fields))
+            }
+            _ => Err(ApiError::UnsupportedMediaType(
+                content_type.unwrap_or_default().to_owned(),
+            )),
+        }
+    }
+
+    /// Validates every field like the original serializer, collecting all errors in the order
+    /// `session_id`, `message`, `sender_type`.
+    pub fn validate(&self) -> Result<(SessionId, String, SenderType), ApiError> {
+        use rivo_core::Rule;
+        let mut errors = rivo_core::ValidationErrors::new();
+        let session = errors.check(
+            "session_id",
+            match &self.session_id {
+                RawField::Missing => Err(Rule::Required),
+                RawField::Null => Err(Rule::Null),
+                RawField::Text(s) => s.parse::<SessionId>(),
+                // DRF's UUIDField also took an integer as the UUID's number.
+                RawField::Number(n) => n
+                    .as_u64()
+                    .map(|n| SessionId(Uuid::from_u128(u128::from(n))))
+                    .ok_or(Rule::InvalidUuid),
+                RawField::Bool(_) | RawField::Other(_) => Err(Rule::InvalidUuid),
+            },
+        );
+        let message = errors.check(
+            "message",
+            match &self.message {
+                RawField::Missing => Err(Rule::Required),
+                RawField::Null => Err(Rule::Null),
+                RawField::Text(s) => rivo_core::chat::clean_message(s),
+                // DRF's CharField coerces numbers to text.
+                RawField::Number(n) => rivo_core::chat::clean_message(&n.to_string()),
+                RawField::Bool(_) | RawField::Other(_) => {
+                    Err(Rule::Other("Not a valid string.".to_owned()))
+                }
+            },
+        );
+        let sender = errors.check(
+            "sender_type",
+            match &self.sender_type {
+                RawField::Missing => Ok(SenderType::default()),
+                RawField::Null => Err(Rule::Null),
+                RawField::Text(s) => s.parse::<SenderType>(),
+                RawField::Number(n) => Err(Rule::InvalidChoice {
+                    value: n.to_string(),
+                }),
+                RawField::Bool(b) => Err(Rule::InvalidChoice {
+                    value: if *b { "True" } else { "False" }.to_owned(),
+                }),
+                RawField::Other(text) => Err(Rule::InvalidChoice {
+                    value: text.clone(),
+                }),
+            },
+        );
+        match (session, message, sender) {
+            (Some(session), Some(message), Some(sender)) if errors.is_empty() => {
+                Ok((session, message, sender))
+            }
+            _ => Err(ApiError::Fields((&errors).into())),
+        }
+    }
+}
+
+/// The name Python gives a parsed JSON value's type, for DRF's "Expected a dictionary" error.
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+impl<'a> ApiExtractor<'a> for SendMessageBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        SendMessageRequest::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some(
+                "The message. The same fields are accepted as JSON, URL-encoded form or \
+                 multipart form.",
+            ),
+            content: PARSED_MEDIA_TYPES
+                .iter()
+                .map(|content_type| MetaMediaType {
+                    content_type,
+                    schema: SendMessageRequest::schema_ref(),
+                })
+                .collect(),
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let limit = request
+            .data::<BodyLimit>()
+            .copied()
+            .unwrap_or(BodyLimit(8 * 1024 * 1024))
+            .0;
+        let bytes = body
+            .take()?
+            .into_bytes_limit(limit)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
+                other => ApiError::BadRequest(format!("Could not read the request body: {other}")),
+            })?;
+        Ok(Self::parse(request, request.content_type(), bytes.to_vec()).await?)
+    }
+}
+
+fn field_errors_schema() -> MetaSchemaRef {
+    FieldErrors::schema_ref()
+}
+
+/// Errors of `chat_send`.
+pub struct SendErrors;
+
+impl ErrorSet for SendErrors {
+    fn responses() -> Vec<(u16, &'static str, MetaSchemaRef)> {
+        vec![
+            (
+                400,
+                "Invalid fields (`FieldErrors`, all wrong fields at once, or `non_field_errors` \
+                 when the JSON body is not an object) or a malformed body (`ErrorDetail`).",
+                one_of(vec![field_errors_schema(), ErrorDetail::schema_ref()]),
+            ),
+            (
+                405,
+                "Wrong method; the `Allow` header lists the allowed ones.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
+                413,
+                "The body is larger than `RIVO_MAX_BODY_BYTES`.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
+                415,
+                "Content type other than JSON, URL-encoded form or multipart form.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
+                503,
+                "The database is unavailable.",
+                ErrorDetail::schema_ref(),
+            ),
+        ]
+    }
+}
+
+/// Errors of `chat_history`.
+pub struct HistoryErrors;
+
+impl ErrorSet for HistoryErrors {
+    fn responses() -> Vec<(u16, &'static str, MetaSchemaRef)> {
+        vec![
+            (
+                400,
+                "`session_id` missing or empty (`ErrorMessage`) or not a UUID (`FieldErrors`).",
+                one_of(vec![ErrorMessage::schema_ref(), field_errors_schema()]),
+            ),
+            (
+                405,
+                "Wrong method; the `Allow` header lists the allowed ones.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
+                503,
+                "The database is unavailable.",
+                ErrorDetail::schema_ref(),
+            ),
+        ]
+    }
+}
+
+/// `chat_send`'s success.
+#[derive(ApiResponse)]
+pub enum SendResponse {
+    /// The message was stored; the body is the stored message.
+    #[oai(status = 201)]
+    Created(DrfJson<ChatMessageBody>),
+}
+
+/// `chat_history`'s success.
+#[derive(ApiResponse)]
+pub enum HistoryResponse {
+    /// The session's messages, oldest first.
+    #[oai(status = 200)]
+    Ok(DrfJson<ChatHistoryBody>),
+}
+
+/// `POST /api/v1/chat/stream/`. Handlers find the [`Store`] in the request data.
+pub struct ChatStreamApi;
+
+/// `GET /api/v1/chat/history/`. Handlers find the [`Store`] in the request data.
+pub struct ChatHistoryApi;
+
+/// The chat operations, for `OpenApiService::new`.
+pub type ChatApis = (ChatStreamApi, ChatHistoryApi);
+
+/// The chat operations, for `OpenApiService::new`.
+pub fn apis() -> ChatApis {
+    (ChatStreamApi, ChatHistoryApi)
+}
+
+// Each path lives in its own `prefix_path` so that its trailing slash survives (see
+// ECOSYSTEM-NOTES: `#[oai(path = "/stream/")]` would lose it).
+#[OpenApi(prefix_path = "/api/v1/chat/stream/", tag = "ChatTag::Chat")]
+impl ChatStreamApi {
+    /// Store a chat message
+    ///
+    /// Stores one message of a session (trimmed) and answers it with its id and time. The body
+    /// may be JSON, URL-encoded form or multipart form; `sender_type` defaults to `client`.
+    #[oai(path = "/", method = "post", operation_id = "chat_send")]
+    async fn send(
+        &self,
+        store: Data<&Store>,
+        body: SendMessageBody,
+    ) -> Result<SendResponse, OpError<SendErrors>> {
+        let (session, message, sender) = body.validate()?;
+        let stored = store.append(session, &message, sender).await?;
+        Ok(SendResponse::Created(DrfJson(stored.into())))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/chat/history/", tag = "ChatTag::Chat")]
+impl ChatHistoryApi {
+    /// Read a session's history
+    ///
+    /// Every message of a session, oldest first. An unknown session has an empty history.
+    #[oai(path = "/", method = "get", operation_id = "chat_history")]
+    async fn history(
+        &self,
+        store: Data<&Store>,
+        /// The session: a UUID in any spelling Python's `uuid.UUID` accepts. Echoed as sent.
+        session_id: Query<Option<String>>,
+    ) -> Result<HistoryResponse, OpError<HistoryErrors>> {
+        let raw = session_id.0.filter(|s| !s.is_empty());
+        let raw = raw.ok_or(ApiError::MissingParameter("session_id"))?;
+        let session = raw
+            .parse::<SessionId>()
+            .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
+        let messages = store.history(session).await?;
+        Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
+            session_id: raw,
+            messages: messages.into_iter().map(Into::into).collect(),
+        })))
+    }
+}
+
+/// `GET /api/v1/chat/`: the original's empty API root.
+#[poem::handler]
+pub fn api_root() -> poem::Response {
+    crate::render::json_response(StatusCode::OK, b"{}".to_vec())
+}

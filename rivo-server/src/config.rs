@@ -1,0 +1,326 @@
+//! Configuration from the environment, with the original server's variable names.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `DATABASE_URL` | `sqlite://rivo.sqlite3?mode=rwc` | `sqlite:` or `postgres://` URL |
+//! | `SECRET_KEY` | a built-in development key | signing key; required when `DEBUG=False` |
+//! | `DEBUG` | `True` | `False` in production |
+//! | `ALLOWED_HOSTS` | all hosts when `DEBUG` | comma-separated Host names (`.example.com` = domain and subdomains, `*` = any); required when `DEBUG=False` |
+//! | `BIND_ADDRESS` | `0.0.0.0` | IP address to listen on |
+//! | `PORT` | `5000` | TCP port |
+//! | `CORS_ALLOWED_ORIGINS` | none | comma-separated origins (`https://shop.example`) allowed to call the chat API from a browser |
+//! | `RIVO_MAX_BODY_BYTES` | `8388608` (8 MiB) | largest request body accepted |
+//! | `RIVO_DB_TIMEOUT_SECS` | `5` | how long a request waits for a database connection before a 503 |
+//! | `RIVO_DB_MAX_CONNECTIONS` | `16` | database pool size |
+//! | `RIVO_SHUTDOWN_TIMEOUT_SECS` | `30` | how long a graceful shutdown waits for requests in flight |
+//! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The development key used when `SECRET_KEY` is unset. Refused when `DEBUG=False`.
+pub const DEVELOPMENT_SECRET_KEY: &str = "rivo-insecure-development-key-do-not-use-in-production";
+
+/// The default `DATABASE_URL`: an SQLite file in the working directory, created on start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://rivo.sqlite3?mode=rwc";
+
+/// Server configuration. `Debug` never shows the secret key or the database password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `DATABASE_URL`.
+    pub database_url: String,
+    /// `SECRET_KEY`.
+    pub secret_key: String,
+    /// `DEBUG`.
+    pub debug: bool,
+    /// `ALLOWED_HOSTS`; `None` when unset.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// `BIND_ADDRESS` and `PORT`.
+    pub bind: SocketAddr,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_allowed_origins: Vec<String>,
+    /// `RIVO_MAX_BODY_BYTES`.
+    pub max_body_bytes: usize,
+    /// `RIVO_DB_TIMEOUT_SECS`.
+    pub db_timeout: Duration,
+    /// `RIVO_DB_MAX_CONNECTIONS`.
+    pub db_max_connections: u32,
+    /// `RIVO_SHUTDOWN_TIMEOUT_SECS`.
+    pub shutdown_timeout: Duration,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable has a value that cannot be used.
+    #[error("{name}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value (never a secret).
+        value: String,
+        /// What is expected.
+        reason: &'static str,
+    },
+    /// `DEBUG=False` with the built-in development key.
+    #[error(
+        "refusing to start with DEBUG=False and the built-in development SECRET_KEY: \
+         set SECRET_KEY to a long random value (e.g. `openssl rand -base64 48`)"
+    )]
+    InsecureSecretKey,
+    /// `DEBUG=False` without `ALLOWED_HOSTS`.
+    #[error(
+        "refusing to start with DEBUG=False and ALLOWED_HOSTS unset: set ALLOWED_HOSTS to the \
+         comma-separated host names this server answers to (e.g. `chat.example.com`)"
+    )]
+    AllowedHostsUnset,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            secret_key: DEVELOPMENT_SECRET_KEY.to_owned(),
+            debug: true,
+            allowed_hosts: None,
+            bind: SocketAddr::from(([0, 0, 0, 0], 5000)),
+            cors_allowed_origins: Vec::new(),
+            max_body_bytes: 8 * 1024 * 1024,
+            db_timeout: Duration::from_secs(5),
+            db_max_connections: 16,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present, without overriding
+    /// variables that are already set).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is worth a warning, not a refusal.
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            eprintln!("warning: ignoring .env: {err}");
+        }
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration from `var` (a variable's value by name), for tests and embedding.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let debug = match get("DEBUG") {
+            None => defaults.debug,
+            Some(value) => parse_bool(&value).ok_or(ConfigError::Invalid {
+                name: "DEBUG",
+                value,
+                reason: "expected True or False",
+            })?,
+        };
+        let ip: IpAddr = parse_or("BIND_ADDRESS", get("BIND_ADDRESS"), defaults.bind.ip())?;
+        let port: u16 = parse_or("PORT", get("PORT"), defaults.bind.port())?;
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or(defaults.database_url),
+            secret_key: var("SECRET_KEY")
+                .filter(|v| !v.is_empty())
+                .unwrap_or(defaults.secret_key),
+            debug,
+            allowed_hosts: get("ALLOWED_HOSTS").map(|v| split_list(&v)),
+            bind: SocketAddr::new(ip, port),
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    split_list(&v)
+                        .into_iter()
+                        .map(|o| o.trim_end_matches('/').to_owned())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            max_body_bytes: parse_or(
+                "RIVO_MAX_BODY_BYTES",
+                get("RIVO_MAX_BODY_BYTES"),
+                defaults.max_body_bytes,
+            )?,
+            db_timeout: Duration::from_secs(parse_or(
+                "RIVO_DB_TIMEOUT_SECS",
+                get("RIVO_DB_TIMEOUT_SECS"),
+                defaults.db_timeout.as_secs(),
+            )?),
+            db_max_connections: parse_or(
+                "RIVO_DB_MAX_CONNECTIONS",
+                get("RIVO_DB_MAX_CONNECTIONS"),
+                defaults.db_max_connections,
+            )?,
+            shutdown_timeout: Duration::from_secs(parse_or(
+                "RIVO_SHUTDOWN_TIMEOUT_SECS",
+                get("RIVO_SHUTDOWN_TIMEOUT_SECS"),
+                defaults.shutdown_timeout.as_secs(),
+            )?),
+        })
+    }
+
+    /// Refuses settings that are unsafe in production: with `DEBUG=False`, the development
+    /// `SECRET_KEY` and an unset `ALLOWED_HOSTS` are errors.
+    pub fn check_secure(&self) -> Result<(), ConfigError> {
+        if self.debug {
+            return Ok(());
+        }
+        if self.secret_key == DEVELOPMENT_SECRET_KEY {
+            return Err(ConfigError::InsecureSecretKey);
+        }
+        if self.allowed_hosts.as_ref().is_none_or(|h| h.is_empty()) {
+            return Err(ConfigError::AllowedHostsUnset);
+        }
+        Ok(())
+    }
+
+    /// Whether a request's `Host` header value is allowed (Django's `validate_host`): the port
+    /// is ignored, `*` allows any host, `.example.com` allows the domain and its subdomains.
+    /// With `ALLOWED_HOSTS` unset every host is allowed (only possible with `DEBUG=True`).
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let Some(patterns) = &self.allowed_hosts else {
+            return true;
+        };
+        let domain = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
+        if domain.is_empty() {
+            return false;
+        }
+        patterns.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            pattern == "*"
+                || pattern == domain
+                || (pattern.starts_with('.')
+                    && (domain.ends_with(&pattern) || domain == pattern[1..]))
+        })
+    }
+
+    /// The database URL with its password replaced by `***`, safe for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url_redacted())
+            .field("secret_key", &"***")
+            .field("debug", &self.debug)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("bind", &self.bind)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("db_timeout", &self.db_timeout)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:***@host/…`; other URLs unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let without_password = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    };
+    redact_query_password(without_password)
+}
+
+/// Hides a `password=` query parameter (PostgreSQL URLs accept one).
+fn redact_query_password(url: String) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // [::1]:5000 → [::1]
+        return match rest.find(']') {
+            Some(end) => &host[..end + 2],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    name: &'static str,
+    value: Option<String>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(value) => value.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            value,
+            reason: "not a valid value of the expected type",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://rivo:s3cret@db:5432/rivo?sslmode=require"),
+            "postgres://rivo:***@db:5432/rivo?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/rivo?user=x&password=s3cret"),
+            "postgres://db/rivo?user=x&password=***"
+        );
+        assert_eq!(
+            redact_url("sqlite://rivo.sqlite3?mode=rwc"),
+            "sqlite://rivo.sqlite3?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn strips_ports() {
+        assert_eq!(strip_port("example.com:5000"), "example.com");
+        assert_eq!(strip_port("[::1]:5000"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("example.com"), "example.com");
+    }
+}

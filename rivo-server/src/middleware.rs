@@ -1,0 +1,369 @@
+//! Cross-cutting HTTP behaviour: request ids and logs, security headers, the `ALLOWED_HOSTS`
+//! check, CORS for the chat widget, and the Django REST framework conventions of the API
+//! (trailing slashes, `405` with `Allow`, `OPTIONS`, JSON `404`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    error::{MethodNotAllowedError, NotFoundError, ResponseError},
+    http::{HeaderValue, Method, StatusCode, Uri, header},
+};
+use poem_openapi::registry::MetaApi;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::render::{json_response, to_drf_json};
+
+/// Header carrying the request id, taken from the request when sane, otherwise generated.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Paths under this prefix follow DRF's trailing-slash convention.
+pub const API_PREFIX: &str = "/api/";
+
+/// Paths that answer whatever the Host header (load balancer and orchestrator probes).
+const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Turns the result of an inner endpoint into a response, with JSON bodies for routing errors.
+async fn respond<E: Endpoint>(ep: &E, req: Request) -> Response {
+    let method = req.method().clone();
+    match ep.call(req).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) if err.is::<NotFoundError>() => ApiError::NotFound.as_response(),
+        Err(err) if err.is::<MethodNotAllowedError>() => ApiError::MethodNotAllowed {
+            method: method.as_str().to_owned(),
+            allow: String::new(),
+        }
+        .as_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Outermost layer: assigns a request id (echoed in `X-Request-Id`), runs the request in a
+/// tracing span and logs one line per request with status and latency.
+pub async fn request_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .header(REQUEST_ID_HEADER)
+        .filter(|id| valid_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
+    let started = Instant::now();
+    let mut resp = respond(ep.as_ref(), req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, latency_us, "request failed");
+        } else {
+            tracing::info!(status, latency_us, "request");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(resp)
+}
+
+/// The headers Django's middleware set on every response.
+pub async fn security_headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let mut resp = respond(ep.as_ref(), req).await;
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "SAMEORIGIN"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        if !headers.contains_key(name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(resp)
+}
+
+/// Rejects requests whose Host is not in `ALLOWED_HOSTS` with a 400 JSON body.
+pub fn host_check<E: Endpoint + 'static>(
+    config: Arc<Config>,
+) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
+    move |ep, req| {
+        let config = config.clone();
+        Box::pin(async move {
+            if !PROBE_PATHS.contains(&req.uri().path()) {
+                let host = req
+                    .header(header::HOST)
+                    .map(str::to_owned)
+                    .or_else(|| req.uri().authority().map(|a| a.to_string()))
+                    .unwrap_or_default();
+                if !config.host_allowed(&host) {
+                    tracing::warn!(host = %host.escape_debug(), "Host not in ALLOWED_HOSTS");
+                    return Ok(ApiError::InvalidHost(host).as_response());
+                }
+            }
+            Ok(respond(ep.as_ref(), req).await)
+        })
+    }
+}
+
+/// The future of the configurable middleware functions.
+pub type MiddlewareFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = poem::Result<Response>> + Send + 'static>>;
+
+/// CORS for the chat API: only origins in `CORS_ALLOWED_ORIGINS` (or any, with `*`) get
+/// `Access-Control-Allow-Origin`; preflight requests from them are answered here. Requests from
+/// other origins pass through without CORS headers, so browsers block them.
+pub fn cors<E: Endpoint + 'static>(
+    origins: Arc<Vec<String>>,
+    scope: &'static str,
+) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
+    move |ep, req| {
+        let origins = origins.clone();
+        Box::pin(async move {
+            let allowed = req
+                .header(header::ORIGIN)
+                .filter(|origin| {
+                    req.uri().path().starts_with(scope)
+                        && origins.iter().any(|o| o == "*" || o == origin)
+                })
+                .and_then(|origin| HeaderValue::from_str(origin).ok());
+            let Some(origin) = allowed else {
+                return Ok(respond(ep.as_ref(), req).await);
+            };
+            if req.method() == Method::OPTIONS
+                && req
+                    .headers()
+                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+            {
+                let mut resp = Response::builder()
+                    .status(StatusCode::OK)
+                    .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin)
+                    .header(
+                        header::ACCESS_CONTROL_ALLOW_METHODS,
+                        "GET, HEAD, POST, OPTIONS",
+                    )
+                    .header(
+                        header::ACCESS_CONTROL_ALLOW_HEADERS,
+                        "accept, accept-encoding, authorization, content-type, dnt, origin, \
+                         user-agent, x-csrftoken, x-requested-with, x-request-id",
+                    )
+                    .header(header::ACCESS_CONTROL_MAX_AGE, "86400")
+                    .body(());
+                resp.headers_mut()
+                    .append(header::VARY, HeaderValue::from_static("Origin"));
+                return Ok(resp);
+            }
+            let mut resp = respond(ep.as_ref(), req).await;
+            let headers = resp.headers_mut();
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+            Ok(resp)
+        })
+    }
+}
+
+/// One API path and what it answers to, from the OpenAPI metadata.
+#[derive(Debug, Clone)]
+struct ApiRoute {
+    segments: Vec<String>,
+    methods: Vec<Method>,
+    allow: String,
+    options_body: Vec<u8>,
+}
+
+impl ApiRoute {
+    fn matches(&self, path: &str) -> bool {
+        let mut parts = path.trim_matches('/').split('/');
+        let all_match = self.segments.iter().all(|seg| match parts.next() {
+            Some(part) => (seg.starts_with('{') && !part.is_empty()) || seg == part,
+            None => false,
+        });
+        all_match && parts.next().is_none()
+    }
+
+    fn allows(&self, method: &Method) -> bool {
+        self.methods.contains(method)
+            || (method == Method::HEAD && self.methods.contains(&Method::GET))
+    }
+}
+
+/// What DRF answered to `OPTIONS`: a description of the endpoint.
+#[derive(Serialize)]
+struct OptionsBody<'a> {
+    name: &'a str,
+    description: &'a str,
+    renders: [&'a str; 1],
+    parses: [&'a str; 3],
+}
+
+/// The DRF conventions of every API operation, derived from the OpenAPI metadata so that new
+/// `#[OpenApi]` structs get them for free:
+///
+/// - a path under `/api/` without its trailing slash (and without a `.` in its last segment) is
+///   served as if it had one;
+/// - a method the path does not support gets `405 {"detail": "Method \"X\" not allowed."}` with
+///   `Allow` (in DRF's order, `HEAD` with `GET`, always `OPTIONS`);
+/// - `OPTIONS` gets `200` with a description of the endpoint and `Allow`;
+/// - responses get `Vary: Accept, Cookie` like the original's.
+#[derive(Debug, Clone)]
+pub struct ApiConventions {
+    routes: Arc<Vec<ApiRoute>>,
+}
+
+impl ApiConventions {
+    /// Reads the paths and methods of `meta` (from `<T as OpenApi>::meta()`).
+    pub fn new(meta: Vec<MetaApi>) -> Self {
+        let mut routes: Vec<ApiRoute> = Vec::new();
+        for path in meta.into_iter().flat_map(|api| api.paths) {
+            let segments: Vec<String> = path
+                .path
+                .trim_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect();
+            let route = match routes.iter_mut().position(|r| r.segments == segments) {
+                Some(i) => &mut routes[i],
+                None => {
+                    routes.push(ApiRoute {
+                        segments,
+                        methods: Vec::new(),
+                        allow: String::new(),
+                        options_body: Vec::new(),
+                    });
+                    let last = routes.len() - 1;
+                    &mut routes[last]
+                }
+            };
+            for op in &path.operations {
+                route.methods.push(op.method.clone());
+                if route.options_body.is_empty() {
+                    route.options_body = to_drf_json(&OptionsBody {
+                        name: op.summary.unwrap_or_default(),
+                        description: op.description.unwrap_or_default(),
+                        renders: ["application/json"],
+                        parses: [
+                            "application/json",
+                            "application/x-www-form-urlencoded",
+                            "multipart/form-data",
+                        ],
+                    });
+                }
+            }
+        }
+        for route in &mut routes {
+            let mut allow: Vec<&str> = [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ]
+            .iter()
+            .filter(|m| route.methods.contains(m))
+            .map(Method::as_str)
+            .collect();
+            if route.allows(&Method::HEAD) {
+                allow.push("HEAD");
+            }
+            allow.push("OPTIONS");
+            route.allow = allow.join(", ");
+        }
+        Self {
+            routes: Arc::new(routes),
+        }
+    }
+
+    /// The `Allow` value of the API path `path`, if it is one.
+    pub fn allow(&self, path: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(path))
+            .map(|r| r.allow.as_str())
+    }
+
+    /// The middleware function, for `EndpointExt::around`.
+    pub fn layer<E: Endpoint + 'static>(
+        self,
+    ) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
+        move |ep, mut req| {
+            let this = self.clone();
+            Box::pin(async move {
+                if let Some(uri) = with_trailing_slash(req.uri()) {
+                    *req.uri_mut() = uri;
+                }
+                let path = req.uri().path().to_owned();
+                let Some(route) = this.routes.iter().find(|r| r.matches(&path)) else {
+                    return Ok(respond(ep.as_ref(), req).await);
+                };
+                let mut resp = if req.method() == Method::OPTIONS {
+                    json_response(StatusCode::OK, route.options_body.clone())
+                } else if !route.allows(req.method()) {
+                    ApiError::MethodNotAllowed {
+                        method: req.method().as_str().to_owned(),
+                        allow: route.allow.clone(),
+                    }
+                    .as_response()
+                } else {
+                    respond(ep.as_ref(), req).await
+                };
+                let headers = resp.headers_mut();
+                if !headers.contains_key(header::ALLOW)
+                    && let Ok(allow) = HeaderValue::from_str(&route.allow)
+                {
+                    headers.insert(header::ALLOW, allow);
+                }
+                if !headers.contains_key(header::VARY) {
+                    headers.insert(header::VARY, HeaderValue::from_static("Accept, Cookie"));
+                }
+                Ok(resp)
+            })
+        }
+    }
+}
+
+/// `/api/v1/chat/stream` → `/api/v1/chat/stream/` (query kept); `None` when nothing changes.
+fn with_trailing_slash(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    if !path.starts_with(API_PREFIX) || path.ends_with('/') || last.contains('.') {
+        return None;
+    }
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}/?{query}"),
+        None => format!("{path}/"),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    Uri::from_parts(parts).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_trailing_slash_to_api_paths_only() {
+        let uri: Uri = "/api/v1/chat/history?session_id=x"
+            .parse()
+            .unwrap_or_default();
+        assert_eq!(
+            with_trailing_slash(&uri).map(|u| u.to_string()),
+            Some("/api/v1/chat/history/?session_id=x".to_owned())
+        );
+        for unchanged in ["/api/v1/chat/stream/", "/api/v1/openapi.json", "/healthz"] {
+            let uri: Uri = unchanged.parse().unwrap_or_default();
+            assert_eq!(with_trailing_slash(&uri), None, "{unchanged}");
+        }
+    }
+}

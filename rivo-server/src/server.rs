@@ -1,0 +1,132 @@
+//! Running the server: open the store, migrate, serve until SIGTERM/SIGINT.
+
+use poem::{Server, listener::TcpListener};
+use rivo_core::{Store, StoreOptions};
+
+use crate::config::Config;
+
+/// Any failure of a CLI command; its `Display` is printed to the operator.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the store of `config` (creating an SQLite file if needed). Does not migrate.
+pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        acquire_timeout: config.db_timeout,
+    };
+    Store::open_with(&config.database_url, options)
+        .await
+        .map_err(|err| {
+            format!(
+                "cannot open database {}: {err}",
+                config.database_url_redacted()
+            )
+            .into()
+        })
+}
+
+/// `rivo-server serve`: refuses insecure production settings, applies migrations, serves until
+/// SIGTERM or SIGINT, then finishes the requests in flight (up to
+/// `RIVO_SHUTDOWN_TIMEOUT_SECS`) and closes the database.
+pub async fn serve(config: Config) -> Result<(), BoxError> {
+    config.check_secure()?;
+    let store = open_store(&config).await?;
+    store
+        .migrate()
+        .await
+        .map_err(|err| format!("applying migrations failed: {err}"))?;
+    let listener = TcpListener::bind(config.bind);
+    tracing::info!(
+        bind = %config.bind,
+        database = %config.database_url_redacted(),
+        debug = config.debug,
+        "rivo-server listening on http://{}",
+        config.bind
+    );
+    let timeout = config.shutdown_timeout;
+    Server::new(listener)
+        .run_with_graceful_shutdown(
+            crate::app(store.clone(), config),
+            shutdown_signal(),
+            Some(timeout),
+        )
+        .await?;
+    store.close().await;
+    tracing::info!("rivo-server stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received, finishing requests in flight");
+}
+
+/// `rivo-server migrate`: applies pending migrations and lists them.
+pub async fn migrate(config: Config) -> Result<(), BoxError> {
+    let store = open_store(&config).await?;
+    let pending = store.pending_migrations().await?;
+    store.migrate().await?;
+    if pending.is_empty() {
+        println!("No migrations to apply.");
+    } else {
+        for name in pending {
+            println!("Applied {name}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// `rivo-server check`: validates the configuration (as `serve` would), connects and reports
+/// pending migrations. Fails when the configuration is refused or the database is unreachable.
+pub async fn check(config: Config) -> Result<(), BoxError> {
+    println!("configuration: {config:?}");
+    config.check_secure()?;
+    let store = open_store(&config).await?;
+    store.ping().await.map_err(|err| {
+        format!(
+            "database {} unreachable: {err}",
+            config.database_url_redacted()
+        )
+    })?;
+    println!("database: reachable ({:?})", store.kind());
+    let pending = store.pending_migrations().await?;
+    if pending.is_empty() {
+        println!("migrations: up to date");
+    } else {
+        println!(
+            "migrations: {} pending (applied by `rivo-server migrate` or on `serve`):",
+            pending.len()
+        );
+        for name in pending {
+            println!("  {name}");
+        }
+    }
+    store.close().await;
+    println!("OK");
+    Ok(())
+}
