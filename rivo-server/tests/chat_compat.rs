@@ -1,0 +1,665 @@
+//! Black-box compatibility suite: request → exact status, headers that matter and body, for
+//! every behaviour of the original chat API that front ends rely on (and its fixed bugs).
+//! Runs on SQLite, and on PostgreSQL when `RIVO_TEST_POSTGRES_URL` is set.
+
+mod common;
+
+use common::{Client, TestDb, header, text};
+use poem::http::StatusCode;
+use rivo_server::Config;
+
+const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+const STREAM: &str = "/api/v1/chat/stream/";
+const HISTORY: &str = "/api/v1/chat/history/";
+
+async fn post_json(c: &Client, body: &str) -> poem::test::TestResponse {
+    c.post(STREAM)
+        .content_type("application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+}
+
+/// Checks DRF's datetime format: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
+fn assert_drf_datetime(s: &str) {
+    let b = s.as_bytes();
+    let ok_prefix = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':';
+    let tail = &s[19..];
+    let ok_tail = tail == "Z"
+        || (tail.len() == 8
+            && tail.starts_with('.')
+            && tail.ends_with('Z')
+            && tail[1..7].bytes().all(|c| c.is_ascii_digit()));
+    assert!(ok_prefix && ok_tail, "not a DRF datetime: {s}");
+}
+
+/// Splits a created message into (id, sent_at) and checks the rest of the bytes exactly.
+fn check_message(body: &str, session: &str, message_json: &str, sender: &str) -> (i64, String) {
+    let rest = body.strip_prefix("{\"id\":").expect(body);
+    let (id, rest) = rest.split_once(',').expect(body);
+    let expected_middle = format!(
+        "\"session_id\":\"{session}\",\"message\":{message_json},\"sender_type\":\"{sender}\",\"sent_at\":\""
+    );
+    let rest = rest
+        .strip_prefix(&expected_middle)
+        .unwrap_or_else(|| panic!("unexpected body {body}, expected middle {expected_middle}"));
+    let sent_at = rest.strip_suffix("\"}").expect(body);
+    assert_drf_datetime(sent_at);
+    (id.parse().expect(body), sent_at.to_owned())
+}
+
+async fn post_json_answers_201_with_the_stored_message(db: &TestDb) {
+    let c = db.client();
+    let resp = post_json(
+        &c,
+        r#"{"session_id": "1B4E28BA2FA111D2883F0016D3CCA427", "message": "  Hello there \n", "sender_type": "bot"}"#,
+    )
+    .await;
+    resp.assert_status(StatusCode::CREATED);
+    resp.assert_content_type("application/json");
+    resp.assert_header_is_not_exist("location");
+    resp.assert_header("allow", "POST, OPTIONS");
+    resp.assert_header("x-frame-options", "SAMEORIGIN");
+    resp.assert_header("x-content-type-options", "nosniff");
+    resp.assert_header("referrer-policy", "same-origin");
+    resp.assert_header("cross-origin-opener-policy", "same-origin");
+    resp.assert_header("vary", "Accept, Cookie");
+    resp.assert_header_exist("x-request-id");
+    let body = text(resp).await;
+    check_message(&body, SESSION, "\"Hello there\"", "bot");
+}
+
+async fn sender_type_defaults_to_client(db: &TestDb) {
+    let c = db.client();
+    let resp = post_json(
+        &c,
+        &format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#),
+    )
+    .await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(&text(resp).await, SESSION, "\"hi\"", "client");
+}
+
+async fn form_body_is_accepted_and_empty_sender_type_means_client(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .post(STREAM)
+        .content_type("application/x-www-form-urlencoded")
+        .body(format!(
+            "session_id={SESSION}&message=+Hi+%26+bye+&sender_type="
+        ))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(&text(resp).await, SESSION, "\"Hi & bye\"", "client");
+}
+
+async fn multipart_body_is_accepted(db: &TestDb) {
+    let c = db.client();
+    let boundary = "XyZzY";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n{SESSION}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\nfrom a form\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"sender_type\"\r\n\r\nbot\r\n\
+         --{boundary}--\r\n"
+    );
+    let resp = c
+        .post(STREAM)
+        .content_type(format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(&text(resp).await, SESSION, "\"from a form\"", "bot");
+}
+
+async fn every_python_uuid_spelling_is_accepted_and_answered_lowercase(db: &TestDb) {
+    let c = db.client();
+    for spelling in [
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        "1B4E28BA-2FA1-11D2-883F-0016D3CCA427",
+        "1b4e28ba2fa111d2883f0016d3cca427",
+        "{1b4e28ba-2fa1-11d2-883f-0016d3cca427}",
+        "urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        "1b4e-28ba-2fa1-11d2-883f-0016-d3cc-a427",
+    ] {
+        let resp = post_json(
+            &c,
+            &format!(r#"{{"session_id":"{spelling}","message":"x"}}"#),
+        )
+        .await;
+        resp.assert_status(StatusCode::CREATED);
+        check_message(&text(resp).await, SESSION, "\"x\"", "client");
+    }
+}
+
+async fn history_is_oldest_first_and_echoes_the_session_as_sent(db: &TestDb) {
+    let c = db.client();
+    let mut ids = Vec::new();
+    for (message, sender) in [("one", "client"), ("two", "bot"), ("three", "client")] {
+        let resp = post_json(
+            &c,
+            &format!(
+                r#"{{"session_id":"{SESSION}","message":"{message}","sender_type":"{sender}"}}"#
+            ),
+        )
+        .await;
+        resp.assert_status(StatusCode::CREATED);
+        ids.push(text(resp).await);
+    }
+    let spelled = "1B4E28BA2FA111D2883F0016D3CCA427";
+    let resp = c
+        .get(format!("{HISTORY}?session_id={spelled}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    resp.assert_content_type("application/json");
+    resp.assert_header("allow", "GET, HEAD, OPTIONS");
+    let body = text(resp).await;
+    assert_eq!(
+        body,
+        format!(
+            "{{\"session_id\":\"{spelled}\",\"messages\":[{}]}}",
+            ids.join(",")
+        )
+    );
+}
+
+async fn unknown_session_has_an_empty_history(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .get(format!("{HISTORY}?session_id=%7B{SESSION}%7D"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(
+        text(resp).await,
+        format!("{{\"session_id\":\"{{{SESSION}}}\",\"messages\":[]}}")
+    );
+}
+
+async fn field_errors(db: &TestDb) {
+    let c = db.client();
+    let cases: &[(&str, &str)] = &[
+        (
+            "{}",
+            r#"{"session_id":["This field is required."],"message":["This field is required."]}"#,
+        ),
+        (
+            r#"{"session_id":null,"message":null,"sender_type":null}"#,
+            r#"{"session_id":["This field may not be null."],"message":["This field may not be null."],"sender_type":["This field may not be null."]}"#,
+        ),
+        (
+            r#"{"session_id":"nope","message":"   ","sender_type":"robot"}"#,
+            r#"{"session_id":["Must be a valid UUID."],"message":["This field may not be blank."],"sender_type":["\"robot\" is not a valid choice."]}"#,
+        ),
+        (
+            r#"{"sender_type":"Bot","message":"hi","session_id":"1b4e28ba"}"#,
+            r#"{"session_id":["Must be a valid UUID."],"sender_type":["\"Bot\" is not a valid choice."]}"#,
+        ),
+        (
+            &format!(r#"{{"session_id":"{SESSION}","message":"hi","sender_type":""}}"#),
+            r#"{"sender_type":["\"\" is not a valid choice."]}"#,
+        ),
+        (
+            &format!(r#"{{"session_id":"{SESSION}","message":"a\u0000b"}}"#),
+            r#"{"message":["Null characters are not allowed."]}"#,
+        ),
+        (
+            &format!(r#"{{"session_id":"{SESSION}","message":" \u001c\u001f\t"}}"#),
+            r#"{"message":["This field may not be blank."]}"#,
+        ),
+        (
+            &format!(r#"{{"session_id":"{SESSION}","message":true}}"#),
+            r#"{"message":["Not a valid string."]}"#,
+        ),
+        (
+            "[1, 2]",
+            r#"{"non_field_errors":["Invalid data. Expected a dictionary, but got list."]}"#,
+        ),
+        (
+            r#""text""#,
+            r#"{"non_field_errors":["Invalid data. Expected a dictionary, but got str."]}"#,
+        ),
+        (
+            "42",
+            r#"{"non_field_errors":["Invalid data. Expected a dictionary, but got int."]}"#,
+        ),
+    ];
+    for (body, expected) in cases {
+        let resp = post_json(&c, body).await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        resp.assert_content_type("application/json");
+        resp.assert_header("allow", "POST, OPTIONS");
+        assert_eq!(&text(resp).await, expected, "body {body}");
+    }
+}
+
+async fn form_field_errors(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .post(STREAM)
+        .content_type("application/x-www-form-urlencoded")
+        .body("session_id=&message=")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text(resp).await,
+        r#"{"session_id":["Must be a valid UUID."],"message":["This field may not be blank."]}"#
+    );
+}
+
+async fn json_numbers_are_text_for_message(db: &TestDb) {
+    let c = db.client();
+    let resp = post_json(&c, &format!(r#"{{"session_id":"{SESSION}","message":5}}"#)).await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(&text(resp).await, SESSION, "\"5\"", "client");
+}
+
+async fn malformed_json_is_a_400_parse_error(db: &TestDb) {
+    let c = db.client();
+    let resp = post_json(&c, r#"{"session_id": "#).await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    let body = text(resp).await;
+    assert!(
+        body.starts_with(r#"{"detail":"JSON parse error - "#) && body.ends_with("\"}"),
+        "{body}"
+    );
+}
+
+async fn unsupported_media_types_are_415(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .post(STREAM)
+        .content_type("text/plain")
+        .body("hello")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    resp.assert_content_type("application/json");
+    assert_eq!(
+        text(resp).await,
+        r#"{"detail":"Unsupported media type \"text/plain\" in request."}"#
+    );
+    let resp = c.post(STREAM).body("hello").send().await;
+    resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        text(resp).await,
+        r#"{"detail":"Unsupported media type \"\" in request."}"#
+    );
+}
+
+async fn rejected_requests_consume_no_id(db: &TestDb) {
+    let c = db.client();
+    let ok = format!(r#"{{"session_id":"{SESSION}","message":"x"}}"#);
+    let first = check_message(
+        &text(post_json(&c, &ok).await).await,
+        SESSION,
+        "\"x\"",
+        "client",
+    )
+    .0;
+    post_json(&c, r#"{"session_id":"bad","message":"x"}"#)
+        .await
+        .assert_status(StatusCode::BAD_REQUEST);
+    let second = check_message(
+        &text(post_json(&c, &ok).await).await,
+        SESSION,
+        "\"x\"",
+        "client",
+    )
+    .0;
+    assert_eq!(second, first + 1);
+}
+
+async fn history_parameter_errors(db: &TestDb) {
+    let c = db.client();
+    for uri in [HISTORY.to_owned(), format!("{HISTORY}?session_id=")] {
+        let resp = c.get(&uri).send().await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        assert_eq!(
+            text(resp).await,
+            r#"{"error":"session_id is required"}"#,
+            "{uri}"
+        );
+    }
+    let resp = c
+        .get(format!("{HISTORY}?session_id=not-a-uuid"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text(resp).await,
+        r#"{"session_id":["Must be a valid UUID."]}"#
+    );
+}
+
+async fn wrong_methods_are_405_with_allow(db: &TestDb) {
+    let c = db.client();
+    for (method, path, allow) in [
+        ("GET", STREAM, "POST, OPTIONS"),
+        ("PUT", STREAM, "POST, OPTIONS"),
+        ("POST", HISTORY, "GET, HEAD, OPTIONS"),
+        ("DELETE", HISTORY, "GET, HEAD, OPTIONS"),
+    ] {
+        let resp = c
+            .request(method.parse().expect("method"), path)
+            .send()
+            .await;
+        resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        resp.assert_header("allow", allow);
+        resp.assert_content_type("application/json");
+        assert_eq!(
+            text(resp).await,
+            format!(r#"{{"detail":"Method \"{method}\" not allowed."}}"#)
+        );
+    }
+}
+
+async fn options_describes_the_endpoint(db: &TestDb) {
+    let c = db.client();
+    for (path, allow) in [(STREAM, "POST, OPTIONS"), (HISTORY, "GET, HEAD, OPTIONS")] {
+        let resp = c.request(poem::http::Method::OPTIONS, path).send().await;
+        resp.assert_status(StatusCode::OK);
+        resp.assert_header("allow", allow);
+        let body: serde_json::Value = serde_json::from_str(&text(resp).await).expect("json");
+        assert!(
+            body["name"].is_string() && body["parses"].is_array(),
+            "{body}"
+        );
+    }
+}
+
+async fn head_history_has_no_body(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .request(
+            poem::http::Method::HEAD,
+            format!("{HISTORY}?session_id={SESSION}"),
+        )
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(text(resp).await, "");
+}
+
+async fn missing_trailing_slash_gets_the_same_answer(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .post("/api/v1/chat/stream")
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"session_id":"{SESSION}","message":"no slash"}}"#
+        ))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    let created = text(resp).await;
+    let resp = c
+        .get(format!("/api/v1/chat/history?session_id={SESSION}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(
+        text(resp).await,
+        format!(r#"{{"session_id":"{SESSION}","messages":[{created}]}}"#)
+    );
+    let resp = c.get("/api/v1/chat/stream").send().await;
+    resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    resp.assert_header("allow", "POST, OPTIONS");
+}
+
+async fn api_root_is_an_empty_object(db: &TestDb) {
+    let c = db.client();
+    for path in ["/api/v1/chat/", "/api/v1/chat"] {
+        let resp = c.get(path).send().await;
+        resp.assert_status(StatusCode::OK);
+        assert_eq!(text(resp).await, "{}");
+    }
+}
+
+async fn format_suffixes_are_json_404(db: &TestDb) {
+    let c = db.client();
+    for path in [
+        "/api/v1/chat/stream.json",
+        "/api/v1/chat/history.json",
+        "/api/v1/nope/",
+    ] {
+        let resp = c.get(path).send().await;
+        resp.assert_status(StatusCode::NOT_FOUND);
+        resp.assert_content_type("application/json");
+        assert_eq!(text(resp).await, r#"{"detail":"Not found."}"#);
+    }
+}
+
+async fn line_separators_are_escaped_in_output(db: &TestDb) {
+    let c = db.client();
+    let resp = post_json(
+        &c,
+        &format!(
+            "{{\"session_id\":\"{SESSION}\",\"message\":\"a\u{2028}b\u{2029}c <b>😀</b> / \\\"q\\\"\"}}"
+        ),
+    )
+    .await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(
+        &text(resp).await,
+        SESSION,
+        r#""a\u2028b\u2029c <b>😀</b> / \"q\"""#,
+        "client",
+    );
+}
+
+async fn chat_routes_need_no_csrf_token(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .post(STREAM)
+        .header("cookie", "sessionid=abc; csrftoken=def")
+        .header("origin", "http://localhost:5000")
+        .content_type("application/json")
+        .body(format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+}
+
+async fn large_bodies_are_accepted_up_to_the_limit(db: &TestDb) {
+    let c = db.client();
+    let big = "x".repeat(3 * 1024 * 1024);
+    let resp = post_json(
+        &c,
+        &format!(r#"{{"session_id":"{SESSION}","message":"{big}"}}"#),
+    )
+    .await;
+    resp.assert_status(StatusCode::CREATED);
+
+    let small = db.client_with(Config {
+        max_body_bytes: 100,
+        ..Config::default()
+    });
+    let resp = post_json(
+        &small,
+        &format!(
+            r#"{{"session_id":"{SESSION}","message":"{}"}}"#,
+            "y".repeat(200)
+        ),
+    )
+    .await;
+    resp.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+    resp.assert_content_type("application/json");
+    assert!(text(resp).await.starts_with(r#"{"detail":"#));
+}
+
+async fn cors_only_for_configured_origins(db: &TestDb) {
+    let allowed = "https://shop.example";
+    let c = db.client_with(Config {
+        cors_allowed_origins: vec![allowed.to_owned()],
+        ..Config::default()
+    });
+    let resp = c
+        .request(poem::http::Method::OPTIONS, STREAM)
+        .header("origin", allowed)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    resp.assert_header("access-control-allow-origin", allowed);
+    let methods = header(&resp, "access-control-allow-methods").unwrap_or_default();
+    assert!(methods.contains("POST"), "{methods}");
+    let allow_headers = header(&resp, "access-control-allow-headers").unwrap_or_default();
+    assert!(allow_headers.contains("content-type"), "{allow_headers}");
+
+    let resp = c
+        .post(STREAM)
+        .header("origin", allowed)
+        .content_type("application/json")
+        .body(format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+    resp.assert_header("access-control-allow-origin", allowed);
+
+    for client in [&c, &db.client()] {
+        let resp = client
+            .get(format!("{HISTORY}?session_id={SESSION}"))
+            .header("origin", "https://evil.example")
+            .send()
+            .await;
+        resp.assert_status(StatusCode::OK);
+        resp.assert_header_is_not_exist("access-control-allow-origin");
+        let resp = client
+            .request(poem::http::Method::OPTIONS, STREAM)
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await;
+        resp.assert_header_is_not_exist("access-control-allow-origin");
+    }
+}
+
+async fn hosts_outside_allowed_hosts_get_400(db: &TestDb) {
+    let c = db.client_with(Config {
+        allowed_hosts: Some(vec!["chat.example.com".to_owned(), ".rivo.test".to_owned()]),
+        ..Config::default()
+    });
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .header("host", "evil.example")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    resp.assert_content_type("application/json");
+    resp.assert_header("x-frame-options", "SAMEORIGIN");
+    assert!(text(resp).await.contains("evil.example"));
+    for host in [
+        "chat.example.com",
+        "CHAT.example.com:5000",
+        "rivo.test",
+        "a.rivo.test",
+    ] {
+        let resp = c
+            .get(format!("{HISTORY}?session_id={SESSION}"))
+            .header("host", host)
+            .send()
+            .await;
+        resp.assert_status(StatusCode::OK);
+    }
+    let resp = c
+        .get("/healthz")
+        .header("host", "10.0.0.7:5000")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+}
+
+async fn probes_and_docs(db: &TestDb) {
+    let c = db.client();
+    let resp = c.get("/healthz").send().await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(text(resp).await, r#"{"status":"ok"}"#);
+    let resp = c.get("/readyz").send().await;
+    resp.assert_status(StatusCode::OK);
+    let resp = c.get("/api/v1/openapi.json").send().await;
+    resp.assert_status(StatusCode::OK);
+    resp.assert_content_type("application/json");
+    assert_eq!(text(resp).await, rivo_server::openapi_json());
+    for path in ["/api/docs/", "/api/docs"] {
+        let resp = c.get(path).send().await;
+        resp.assert_status(StatusCode::OK);
+        assert!(text(resp).await.contains("swagger"), "{path}");
+    }
+}
+
+on_every_backend!(
+    post_json_answers_201_with_the_stored_message,
+    sender_type_defaults_to_client,
+    form_body_is_accepted_and_empty_sender_type_means_client,
+    multipart_body_is_accepted,
+    every_python_uuid_spelling_is_accepted_and_answered_lowercase,
+    history_is_oldest_first_and_echoes_the_session_as_sent,
+    unknown_session_has_an_empty_history,
+    field_errors,
+    form_field_errors,
+    json_numbers_are_text_for_message,
+    malformed_json_is_a_400_parse_error,
+    unsupported_media_types_are_415,
+    rejected_requests_consume_no_id,
+    history_parameter_errors,
+    wrong_methods_are_405_with_allow,
+    options_describes_the_endpoint,
+    head_history_has_no_body,
+    missing_trailing_slash_gets_the_same_answer,
+    api_root_is_an_empty_object,
+    format_suffixes_are_json_404,
+    line_separators_are_escaped_in_output,
+    chat_routes_need_no_csrf_token,
+    large_bodies_are_accepted_up_to_the_limit,
+    cors_only_for_configured_origins,
+    hosts_outside_allowed_hosts_get_400,
+    probes_and_docs,
+);
+
+/// A database that cannot be reached answers 503 JSON, quickly, never a hang or a 500.
+#[tokio::test]
+async fn database_outage_is_503_json() {
+    let store = rivo_core::Store::open_with(
+        "postgres://rivo@127.0.0.1:1/rivo",
+        rivo_core::StoreOptions {
+            max_connections: 2,
+            acquire_timeout: std::time::Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("PostgreSQL connects lazily");
+    let c = common::client_for(store, Config::default());
+    let started = std::time::Instant::now();
+    let resp = post_json(
+        &c,
+        &format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#),
+    )
+    .await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    resp.assert_content_type("application/json");
+    assert_eq!(
+        text(resp).await,
+        r#"{"detail":"Service temporarily unavailable, try again later."}"#
+    );
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    let resp = c.get("/readyz").send().await;
+    resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    // Client errors are still answered without the database.
+    let resp = post_json(&c, r#"{"session_id":"bad","message":"hi"}"#).await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
