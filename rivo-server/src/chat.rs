@@ -1,7 +1,7 @@
 //! The chat API: `POST /api/v1/chat/stream/` and `GET /api/v1/chat/history/`, wire-compatible
 //! with the original Django REST framework server.
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use poem::{Request, RequestBody, http::StatusCode, web::Data};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
-use crate::render::{DrfJson, serialize_drf_datetime};
+use crate::render::{DrfDateTime, DrfJson};
 
 /// The OpenAPI tag of the chat routes.
 #[derive(poem_openapi::Tags)]
@@ -58,8 +58,7 @@ pub struct ChatMessageBody {
     /// Who wrote it.
     pub sender_type: SenderTypeName,
     /// When it was stored: UTC, microseconds (omitted when zero), `Z` suffix.
-    #[serde(serialize_with = "serialize_drf_datetime")]
-    pub sent_at: DateTime<Utc>,
+    pub sent_at: DrfDateTime,
 }
 
 impl From<rivo_core::ChatMessage> for ChatMessageBody {
@@ -69,7 +68,7 @@ impl From<rivo_core::ChatMessage> for ChatMessageBody {
             session_id: m.session_id.0,
             message: m.message,
             sender_type: m.sender_type.into(),
-            sent_at: m.sent_at,
+            sent_at: DrfDateTime(m.sent_at),
         }
     }
 }
@@ -85,7 +84,9 @@ impl Example for ChatMessageBody {
             session_id: example_session(),
             message: "Hi! Can I get a quote?".to_owned(),
             sender_type: SenderTypeName::Client,
-            sent_at: DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
+            sent_at: DrfDateTime(
+                DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
+            ),
         }
     }
 }
@@ -120,8 +121,12 @@ pub struct SendMessageRequest {
     /// The text; trimmed before it is stored, must not be blank or contain NUL characters.
     pub message: String,
     /// Who wrote it; `client` when absent (or an empty form field).
-    #[oai(default)]
-    pub sender_type: Option<SenderTypeName>,
+    #[oai(default = "default_sender")]
+    pub sender_type: SenderTypeName,
+}
+
+fn default_sender() -> SenderTypeName {
+    SenderTypeName::Client
 }
 
 impl Example for SendMessageRequest {
@@ -129,7 +134,7 @@ impl Example for SendMessageRequest {
         Self {
             session_id: example_session(),
             message: "  Hi! Can I get a quote?  ".to_owned(),
-            sender_type: Some(SenderTypeName::Client),
+            sender_type: SenderTypeName::Client,
         }
     }
 }

@@ -8,7 +8,7 @@ use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
     payload::Payload,
     registry::{MetaSchemaRef, Registry},
-    types::Type,
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 use serde::{Serialize, Serializer};
 
@@ -59,12 +59,53 @@ pub fn drf_datetime(at: &DateTime<Utc>) -> String {
     }
 }
 
-/// `serialize_with` helper for [`drf_datetime`].
-pub fn serialize_drf_datetime<S: Serializer>(
-    at: &DateTime<Utc>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&drf_datetime(at))
+/// A UTC datetime that serialises (to JSON and in OpenAPI examples) like DRF: see
+/// [`drf_datetime`]. Its schema is `string`/`date-time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrfDateTime(pub DateTime<Utc>);
+
+impl Serialize for DrfDateTime {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&drf_datetime(&self.0))
+    }
+}
+
+impl Type for DrfDateTime {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string_date-time".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <DateTime<Utc> as Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ToJSON for DrfDateTime {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(drf_datetime(&self.0)))
+    }
+}
+
+impl ParseFromJSON for DrfDateTime {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        <DateTime<Utc> as ParseFromJSON>::parse_from_json(value)
+            .map(DrfDateTime)
+            .map_err(ParseError::propagate)
+    }
 }
 
 /// A JSON response body rendered like DRF (see [`to_drf_json`]); its OpenAPI schema is `T`'s.

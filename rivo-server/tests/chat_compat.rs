@@ -2,6 +2,8 @@
 //! every behaviour of the original chat API that front ends rely on (and its fixed bugs).
 //! Runs on SQLite, and on PostgreSQL when `RIVO_TEST_POSTGRES_URL` is set.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
+
 mod common;
 
 use common::{Client, TestDb, header, text};

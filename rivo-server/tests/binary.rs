@@ -1,0 +1,171 @@
+//! The real binary: starts on a free port with a temporary SQLite database, answers a POST and a
+//! GET over real HTTP, and on SIGTERM finishes the request in flight and exits 0.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only if a test failed before stopping it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BIND_ADDRESS", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("t.sqlite3").display()
+            ),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(resp) = request(
+            server.addr,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ) && resp.starts_with("HTTP/1.1 200")
+        {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "server did not become healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn request(addr: SocketAddr, raw: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(raw.as_bytes())?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn body_of(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default()
+}
+
+fn post(body: &str) -> String {
+    format!(
+        "POST /api/v1/chat/stream/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn post_and_get_over_http_then_graceful_shutdown() {
+    let mut server = start();
+    let created = request(
+        server.addr,
+        &post(&format!(
+            r#"{{"session_id":"{SESSION}","message":" over the wire "}}"#
+        )),
+    )
+    .unwrap();
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    let created_body = body_of(&created);
+    assert!(
+        created_body.contains(r#""message":"over the wire""#),
+        "{created}"
+    );
+
+    let history = request(
+        server.addr,
+        &format!(
+            "GET /api/v1/chat/history?session_id={SESSION} HTTP/1.1\r\nHost: localhost\r\n\
+             Connection: close\r\n\r\n"
+        ),
+    )
+    .unwrap();
+    assert!(history.starts_with("HTTP/1.1 200"), "{history}");
+    assert_eq!(
+        body_of(&history),
+        format!(r#"{{"session_id":"{SESSION}","messages":[{created_body}]}}"#)
+    );
+
+    // A request in flight when SIGTERM arrives: headers and half the body sent.
+    let body = format!(r#"{{"session_id":"{SESSION}","message":"in flight"}}"#);
+    let raw = post(&body);
+    let (first, second) = raw.split_at(raw.len() - 10);
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sigterm(&server.child);
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(second.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let status = wait_exit(&mut server.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    // No longer listening.
+    assert!(TcpStream::connect(server.addr).is_err());
+}

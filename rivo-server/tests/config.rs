@@ -1,0 +1,246 @@
+//! Configuration: defaults, parsing, refusal to start insecurely, secrets kept out of output.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use rivo_server::config::{DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY};
+use rivo_server::{Config, ConfigError};
+
+fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_vars(|name| vars.get(name).cloned())
+}
+
+#[test]
+fn defaults_match_the_original() {
+    let c = config(&[]).unwrap();
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.database_url, "sqlite://rivo.sqlite3?mode=rwc");
+    assert!(c.debug);
+    assert_eq!(c.bind.to_string(), "0.0.0.0:5000");
+    assert_eq!(c.allowed_hosts, None);
+    assert!(c.cors_allowed_origins.is_empty());
+    assert_eq!(c.max_body_bytes, 8 * 1024 * 1024);
+    assert_eq!(c.db_timeout.as_secs(), 5);
+    assert!(c.host_allowed("anything.example:1234"));
+    assert!(c.check_secure().is_ok());
+}
+
+#[test]
+fn debug_false_refuses_the_development_secret_key() {
+    let err = config(&[("DEBUG", "False"), ("ALLOWED_HOSTS", "chat.example.com")])
+        .unwrap()
+        .check_secure()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::InsecureSecretKey);
+    assert!(err.to_string().contains("SECRET_KEY"));
+    let err = config(&[
+        ("DEBUG", "False"),
+        ("SECRET_KEY", DEVELOPMENT_SECRET_KEY),
+        ("ALLOWED_HOSTS", "chat.example.com"),
+    ])
+    .unwrap()
+    .check_secure()
+    .unwrap_err();
+    assert_eq!(err, ConfigError::InsecureSecretKey);
+}
+
+#[test]
+fn debug_false_refuses_unset_allowed_hosts() {
+    for hosts in [None, Some(""), Some(" , ")] {
+        let mut vars = vec![
+            ("DEBUG", "False"),
+            ("SECRET_KEY", "a-real-secret-0123456789"),
+        ];
+        if let Some(hosts) = hosts {
+            vars.push(("ALLOWED_HOSTS", hosts));
+        }
+        let err = config(&vars).unwrap().check_secure().unwrap_err();
+        assert_eq!(err, ConfigError::AllowedHostsUnset, "{hosts:?}");
+        assert!(err.to_string().contains("ALLOWED_HOSTS"));
+    }
+}
+
+#[test]
+fn production_settings_are_accepted() {
+    let c = config(&[
+        ("DEBUG", "False"),
+        ("SECRET_KEY", "a-real-secret-0123456789"),
+        ("ALLOWED_HOSTS", "chat.example.com, .rivo.test"),
+        ("PORT", "8080"),
+        ("BIND_ADDRESS", "127.0.0.1"),
+        (
+            "CORS_ALLOWED_ORIGINS",
+            "https://shop.example/, https://blog.example",
+        ),
+        ("RIVO_MAX_BODY_BYTES", "1024"),
+        ("RIVO_DB_TIMEOUT_SECS", "2"),
+    ])
+    .unwrap();
+    c.check_secure().unwrap();
+    assert!(!c.debug);
+    assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        c.allowed_hosts,
+        Some(vec!["chat.example.com".to_owned(), ".rivo.test".to_owned()])
+    );
+    assert_eq!(
+        c.cors_allowed_origins,
+        vec![
+            "https://shop.example".to_owned(),
+            "https://blog.example".to_owned()
+        ]
+    );
+    assert_eq!(c.max_body_bytes, 1024);
+    assert_eq!(c.db_timeout.as_secs(), 2);
+}
+
+#[test]
+fn allowed_hosts_follow_django_rules() {
+    let c = config(&[("ALLOWED_HOSTS", "chat.example.com,.rivo.test,[::1]")]).unwrap();
+    for ok in [
+        "chat.example.com",
+        "CHAT.Example.com:5000",
+        "chat.example.com.",
+        "rivo.test",
+        "a.b.rivo.test:80",
+        "[::1]:5000",
+    ] {
+        assert!(c.host_allowed(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "example.com",
+        "evil-rivo.test",
+        "chat.example.com.evil",
+        "[::2]",
+    ] {
+        assert!(!c.host_allowed(bad), "{bad}");
+    }
+    let any = config(&[("ALLOWED_HOSTS", "*")]).unwrap();
+    assert!(any.host_allowed("whatever.example"));
+}
+
+#[test]
+fn invalid_values_are_refused_with_the_variable_name() {
+    for (name, value) in [
+        ("DEBUG", "maybe"),
+        ("PORT", "http"),
+        ("BIND_ADDRESS", "localhost:1"),
+        ("RIVO_MAX_BODY_BYTES", "-1"),
+    ] {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+    for (value, debug) in [
+        ("True", true),
+        ("true", true),
+        ("1", true),
+        ("False", false),
+        ("no", false),
+    ] {
+        assert_eq!(config(&[("DEBUG", value)]).unwrap().debug, debug, "{value}");
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let c = config(&[
+        ("SECRET_KEY", "super-secret-key-value"),
+        (
+            "DATABASE_URL",
+            "postgres://rivo:db-password@db.internal:5432/rivo",
+        ),
+    ])
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("super-secret-key-value"), "{shown}");
+    assert!(!shown.contains("db-password"), "{shown}");
+    assert!(
+        shown.contains("postgres://rivo:***@db.internal:5432/rivo"),
+        "{shown}"
+    );
+}
+
+/// The real binary refuses to start insecurely, says why, and never prints the secret.
+#[test]
+fn binary_refuses_to_start_insecurely() {
+    let dir = tempfile::tempdir().unwrap();
+    for (vars, expected) in [
+        (
+            vec![("DEBUG", "False"), ("ALLOWED_HOSTS", "chat.example.com")],
+            "SECRET_KEY",
+        ),
+        (
+            vec![("DEBUG", "False"), ("SECRET_KEY", "top-secret-value-123")],
+            "ALLOWED_HOSTS",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", "sqlite://refused.sqlite3?mode=rwc")
+            .envs(vars)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("refusing to start"), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("top-secret-value-123"), "{stderr}");
+        // Nothing was created: the refusal comes before the database is opened.
+        assert!(!dir.path().join("refused.sqlite3").exists());
+    }
+}
+
+/// `check` validates the configuration, connects and reports pending migrations.
+#[test]
+fn check_reports_pending_migrations_then_migrate_applies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |cmd: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+            .arg(cmd)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SECRET_KEY", "top-secret-value-123")
+            .output()
+            .unwrap()
+    };
+    let check = run("check");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(stdout.contains("pending"), "{stdout}");
+    assert!(!stdout.contains("top-secret-value-123"), "{stdout}");
+    // The default database is an SQLite file in the working directory.
+    assert!(dir.path().join("rivo.sqlite3").exists());
+    let migrate = run("migrate");
+    assert!(migrate.status.success());
+    let check = run("check");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(stdout.contains("migrations: up to date"), "{stdout}");
+}
+
+#[test]
+fn openapi_command_prints_the_spec() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        rivo_server::openapi_json()
+    );
+}
