@@ -602,13 +602,49 @@ pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> 
         .map_err(|e| Error::Internal(format!("password check task failed: {e}")))
 }
 
+/// Rivo's argon2 PHC strings, and the hashes of the original Django app (`pbkdf2_sha256$…`,
+/// `argon2$argon2id$…`) so imported logins keep working. `!…` (unusable) never matches.
 fn verify_password_blocking(password: &str, stored_hash: &str) -> bool {
-    match PasswordHash::new(stored_hash) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
+    use crate::django_hash::{self, HashKind};
+    match django_hash::kind(stored_hash) {
+        HashKind::Argon2 => match PasswordHash::new(stored_hash) {
+            Ok(hash) => Argon2::default()
+                .verify_password(password.as_bytes(), &hash)
+                .is_ok(),
+            Err(_) => false,
+        },
+        HashKind::DjangoPbkdf2 => django_hash::verify_pbkdf2_sha256(password, stored_hash),
+        HashKind::DjangoArgon2 => django_hash::verify_django_argon2(password, stored_hash),
+        HashKind::Unusable | HashKind::Unsupported => false,
     }
+}
+
+/// Whether some password can match this stored hash: rivo's argon2, or a Django
+/// `pbkdf2_sha256$…`/`argon2$…` hash. `false` for Django's unusable passwords (`!…`), empty
+/// hashes and hashers rivo does not support (bcrypt, md5, …).
+///
+/// ```
+/// use rivo_core::accounts::is_usable_hash;
+/// assert!(is_usable_hash("pbkdf2_sha256$1000$salt$CjglNVXON/XHKmtwP5loFOvyQfIDrxRuk9zesDHFVn4="));
+/// assert!(!is_usable_hash("!Yq0Tf2d1Ut3dYJJqQcBn6ZkdV4aVxL0dGg0Z9EYr"));
+/// assert!(!is_usable_hash("md5$salt$0123456789abcdef"));
+/// ```
+pub fn is_usable_hash(stored_hash: &str) -> bool {
+    use crate::django_hash::{self, HashKind};
+    !matches!(
+        django_hash::kind(stored_hash),
+        HashKind::Unusable | HashKind::Unsupported
+    )
+}
+
+/// Whether a stored hash that just matched should be replaced by rivo's argon2 (Django's hasher
+/// upgrade): every usable hash that is not rivo's own argon2 PHC string.
+fn needs_rehash(stored_hash: &str) -> bool {
+    use crate::django_hash::{self, HashKind};
+    matches!(
+        django_hash::kind(stored_hash),
+        HashKind::DjangoPbkdf2 | HashKind::DjangoArgon2
+    )
 }
 
 /// A hash no password matches, for accounts without a usable password (Django's `!` prefix).
@@ -867,6 +903,9 @@ impl Store {
     /// Fails with [`Error::Authentication`] for an unknown email, a wrong password or an
     /// inactive account alike; its [`AuthFailure`] says which for logs. An unknown email costs
     /// as much time as a wrong password.
+    ///
+    /// Hashes imported from the Django app (`pbkdf2_sha256$…`) are accepted and replaced by an
+    /// argon2 hash at the first successful login.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<User> {
         let credentials: Option<Credentials> = dispatch!(self.credentials(email.trim()))?;
@@ -876,6 +915,24 @@ impl Store {
         };
         if !verify_password(password, &credentials.password_hash).await? {
             return Err(Error::Authentication(AuthFailure::WrongPassword));
+        }
+        if needs_rehash(&credentials.password_hash) {
+            // An imported Django hash matched: store rivo's argon2 instead, like Django's own
+            // hasher upgrade. A failure here must not fail the login.
+            let upgraded = match hash_password(password).await {
+                Ok(hash) => {
+                    let changes = json!({ "password": "upgraded" });
+                    dispatch!(self.set_password_hash(
+                        credentials.user_id,
+                        &hash,
+                        self.audit(changes)
+                    ))
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = upgraded {
+                tracing::warn!(user_id = %credentials.user_id, error = %e, "password hash upgrade failed");
+            }
         }
         if !credentials.is_active {
             return Err(Error::Authentication(AuthFailure::Inactive));

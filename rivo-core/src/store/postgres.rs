@@ -81,3 +81,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("import_common.rs");

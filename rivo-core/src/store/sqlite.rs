@@ -111,3 +111,4 @@ impl Backend {
 }
 
 include!("common.rs");
+include!("import_common.rs");

@@ -1,0 +1,1057 @@
+//! The Django source: its tables are checked first (so a bad value fails the import before
+//! anything is written), then read in id order, in chunks, inside one `REPEATABLE READ`
+//! snapshot, and written to the target one table group per transaction.
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value as Json};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{Connection, PgConnection};
+
+use super::{
+    GroupReport, IgnoredPermission, ImportOptions, ImportReport, TableReport, UnusablePassword,
+};
+use crate::accounts::Permission;
+use crate::chat::SenderType;
+use crate::clients::Stage;
+use crate::django_hash::{self, HashKind};
+use crate::error::{Error, Result, Rule};
+use crate::ids::{SessionId, UserId};
+use crate::store::{Backend, BackendKind, Store, dispatch};
+
+/// Rows per read from the source and per INSERT into the target (16 columns at most, far below
+/// SQLite's 32766 bound parameters).
+const CHUNK: i64 = 1000;
+
+/// The tables of the Django app rivo reads; the import refuses a source without them.
+const REQUIRED_TABLES: [&str; 11] = [
+    "django_content_type",
+    "auth_permission",
+    "account_role",
+    "account_role_permissions",
+    "account_user",
+    "account_user_user_permissions",
+    "chat_chathistory",
+    "client_client",
+    "client_context",
+    "client_clientstagehistory",
+    "client_clientassignment",
+];
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SrcRole {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SrcUser {
+    pub id: i64,
+    pub password: String,
+    pub last_login: Option<DateTime<Utc>>,
+    pub is_superuser: bool,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub date_joined: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub phone: String,
+    pub role_id: Option<i64>,
+    pub created_by_id: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SrcMessageRow {
+    id: i64,
+    session_id: String,
+    message: String,
+    sender_type: String,
+    sent_at: DateTime<Utc>,
+}
+
+/// A checked chat message.
+pub(crate) struct SrcMessage {
+    pub id: i64,
+    pub session_id: SessionId,
+    pub message: String,
+    pub sender_type: SenderType,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SrcClientRow {
+    id: i64,
+    name: String,
+    email: String,
+    phone: String,
+    current_stage: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A checked client.
+pub(crate) struct SrcClient {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub current_stage: Stage,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SrcContextRow {
+    id: i64,
+    client_id: i64,
+    chat_session_id: Option<String>,
+    context_data: Option<sqlx::types::Json<Json>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A checked client context.
+pub(crate) struct SrcContext {
+    pub id: i64,
+    pub client_id: i64,
+    pub chat_session_id: Option<SessionId>,
+    pub data: Map<String, Json>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SrcStageChangeRow {
+    id: i64,
+    client_id: i64,
+    from_stage: Option<String>,
+    to_stage: String,
+    changed_by_id: Option<i64>,
+    remarks: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A checked stage change (`from_stage` `''` is none).
+pub(crate) struct SrcStageChange {
+    pub id: i64,
+    pub client_id: i64,
+    pub from_stage: Option<Stage>,
+    pub to_stage: Stage,
+    pub changed_by_id: Option<i64>,
+    pub remarks: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SrcAssignment {
+    pub id: i64,
+    pub client_id: i64,
+    pub assigned_to_id: i64,
+    pub assigned_by_id: Option<i64>,
+    pub is_active: bool,
+    pub remarks: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A bad value in the Django database, naming the table, the row and the value.
+fn bad_row(table: &str, id: i64, what: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        "source",
+        Rule::Other(format!(
+            "{table} id {id}: {what}; fix it in the Django database and import again"
+        )),
+    )
+}
+
+fn parse_stage(table: &str, id: i64, column: &str, value: &str) -> Result<Stage> {
+    Stage::from_str(value).map_err(|_| {
+        bad_row(
+            table,
+            id,
+            format_args!("{column} {value:?} is not a rivo stage"),
+        )
+    })
+}
+
+fn parse_session(table: &str, id: i64, column: &str, value: &str) -> Result<SessionId> {
+    SessionId::from_str(value)
+        .map_err(|_| bad_row(table, id, format_args!("{column} {value:?} is not a UUID")))
+}
+
+impl TryFrom<SrcMessageRow> for SrcMessage {
+    type Error = Error;
+    fn try_from(r: SrcMessageRow) -> Result<Self> {
+        const T: &str = "chat_chathistory";
+        let sender_type = SenderType::from_str(&r.sender_type).map_err(|_| {
+            bad_row(
+                T,
+                r.id,
+                format_args!("sender_type {:?} is not client or bot", r.sender_type),
+            )
+        })?;
+        if r.message.is_empty() {
+            return Err(bad_row(T, r.id, "the message is empty"));
+        }
+        Ok(SrcMessage {
+            id: r.id,
+            session_id: parse_session(T, r.id, "session_id", &r.session_id)?,
+            message: r.message,
+            sender_type,
+            sent_at: r.sent_at,
+        })
+    }
+}
+
+impl TryFrom<SrcClientRow> for SrcClient {
+    type Error = Error;
+    fn try_from(r: SrcClientRow) -> Result<Self> {
+        Ok(SrcClient {
+            current_stage: parse_stage("client_client", r.id, "current_stage", &r.current_stage)?,
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl TryFrom<SrcContextRow> for SrcContext {
+    type Error = Error;
+    fn try_from(r: SrcContextRow) -> Result<Self> {
+        const T: &str = "client_context";
+        let data = match r.context_data.map(|j| j.0) {
+            None | Some(Json::Null) => Map::new(),
+            Some(Json::Object(map)) => map,
+            Some(other) => {
+                let kind = match other {
+                    Json::Array(_) => "an array",
+                    Json::String(_) => "a string",
+                    Json::Number(_) => "a number",
+                    _ => "a boolean",
+                };
+                return Err(bad_row(
+                    T,
+                    r.id,
+                    format_args!("context_data is {kind}, not a JSON object"),
+                ));
+            }
+        };
+        let chat_session_id = match r.chat_session_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(parse_session(T, r.id, "chat_session_id", s)?),
+        };
+        Ok(SrcContext {
+            id: r.id,
+            client_id: r.client_id,
+            chat_session_id,
+            data,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+impl TryFrom<SrcStageChangeRow> for SrcStageChange {
+    type Error = Error;
+    fn try_from(r: SrcStageChangeRow) -> Result<Self> {
+        const T: &str = "client_clientstagehistory";
+        let from_stage = match r.from_stage.as_deref() {
+            None | Some("") => None,
+            Some(s) => Some(parse_stage(T, r.id, "from_stage", s)?),
+        };
+        Ok(SrcStageChange {
+            from_stage,
+            to_stage: parse_stage(T, r.id, "to_stage", &r.to_stage)?,
+            id: r.id,
+            client_id: r.client_id,
+            changed_by_id: r.changed_by_id,
+            remarks: r.remarks,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// The target's transaction for one table group, on whichever backend the store runs on.
+enum TargetTx {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Calls an `import_*` method of the store's backend with the group's transaction.
+macro_rules! on_target {
+    ($store:expr, $tx:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
+        match (&$store.backend, &mut $tx) {
+            (Backend::Postgres(b), TargetTx::Postgres(tx)) => b.$method(tx, $($arg),*).await,
+            (Backend::Sqlite(b), TargetTx::Sqlite(tx)) => b.$method(tx, $($arg),*).await,
+            _ => Err(Error::Internal("import: transaction of another backend".into())),
+        }
+    };
+}
+
+impl TargetTx {
+    async fn begin(store: &Store) -> Result<Self> {
+        Ok(match &store.backend {
+            Backend::Postgres(b) => TargetTx::Postgres(b.import_begin().await?),
+            Backend::Sqlite(b) => TargetTx::Sqlite(b.import_begin().await?),
+        })
+    }
+
+    async fn commit(self) -> Result<()> {
+        match self {
+            TargetTx::Postgres(tx) => tx.commit().await?,
+            TargetTx::Sqlite(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Copies the original Django app's database at `source_url` (PostgreSQL) into `target`.
+///
+/// `target` must be migrated. Unless [`ImportOptions::merge`] is set, it must hold no users,
+/// roles, chat messages or clients ([`Error::Conflict`] on `target` otherwise); with `merge`,
+/// rows whose id is already present are skipped and counted as such.
+///
+/// The source is checked first: unknown stages or sender types, empty messages, contexts that
+/// are not JSON objects, emails equal ignoring case, several contexts or active assignments
+/// for one client fail with [`Error::Validation`] on `source`, naming the table, the row and
+/// the value, before anything is written. Then three groups are copied, each in one target
+/// transaction: accounts (roles, their permissions, users, their permissions), chat history,
+/// and clients (clients, contexts, stage history, assignments). Ids, timestamps (to the
+/// microsecond) and links are kept; afterwards new rows get ids past the imported maximum.
+///
+/// Permissions become rivo permissions when `<app_label>.<codename>` is one
+/// ([`Permission`]); the others, and Django groups, are listed in the report, not imported.
+/// Password hashes are copied as they are (see [`crate::accounts::is_usable_hash`]).
+pub async fn import_django(
+    source_url: &str,
+    target: &Store,
+    options: ImportOptions,
+) -> Result<ImportReport> {
+    if BackendKind::from_url(source_url) != Some(BackendKind::Postgres) {
+        return Err(Error::invalid(
+            "source",
+            Rule::Other(
+                "the Django database must be given as a postgres:// or postgresql:// URL".into(),
+            ),
+        ));
+    }
+    let pending = target.pending_migrations().await?;
+    if !pending.is_empty() {
+        return Err(Error::Conflict {
+            field: "target",
+            message: format!(
+                "the target database is not migrated ({} pending): run `rivo-server migrate` first",
+                pending.len()
+            ),
+        });
+    }
+    if !options.merge {
+        let occupied: Vec<&'static str> = dispatch!(target.import_occupied())?;
+        if !occupied.is_empty() {
+            return Err(Error::Conflict {
+                field: "target",
+                message: format!(
+                    "the target database already holds {}: import into an empty database, or \
+                     pass --merge to keep what is there and skip the rows already present",
+                    occupied.join(", ")
+                ),
+            });
+        }
+    }
+    let connect: PgConnectOptions = source_url.parse()?;
+    let mut conn = PgConnection::connect_with(&connect).await?;
+    let result = run(&mut conn, target, options).await;
+    // A failed close changes nothing: the snapshot was only read.
+    let _ = conn.close().await;
+    result
+}
+
+async fn run(
+    conn: &mut PgConnection,
+    target: &Store,
+    options: ImportOptions,
+) -> Result<ImportReport> {
+    let mut src = conn
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await?;
+    let optional = check_source(&mut src).await?;
+    let mut report = ImportReport {
+        target: target.kind(),
+        merge: options.merge,
+        tables: Vec::new(),
+        ignored_permissions: Vec::new(),
+        groups: Vec::new(),
+        unusable_passwords: Vec::new(),
+    };
+    let mut ignored: BTreeMap<String, u64> = sqlx::query_scalar::<_, String>(
+        "SELECT ct.app_label || '.' || p.codename FROM auth_permission p \
+         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY 1",
+    )
+    .fetch_all(&mut *src)
+    .await?
+    .into_iter()
+    .filter(|codename| codename.parse::<Permission>().is_err())
+    .map(|codename| (codename, 0))
+    .collect();
+
+    import_accounts(&mut src, target, options, &mut report, &mut ignored).await?;
+    import_chat(&mut src, target, &mut report).await?;
+    import_clients(&mut src, target, options, &mut report).await?;
+    report_groups(&mut src, &optional, &mut report).await?;
+
+    report.ignored_permissions = ignored
+        .into_iter()
+        .map(|(codename, grants)| IgnoredPermission { codename, grants })
+        .collect();
+    src.rollback().await?;
+    Ok(report)
+}
+
+/// Optional Django tables present in the source.
+struct OptionalTables {
+    auth_group: bool,
+    user_groups: bool,
+}
+
+async fn table_exists(src: &mut PgConnection, table: &str) -> Result<bool> {
+    let found: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+        .bind(table)
+        .fetch_one(&mut *src)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Checks the source as a whole before anything is written.
+async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
+    for table in REQUIRED_TABLES {
+        if !table_exists(src, table).await? {
+            return Err(Error::invalid(
+                "source",
+                Rule::Other(format!(
+                    "table {table} not found: is this the Django app's database (and its schema \
+                     on the search_path)?"
+                )),
+            ));
+        }
+    }
+    let stages: Vec<String> = Stage::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    let bad: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id::bigint, current_stage FROM client_client WHERE NOT (current_stage = ANY($1)) \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(&stages)
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((id, value)) = bad {
+        return Err(parse_stage("client_client", id, "current_stage", &value)
+            .err()
+            .unwrap_or_else(|| {
+                bad_row("client_client", id, format_args!("current_stage {value:?}"))
+            }));
+    }
+    let bad: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id::bigint, CASE WHEN NOT (to_stage = ANY($1)) THEN 'to_stage' ELSE 'from_stage' END, \
+         CASE WHEN NOT (to_stage = ANY($1)) THEN to_stage ELSE from_stage END \
+         FROM client_clientstagehistory WHERE NOT (to_stage = ANY($1)) \
+         OR (from_stage <> '' AND NOT (from_stage = ANY($1))) ORDER BY id LIMIT 1",
+    )
+    .bind(&stages)
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((id, column, value)) = bad {
+        return Err(bad_row(
+            "client_clientstagehistory",
+            id,
+            format_args!("{column} {value:?} is not a rivo stage"),
+        ));
+    }
+    let bad: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id::bigint, sender_type FROM chat_chathistory \
+         WHERE sender_type NOT IN ('client', 'bot') OR message = '' ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((id, sender_type)) = bad {
+        let what = if SenderType::from_str(&sender_type).is_ok() {
+            "the message is empty".to_owned()
+        } else {
+            format!("sender_type {sender_type:?} is not client or bot")
+        };
+        return Err(bad_row("chat_chathistory", id, what));
+    }
+    let bad: Option<(i64, String)> = sqlx::query_as(
+        "SELECT id::bigint, jsonb_typeof(context_data::jsonb) FROM client_context \
+         WHERE jsonb_typeof(context_data::jsonb) NOT IN ('object', 'null') ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((id, kind)) = bad {
+        return Err(bad_row(
+            "client_context",
+            id,
+            format_args!("context_data is a JSON {kind}, not an object"),
+        ));
+    }
+    let same_email: Option<(Vec<i64>, Vec<String>)> = sqlx::query_as(
+        "SELECT array_agg(id::bigint ORDER BY id), array_agg(email::text ORDER BY id) FROM account_user \
+         GROUP BY lower(email) HAVING count(*) > 1 ORDER BY min(id) LIMIT 1",
+    )
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((ids, emails)) = same_email {
+        return Err(Error::invalid(
+            "source",
+            Rule::Other(format!(
+                "account_user ids {} have the same email ignoring case ({}); rivo logs users in \
+                 by email, so change all but one in the Django database and import again",
+                join(&ids),
+                emails
+                    .iter()
+                    .map(|e| format!("{e:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ));
+    }
+    let same_name: Option<(Vec<i64>, String)> = sqlx::query_as(
+        "SELECT array_agg(id::bigint ORDER BY id), min(name)::text FROM account_role GROUP BY name \
+         HAVING count(*) > 1 ORDER BY min(id) LIMIT 1",
+    )
+    .fetch_optional(&mut *src)
+    .await?;
+    if let Some((ids, name)) = same_name {
+        return Err(Error::invalid(
+            "source",
+            Rule::Other(format!(
+                "account_role ids {} have the same name {name:?}; role names are unique in rivo",
+                join(&ids)
+            )),
+        ));
+    }
+    for (table, filter, what) in [
+        ("client_context", "", "several contexts"),
+        (
+            "client_clientassignment",
+            "WHERE is_active ",
+            "several active assignments",
+        ),
+    ] {
+        let dup: Option<(i64, Vec<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT client_id::bigint, array_agg(id::bigint ORDER BY id) FROM {table} {filter}\
+             GROUP BY client_id HAVING count(*) > 1 ORDER BY client_id LIMIT 1"
+        )))
+        .fetch_optional(&mut *src)
+        .await?;
+        if let Some((client, ids)) = dup {
+            return Err(Error::invalid(
+                "source",
+                Rule::Other(format!(
+                    "{table} ids {} are {what} of client {client}; rivo keeps at most one",
+                    join(&ids)
+                )),
+            ));
+        }
+    }
+    Ok(OptionalTables {
+        auth_group: table_exists(src, "auth_group").await?,
+        user_groups: table_exists(src, "account_user_groups").await?,
+    })
+}
+
+fn join(ids: &[i64]) -> String {
+    match ids {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!(
+            "{} and {last}",
+            init.iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The next chunk of a table after id `after`; `sql` has `$1` (after) and `$2` (limit).
+async fn chunk<R>(src: &mut PgConnection, sql: &'static str, after: i64) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
+{
+    Ok(sqlx::query_as(sql)
+        .bind(after)
+        .bind(CHUNK)
+        .fetch_all(&mut *src)
+        .await?)
+}
+
+/// Finds rows of a merge target that hold a unique value of an imported row under another id.
+fn first_clash<'a>(
+    table: &str,
+    what: &str,
+    present: &[(i64, String)],
+    rows: impl Iterator<Item = (i64, &'a str)> + Clone,
+) -> Option<Error> {
+    present.iter().find_map(|(target_id, value)| {
+        rows.clone()
+            .find(|(id, key)| *id != *target_id && key.to_lowercase() == value.to_lowercase())
+            .map(|(id, key)| Error::Conflict {
+                field: "target",
+                message: format!(
+                    "{table} id {id}: {what} {key:?} belongs to another row (id {target_id}) of \
+                     the target database"
+                ),
+            })
+    })
+}
+
+fn count<'a>(
+    report: &'a mut ImportReport,
+    source: &'static str,
+    target: &'static str,
+) -> &'a mut TableReport {
+    report.table_mut(source, target)
+}
+
+/// Grants `(owner id, "<app_label>.<codename>")` of a Django many-to-many permission table.
+async fn read_grants(src: &mut PgConnection, sql: &'static str) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(sql).fetch_all(&mut *src).await?)
+}
+
+async fn import_grants(
+    target: &Store,
+    tx: &mut TargetTx,
+    grants: Vec<(i64, String)>,
+    imported_owners: &HashSet<i64>,
+    ignored: &mut BTreeMap<String, u64>,
+    (table, owner_column): (&'static str, &'static str),
+    line: &mut TableReport,
+) -> Result<()> {
+    line.read = grants.len() as u64;
+    let mut known = Vec::new();
+    for (owner, codename) in grants {
+        if codename.parse::<Permission>().is_err() {
+            *ignored.entry(codename).or_insert(0) += 1;
+            line.ignored += 1;
+        } else if imported_owners.contains(&owner) {
+            known.push((owner, codename));
+        } else {
+            // The owner was already present (merge): its permissions are left as they are.
+            line.skipped += 1;
+        }
+    }
+    for batch in known.chunks(CHUNK as usize) {
+        let inserted = on_target!(target, *tx, import_grants(table, owner_column, batch))?;
+        line.imported += inserted;
+        line.skipped += batch.len() as u64 - inserted;
+    }
+    Ok(())
+}
+
+async fn import_accounts(
+    src: &mut PgConnection,
+    target: &Store,
+    options: ImportOptions,
+    report: &mut ImportReport,
+    ignored: &mut BTreeMap<String, u64>,
+) -> Result<()> {
+    let mut tx = TargetTx::begin(target).await?;
+    for (source, table) in [
+        ("account_role", "roles"),
+        ("account_role_permissions", "role_permissions"),
+        ("account_user", "users"),
+        ("account_user_user_permissions", "user_permissions"),
+    ] {
+        count(report, source, table);
+    }
+
+    let mut roles_imported = HashSet::new();
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcRole> = chunk(
+            src,
+            "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, created_at, \
+             updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        if options.merge {
+            let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+            let present = on_target!(
+                target,
+                tx,
+                import_present("roles", "name", false, false, &names)
+            )?;
+            let keys = rows.iter().map(|r| (r.id, r.name.as_str()));
+            if let Some(e) = first_clash("account_role", "name", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted: Vec<i64> = on_target!(target, tx, import_roles(&rows))?;
+        let line = count(report, "account_role", "roles");
+        line.read += rows.len() as u64;
+        line.imported += inserted.len() as u64;
+        line.skipped += (rows.len() - inserted.len()) as u64;
+        roles_imported.extend(inserted);
+    }
+    let grants = read_grants(
+        src,
+        "SELECT rp.role_id::bigint, ct.app_label || '.' || p.codename FROM account_role_permissions rp \
+         JOIN auth_permission p ON p.id = rp.permission_id \
+         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY rp.role_id, p.id",
+    )
+    .await?;
+    import_grants(
+        target,
+        &mut tx,
+        grants,
+        &roles_imported,
+        ignored,
+        ("role_permissions", "role_id"),
+        count(report, "account_role_permissions", "role_permissions"),
+    )
+    .await?;
+
+    let mut users_imported = HashSet::new();
+    let mut created_by = Vec::new();
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcUser> = chunk(
+            src,
+            "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
+             COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
+             COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
+             updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
+             created_by_id::bigint AS created_by_id \
+             FROM account_user WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for user in &rows {
+            let kind = django_hash::kind(&user.password);
+            if matches!(kind, HashKind::Unusable | HashKind::Unsupported) {
+                report.unusable_passwords.push(UnusablePassword {
+                    user_id: UserId(user.id),
+                    email: user.email.clone(),
+                    algorithm: django_hash::algorithm(&user.password).to_owned(),
+                });
+            }
+        }
+        if options.merge {
+            let emails: Vec<String> = rows.iter().map(|r| r.email.clone()).collect();
+            let present = on_target!(
+                target,
+                tx,
+                import_present("users", "email", true, false, &emails)
+            )?;
+            let keys = rows.iter().map(|r| (r.id, r.email.as_str()));
+            if let Some(e) = first_clash("account_user", "email", &present, keys) {
+                return Err(e);
+            }
+            let names: Vec<String> = rows.iter().map(|r| r.username.clone()).collect();
+            let present = on_target!(
+                target,
+                tx,
+                import_present("users", "username", false, false, &names)
+            )?;
+            let keys = rows.iter().map(|r| (r.id, r.username.as_str()));
+            if let Some(e) = first_clash("account_user", "username", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted: Vec<i64> = on_target!(target, tx, import_users(&rows))?;
+        let inserted: HashSet<i64> = inserted.into_iter().collect();
+        created_by.extend(
+            rows.iter()
+                .filter(|u| inserted.contains(&u.id))
+                .filter_map(|u| u.created_by_id.map(|by| (u.id, by))),
+        );
+        let line = count(report, "account_user", "users");
+        line.read += rows.len() as u64;
+        line.imported += inserted.len() as u64;
+        line.skipped += (rows.len() - inserted.len()) as u64;
+        users_imported.extend(inserted);
+    }
+    // Users were written without `created_by`, so creators need not come first.
+    on_target!(target, tx, import_user_created_by(&created_by))?;
+    let grants = read_grants(
+        src,
+        "SELECT up.user_id::bigint, ct.app_label || '.' || p.codename \
+         FROM account_user_user_permissions up \
+         JOIN auth_permission p ON p.id = up.permission_id \
+         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY up.user_id, p.id",
+    )
+    .await?;
+    import_grants(
+        target,
+        &mut tx,
+        grants,
+        &users_imported,
+        ignored,
+        ("user_permissions", "user_id"),
+        count(report, "account_user_user_permissions", "user_permissions"),
+    )
+    .await?;
+
+    on_target!(target, tx, import_reset_ids(&["roles", "users"]))?;
+    tx.commit().await?;
+    tracing::info!("imported accounts");
+    Ok(())
+}
+
+async fn import_chat(
+    src: &mut PgConnection,
+    target: &Store,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let mut tx = TargetTx::begin(target).await?;
+    count(report, "chat_chathistory", "chat_messages");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcMessageRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, sent_at \
+             FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcMessage> = rows
+            .into_iter()
+            .map(SrcMessage::try_from)
+            .collect::<Result<_>>()?;
+        let inserted = on_target!(target, tx, import_messages(&rows))?;
+        let line = count(report, "chat_chathistory", "chat_messages");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+    on_target!(target, tx, import_reset_ids(&["chat_messages"]))?;
+    tx.commit().await?;
+    tracing::info!("imported chat history");
+    Ok(())
+}
+
+async fn import_clients(
+    src: &mut PgConnection,
+    target: &Store,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let mut tx = TargetTx::begin(target).await?;
+
+    count(report, "client_client", "clients");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcClientRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
+             current_stage, created_at, updated_at \
+             FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcClient> = rows
+            .into_iter()
+            .map(SrcClient::try_from)
+            .collect::<Result<_>>()?;
+        let inserted = on_target!(target, tx, import_clients(&rows))?;
+        let line = count(report, "client_client", "clients");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    count(report, "client_context", "client_contexts");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcContextRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+             chat_session_id::text AS chat_session_id, \
+             context_data::jsonb AS context_data, created_at, updated_at \
+             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcContext> = rows
+            .into_iter()
+            .map(SrcContext::try_from)
+            .collect::<Result<_>>()?;
+        if options.merge {
+            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+            let present = on_target!(
+                target,
+                tx,
+                import_present("client_contexts", "client_id", false, false, &clients)
+            )?;
+            let keys: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash("client_context", "client", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted = on_target!(target, tx, import_contexts(&rows))?;
+        let line = count(report, "client_context", "client_contexts");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    count(report, "client_clientstagehistory", "client_stage_history");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcStageChangeRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
+             changed_by_id::bigint AS changed_by_id, \
+             COALESCE(remarks, '') AS remarks, created_at, updated_at \
+             FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcStageChange> = rows
+            .into_iter()
+            .map(SrcStageChange::try_from)
+            .collect::<Result<_>>()?;
+        let inserted = on_target!(target, tx, import_stage_changes(&rows))?;
+        let line = count(report, "client_clientstagehistory", "client_stage_history");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    count(report, "client_clientassignment", "client_assignments");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcAssignment> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+             assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
+             is_active, \
+             COALESCE(remarks, '') AS remarks, created_at, updated_at \
+             FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        if options.merge {
+            let active: Vec<(i64, String)> = rows
+                .iter()
+                .filter(|r| r.is_active)
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let clients: Vec<String> = active.iter().map(|(_, c)| c.clone()).collect();
+            let present = on_target!(
+                target,
+                tx,
+                import_present("client_assignments", "client_id", false, true, &clients)
+            )?;
+            let keys = active.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash(
+                "client_clientassignment",
+                "active assignment of client",
+                &present,
+                keys,
+            ) {
+                return Err(e);
+            }
+        }
+        let inserted = on_target!(target, tx, import_assignments(&rows))?;
+        let line = count(report, "client_clientassignment", "client_assignments");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    on_target!(
+        target,
+        tx,
+        import_reset_ids(&[
+            "clients",
+            "client_contexts",
+            "client_stage_history",
+            "client_assignments"
+        ])
+    )?;
+    tx.commit().await?;
+    tracing::info!("imported clients");
+    Ok(())
+}
+
+async fn report_groups(
+    src: &mut PgConnection,
+    optional: &OptionalTables,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let mut groups: BTreeMap<i64, GroupReport> = BTreeMap::new();
+    if optional.auth_group {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id::bigint, name FROM auth_group ORDER BY id")
+                .fetch_all(&mut *src)
+                .await?;
+        for (id, name) in rows {
+            groups.insert(
+                id,
+                GroupReport {
+                    id,
+                    name,
+                    members: Vec::new(),
+                },
+            );
+        }
+    }
+    if optional.user_groups {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT group_id::bigint, user_id::bigint FROM account_user_groups \
+             ORDER BY group_id, user_id",
+        )
+        .fetch_all(&mut *src)
+        .await?;
+        let line = count(report, "account_user_groups", "-");
+        line.read = rows.len() as u64;
+        line.ignored = rows.len() as u64;
+        for (group, user) in rows {
+            groups
+                .entry(group)
+                .or_insert_with(|| GroupReport {
+                    id: group,
+                    name: String::new(),
+                    members: Vec::new(),
+                })
+                .members
+                .push(UserId(user));
+        }
+    }
+    report.groups = groups.into_values().collect();
+    Ok(())
+}
