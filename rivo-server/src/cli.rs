@@ -1,4 +1,4 @@
-//! The command line: `rivo-server [serve|migrate|openapi|check]`.
+//! The command line: `rivo-server [serve|migrate|openapi|check|import-django]`.
 
 use std::net::SocketAddr;
 
@@ -32,6 +32,17 @@ pub enum Command {
     Openapi,
     /// Validate the configuration, connect to the database and report pending migrations.
     Check,
+    /// Copy the original Django app's database into DATABASE_URL (migrating it first) and print
+    /// counts per table. Refuses a target that already holds data unless --merge.
+    ImportDjango {
+        /// PostgreSQL URL of the Django database (with Supabase: a direct connection or the
+        /// session-mode pooler, not the transaction-mode pooler on port 6543).
+        #[arg(long = "from", value_name = "POSTGRES_URL")]
+        from: String,
+        /// Import into a non-empty database, skipping rows whose id is already present.
+        #[arg(long)]
+        merge: bool,
+    },
 }
 
 /// Runs the command line. The caller prints the error and exits non-zero.
@@ -51,6 +62,19 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Migrate => server::migrate(config).await,
         Command::Check => server::check(config).await,
+        Command::ImportDjango { from, merge } => import_django(&config, &from, merge).await,
         Command::Openapi => Ok(()),
     }
+}
+
+/// `rivo-server import-django --from <url> [--merge]`: a thin call into
+/// [`rivo_core::import::import_django`], printing its report.
+async fn import_django(config: &Config, from: &str, merge: bool) -> Result<(), BoxError> {
+    let store = server::open_store(config).await?;
+    store.migrate().await?;
+    let options = rivo_core::import::ImportOptions { merge };
+    let result = rivo_core::import::import_django(from, &store, options).await;
+    store.close().await;
+    print!("{}", result?);
+    Ok(())
 }

@@ -1,0 +1,156 @@
+//! `rivo-server import-django --from <url> [--merge]`, run as the real binary: a Django database
+//! (rivo-core's fixtures, in a fresh PostgreSQL schema) imported into SQLite (`sqlite::…`) and
+//! into PostgreSQL (`postgres::…`). The source is always PostgreSQL: without
+//! `RIVO_TEST_POSTGRES_URL` the tests print a skip notice and return; with
+//! `RIVO_TEST_REQUIRE_POSTGRES=1` they fail instead.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection};
+
+const SCHEMA: &str = include_str!("../../rivo-core/tests/fixtures/django_schema.sql");
+const DATA: &str = include_str!("../../rivo-core/tests/fixtures/django_data.sql");
+
+static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("RIVO_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            if std::env::var("RIVO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
+            }
+            if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "import-django command suite skipped: set RIVO_TEST_POSTGRES_URL to run it"
+                );
+            }
+            None
+        }
+    }
+}
+
+fn with_search_path(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+async fn admin_exec(url: &str, sql: String) {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+fn rivo_server(database_url: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn import_django_command(postgres_target: bool) {
+    let Some(url) = postgres_url() else { return };
+    let id = uuid::Uuid::new_v4().simple();
+    let source_schema = format!("django_cli_src_{id}");
+    let target_schema = format!("rivo_cli_dst_{id}");
+    admin_exec(
+        &url,
+        format!("CREATE SCHEMA {source_schema}; CREATE SCHEMA {target_schema}"),
+    )
+    .await;
+    let source = with_search_path(&url, &source_schema);
+    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = if postgres_target {
+        with_search_path(&url, &target_schema)
+    } else {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("rivo.sqlite3").display()
+        )
+    };
+
+    let out = rivo_server(&target, &["import-django", "--from", &source]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for row in [
+        "account_user users 6 6 0 0",
+        "chat_chathistory chat_messages 2509 2509 0 0",
+        "client_clientassignment client_assignments 5 5 0 0",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == row),
+            "{row:?} missing from\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("7 legacy@acme.example (md5)"), "{stdout}");
+
+    // Again: refused, with the way out in the message.
+    let out = rivo_server(&target, &["import-django", "--from", &source]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("already holds") && stderr.contains("--merge"),
+        "{stderr}"
+    );
+
+    // With --merge: everything present is skipped.
+    let out = rivo_server(&target, &["import-django", "--from", &source, "--merge"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.contains("(merge)"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")
+                == "account_user users 6 0 6 0"),
+        "{stdout}"
+    );
+
+    // The imported login works against the target.
+    let store = rivo_core::Store::open(&target).await.unwrap();
+    let user = store
+        .authenticate("admin@acme.example", "Admin pass 2024!")
+        .await
+        .unwrap();
+    assert!(user.is_superuser);
+    store.close().await;
+
+    admin_exec(
+        &url,
+        format!("DROP SCHEMA {source_schema} CASCADE; DROP SCHEMA {target_schema} CASCADE"),
+    )
+    .await;
+}
+
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn import_django_command() {
+        super::import_django_command(false).await;
+    }
+}
+
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn import_django_command() {
+        super::import_django_command(true).await;
+    }
+}
