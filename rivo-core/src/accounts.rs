@@ -918,16 +918,10 @@ impl Store {
         }
         if needs_rehash(&credentials.password_hash) {
             // An imported Django hash matched: store rivo's argon2 instead, like Django's own
-            // hasher upgrade. A failure here must not fail the login.
+            // hasher upgrade (only the hash changes). A failure here must not fail the login.
+            let old = credentials.password_hash.as_str();
             let upgraded = match hash_password(password).await {
-                Ok(hash) => {
-                    let changes = json!({ "password": "upgraded" });
-                    dispatch!(self.set_password_hash(
-                        credentials.user_id,
-                        &hash,
-                        self.audit(changes)
-                    ))
-                }
+                Ok(new) => dispatch!(self.upgrade_password_hash(credentials.user_id, old, &new)),
                 Err(e) => Err(e),
             };
             if let Err(e) = upgraded {

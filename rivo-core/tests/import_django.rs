@@ -825,6 +825,13 @@ async fn django_passwords_log_in_and_are_upgraded_to_argon2(
     assert!(priya.last_login.unwrap() > "2024-06-29T08:01:02Z".parse::<DateTime<Utc>>().unwrap());
     let after = target.password_hash(2).await;
     assert!(after.starts_with("$argon2id$"), "{after}");
+    // Only the hash (and the login time) changed, as with Django's hasher upgrade.
+    let stored = store.user(UserId(2)).await.unwrap();
+    assert_eq!(
+        stored.updated_at,
+        "2024-05-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(stored.last_login, priya.last_login);
     // ... and keeps working with the new hash.
     assert_eq!(
         store
@@ -842,10 +849,13 @@ async fn django_passwords_log_in_and_are_upgraded_to_argon2(
             .is_err()
     );
 
-    let admin = store
-        .authenticate("admin@acme.example", "Admin pass 2024!")
-        .await
-        .unwrap();
+    // Concurrent first logins both succeed and leave one argon2 hash.
+    let (a, b) = tokio::join!(
+        store.authenticate("admin@acme.example", "Admin pass 2024!"),
+        store.authenticate("admin@acme.example", "Admin pass 2024!"),
+    );
+    let admin = a.unwrap();
+    assert_eq!(b.unwrap().id, admin.id);
     assert!(admin.is_superuser);
     assert!(target.password_hash(1).await.starts_with("$argon2id$"));
     store

@@ -25,6 +25,9 @@ use crate::store::{Backend, BackendKind, Store, dispatch};
 /// SQLite's 32766 bound parameters).
 const CHUNK: i64 = 1000;
 
+/// How long to wait for the Django database to accept the connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The tables of the Django app rivo reads; the import refuses a source without them.
 const REQUIRED_TABLES: [&str; 11] = [
     "django_content_type",
@@ -374,7 +377,17 @@ pub async fn import_django(
         }
     }
     let connect: PgConnectOptions = source_url.parse()?;
-    let mut conn = PgConnection::connect_with(&connect).await?;
+    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&connect))
+        .await
+        .map_err(|_| {
+            Error::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "no answer from the Django database within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )))
+        })??;
     let result = run(&mut conn, target, options).await;
     // A failed close changes nothing: the snapshot was only read.
     let _ = conn.close().await;

@@ -6,6 +6,25 @@
 // (`ON CONFLICT (id) DO NOTHING`), which is what `--merge` counts as skipped.
 
 impl Backend {
+    /// Replaces an imported (Django) password hash that just matched with `new`, only if it is
+    /// still `old`: concurrent first logins upgrade once, and nothing else changes (tokens,
+    /// `updated_at`), like Django's hasher upgrade. Whether this call replaced it.
+    pub(crate) async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old: &str,
+        new: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET password = $1 WHERE id = $2 AND password = $3")
+            .bind(new)
+            .bind(id.0)
+            .bind(old)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok(done > 0)
+    }
+
     /// A transaction for one table group of an import.
     pub(crate) async fn import_begin(&self) -> Result<Tx> {
         self.begin().await
@@ -367,6 +386,9 @@ fn import_error(e: sqlx::Error, table: &str, ids: impl IntoIterator<Item = i64>)
                 db.message()
             )),
         ),
-        _ => Error::Database(e),
+        _ => {
+            tracing::error!(table, rows = %rows, error = %e, "importing rows failed");
+            Error::Database(e)
+        }
     }
 }
