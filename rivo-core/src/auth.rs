@@ -54,7 +54,7 @@ impl fmt::Debug for IssuedToken {
 }
 
 /// How many failed logins are tolerated before more attempts are refused for a while.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginPolicy {
     /// Failures allowed for one email within `window`.
     pub max_failures_per_email: u32,

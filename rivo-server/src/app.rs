@@ -6,15 +6,24 @@ use poem::{Endpoint, EndpointExt, Response, Route, get, handler, http::StatusCod
 use poem_openapi::{OpenApi, OpenApiService};
 use rivo_core::Store;
 
+use crate::account::AccountApi;
+use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi};
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::middleware::{self, ApiConventions};
 use crate::render::json_response;
 
-/// Every `#[OpenApi]` struct of the server. Later APIs (admin, account) are added to this
-/// tuple and get the spec, the routes and the DRF conventions with no other change.
-pub type Apis = ChatApis;
+/// Every `#[OpenApi]` struct of the server. An API added to this tuple gets the spec, the
+/// routes and the DRF conventions with no other change.
+pub type Apis = (
+    ChatApis,
+    AccountApi,
+    AdminAccountsApi,
+    AdminChatApi,
+    AdminClientsApi,
+    AdminLogApi,
+);
 
 /// Path of the generated spec.
 pub const SPEC_PATH: &str = "/api/v1/openapi.json";
@@ -22,7 +31,14 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
 pub const DOCS_PATH: &str = "/api/docs/";
 
 fn apis() -> Apis {
-    chat::apis()
+    (
+        chat::apis(),
+        AccountApi,
+        AdminAccountsApi,
+        AdminChatApi,
+        AdminClientsApi,
+        AdminLogApi,
+    )
 }
 
 /// The OpenAPI service of every API operation (paths are absolute, e.g. `/api/v1/chat/stream/`).
@@ -38,8 +54,29 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document (JSON) the server serves at [`SPEC_PATH`] and `rivo-server openapi`
 /// prints; `openapi.json` at the repository root is a copy of it.
+///
+/// Every path is spelled with its trailing slash, Django's convention (poem-openapi cannot
+/// register a path parameter followed by a slash; the server answers both spellings).
 pub fn openapi_json() -> String {
-    api_service().spec()
+    let spec = api_service().spec();
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&spec) else {
+        return spec;
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        let respelled: serde_json::Map<String, serde_json::Value> = std::mem::take(paths)
+            .into_iter()
+            .map(|(path, item)| {
+                let path = if path.ends_with('/') {
+                    path
+                } else {
+                    format!("{path}/")
+                };
+                (path, item)
+            })
+            .collect();
+        *paths = respelled;
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or(spec)
 }
 
 /// The whole server as one endpoint, for `poem::Server` or `poem::test::TestClient`, or to be
@@ -47,7 +84,7 @@ pub fn openapi_json() -> String {
 pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let service = api_service();
     let docs = service.swagger_ui();
-    let spec = Arc::new(service.spec());
+    let spec = Arc::new(openapi_json());
     let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
     let config = Arc::new(config);
 
@@ -65,6 +102,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .data(store)
         .data(BodyLimit(config.max_body_bytes))
         .data(config.clone())
+        .with(poem::middleware::CookieJarManager::new())
         .around(conventions.layer())
         .around(middleware::cors(
             Arc::new(config.cors_allowed_origins.clone()),

@@ -13,11 +13,18 @@
 //! | `RIVO_DB_TIMEOUT_SECS` | `5` | how long a request waits for a database connection before a 503 |
 //! | `RIVO_DB_MAX_CONNECTIONS` | `16` | database pool size |
 //! | `RIVO_SHUTDOWN_TIMEOUT_SECS` | `30` | how long a graceful shutdown waits for requests in flight |
+//! | `RIVO_TOKEN_TTL_HOURS` | `168` (7 days) | lifetime of API tokens from `POST /api/v1/account/login/` |
+//! | `RIVO_SESSION_TTL_HOURS` | `336` (14 days, Django's default) | lifetime of admin browser sessions |
+//! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
+//! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
+//! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use rivo_core::auth::LoginPolicy;
 
 /// The development key used when `SECRET_KEY` is unset. Refused when `DEBUG=False`.
 pub const DEVELOPMENT_SECRET_KEY: &str = "rivo-insecure-development-key-do-not-use-in-production";
@@ -48,6 +55,12 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `RIVO_SHUTDOWN_TIMEOUT_SECS`.
     pub shutdown_timeout: Duration,
+    /// `RIVO_TOKEN_TTL_HOURS`.
+    pub token_ttl: Duration,
+    /// `RIVO_SESSION_TTL_HOURS`.
+    pub session_ttl: Duration,
+    /// `RIVO_LOGIN_MAX_FAILURES`, `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS`, `RIVO_LOGIN_WINDOW_SECS`.
+    pub login_policy: LoginPolicy,
 }
 
 /// Why the configuration was refused.
@@ -90,6 +103,9 @@ impl Default for Config {
             db_timeout: Duration::from_secs(5),
             db_max_connections: 16,
             shutdown_timeout: Duration::from_secs(30),
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            session_ttl: Duration::from_secs(14 * 24 * 3600),
+            login_policy: LoginPolicy::default(),
         }
     }
 }
@@ -98,12 +114,7 @@ impl Config {
     /// Reads the process environment (after loading `.env` if present, without overriding
     /// variables that are already set).
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal; a malformed one is worth a warning, not a refusal.
-        if let Err(err) = dotenvy::dotenv()
-            && !err.not_found()
-        {
-            eprintln!("warning: ignoring .env: {err}");
-        }
+        load_dotenv();
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
@@ -157,6 +168,39 @@ impl Config {
                 get("RIVO_SHUTDOWN_TIMEOUT_SECS"),
                 defaults.shutdown_timeout.as_secs(),
             )?),
+            token_ttl: Duration::from_secs(
+                parse_or::<u64>(
+                    "RIVO_TOKEN_TTL_HOURS",
+                    get("RIVO_TOKEN_TTL_HOURS"),
+                    defaults.token_ttl.as_secs() / 3600,
+                )?
+                .saturating_mul(3600),
+            ),
+            session_ttl: Duration::from_secs(
+                parse_or::<u64>(
+                    "RIVO_SESSION_TTL_HOURS",
+                    get("RIVO_SESSION_TTL_HOURS"),
+                    defaults.session_ttl.as_secs() / 3600,
+                )?
+                .saturating_mul(3600),
+            ),
+            login_policy: LoginPolicy {
+                max_failures_per_email: parse_or(
+                    "RIVO_LOGIN_MAX_FAILURES",
+                    get("RIVO_LOGIN_MAX_FAILURES"),
+                    defaults.login_policy.max_failures_per_email,
+                )?,
+                max_failures_per_address: parse_or(
+                    "RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                    get("RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS"),
+                    defaults.login_policy.max_failures_per_address,
+                )?,
+                window: Duration::from_secs(parse_or(
+                    "RIVO_LOGIN_WINDOW_SECS",
+                    get("RIVO_LOGIN_WINDOW_SECS"),
+                    defaults.login_policy.window.as_secs(),
+                )?),
+            },
         })
     }
 
@@ -214,7 +258,21 @@ impl fmt::Debug for Config {
             .field("db_timeout", &self.db_timeout)
             .field("db_max_connections", &self.db_max_connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("token_ttl", &self.token_ttl)
+            .field("session_ttl", &self.session_ttl)
+            .field("login_policy", &self.login_policy)
             .finish()
+    }
+}
+
+/// Loads `.env` from the working directory (or a parent) into the environment, without
+/// overriding variables that are already set. A missing file is normal; a malformed one is
+/// reported on stderr and ignored. Call it before starting threads.
+pub fn load_dotenv() {
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("warning: ignoring .env: {err}");
     }
 }
 

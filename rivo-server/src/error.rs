@@ -5,7 +5,10 @@
 //! | [`rivo_core::Error::Validation`] | 400 | `{"<field>": ["<message>", …], …}` ([`FieldErrors`]) |
 //! | malformed body | 400 | `{"detail": "JSON parse error - …"}` ([`ErrorDetail`]) |
 //! | missing query parameter | 400 | `{"error": "session_id is required"}` ([`ErrorMessage`]) |
-//! | [`rivo_core::Error::Authentication`] | 401 | `{"detail": …}` |
+//! | [`rivo_core::Error::Authentication`], no credentials | 401 | `{"detail": …}` |
+//! | wrong login | 401 | `{"error": "Invalid credentials"}` |
+//! | missing permission, not staff, CSRF failure | 403 | `{"detail": …}` |
+//! | page out of range | 404 | `{"detail": "Invalid page."}` |
 //! | [`rivo_core::Error::NotFound`] | 404 | `{"detail": "Not found."}` |
 //! | wrong method | 405 | `{"detail": "Method \"GET\" not allowed."}` and `Allow` |
 //! | [`rivo_core::Error::Conflict`] | 409 | `{"<field>": ["<message>"]}` |
@@ -161,9 +164,24 @@ pub enum ApiError {
     /// 400: the Host header is not in `ALLOWED_HOSTS`.
     #[error("invalid host {0:?}")]
     InvalidHost(String),
-    /// 401.
+    /// 401: credentials were given but are wrong, expired or revoked.
     #[error("not authenticated")]
     Unauthenticated,
+    /// 401: no credentials at all.
+    #[error("no credentials")]
+    NotAuthenticated,
+    /// 401 `{"error": "Invalid credentials"}`: a login with a wrong email or password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// 403 with the reason.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 404 `{"detail": "Invalid page."}`.
+    #[error("invalid page")]
+    InvalidPage,
+    /// Any other status with a `{"detail": …}` body (e.g. a malformed parameter).
+    #[error("{1}")]
+    Status(StatusCode, String),
     /// 404.
     #[error("not found")]
     NotFound,
@@ -206,9 +224,16 @@ impl ApiError {
 
     fn detail(&self) -> Option<Cow<'static, str>> {
         Some(match self {
-            ApiError::Fields(_) | ApiError::Conflict(_) | ApiError::MissingParameter(_) => {
+            ApiError::Fields(_)
+            | ApiError::Conflict(_)
+            | ApiError::MissingParameter(_)
+            | ApiError::InvalidCredentials => {
                 return None;
             }
+            ApiError::NotAuthenticated => "Authentication credentials were not provided.".into(),
+            ApiError::Forbidden(reason) => (*reason).into(),
+            ApiError::InvalidPage => "Invalid page.".into(),
+            ApiError::Status(_, detail) => detail.clone().into(),
             ApiError::BadRequest(text) => text.clone().into(),
             ApiError::InvalidHost(host) => format!(
                 "Invalid HTTP_HOST header: '{host}'. You may need to add '{host}' to ALLOWED_HOSTS."
@@ -269,7 +294,12 @@ impl ResponseError for ApiError {
             | ApiError::BadRequest(_)
             | ApiError::MissingParameter(_)
             | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated
+            | ApiError::NotAuthenticated
+            | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::InvalidPage => StatusCode::NOT_FOUND,
+            ApiError::Status(status, _) => *status,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -287,6 +317,9 @@ impl ResponseError for ApiError {
             ApiError::MissingParameter(name) => to_drf_json(&ErrorMessage {
                 error: format!("{name} is required"),
             }),
+            ApiError::InvalidCredentials => to_drf_json(&ErrorMessage {
+                error: "Invalid credentials".to_owned(),
+            }),
             other => to_drf_json(&ErrorDetail {
                 detail: other.detail().unwrap_or_default().into_owned(),
             }),
@@ -302,6 +335,13 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert("retry-after", retry.as_secs().max(1).into());
+            }
+            ApiError::NotAuthenticated | ApiError::Unauthenticated => {
+                // DRF's TokenAuthentication answers 401 with this challenge.
+                response.headers_mut().insert(
+                    "www-authenticate",
+                    poem::http::HeaderValue::from_static("Bearer realm=\"api\""),
+                );
             }
             _ => {}
         }

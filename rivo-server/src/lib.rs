@@ -17,7 +17,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
+pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;

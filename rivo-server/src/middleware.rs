@@ -42,7 +42,21 @@ async fn respond<E: Endpoint>(ep: &E, req: Request) -> Response {
             allow: String::new(),
         }
         .as_response(),
-        Err(err) => err.into_response(),
+        Err(err) if err.is::<ApiError>() => err.into_response(),
+        // No security scheme matched: no credentials were sent.
+        Err(err) if err.is::<poem_openapi::error::AuthorizationError>() => {
+            ApiError::NotAuthenticated.as_response()
+        }
+        // Any other error (e.g. a malformed query or path parameter) gets a JSON body too.
+        Err(err) => {
+            let status = err.status();
+            if status.is_server_error() {
+                tracing::error!(%err, "unhandled error");
+                ApiError::Internal.as_response()
+            } else {
+                ApiError::Status(status, err.to_string()).as_response()
+            }
+        }
     }
 }
 
@@ -177,6 +191,8 @@ pub fn cors<E: Endpoint + 'static>(
 #[derive(Debug, Clone)]
 struct ApiRoute {
     segments: Vec<String>,
+    /// Whether the route is registered with a trailing slash (paths with parameters cannot be).
+    slash: bool,
     methods: Vec<Method>,
     allow: String,
     options_body: Vec<u8>,
@@ -237,6 +253,7 @@ impl ApiConventions {
                 None => {
                     routes.push(ApiRoute {
                         segments,
+                        slash: path.path.ends_with('/'),
                         methods: Vec::new(),
                         allow: String::new(),
                         options_body: Vec::new(),
@@ -284,12 +301,18 @@ impl ApiConventions {
         }
     }
 
-    /// The `Allow` value of the API path `path`, if it is one.
-    pub fn allow(&self, path: &str) -> Option<&str> {
+    /// The route of `path`; literal segments win over parameters
+    /// (`messages/bulk-delete` over `messages/{id}`).
+    fn route(&self, path: &str) -> Option<&ApiRoute> {
         self.routes
             .iter()
-            .find(|r| r.matches(path))
-            .map(|r| r.allow.as_str())
+            .filter(|r| r.matches(path))
+            .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
+    }
+
+    /// The `Allow` value of the API path `path`, if it is one.
+    pub fn allow(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|r| r.allow.as_str())
     }
 
     /// The middleware function, for `EndpointExt::around`.
@@ -299,11 +322,16 @@ impl ApiConventions {
         move |ep, mut req| {
             let this = self.clone();
             Box::pin(async move {
-                if let Some(uri) = with_trailing_slash(req.uri()) {
+                let found = this.route(req.uri().path());
+                // Serve both spellings of an API path: with and without its trailing slash.
+                let respelled = match found {
+                    Some(route) => respell(req.uri(), route.slash),
+                    None => with_trailing_slash(req.uri()),
+                };
+                if let Some(uri) = respelled {
                     *req.uri_mut() = uri;
                 }
-                let path = req.uri().path().to_owned();
-                let Some(route) = this.routes.iter().find(|r| r.matches(&path)) else {
+                let Some(route) = found else {
                     return Ok(respond(ep.as_ref(), req).await);
                 };
                 let mut resp = if req.method() == Method::OPTIONS {
@@ -330,6 +358,27 @@ impl ApiConventions {
             })
         }
     }
+}
+
+/// The URI with its path ending in a slash or not, as `slash` says (query kept); `None` when
+/// nothing changes.
+fn respell(uri: &Uri, slash: bool) -> Option<Uri> {
+    let path = uri.path();
+    if path.ends_with('/') == slash || path == "/" {
+        return None;
+    }
+    let path = if slash {
+        format!("{path}/")
+    } else {
+        path.trim_end_matches('/').to_owned()
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    Uri::from_parts(parts).ok()
 }
 
 /// `/api/v1/chat/stream` → `/api/v1/chat/stream/` (query kept); `None` when nothing changes.

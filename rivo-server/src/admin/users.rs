@@ -1,0 +1,506 @@
+//! `/api/v1/admin/users/`, `/roles/` and `/permissions/`.
+
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{Object, OpenApi, param::Path, param::Query};
+use rivo_core::accounts::{
+    Action, Model, NewRole, NewUser, RoleFilter, RoleSort, RoleUpdate, UserFilter, UserSort,
+    UserUpdate,
+};
+use rivo_core::{Permission, RoleId, Sort, Store, UserId};
+
+use super::bodies::{PermissionBody, RoleBody, RolePage, UserBody, UserPage};
+use super::input::JsonBody;
+use super::{
+    AdminTag, Created, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors,
+    created, found,
+};
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::error::OpError;
+
+fn perm(action: Action, model: Model) -> Permission {
+    Permission::new(action, model)
+}
+
+/// A user to create.
+#[derive(Debug, Object)]
+pub struct UserCreateRequest {
+    /// Login email (required, unique case-insensitively).
+    pub email: String,
+    /// Username (required, unique; letters, digits and `@.+-_`).
+    pub username: String,
+    /// Password (checked: length, commonness, similarity); omit for an account that cannot log
+    /// in yet.
+    pub password: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Role id.
+    pub role: Option<i64>,
+    /// Default `true`.
+    pub is_active: Option<bool>,
+    /// Default `false`.
+    pub is_staff: Option<bool>,
+    /// Default `false`.
+    pub is_superuser: Option<bool>,
+    /// Permission codenames held directly.
+    pub permissions: Option<Vec<String>>,
+}
+
+/// Changes to a user; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct UserUpdateRequest {
+    /// Login email.
+    pub email: Option<String>,
+    /// Username.
+    pub username: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Role id (`null` removes it).
+    pub role: Option<i64>,
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Staff flag.
+    pub is_staff: Option<bool>,
+    /// Superuser flag.
+    pub is_superuser: Option<bool>,
+    /// Permission codenames held directly (replaces the set).
+    pub permissions: Option<Vec<String>>,
+}
+
+/// A new password.
+#[derive(Debug, Object)]
+pub struct PasswordRequest {
+    /// The new password (checked: length, commonness, similarity).
+    pub password: String,
+}
+
+/// A role to create.
+#[derive(Debug, Object)]
+pub struct RoleCreateRequest {
+    /// Unique name, 1 to 100 characters.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Permission codenames.
+    pub permissions: Option<Vec<String>>,
+}
+
+/// Changes to a role; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct RoleUpdateRequest {
+    /// Unique name.
+    pub name: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Permission codenames (replaces the set).
+    pub permissions: Option<Vec<String>>,
+}
+
+async fn user_body(store: &Store, user: rivo_core::User) -> Result<UserBody, rivo_core::Error> {
+    let permissions = store.user_permissions(user.id).await?;
+    Ok(UserBody::new(user, permissions))
+}
+
+/// Users, roles and permissions.
+pub struct AdminAccountsApi;
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminAccounts")]
+impl AdminAccountsApi {
+    /// List users
+    ///
+    /// Newest first by default. `search` matches email, username, first and last name.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/users/", method = "get", operation_id = "admin_users_list")]
+    async fn users_list(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// Page number, from 1.
+        page: Query<Option<i64>>,
+        /// Rows per page (default 25, at most 1000).
+        page_size: Query<Option<i64>>,
+        /// Case-insensitive text to find.
+        search: Query<Option<String>>,
+        /// `email`, `username`, `first_name`, `last_name`, `date_joined`, `last_login`,
+        /// `created_at` or `id`; `-` for descending.
+        ordering: Query<Option<String>>,
+        /// Only active (or inactive) users.
+        is_active: Query<Option<bool>>,
+        /// Only staff (or non-staff) users.
+        is_staff: Query<Option<bool>>,
+        /// Only superusers (or others).
+        is_superuser: Query<Option<bool>>,
+        /// Only users with this role id.
+        role: Query<Option<i64>>,
+    ) -> Result<Found<UserPage>, OpError<ListErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::View, Model::User))
+            .await?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        let filter = UserFilter {
+            search: search.0,
+            is_active: is_active.0,
+            is_staff: is_staff.0,
+            is_superuser: is_superuser.0,
+            role_id: role.0.map(RoleId),
+        };
+        let sort = super::ordering(ordering.0.as_deref(), Sort::desc(UserSort::CreatedAt));
+        let users = admin
+            .store
+            .list_users(&filter, sort, paging.request())
+            .await?;
+        let (next, previous) = paging.links(req, users.total)?;
+        let mut results = Vec::with_capacity(users.items.len());
+        for user in users.items {
+            results.push(user_body(&admin.store, user).await?);
+        }
+        Ok(found(UserPage {
+            count: users.total,
+            next,
+            previous,
+            results,
+        }))
+    }
+
+    /// Create a user
+    ///
+    /// The password is hashed with argon2 and never returned or logged.
+    #[oai(path = "/users/", method = "post", operation_id = "admin_users_create")]
+    async fn users_create(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        body: JsonBody<UserCreateRequest>,
+    ) -> Result<Created<UserBody>, OpError<WriteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Add, Model::User))
+            .await?;
+        let mut body = body;
+        let email = body.string("email");
+        let username = body.string("username");
+        let password = body.opt_string("password");
+        let first_name = body.opt_string("first_name");
+        let last_name = body.opt_string("last_name");
+        let phone = body.opt_string("phone");
+        let role = body.opt_nullable_id("role").flatten();
+        let is_active = body.opt_bool("is_active");
+        let is_staff = body.opt_bool("is_staff");
+        let is_superuser = body.opt_bool("is_superuser");
+        let permissions = body.opt_permissions("permissions");
+        body.finish()?;
+        let user = admin
+            .store
+            .create_user(NewUser {
+                email: email.unwrap_or_default(),
+                username: username.unwrap_or_default(),
+                password,
+                first_name: first_name.unwrap_or_default(),
+                last_name: last_name.unwrap_or_default(),
+                phone: phone.unwrap_or_default(),
+                role_id: role.map(RoleId),
+                created_by: Some(admin.user.id),
+                is_active: is_active.unwrap_or(true),
+                is_staff: is_staff.unwrap_or(false),
+                is_superuser: is_superuser.unwrap_or(false),
+                permissions: permissions.unwrap_or_default(),
+            })
+            .await?;
+        Ok(created(user_body(&admin.store, user).await?))
+    }
+
+    /// Read a user
+    #[oai(
+        path = "/users/:id/",
+        method = "get",
+        operation_id = "admin_users_read"
+    )]
+    async fn users_read(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// User id.
+        id: Path<i64>,
+    ) -> Result<Found<UserBody>, OpError<ReadErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::View, Model::User))
+            .await?;
+        let user = admin.store.user(UserId(id.0)).await?;
+        Ok(found(user_body(&admin.store, user).await?))
+    }
+
+    /// Update a user
+    ///
+    /// Only the fields sent change. Passwords change with `admin_users_set_password`.
+    #[oai(
+        path = "/users/:id/",
+        method = "patch",
+        operation_id = "admin_users_update"
+    )]
+    async fn users_update(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// User id.
+        id: Path<i64>,
+        body: JsonBody<UserUpdateRequest>,
+    ) -> Result<Found<UserBody>, OpError<WriteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Change, Model::User))
+            .await?;
+        let mut body = body;
+        let update = UserUpdate {
+            email: body.opt_string("email"),
+            username: body.opt_string("username"),
+            first_name: body.opt_string("first_name"),
+            last_name: body.opt_string("last_name"),
+            phone: body.opt_string("phone"),
+            role_id: body.opt_nullable_id("role").map(|r| r.map(RoleId)),
+            is_active: body.opt_bool("is_active"),
+            is_staff: body.opt_bool("is_staff"),
+            is_superuser: body.opt_bool("is_superuser"),
+            permissions: body.opt_permissions("permissions"),
+        };
+        body.finish()?;
+        let user = admin.store.update_user(UserId(id.0), update).await?;
+        Ok(found(user_body(&admin.store, user).await?))
+    }
+
+    /// Delete a user
+    ///
+    /// Their assignments go with them; what they changed keeps existing without them.
+    #[oai(
+        path = "/users/:id/",
+        method = "delete",
+        operation_id = "admin_users_delete"
+    )]
+    async fn users_delete(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// User id.
+        id: Path<i64>,
+    ) -> Result<NoContent, OpError<DeleteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Delete, Model::User))
+            .await?;
+        admin.store.delete_user(UserId(id.0)).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Set a user's password
+    ///
+    /// Checks the password like Django's validators and ends every session and token of the
+    /// user.
+    #[oai(
+        path = "/users/:id/password/",
+        method = "post",
+        operation_id = "admin_users_set_password"
+    )]
+    async fn users_set_password(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// User id.
+        id: Path<i64>,
+        body: JsonBody<PasswordRequest>,
+    ) -> Result<NoContent, OpError<WriteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Change, Model::User))
+            .await?;
+        let mut body = body;
+        let password = body.string("password");
+        body.finish()?;
+        admin
+            .store
+            .set_password(UserId(id.0), &password.unwrap_or_default())
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// List roles
+    ///
+    /// By name by default. `search` matches name and description.
+    #[oai(path = "/roles/", method = "get", operation_id = "admin_roles_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn roles_list(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// Page number, from 1.
+        page: Query<Option<i64>>,
+        /// Rows per page (default 25, at most 1000).
+        page_size: Query<Option<i64>>,
+        /// Case-insensitive text to find.
+        search: Query<Option<String>>,
+        /// `name`, `created_at` or `id`; `-` for descending.
+        ordering: Query<Option<String>>,
+    ) -> Result<Found<RolePage>, OpError<ListErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::View, Model::Role))
+            .await?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        let sort = super::ordering(ordering.0.as_deref(), Sort::asc(RoleSort::Name));
+        let roles = admin
+            .store
+            .list_roles(&RoleFilter { search: search.0 }, sort, paging.request())
+            .await?;
+        let (next, previous) = paging.links(req, roles.total)?;
+        Ok(found(RolePage {
+            count: roles.total,
+            next,
+            previous,
+            results: roles.items.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Create a role
+    #[oai(path = "/roles/", method = "post", operation_id = "admin_roles_create")]
+    async fn roles_create(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        body: JsonBody<RoleCreateRequest>,
+    ) -> Result<Created<RoleBody>, OpError<WriteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Add, Model::Role))
+            .await?;
+        let mut body = body;
+        let name = body.string("name");
+        let description = body.opt_string("description");
+        let permissions = body.opt_permissions("permissions");
+        body.finish()?;
+        let role = admin
+            .store
+            .create_role(NewRole {
+                name: name.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                permissions: permissions.unwrap_or_default(),
+            })
+            .await?;
+        Ok(created(role.into()))
+    }
+
+    /// Read a role
+    #[oai(
+        path = "/roles/:id/",
+        method = "get",
+        operation_id = "admin_roles_read"
+    )]
+    async fn roles_read(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// Role id.
+        id: Path<i64>,
+    ) -> Result<Found<RoleBody>, OpError<ReadErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::View, Model::Role))
+            .await?;
+        Ok(found(admin.store.role(RoleId(id.0)).await?.into()))
+    }
+
+    /// Update a role
+    ///
+    /// Only the fields sent change; `permissions` replaces the whole set.
+    #[oai(
+        path = "/roles/:id/",
+        method = "patch",
+        operation_id = "admin_roles_update"
+    )]
+    async fn roles_update(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// Role id.
+        id: Path<i64>,
+        body: JsonBody<RoleUpdateRequest>,
+    ) -> Result<Found<RoleBody>, OpError<WriteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Change, Model::Role))
+            .await?;
+        let mut body = body;
+        let update = RoleUpdate {
+            name: body.opt_string("name"),
+            description: body.opt_string("description"),
+            permissions: body.opt_permissions("permissions"),
+        };
+        body.finish()?;
+        Ok(found(
+            admin.store.update_role(RoleId(id.0), update).await?.into(),
+        ))
+    }
+
+    /// Delete a role
+    ///
+    /// Its users keep their accounts without a role.
+    #[oai(
+        path = "/roles/:id/",
+        method = "delete",
+        operation_id = "admin_roles_delete"
+    )]
+    async fn roles_delete(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+        /// Role id.
+        id: Path<i64>,
+    ) -> Result<NoContent, OpError<DeleteErrors>> {
+        let admin = auth
+            .admin(req, &config, &store, perm(Action::Delete, Model::Role))
+            .await?;
+        admin.store.delete_role(RoleId(id.0)).await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// List permissions
+    ///
+    /// Every permission a role or user can hold, model by model (not paginated).
+    #[oai(
+        path = "/permissions/",
+        method = "get",
+        operation_id = "admin_permissions_list"
+    )]
+    async fn permissions_list(
+        &self,
+        req: &Request,
+        auth: Auth,
+        store: Data<&Store>,
+        config: Data<&Arc<Config>>,
+    ) -> Result<Found<Vec<PermissionBody>>, OpError<ReadErrors>> {
+        auth.admin(req, &config, &store, perm(Action::View, Model::Role))
+            .await?;
+        Ok(found(Permission::all().map(Into::into).collect()))
+    }
+}
