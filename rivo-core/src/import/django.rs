@@ -632,6 +632,7 @@ fn first_clash<'a>(
     })
 }
 
+/// The counts of a table; lines are created in the order tables are first counted.
 fn count<'a>(
     report: &'a mut ImportReport,
     source: &'static str,

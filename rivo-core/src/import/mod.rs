@@ -49,6 +49,7 @@ pub struct ImportOptions {
 
 /// Counts for one source table.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TableReport {
     /// The Django table, e.g. `account_user`.
     pub source: &'static str,
@@ -67,6 +68,7 @@ pub struct TableReport {
 
 /// A permission of the Django database that rivo does not use.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IgnoredPermission {
     /// `<app_label>.<codename>`, e.g. `admin.add_logentry`.
     pub codename: String,
@@ -77,6 +79,7 @@ pub struct IgnoredPermission {
 /// A Django auth group: reported so its permissions can be given through a rivo role instead,
 /// but not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupReport {
     /// The group's id in Django.
     pub id: i64,
@@ -88,6 +91,7 @@ pub struct GroupReport {
 
 /// A user who cannot log in with their imported password.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UnusablePassword {
     /// The user.
     pub user_id: UserId,
@@ -100,6 +104,7 @@ pub struct UnusablePassword {
 
 /// What [`import_django`] did; `Display` prints it as a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// The backend imported into.
     pub target: BackendKind,
