@@ -229,8 +229,11 @@ impl SendMessageBody {
         }
         match essence.as_deref() {
             Some("application/json") => {
-                let value: Value = serde_json::from_slice(&bytes)
-                    .map_err(|err| ApiError::BadRequest(format!("JSON parse error - {err}")))?;
+                let value: Value = off_runtime_if_large(bytes.len(), move || {
+                    serde_json::from_slice(&bytes)
+                        .map_err(|err| ApiError::BadRequest(format!("JSON parse error - {err}")))
+                })
+                .await?;
                 match value {
                     Value::Object(map) => Ok(Self::from_fields(
                         map.into_iter().map(|(k, v)| (k, RawField::from_json(v))),
@@ -282,6 +285,17 @@ impl SendMessageBody {
                 content_type.unwrap_or_default().to_owned(),
             )),
         }
+    }
+
+    /// Roughly how many bytes the fields hold.
+    pub fn approximate_size(&self) -> usize {
+        [&self.session_id, &self.message, &self.sender_type]
+            .iter()
+            .map(|f| match f {
+                RawField::Text(s) | RawField::Other(s) => s.len(),
+                _ => 8,
+            })
+            .sum()
     }
 
     /// Validates every field like the original serializer, collecting all errors in the order
@@ -342,6 +356,24 @@ impl SendMessageBody {
     }
 }
 
+/// Bodies from this size on are parsed and validated on a blocking thread, so that a few MiB of
+/// JSON never stall the async runtime.
+const LARGE_BODY_BYTES: usize = 256 * 1024;
+
+/// Runs `work` inline for small inputs and on the blocking pool for large ones.
+async fn off_runtime_if_large<T: Send + 'static>(
+    size: usize,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if size < LARGE_BODY_BYTES {
+        return work();
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        tracing::error!(%err, "body parsing task failed");
+        ApiError::Internal
+    })?
+}
+
 /// The name Python gives a parsed JSON value's type, for DRF's "Expected a dictionary" error.
 fn python_type_name(value: &Value) -> &'static str {
     match value {
@@ -399,7 +431,7 @@ impl<'a> ApiExtractor<'a> for SendMessageBody {
                 poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
                 other => ApiError::BadRequest(format!("Could not read the request body: {other}")),
             })?;
-        Ok(Self::parse(request, request.content_type(), bytes.to_vec()).await?)
+        Ok(Self::parse(request, request.content_type(), bytes.into()).await?)
     }
 }
 
@@ -512,7 +544,9 @@ impl ChatStreamApi {
         store: Data<&Store>,
         body: SendMessageBody,
     ) -> Result<SendResponse, OpError<SendErrors>> {
-        let (session, message, sender) = body.validate()?;
+        let size = body.approximate_size();
+        let (session, message, sender) =
+            off_runtime_if_large(size, move || body.validate()).await?;
         let stored = store.append(session, &message, sender).await?;
         Ok(SendResponse::Created(DrfJson(stored.into())))
     }

@@ -244,3 +244,34 @@ fn openapi_command_prints_the_spec() {
         rivo_server::openapi_json()
     );
 }
+
+/// A `.env` file in the working directory is read; real environment variables win over it.
+#[test]
+fn dotenv_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "DEBUG=False\nALLOWED_HOSTS=chat.example.com\nDATABASE_URL=sqlite://from-dotenv.sqlite3?mode=rwc\n",
+    )
+    .unwrap();
+    let run = |extra: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+            .arg("check")
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(extra.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let refused = run(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("SECRET_KEY"));
+    let accepted = run(&[("SECRET_KEY", "top-secret-value-123")]);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(dir.path().join("from-dotenv.sqlite3").exists());
+}
