@@ -1,4 +1,5 @@
-//! The command line: `rivo-server [serve|migrate|openapi|check|import-django]`.
+//! The command line: `rivo-server [serve|migrate|openapi|check|import-django|createsuperuser|
+//! changepassword]`.
 
 use std::net::SocketAddr;
 
@@ -32,6 +33,22 @@ pub enum Command {
     Openapi,
     /// Validate the configuration, connect to the database and report pending migrations.
     Check,
+    /// Create an active staff superuser. The password comes from RIVO_SUPERUSER_PASSWORD (for
+    /// scripts) or a prompt.
+    Createsuperuser {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Username (default: the part of the email before `@`).
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Set a user's password. The password comes from RIVO_PASSWORD (for scripts) or a prompt.
+    /// Ends the user's sessions and tokens.
+    Changepassword {
+        /// The user's email.
+        email: String,
+    },
     /// Copy the original Django app's database into DATABASE_URL (migrating it first) and print
     /// counts per table. Refuses a target that already holds data unless --merge.
     ImportDjango {
@@ -63,6 +80,10 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Migrate => server::migrate(config).await,
         Command::Check => server::check(config).await,
         Command::ImportDjango { from, merge } => import_django(&config, &from, merge).await,
+        Command::Createsuperuser { email, username } => {
+            createsuperuser(&config, &email, username).await
+        }
+        Command::Changepassword { email } => changepassword(&config, &email).await,
         Command::Openapi => Ok(()),
     }
 }
@@ -76,5 +97,80 @@ async fn import_django(config: &Config, from: &str, merge: bool) -> Result<(), B
     let result = rivo_core::import::import_django(from, &store, options).await;
     store.close().await;
     print!("{}", result?);
+    Ok(())
+}
+
+/// The password from `env_var`, or asked twice on the terminal (or read from standard input).
+fn new_password(env_var: &str) -> Result<String, BoxError> {
+    if let Ok(password) = std::env::var(env_var) {
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if first != again {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+/// Explains a refused account change line by line.
+fn explain(err: rivo_core::Error) -> BoxError {
+    match err {
+        rivo_core::Error::Validation(errors) => errors
+            .iter()
+            .map(|(field, rule)| format!("{field}: {rule}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into(),
+        other => other.to_string().into(),
+    }
+}
+
+/// `rivo-server createsuperuser --email … [--username …]`.
+async fn createsuperuser(
+    config: &Config,
+    email: &str,
+    username: Option<String>,
+) -> Result<(), BoxError> {
+    let store = server::open_store(config).await?;
+    store.migrate().await?;
+    let username = username.unwrap_or_else(|| email.split('@').next().unwrap_or(email).to_owned());
+    let password = new_password("RIVO_SUPERUSER_PASSWORD")?;
+    let result = store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: true,
+            is_superuser: true,
+            ..rivo_core::accounts::NewUser::new(email, username).password(password)
+        })
+        .await;
+    store.close().await;
+    let user = result.map_err(explain)?;
+    println!("Superuser {} (id {}) created.", user.email, user.id);
+    Ok(())
+}
+
+/// `rivo-server changepassword EMAIL`.
+async fn changepassword(config: &Config, email: &str) -> Result<(), BoxError> {
+    let store = server::open_store(config).await?;
+    store.migrate().await?;
+    let result = async {
+        let user = store.user_by_email(email).await.map_err(|err| match err {
+            rivo_core::Error::NotFound { .. } => format!("no user has the email {email:?}").into(),
+            other => explain(other),
+        })?;
+        let password = new_password("RIVO_PASSWORD")?;
+        store
+            .set_password(user.id, &password)
+            .await
+            .map_err(explain)?;
+        Ok::<_, BoxError>(user)
+    }
+    .await;
+    store.close().await;
+    let user = result?;
+    println!(
+        "Password changed for {}; their sessions and tokens were ended.",
+        user.email
+    );
     Ok(())
 }
