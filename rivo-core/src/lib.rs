@@ -10,7 +10,8 @@
 //!   history and at most one active assignment to a support user;
 //! - [`auth`]: hashed bearer tokens and browser sessions, and a login throttle, kept in the
 //!   database so several servers can share them;
-//! - [`audit`]: who changed what, recorded in the same transaction as the change.
+//! - [`audit`]: who changed what, recorded in the same transaction as the change;
+//! - [`import`]: copy an existing database of the original Django app, logins included.
 //!
 //! Every rule — validation, stage history, single active assignment, password hashing — lives
 //! here, so an app embedding rivo-core gets the same behaviour as `rivo-server`.

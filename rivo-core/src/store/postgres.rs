@@ -54,7 +54,10 @@ impl Backend {
     }
 
     /// `sent_at` comes from the database clock, so several servers on one database agree on
-    /// the order of a conversation.
+    /// the order of a conversation. A transaction-scoped advisory lock on the session (taken in
+    /// the same statement, released at its commit) makes concurrent appends to one session
+    /// take their id and their time in the same order, so history order always agrees with ids;
+    /// appends to different sessions do not wait for each other.
     pub(crate) async fn append(
         &self,
         session_id: crate::SessionId,
@@ -63,11 +66,13 @@ impl Backend {
     ) -> crate::Result<crate::ChatMessage> {
         let row: (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
             "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
-             VALUES ($1, $2, $3, clock_timestamp()) RETURNING id, sent_at",
+             SELECT $1, $2, $3, clock_timestamp() FROM (SELECT pg_advisory_xact_lock($4)) AS l \
+             RETURNING id, sent_at",
         )
         .bind(session_id.0)
         .bind(message)
         .bind(sender_type.as_str())
+        .bind(session_lock_key(&session_id))
         .fetch_one(&self.write)
         .await?;
         Ok(crate::ChatMessage {
@@ -78,6 +83,14 @@ impl Backend {
             sent_at: row.1,
         })
     }
+}
+
+/// The advisory lock key of a session: its first 8 bytes.
+fn session_lock_key(session: &crate::SessionId) -> i64 {
+    let bytes = session.0.as_bytes();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&bytes[..8]);
+    i64::from_be_bytes(key)
 }
 
 include!("common.rs");

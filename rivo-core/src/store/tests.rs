@@ -334,7 +334,7 @@ async fn concurrent_appends_lose_nothing_and_keep_id_order(store: &Store) {
     let one = session();
     let many: Vec<SessionId> = (0..8).map(|_| session()).collect();
     let mut tasks = Vec::new();
-    for w in 0..32 {
+    for w in 0..64 {
         let store = store.clone();
         let target = if w % 2 == 0 { one } else { many[w % 8] };
         tasks.push(tokio::spawn(async move {
@@ -355,7 +355,7 @@ async fn concurrent_appends_lose_nothing_and_keep_id_order(store: &Store) {
             assert!(acknowledged.insert(id), "duplicate id {id}");
         }
     }
-    assert_eq!(acknowledged.len(), 320);
+    assert_eq!(acknowledged.len(), 640);
     let mut stored = HashSet::new();
     for s in std::iter::once(one).chain(many.iter().copied()) {
         let history = store.history(s).await.unwrap();
