@@ -1,10 +1,11 @@
 //! # rivo-server
 //!
 //! The HTTP server of Rivo over [`rivo_core`]: the chat API, wire-compatible with the original
-//! Django REST framework server, with a generated OpenAPI spec (`/api/v1/openapi.json`) and an
-//! interactive viewer (`/api/docs/`).
+//! Django REST framework server ([`chat`]), logins ([`account`], [`auth`]) and the admin API
+//! ([`admin`]), with a generated OpenAPI spec (`/api/v1/openapi.json`) and an interactive viewer
+//! (`/api/docs/`). Handlers are thin: every rule lives in `rivo-core`.
 //!
-//! [`app`] builds the whole server as one poem endpoint, so tests drive it in-process with
+//! [`app()`] builds the whole server as one poem endpoint, so tests drive it in-process with
 //! `poem::test::TestClient` and other apps can mount it:
 //!
 //! ```no_run
