@@ -20,6 +20,7 @@ use crate::render::{DrfDateTime, DrfJson};
 
 /// Credentials.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoginRequest {
     /// The account's email (case-insensitive).
     pub email: String,
@@ -50,6 +51,7 @@ impl From<&User> for LoginUser {
 
 /// A bearer token and its user.
 #[derive(Debug, Object, Serialize)]
+#[oai(example)]
 pub struct LoginResponse {
     /// Send it as `Authorization: Bearer <token>` (or `Token <token>`). Shown once.
     pub token: String,
@@ -61,6 +63,7 @@ pub struct LoginResponse {
 
 /// A browser session was opened.
 #[derive(Debug, Object, Serialize)]
+#[oai(example)]
 pub struct SessionResponse {
     /// Who logged in.
     pub user: LoginUser,
@@ -73,6 +76,7 @@ pub struct SessionResponse {
 
 /// The current user.
 #[derive(Debug, Object, Serialize)]
+#[oai(example)]
 pub struct MeResponse {
     /// Id.
     pub id: i64,

@@ -85,7 +85,7 @@ impl From<AuditAction> for AuditActionName {
 
 /// A user (the password is never part of it).
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "User")]
+#[oai(rename = "User", example)]
 pub struct UserBody {
     /// Id.
     pub id: i64,
@@ -147,7 +147,7 @@ impl UserBody {
 
 /// A role and the permissions it grants.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "Role")]
+#[oai(rename = "Role", example)]
 pub struct RoleBody {
     /// Id.
     pub id: i64,
@@ -178,7 +178,7 @@ impl From<Role> for RoleBody {
 
 /// A permission a role or user can hold.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "Permission")]
+#[oai(rename = "Permission", example)]
 pub struct PermissionBody {
     /// `<app>.<action>_<model>`, e.g. `chat.view_chathistory`.
     pub codename: String,
@@ -206,7 +206,7 @@ impl From<Permission> for PermissionBody {
 
 /// A chat session: its size and time span.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "ChatSession")]
+#[oai(rename = "ChatSession", example)]
 pub struct ChatSessionBody {
     /// The session.
     pub session_id: Uuid,
@@ -229,9 +229,19 @@ impl From<SessionSummary> for ChatSessionBody {
     }
 }
 
+/// A whole conversation, oldest first.
+#[derive(Debug, Clone, Object, Serialize)]
+#[oai(rename = "ChatTranscript")]
+pub struct TranscriptBody {
+    /// The session, lowercase hyphenated.
+    pub session_id: Uuid,
+    /// Every message, oldest first.
+    pub messages: Vec<crate::chat::ChatMessageBody>,
+}
+
 /// A client (lead).
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "Client")]
+#[oai(rename = "Client", example)]
 pub struct ClientBody {
     /// Id.
     pub id: i64,
@@ -265,7 +275,7 @@ impl From<Client> for ClientBody {
 
 /// A client's context: free-form JSON and the chat the lead came from.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "ClientContext")]
+#[oai(rename = "ClientContext", example)]
 pub struct ContextBody {
     /// Id (0 for a client whose context was never written).
     pub id: i64,
@@ -296,7 +306,7 @@ impl From<ClientContext> for ContextBody {
 
 /// One entry of a client's stage history.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "StageChange")]
+#[oai(rename = "StageChange", example)]
 pub struct StageChangeBody {
     /// Id.
     pub id: i64,
@@ -333,7 +343,7 @@ impl From<StageChange> for StageChangeBody {
 
 /// A client handed to a support user.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "Assignment")]
+#[oai(rename = "Assignment", example)]
 pub struct AssignmentBody {
     /// Id.
     pub id: i64,
@@ -370,7 +380,7 @@ impl From<Assignment> for AssignmentBody {
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, Object, Serialize)]
-#[oai(rename = "AuditEntry")]
+#[oai(rename = "AuditEntry", example)]
 pub struct AuditEntryBody {
     /// Id.
     pub id: i64,

@@ -9,14 +9,14 @@ use rivo_core::chat::{MessageFilter, MessageSort, SessionFilter};
 use rivo_core::{MessageId, Permission, SessionId, Sort, Store};
 use serde::Serialize;
 
-use super::bodies::{ChatMessagePage, ChatSessionPage};
+use super::bodies::{ChatMessagePage, ChatSessionPage, TranscriptBody};
 use super::input::JsonBody;
 use super::{
     AdminTag, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors, found,
     time_before, time_from,
 };
 use crate::auth::Auth;
-use crate::chat::{ChatHistoryBody, ChatMessageBody, SenderTypeName};
+use crate::chat::{ChatMessageBody, SenderTypeName};
 use crate::config::Config;
 use crate::error::{ApiError, OpError};
 
@@ -32,6 +32,7 @@ fn session_param(value: &str) -> Result<SessionId, ApiError> {
 
 /// Message ids to delete at once.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct BulkDeleteRequest {
     /// Ids of the messages (at most 1000).
     pub ids: Vec<i64>,
@@ -232,7 +233,7 @@ impl AdminChatApi {
         config: Data<&Arc<Config>>,
         /// The session (any UUID spelling).
         session_id: Path<String>,
-    ) -> Result<Found<ChatHistoryBody>, OpError<ReadErrors>> {
+    ) -> Result<Found<TranscriptBody>, OpError<ReadErrors>> {
         let admin = auth
             .admin(req, &config, &store, chat_permission(Action::View))
             .await?;
@@ -241,8 +242,8 @@ impl AdminChatApi {
         if messages.is_empty() {
             return Err(ApiError::NotFound.into());
         }
-        Ok(found(ChatHistoryBody {
-            session_id: session.to_string(),
+        Ok(found(TranscriptBody {
+            session_id: session.0,
             messages: messages.into_iter().map(Into::into).collect(),
         }))
     }

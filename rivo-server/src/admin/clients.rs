@@ -32,6 +32,7 @@ fn client_permission(action: Action) -> Permission {
 
 /// A client to create.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ClientCreateRequest {
     /// Name (required, at most 255 characters).
     pub name: String,
@@ -50,6 +51,7 @@ pub struct ClientCreateRequest {
 /// Changes to a client; absent fields stay as they are. Stages change with
 /// `admin_clients_set_stage`.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ClientUpdateRequest {
     /// Name.
     pub name: Option<String>,
@@ -61,6 +63,7 @@ pub struct ClientUpdateRequest {
 
 /// A whole new context.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ContextReplaceRequest {
     /// The new JSON object (replaces the old one).
     pub context_data: serde_json::Value,
@@ -70,6 +73,7 @@ pub struct ContextReplaceRequest {
 
 /// Keys to set in a context.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ContextMergeRequest {
     /// Keys to set (top-level merge; other keys stay).
     pub context_data: Option<serde_json::Value>,
@@ -81,6 +85,7 @@ pub struct ContextMergeRequest {
 
 /// A stage change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct StageRequest {
     /// The new stage.
     pub to_stage: StageName,
@@ -90,6 +95,7 @@ pub struct StageRequest {
 
 /// The result of a stage change.
 #[derive(Debug, Object, Serialize)]
+#[oai(example)]
 pub struct StageResult {
     /// Whether the stage changed (`false` when the client was already in it).
     pub changed: bool,
@@ -101,6 +107,7 @@ pub struct StageResult {
 
 /// An assignment to make.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AssignRequest {
     /// Id of an active staff user.
     pub assigned_to: i64,

@@ -8,11 +8,12 @@
 //! audit log (`GET /api/v1/admin/log/`).
 
 pub mod bodies;
-mod chat;
-mod clients;
+pub mod chat;
+pub mod clients;
+mod examples;
 pub mod input;
 mod log;
-mod users;
+pub mod users;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use poem::Request;

@@ -26,6 +26,7 @@ fn perm(action: Action, model: Model) -> Permission {
 
 /// A user to create.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserCreateRequest {
     /// Login email (required, unique case-insensitively).
     pub email: String,
@@ -54,6 +55,7 @@ pub struct UserCreateRequest {
 
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserUpdateRequest {
     /// Login email.
     pub email: Option<String>,
@@ -79,6 +81,7 @@ pub struct UserUpdateRequest {
 
 /// A new password.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordRequest {
     /// The new password (checked: length, commonness, similarity).
     pub password: String,
@@ -86,6 +89,7 @@ pub struct PasswordRequest {
 
 /// A role to create.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RoleCreateRequest {
     /// Unique name, 1 to 100 characters.
     pub name: String,
@@ -97,6 +101,7 @@ pub struct RoleCreateRequest {
 
 /// Changes to a role; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RoleUpdateRequest {
     /// Unique name.
     pub name: Option<String>,
