@@ -51,7 +51,11 @@ impl TestDb {
                 panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
             }
             if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-                eprintln!("PostgreSQL suite skipped: set RIVO_TEST_POSTGRES_URL to run it");
+                // Straight to stderr, not `eprintln!`: the harness would capture the notice.
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"PostgreSQL suite skipped: set RIVO_TEST_POSTGRES_URL to run it\n",
+                );
             }
             return None;
         };

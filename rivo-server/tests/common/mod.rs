@@ -45,7 +45,14 @@ impl TestDb {
             if std::env::var("RIVO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
                 panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
             }
-            println!("PostgreSQL suite skipped: set RIVO_TEST_POSTGRES_URL");
+            static NOTICE: std::sync::Once = std::sync::Once::new();
+            // Straight to stderr, not `println!`: the harness would capture the notice.
+            NOTICE.call_once(|| {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    b"PostgreSQL suite skipped: set RIVO_TEST_POSTGRES_URL to run it\n",
+                );
+            });
             return None;
         };
         let schema = format!("rivo_srv_{}", uuid::Uuid::new_v4().simple());
