@@ -433,6 +433,17 @@ macro_rules! page_body {
             /// This page's rows.
             pub results: Vec<$item>,
         }
+
+        impl From<super::Paged<$item>> for $name {
+            fn from(p: super::Paged<$item>) -> Self {
+                Self {
+                    count: p.count,
+                    next: p.next,
+                    previous: p.previous,
+                    results: p.results,
+                }
+            }
+        }
     };
 }
 

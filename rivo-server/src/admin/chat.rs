@@ -101,13 +101,7 @@ impl AdminChatApi {
             .store
             .list_messages(&filter, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, messages.total)?;
-        Ok(found(ChatMessagePage {
-            count: messages.total,
-            next,
-            previous,
-            results: messages.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(ChatMessagePage::from(paging.paged(req, messages)?)))
     }
 
     /// Read a chat message
@@ -208,13 +202,7 @@ impl AdminChatApi {
             .store
             .list_sessions(&SessionFilter { search: search.0 }, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, sessions.total)?;
-        Ok(found(ChatSessionPage {
-            count: sessions.total,
-            next,
-            previous,
-            results: sessions.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(ChatSessionPage::from(paging.paged(req, sessions)?)))
     }
 
     /// Read a chat session's transcript

@@ -166,13 +166,7 @@ impl AdminClientsApi {
             .store
             .list_clients(&filter, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, clients.total)?;
-        Ok(found(ClientPage {
-            count: clients.total,
-            next,
-            previous,
-            results: clients.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
     }
 
     /// Create a client
@@ -608,13 +602,7 @@ impl AdminClientsApi {
             .store
             .list_contexts(&filter, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, contexts.total)?;
-        Ok(found(ContextPage {
-            count: contexts.total,
-            next,
-            previous,
-            results: contexts.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(ContextPage::from(paging.paged(req, contexts)?)))
     }
 
     /// List stage history
@@ -817,13 +805,7 @@ async fn stage_history(
         .store
         .list_stage_changes(&filter, sort, paging.request())
         .await?;
-    let (next, previous) = paging.links(req, history.total)?;
-    Ok(found(StageChangePage {
-        count: history.total,
-        next,
-        previous,
-        results: history.items.into_iter().map(Into::into).collect(),
-    }))
+    Ok(found(StageChangePage::from(paging.paged(req, history)?)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -851,11 +833,5 @@ async fn assignments(
         .store
         .list_assignments(&filter, sort, paging.request())
         .await?;
-    let (next, previous) = paging.links(req, list.total)?;
-    Ok(found(AssignmentPage {
-        count: list.total,
-        next,
-        previous,
-        results: list.items.into_iter().map(Into::into).collect(),
-    }))
+    Ok(found(AssignmentPage::from(paging.paged(req, list)?)))
 }

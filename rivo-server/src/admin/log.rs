@@ -267,12 +267,6 @@ impl AdminLogApi {
             .store
             .list_audit(&filter, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, entries.total)?;
-        Ok(found(AuditPage {
-            count: entries.total,
-            next,
-            previous,
-            results: entries.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(AuditPage::from(paging.paged(req, entries)?)))
     }
 }

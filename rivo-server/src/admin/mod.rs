@@ -103,6 +103,36 @@ impl Paging {
     }
 }
 
+/// One page of a list in DRF's shape, before it takes its named schema (`ClientPage`, …).
+#[derive(Debug)]
+pub struct Paged<B> {
+    /// Rows matching the filters, in all pages.
+    pub count: u64,
+    /// URL of the next page.
+    pub next: Option<String>,
+    /// URL of the previous page.
+    pub previous: Option<String>,
+    /// This page's rows.
+    pub results: Vec<B>,
+}
+
+impl Paging {
+    /// A store page as DRF's `{count, next, previous, results}` (see [`Paging::links`]).
+    pub fn paged<T, B: From<T>>(
+        &self,
+        req: &Request,
+        page: rivo_core::Page<T>,
+    ) -> Result<Paged<B>, ApiError> {
+        let (next, previous) = self.links(req, page.total)?;
+        Ok(Paged {
+            count: page.total,
+            next,
+            previous,
+            results: page.items.into_iter().map(B::from).collect(),
+        })
+    }
+}
+
 /// The request's absolute URL with `page` set (or removed), like DRF's `replace_query_param`.
 fn page_url(req: &Request, page: Option<u64>) -> String {
     let scheme = match req.header("x-forwarded-proto") {

@@ -373,13 +373,7 @@ impl AdminAccountsApi {
             .store
             .list_roles(&RoleFilter { search: search.0 }, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, roles.total)?;
-        Ok(found(RolePage {
-            count: roles.total,
-            next,
-            previous,
-            results: roles.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(found(RolePage::from(paging.paged(req, roles)?)))
     }
 
     /// Create a role
