@@ -7,7 +7,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi,
     param::Query,
     registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
-    types::{Example, Type},
+    types::{Example, MaybeUndefined, Type},
 };
 use rivo_core::{SenderType, SessionId, Store};
 use serde::Serialize;
@@ -97,8 +97,14 @@ impl Example for ChatMessageBody {
 pub struct ChatHistoryBody {
     /// The `session_id` query parameter exactly as sent.
     pub session_id: String,
-    /// Every message of the session, oldest first; empty for an unknown session.
+    /// Every message of the session, oldest first; empty for an unknown session. With
+    /// `limit` or `after`, one page of them.
     pub messages: Vec<ChatMessageBody>,
+    /// Only when the request asked for a page (`limit` or `after`): the `after` value of the
+    /// next page, `null` on the last page. Absent from the original, unpaginated form.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub next: MaybeUndefined<String>,
 }
 
 impl Example for ChatHistoryBody {
@@ -106,6 +112,7 @@ impl Example for ChatHistoryBody {
         Self {
             session_id: example_session().to_string(),
             messages: vec![ChatMessageBody::example()],
+            next: MaybeUndefined::Undefined,
         }
     }
 }
@@ -483,7 +490,8 @@ impl ErrorSet for HistoryErrors {
         vec![
             (
                 400,
-                "`session_id` missing or empty (`ErrorMessage`) or not a UUID (`FieldErrors`).",
+                "`session_id` missing or empty (`ErrorMessage`), or `session_id` not a UUID, \
+                 `limit` not a positive integer or `after` not a cursor (`FieldErrors`).",
                 one_of(vec![ErrorMessage::schema_ref(), field_errors_schema()]),
             ),
             (
@@ -557,23 +565,85 @@ impl ChatHistoryApi {
     /// Read a session's history
     ///
     /// Every message of a session, oldest first. An unknown session has an empty history.
+    ///
+    /// Long sessions can be read page by page: `limit` (and then `after`, the `next` of the
+    /// previous page) return one page and a `next` cursor. Without them the answer is the
+    /// original's, every message and no `next`.
     #[oai(path = "/", method = "get", operation_id = "chat_history")]
     async fn history(
         &self,
         store: Data<&Store>,
         /// The session: a UUID in any spelling Python's `uuid.UUID` accepts. Echoed as sent.
         session_id: Query<Option<String>>,
+        /// Page size (1 to 1000; larger values are cut to 1000). Asks for a page: the answer
+        /// then carries `next`. Default with `after` alone: 100.
+        limit: Query<Option<String>>,
+        /// Where the page starts: the `next` of the previous page. Opaque.
+        after: Query<Option<String>>,
     ) -> Result<HistoryResponse, OpError<HistoryErrors>> {
         let raw = session_id.0.filter(|s| !s.is_empty());
         let raw = raw.ok_or(ApiError::MissingParameter("session_id"))?;
         let session = raw
             .parse::<SessionId>()
             .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
-        let messages = store.history(session).await?;
+        let page = HistoryPageParams::parse(limit.0, after.0)?;
+        let Some(page) = page else {
+            let messages = store.history(session).await?;
+            return Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
+                session_id: raw,
+                messages: messages.into_iter().map(Into::into).collect(),
+                next: MaybeUndefined::Undefined,
+            })));
+        };
+        let found = store.history_page(session, page.after, page.limit).await?;
         Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
             session_id: raw,
-            messages: messages.into_iter().map(Into::into).collect(),
+            messages: found.messages.into_iter().map(Into::into).collect(),
+            next: found.next.map_or(MaybeUndefined::Null, |c| {
+                MaybeUndefined::Value(c.to_string())
+            }),
         })))
+    }
+}
+
+/// The optional paging parameters of `GET /api/v1/chat/history/`.
+struct HistoryPageParams {
+    limit: u32,
+    after: Option<rivo_core::chat::HistoryCursor>,
+}
+
+impl HistoryPageParams {
+    /// Page size when only `after` is given.
+    const DEFAULT_LIMIT: u32 = 100;
+
+    /// `None` when neither parameter is present (the original, unpaginated form).
+    fn parse(limit: Option<String>, after: Option<String>) -> Result<Option<Self>, ApiError> {
+        if limit.is_none() && after.is_none() {
+            return Ok(None);
+        }
+        let limit = match limit.as_deref() {
+            None | Some("") => Self::DEFAULT_LIMIT,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n) if n >= 1 => {
+                    u32::try_from(n.min(u64::from(rivo_core::PageRequest::MAX_LIMIT)))
+                        .unwrap_or(rivo_core::PageRequest::MAX_LIMIT)
+                }
+                _ => {
+                    return Err(ApiError::field(
+                        "limit",
+                        "Ensure this value is a whole number greater than or equal to 1.",
+                    ));
+                }
+            },
+        };
+        let after = match after.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(
+                text.parse::<rivo_core::chat::HistoryCursor>()
+                    .map_err(|rule| ApiError::field("after", rule.to_string()))?,
+            ),
+        };
+        Ok(Some(Self { limit, after }))
     }
 }
 
