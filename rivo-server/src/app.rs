@@ -76,6 +76,7 @@ pub fn openapi_json() -> String {
             .collect();
         *paths = respelled;
     }
+    crate::spec::tidy_for_sdks(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or(spec)
 }
 

@@ -29,6 +29,7 @@ pub mod error;
 pub mod middleware;
 pub mod render;
 pub mod server;
+pub mod spec;
 
 pub use app::{api_service, app, openapi_json};
 pub use config::{Config, ConfigError};
