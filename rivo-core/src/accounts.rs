@@ -877,7 +877,12 @@ impl Store {
     /// argon2 hash at the first successful login.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<User> {
-        let credentials: Option<Credentials> = dispatch!(self.credentials(email.trim()))?;
+        // No stored email holds NUL (validation refuses it; PostgreSQL text cannot hold it).
+        let credentials: Option<Credentials> = if email.contains('\0') {
+            None
+        } else {
+            dispatch!(self.credentials(email.trim()))?
+        };
         let Some(credentials) = credentials else {
             let _ = verify_password(password, dummy_hash()).await?;
             return Err(Error::Authentication(AuthFailure::UnknownEmail));

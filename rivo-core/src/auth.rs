@@ -86,12 +86,17 @@ fn new_secret() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The throttle key of an email. NUL (which PostgreSQL text cannot hold, and no valid email
+/// contains) is replaced so a hostile login is throttled, not a database error.
 fn email_key(email: &str) -> String {
-    format!("email:{}", email.trim().to_lowercase())
+    format!(
+        "email:{}",
+        email.trim().to_lowercase().replace('\0', "\u{fffd}")
+    )
 }
 
 fn address_key(address: &str) -> String {
-    format!("addr:{address}")
+    format!("addr:{}", address.replace('\0', "\u{fffd}"))
 }
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
