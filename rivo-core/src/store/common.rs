@@ -8,19 +8,14 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
-use crate::accounts::{
-    CleanUser, Credentials, NewRole, NewUser, Permission, Role, RoleFilter, RoleSort, RoleUpdate,
-    User, UserFilter, UserSort, UserUpdate,
-};
+use crate::accounts::{Credentials, NewRole, NewUser, CleanUser, Permission, Role, RoleFilter,
+    RoleSort, RoleUpdate, User, UserFilter, UserSort, UserUpdate};
+use crate::chat::{ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter,
+    SessionSummary};
+use crate::clients::{Assignment, AssignmentFilter, CleanClient, Client, ClientContext,
+    ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient,
+    Stage, StageChange, StageChangeFilter};
 use crate::audit::{Audit, AuditAction, AuditEntry, AuditFilter, AuditSort};
-use crate::chat::{
-    ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter, SessionSummary,
-};
-use crate::clients::{
-    Assignment, AssignmentFilter, CleanClient, Client, ClientContext, ClientFilter, ClientSort,
-    ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange,
-    StageChangeFilter,
-};
 use crate::error::{Error, Result, Rule};
 use crate::ids::*;
 use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
@@ -122,15 +117,10 @@ fn push_where(qb: &mut QueryBuilder<Db>, conds: &[Cond]) {
 }
 
 fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
-    let dir = if sort.descending {
-        " DESC NULLS FIRST"
-    } else {
-        " ASC NULLS LAST"
-    };
+    let dir = if sort.descending { " DESC NULLS FIRST" } else { " ASC NULLS LAST" };
     qb.push(" ORDER BY ").push(sort.field.column()).push(dir);
     if sort.field.column() != "id" {
-        qb.push(", id")
-            .push(if sort.descending { " DESC" } else { " ASC" });
+        qb.push(", id").push(if sort.descending { " DESC" } else { " ASC" });
     }
 }
 
@@ -313,15 +303,8 @@ impl Backend {
             qb.push(") RETURNING id, message");
             let gone: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
             for (id, message) in &gone {
-                record(
-                    &mut tx,
-                    &audit,
-                    AuditAction::Delete,
-                    "chathistory",
-                    id,
-                    &preview(message),
-                )
-                .await?;
+                record(&mut tx, &audit, AuditAction::Delete, "chathistory", id, &preview(message))
+                    .await?;
             }
             deleted += gone.len() as u64;
         }
@@ -365,19 +348,12 @@ impl Backend {
         select.push(" OFFSET ").push_bind(page.clamped_offset());
         let rows: Vec<SessionRow> = select.build_query_as().fetch_all(&self.read).await?;
         Ok(Page {
-            items: rows
-                .into_iter()
-                .map(SessionSummary::try_from)
-                .collect::<Result<_>>()?,
+            items: rows.into_iter().map(SessionSummary::try_from).collect::<Result<_>>()?,
             total: u64::try_from(total).unwrap_or(0),
         })
     }
 
-    pub(crate) async fn delete_session(
-        &self,
-        session_id: SessionId,
-        audit: Audit<'_>,
-    ) -> Result<u64> {
+    pub(crate) async fn delete_session(&self, session_id: SessionId, audit: Audit<'_>) -> Result<u64> {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM chat_messages WHERE session_id = $1")
             .bind(session_id.0)
@@ -390,15 +366,7 @@ impl Backend {
                 ..audit
             };
             let id = session_id.to_string();
-            record(
-                &mut tx,
-                &audit,
-                AuditAction::Delete,
-                "chatsession",
-                &id,
-                &id,
-            )
-            .await?;
+            record(&mut tx, &audit, AuditAction::Delete, "chatsession", &id, &id).await?;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -428,12 +396,10 @@ impl Backend {
         owner: i64,
         permissions: &BTreeSet<Permission>,
     ) -> Result<()> {
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {table} WHERE {owner_column} = $1"
-        )))
-        .bind(owner)
-        .execute(&mut **tx)
-        .await?;
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {owner_column} = $1")))
+            .bind(owner)
+            .execute(&mut **tx)
+            .await?;
         if permissions.is_empty() {
             return Ok(());
         }
@@ -459,29 +425,12 @@ impl Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_conflict(e, &["name"]))?;
-        Self::replace_permissions(
-            &mut tx,
-            "role_permissions",
-            "role_id",
-            row.id,
-            &role.permissions,
-        )
-        .await?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "role",
-            row.id,
-            &role.name,
-        )
-        .await?;
+        Self::replace_permissions(&mut tx, "role_permissions", "role_id", row.id, &role.permissions)
+            .await?;
+        record(&mut tx, &audit, AuditAction::Create, "role", row.id, &role.name).await?;
         tx.commit().await?;
-        let perms: Vec<(i64, String)> = role
-            .permissions
-            .iter()
-            .map(|p| (row.id, p.to_string()))
-            .collect();
+        let perms: Vec<(i64, String)> =
+            role.permissions.iter().map(|p| (row.id, p.to_string())).collect();
         row.into_role(&perms)
     }
 
@@ -514,14 +463,14 @@ impl Backend {
         }
         qb.push(" WHERE id = ").push_bind(id.0);
         qb.push(" RETURNING name");
-        let name: String =
-            qb.build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match e {
-                    sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
-                    e => unique_conflict(e, &["name"]),
-                })?;
+        let name: String = qb
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
+                e => unique_conflict(e, &["name"]),
+            })?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
                 .await?;
@@ -591,12 +540,11 @@ impl Backend {
         id: Option<i64>,
     ) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
-        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM {table} WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM {table} WHERE id = $1")))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
         match found {
             Some(_) => Ok(()),
             None => Err(Error::invalid(field, Rule::DoesNotExist { id })),
@@ -643,27 +591,18 @@ impl Backend {
             &user.permissions,
         )
         .await?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "user",
-            created.id,
-            &created.email,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Create, "user", created.id, &created.email).await?;
         tx.commit().await?;
         Ok(created)
     }
 
     pub(crate) async fn user(&self, id: UserId) -> Result<User> {
-        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {USER_COLS} FROM users WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("user"))?;
+        let row: UserRow =
+            sqlx::query_as(AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1")))
+                .bind(id.0)
+                .fetch_one(&self.read)
+                .await
+                .map_err(not_found("user"))?;
         row.try_into()
     }
 
@@ -698,8 +637,7 @@ impl Backend {
             ("phone", &update.phone),
         ] {
             if let Some(value) = value {
-                qb.push(format_args!(", {column} = "))
-                    .push_bind(value.clone());
+                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
             }
         }
         if let Some(role) = update.role_id {
@@ -729,15 +667,7 @@ impl Backend {
                 .await?;
         }
         let user = User::try_from(row)?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "user",
-            id,
-            &user.email,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Update, "user", id, &user.email).await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -834,13 +764,7 @@ impl Backend {
         audit: Audit<'_>,
     ) -> Result<Client> {
         let mut tx = self.begin().await?;
-        Self::check_ref(
-            &mut tx,
-            "users",
-            "created_by",
-            client.created_by.map(|u| u.0),
-        )
-        .await?;
+        Self::check_ref(&mut tx, "users", "created_by", client.created_by.map(|u| u.0)).await?;
         let at = now();
         let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO clients (name, email, phone, current_stage, created_at, updated_at) \
@@ -874,15 +798,7 @@ impl Backend {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "client",
-            created.id,
-            &created.name,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Create, "client", created.id, &created.name).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -913,8 +829,7 @@ impl Backend {
             ("phone", &update.phone),
         ] {
             if let Some(value) = value {
-                qb.push(format_args!(", {column} = "))
-                    .push_bind(value.clone());
+                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
             }
         }
         qb.push(" WHERE id = ").push_bind(id.0);
@@ -925,15 +840,7 @@ impl Backend {
             .await
             .map_err(not_found("client"))?;
         let client = Client::try_from(row)?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "client",
-            id,
-            &client.name,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Update, "client", id, &client.name).await?;
         tx.commit().await?;
         Ok(client)
     }
@@ -1026,15 +933,7 @@ impl Backend {
         .await?;
         let context = ClientContext::try_from(row)?;
         let repr = format!("context of client {client_id}");
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "context",
-            context.id,
-            &repr,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Update, "context", context.id, &repr).await?;
         tx.commit().await?;
         Ok(context)
     }
@@ -1045,14 +944,8 @@ impl Backend {
         sort: Sort<HistorySort>,
         page: PageRequest,
     ) -> Result<Page<ClientContext>> {
-        self.list::<ContextRow, _, _>(
-            CONTEXT_COLS,
-            "client_contexts",
-            &filter.conds().0,
-            sort,
-            page,
-        )
-        .await
+        self.list::<ContextRow, _, _>(CONTEXT_COLS, "client_contexts", &filter.conds().0, sort, page)
+            .await
     }
 
     pub(crate) async fn set_stage(
@@ -1103,15 +996,8 @@ impl Backend {
             change.from_stage.map(Stage::as_str).unwrap_or(""),
             change.to_stage
         );
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "clientstagehistory",
-            change.id,
-            &repr,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Create, "clientstagehistory", change.id, &repr)
+            .await?;
         tx.commit().await?;
         Ok(Some(change))
     }
@@ -1183,15 +1069,8 @@ impl Backend {
         })?;
         let assignment = Assignment::try_from(row)?;
         let repr = format!("client {client_id} -> user {assigned_to}");
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "clientassignment",
-            assignment.id,
-            &repr,
-        )
-        .await?;
+        record(&mut tx, &audit, AuditAction::Create, "clientassignment", assignment.id, &repr)
+            .await?;
         tx.commit().await?;
         Ok(assignment)
     }
@@ -1224,15 +1103,7 @@ impl Backend {
         let ended = row.map(Assignment::try_from).transpose()?;
         if let Some(a) = &ended {
             let repr = format!("client {client_id} -> user {}", a.assigned_to);
-            record(
-                &mut tx,
-                &audit,
-                AuditAction::Update,
-                "clientassignment",
-                a.id,
-                &repr,
-            )
-            .await?;
+            record(&mut tx, &audit, AuditAction::Update, "clientassignment", a.id, &repr).await?;
         }
         tx.commit().await?;
         Ok(ended)
