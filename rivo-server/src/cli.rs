@@ -32,7 +32,12 @@ pub enum Command {
     /// Print the OpenAPI spec (JSON) to stdout.
     Openapi,
     /// Validate the configuration, connect to the database and report pending migrations.
-    Check,
+    Check {
+        /// Also list every insecure setting (like Django's `check --deploy`); with DEBUG=False,
+        /// fail when any is found.
+        #[arg(long)]
+        deploy: bool,
+    },
     /// Create an active staff superuser. The password comes from RIVO_SUPERUSER_PASSWORD (for
     /// scripts) or a prompt.
     Createsuperuser {
@@ -78,7 +83,7 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
             server::serve(config).await
         }
         Command::Migrate => server::migrate(config).await,
-        Command::Check => server::check(config).await,
+        Command::Check { deploy } => server::check(config, deploy).await,
         Command::ImportDjango { from, merge } => import_django(&config, &from, merge).await,
         Command::Createsuperuser { email, username } => {
             createsuperuser(&config, &email, username).await

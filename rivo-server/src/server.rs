@@ -101,10 +101,27 @@ pub async fn migrate(config: Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `rivo-server check`: validates the configuration (as `serve` would), connects and reports
-/// pending migrations. Fails when the configuration is refused or the database is unreachable.
-pub async fn check(config: Config) -> Result<(), BoxError> {
+/// `rivo-server check [--deploy]`: validates the configuration (as `serve` would), connects and
+/// reports pending migrations. Fails when the configuration is refused or the database is
+/// unreachable. With `deploy`, first lists every insecure setting
+/// ([`Config::deploy_checklist`]) and, with `DEBUG=False`, fails when any is found.
+pub async fn check(config: Config, deploy: bool) -> Result<(), BoxError> {
     println!("configuration: {config:?}");
+    let issues = if deploy {
+        config.deploy_checklist()
+    } else {
+        Vec::new()
+    };
+    if deploy {
+        if issues.is_empty() {
+            println!("deployment checklist: no issues");
+        } else {
+            println!("deployment checklist: {} issue(s):", issues.len());
+            for issue in &issues {
+                println!("  {issue}");
+            }
+        }
+    }
     config.check_secure()?;
     let store = open_store(&config).await?;
     store.ping().await.map_err(|err| {
@@ -127,6 +144,13 @@ pub async fn check(config: Config) -> Result<(), BoxError> {
         }
     }
     store.close().await;
+    if !issues.is_empty() && !config.debug {
+        return Err(format!(
+            "{} insecure setting(s) with DEBUG=False (listed above)",
+            issues.len()
+        )
+        .into());
+    }
     println!("OK");
     Ok(())
 }
