@@ -81,7 +81,9 @@ pub fn openapi_json() -> String {
 }
 
 /// The whole server as one endpoint, for `poem::Server` or `poem::test::TestClient`, or to be
-/// nested in another poem app (`Route::new().nest_no_strip("/", rivo_server::app(..))`).
+/// nested in another poem app under a path prefix with
+/// `Route::new().nest("/prefix", rivo_server::app(..))` (`nest` strips the prefix, so Rivo's
+/// routes and middleware see the absolute `/api/v1/...` paths; see `examples/embed_server.rs`).
 pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let service = api_service();
     let docs = service.swagger_ui();

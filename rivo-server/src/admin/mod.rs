@@ -154,8 +154,16 @@ fn page_url(req: &Request, page: Option<u64>) -> String {
         pairs.push(("page".to_owned(), page.to_string()));
     }
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    // The documented spelling, with the trailing slash.
-    let path = req.uri().path().trim_end_matches('/');
+    // The documented spelling, with the trailing slash. The original URI keeps the prefix of an
+    // app that mounts rivo with `Route::nest("/prefix", rivo_server::app(..))` (requests built
+    // in-process, e.g. by `poem::test::TestClient`, have none: use the routed path then).
+    let routed = req.uri().path().trim_end_matches('/');
+    let original = req.original_uri().path().trim_end_matches('/');
+    let path = if original.ends_with(routed) {
+        original
+    } else {
+        routed
+    };
     let path = format!("{path}/");
     if query.is_empty() {
         format!("{scheme}://{host}{path}")
