@@ -101,6 +101,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .at("/api/v1/chat/", get(chat::api_root))
         .at(SPEC_PATH, spec_endpoint)
         .nest(DOCS_PATH, docs)
+        .nest(crate::admin_ui::ADMIN_PATH, crate::admin_ui::endpoint())
         .nest_no_strip("/api/v1", service)
         .data(store)
         .data(BodyLimit(config.max_body_bytes))

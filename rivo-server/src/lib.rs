@@ -3,7 +3,8 @@
 //! The HTTP server of Rivo over [`rivo_core`]: the chat API, wire-compatible with the original
 //! Django REST framework server ([`chat`]), logins ([`account`], [`auth`]) and the admin API
 //! ([`admin`]), with a generated OpenAPI spec (`/api/v1/openapi.json`) and an interactive viewer
-//! (`/api/docs/`). Handlers are thin: every rule lives in `rivo-core`.
+//! (`/api/docs/`), and the admin web UI at `/admin/` ([`admin_ui`]). Handlers are thin: every
+//! rule lives in `rivo-core`.
 //!
 //! [`app()`] builds the whole server as one poem endpoint, so tests drive it in-process with
 //! `poem::test::TestClient` and other apps can mount it:
@@ -20,6 +21,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_ui;
 pub mod app;
 pub mod auth;
 pub mod chat;

@@ -1,0 +1,73 @@
+// The admin API over the cookie session: JSON in and out, X-CSRFToken on unsafe requests.
+
+/** An error answer of the API: `status` and the DRF-shaped `body`. */
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(ApiError.describe(status, body));
+    this.status = status;
+    this.body = body;
+  }
+
+  /** One line for a message banner. */
+  static describe(status, body) {
+    if (body && typeof body.detail === "string") return body.detail;
+    if (body && typeof body.error === "string") return body.error;
+    if (body && Array.isArray(body.non_field_errors)) return body.non_field_errors.join(" ");
+    if (status === 400) return "Please correct the errors below.";
+    return `The server answered ${status}.`;
+  }
+
+  /** Per-field messages, `{field: [message, …]}`, when the API sent them. */
+  get fields() {
+    if (!this.body || typeof this.body !== "object" || "detail" in this.body) return {};
+    return this.body;
+  }
+}
+
+let csrfToken = null;
+
+/** Remembers the CSRF token of the session (from login or `/me/`). */
+export function setCsrfToken(token) {
+  csrfToken = token || null;
+}
+
+/** Whether the browser holds a session cookie pair (the CSRF cookie is readable). */
+export function hasSessionCookie() {
+  return document.cookie.split(";").some((c) => c.trim().startsWith("rivo_csrftoken="));
+}
+
+/** Calls the API; resolves with the parsed body, rejects with an `ApiError`. */
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRFToken"] = csrfToken;
+  const resp = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text };
+    }
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+/** `path` with the query parameters of `params` that are set. */
+export function withQuery(path, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") query.set(key, value);
+  }
+  const qs = query.toString();
+  return qs ? `${path}?${qs}` : path;
+}
+
+export const ADMIN = "/api/v1/admin";

@@ -1,0 +1,953 @@
+// The Rivo admin: a single page over the admin API, routed in the URL fragment
+// (`#/clients/1`). Every action is an API call a script could make too.
+
+import { ADMIN, ApiError, api, hasSessionCookie, setCsrfToken, withQuery } from "./api.js";
+import { formatDate, h, humanize, mount, preview, uid, yesNo } from "./dom.js";
+import { ORDER, SECTIONS, STAGES } from "./sections.js";
+
+const main = document.getElementById("main");
+const crumbs = document.getElementById("breadcrumbs");
+const messages = document.getElementById("messages");
+const userTools = document.getElementById("user-tools");
+
+const PAGE_SIZE = 25;
+
+/** The logged-in user (`/account/me/`) and the sections they may see (`/admin/`). */
+const session = { me: null, sections: new Map() };
+/** Messages to show on the next page ("The client … was added"). */
+let flashes = [];
+/** Rows picked for "delete selected", kept for the confirmation page. */
+let pendingBulk = null;
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, "") || "/";
+  const [path, query = ""] = raw.split("?");
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  return { parts, query: new URLSearchParams(query) };
+}
+
+function go(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+function flash(text, kind = "success") {
+  flashes.push({ text, kind });
+}
+
+function showFlashes() {
+  mount(messages, flashes.map((m) => h("p", { class: `message ${m.kind}` }, m.text)));
+  flashes = [];
+}
+
+function setTitle(title, trail = []) {
+  document.title = `${title} | Rivo administration`;
+  const items = [["Home", "#/"], ...trail];
+  mount(crumbs, session.me
+    ? h("ol", {}, items.map(([label, href]) => h("li", {}, href ? h("a", { href }, label) : label)), h("li", { "aria-current": "page" }, title))
+    : null);
+}
+
+function renderUserTools() {
+  if (!session.me) {
+    mount(userTools);
+    return;
+  }
+  mount(userTools,
+    h("span", { class: "welcome" }, "Welcome, ", h("strong", {}, session.me.first_name || session.me.email)),
+    h("button", { type: "button", class: "link-button", id: "logout", onclick: logout }, "Log out"));
+}
+
+async function render() {
+  const { parts, query } = parseHash();
+  try {
+    if (!session.me && parts[0] !== "login") {
+      if (!(await loadSession())) {
+        const next = location.hash && location.hash !== "#/login" ? location.hash : "";
+        go(withQuery("#/login", { next }));
+        return;
+      }
+    }
+    renderUserTools();
+    showFlashes();
+    await route(parts, query);
+  } catch (err) {
+    showError(err);
+  }
+  main.dataset.ready = location.hash || "#/";
+}
+
+async function route(parts, query) {
+  const [name, id, action] = parts;
+  if (name === "login") return loginPage(query);
+  if (!name) return homePage();
+  const section = SECTIONS[name];
+  const abilities = session.sections.get(name)?.permissions;
+  if (!section || !abilities) return notFound();
+  if (!id) return changeList(name, query);
+  if (id === "add") return formPage(name, null);
+  if (id === "delete-selected") return bulkDeletePage(name, query);
+  if (action === "delete") return deletePage(name, id);
+  if (action === "password" && name === "users") return passwordPage(id);
+  if (action) return notFound();
+  if (name === "clients") return clientPage(id);
+  if (name === "chat_sessions") return transcriptPage(id);
+  return formPage(name, id);
+}
+
+function showError(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    session.me = null;
+    flash("Your session has ended. Please log in again.", "warning");
+    go("#/login");
+    return;
+  }
+  let text = err instanceof ApiError ? err.message : "Something went wrong. Reload the page and try again.";
+  if (err instanceof ApiError && err.status === 403) text = "You do not have permission to do that.";
+  if (err instanceof ApiError && err.status === 404) text = "That object does not exist (it may have been deleted).";
+  mount(messages, h("p", { class: "message error", role: "alert" }, text));
+  if (!(err instanceof ApiError)) console.warn(err);
+}
+
+function notFound() {
+  setTitle("Not found");
+  mount(main, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "#/" }, "Back to the admin home")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+async function loadSession() {
+  if (!hasSessionCookie()) return false;
+  try {
+    const me = await api("GET", "/api/v1/account/me/");
+    setCsrfToken(me.csrf_token);
+    const index = await api("GET", `${ADMIN}/`);
+    session.me = me;
+    session.sections = new Map(index.sections.map((s) => [s.name, s]));
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      session.me = null;
+      return false;
+    }
+    throw err;
+  }
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/v1/account/logout/");
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+  }
+  session.me = null;
+  session.sections = new Map();
+  setCsrfToken(null);
+  flash("You are logged out.", "info");
+  go("#/login");
+}
+
+function loginPage(query) {
+  session.me = null;
+  renderUserTools();
+  setTitle("Log in");
+  const errors = h("div", { class: "form-errors", role: "alert" });
+  const email = h("input", { id: "login-email", name: "email", type: "email", autocomplete: "username", required: true, autofocus: true });
+  const password = h("input", { id: "login-password", name: "password", type: "password", autocomplete: "current-password", required: true });
+  const form = h("form", { class: "login", novalidate: true },
+    h("h1", {}, "Log in"),
+    errors,
+    h("div", { class: "field" }, h("label", { for: "login-email" }, "Email address"), email),
+    h("div", { class: "field" }, h("label", { for: "login-password" }, "Password"), password),
+    h("div", { class: "submit-row" }, h("button", { type: "submit", class: "primary", id: "login-submit" }, "Log in")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    mount(errors);
+    try {
+      const resp = await api("POST", "/api/v1/account/session/", { email: email.value, password: password.value });
+      setCsrfToken(resp.csrf_token);
+      if (!(await loadSession())) {
+        await api("POST", "/api/v1/account/logout/").catch(() => null);
+        mount(errors, h("p", {}, "This account cannot use the admin: only active staff users can log in here."));
+        return;
+      }
+      const next = query.get("next");
+      go(next && next.startsWith("#/") && !next.startsWith("#/login") ? next : "#/");
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const text = err.status === 400 || err.status === 401
+        ? "Please enter the correct email address and password for a staff account. Note that both fields may be case-sensitive."
+        : err.message;
+      mount(errors, h("p", {}, text));
+    }
+  });
+  mount(main, form);
+  email.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Home
+
+function homePage() {
+  setTitle("Site administration");
+  const rows = ORDER.filter((name) => session.sections.has(name)).map((name) => {
+    const s = session.sections.get(name);
+    const canAdd = s.permissions.add && SECTIONS[name].fields;
+    return h("tr", {},
+      h("th", { scope: "row" }, h("a", { href: `#/${name}` }, s.label)),
+      h("td", { class: "count" }, String(s.count)),
+      h("td", {}, canAdd ? h("a", { href: `#/${name}/add`, class: "addlink" }, "Add") : null),
+      h("td", {}, h("a", { href: `#/${name}`, class: s.permissions.change ? "changelink" : "viewlink" }, s.permissions.change ? "Change" : "View")));
+  });
+  mount(main,
+    h("h1", {}, "Site administration"),
+    rows.length
+      ? h("table", { class: "module", id: "sections" },
+        h("caption", {}, "Rivo"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Section"), h("th", { scope: "col" }, "Count"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Add")), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Open")))),
+        h("tbody", {}, rows))
+      : h("p", {}, "You don’t have permission to view or edit anything."));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Looking up names of referenced objects (clients, users, roles)
+
+class Names {
+  constructor() {
+    this.clients = new Map();
+    this.users = new Map();
+    this.roles = new Map();
+  }
+
+  /** Fetches the names of the objects `rows` refer to in `columns`, as far as the user may see them. */
+  async load(rows, columns) {
+    const want = { client: new Set(), user: new Set() };
+    let roles = false;
+    for (const col of columns) {
+      for (const row of rows) {
+        const value = row[col.key];
+        if (value === null || value === undefined) continue;
+        if (col.kind === "client") want.client.add(value);
+        if (col.kind === "user") want.user.add(value);
+        if (col.kind === "role") roles = true;
+      }
+    }
+    const jobs = [];
+    if (session.sections.has("clients")) {
+      for (const id of want.client) {
+        if (!this.clients.has(id)) jobs.push(api("GET", `${ADMIN}/clients/${id}/`).then((c) => this.clients.set(id, c.name)));
+      }
+    }
+    if (session.sections.has("users")) {
+      for (const id of want.user) {
+        if (!this.users.has(id)) jobs.push(api("GET", `${ADMIN}/users/${id}/`).then((u) => this.users.set(id, u.email)));
+      }
+    }
+    if (roles) jobs.push(this.loadRoles());
+    await Promise.allSettled(jobs);
+  }
+
+  async loadRoles() {
+    if (!session.sections.has("roles") || this.roles.size) return;
+    const page = await api("GET", withQuery(`${ADMIN}/roles/`, { page_size: 100, ordering: "name" }));
+    for (const role of page.results) this.roles.set(role.id, role.name);
+  }
+
+  cell(col, row) {
+    const value = row[col.key];
+    switch (col.kind) {
+      case "bool": return yesNo(value);
+      case "date": return formatDate(value);
+      case "preview": return preview(value, 50);
+      case "stage": return value ? h("span", { class: `stage stage-${value}` }, humanize(value)) : "—";
+      case "human": return humanize(value);
+      case "session": return value ? h("a", { href: `#/chat_sessions/${encodeURIComponent(value)}`, class: "mono" }, value) : "—";
+      case "client":
+        return value == null ? "—" : h("a", { href: `#/clients/${value}` }, this.clients.get(value) ?? `Client #${value}`);
+      case "user": return value == null ? "—" : (this.users.get(value) ?? `User #${value}`);
+      case "role": return value == null ? "—" : (this.roles.get(value) ?? `Role #${value}`);
+      default: return value === null || value === undefined || value === "" ? "—" : String(value);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change lists
+
+/** `chat messages`, `clients`: the lower-case plural name of a section's objects. */
+function plural(section) {
+  return section.plural || section.label.toLowerCase();
+}
+
+async function changeList(name, query) {
+  const section = SECTIONS[name];
+  const abilities = session.sections.get(name).permissions;
+  const params = Object.fromEntries(query.entries());
+  const page = Number(params.page || 1);
+  const data = await api("GET", withQuery(section.api, { ...params, page_size: PAGE_SIZE }));
+  const names = new Names();
+  await names.load(data.results, section.columns);
+  if (section.filters.some((f) => f.choices === "roles")) await names.loadRoles().catch(() => null);
+
+  const title = abilities.change && section.fields ? `Select ${section.singular} to change` : `Select ${section.singular} to view`;
+  setTitle(section.label);
+  const link = (changes) => {
+    const next = { ...params, ...changes };
+    for (const key of Object.keys(next)) if (next[key] === null || next[key] === "") delete next[key];
+    return withQuery(`#/${name}`, next);
+  };
+
+  // Search box
+  const searchId = uid("search");
+  const search = section.search
+    ? h("form", { class: "search", role: "search", id: "changelist-search" },
+      h("label", { for: searchId, class: "sr-only" }, `Search ${plural(section)}`),
+      h("input", { id: searchId, name: "search", type: "search", value: params.search || "", placeholder: `Search ${plural(section)}` }),
+      h("button", { type: "submit" }, "Search"))
+    : null;
+  search?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    go(link({ search: event.target.elements.search.value.trim(), page: null }));
+  });
+
+  // Filters
+  const filters = section.filters.filter((f) => !f.hidden).map((f) => {
+    const choices = f.choices === "roles" ? [...names.roles].map(([id, label]) => [String(id), label]) : f.choices;
+    const current = params[f.key] ?? "";
+    const item = (value, label) => h("li", { class: current === value ? "selected" : null },
+      h("a", { href: link({ [f.key]: value, page: null }), "aria-current": current === value ? "true" : null }, label));
+    return h("section", { class: "filter", "aria-label": `By ${f.label}` },
+      h("h3", {}, `By ${f.label.toLowerCase()}`),
+      h("ul", {}, item("", "All"), choices.map(([value, label]) => item(value, label))));
+  });
+  const hiddenActive = section.filters.filter((f) => f.hidden && params[f.key]).map((f) =>
+    h("li", {}, `${f.label}: ${params[f.key]} `, h("a", { href: link({ [f.key]: null, page: null }), "aria-label": `Remove filter ${f.label}` }, "✕")));
+
+  // Bulk actions
+  const canBulk = section.deletable && abilities.delete;
+  const selected = new Set();
+  const counter = h("span", { class: "action-counter", "aria-live": "polite" }, `0 of ${data.results.length} selected`);
+  const rowBoxes = [];
+  const updateCounter = () => { counter.textContent = `${selected.size} of ${data.results.length} selected`; };
+  const actionSelect = h("select", { id: "action", name: "action" },
+    h("option", { value: "" }, "---------"),
+    h("option", { value: "delete_selected" }, `Delete selected ${plural(section)}`));
+  const actions = canBulk && data.results.length
+    ? h("form", { class: "actions", id: "changelist-actions" },
+      h("label", { for: "action" }, "Action: "), actionSelect,
+      h("button", { type: "submit", id: "run-action" }, "Go"), counter)
+    : null;
+  actions?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (actionSelect.value !== "delete_selected") return;
+    if (!selected.size) {
+      mount(messages, h("p", { class: "message warning", role: "alert" }, "Items must be selected in order to perform actions on them. No items have been changed."));
+      return;
+    }
+    const rows = data.results.filter((r) => selected.has(String(r[section.id])));
+    pendingBulk = { name, rows };
+    go(withQuery(`#/${name}/delete-selected`, { ids: [...selected].join(",") }));
+  });
+
+  // Table
+  const ordering = params.ordering || section.defaultOrdering || "";
+  const header = section.columns.map((col) => {
+    if (!col.sort) return h("th", { scope: "col" }, col.label);
+    const asc = ordering === col.sort;
+    const desc = ordering === `-${col.sort}`;
+    const next = asc ? `-${col.sort}` : col.sort;
+    return h("th", { scope: "col", class: "sortable", "aria-sort": asc ? "ascending" : desc ? "descending" : null },
+      h("a", { href: link({ ordering: next, page: null }), title: `Sort by ${col.label}` }, col.label, asc ? " ▲" : desc ? " ▼" : ""));
+  });
+  const allBox = h("input", { type: "checkbox", id: "select-all", "aria-label": "Select all on this page" });
+  allBox.addEventListener("change", () => {
+    for (const box of rowBoxes) {
+      box.checked = allBox.checked;
+      box.dispatchEvent(new Event("change"));
+    }
+  });
+  const rows = data.results.map((row) => {
+    const id = String(row[section.id]);
+    const href = section.rowLink ? section.rowLink(row) : `#/${name}/${encodeURIComponent(id)}`;
+    const box = h("input", { type: "checkbox", class: "action-select", value: id, "aria-label": `Select ${id}` });
+    box.addEventListener("change", () => {
+      if (box.checked) selected.add(id); else selected.delete(id);
+      box.closest("tr").classList.toggle("selected", box.checked);
+      updateCounter();
+    });
+    rowBoxes.push(box);
+    const cells = section.columns.map((col, i) => {
+      const content = names.cell(col, row);
+      const linked = (col.link || (i === 0 && section.rowLink && col.kind !== "client"))
+        ? h("a", { href }, content) : content;
+      return i === 0 ? h("th", { scope: "row" }, linked) : h("td", { class: `col-${col.key}` }, linked);
+    });
+    const extra = section.expand && section.expand(row)
+      ? h("td", {}, h("details", {}, h("summary", {}, "Changes"), h("pre", {}, JSON.stringify(section.expand(row), null, 2))))
+      : section.expand ? h("td", {}) : null;
+    return h("tr", {}, canBulk ? h("td", { class: "action-checkbox" }, box) : null, cells, extra);
+  });
+  const table = data.results.length
+    ? h("div", { class: "results" }, h("table", { id: "result_list" },
+      h("thead", {}, h("tr", {}, canBulk ? h("th", { scope: "col", class: "action-checkbox" }, allBox) : null, header, section.expand ? h("th", { scope: "col" }, "Details") : null)),
+      h("tbody", {}, rows)))
+    : h("p", { class: "empty" }, `No ${plural(section)} found.`);
+
+  // Pagination
+  const pages = Math.max(1, Math.ceil(data.count / PAGE_SIZE));
+  const pageLinks = [];
+  for (let p = 1; p <= pages; p += 1) {
+    if (pages > 10 && p > 2 && p < pages - 1 && Math.abs(p - page) > 2) {
+      if (pageLinks[pageLinks.length - 1] !== "…") pageLinks.push("…");
+      continue;
+    }
+    pageLinks.push(p === page ? h("span", { class: "this-page", "aria-current": "page" }, String(p)) : h("a", { href: link({ page: p === 1 ? null : String(p) }) }, String(p)));
+  }
+  const paginator = h("nav", { class: "paginator", "aria-label": "Pages" },
+    pages > 1 ? pageLinks.map((x) => [x, " "]) : null,
+    h("span", { class: "total", id: "result-count" }, `${data.count} ${data.count === 1 ? section.singular : plural(section)}`));
+
+  mount(main,
+    h("div", { class: "list-header" },
+      h("h1", {}, title),
+      abilities.add && section.fields ? h("a", { class: "button addlink", href: `#/${name}/add` }, `Add ${section.singular}`) : null),
+    h("div", { class: "changelist" },
+      h("div", { class: "changelist-main" },
+        search,
+        hiddenActive.length ? h("ul", { class: "active-filters" }, hiddenActive) : null,
+        actions, table, paginator),
+      filters.length ? h("aside", { class: "changelist-filter", "aria-label": "Filter" }, h("h2", {}, "Filter"), filters) : null));
+}
+
+async function bulkDeletePage(name, query) {
+  const section = SECTIONS[name];
+  const ids = (query.get("ids") || "").split(",").filter(Boolean);
+  const remembered = pendingBulk && pendingBulk.name === name ? pendingBulk.rows : [];
+  const label = (id) => {
+    const row = remembered.find((r) => String(r[section.id]) === id);
+    if (!row) return `${humanize(section.singular)} ${id}`;
+    return section.title ? `${humanize(section.singular)}: ${section.title(row)}${row.message ? ` — ${preview(row.message, 50)}` : ""}` : `${humanize(section.singular)} ${id}`;
+  };
+  setTitle("Are you sure?", [[section.label, `#/${name}`]]);
+  const confirm = h("button", { type: "submit", class: "danger", id: "confirm-delete" }, "Yes, I’m sure");
+  const form = h("form", {},
+    h("div", { class: "submit-row" }, confirm, h("a", { class: "button cancel", href: `#/${name}` }, "No, take me back")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    confirm.disabled = true;
+    try {
+      let deleted = 0;
+      if (section.bulkDelete) {
+        deleted = (await api("POST", section.bulkDelete, { ids: ids.map(Number) })).deleted;
+      } else {
+        for (const id of ids) {
+          await api("DELETE", `${section.api}${encodeURIComponent(id)}/`);
+          deleted += 1;
+        }
+      }
+      pendingBulk = null;
+      await refreshCounts();
+      flash(`Successfully deleted ${deleted} ${deleted === 1 ? section.singular : plural(section)}.`);
+      go(`#/${name}`);
+    } catch (err) {
+      confirm.disabled = false;
+      showError(err);
+    }
+  });
+  mount(main,
+    h("h1", {}, "Are you sure?"),
+    h("p", {}, `Are you sure you want to delete the selected ${plural(section)}? All of the following objects will be deleted:`),
+    h("h2", {}, "Summary"),
+    h("ul", {}, h("li", {}, `${humanize(section.label)}: ${ids.length}`)),
+    h("h2", {}, "Objects"),
+    h("ul", { id: "delete-objects" }, ids.map((id) => h("li", {}, label(id)))),
+    form);
+}
+
+async function refreshCounts() {
+  const index = await api("GET", `${ADMIN}/`);
+  session.sections = new Map(index.sections.map((s) => [s.name, s]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forms
+
+/** Shows `{field: [messages]}` next to the fields of `form`; the rest at the top. */
+function showFieldErrors(form, err) {
+  for (const el of form.querySelectorAll(".errorlist")) el.remove();
+  for (const el of form.querySelectorAll(".field.errors")) el.classList.remove("errors");
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const top = form.querySelector(".form-errors");
+  if (top) mount(top);
+  if (!err) return;
+  const fields = err instanceof ApiError ? err.fields : {};
+  const unplaced = [];
+  for (const [field, list] of Object.entries(fields)) {
+    const msgs = Array.isArray(list) ? list : [typeof list === "string" ? list : JSON.stringify(list)];
+    const wrapper = form.querySelector(`.field[data-field="${CSS.escape(field)}"]`);
+    if (wrapper) {
+      wrapper.classList.add("errors");
+      const errId = uid("err");
+      const input = wrapper.querySelector("input, select, textarea");
+      if (input) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", errId);
+      }
+      wrapper.append(h("ul", { class: "errorlist", id: errId }, msgs.map((m) => h("li", {}, m))));
+    } else {
+      unplaced.push(...msgs.map((m) => (field === "non_field_errors" ? m : `${humanize(field)}: ${m}`)));
+    }
+  }
+  if (top) {
+    const text = Object.keys(fields).length ? "Please correct the errors below." : err.message;
+    mount(top, h("p", { class: "errornote", role: "alert" }, text), unplaced.length ? h("ul", { class: "errorlist" }, unplaced.map((m) => h("li", {}, m))) : null);
+  }
+  form.querySelector("[aria-invalid]")?.focus();
+}
+
+function fieldRow(field, control, help) {
+  const helpId = help ? uid("help") : null;
+  if (helpId) control.setAttribute("aria-describedby", helpId);
+  const isCheck = control.type === "checkbox";
+  return h("div", { class: `field${isCheck ? " checkbox" : ""}`, dataset: { field: field.name } },
+    isCheck ? [control, h("label", { for: control.id }, field.label)] : [h("label", { for: control.id, class: field.required ? "required" : null }, field.label), control],
+    help ? h("p", { class: "help", id: helpId }, help) : null);
+}
+
+async function buildControl(field, value) {
+  const id = `id_${field.name}`;
+  switch (field.type) {
+    case "checkbox":
+      return h("input", { id, name: field.name, type: "checkbox", checked: Boolean(value) });
+    case "textarea":
+      return h("textarea", { id, name: field.name, rows: 3, value: value ?? "" });
+    case "select":
+      return h("select", { id, name: field.name },
+        field.choices.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
+    case "role": {
+      const names = new Names();
+      await names.loadRoles().catch(() => null);
+      return h("select", { id, name: field.name },
+        h("option", { value: "" }, "---------"),
+        [...names.roles].map(([rid, label]) => h("option", { value: String(rid), selected: rid === value }, label)),
+        value != null && !names.roles.has(value) ? h("option", { value: String(value), selected: true }, `Role #${value}`) : null);
+    }
+    case "permissions": {
+      const perms = await api("GET", `${ADMIN}/permissions/`);
+      const held = new Set(value || []);
+      const groups = new Map();
+      for (const p of perms) {
+        const key = `${p.app_label} | ${p.model}`;
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(p);
+      }
+      return h("fieldset", { id, class: "permissions", "data-type": "permissions" },
+        h("legend", {}, field.label),
+        [...groups].map(([group, list]) => h("div", { class: "perm-group" },
+          h("span", { class: "perm-model" }, group),
+          list.map((p) => {
+            const boxId = `perm-${p.codename.replace(/[^a-z0-9_]/gi, "-")}`;
+            return h("span", { class: "perm" },
+              h("input", { type: "checkbox", id: boxId, name: "permissions", value: p.codename, checked: held.has(p.codename) }),
+              h("label", { for: boxId }, p.action));
+          }))));
+    }
+    default:
+      return h("input", { id, name: field.name, type: field.type || "text", value: value ?? "", required: field.required || null, autocomplete: field.autocomplete || null });
+  }
+}
+
+function readForm(form, fields, adding) {
+  const body = {};
+  for (const field of fields) {
+    if (field.addOnly && !adding) continue;
+    if (field.type === "permissions") {
+      body.permissions = [...form.querySelectorAll('input[name="permissions"]:checked')].map((el) => el.value);
+      continue;
+    }
+    const el = form.elements[field.name];
+    if (!el) continue;
+    if (field.type === "checkbox") body[field.name] = el.checked;
+    else if (field.type === "role") body[field.name] = el.value ? Number(el.value) : null;
+    else if (field.type === "password" && !el.value) continue;
+    else body[field.name] = el.value;
+  }
+  return body;
+}
+
+function readonlyBlock(item, keys) {
+  if (!item || !keys?.length) return null;
+  return h("dl", { class: "readonly" }, keys.map((key) => [
+    h("dt", {}, humanize(key)),
+    h("dd", { dataset: { field: key } }, key.endsWith("_at") || key === "date_joined" || key === "last_login" ? formatDate(item[key]) : String(item[key] ?? "—")),
+  ]));
+}
+
+async function formPage(name, id) {
+  const section = SECTIONS[name];
+  const abilities = session.sections.get(name).permissions;
+  const adding = id === null;
+  if (adding && !(abilities.add && section.fields)) return notFound();
+  const item = adding ? null : await api("GET", `${section.api}${encodeURIComponent(id)}/`);
+  const editable = Boolean(section.fields) && (adding || abilities.change);
+  const itemTitle = item && section.title ? section.title(item) : `${humanize(section.singular)} ${id}`;
+  const title = adding ? `Add ${section.singular}` : editable ? `Change ${section.singular}` : `View ${section.singular}`;
+  setTitle(adding ? title : itemTitle, [[section.label, `#/${name}`]]);
+
+  const deleteLink = !adding && section.deletable && abilities.delete
+    ? h("a", { class: "button deletelink", href: `#/${name}/${encodeURIComponent(id)}/delete` }, "Delete") : null;
+
+  if (!editable) {
+    mount(main, h("h1", {}, title), h("h2", { class: "subtitle" }, itemTitle),
+      readonlyBlock(item, section.readonly || Object.keys(item)),
+      name === "chat_messages" ? h("p", {}, h("a", { href: `#/chat_sessions/${encodeURIComponent(item.session_id)}` }, "View the whole conversation")) : null,
+      h("div", { class: "submit-row" }, deleteLink));
+    return;
+  }
+
+  const fields = section.fields.filter((f) => adding || !f.addOnly);
+  const controls = [];
+  for (const field of fields) {
+    const value = adding ? field.initial : item[field.name];
+    controls.push(fieldRow(field, await buildControl(field, value), field.help));
+  }
+  const save = h("button", { type: "submit", class: "primary", name: "_save" }, "Save");
+  const form = h("form", { class: "change-form", id: `${name}-form`, novalidate: true },
+    h("div", { class: "form-errors" }),
+    h("fieldset", { class: "module" }, controls),
+    !adding ? readonlyBlock(item, section.readonly) : null,
+    h("div", { class: "submit-row" }, save,
+      name === "users" && !adding ? h("a", { class: "button", href: `#/users/${id}/password`, id: "change-password" }, "Change password") : null,
+      deleteLink));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    try {
+      const body = readForm(form, fields, adding);
+      const saved = adding
+        ? await api("POST", section.api, body)
+        : await api("PATCH", `${section.api}${encodeURIComponent(id)}/`, body);
+      await refreshCounts();
+      const label = section.title ? section.title(saved) : saved[section.id];
+      flash(`The ${section.singular} “${label}” was ${adding ? "added" : "changed"} successfully.`);
+      go(name === "clients" ? `#/clients/${saved.id}` : `#/${name}`);
+    } catch (err) {
+      save.disabled = false;
+      if (!(err instanceof ApiError) || err.status === 401) throw err;
+      showFieldErrors(form, err);
+    }
+  });
+  mount(main, h("h1", {}, title), item ? h("h2", { class: "subtitle" }, itemTitle) : null, form);
+  form.querySelector("input:not([type=checkbox]), select, textarea")?.focus();
+}
+
+async function deletePage(name, id) {
+  const section = SECTIONS[name];
+  if (!section.deletable || !session.sections.get(name).permissions.delete) return notFound();
+  const item = await api("GET", `${section.api}${encodeURIComponent(id)}/`);
+  const label = section.title ? section.title(item) : id;
+  setTitle("Are you sure?", [[section.label, `#/${name}`], [label, `#/${name}/${encodeURIComponent(id)}`]]);
+  const confirm = h("button", { type: "submit", class: "danger", id: "confirm-delete" }, "Yes, I’m sure");
+  const form = h("form", {}, h("div", { class: "submit-row" }, confirm,
+    h("a", { class: "button cancel", href: `#/${name}/${encodeURIComponent(id)}` }, "No, take me back")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    confirm.disabled = true;
+    try {
+      await api("DELETE", `${section.api}${encodeURIComponent(id)}/`);
+      await refreshCounts();
+      flash(`The ${section.singular} “${label}” was deleted successfully.`);
+      go(`#/${name}`);
+    } catch (err) {
+      confirm.disabled = false;
+      showError(err);
+    }
+  });
+  mount(main, h("h1", {}, "Are you sure?"),
+    h("p", {}, `Are you sure you want to delete the ${section.singular} “${label}”? Related objects go with it.`),
+    form);
+}
+
+async function passwordPage(id) {
+  if (!session.sections.get("users").permissions.change) return notFound();
+  const user = await api("GET", `${ADMIN}/users/${encodeURIComponent(id)}/`);
+  setTitle("Change password", [["Users", "#/users"], [user.email, `#/users/${id}`]]);
+  const p1 = h("input", { id: "id_password", name: "password", type: "password", autocomplete: "new-password", required: true });
+  const p2 = h("input", { id: "id_password2", name: "password2", type: "password", autocomplete: "new-password", required: true });
+  const form = h("form", { class: "change-form", id: "password-form", novalidate: true },
+    h("div", { class: "form-errors" }),
+    h("fieldset", { class: "module" },
+      fieldRow({ name: "password", label: "Password", required: true }, p1),
+      fieldRow({ name: "password2", label: "Password (again)", required: true }, p2, "Enter the same password as before, for verification.")),
+    h("div", { class: "submit-row" }, h("button", { type: "submit", class: "primary" }, "Change password")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (p1.value !== p2.value) {
+      showFieldErrors(form, new ApiError(400, { password2: ["The two password fields didn’t match."] }));
+      return;
+    }
+    try {
+      await api("POST", `${ADMIN}/users/${encodeURIComponent(id)}/password/`, { password: p1.value });
+      flash("Password changed successfully.");
+      go(`#/users/${id}`);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status === 401) throw err;
+      showFieldErrors(form, err);
+    }
+  });
+  mount(main, h("h1", {}, `Change password: ${user.email}`), form);
+  p1.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chat transcript
+
+function transcript(history) {
+  if (!history.messages.length) return h("p", { class: "empty" }, "No messages.");
+  return h("ol", { class: "transcript", "aria-label": "Conversation" }, history.messages.map((m) =>
+    h("li", { class: `bubble from-${m.sender_type}` },
+      h("div", { class: "meta" }, h("strong", {}, m.sender_type === "bot" ? "Bot" : "Client"), " · ",
+        h("time", { datetime: m.sent_at }, formatDate(m.sent_at))),
+      h("p", {}, m.message))));
+}
+
+async function transcriptPage(sessionId) {
+  const abilities = session.sections.get("chat_sessions").permissions;
+  const history = await api("GET", `${ADMIN}/chat/sessions/${encodeURIComponent(sessionId)}/`);
+  setTitle(`Session ${sessionId}`, [["Chat sessions", "#/chat_sessions"]]);
+  mount(main,
+    h("h1", {}, "Chat session"),
+    h("p", { class: "subtitle mono" }, sessionId),
+    h("p", {}, `${history.messages.length} messages · `,
+      session.sections.has("chat_messages") ? h("a", { href: withQuery("#/chat_messages", { session_id: sessionId }) }, "Messages in the change list") : null),
+    transcript(history),
+    abilities.delete ? h("div", { class: "submit-row" }, h("a", { class: "button deletelink", href: `#/chat_sessions/${encodeURIComponent(sessionId)}/delete` }, "Delete this session")) : null);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client page: details, context, stage, history, assignment, transcript
+
+async function clientPage(id) {
+  const perms = (name) => session.sections.get(name)?.permissions || {};
+  const client = await api("GET", `${ADMIN}/clients/${encodeURIComponent(id)}/`);
+  setTitle(client.name, [["Clients", "#/clients"]]);
+  const cards = [];
+
+  // Details form (the generic change form, inline)
+  const canChange = perms("clients").change;
+  const fields = SECTIONS.clients.fields.filter((f) => !f.addOnly);
+  const detailControls = [];
+  for (const field of fields) {
+    const control = await buildControl(field, client[field.name]);
+    if (!canChange) control.disabled = true;
+    detailControls.push(fieldRow(field, control));
+  }
+  const detailSave = canChange ? h("button", { type: "submit", class: "primary" }, "Save") : null;
+  const details = h("form", { class: "change-form", id: "clients-form", novalidate: true },
+    h("div", { class: "form-errors" }),
+    h("fieldset", { class: "module" }, h("legend", {}, "Details"), detailControls),
+    readonlyBlock(client, ["created_at", "updated_at"]),
+    h("div", { class: "submit-row" }, detailSave,
+      perms("clients").delete ? h("a", { class: "button deletelink", href: `#/clients/${id}/delete` }, "Delete") : null));
+  details.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const saved = await api("PATCH", `${ADMIN}/clients/${id}/`, readForm(details, fields, false));
+      flash(`The client “${saved.name}” was changed successfully.`);
+      render();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status === 401) throw err;
+      showFieldErrors(details, err);
+    }
+  });
+  cards.push(h("section", { class: "card", id: "client-details" }, details));
+
+  // Stage
+  const stageSelect = h("select", { id: "id_to_stage", name: "to_stage" },
+    STAGES.map((s) => h("option", { value: s, selected: s === client.current_stage }, humanize(s))));
+  const remarks = h("input", { id: "id_stage_remarks", name: "remarks", type: "text" });
+  const stageForm = h("form", { id: "stage-form", novalidate: true },
+    h("div", { class: "form-errors" }),
+    h("div", { class: "inline-fields" },
+      fieldRow({ name: "to_stage", label: "Move to stage" }, stageSelect),
+      fieldRow({ name: "remarks", label: "Remarks" }, remarks),
+      h("button", { type: "submit", class: "primary", id: "move-stage" }, "Move to stage")));
+  stageForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const result = await api("POST", `${ADMIN}/clients/${id}/stage/`, { to_stage: stageSelect.value, remarks: remarks.value });
+      flash(result.changed ? `Moved to ${humanize(result.client.current_stage)}.` : "The client is already at that stage.", result.changed ? "success" : "info");
+      render();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status === 401) throw err;
+      showFieldErrors(stageForm, err);
+    }
+  });
+  const names = new Names();
+  let history = null;
+  if (session.sections.has("stage_history")) {
+    history = await api("GET", withQuery(`${ADMIN}/clients/${id}/stage-history/`, { ordering: "-created_at", page_size: 100 }));
+  }
+  let assignments = null;
+  if (session.sections.has("assignments")) {
+    assignments = await api("GET", withQuery(`${ADMIN}/clients/${id}/assignments/`, { ordering: "-created_at", page_size: 100 }));
+  }
+  const userColumns = [{ key: "changed_by", kind: "user" }, { key: "assigned_to", kind: "user" }, { key: "assigned_by", kind: "user" }];
+  await names.load([...(history?.results || []), ...(assignments?.results || [])], userColumns);
+
+  cards.push(h("section", { class: "card", id: "client-stage" },
+    h("h2", {}, "Stage: ", h("span", { class: `stage stage-${client.current_stage}`, id: "current-stage" }, humanize(client.current_stage))),
+    canChange ? stageForm : null,
+    history ? [
+      h("h3", {}, "Stage history"),
+      history.results.length
+        ? h("div", { class: "results" }, h("table", { id: "stage-history" },
+          h("thead", {}, h("tr", {}, ["When", "From", "To", "Changed by", "Remarks"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, history.results.map((row) => h("tr", {},
+            h("td", { class: "nowrap" }, formatDate(row.created_at)),
+            h("td", {}, names.cell({ key: "from_stage", kind: "stage" }, row)),
+            h("td", {}, names.cell({ key: "to_stage", kind: "stage" }, row)),
+            h("td", {}, names.cell({ key: "changed_by", kind: "user" }, row)),
+            h("td", {}, row.remarks || "—"))))))
+        : h("p", { class: "empty" }, "No stage changes yet."),
+    ] : null));
+
+  // Assignment
+  if (assignments) {
+    const active = assignments.results.find((a) => a.is_active);
+    let staff = [];
+    if (session.sections.has("users")) {
+      staff = (await api("GET", withQuery(`${ADMIN}/users/`, { is_staff: "true", is_active: "true", page_size: 100, ordering: "email" }))).results;
+    }
+    const picker = staff.length
+      ? h("select", { id: "id_assigned_to", name: "assigned_to" },
+        h("option", { value: "" }, "---------"),
+        staff.map((u) => h("option", { value: String(u.id) }, u.first_name || u.last_name ? `${u.email} (${[u.first_name, u.last_name].filter(Boolean).join(" ")})` : u.email)))
+      : h("input", { id: "id_assigned_to", name: "assigned_to", type: "number", min: 1 });
+    const assignRemarks = h("input", { id: "id_assign_remarks", name: "remarks", type: "text" });
+    const assignForm = h("form", { id: "assign-form", novalidate: true },
+      h("div", { class: "form-errors" }),
+      h("div", { class: "inline-fields" },
+        fieldRow({ name: "assigned_to", label: "Assign to" }, picker),
+        fieldRow({ name: "remarks", label: "Remarks" }, assignRemarks),
+        h("button", { type: "submit", class: "primary", id: "assign" }, active ? "Reassign" : "Assign")));
+    assignForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const body = { assigned_to: picker.value ? Number(picker.value) : null, remarks: assignRemarks.value };
+        await api("POST", `${ADMIN}/clients/${id}/assign/`, body);
+        flash("Assignment saved.");
+        render();
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status === 401) throw err;
+        showFieldErrors(assignForm, err);
+      }
+    });
+    const unassign = active && perms("assignments").change
+      ? h("button", { type: "button", id: "unassign", onclick: async () => {
+        try {
+          await api("POST", `${ADMIN}/clients/${id}/unassign/`, {});
+          flash("Assignment ended.");
+          render();
+        } catch (err) {
+          showError(err);
+        }
+      } }, "Unassign")
+      : null;
+    cards.push(h("section", { class: "card", id: "client-assignment" },
+      h("h2", {}, "Assigned to: ", h("span", { id: "current-assignee" }, active ? names.cell({ key: "assigned_to", kind: "user" }, active) : "nobody"), " ", unassign),
+      perms("assignments").add ? assignForm : null,
+      h("h3", {}, "Assignment history"),
+      assignments.results.length
+        ? h("div", { class: "results" }, h("table", { id: "assignment-history" },
+          h("thead", {}, h("tr", {}, ["When", "Assigned to", "By", "Active", "Remarks"].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, assignments.results.map((row) => h("tr", {},
+            h("td", { class: "nowrap" }, formatDate(row.created_at)),
+            h("td", {}, names.cell({ key: "assigned_to", kind: "user" }, row)),
+            h("td", {}, names.cell({ key: "assigned_by", kind: "user" }, row)),
+            h("td", {}, yesNo(row.is_active)),
+            h("td", {}, row.remarks || "—"))))))
+        : h("p", { class: "empty" }, "Never assigned.")));
+  }
+
+  // Context
+  let context = null;
+  if (session.sections.has("contexts")) {
+    try {
+      context = await api("GET", `${ADMIN}/clients/${id}/context/`);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err;
+    }
+    const canEdit = perms("contexts").change;
+    const json = h("textarea", { id: "id_context_data", name: "context_data", rows: 8, class: "mono", spellcheck: "false",
+      value: JSON.stringify(context?.context_data ?? {}, null, 2), readonly: !canEdit || null });
+    const chatId = h("input", { id: "id_chat_session_id", name: "chat_session_id", type: "text", class: "mono", value: context?.chat_session_id ?? "", readonly: !canEdit || null });
+    const ctxForm = h("form", { id: "context-form", novalidate: true },
+      h("div", { class: "form-errors" }),
+      fieldRow({ name: "context_data", label: "Context (JSON object)" }, json, "Free-form data about the lead, e.g. {\"loan_amount\": 5000}."),
+      fieldRow({ name: "chat_session_id", label: "Chat session id" }, chatId, "The chatbot session this lead came from (a UUID)."),
+      canEdit ? h("div", { class: "submit-row" }, h("button", { type: "submit", class: "primary", id: "save-context" }, "Save context")) : null,
+      context ? readonlyBlock(context, ["created_at", "updated_at"]) : null);
+    ctxForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      let data;
+      try {
+        data = JSON.parse(json.value || "{}");
+      } catch (parseError) {
+        showFieldErrors(ctxForm, new ApiError(400, { context_data: [`Enter valid JSON: ${parseError.message}`] }));
+        return;
+      }
+      if (data === null || typeof data !== "object" || Array.isArray(data)) {
+        showFieldErrors(ctxForm, new ApiError(400, { context_data: ["Enter a JSON object, e.g. {\"key\": \"value\"}."] }));
+        return;
+      }
+      try {
+        await api("PUT", `${ADMIN}/clients/${id}/context/`, { context_data: data, chat_session_id: chatId.value.trim() || null });
+        flash("Context saved.");
+        render();
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status === 401) throw err;
+        showFieldErrors(ctxForm, err);
+      }
+    });
+    cards.push(h("section", { class: "card", id: "client-context" }, h("h2", {}, "Context"), ctxForm));
+  }
+
+  // Linked conversation
+  if (context?.chat_session_id && session.sections.has("chat_sessions")) {
+    let history;
+    try {
+      history = await api("GET", `${ADMIN}/chat/sessions/${encodeURIComponent(context.chat_session_id)}/`);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err;
+      history = { session_id: context.chat_session_id, messages: [] };
+    }
+    cards.push(h("section", { class: "card wide", id: "client-transcript" },
+      h("h2", {}, "Conversation ", h("a", { class: "mono small", href: `#/chat_sessions/${encodeURIComponent(context.chat_session_id)}` }, context.chat_session_id)),
+      transcript(history)));
+  }
+
+  mount(main, h("h1", {}, client.name), h("div", { class: "client-grid" }, cards));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start
+
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+window.addEventListener("hashchange", () => {
+  render().then(() => {
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  });
+});
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  showError(event.reason);
+});
+render();

@@ -1,0 +1,108 @@
+//! The admin web UI at `/admin/`: plain HTML, JavaScript modules and CSS written for Rivo,
+//! compiled into the binary with `include_bytes!` (no build step, no files to deploy).
+//!
+//! The UI talks only to the documented admin API with the cookie session and CSRF header, so
+//! everything it shows a script can do too. It routes in the URL fragment (`/admin/#/clients/1`),
+//! so the server answers only `/admin/` and the listed asset names; anything else under
+//! `/admin/` (including `..` tricks) is a 404.
+
+use poem::{
+    Endpoint, Response, Result, Route, get, handler,
+    http::{HeaderValue, StatusCode, header},
+    web::Path,
+};
+
+use crate::error::ApiError;
+
+/// Path the admin UI is mounted at.
+pub const ADMIN_PATH: &str = "/admin";
+
+/// The Content-Security-Policy of every admin UI response: scripts, styles, images and API
+/// calls from this origin only, no inline scripts, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// One embedded file: its name under `/admin/`, content type and bytes.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const INDEX: Asset = Asset {
+    name: "index.html",
+    content_type: "text/html; charset=utf-8",
+    body: include_bytes!("../admin-ui/index.html"),
+};
+
+/// Every file of the UI (a fixed list: nothing is looked up on disk or by pattern).
+const ASSETS: &[Asset] = &[
+    INDEX,
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/app.js"),
+    },
+    Asset {
+        name: "api.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/api.js"),
+    },
+    Asset {
+        name: "sections.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/sections.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/dom.js"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../admin-ui/style.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../admin-ui/favicon.svg"),
+    },
+];
+
+fn serve(asset: &Asset) -> Response {
+    let mut resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, asset.content_type)
+        // Assets change with the binary; revalidation is cheap and avoids stale UIs after upgrades.
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(asset.body);
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    resp
+}
+
+/// `GET /admin/`: the single page.
+#[handler]
+fn index() -> Response {
+    serve(&INDEX)
+}
+
+/// `GET /admin/<name>`: one of the embedded files, or a JSON 404.
+#[handler]
+fn embedded_file(Path(name): Path<String>) -> Result<Response> {
+    match ASSETS.iter().find(|a| a.name == name) {
+        Some(asset) => Ok(serve(asset)),
+        None => Err(ApiError::NotFound.into()),
+    }
+}
+
+/// The admin UI, to nest at [`ADMIN_PATH`] (`Route::nest`): `/` and the embedded files.
+pub fn endpoint() -> impl Endpoint {
+    Route::new()
+        .at("/", get(index))
+        .at("/:name", get(embedded_file))
+}

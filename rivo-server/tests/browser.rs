@@ -1,0 +1,709 @@
+//! End-to-end tests of the admin web UI at `/admin/` in headless Chromium.
+//!
+//! Switched on by `RIVO_TEST_BROWSER=1` (skipped with a notice otherwise); with
+//! `RIVO_TEST_REQUIRE_BROWSER=1` a missing `chromium` or `chromedriver` is a failure. The test
+//! starts the real `rivo-server` binary on a free port with a fresh SQLite database and a
+//! superuser, starts chromedriver on another free port, and walks the support lead's day through
+//! the UI. A failing step leaves `target/browser-failures/<step>.png`; the pages it passes
+//! through are saved under `target/browser-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const ADMIN_EMAIL: &str = "admin@example.com";
+const ADMIN_PASSWORD: &str = "correct horse battery staple";
+const SUPPORT_EMAIL: &str = "support@example.com";
+const SUPPORT_PASSWORD: &str = "plum orchard telescope 42";
+const SESSION_ONE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const SESSION_TWO: &str = "9b2d3c4e-1111-4a2b-8c3d-0123456789ab";
+const WAIT: Duration = Duration::from_secs(20);
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T = ()> = std::result::Result<T, Error>;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The chromium and chromedriver to use, or `None` (after saying why) when the suite is off.
+fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+    if std::env::var("RIVO_TEST_BROWSER").map_or(true, |v| v != "1") {
+        println!(
+            "browser suite skipped: set RIVO_TEST_BROWSER=1 (needs chromium and chromium-driver)"
+        );
+        return None;
+    }
+    let required = std::env::var("RIVO_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let chromium = std::env::var_os("RIVO_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let driver = std::env::var_os("RIVO_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    for path in [&chromium, &driver] {
+        if !path.exists() {
+            let msg = format!(
+                "{} not found: apt-get install -y chromium chromium-driver",
+                path.display()
+            );
+            if required {
+                panic!("RIVO_TEST_REQUIRE_BROWSER=1 but {msg}");
+            }
+            println!("browser suite skipped: {msg}");
+            return None;
+        }
+    }
+    Some((chromium, driver))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not listen on port {port}");
+}
+
+/// A process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+/// The real server binary on a free port, with a fresh SQLite database and a superuser.
+async fn start_server(dir: &Path) -> (Guard, String) {
+    let db = format!("sqlite://{}?mode=rwc", dir.join("rivo.sqlite3").display());
+    let bin = env!("CARGO_BIN_EXE_rivo-server");
+    let status = Command::new(bin)
+        .args(["createsuperuser", "--email", ADMIN_EMAIL])
+        .env("DATABASE_URL", &db)
+        .env("RIVO_SUPERUSER_PASSWORD", ADMIN_PASSWORD)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()
+        .await
+        .expect("run createsuperuser");
+    assert!(status.success(), "createsuperuser failed");
+    let port = free_port();
+    let child = Command::new(bin)
+        .env("DATABASE_URL", &db)
+        .env("BIND_ADDRESS", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start rivo-server");
+    wait_for_port(port, "rivo-server").await;
+    (Guard(child), format!("http://127.0.0.1:{port}"))
+}
+
+async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
+    let port = free_port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    wait_for_port(port, "chromedriver").await;
+    let profile = dir.join("chromium-profile");
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,900", "--lang=en-US",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("WebDriver session");
+    (Guard(child), client)
+}
+
+/// chromedriver's `POST /session/{id}/se/log`: the browser console since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> std::result::Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+/// The browser on the admin UI, remembering the current step for failure screenshots.
+struct Ui {
+    client: Client,
+    base: String,
+    step: std::sync::Mutex<String>,
+}
+
+impl Ui {
+    fn step(&self, name: &str) {
+        println!("browser step: {name}");
+        if let Ok(mut step) = self.step.lock() {
+            *step = name.to_owned();
+        }
+    }
+
+    fn current_step(&self) -> String {
+        self.step.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Opens `/admin/<hash>` (e.g. `#/clients`).
+    async fn open(&self, hash: &str) -> Result {
+        self.client
+            .goto(&format!("{}/admin/{hash}", self.base))
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the fragment in the open page (no reload), like following a link.
+    async fn route(&self, hash: &str) -> Result {
+        self.client
+            .execute("location.hash = arguments[0];", vec![json!(hash)])
+            .await?;
+        Ok(())
+    }
+
+    async fn find(&self, css: &str) -> Result<Element> {
+        Ok(self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await?)
+    }
+
+    /// Waits until an element matching `css` contains `text`.
+    async fn wait_text(&self, css: &str, text: &str) -> Result<Element> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            for el in self.client.find_all(Locator::Css(css)).await? {
+                if let Ok(found) = el.text().await
+                    && found.contains(text)
+                {
+                    return Ok(el);
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("no `{css}` containing {text:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn js(&self, script: &str) -> Result<Value> {
+        Ok(self.client.execute(script, vec![]).await?)
+    }
+
+    /// Replaces the value of the field `css` with `text`.
+    async fn fill(&self, css: &str, text: &str) -> Result {
+        let field = self.find(css).await?;
+        field.clear().await?;
+        field.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn click(&self, css: &str) -> Result {
+        self.find(css).await?.click().await?;
+        Ok(())
+    }
+
+    async fn select(&self, css: &str, value: &str) -> Result {
+        self.find(css).await?.select_by_value(value).await?;
+        Ok(())
+    }
+
+    /// Logs in through the login form and waits for the home page.
+    async fn login(&self, email: &str, password: &str) -> Result {
+        self.open("#/").await?;
+        self.fill("#login-email", email).await?;
+        self.fill("#login-password", password).await?;
+        self.click("#login-submit").await?;
+        self.find("#sections").await?;
+        Ok(())
+    }
+
+    async fn logout(&self) -> Result {
+        self.click("#logout").await?;
+        self.find("#login-email").await?;
+        Ok(())
+    }
+
+    /// The texts of the cells of `column` (1-based, checkbox column included) of the change list.
+    async fn column(&self, column: usize) -> Result<Vec<String>> {
+        let value = self
+            .js(&format!(
+                "return [...document.querySelectorAll('#result_list tbody tr')]\
+                 .map(tr => tr.children[{}].textContent.trim());",
+                column - 1
+            ))
+            .await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    async fn screenshot(&self, path: &Path) -> Result {
+        let png = self.client.screenshot().await?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// Saves the current page under `target/browser-screenshots/<name>.png`.
+    async fn keep(&self, name: &str) -> Result {
+        self.screenshot(
+            &target_dir()
+                .join("browser-screenshots")
+                .join(format!("{name}.png")),
+        )
+        .await
+    }
+
+    /// Errors in the browser console since the last call. Failed HTTP requests (the API's 4xx
+    /// answers to wrong passwords and invalid forms, which the UI shows) are not page errors.
+    async fn console_errors(&self) -> Result<Vec<String>> {
+        let log = self.client.issue_cmd(BrowserLog).await?;
+        let entries = log.as_array().cloned().unwrap_or_default();
+        Ok(entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .filter(|m| {
+                !m.contains("Failed to load resource: the server responded with a status of 4")
+            })
+            .collect())
+    }
+
+    /// Every visible form control has a label, and nothing clickable is a bare `div`/`span`.
+    async fn assert_accessible(&self) -> Result {
+        let problems = self
+            .js(
+                "return [...document.querySelectorAll('input, select, textarea')]\
+                 .filter(el => el.type !== 'hidden' && el.offsetParent !== null)\
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))\
+                 .map(el => el.outerHTML);",
+            )
+            .await?;
+        if problems != json!([]) {
+            return Err(format!("form controls without a label: {problems}").into());
+        }
+        Ok(())
+    }
+}
+
+/// Posts chat messages through the public chat API from the page.
+async fn send_chat(ui: &Ui, session: &str, lines: &[(&str, &str)]) -> Result {
+    for (sender, message) in lines {
+        let status = ui
+            .client
+            .execute(
+                "return fetch('/api/v1/chat/stream/', {method: 'POST', \
+                 headers: {'Content-Type': 'application/json'}, \
+                 body: JSON.stringify({session_id: arguments[0], message: arguments[1], \
+                 sender_type: arguments[2]})}).then(r => r.status);",
+                vec![json!(session), json!(message), json!(sender)],
+            )
+            .await?;
+        if status != json!(201) && status != json!(200) {
+            return Err(format!("chat API answered {status}").into());
+        }
+    }
+    Ok(())
+}
+
+async fn scenario(ui: &Ui) -> Result {
+    ui.step("login-page");
+    ui.open("").await?;
+    ui.find("#login-email").await?;
+    ui.assert_accessible().await?;
+    ui.fill("#login-email", ADMIN_EMAIL).await?;
+    ui.fill("#login-password", "wrong password").await?;
+    ui.click("#login-submit").await?;
+    ui.wait_text(".login .form-errors", "correct email address and password")
+        .await?;
+
+    ui.step("login-superuser");
+    ui.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    ui.wait_text("#sections", "Audit log").await?;
+    ui.keep("home-superuser").await?;
+
+    ui.step("seed-chat");
+    send_chat(
+        ui,
+        SESSION_ONE,
+        &[
+            ("client", "Hi, I need a loan for a small bakery"),
+            ("bot", "Happy to help! How much would you like to borrow?"),
+            ("client", "About 5000 euros, over two years"),
+            ("bot", "Thanks. A support lead will call you back today."),
+        ],
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    send_chat(
+        ui,
+        SESSION_TWO,
+        &[
+            ("client", "Can I refinance my mortgage?"),
+            ("bot", "Yes: tell me your current rate."),
+        ],
+    )
+    .await?;
+
+    ui.step("create-role");
+    ui.route("#/roles/add").await?;
+    ui.fill("#id_name", "Support").await?;
+    ui.fill("#id_description", "Front-line support leads")
+        .await?;
+    for perm in [
+        "client.view_client",
+        "client.add_client",
+        "client.change_client",
+        "client.view_clientstagehistory",
+        "client.view_clientassignment",
+        "client.add_clientassignment",
+        "client.change_clientassignment",
+        "account.view_user",
+    ] {
+        ui.click(&format!("#perm-{}", perm.replace('.', "-")))
+            .await?;
+    }
+    ui.assert_accessible().await?;
+    ui.keep("role-form").await?;
+    ui.click("#roles-form button[type=submit]").await?;
+    ui.wait_text(".message.success", "The role “Support” was added")
+        .await?;
+    ui.wait_text("#result_list", "Front-line support leads")
+        .await?;
+
+    ui.step("create-staff-user");
+    ui.route("#/users/add").await?;
+    ui.fill("#id_email", "not an email").await?;
+    ui.fill("#id_username", "support").await?;
+    ui.fill("#id_password", SUPPORT_PASSWORD).await?;
+    ui.click("#users-form button[type=submit]").await?;
+    // Field-level message from the API, next to the field.
+    ui.wait_text(".field[data-field=email] .errorlist", "")
+        .await?;
+    ui.keep("user-form-errors").await?;
+    ui.fill("#id_email", SUPPORT_EMAIL).await?;
+    ui.fill("#id_first_name", "Sam").await?;
+    ui.fill("#id_last_name", "Support").await?;
+    let role = ui
+        .js("return [...document.querySelectorAll('#id_role option')].find(o => o.textContent === 'Support').value;")
+        .await?;
+    ui.select("#id_role", role.as_str().unwrap_or_default())
+        .await?;
+    ui.click("#id_is_staff").await?;
+    ui.click("#users-form button[type=submit]").await?;
+    ui.wait_text(".message.success", SUPPORT_EMAIL).await?;
+
+    ui.step("search-and-filter-users");
+    ui.fill("#changelist-search input[type=search]", "sam")
+        .await?;
+    ui.click("#changelist-search button").await?;
+    ui.wait_text("#result-count", "1 user").await?;
+    let emails = ui.column(2).await?;
+    if emails != [SUPPORT_EMAIL] {
+        return Err(format!("search for sam found {emails:?}").into());
+    }
+    ui.route("#/users?is_staff=true").await?;
+    ui.wait_text("#result-count", "2 users").await?;
+    ui.route("#/users?is_staff=true&ordering=-email").await?;
+    ui.find("th[aria-sort=descending] a[href*='ordering=email']")
+        .await?;
+    let emails = ui.column(2).await?;
+    if emails != [SUPPORT_EMAIL, ADMIN_EMAIL] {
+        return Err(format!("descending emails: {emails:?}").into());
+    }
+    ui.keep("users-list").await?;
+
+    ui.step("login-as-support");
+    ui.logout().await?;
+    ui.login(SUPPORT_EMAIL, SUPPORT_PASSWORD).await?;
+    let sections = ui
+        .js("return [...document.querySelectorAll('#sections tbody th')].map(th => th.textContent);")
+        .await?;
+    if sections != json!(["Users", "Clients", "Stage history", "Assignments"]) {
+        return Err(format!("the Support role sees {sections}").into());
+    }
+    // Users are view-only for this role: no Add link.
+    let add_user = ui
+        .client
+        .find_all(Locator::Css("a[href='#/users/add']"))
+        .await?;
+    if !add_user.is_empty() {
+        return Err("a view-only user is offered to add users".into());
+    }
+    ui.keep("home-support").await?;
+    ui.route("#/roles").await?;
+    ui.wait_text("main h1", "Page not found").await?;
+
+    ui.step("create-client");
+    ui.route("#/clients/add").await?;
+    ui.click("#clients-form button[type=submit]").await?;
+    ui.wait_text(".field[data-field=name] .errorlist", "")
+        .await?;
+    ui.fill("#id_name", "Ada Lovelace").await?;
+    ui.fill("#id_email", "ada@example.com").await?;
+    ui.fill("#id_phone", "+44 20 7946 0000").await?;
+    ui.click("#clients-form button[type=submit]").await?;
+    ui.wait_text("main h1", "Ada Lovelace").await?;
+    ui.wait_text("#current-stage", "Lead").await?;
+
+    ui.step("move-through-stages");
+    ui.select("#id_to_stage", "contacted").await?;
+    ui.fill("#id_stage_remarks", "called back").await?;
+    ui.click("#move-stage").await?;
+    ui.wait_text("#current-stage", "Contacted").await?;
+    ui.select("#id_to_stage", "qualified").await?;
+    ui.fill("#id_stage_remarks", "income checked").await?;
+    ui.click("#move-stage").await?;
+    ui.wait_text("#current-stage", "Qualified").await?;
+    let history = ui.find("#stage-history").await?.text().await?;
+    for expected in [
+        "Contacted",
+        "Qualified",
+        "called back",
+        "income checked",
+        SUPPORT_EMAIL,
+    ] {
+        if !history.contains(expected) {
+            return Err(format!("stage history lacks {expected:?}: {history}").into());
+        }
+    }
+
+    ui.step("assign-and-reassign");
+    let admin_id = ui
+        .js("return [...document.querySelectorAll('#id_assigned_to option')].find(o => o.textContent.startsWith('admin@')).value;")
+        .await?;
+    ui.select("#id_assigned_to", admin_id.as_str().unwrap_or_default())
+        .await?;
+    ui.fill("#id_assign_remarks", "first call").await?;
+    ui.click("#assign").await?;
+    ui.wait_text("#current-assignee", ADMIN_EMAIL).await?;
+    let support_id = ui
+        .js("return [...document.querySelectorAll('#id_assigned_to option')].find(o => o.textContent.startsWith('support@')).value;")
+        .await?;
+    ui.select("#id_assigned_to", support_id.as_str().unwrap_or_default())
+        .await?;
+    ui.fill("#id_assign_remarks", "taking it over").await?;
+    ui.click("#assign").await?;
+    ui.wait_text("#current-assignee", SUPPORT_EMAIL).await?;
+    let rows = ui
+        .js("return [...document.querySelectorAll('#assignment-history tbody tr')].map(tr => tr.textContent);")
+        .await?;
+    let rows: Vec<String> = serde_json::from_value(rows)?;
+    if rows.len() != 2 || !rows[0].contains("taking it over") || !rows[1].contains("first call") {
+        return Err(format!("assignment history: {rows:?}").into());
+    }
+    ui.route("#/assignments?is_active=true").await?;
+    ui.wait_text("#result-count", "1 assignment").await?;
+    ui.route("#/stage_history?to_stage=qualified").await?;
+    ui.wait_text("#result-count", "1 stage change").await?;
+
+    ui.step("context-and-transcript");
+    ui.logout().await?;
+    ui.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    ui.route("#/clients?search=lovelace").await?;
+    ui.wait_text("#result-count", "1 client").await?;
+    ui.click("#result_list tbody a").await?;
+    ui.fill("#id_context_data", "{\"loan_amount\": 5000,")
+        .await?;
+    ui.click("#save-context").await?;
+    ui.wait_text(
+        ".field[data-field=context_data] .errorlist",
+        "Enter valid JSON",
+    )
+    .await?;
+    ui.fill(
+        "#id_context_data",
+        "{\"loan_amount\": 5000, \"purpose\": \"bakery\", \"term_months\": 24}",
+    )
+    .await?;
+    ui.fill("#id_chat_session_id", SESSION_ONE).await?;
+    ui.click("#save-context").await?;
+    ui.wait_text(".message.success", "Context saved").await?;
+    ui.wait_text("#client-transcript", "About 5000 euros")
+        .await?;
+    ui.assert_accessible().await?;
+    ui.client.set_window_size(1280, 1500).await?;
+    ui.js("window.scrollTo(0, 0);").await?;
+    ui.keep("admin-client").await?;
+
+    ui.step("phone-width");
+    ui.client.set_window_size(390, 844).await?;
+    ui.client.refresh().await?;
+    ui.wait_text("#client-transcript", "About 5000 euros")
+        .await?;
+    // Nothing wider than the phone's screen (tables scroll inside their own box).
+    let wide = ui
+        .js("return [...document.querySelectorAll('body *')]\
+             .filter(el => !(el.parentElement && el.parentElement.closest('.results')) && el.getBoundingClientRect().right > window.innerWidth + 1)\
+             .map(el => el.tagName + '#' + el.id + '.' + el.className).slice(0, 10);")
+        .await?;
+    if wide != json!([]) {
+        return Err(format!("wider than a phone: {wide}").into());
+    }
+    let widths = ui
+        .js("const d = document.documentElement; \
+             return [d.scrollWidth, d.clientWidth, window.innerWidth, document.body.scrollWidth];")
+        .await?;
+    if widths[0].as_i64() > widths[2].as_i64() {
+        return Err(format!(
+            "the page scrolls sideways on a phone (scroll, client, inner, body): {widths}"
+        )
+        .into());
+    }
+    ui.keep("admin-client-phone").await?;
+    ui.client.set_window_size(1280, 900).await?;
+
+    ui.step("chat-session-transcript");
+    ui.route("#/chat_sessions").await?;
+    ui.wait_text("#result-count", "2 chat sessions").await?;
+    let sessions = ui.column(2).await?;
+    if sessions != [SESSION_TWO, SESSION_ONE] {
+        return Err(format!("sessions not newest first: {sessions:?}").into());
+    }
+    ui.click(&format!("a[href='#/chat_sessions/{SESSION_ONE}']"))
+        .await?;
+    ui.wait_text(".transcript", "Hi, I need a loan").await?;
+    let senders = ui
+        .js("return [...document.querySelectorAll('.transcript .bubble')].map(b => b.className);")
+        .await?;
+    if senders
+        != json!([
+            "bubble from-client",
+            "bubble from-bot",
+            "bubble from-client",
+            "bubble from-bot"
+        ])
+    {
+        return Err(format!("transcript bubbles: {senders}").into());
+    }
+    ui.keep("transcript").await?;
+
+    ui.step("bulk-delete-chat-messages");
+    ui.route(&format!("#/chat_messages?session_id={SESSION_TWO}"))
+        .await?;
+    ui.wait_text("#result-count", "2 chat messages").await?;
+    ui.click("#select-all").await?;
+    ui.wait_text(".action-counter", "2 of 2 selected").await?;
+    ui.select("#action", "delete_selected").await?;
+    ui.click("#run-action").await?;
+    ui.wait_text("main h1", "Are you sure?").await?;
+    ui.wait_text("#delete-objects", "refinance").await?;
+    ui.keep("bulk-delete-confirm").await?;
+    ui.click("#confirm-delete").await?;
+    ui.wait_text(".message.success", "Successfully deleted 2 chat messages")
+        .await?;
+    ui.route("#/chat_messages").await?;
+    ui.wait_text("#result-count", "4 chat messages").await?;
+    ui.route("#/chat_messages?sender_type=bot").await?;
+    ui.wait_text("#result-count", "2 chat messages").await?;
+    ui.keep("chat-messages").await?;
+
+    ui.step("audit-log");
+    ui.route("#/log").await?;
+    ui.find("#result_list").await?;
+    let log = ui.find("#result_list").await?.text().await?;
+    for expected in ["Support", SUPPORT_EMAIL, "Ada Lovelace"] {
+        if !log.contains(expected) {
+            return Err(format!("audit log lacks {expected:?}: {log}").into());
+        }
+    }
+    ui.route("#/log?action=delete").await?;
+    ui.wait_text("#result_list", "Delete").await?;
+    ui.keep("audit-log").await?;
+
+    ui.step("console");
+    let errors = ui.console_errors().await?;
+    if !errors.is_empty() {
+        return Err(format!("browser console errors: {errors:#?}").into());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_admin_walkthrough() {
+    let Some((chromium, driver)) = browser_binaries() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, base) = start_server(dir.path()).await;
+    let (_driver, client) = start_browser(&chromium, &driver, dir.path()).await;
+    let ui = Ui {
+        client,
+        base,
+        step: std::sync::Mutex::new("start".to_owned()),
+    };
+    let outcome = scenario(&ui).await;
+    if let Err(err) = outcome {
+        let step = ui.current_step();
+        let shot = target_dir()
+            .join("browser-failures")
+            .join(format!("{step}.png"));
+        let saved = ui.screenshot(&shot).await;
+        let console = ui.console_errors().await.unwrap_or_default();
+        let _ = ui.client.close().await;
+        panic!(
+            "browser step `{step}` failed: {err}\nscreenshot: {} ({saved:?})\nconsole: {console:#?}",
+            shot.display()
+        );
+    }
+    ui.client.close().await.expect("close the browser session");
+    println!("browser suite passed");
+}
