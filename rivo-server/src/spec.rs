@@ -10,6 +10,9 @@
 //! - **One request media type.** Bodies are documented as `application/json` only; the chat
 //!   route's description says that URL-encoded and multipart forms are accepted too (generators
 //!   handle one media type per body).
+//! - **References without wrappers.** poem-openapi writes a described reference as
+//!   `allOf: [{$ref}, {description}]`; generators cannot take `allOf` of an enum, so it becomes
+//!   the plain `$ref` with the description beside it.
 //! - **Nullable fields marked.** An optional field of a response schema is sent as `null` when
 //!   it has no value, so it is marked `nullable: true` (poem-openapi leaves that out).
 
@@ -26,7 +29,41 @@ const SCHEMA_PREFIX: &str = "#/components/schemas/";
 pub fn tidy_for_sdks(doc: &mut Value) {
     unify_error_bodies(doc);
     json_request_bodies_only(doc);
+    unwrap_described_refs(doc);
     mark_nullable_response_fields(doc);
+}
+
+/// Keys that only describe a schema.
+const ANNOTATIONS: [&str; 4] = ["description", "title", "example", "default"];
+
+/// `{"allOf": [{"$ref": X}, {"description": D}], ...}` → `{"$ref": X, "description": D, ...}`,
+/// everywhere in the document.
+fn unwrap_described_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(unwrap_described_refs);
+            let Some(Value::Array(members)) = map.get("allOf") else {
+                return;
+            };
+            let refs: Vec<&Value> = members.iter().filter(|m| m.get("$ref").is_some()).collect();
+            let only_annotations = members.iter().filter(|m| m.get("$ref").is_none()).all(|m| {
+                m.as_object()
+                    .is_some_and(|o| o.keys().all(|k| ANNOTATIONS.contains(&k.as_str())))
+            });
+            if refs.len() != 1 || !only_annotations {
+                return;
+            }
+            let reference = refs[0]["$ref"].clone();
+            let description = members.iter().find_map(|m| m.get("description")).cloned();
+            map.remove("allOf");
+            map.insert("$ref".to_owned(), reference);
+            if let Some(description) = description {
+                map.entry("description").or_insert(description);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_described_refs),
+        _ => {}
+    }
 }
 
 /// Every operation object of the document.
@@ -171,9 +208,10 @@ fn mark_nullable_response_fields(doc: &mut Value) {
             let Some(prop) = property.as_object_mut() else {
                 continue;
             };
-            // `nullable` beside a `$ref` is ignored in OpenAPI 3.0: wrap the reference.
+            // `nullable` beside a `$ref` is ignored in OpenAPI 3.0: wrap the reference (in
+            // `oneOf`: generators cannot take `allOf` of an enum).
             if let Some(reference) = prop.remove("$ref") {
-                prop.insert("allOf".to_owned(), json!([{ "$ref": reference }]));
+                prop.insert("oneOf".to_owned(), json!([{ "$ref": reference }]));
             }
             prop.insert("nullable".to_owned(), Value::Bool(true));
         }
@@ -204,7 +242,7 @@ mod tests {
         assert_eq!(schemas["Page"]["properties"]["next"]["nullable"], true);
         assert_eq!(
             schemas["Page"]["properties"]["item"],
-            json!({"allOf": [{"$ref": "#/components/schemas/Item"}], "nullable": true})
+            json!({"oneOf": [{"$ref": "#/components/schemas/Item"}], "nullable": true})
         );
         assert_eq!(schemas["Item"]["properties"]["note"]["nullable"], true);
         assert_eq!(
@@ -247,5 +285,21 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(media, ["application/json"]);
         assert!(doc["components"]["schemas"]["ErrorBody"]["oneOf"].is_array());
+    }
+
+    #[test]
+    fn described_references_lose_their_all_of_wrapper() {
+        let mut doc = json!({
+            "paths": {},
+            "components": {"schemas": {"Client": {"type": "object", "required": ["stage"],
+                "properties": {"stage": {
+                    "allOf": [{"$ref": "#/components/schemas/Stage"}, {"description": "Stage."}],
+                    "description": "Stage."}}}}}
+        });
+        tidy_for_sdks(&mut doc);
+        assert_eq!(
+            doc["components"]["schemas"]["Client"]["properties"]["stage"],
+            json!({"$ref": "#/components/schemas/Stage", "description": "Stage."})
+        );
     }
 }
