@@ -383,4 +383,81 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
     );
 }
 
-on_every_backend!(no_secret_in_any_log_line);
+// ---------- headers on every response ----------
+
+/// Django's security headers are on every response: successes, every error status, routing
+/// errors, preflights, the spec and the docs.
+async fn security_headers_on_every_response(db: &TestDb) {
+    let config = rivo_server::Config {
+        allowed_hosts: Some(vec!["api.example.com".to_owned()]),
+        cors_allowed_origins: vec!["https://shop.example".to_owned()],
+        max_body_bytes: 100,
+        ..rivo_server::Config::default()
+    };
+    let c = db.client_with(config);
+    let session = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+    let host = "api.example.com";
+    let cases = [
+        (c.get("/healthz"), 200),
+        (c.get("/readyz"), 200),
+        (c.get("/api/v1/openapi.json").header("host", host), 200),
+        (c.get("/api/docs/").header("host", host), 200),
+        (
+            c.post("/api/v1/chat/stream/")
+                .header("host", host)
+                .body_json(&json!({"session_id": session, "message": "hi"})),
+            201,
+        ),
+        (
+            c.post("/api/v1/chat/stream/")
+                .header("host", host)
+                .body_json(&json!({"session_id": session, "message": "x".repeat(200)})),
+            413,
+        ),
+        (
+            c.post("/api/v1/chat/stream/")
+                .header("host", host)
+                .content_type("text/xml")
+                .body("<a/>"),
+            415,
+        ),
+        (
+            c.get("/api/v1/chat/history/")
+                .header("host", "evil.example"),
+            400,
+        ),
+        (c.get("/api/v1/chat/history/").header("host", host), 400),
+        (c.get("/api/v1/admin/clients/").header("host", host), 401),
+        (c.get("/api/v1/nowhere/").header("host", host), 404),
+        (c.delete("/api/v1/chat/stream/").header("host", host), 405),
+        (c.options("/api/v1/chat/stream/").header("host", host), 200),
+        (
+            c.options("/api/v1/chat/stream/")
+                .header("host", host)
+                .header("origin", "https://shop.example")
+                .header("access-control-request-method", "POST"),
+            200,
+        ),
+    ];
+    for (i, (req, expected)) in cases.into_iter().enumerate() {
+        let resp = req.send().await;
+        assert_eq!(resp.0.status().as_u16(), expected, "case {i}");
+        for (name, value) in [
+            ("x-frame-options", "SAMEORIGIN"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+            ("cross-origin-opener-policy", "same-origin"),
+        ] {
+            assert_eq!(
+                common::header(&resp, name).as_deref(),
+                Some(value),
+                "case {i} ({expected}) lacks {name}"
+            );
+        }
+    }
+}
+
+on_every_backend!(
+    no_secret_in_any_log_line,
+    security_headers_on_every_response
+);
