@@ -514,7 +514,9 @@ function fieldRow(field, control, help) {
   if (helpId) control.setAttribute("aria-describedby", helpId);
   const isCheck = control.type === "checkbox";
   return h("div", { class: `field${isCheck ? " checkbox" : ""}`, dataset: { field: field.name } },
-    isCheck ? [control, h("label", { for: control.id }, field.label)] : [h("label", { for: control.id, class: field.required ? "required" : null }, field.label), control],
+    isCheck ? [control, h("label", { for: control.id }, field.label)]
+      : control.tagName === "FIELDSET" ? control // labelled by its legend
+        : [h("label", { for: control.id, class: field.required ? "required" : null }, field.label), control],
     help ? h("p", { class: "help", id: helpId }, help) : null);
 }
 
@@ -553,7 +555,7 @@ async function buildControl(field, value) {
             const boxId = `perm-${p.codename.replace(/[^a-z0-9_]/gi, "-")}`;
             return h("span", { class: "perm" },
               h("input", { type: "checkbox", id: boxId, name: "permissions", value: p.codename, checked: held.has(p.codename) }),
-              h("label", { for: boxId }, p.action));
+              h("label", { for: boxId }, p.action, h("span", { class: "sr-only" }, ` ${p.model}`)));
           }))));
     }
     default:
