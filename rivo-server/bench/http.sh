@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# HTTP throughput of the chat API (POST /api/v1/chat/stream/ and GET /api/v1/chat/history/)
-# on SQLite and PostgreSQL, with oha (`cargo install oha --locked`).
+# HTTP throughput of rivo-server on SQLite and PostgreSQL, with oha (`cargo install oha --locked`):
+#   post     POST /api/v1/chat/stream/, bodies cycling through 1000 random sessions
+#   get20    GET  /api/v1/chat/history/ of a session holding 20 messages (original, unpaginated)
+#   get1000  GET  /api/v1/chat/history/ of a session holding 1000 messages (original, unpaginated)
+#   page100  GET  /api/v1/chat/history/?limit=100 on that session (first page of the keyset form)
+#   admin    GET  /api/v1/admin/clients/?search=smith&current_stage=contacted over 10,000 clients,
+#            with a bearer token
 #
 # Usage: rivo-server/bench/http.sh [sqlite|postgres|all]
-# Env:   DURATION (default 10s per run), RUNS (3), CONCURRENCY ("16 64"), PORT (5077),
-#        PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432) — a fresh database rivo_bench is
-#        created there. Results: one JSON file per run in $OUT (default a temp dir) and a
-#        Markdown table of medians on stdout.
-#
-# Each backend: release build, fresh database, server on 127.0.0.1 with RUST_LOG=warn;
-# POST bodies cycle through 1000 random sessions (oha -Z, one JSON body per line); GET reads
-# the history of one session holding 20 messages. One 2 s warm-up per backend and kind.
+# Env:   DURATION (10s per run), RUNS (3), CONCURRENCY ("16 64"), SCENARIOS (all five), PORT (5077),
+#        PG_ADMIN_URL (postgres://postgres@127.0.0.1:5432; a fresh database rivo_bench is made),
+#        RIVO_DB_MAX_CONNECTIONS, RUST_LOG (warn) passed to the server.
+# Output: one oha JSON file per run in $OUT (default a temp dir), with the server's CPU seconds,
+#         PostgreSQL's CPU seconds and the machine's busy CPU seconds during the run, the server's
+#         peak RSS (VmHWM, reset before each scenario) and a Markdown table of medians on stdout.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -18,16 +21,23 @@ WHICH=${1:-all}
 DURATION=${DURATION:-10s}
 RUNS=${RUNS:-3}
 CONCURRENCY=${CONCURRENCY:-16 64}
+SCENARIOS=${SCENARIOS:-post get20 get1000 page100 admin}
 PORT=${PORT:-5077}
 PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432}
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 [ -x "$OHA" ] || { echo "oha not found: cargo install oha --locked" >&2; exit 1; }
+export RUST_LOG=${RUST_LOG:-warn}
 
-cargo build --release -p rivo-server >&2
-BIN=${CARGO_TARGET_DIR:-target}/release/rivo-server
+if [ -z "${BIN:-}" ]; then   # BIN=path/to/rivo-server measures a given binary, no build
+  cargo build --release -p rivo-server >&2
+  BIN=${CARGO_TARGET_DIR:-target}/release/rivo-server
+fi
 BASE=http://127.0.0.1:$PORT
-HISTORY_SESSION=6f1c2a8e-0d7e-4d59-9a3b-6c1f0e4b2a10
+S20=6f1c2a8e-0d7e-4d59-9a3b-6c1f0e4b2a10
+S1000=7a2d3b9f-1e8f-4a6a-8b4c-7d2f1a5c3b21
+PASSWORD='vivid otter harbour 2026 sky'
 
 # 1000 POST bodies, one per line, each with a random session.
 BODIES=$OUT/bodies.jsonl
@@ -36,6 +46,17 @@ for _ in $(seq 1000); do
   printf '{"session_id":"%s","message":"Hello, I would like a quote for my order.","sender_type":"client"}\n' \
     "$(cat /proc/sys/kernel/random/uuid)" >> "$BODIES"
 done
+# 10,000 clients: one in ten is a Smith, stages cycle through four values.
+CLIENTS=$OUT/clients.jsonl
+python3 - "$CLIENTS" <<'PY'
+import sys
+stages = ["lead", "contacted", "qualified", "proposal"]
+with open(sys.argv[1], "w") as f:
+    for i in range(10000):
+        last = "Smith" if i % 10 == 0 else "Jones"
+        f.write('{"name":"Client %d %s","email":"c%d@example.com","phone":"+1 555 %07d","current_stage":"%s"}\n'
+                % (i, last, i, i, stages[i % 4]))
+PY
 
 SERVER_PID=
 stop_server() {
@@ -47,32 +68,82 @@ stop_server() {
 }
 trap stop_server EXIT
 
+# CPU seconds (user+system) of one process, of all PostgreSQL backends, of the whole machine.
+proc_cpu() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
+pg_cpu() {
+  local total=0 pid
+  for pid in $(pgrep -x postgres || true); do
+    total=$(awk -v t="$total" '{printf "%.2f", t+($14+$15)/100}' "/proc/$pid/stat" 2>/dev/null || echo "$total")
+  done
+  echo "$total"
+}
+busy_cpu() { awk '/^cpu / {printf "%.2f", ($2+$3+$4+$7+$8)/100}' /proc/stat; }
+
+# One measured run: oha JSON plus CPU and machine load next to it.
+measure() {
+  local file=$1; shift
+  local s0 p0 b0
+  local t0
+  s0=$(proc_cpu "$SERVER_PID"); p0=$(pg_cpu); b0=$(busy_cpu); t0=$(date +%s.%N)
+  "$OHA" --no-tui --output-format json "$@" > "$file"
+  printf '{"wall_s":%s,"server_cpu_s":%s,"pg_cpu_s":%s,"busy_cpu_s":%s,"load1":%s}\n' \
+    "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')" \
+    "$(awk -v a="$s0" -v b="$(proc_cpu "$SERVER_PID")" 'BEGIN{print b-a}')" \
+    "$(awk -v a="$p0" -v b="$(pg_cpu)" 'BEGIN{print b-a}')" \
+    "$(awk -v a="$b0" -v b="$(busy_cpu)" 'BEGIN{print b-a}')" \
+    "$(cut -d' ' -f1 /proc/loadavg)" > "${file%.json}.cpu"
+}
+
+# Sets ARGS to oha's arguments for one scenario.
+scenario_args() {
+  case $1 in
+    post) ARGS=(-m POST -T application/json -Z "$BODIES" "$BASE/api/v1/chat/stream/") ;;
+    get20) ARGS=("$BASE/api/v1/chat/history/?session_id=$S20") ;;
+    get1000) ARGS=("$BASE/api/v1/chat/history/?session_id=$S1000") ;;
+    page100) ARGS=("$BASE/api/v1/chat/history/?session_id=$S1000&limit=100") ;;
+    admin) ARGS=(-H "Authorization: Bearer $TOKEN"
+                 "$BASE/api/v1/admin/clients/?search=smith&current_stage=contacted") ;;
+  esac
+}
+
 run_backend() {
   local name=$1 url=$2
   echo "== $name" >&2
-  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RUST_LOG=warn "$BIN" serve \
-    > "$OUT/$name-server.log" 2>&1 &
+  DATABASE_URL=$url "$BIN" migrate >&2
+  DATABASE_URL=$url RIVO_SUPERUSER_PASSWORD=$PASSWORD "$BIN" createsuperuser \
+    --email ops@example.com --username ops >&2
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 "$BIN" serve > "$OUT/$name-server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
-    curl -fsS "$BASE/healthz" >/dev/null 2>&1 && break
+    curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  for i in $(seq 20); do
-    curl -fsS -o /dev/null -H 'Content-Type: application/json' \
-      -d "{\"session_id\":\"$HISTORY_SESSION\",\"message\":\"history message $i\"}" \
-      "$BASE/api/v1/chat/stream/"
-  done
-  "$OHA" --no-tui --output-format quiet -z 2s -c 16 -m POST -T application/json -Z "$BODIES" \
+  # Seed: the 20- and 1000-message sessions, 10,000 clients (through the API).
+  "$OHA" --no-tui --output-format quiet -n 20 -c 1 -m POST -T application/json \
+    -d "{\"session_id\":\"$S20\",\"message\":\"A message of the twenty-message session.\"}" \
     "$BASE/api/v1/chat/stream/"
-  "$OHA" --no-tui --output-format quiet -z 2s -c 16 "$BASE/api/v1/chat/history/?session_id=$HISTORY_SESSION"
-  for c in $CONCURRENCY; do
-    for run in $(seq "$RUNS"); do
-      "$OHA" --no-tui --output-format json -z "$DURATION" -c "$c" -m POST -T application/json \
-        -Z "$BODIES" "$BASE/api/v1/chat/stream/" > "$OUT/$name-post-c$c-$run.json"
-      "$OHA" --no-tui --output-format json -z "$DURATION" -c "$c" \
-        "$BASE/api/v1/chat/history/?session_id=$HISTORY_SESSION" > "$OUT/$name-get-c$c-$run.json"
+  "$OHA" --no-tui --output-format quiet -n 1000 -c 1 -m POST -T application/json \
+    -d "{\"session_id\":\"$S1000\",\"message\":\"A message of the thousand-message session.\"}" \
+    "$BASE/api/v1/chat/stream/"
+  TOKEN=$(curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"email\":\"ops@example.com\",\"password\":\"$PASSWORD\"}" \
+    "$BASE/api/v1/account/login/" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  "$OHA" --no-tui --output-format quiet -n 10000 -c 8 -m POST -T application/json -Z "$CLIENTS" \
+    -H "Authorization: Bearer $TOKEN" "$BASE/api/v1/admin/clients/"
+  curl -fsS -o "$OUT/$name-admin-sample.json" -H "Authorization: Bearer $TOKEN" \
+    "$BASE/api/v1/admin/clients/?search=smith&current_stage=contacted"
+  for scenario in $SCENARIOS; do
+    scenario_args "$scenario"
+    "$OHA" --no-tui --output-format quiet -z 2s -c 16 "${ARGS[@]}"   # warm-up
+    echo 5 > "/proc/$SERVER_PID/clear_refs"                          # reset the peak RSS
+    for c in $CONCURRENCY; do
+      for run in $(seq "$RUNS"); do
+        measure "$OUT/$name-$scenario-c$c-$run.json" -z "$DURATION" -c "$c" "${ARGS[@]}"
+      done
     done
+    grep VmHWM "/proc/$SERVER_PID/status" | awk '{print $2}' > "$OUT/$name-$scenario.hwm"
   done
+  grep VmRSS "/proc/$SERVER_PID/status" | awk '{print $2}' > "$OUT/$name.rss"
   stop_server
 }
 
@@ -84,28 +155,4 @@ if [ "$WHICH" = postgres ] || [ "$WHICH" = all ]; then
   run_backend postgres "$PG_ADMIN_URL/rivo_bench"
 fi
 
-python3 - "$OUT" <<'PY'
-import glob, json, os, statistics, sys
-out = sys.argv[1]
-rows = {}
-for path in sorted(glob.glob(os.path.join(out, "*-c*-*.json"))):
-    name, kind, conc, _run = os.path.basename(path)[:-5].split("-")
-    data = json.load(open(path))
-    codes = data.get("statusCodeDistribution", {})
-    ok = sum(v for k, v in codes.items() if k in ("200", "201"))
-    bad = sum(v for k, v in codes.items() if k not in ("200", "201"))
-    rows.setdefault((name, kind, conc), []).append((
-        data["summary"]["requestsPerSec"],
-        data["latencyPercentiles"]["p50"] * 1000,
-        data["latencyPercentiles"]["p99"] * 1000,
-        ok, bad,
-    ))
-print(f"Results in {out}\n")
-print("| backend | request | concurrency | requests/s | p50 (ms) | p99 (ms) | runs | non-2xx |")
-print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-order = {"post": 0, "get": 1}
-for (name, kind, conc), runs in sorted(rows.items(), key=lambda r: (r[0][0], order[r[0][1]], int(r[0][2][1:]))):
-    med = lambda i: statistics.median(r[i] for r in runs)
-    label = "POST stream" if kind == "post" else "GET history (20 msgs)"
-    print(f"| {name} | {label} | {conc[1:]} | {med(0):,.0f} | {med(1):.2f} | {med(2):.2f} | {len(runs)} | {sum(r[4] for r in runs)} |")
-PY
+python3 "$(dirname "$0")/report.py" "$OUT"
