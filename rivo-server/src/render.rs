@@ -3,7 +3,7 @@
 
 use std::io;
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{
     payload::Payload,
@@ -33,6 +33,10 @@ impl serde_json::ser::Formatter for DrfFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Both characters start with the byte 0xE2; most text has none (a memchr scan).
+        if !fragment.as_bytes().contains(&0xE2) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some(pos) = rest.find(['\u{2028}', '\u{2029}']) {
             writer.write_all(&rest.as_bytes()[..pos])?;
@@ -51,6 +55,59 @@ impl serde_json::ser::Formatter for DrfFormatter {
 
 /// A datetime the way DRF's `DateTimeField` prints UTC: microseconds (omitted when zero) and `Z`.
 pub fn drf_datetime(at: &DateTime<Utc>) -> String {
+    let mut buf = [0u8; DRF_DATETIME_MAX];
+    match format_drf_datetime(at, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => drf_datetime_general(at),
+    }
+}
+
+/// Longest [`drf_datetime`] of a four-digit year: `2026-11-25T00:57:13.952520Z`.
+const DRF_DATETIME_MAX: usize = 27;
+
+/// [`drf_datetime`] into a stack buffer, without allocating or parsing a format string (it runs
+/// once per message of every history). `None` outside years 0–9999 and on leap seconds, which
+/// take the general path.
+fn format_drf_datetime<'a>(
+    at: &DateTime<Utc>,
+    buf: &'a mut [u8; DRF_DATETIME_MAX],
+) -> Option<&'a str> {
+    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = at.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    fn digits(buf: &mut [u8], mut value: u32) {
+        for slot in buf.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    digits(&mut buf[0..4], year);
+    buf[4] = b'-';
+    digits(&mut buf[5..7], at.month());
+    buf[7] = b'-';
+    digits(&mut buf[8..10], at.day());
+    buf[10] = b'T';
+    digits(&mut buf[11..13], at.hour());
+    buf[13] = b':';
+    digits(&mut buf[14..16], at.minute());
+    buf[16] = b':';
+    digits(&mut buf[17..19], at.second());
+    let micros = nanos / 1_000;
+    let len = if micros == 0 {
+        buf[19] = b'Z';
+        20
+    } else {
+        buf[19] = b'.';
+        digits(&mut buf[20..26], micros);
+        buf[26] = b'Z';
+        27
+    };
+    std::str::from_utf8(&buf[..len]).ok()
+}
+
+fn drf_datetime_general(at: &DateTime<Utc>) -> String {
     let micros = at.nanosecond() / 1_000 % 1_000_000;
     if micros == 0 {
         at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
@@ -66,7 +123,11 @@ pub struct DrfDateTime(pub DateTime<Utc>);
 
 impl Serialize for DrfDateTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&drf_datetime(&self.0))
+        let mut buf = [0u8; DRF_DATETIME_MAX];
+        match format_drf_datetime(&self.0, &mut buf) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_str(&drf_datetime_general(&self.0)),
+        }
     }
 }
 
@@ -159,5 +220,22 @@ mod tests {
         assert_eq!(drf_datetime(&at), "2025-11-25T00:57:13Z");
         let at = DateTime::from_timestamp_micros(1_764_032_233_000_001).unwrap_or_default();
         assert_eq!(drf_datetime(&at), "2025-11-25T00:57:13.000001Z");
+    }
+
+    #[test]
+    fn fast_datetime_format_matches_the_general_one() {
+        let mut micros: i64 = -62_135_596_800_000_000; // 0001-01-01
+        while micros < 253_402_300_799_000_000 {
+            // ..9999-12-31
+            let at = DateTime::from_timestamp_micros(micros).unwrap_or_default();
+            assert_eq!(drf_datetime(&at), drf_datetime_general(&at), "{micros}");
+            micros += 7_777_777_777_777_777 / 1_000 + 123_457;
+        }
+        let far = DateTime::from_timestamp_micros(300_000_000_000_000_000).unwrap_or_default();
+        assert_eq!(drf_datetime(&far), drf_datetime_general(&far));
+        assert_eq!(
+            String::from_utf8_lossy(&to_drf_json(&DrfDateTime(far))),
+            format!("\"{}\"", drf_datetime_general(&far))
+        );
     }
 }
