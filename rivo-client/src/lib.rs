@@ -48,7 +48,13 @@
 
 // Generated code: lints are for hand-written code. (`Client::new` unwraps building a reqwest
 // client, which cannot fail without a TLS backend; `with_token` returns the error instead.)
-#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::unwrap_used, unused)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    unused
+)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/rivo_api.rs"));
 }
