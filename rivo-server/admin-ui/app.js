@@ -45,8 +45,8 @@ function showFlashes() {
 
 function setTitle(title, trail = []) {
   document.title = `${title} | Rivo administration`;
-  const items = [["Home", "#/"], ...trail];
-  mount(crumbs, session.me
+  const items = [["Home", "#/"], ...(trail || [])];
+  mount(crumbs, session.me && trail !== null
     ? h("ol", {}, items.map(([label, href]) => h("li", {}, href ? h("a", { href }, label) : label)), h("li", { "aria-current": "page" }, title))
     : null);
 }
@@ -193,7 +193,7 @@ function loginPage(query) {
 // Home
 
 function homePage() {
-  setTitle("Site administration");
+  setTitle("Site administration", null);
   const rows = ORDER.filter((name) => session.sections.has(name)).map((name) => {
     const s = session.sections.get(name);
     const canAdd = s.permissions.add && SECTIONS[name].fields;

@@ -23,6 +23,8 @@ const SUPPORT_EMAIL: &str = "support@example.com";
 const SUPPORT_PASSWORD: &str = "plum orchard telescope 42";
 const SESSION_ONE: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const SESSION_TWO: &str = "9b2d3c4e-1111-4a2b-8c3d-0123456789ab";
+/// A long conversation: with it there are 30 messages, more than one page of 25.
+const SESSION_LONG: &str = "c0ffee00-2222-4b3c-9d4e-abcdefabcdef";
 const WAIT: Duration = Duration::from_secs(20);
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -409,6 +411,23 @@ async fn scenario(ui: &Ui) -> Result {
     )
     .await?;
 
+    let long: Vec<String> = (1..=24).map(|n| format!("Question number {n}")).collect();
+    let long: Vec<(&str, &str)> = long.iter().map(|m| ("client", m.as_str())).collect();
+    send_chat(ui, SESSION_LONG, &long).await?;
+
+    ui.step("paginate");
+    ui.route("#/chat_messages").await?;
+    ui.wait_text("#result-count", "30 chat messages").await?;
+    if ui.column(2).await?.len() != 25 {
+        return Err("the first page does not hold 25 rows".into());
+    }
+    ui.click(".paginator a[href*='page=2']").await?;
+    ui.wait_text(".paginator .this-page", "2").await?;
+    let rows = ui.column(2).await?;
+    if rows.len() != 5 {
+        return Err(format!("page 2 holds {} rows", rows.len()).into());
+    }
+
     ui.step("create-role");
     ui.route("#/roles/add").await?;
     ui.fill("#id_name", "Support").await?;
@@ -469,7 +488,11 @@ async fn scenario(ui: &Ui) -> Result {
     }
     ui.route("#/users?is_staff=true").await?;
     ui.wait_text("#result-count", "2 users").await?;
-    ui.route("#/users?is_staff=true&ordering=-email").await?;
+    // Sorting by clicking the column header: ascending, then descending.
+    ui.click("th.sortable a[href*='ordering=email']").await?;
+    ui.find("th[aria-sort=ascending] a[href*='ordering=-email']")
+        .await?;
+    ui.click("th.sortable a[href*='ordering=-email']").await?;
     ui.find("th[aria-sort=descending] a[href*='ordering=email']")
         .await?;
     let emails = ui.column(2).await?;
@@ -663,9 +686,9 @@ async fn scenario(ui: &Ui) -> Result {
 
     ui.step("chat-session-transcript");
     ui.route("#/chat_sessions").await?;
-    ui.wait_text("#result-count", "2 chat sessions").await?;
+    ui.wait_text("#result-count", "3 chat sessions").await?;
     let sessions = ui.column(2).await?;
-    if sessions != [SESSION_TWO, SESSION_ONE] {
+    if sessions != [SESSION_LONG, SESSION_TWO, SESSION_ONE] {
         return Err(format!("sessions not newest first: {sessions:?}").into());
     }
     ui.click(&format!("a[href='#/chat_sessions/{SESSION_ONE}']"))
@@ -701,7 +724,7 @@ async fn scenario(ui: &Ui) -> Result {
     ui.wait_text(".message.success", "Successfully deleted 2 chat messages")
         .await?;
     ui.route("#/chat_messages").await?;
-    ui.wait_text("#result-count", "4 chat messages").await?;
+    ui.wait_text("#result-count", "28 chat messages").await?;
     ui.route("#/chat_messages?sender_type=bot").await?;
     ui.wait_text("#result-count", "2 chat messages").await?;
     ui.keep("chat-messages").await?;
