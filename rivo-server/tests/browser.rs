@@ -5,7 +5,9 @@
 //! starts the real `rivo-server` binary on a free port with a fresh SQLite database and a
 //! superuser, starts chromedriver on another free port, and walks the support lead's day through
 //! the UI. A failing step leaves `target/browser-failures/<step>.png`; the pages it passes
-//! through are saved under `target/browser-screenshots/`.
+//! through are saved under `target/browser-screenshots/` (`admin-client.png` is the README's
+//! `docs/admin-client.png`). `RIVO_CHROMIUM` and `RIVO_CHROMEDRIVER` override the default
+//! `/usr/bin/chromium` and `/usr/bin/chromedriver`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
