@@ -710,9 +710,19 @@ async fn sigterm_under_load_keeps_every_acknowledged_write(db: &TestDb) {
         .unwrap();
     assert!(status.success());
     let term_at = Instant::now();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // New connections are refused while the in-flight ones finish.
-    let refused_probe = TcpStream::connect(addr).is_err();
+    // New connections are refused while the in-flight ones (held open by this test) are still
+    // unfinished, so the process is still running.
+    let refused_after = loop {
+        if TcpStream::connect(addr).is_err() {
+            break term_at.elapsed();
+        }
+        assert!(
+            term_at.elapsed() < Duration::from_secs(5),
+            "new connections still accepted 5 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let refused_probe = server.child.try_wait().unwrap().is_none();
     let mut slow_created = Vec::new();
     for (mut stream, raw) in slow {
         stream.write_all(&raw.as_bytes()[raw.len() - 5..]).unwrap();
@@ -739,7 +749,10 @@ async fn sigterm_under_load_keeps_every_acknowledged_write(db: &TestDb) {
     let exited_after = term_at.elapsed();
     stop.store(true, Ordering::SeqCst);
     assert_eq!(exit.code(), Some(0), "{exit:?}");
-    assert!(refused_probe, "a new connection was accepted after SIGTERM");
+    assert!(
+        refused_probe,
+        "the server exited before its requests in flight were finished"
+    );
 
     let mut acknowledged: HashMap<i64, String> = HashMap::new();
     let (mut refused, mut failures) = (0, Vec::new());
@@ -797,13 +810,14 @@ async fn sigterm_under_load_keeps_every_acknowledged_write(db: &TestDb) {
     println!(
         "FIGURES sigterm_under_load {:?}: writers=64 sent={} (before SIGTERM {sent_before}) \
          acknowledged={} (in flight at SIGTERM: {}) found_stored={} lost=0 refused_after_sigterm={refused} \
-         reset_in_backlog={} (none stored) other_failures=0 exit_code=0 exited_after_ms={} grace_s={}",
+         reset_in_backlog={} (none stored) other_failures=0 refused_from_ms={} exit_code=0 exited_after_ms={} grace_s={}",
         db.store.kind(),
         sent + slow_created.len(),
         acknowledged.len(),
         slow_created.len(),
         acknowledged.len() - lost,
         reset.len(),
+        refused_after.as_millis(),
         exited_after.as_millis(),
         grace.as_secs(),
     );
