@@ -520,8 +520,32 @@ async fn scenario(ui: &Ui) -> Result {
     ui.click("#password-form button[type=submit]").await?;
     ui.wait_text(".message.success", "Password changed").await?;
 
-    ui.step("login-as-support-with-the-keyboard");
+    ui.step("non-staff-cannot-log-in");
+    // An active user without staff status, created through the API from the page.
+    let status = ui
+        .client
+        .execute(
+            "return fetch('/api/v1/account/me/').then(r => r.json()).then(me => \
+             fetch('/api/v1/admin/users/', {method: 'POST', headers: \
+             {'Content-Type': 'application/json', 'X-CSRFToken': me.csrf_token}, \
+             body: JSON.stringify({email: 'visitor@example.com', username: 'visitor', \
+             password: arguments[0]})})).then(r => r.status);",
+            vec![json!(SUPPORT_PASSWORD)],
+        )
+        .await?;
+    if status != json!(201) {
+        return Err(format!("creating a non-staff user answered {status}").into());
+    }
     ui.logout().await?;
+    ui.fill("#login-email", "visitor@example.com").await?;
+    ui.fill("#login-password", SUPPORT_PASSWORD).await?;
+    ui.click("#login-submit").await?;
+    ui.wait_text(".login .form-errors", "only active staff users")
+        .await?;
+    ui.open("#/clients").await?;
+    ui.find("#login-email").await?;
+
+    ui.step("login-as-support-with-the-keyboard");
     // The login page focuses the email field; Tab moves to the password, Enter submits.
     let tab = char::from(fantoccini::key::Key::Tab);
     let enter = char::from(fantoccini::key::Key::Enter);
@@ -530,6 +554,9 @@ async fn scenario(ui: &Ui) -> Result {
         .await?
         .send_keys(&format!("{SUPPORT_EMAIL}{tab}{SUPPORT_PASSWORD}{enter}"))
         .await?;
+    // Back where the logged-out visit wanted to go, then home.
+    ui.wait_text("main h1", "Select client to change").await?;
+    ui.route("#/").await?;
     ui.find("#sections").await?;
     let sections = ui
         .js("return [...document.querySelectorAll('#sections tbody th')].map(th => th.textContent);")
