@@ -113,6 +113,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
             "/api/v1/chat/",
         ))
         .around(middleware::host_check(config.clone()))
+        .around(middleware::request_timeout(config.request_timeout))
         .around(middleware::security_headers)
         .around(middleware::request_log)
         .map_to_response()

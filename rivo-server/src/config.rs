@@ -13,6 +13,7 @@
 //! | `RIVO_DB_TIMEOUT_SECS` | `5` | how long a request waits for a database connection before a 503 |
 //! | `RIVO_DB_MAX_CONNECTIONS` | `16` | database pool size |
 //! | `RIVO_SHUTDOWN_TIMEOUT_SECS` | `30` | how long a graceful shutdown waits for requests in flight |
+//! | `RIVO_REQUEST_TIMEOUT_SECS` | `30` | longest a request may take (gunicorn's default worker timeout) before a `503`, e.g. when the database stops answering |
 //! | `RIVO_TOKEN_TTL_HOURS` | `168` (7 days) | lifetime of API tokens from `POST /api/v1/account/login/` |
 //! | `RIVO_SESSION_TTL_HOURS` | `336` (14 days, Django's default) | lifetime of admin browser sessions |
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
@@ -55,6 +56,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `RIVO_SHUTDOWN_TIMEOUT_SECS`.
     pub shutdown_timeout: Duration,
+    /// `RIVO_REQUEST_TIMEOUT_SECS`: a request still unanswered after this gets a `503`.
+    pub request_timeout: Duration,
     /// `RIVO_TOKEN_TTL_HOURS`.
     pub token_ttl: Duration,
     /// `RIVO_SESSION_TTL_HOURS`.
@@ -103,6 +106,7 @@ impl Default for Config {
             db_timeout: Duration::from_secs(5),
             db_max_connections: 16,
             shutdown_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
@@ -167,6 +171,11 @@ impl Config {
                 "RIVO_SHUTDOWN_TIMEOUT_SECS",
                 get("RIVO_SHUTDOWN_TIMEOUT_SECS"),
                 defaults.shutdown_timeout.as_secs(),
+            )?),
+            request_timeout: Duration::from_secs(parse_or(
+                "RIVO_REQUEST_TIMEOUT_SECS",
+                get("RIVO_REQUEST_TIMEOUT_SECS"),
+                defaults.request_timeout.as_secs(),
             )?),
             token_ttl: Duration::from_secs(
                 parse_or::<u64>(
@@ -463,6 +472,7 @@ impl fmt::Debug for Config {
             .field("db_timeout", &self.db_timeout)
             .field("db_max_connections", &self.db_max_connections)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("token_ttl", &self.token_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)

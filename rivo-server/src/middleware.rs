@@ -131,6 +131,28 @@ pub fn host_check<E: Endpoint + 'static>(
     }
 }
 
+/// Answers `503` (JSON) to a request still unanswered after `limit`, e.g. because the database
+/// stopped answering a query already sent (a network partition), which no pool timeout covers.
+/// Dropping the request's future rolls back its open transaction.
+pub fn request_timeout<E: Endpoint + 'static>(
+    limit: std::time::Duration,
+) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
+    move |ep, req| {
+        Box::pin(async move {
+            match tokio::time::timeout(limit, respond(ep.as_ref(), req)).await {
+                Ok(resp) => Ok(resp),
+                Err(_) => {
+                    tracing::error!(
+                        timeout_s = limit.as_secs(),
+                        "request timed out (RIVO_REQUEST_TIMEOUT_SECS)"
+                    );
+                    Ok(ApiError::Unavailable.as_response())
+                }
+            }
+        })
+    }
+}
+
 /// The future of the configurable middleware functions.
 pub type MiddlewareFuture =
     std::pin::Pin<Box<dyn std::future::Future<Output = poem::Result<Response>> + Send + 'static>>;

@@ -49,6 +49,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 struct Proxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
+    /// When cut: keep connections open but forward nothing (a network partition) instead of
+    /// closing them (the database going away).
+    silent: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -61,15 +64,27 @@ impl Proxy {
         let (generation, _) = watch::channel(0u64);
         let gen_tx = generation.clone();
         let up_flag = up.clone();
+        let silent = Arc::new(AtomicBool::new(false));
+        let silent_flag = silent.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
                 if !up_flag.load(Ordering::SeqCst) {
-                    drop(inbound);
+                    if silent_flag.load(Ordering::SeqCst) {
+                        // Hold the connection open, answer nothing, until the partition ends.
+                        let mut healed = gen_tx.subscribe();
+                        tokio::spawn(async move {
+                            let _held = inbound;
+                            let _ = healed.changed().await;
+                        });
+                    } else {
+                        drop(inbound);
+                    }
                     continue;
                 }
+                let silent_flag = silent_flag.clone();
                 let mut cut = gen_tx.subscribe();
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
@@ -78,7 +93,14 @@ impl Proxy {
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
+                        _ = cut.changed() => {
+                            if silent_flag.load(Ordering::SeqCst) {
+                                // Answer nothing until the partition ends, then close (by then
+                                // the database has given up on these sessions too).
+                                let _held = (inbound, outbound);
+                                let _ = cut.changed().await;
+                            }
+                        }
                     }
                 });
             }
@@ -86,6 +108,7 @@ impl Proxy {
         Self {
             addr,
             up,
+            silent,
             generation,
             task,
         }
@@ -98,6 +121,8 @@ impl Proxy {
 
     fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+        // Ends the connections held through a partition.
+        self.generation.send_modify(|g| *g += 1);
     }
 }
 
@@ -141,6 +166,17 @@ struct Outcome {
 /// stored, and nothing is half-written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_outage_during_writes_answers_503_and_recovers() {
+    outage(false).await;
+}
+
+/// The same with a network partition: the proxy keeps every connection open but forwards
+/// nothing, so queries already sent never get an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_partition_during_writes_answers_503_and_recovers() {
+    outage(true).await;
+}
+
+async fn outage(silent: bool) {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -158,6 +194,7 @@ async fn pg_outage_during_writes_answers_503_and_recovers() {
     .unwrap();
     let config = Config {
         db_timeout,
+        request_timeout: Duration::from_secs(3),
         ..Config::default()
     };
     // A request "hangs" if it takes more than this; the figures report the real maximum.
@@ -212,6 +249,7 @@ async fn pg_outage_during_writes_answers_503_and_recovers() {
 
     let probe = common::client_for(store.clone(), config.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.silent.store(silent, Ordering::SeqCst);
     proxy.cut();
     let cut_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -325,10 +363,10 @@ async fn pg_outage_during_writes_answers_503_and_recovers() {
         .filter(|o| stored.contains_key(&o.id.unwrap()))
         .count();
     println!(
-        "FIGURES pg_outage: sent={} acknowledged={acknowledged} found_stored={found} lost={} \
+        "FIGURES pg_outage (partition: {silent}): sent={} acknowledged={acknowledged} found_stored={found} lost={} \
          503s={unavailable} other_errors=0 errored_but_committed={errored_but_committed} \
          max_latency_ms={} max_503_latency_ms={} median_latency_ms={} readyz_during_outage=503 \
-         in {}ms recovered_after_restore_ms={} db_timeout_s={}",
+         in {}ms recovered_after_restore_ms={} db_timeout_s={} request_timeout_s=3",
         outcomes.len(),
         acknowledged - found,
         max_latency.as_millis(),
