@@ -13,7 +13,7 @@
 //! | `RIVO_DB_TIMEOUT_SECS` | `5` | how long a request waits for a database connection before a 503 |
 //! | `RIVO_DB_MAX_CONNECTIONS` | `16` | database pool size |
 //! | `RIVO_SHUTDOWN_TIMEOUT_SECS` | `30` | how long a graceful shutdown waits for requests in flight |
-//! | `RIVO_REQUEST_TIMEOUT_SECS` | `30` | longest a request may take (gunicorn's default worker timeout) before a `503`, e.g. when the database stops answering |
+//! | `RIVO_REQUEST_TIMEOUT_SECS` | `30` | longest a request may take (gunicorn's default worker timeout) before a `503`, e.g. when the database stops answering (`0`: no limit) |
 //! | `RIVO_TOKEN_TTL_HOURS` | `168` (7 days) | lifetime of API tokens from `POST /api/v1/account/login/` |
 //! | `RIVO_SESSION_TTL_HOURS` | `336` (14 days, Django's default) | lifetime of admin browser sessions |
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
@@ -56,7 +56,8 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `RIVO_SHUTDOWN_TIMEOUT_SECS`.
     pub shutdown_timeout: Duration,
-    /// `RIVO_REQUEST_TIMEOUT_SECS`: a request still unanswered after this gets a `503`.
+    /// `RIVO_REQUEST_TIMEOUT_SECS`: a request still unanswered after this gets a `503` (zero:
+    /// no limit).
     pub request_timeout: Duration,
     /// `RIVO_TOKEN_TTL_HOURS`.
     pub token_ttl: Duration,
@@ -445,6 +446,15 @@ impl Config {
                 "RIVO_DB_TIMEOUT_SECS",
                 "RIVO_DB_TIMEOUT_SECS should be between 1 and 60 seconds: requests pile up \
                  while the database is down"
+                    .into(),
+            );
+        }
+        if self.request_timeout.is_zero() {
+            issue(
+                "rivo.W014",
+                "RIVO_REQUEST_TIMEOUT_SECS",
+                "RIVO_REQUEST_TIMEOUT_SECS is 0: a request whose database stops answering \
+                 waits forever; keep a limit (default 30 s)"
                     .into(),
             );
         }

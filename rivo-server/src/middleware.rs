@@ -133,12 +133,15 @@ pub fn host_check<E: Endpoint + 'static>(
 
 /// Answers `503` (JSON) to a request still unanswered after `limit`, e.g. because the database
 /// stopped answering a query already sent (a network partition), which no pool timeout covers.
-/// Dropping the request's future rolls back its open transaction.
+/// Dropping the request's future rolls back its open transaction. A zero `limit` turns it off.
 pub fn request_timeout<E: Endpoint + 'static>(
     limit: std::time::Duration,
 ) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
     move |ep, req| {
         Box::pin(async move {
+            if limit.is_zero() {
+                return Ok(respond(ep.as_ref(), req).await);
+            }
             match tokio::time::timeout(limit, respond(ep.as_ref(), req)).await {
                 Ok(resp) => Ok(resp),
                 Err(_) => {

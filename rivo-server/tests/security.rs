@@ -63,10 +63,11 @@ fn check_deploy_lists_every_insecure_setting_and_fails_in_production() {
         .env("RIVO_LOGIN_MAX_FAILURES", "100000")
         .env("RIVO_MAX_BODY_BYTES", "1000000000")
         .env("RIVO_TOKEN_TTL_HOURS", "100000")
-        .env("RIVO_DB_TIMEOUT_SECS", "600"));
+        .env("RIVO_DB_TIMEOUT_SECS", "600")
+        .env("RIVO_REQUEST_TIMEOUT_SECS", "0"));
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("8 insecure setting(s) with DEBUG=False"),
+        text.contains("9 insecure setting(s) with DEBUG=False"),
         "{text}"
     );
     for id in [
@@ -78,6 +79,7 @@ fn check_deploy_lists_every_insecure_setting_and_fails_in_production() {
         "rivo.W011",
         "rivo.W012",
         "rivo.W013",
+        "rivo.W014",
     ] {
         assert!(text.contains(id), "{id} missing from:\n{text}");
     }
