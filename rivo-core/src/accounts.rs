@@ -481,7 +481,11 @@ pub const PASSWORD_MIN_LENGTH: usize = 8;
 fn is_common_password(password: &str) -> bool {
     static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
     COMMON
-        .get_or_init(|| include_str!("../data/common-passwords.txt").lines().collect())
+        .get_or_init(|| {
+            include_str!("../data/common-passwords.txt")
+                .lines()
+                .collect()
+        })
         .contains(password.trim().to_lowercase().as_str())
 }
 
