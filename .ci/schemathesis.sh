@@ -11,6 +11,7 @@
 # threads: "AST constructor recursion depth mismatch"), an error of the tool, not of the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 ST_VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-30}
 TIME_LIMIT=${ST_TIME_LIMIT_SECS:-600}
@@ -61,11 +62,12 @@ run_st() { # name, extra args...
   local name=$1
   shift
   set +e
-  timeout "$TIME_LIMIT" "$VENV/bin/st" run openapi.json --url "$BASE" \
-    --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --seed 20261125 \
+  # Run from target/ so schemathesis' own cache (.schemathesis/) stays out of the repository.
+  (cd "$OUT" && timeout "$TIME_LIMIT" "$ROOT/$VENV/bin/st" run "$ROOT/openapi.json" \
+    --url "$BASE" --checks "$CHECKS" --max-examples "$MAX_EXAMPLES" --seed 20261125 \
     --phases examples,coverage,fuzzing --workers 1 --request-timeout 30 --no-color \
     --suppress-health-check all --warnings off \
-    --report junit --report-junit-path "$OUT/$name.xml" "$@" >"$OUT/$name.log" 2>&1
+    --report junit --report-junit-path "$name.xml" "$@") >"$OUT/$name.log" 2>&1
   local code=$?
   set -e
   tail -n 25 "$OUT/$name.log"
