@@ -760,12 +760,11 @@ async fn scenario(ui: &Ui) -> Result {
 
     ui.step("audit-log");
     ui.route("#/log").await?;
-    ui.find("#result_list").await?;
-    let log = ui.find("#result_list").await?.text().await?;
+    // Wait for the log page itself: right after the route change the previous list may still
+    // be on screen.
+    ui.wait_text("main h1", "Select log entry to view").await?;
     for expected in ["Support", SUPPORT_EMAIL, "Ada Lovelace"] {
-        if !log.contains(expected) {
-            return Err(format!("audit log lacks {expected:?}: {log}").into());
-        }
+        ui.wait_text("#result_list", expected).await?;
     }
     ui.route("#/log?action=delete").await?;
     ui.wait_text("#result_list", "Delete").await?;
