@@ -413,7 +413,8 @@ pub struct UserFilter {
 impl UserFilter {
     pub(crate) fn conds(&self) -> Conds {
         let mut c = Conds::default();
-        c.search(
+        c.indexed_search(
+            "users_fts",
             &["email", "username", "first_name", "last_name"],
             self.search.as_deref(),
         )

@@ -154,6 +154,7 @@ impl Store {
         Store {
             backend: self.backend.clone(),
             actor: Some(Arc::new(actor.into())),
+            appender: self.appender.clone(),
         }
     }
 

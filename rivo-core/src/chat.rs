@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::error::{Error, Result, Rule};
 use crate::ids::{MessageId, SessionId};
 use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
+use crate::store::append::NewMessage;
 use crate::store::{Store, dispatch};
 use crate::validate;
 
@@ -157,7 +158,7 @@ impl MessageFilter {
             .eq("sender_type", self.sender_type.map(|s| s.as_str()))
             .at_least("sent_at", self.sent_from)
             .before("sent_at", self.sent_before)
-            .search(&["message"], self.search.as_deref());
+            .indexed_search("chat_messages_fts", &["message"], self.search.as_deref());
         c
     }
 }
@@ -176,7 +177,8 @@ sort_fields!(
     }
 );
 
-/// A chat session with its size and time span.
+/// A chat session as a row: its size, time span, last message and linked client, kept right
+/// in the transaction of every append and delete of its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     /// The session.
@@ -187,7 +189,16 @@ pub struct SessionSummary {
     pub first_sent_at: DateTime<Utc>,
     /// When its last message was sent.
     pub last_sent_at: DateTime<Utc>,
+    /// The first [`PREVIEW_CHARS`] characters of its last message.
+    pub last_message_preview: String,
+    /// Who sent its last message.
+    pub last_sender_type: SenderType,
+    /// The client whose context links this session (the oldest such context), if any.
+    pub client_id: Option<crate::ClientId>,
 }
+
+/// How many characters of a session's last message its row keeps.
+pub const PREVIEW_CHARS: usize = 100;
 
 /// Filters for [`Store::list_sessions`].
 #[derive(Debug, Clone, Default)]
@@ -217,6 +228,13 @@ impl Store {
     /// assert_eq!(history[1].sender_type, SenderType::Bot);
     /// # Ok(()) }
     /// ```
+    ///
+    /// Concurrent appends are group-committed: each batch (what queued while the previous one
+    /// was committing, at most [`StoreOptions::append_batch_max`](crate::StoreOptions)) is one
+    /// INSERT in one transaction, with the session rows updated in it. The call returns only
+    /// once its own batch committed; if the batch fails, every call in it fails and none of its
+    /// messages is stored. Within a session, history order (`sent_at`, then id) equals id order,
+    /// across several stores on one database too.
     #[tracing::instrument(skip_all, fields(%session_id, %sender_type))]
     pub async fn append(
         &self,
@@ -225,7 +243,59 @@ impl Store {
         sender_type: SenderType,
     ) -> Result<ChatMessage> {
         let message = clean_message(message).map_err(|rule| Error::invalid("message", rule))?;
-        dispatch!(self.append(session_id, &message, sender_type))
+        let mut stored = self
+            .appender
+            .append(vec![NewMessage {
+                session_id,
+                message,
+                sender_type,
+            }])
+            .await?;
+        stored
+            .pop()
+            .ok_or_else(|| Error::Internal("append returned no row".into()))
+    }
+
+    /// Stores several messages in one transaction (all or none), in the given order, and
+    /// returns them. Every text is validated first: a bad one fails the call with
+    /// [`Error::Validation`] on field `message`, and nothing is written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::{SenderType, SessionId, Store};
+    /// let store = Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let s = SessionId::new_random();
+    /// let stored = store
+    ///     .append_many(&[(s, "Hi", SenderType::Client), (s, "Hello!", SenderType::Bot)])
+    ///     .await?;
+    /// assert!(stored[0].id < stored[1].id);
+    /// assert!(store.append_many(&[(s, "ok", SenderType::Client), (s, " ", SenderType::Bot)]).await.is_err());
+    /// assert_eq!(store.history(s).await?.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all, fields(count = messages.len()))]
+    pub async fn append_many(
+        &self,
+        messages: &[(SessionId, &str, SenderType)],
+    ) -> Result<Vec<ChatMessage>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = messages
+            .iter()
+            .map(|(session_id, text, sender_type)| {
+                clean_message(text)
+                    .map(|message| NewMessage {
+                        session_id: *session_id,
+                        message,
+                        sender_type: *sender_type,
+                    })
+                    .map_err(|rule| Error::invalid("message", rule))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.appender.append(rows).await
     }
 
     /// The whole conversation of a session, oldest first (by `sent_at`, then id). An unknown
@@ -281,7 +351,8 @@ impl Store {
         dispatch!(self.delete_messages(ids, self.audit(json!({}))))
     }
 
-    /// Chat sessions, most recently active first.
+    /// Chat sessions, most recently active first, from the session rows (never a scan of the
+    /// messages; a search goes through the trigram index of the messages).
     pub async fn list_sessions(
         &self,
         filter: &SessionFilter,

@@ -157,10 +157,14 @@ pub struct ClientFilter {
 impl ClientFilter {
     pub(crate) fn conds(&self) -> Conds {
         let mut c = Conds::default();
-        c.search(&["name", "email", "phone"], self.search.as_deref())
-            .eq("current_stage", self.stage.map(Stage::as_str))
-            .at_least("created_at", self.created_from)
-            .before("created_at", self.created_before);
+        c.indexed_search(
+            "clients_fts",
+            &["name", "email", "phone"],
+            self.search.as_deref(),
+        )
+        .eq("current_stage", self.stage.map(Stage::as_str))
+        .at_least("created_at", self.created_from)
+        .before("created_at", self.created_before);
         c
     }
 }

@@ -45,12 +45,21 @@ impl Default for PageRequest {
 }
 
 /// One page of a list and the total number of rows matching its filters.
+///
+/// Totals are exact up to [`StoreOptions::exact_count_limit`](crate::StoreOptions) rows, which
+/// bounds what a count costs whatever the table's size (Django admin's answer for big tables).
+/// Above it, `total` is an estimate and `estimated` says so: the planner's statistics for a
+/// whole table, or the limit itself (a lower bound: "more than N") for a filtered list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     /// The rows of this page, in the requested order.
     pub items: Vec<T>,
-    /// How many rows match the filters in all pages.
+    /// How many rows match the filters in all pages (see `estimated`).
     pub total: u64,
+    /// Whether `total` is an estimate rather than an exact count.
+    pub estimated: bool,
+    /// Whether rows follow this page (exact, whatever `estimated` says).
+    pub has_next: bool,
 }
 
 impl<T> Page<T> {
@@ -59,6 +68,8 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             total: self.total,
+            estimated: self.estimated,
+            has_next: self.has_next,
         }
     }
 }
@@ -155,6 +166,11 @@ pub(crate) enum Cond {
     Before(&'static str, Value),
     /// Case-insensitive substring match on any of the columns; `%`, `_` and `\` match literally.
     Search(&'static [&'static str], String),
+    /// [`Cond::Search`] served by a trigram index: on SQLite the FTS5 table named here (over
+    /// exactly these columns) narrows the candidates, and LIKE decides (so matching is the
+    /// same); on PostgreSQL the planner uses the pg_trgm GIN indexes by itself. Holds the
+    /// columns, the LIKE pattern, the FTS table and the trimmed search text.
+    IndexedSearch(&'static [&'static str], String, &'static str, String),
 }
 
 /// Collects conditions from optional filter fields.
@@ -186,6 +202,29 @@ impl Conds {
         }
         self
     }
+    /// [`Conds::search`] through the trigram index `fts` (see [`Cond::IndexedSearch`]).
+    pub fn indexed_search(
+        &mut self,
+        fts: &'static str,
+        columns: &'static [&'static str],
+        text: Option<&str>,
+    ) -> &mut Self {
+        if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+            self.0.push(Cond::IndexedSearch(
+                columns,
+                like_pattern(text),
+                fts,
+                text.to_owned(),
+            ));
+        }
+        self
+    }
+}
+
+/// An FTS5 phrase query matching `text` as a substring under the trigram tokenizer, or `None`
+/// when the text is too short for trigrams (under 3 characters) and only a scan can answer.
+pub(crate) fn fts_phrase(text: &str) -> Option<String> {
+    (text.chars().count() >= 3).then(|| format!("\"{}\"", text.replace('"', "\"\"")))
 }
 
 /// `%text%` with LIKE's metacharacters escaped by `\`.

@@ -13,6 +13,7 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
         acquire_timeout: config.db_timeout,
+        ..StoreOptions::default()
     };
     Store::open_with(&config.database_url, options)
         .await

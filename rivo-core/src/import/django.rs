@@ -860,6 +860,7 @@ async fn import_chat(
         line.skipped += rows.len() as u64 - inserted;
     }
     on_target!(target, tx, import_reset_ids(&["chat_messages"]))?;
+    on_target!(target, tx, import_sessions())?;
     tx.commit().await?;
     tracing::info!("imported chat history");
     Ok(())

@@ -75,7 +75,8 @@ fn compares_nul(cond: &Cond) -> bool {
         Cond::Eq(_, Value::Text(t))
         | Cond::AtLeast(_, Value::Text(t))
         | Cond::Before(_, Value::Text(t))
-        | Cond::Search(_, t) => t.contains('\0'),
+        | Cond::Search(_, t)
+        | Cond::IndexedSearch(_, t, _, _) => t.contains('\0'),
         _ => false,
     }
 }
@@ -100,19 +101,44 @@ fn push_where(qb: &mut QueryBuilder<Db>, conds: &[Cond]) {
                 qb.push(col).push(" < ");
                 bind_value(qb, v);
             }
-            Cond::Search(cols, pattern) => {
-                qb.push("(");
-                for (j, col) in cols.iter().enumerate() {
-                    if j > 0 {
-                        qb.push(" OR ");
-                    }
-                    qb.push(col).push(LIKE);
-                    qb.push_bind(pattern.clone());
-                    qb.push(" ESCAPE '\\'");
-                }
-                qb.push(")");
+            Cond::Search(cols, pattern) => push_like(qb, cols, pattern),
+            Cond::IndexedSearch(cols, pattern, fts, text) => {
+                push_fts(qb, fts, text);
+                push_like(qb, cols, pattern);
             }
         }
+    }
+}
+
+/// `(col LIKE pattern OR …)`, case-insensitive, metacharacters escaped.
+fn push_like(qb: &mut QueryBuilder<Db>, cols: &[&str], pattern: &str) {
+    qb.push("(");
+    for (j, col) in cols.iter().enumerate() {
+        if j > 0 {
+            qb.push(" OR ");
+        }
+        qb.push(col).push(LIKE);
+        qb.push_bind(pattern.to_owned());
+        qb.push(" ESCAPE '\\'");
+    }
+    qb.push(")");
+}
+
+/// On SQLite, `id IN (FTS5 trigram candidates) AND ` before the LIKE that decides; nothing on
+/// PostgreSQL (whose planner uses the trigram indexes for the LIKE itself) or for a text too
+/// short for trigrams.
+fn push_fts(qb: &mut QueryBuilder<Db>, fts: &str, text: &str) {
+    if !FTS_SEARCH {
+        return;
+    }
+    if let Some(phrase) = crate::query::fts_phrase(text) {
+        qb.push("id IN (SELECT rowid FROM ")
+            .push(fts)
+            .push(" WHERE ")
+            .push(fts)
+            .push(" MATCH ")
+            .push_bind(phrase)
+            .push(") AND ");
     }
 }
 
@@ -156,6 +182,60 @@ async fn record(
     Ok(())
 }
 
+/// A page from `limit + 1` fetched rows (the extra one only says that more follow).
+fn paged<R, T>(mut rows: Vec<R>, limit: i64, total: i64, estimated: bool) -> Result<Page<T>>
+where
+    T: TryFrom<R, Error = Error>,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_next = rows.len() > limit;
+    rows.truncate(limit);
+    Ok(Page {
+        items: rows.into_iter().map(T::try_from).collect::<Result<_>>()?,
+        total: u64::try_from(total).unwrap_or(0),
+        estimated,
+        has_next,
+    })
+}
+
+/// [`record`] for many objects of one kind at once: one multi-row INSERT (a bulk delete of 500
+/// messages is one statement, not 500).
+async fn record_many(
+    tx: &mut Tx,
+    audit: &Audit<'_>,
+    action: AuditAction,
+    object_type: &str,
+    objects: &[(String, String)],
+) -> Result<()> {
+    let Some(actor) = audit.actor else {
+        return Ok(());
+    };
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let changes = sqlx::types::Json(&audit.changes);
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
+         object_repr, changes, created_at) ",
+    );
+    qb.push("SELECT (SELECT id FROM users WHERE id = ");
+    qb.push_bind(actor.id.0);
+    qb.push("), v.* FROM (");
+    qb.push_values(objects, |mut b, (id, repr)| {
+        b.push_bind(&actor.repr)
+            .push_bind(action.as_str())
+            .push_bind(object_type)
+            .push_bind(id)
+            .push_bind(repr.chars().take(255).collect::<String>())
+            .push_bind(changes)
+            .push_bind(at);
+    });
+    qb.push(") AS v");
+    qb.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
 fn preview(text: &str) -> String {
     text.chars().take(50).collect()
 }
@@ -175,20 +255,38 @@ impl Backend {
         T: TryFrom<R, Error = Error>,
         F: SortField,
     {
-        let mut count = QueryBuilder::<Db>::new(format!("SELECT count(*) FROM {table}"));
-        push_where(&mut count, conds);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
+        let (total, estimated) = self
+            .bounded_count(table, conds.is_empty(), |qb| push_where(qb, conds))
+            .await?;
 
         let mut select = QueryBuilder::<Db>::new(format!("SELECT {cols} FROM {table}"));
         push_where(&mut select, conds);
         push_order(&mut select, sort);
-        select.push(" LIMIT ").push_bind(page.clamped_limit());
+        let limit = page.clamped_limit();
+        select.push(" LIMIT ").push_bind(limit + 1);
         select.push(" OFFSET ").push_bind(page.clamped_offset());
         let rows: Vec<R> = select.build_query_as().fetch_all(&self.read).await?;
-        Ok(Page {
-            items: rows.into_iter().map(T::try_from).collect::<Result<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        paged(rows, limit, total, estimated)
+    }
+
+    /// The rows of `table` matching the `WHERE` that `filter` pushes, counted exactly up to the
+    /// store's count limit (so a count never reads more rows than that) and estimated beyond:
+    /// from statistics for a whole table, or as the limit + 1 (a lower bound) for a filtered one.
+    async fn bounded_count(
+        &self,
+        table: &str,
+        unfiltered: bool,
+        filter: impl FnOnce(&mut QueryBuilder<Db>),
+    ) -> Result<(i64, bool)> {
+        let mut count = QueryBuilder::<Db>::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table}"));
+        filter(&mut count);
+        count.push(" LIMIT ").push_bind(self.count_limit + 1).push(") AS bounded");
+        let counted: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
+        if counted <= self.count_limit {
+            return Ok((counted, false));
+        }
+        let estimate = if unfiltered { self.estimate_rows(table).await? } else { None };
+        Ok((estimate.unwrap_or(0).max(counted), true))
     }
 
     /// Runs a statement directly (tests only: for states the API cannot produce).
@@ -302,10 +400,11 @@ impl Backend {
             }
             qb.push(") RETURNING id, message");
             let gone: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            for (id, message) in &gone {
-                record(&mut tx, &audit, AuditAction::Delete, "chathistory", id, &preview(message))
-                    .await?;
-            }
+            let entries: Vec<(String, String)> = gone
+                .iter()
+                .map(|(id, message)| (id.to_string(), preview(message)))
+                .collect();
+            record_many(&mut tx, &audit, AuditAction::Delete, "chathistory", &entries).await?;
             deleted += gone.len() as u64;
         }
         tx.commit().await?;
@@ -317,40 +416,34 @@ impl Backend {
         filter: &SessionFilter,
         page: PageRequest,
     ) -> Result<Page<SessionSummary>> {
-        let search = filter
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(crate::query::like_pattern);
-        let push_filter = |qb: &mut QueryBuilder<Db>| {
-            if search.as_ref().is_some_and(|p| p.contains('\0')) {
+        let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let push_filter = |qb: &mut QueryBuilder<Db>| match search {
+            Some(text) if text.contains('\0') => {
                 qb.push(" WHERE 1 = 0");
-            } else if let Some(pattern) = &search {
-                qb.push(" WHERE session_id IN (SELECT session_id FROM chat_messages WHERE message")
-                    .push(LIKE)
-                    .push_bind(pattern.clone())
-                    .push(" ESCAPE '\\')");
             }
+            Some(text) => {
+                qb.push(" WHERE session_id IN (SELECT session_id FROM chat_messages WHERE ");
+                push_fts(qb, "chat_messages_fts", text);
+                push_like(qb, &["message"], &crate::query::like_pattern(text));
+                qb.push(")");
+            }
+            None => {}
         };
-        let mut count =
-            QueryBuilder::<Db>::new("SELECT count(DISTINCT session_id) FROM chat_messages");
-        push_filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
-
+        let (total, estimated) = self
+            .bounded_count("chat_sessions", search.is_none(), push_filter)
+            .await?;
         let mut select = QueryBuilder::<Db>::new(
-            "SELECT session_id, count(*) AS message_count, min(sent_at) AS first_sent_at, \
-             max(sent_at) AS last_sent_at FROM chat_messages",
+            "SELECT session_id, client_id, message_count, first_message_at AS first_sent_at, \
+             last_message_at AS last_sent_at, last_message_preview, last_sender_type \
+             FROM chat_sessions",
         );
         push_filter(&mut select);
-        select.push(" GROUP BY session_id ORDER BY max(sent_at) DESC, session_id LIMIT ");
-        select.push_bind(page.clamped_limit());
+        let limit = page.clamped_limit();
+        select.push(" ORDER BY last_message_at DESC, session_id LIMIT ");
+        select.push_bind(limit + 1);
         select.push(" OFFSET ").push_bind(page.clamped_offset());
         let rows: Vec<SessionRow> = select.build_query_as().fetch_all(&self.read).await?;
-        Ok(Page {
-            items: rows.into_iter().map(SessionSummary::try_from).collect::<Result<_>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        paged(rows, limit, total, estimated)
     }
 
     pub(crate) async fn delete_session(&self, session_id: SessionId, audit: Audit<'_>) -> Result<u64> {
@@ -529,6 +622,8 @@ impl Backend {
         Ok(Page {
             items,
             total: rows.total,
+            estimated: rows.estimated,
+            has_next: rows.has_next,
         })
     }
 

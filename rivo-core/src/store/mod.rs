@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+pub(crate) mod append;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
@@ -42,6 +43,14 @@ pub struct StoreOptions {
     /// How long an operation waits for a connection (and, on SQLite, for a lock) before it fails
     /// with [`Error::Database`]; keeps requests from hanging while the database is down.
     pub acquire_timeout: Duration,
+    /// Most messages one group commit writes (see [`Store::append`]).
+    pub append_batch_max: usize,
+    /// How many batches may be in flight at once (each on its own connection). One is enough
+    /// on SQLite, which has a single writer.
+    pub append_writers: usize,
+    /// Lists count their rows exactly up to this many; beyond it the total is an estimate
+    /// ([`Page::estimated`](crate::Page)), so a count never costs more than this many rows.
+    pub exact_count_limit: u64,
 }
 
 impl Default for StoreOptions {
@@ -49,8 +58,22 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            append_batch_max: 256,
+            append_writers: 2,
+            exact_count_limit: 10_000,
         }
     }
+}
+
+/// What the group commit of [`Store::append`] has done since the store opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupCommitStats {
+    /// Batches committed.
+    pub batches: u64,
+    /// Messages committed in them.
+    pub messages: u64,
+    /// The largest batch.
+    pub largest_batch: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +114,7 @@ pub(crate) use dispatch;
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
+    pub(crate) appender: std::sync::Arc<append::Appender>,
 }
 
 impl fmt::Debug for Store {
@@ -112,6 +136,7 @@ impl Store {
     /// (so a server can start while the database is still coming up); SQLite opens (and
     /// creates, with `mode=rwc`) the file at once.
     pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self> {
+        let writers = options.append_writers;
         let backend = match BackendKind::from_url(url) {
             Some(BackendKind::Postgres) => {
                 Backend::Postgres(postgres::Backend::connect(url, &options).await?)
@@ -129,10 +154,26 @@ impl Store {
                 )));
             }
         };
+        let writers = match backend {
+            Backend::Sqlite(_) => 1,
+            Backend::Postgres(_) => writers,
+        };
+        let appender = append::Appender::start(backend.clone(), writers, options.append_batch_max);
         Ok(Self {
             backend,
             actor: None,
+            appender: std::sync::Arc::new(appender),
         })
+    }
+
+    /// What the group commit of appends has done so far.
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        let (batches, messages, largest_batch) = self.appender.stats.snapshot();
+        GroupCommitStats {
+            batches,
+            messages,
+            largest_batch,
+        }
     }
 
     /// The database this store runs on.
@@ -168,10 +209,19 @@ impl Store {
         dispatch!(self.fetch_texts(sql))
     }
 
-    /// Closes every connection, waiting for the ones in use to be returned.
+    /// Stops taking appends, writes the ones already queued, then closes every connection,
+    /// waiting for the ones in use to be returned.
     pub async fn close(&self) {
+        self.appender.close().await;
         dispatch!(self.close())
     }
+}
+
+/// [`StoreOptions::exact_count_limit`] as the backends bind it.
+pub(crate) fn count_limit(options: &StoreOptions) -> i64 {
+    i64::try_from(options.exact_count_limit)
+        .unwrap_or(i64::MAX - 1)
+        .clamp(0, i64::MAX - 1)
 }
 
 /// Migrations of `migrator` that the database behind `pool` has not applied.

@@ -6,17 +6,20 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
-use super::StoreOptions;
+use super::{StoreOptions, count_limit};
 
 type Db = Postgres;
 
 const LIKE: &str = " ILIKE ";
 const FOR_UPDATE: &str = " FOR UPDATE";
+/// Substring search needs no rewriting: the planner uses the pg_trgm GIN indexes.
+const FTS_SEARCH: bool = false;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     read: Pool<Db>,
     write: Pool<Db>,
+    count_limit: i64,
 }
 
 impl Backend {
@@ -31,6 +34,7 @@ impl Backend {
         Ok(Self {
             read: pool.clone(),
             write: pool,
+            count_limit: count_limit(options),
         })
     }
 
@@ -53,45 +57,112 @@ impl Backend {
         Ok(self.write.begin().await?)
     }
 
+    /// Writes a batch of messages in one statement (one round trip, one commit) and returns
+    /// them in the batch's order.
+    ///
     /// `sent_at` comes from the database clock, so several servers on one database agree on
-    /// the order of a conversation. A transaction-scoped advisory lock on the session (taken in
-    /// the same statement, released at its commit) makes concurrent appends to one session
-    /// take their id and their time in the same order, so history order always agrees with ids;
-    /// appends to different sessions do not wait for each other.
-    pub(crate) async fn append(
+    /// the order of a conversation. The statement first upserts the batch's session rows in
+    /// session order: that row lock is held until commit, so concurrent batches touching one
+    /// session (from any server) take their ids and times one after the other, and history
+    /// order always agrees with ids. A message's time is taken under that lock and never goes
+    /// back within its session (`greatest` with the session's last time), even if the clock
+    /// does. Batches touching different sessions do not wait for each other.
+    pub(crate) async fn append_batch(
         &self,
-        session_id: crate::SessionId,
-        message: &str,
-        sender_type: crate::SenderType,
-    ) -> crate::Result<crate::ChatMessage> {
-        let row: (i64, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
-            "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
-             SELECT $1, $2, $3, clock_timestamp() FROM (SELECT pg_advisory_xact_lock($4)) AS l \
-             RETURNING id, sent_at",
+        rows: &[&super::append::NewMessage],
+    ) -> crate::Result<Vec<crate::ChatMessage>> {
+        let sessions: Vec<uuid::Uuid> = rows.iter().map(|r| r.session_id.0).collect();
+        let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
+        let senders: Vec<&str> = rows.iter().map(|r| r.sender_type.as_str()).collect();
+        let stored: Vec<(i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(APPEND_BATCH)
+            .bind(&sessions)
+            .bind(&texts)
+            .bind(&senders)
+            .fetch_all(&self.write)
+            .await?;
+        Ok(stored
+            .into_iter()
+            .zip(rows)
+            .map(|((id, sent_at), row)| crate::ChatMessage {
+                id: crate::MessageId(id),
+                session_id: row.session_id,
+                message: row.message.clone(),
+                sender_type: row.sender_type,
+                sent_at,
+            })
+            .collect())
+    }
+
+    /// Recounts every session row from the messages, in the import's transaction (imports
+    /// insert messages with their own ids and times, outside the append path).
+    pub(crate) async fn import_sessions(&self, tx: &mut Tx) -> crate::Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_sessions (session_id, client_id, message_count, first_message_at, \
+                 last_message_at, last_message_preview, last_sender_type) \
+             SELECT a.session_id, \
+                 (SELECT c.client_id FROM client_contexts c \
+                  WHERE c.chat_session_id = a.session_id ORDER BY c.id LIMIT 1), \
+                 a.n, a.first_at, l.sent_at, left(l.message, 100), l.sender_type \
+             FROM (SELECT session_id, count(*) AS n, min(sent_at) AS first_at \
+                   FROM chat_messages GROUP BY session_id) AS a \
+             CROSS JOIN LATERAL (SELECT m.sent_at, m.message, m.sender_type FROM chat_messages m \
+                 WHERE m.session_id = a.session_id ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) AS l \
+             ON CONFLICT (session_id) DO UPDATE SET client_id = excluded.client_id, \
+                 message_count = excluded.message_count, \
+                 first_message_at = excluded.first_message_at, \
+                 last_message_at = excluded.last_message_at, \
+                 last_message_preview = excluded.last_message_preview, \
+                 last_sender_type = excluded.last_sender_type",
         )
-        .bind(session_id.0)
-        .bind(message)
-        .bind(sender_type.as_str())
-        .bind(session_lock_key(&session_id))
-        .fetch_one(&self.write)
+        .execute(&mut **tx)
         .await?;
-        Ok(crate::ChatMessage {
-            id: crate::MessageId(row.0),
-            session_id,
-            message: message.to_owned(),
-            sender_type,
-            sent_at: row.1,
-        })
+        Ok(())
+    }
+
+    /// The planner's estimate of a table's rows (`None` before its first ANALYZE).
+    async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
+        let estimate: Option<f32> =
+            sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)")
+                .bind(table)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(estimate.filter(|n| *n >= 0.0).map(|n| n as i64))
     }
 }
 
-/// The advisory lock key of a session: its first 8 bytes.
-fn session_lock_key(session: &crate::SessionId) -> i64 {
-    let bytes = session.0.as_bytes();
-    let mut key = [0u8; 8];
-    key.copy_from_slice(&bytes[..8]);
-    i64::from_be_bytes(key)
-}
+/// One batch of appends: lock (upsert) the session rows in session order, then insert the
+/// messages in batch order under those locks, with the time taken under the lock.
+const APPEND_BATCH: &str = "\
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY
+        AS t(session_id, message, sender_type, ord)
+), per_session AS (
+    SELECT DISTINCT ON (session_id) session_id, message, sender_type,
+           count(*) OVER (PARTITION BY session_id) AS n
+    FROM input ORDER BY session_id, ord DESC
+), locked AS (
+    INSERT INTO chat_sessions AS s (session_id, client_id, message_count, first_message_at,
+                                    last_message_at, last_message_preview, last_sender_type)
+    SELECT p.session_id,
+           (SELECT c.client_id FROM client_contexts c WHERE c.chat_session_id = p.session_id
+            ORDER BY c.id LIMIT 1),
+           p.n, p.now, p.now, left(p.message, 100), p.sender_type
+    FROM (SELECT per_session.*, clock_timestamp() AS now FROM per_session) AS p
+    ORDER BY p.session_id
+    ON CONFLICT (session_id) DO UPDATE SET
+        message_count = s.message_count + excluded.message_count,
+        last_message_at = greatest(s.last_message_at, clock_timestamp()),
+        last_message_preview = excluded.last_message_preview,
+        last_sender_type = excluded.last_sender_type
+    RETURNING s.session_id, s.last_message_at
+), inserted AS (
+    INSERT INTO chat_messages (session_id, message, sender_type, sent_at)
+    SELECT i.session_id, i.message, i.sender_type, l.last_message_at
+    FROM input i JOIN locked l ON l.session_id = i.session_id
+    ORDER BY i.ord
+    RETURNING id, sent_at
+)
+SELECT id, sent_at FROM inserted ORDER BY id";
 
 include!("common.rs");
 include!("import_common.rs");

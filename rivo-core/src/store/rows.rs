@@ -44,9 +44,12 @@ impl TryFrom<MessageRow> for ChatMessage {
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     session_id: Uuid,
+    client_id: Option<i64>,
     message_count: i64,
     first_sent_at: DateTime<Utc>,
     last_sent_at: DateTime<Utc>,
+    last_message_preview: String,
+    last_sender_type: String,
 }
 
 impl TryFrom<SessionRow> for SessionSummary {
@@ -57,6 +60,12 @@ impl TryFrom<SessionRow> for SessionSummary {
             message_count: u64::try_from(r.message_count).unwrap_or(0),
             first_sent_at: r.first_sent_at,
             last_sent_at: r.last_sent_at,
+            last_message_preview: r.last_message_preview,
+            last_sender_type: r
+                .last_sender_type
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("sender type {:?}", r.last_sender_type)))?,
+            client_id: r.client_id.map(crate::ClientId),
         })
     }
 }

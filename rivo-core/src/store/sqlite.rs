@@ -6,17 +6,22 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
-use super::StoreOptions;
+use super::{StoreOptions, count_limit};
 
 type Db = Sqlite;
 
 const LIKE: &str = " LIKE ";
 const FOR_UPDATE: &str = "";
+/// Substring search goes through the FTS5 trigram tables first.
+const FTS_SEARCH: bool = true;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     read: Pool<Db>,
     write: Pool<Db>,
+    count_limit: i64,
+    /// The last `sent_at` this process gave a message (times never go back).
+    last_sent_at: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Backend {
@@ -39,6 +44,8 @@ impl Backend {
             return Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                count_limit: count_limit(options),
+                last_sent_at: Default::default(),
             });
         }
         let connect = connect
@@ -55,7 +62,12 @@ impl Backend {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            count_limit: count_limit(options),
+            last_sent_at: Default::default(),
+        })
     }
 
     pub(crate) async fn migrate(&self) -> crate::Result<()> {
@@ -80,33 +92,64 @@ impl Backend {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// `sent_at` comes from this process's clock, taken while holding the only writer
-    /// connection, so it never goes backwards relative to ids.
-    pub(crate) async fn append(
+    /// Writes a batch of messages in one `BEGIN IMMEDIATE … COMMIT` on the writer and returns
+    /// them in the batch's order. Triggers keep the session rows and the trigram index in the
+    /// same transaction.
+    ///
+    /// `sent_at` comes from this process's clock, taken while holding the write lock and never
+    /// earlier than the previous batch's, so it never goes backwards relative to ids.
+    pub(crate) async fn append_batch(
         &self,
-        session_id: crate::SessionId,
-        message: &str,
-        sender_type: crate::SenderType,
-    ) -> crate::Result<crate::ChatMessage> {
-        let mut conn = self.write.acquire().await?;
-        let sent_at = now();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(session_id.0)
-        .bind(message)
-        .bind(sender_type.as_str())
-        .bind(sent_at)
-        .fetch_one(&mut *conn)
+        rows: &[&super::append::NewMessage],
+    ) -> crate::Result<Vec<crate::ChatMessage>> {
+        let mut tx = self.begin().await?;
+        let sent_at = {
+            let mut last = self
+                .last_sent_at
+                .lock()
+                .map_err(|_| crate::Error::Internal("clock poisoned".into()))?;
+            let t = now().max(*last);
+            *last = t;
+            t
+        };
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id = sqlx::query(
+                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(row.session_id.0)
+            .bind(&row.message)
+            .bind(row.sender_type.as_str())
+            .bind(sent_at)
+            .execute(&mut *tx)
+            .await?
+            .last_insert_rowid();
+            stored.push(crate::ChatMessage {
+                id: crate::MessageId(id),
+                session_id: row.session_id,
+                message: row.message.clone(),
+                sender_type: row.sender_type,
+                sent_at,
+            });
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Nothing to do: the insert trigger kept the session rows right row by row.
+    pub(crate) async fn import_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
+        Ok(())
+    }
+
+    /// A cheap upper bound of a table's rows (its rowid span).
+    async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
+        let span: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT max(rowid) - min(rowid) + 1 FROM {table}"
+        )))
+        .fetch_one(&self.read)
         .await?;
-        Ok(crate::ChatMessage {
-            id: crate::MessageId(id),
-            session_id,
-            message: message.to_owned(),
-            sender_type,
-            sent_at,
-        })
+        Ok(span)
     }
 }
 

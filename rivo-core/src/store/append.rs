@@ -1,0 +1,200 @@
+//! Group commit for chat appends.
+//!
+//! Every [`Store::append`](crate::Store::append) joins a queue. A writer task takes whatever
+//! queued while the previous batch was committing (at most
+//! [`StoreOptions::append_batch_max`](super::StoreOptions) rows), writes it as one INSERT in one
+//! transaction, and only then answers each caller with its own row. So an idle store commits a
+//! lone message at once (no timer, no added latency) and a busy one pays one commit for many.
+//!
+//! - A failed batch fails every caller in it, and none is acknowledged: the transaction rolled
+//!   back, so none of its rows exists. Input is validated before it joins the queue, so one
+//!   caller's bad input can never fail a batch.
+//! - [`Appender::close`] stops new appends and waits until the queue is drained and the last
+//!   batch committed (or failed) and was answered.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::Backend;
+use crate::chat::{ChatMessage, SenderType};
+use crate::error::{Error, Result};
+use crate::ids::SessionId;
+
+/// One message waiting to be written (already validated).
+#[derive(Debug, Clone)]
+pub(crate) struct NewMessage {
+    pub session_id: SessionId,
+    pub message: String,
+    pub sender_type: SenderType,
+}
+
+/// Some caller's rows and where to send their stored versions.
+struct Job {
+    rows: Vec<NewMessage>,
+    reply: oneshot::Sender<Result<Vec<ChatMessage>>>,
+}
+
+/// Figures of one committed batch, for metrics and tests.
+#[derive(Debug, Default)]
+pub(crate) struct AppendStats {
+    batches: std::sync::atomic::AtomicU64,
+    rows: std::sync::atomic::AtomicU64,
+    largest: std::sync::atomic::AtomicU64,
+}
+
+impl AppendStats {
+    fn record(&self, rows: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.rows.fetch_add(rows as u64, Relaxed);
+        self.largest.fetch_max(rows as u64, Relaxed);
+    }
+
+    /// `(batches, rows, largest batch)` committed so far.
+    pub(crate) fn snapshot(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.batches.load(Relaxed),
+            self.rows.load(Relaxed),
+            self.largest.load(Relaxed),
+        )
+    }
+}
+
+/// The queue in front of the writer tasks of one store (shared by its clones).
+pub(crate) struct Appender {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    writers: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) stats: Arc<AppendStats>,
+}
+
+impl Appender {
+    /// Starts `writers` writer tasks (at least one) on the current tokio runtime.
+    pub(crate) fn start(backend: Backend, writers: usize, batch_max: usize) -> Self {
+        // The queue bound only smooths bursts: callers beyond it wait to enqueue.
+        let (tx, rx) = mpsc::channel::<Job>(batch_max.max(1) * 4);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let stats = Arc::new(AppendStats::default());
+        let handles = (0..writers.max(1))
+            .map(|_| {
+                tokio::spawn(write_loop(
+                    backend.clone(),
+                    rx.clone(),
+                    batch_max.max(1),
+                    stats.clone(),
+                ))
+            })
+            .collect();
+        Self {
+            queue: Mutex::new(Some(tx)),
+            writers: Mutex::new(handles),
+            stats,
+        }
+    }
+
+    /// Queues `rows` and waits until they are committed (or their batch failed).
+    pub(crate) async fn append(&self, rows: Vec<NewMessage>) -> Result<Vec<ChatMessage>> {
+        let queue = self
+            .queue
+            .lock()
+            .map_err(|_| Error::Internal("append queue poisoned".into()))?
+            .clone()
+            .ok_or(Error::Database(sqlx::Error::PoolClosed))?;
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(Job { rows, reply })
+            .await
+            .map_err(|_| Error::Database(sqlx::Error::PoolClosed))?;
+        drop(queue);
+        answer
+            .await
+            .map_err(|_| Error::Internal("the append writer stopped".into()))?
+    }
+
+    /// Refuses new appends, then waits for the queued ones to be written and answered.
+    pub(crate) async fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        let handles = match self.writers.lock() {
+            Ok(mut writers) => std::mem::take(&mut *writers),
+            Err(_) => Vec::new(),
+        };
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+}
+
+async fn write_loop(
+    backend: Backend,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    batch_max: usize,
+    stats: Arc<AppendStats>,
+) {
+    loop {
+        // Collect a batch: wait for one job, then take whatever else is already queued.
+        let jobs = {
+            let mut rx = queue.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut rows = first.rows.len();
+            let mut jobs = vec![first];
+            while rows < batch_max {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        rows += job.rows.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let rows: Vec<&NewMessage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
+        let written = match &backend {
+            Backend::Postgres(b) => b.append_batch(&rows).await,
+            Backend::Sqlite(b) => b.append_batch(&rows).await,
+        };
+        match written {
+            Ok(stored) if stored.len() == rows.len() => {
+                stats.record(rows.len());
+                let mut stored = stored.into_iter();
+                for job in jobs {
+                    let mine: Vec<ChatMessage> = stored.by_ref().take(job.rows.len()).collect();
+                    // A caller that gave up (request cancelled) is not waiting: fine.
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Ok(stored) => {
+                let e = Error::Internal(format!(
+                    "a batch of {} messages returned {} rows",
+                    rows.len(),
+                    stored.len()
+                ));
+                fail_all(jobs, &e);
+            }
+            Err(e) => fail_all(jobs, &e),
+        }
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, e: &Error) {
+    tracing::warn!(error = %e, callers = jobs.len(), "chat append batch failed");
+    for job in jobs {
+        let _ = job.reply.send(Err(shared_error(e)));
+    }
+}
+
+/// A copy of a batch's error for each of its callers (errors are not `Clone`).
+fn shared_error(e: &Error) -> Error {
+    match e {
+        Error::Database(db) => Error::Database(sqlx::Error::Io(std::io::Error::other(format!(
+            "the batch holding this message failed: {db}"
+        )))),
+        other => Error::Internal(other.to_string()),
+    }
+}
