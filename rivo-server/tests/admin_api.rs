@@ -874,7 +874,7 @@ async fn lists_paginate_like_drf(db: &TestDb) {
     let empty = body_json(get(&c, &token, "/api/v1/admin/clients/").await).await;
     assert_eq!(
         empty,
-        json!({"count": 0, "next": null, "previous": null, "results": []})
+        json!({"count": 0, "count_is_estimate": false, "next": null, "previous": null, "results": []})
     );
     for i in 0..7 {
         db.store

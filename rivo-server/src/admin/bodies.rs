@@ -204,7 +204,7 @@ impl From<Permission> for PermissionBody {
     }
 }
 
-/// A chat session: its size and time span.
+/// A chat session: its size, time span, last message and linked client.
 #[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "ChatSession", example)]
 pub struct ChatSessionBody {
@@ -216,6 +216,12 @@ pub struct ChatSessionBody {
     pub first_sent_at: DrfDateTime,
     /// Last message.
     pub last_sent_at: DrfDateTime,
+    /// The first 100 characters of the last message.
+    pub last_message_preview: String,
+    /// Who sent the last message.
+    pub last_sender_type: crate::chat::SenderTypeName,
+    /// The client whose context links this session, if any.
+    pub client: Option<i64>,
 }
 
 impl From<SessionSummary> for ChatSessionBody {
@@ -225,6 +231,9 @@ impl From<SessionSummary> for ChatSessionBody {
             message_count: s.message_count,
             first_sent_at: DrfDateTime(s.first_sent_at),
             last_sent_at: DrfDateTime(s.last_sent_at),
+            last_message_preview: s.last_message_preview,
+            last_sender_type: s.last_sender_type.into(),
+            client: s.client_id.map(|c| c.0),
         }
     }
 }
@@ -424,8 +433,13 @@ macro_rules! page_body {
         $(#[$doc])*
         #[derive(Debug, Clone, Object, Serialize)]
         pub struct $name {
-            /// Rows matching the filters, in all pages.
+            /// Rows matching the filters, in all pages. Exact up to 10,000 rows; beyond, an
+            /// estimate (see `count_is_estimate`), so that counting never reads a whole table.
             pub count: u64,
+            /// `true` when `count` is an estimate: the table's statistics for an unfiltered
+            /// list, or a lower bound (there are more than `count` rows) for a filtered one,
+            /// like Django admin's `show_full_result_count = False`. `next` is exact either way.
+            pub count_is_estimate: bool,
             /// URL of the next page, null on the last.
             pub next: Option<String>,
             /// URL of the previous page, null on the first.
@@ -438,6 +452,7 @@ macro_rules! page_body {
             fn from(p: super::Paged<$item>) -> Self {
                 Self {
                     count: p.count,
+                    count_is_estimate: p.count_is_estimate,
                     next: p.next,
                     previous: p.previous,
                     results: p.results,

@@ -204,6 +204,9 @@ impl Example for ChatSessionBody {
             message_count: 12,
             first_sent_at: at(CREATED),
             last_sent_at: at(CHANGED),
+            last_message_preview: "Thanks, I will send the documents tomorrow.".to_owned(),
+            last_sender_type: crate::chat::SenderTypeName::Client,
+            client: Some(42),
         }
     }
 }

@@ -43,8 +43,10 @@ pub struct AdminSection {
     pub label: String,
     /// The list route.
     pub path: String,
-    /// How many objects the list holds.
+    /// How many objects the list holds (exact up to 10,000; see `count_is_estimate`).
     pub count: u64,
+    /// `true` when `count` is an estimate from the table's statistics.
+    pub count_is_estimate: bool,
     /// What the caller may do there.
     pub permissions: Abilities,
 }
@@ -54,6 +56,11 @@ pub struct AdminSection {
 pub struct AdminIndex {
     /// Sections with at least the view permission, in menu order.
     pub sections: Vec<AdminSection>,
+}
+
+/// A list's total and whether it is an estimate.
+fn tally<T>(page: rivo_core::Page<T>) -> (u64, bool) {
+    (page.total, page.estimated)
 }
 
 /// The audit log and the admin index.
@@ -132,42 +139,42 @@ impl AdminLogApi {
             if !abilities.view {
                 continue;
             }
-            let count = match name {
+            let counted = match name {
                 "users" => {
                     store
                         .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "roles" => {
                     store
                         .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "chat_sessions" => {
                     store
                         .list_sessions(&SessionFilter::default(), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "chat_messages" => {
                     store
                         .list_messages(&MessageFilter::default(), Sort::asc(MessageSort::Id), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "clients" => {
                     store
                         .list_clients(&ClientFilter::default(), Sort::asc(ClientSort::Id), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "contexts" => {
                     store
                         .list_contexts(&ContextFilter::default(), Sort::asc(HistorySort::Id), one)
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 "stage_history" => {
                     store
@@ -176,8 +183,8 @@ impl AdminLogApi {
                             Sort::asc(HistorySort::Id),
                             one,
                         )
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
                 _ => {
                     store
@@ -186,28 +193,29 @@ impl AdminLogApi {
                             Sort::asc(HistorySort::Id),
                             one,
                         )
-                        .await?
-                        .total
+                        .await
+                        .map(tally)?
                 }
             };
             sections.push(AdminSection {
                 name: name.to_owned(),
                 label: label.to_owned(),
                 path: path.to_owned(),
-                count,
+                count: counted.0,
+                count_is_estimate: counted.1,
                 permissions: abilities,
             });
         }
         if caller.user.is_superuser {
             let count = store
                 .list_audit(&AuditFilter::default(), Sort::asc(AuditSort::Id), one)
-                .await?
-                .total;
+                .await?;
             sections.push(AdminSection {
                 name: "log".to_owned(),
                 label: "Audit log".to_owned(),
                 path: "/api/v1/admin/log/".to_owned(),
-                count,
+                count: count.total,
+                count_is_estimate: count.estimated,
                 permissions: Abilities {
                     view: true,
                     add: false,

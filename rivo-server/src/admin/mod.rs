@@ -84,16 +84,27 @@ impl Paging {
 
     /// DRF's `next` and `previous` links for a page of `total` rows, or `404` when the page is
     /// past the last (page 1 always exists).
-    pub fn links(
+    ///
+    /// When the total is an estimate, the page's own `has_next` decides the `next` link, and a
+    /// page past the last is one that came back empty.
+    pub fn links<T>(
         &self,
         req: &Request,
-        total: u64,
+        page: &rivo_core::Page<T>,
     ) -> Result<(Option<String>, Option<String>), ApiError> {
-        let pages = total.div_ceil(u64::from(self.size)).max(1);
-        if self.page > pages {
-            return Err(ApiError::InvalidPage);
-        }
-        let next = (self.page < pages).then(|| page_url(req, Some(self.page + 1)));
+        let has_next = if page.estimated {
+            if self.page > 1 && page.items.is_empty() {
+                return Err(ApiError::InvalidPage);
+            }
+            page.has_next
+        } else {
+            let pages = page.total.div_ceil(u64::from(self.size)).max(1);
+            if self.page > pages {
+                return Err(ApiError::InvalidPage);
+            }
+            self.page < pages
+        };
+        let next = has_next.then(|| page_url(req, Some(self.page + 1)));
         let previous = match self.page {
             1 => None,
             2 => Some(page_url(req, None)),
@@ -108,6 +119,8 @@ impl Paging {
 pub struct Paged<B> {
     /// Rows matching the filters, in all pages.
     pub count: u64,
+    /// Whether `count` is an estimate.
+    pub count_is_estimate: bool,
     /// URL of the next page.
     pub next: Option<String>,
     /// URL of the previous page.
@@ -123,9 +136,10 @@ impl Paging {
         req: &Request,
         page: rivo_core::Page<T>,
     ) -> Result<Paged<B>, ApiError> {
-        let (next, previous) = self.links(req, page.total)?;
+        let (next, previous) = self.links(req, &page)?;
         Ok(Paged {
             count: page.total,
+            count_is_estimate: page.estimated,
             next,
             previous,
             results: page.items.into_iter().map(B::from).collect(),

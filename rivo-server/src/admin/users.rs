@@ -166,13 +166,14 @@ impl AdminAccountsApi {
             .store
             .list_users(&filter, sort, paging.request())
             .await?;
-        let (next, previous) = paging.links(req, users.total)?;
+        let (next, previous) = paging.links(req, &users)?;
         let mut results = Vec::with_capacity(users.items.len());
         for user in users.items {
             results.push(user_body(&admin.store, user).await?);
         }
         Ok(found(UserPage {
             count: users.total,
+            count_is_estimate: users.estimated,
             next,
             previous,
             results,
