@@ -199,7 +199,7 @@ function homePage() {
     const canAdd = s.permissions.add && SECTIONS[name].fields;
     return h("tr", {},
       h("th", { scope: "row" }, h("a", { href: `#/${name}` }, s.label)),
-      h("td", { class: "count" }, String(s.count)),
+      h("td", { class: "count", title: s.count_is_estimate ? "An estimate: the table is too large to count on every visit" : null }, s.count_is_estimate ? `about ${s.count.toLocaleString("en")}` : String(s.count)),
       h("td", {}, canAdd ? h("a", { href: `#/${name}/add`, class: "addlink" }, "Add") : null),
       h("td", {}, h("a", { href: `#/${name}`, class: s.permissions.change ? "changelink" : "viewlink" }, s.permissions.change ? "Change" : "View")));
   });
@@ -397,10 +397,12 @@ async function changeList(name, query) {
       h("tbody", {}, rows)))
     : h("p", { class: "empty" }, `No ${plural(section)} found.`);
 
-  // Pagination
-  const pages = Math.max(1, Math.ceil(data.count / PAGE_SIZE));
+  // Pagination. An estimated count (a list too large to count exactly) shows only the pages
+  // the API vouches for: the previous and next ones.
+  const estimated = Boolean(data.count_is_estimate);
+  const pages = estimated ? page + (data.next ? 1 : 0) : Math.max(1, Math.ceil(data.count / PAGE_SIZE));
   const pageLinks = [];
-  for (let p = 1; p <= pages; p += 1) {
+  for (let p = estimated ? Math.max(1, page - 1) : 1; p <= pages; p += 1) {
     if (pages > 10 && p > 2 && p < pages - 1 && Math.abs(p - page) > 2) {
       if (pageLinks[pageLinks.length - 1] !== "…") pageLinks.push("…");
       continue;
@@ -409,7 +411,9 @@ async function changeList(name, query) {
   }
   const paginator = h("nav", { class: "paginator", "aria-label": "Pages" },
     pages > 1 ? pageLinks.map((x) => [x, " "]) : null,
-    h("span", { class: "total", id: "result-count" }, `${data.count} ${data.count === 1 ? section.singular : plural(section)}`));
+    h("span", { class: "total", id: "result-count" }, estimated
+      ? `${Object.keys(params).some((k) => k !== "page" && k !== "ordering") ? "more than" : "about"} ${data.count.toLocaleString("en")} ${plural(section)} (estimate)`
+      : `${data.count} ${data.count === 1 ? section.singular : plural(section)}`));
 
   mount(main,
     h("div", { class: "list-header" },

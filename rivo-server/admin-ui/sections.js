@@ -78,8 +78,10 @@ export const SECTIONS = {
     columns: [
       { key: "session_id", label: "Session", link: true },
       { key: "message_count", label: "Messages" },
+      { key: "last_message_preview", label: "Last message" },
+      { key: "last_sender_type", label: "From" },
       { key: "first_sent_at", label: "Started", kind: "date" },
-      { key: "last_sent_at", label: "Last message", kind: "date" },
+      { key: "last_sent_at", label: "Last activity", kind: "date" },
     ],
     filters: [],
     deletable: true,
