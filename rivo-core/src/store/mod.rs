@@ -204,6 +204,12 @@ impl Store {
         dispatch!(self.execute_raw(sql))
     }
 
+    /// Applies the embedded migrations up to `version` only (tests of later migrations).
+    #[cfg(test)]
+    pub(crate) async fn migrate_until(&self, version: i64) -> Result<()> {
+        dispatch!(self.migrate_until(version))
+    }
+
     #[cfg(test)]
     pub(crate) async fn fetch_texts(&self, sql: &str) -> Result<Vec<String>> {
         dispatch!(self.fetch_texts(sql))

@@ -77,6 +77,22 @@ impl Backend {
         Ok(())
     }
 
+    #[cfg(test)]
+    pub(crate) async fn migrate_until(&self, version: i64) -> crate::Result<()> {
+        let all = sqlx::migrate!("../migrations/sqlite");
+        let until = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.iter()
+                    .filter(|m| m.version <= version)
+                    .cloned()
+                    .collect(),
+            ),
+            ..all
+        };
+        until.run(&self.write).await?;
+        Ok(())
+    }
+
     pub(crate) async fn pending_migrations(&self) -> crate::Result<Vec<String>> {
         super::pending(&sqlx::migrate!("../migrations/sqlite"), &self.write).await
     }

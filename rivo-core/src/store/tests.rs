@@ -20,6 +20,8 @@ use crate::*;
 /// A store on a throwaway database, removed by [`TestDb::finish`].
 struct TestDb {
     store: Store,
+    /// The store's URL, to open more stores on the same database.
+    url: String,
     cleanup: Cleanup,
 }
 
@@ -41,6 +43,7 @@ impl TestDb {
         store.migrate().await.unwrap();
         Self {
             store,
+            url,
             cleanup: Cleanup::Sqlite(dir),
         }
     }
@@ -72,6 +75,7 @@ impl TestDb {
         store.migrate().await.unwrap();
         Some(Self {
             store,
+            url: store_url,
             cleanup: Cleanup::Postgres { url, schema },
         })
     }
@@ -161,6 +165,8 @@ behaviours!(
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
 );
+
+mod chat_scale;
 
 // ---------- helpers ----------
 

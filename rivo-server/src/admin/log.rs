@@ -140,62 +140,46 @@ impl AdminLogApi {
                 continue;
             }
             let counted = match name {
-                "users" => {
-                    store
-                        .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), one)
-                        .await
-                        .map(tally)?
-                }
-                "roles" => {
-                    store
-                        .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), one)
-                        .await
-                        .map(tally)?
-                }
-                "chat_sessions" => {
-                    store
-                        .list_sessions(&SessionFilter::default(), one)
-                        .await
-                        .map(tally)?
-                }
-                "chat_messages" => {
-                    store
-                        .list_messages(&MessageFilter::default(), Sort::asc(MessageSort::Id), one)
-                        .await
-                        .map(tally)?
-                }
-                "clients" => {
-                    store
-                        .list_clients(&ClientFilter::default(), Sort::asc(ClientSort::Id), one)
-                        .await
-                        .map(tally)?
-                }
-                "contexts" => {
-                    store
-                        .list_contexts(&ContextFilter::default(), Sort::asc(HistorySort::Id), one)
-                        .await
-                        .map(tally)?
-                }
-                "stage_history" => {
-                    store
-                        .list_stage_changes(
-                            &StageChangeFilter::default(),
-                            Sort::asc(HistorySort::Id),
-                            one,
-                        )
-                        .await
-                        .map(tally)?
-                }
-                _ => {
-                    store
-                        .list_assignments(
-                            &AssignmentFilter::default(),
-                            Sort::asc(HistorySort::Id),
-                            one,
-                        )
-                        .await
-                        .map(tally)?
-                }
+                "users" => store
+                    .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), one)
+                    .await
+                    .map(tally)?,
+                "roles" => store
+                    .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), one)
+                    .await
+                    .map(tally)?,
+                "chat_sessions" => store
+                    .list_sessions(&SessionFilter::default(), one)
+                    .await
+                    .map(tally)?,
+                "chat_messages" => store
+                    .list_messages(&MessageFilter::default(), Sort::asc(MessageSort::Id), one)
+                    .await
+                    .map(tally)?,
+                "clients" => store
+                    .list_clients(&ClientFilter::default(), Sort::asc(ClientSort::Id), one)
+                    .await
+                    .map(tally)?,
+                "contexts" => store
+                    .list_contexts(&ContextFilter::default(), Sort::asc(HistorySort::Id), one)
+                    .await
+                    .map(tally)?,
+                "stage_history" => store
+                    .list_stage_changes(
+                        &StageChangeFilter::default(),
+                        Sort::asc(HistorySort::Id),
+                        one,
+                    )
+                    .await
+                    .map(tally)?,
+                _ => store
+                    .list_assignments(
+                        &AssignmentFilter::default(),
+                        Sort::asc(HistorySort::Id),
+                        one,
+                    )
+                    .await
+                    .map(tally)?,
             };
             sections.push(AdminSection {
                 name: name.to_owned(),

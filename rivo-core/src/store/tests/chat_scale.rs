@@ -1,0 +1,688 @@
+//! Chat at scale, on every backend: group-commit appends (several stores on one database, a
+//! failing batch), the session rows kept right by appends, deletes, links and the backfill
+//! migration, indexed search with unchanged matching, and bounded counts.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::Connection;
+
+use super::{Cleanup, TestDb};
+use crate::chat::*;
+use crate::clients::*;
+use crate::*;
+
+/// Declares each behaviour once per backend, given the whole [`TestDb`].
+macro_rules! db_behaviours {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+db_behaviours!(
+    appends_from_two_stores_group_commit_keep_order_and_session_rows,
+    a_failed_batch_acknowledges_no_caller_and_writes_nothing,
+    deletes_keep_session_rows_right,
+    session_rows_link_the_client_of_the_context,
+    migration_backfills_sessions_and_search_of_existing_messages,
+    indexed_search_matches_like_before,
+    counts_are_exact_up_to_the_limit_then_estimated,
+);
+
+fn session() -> SessionId {
+    SessionId::new_random()
+}
+
+async fn open_more(db: &TestDb, options: StoreOptions) -> Store {
+    Store::open_with(&db.url, options).await.unwrap()
+}
+
+/// Every session row, as the store lists them.
+async fn session_rows(store: &Store) -> BTreeMap<SessionId, SessionSummary> {
+    let mut rows = BTreeMap::new();
+    let mut page = 1;
+    loop {
+        let found = store
+            .list_sessions(&SessionFilter::default(), PageRequest::page(page, 1000))
+            .await
+            .unwrap();
+        for s in found.items {
+            rows.insert(s.session_id, s);
+        }
+        if !found.has_next {
+            return rows;
+        }
+        page += 1;
+    }
+}
+
+/// Asserts that the session rows equal a recount from the messages of `sessions` (and that no
+/// other session has a row).
+async fn assert_rows_match_recount(store: &Store, sessions: &[SessionId]) {
+    let rows = session_rows(store).await;
+    let mut expected = BTreeMap::new();
+    for s in sessions {
+        let history = store.history(*s).await.unwrap();
+        let Some(last) = history.last() else { continue };
+        let client_id = rows.get(s).and_then(|r| r.client_id);
+        expected.insert(
+            *s,
+            SessionSummary {
+                session_id: *s,
+                message_count: history.len() as u64,
+                first_sent_at: history[0].sent_at,
+                last_sent_at: last.sent_at,
+                last_message_preview: last.message.chars().take(PREVIEW_CHARS).collect(),
+                last_sender_type: last.sender_type,
+                client_id,
+            },
+        );
+    }
+    assert_eq!(rows, expected, "session rows differ from a recount");
+}
+
+fn assert_history_in_id_order(history: &[ChatMessage]) {
+    let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "history order disagrees with ids");
+}
+
+async fn appends_from_two_stores_group_commit_keep_order_and_session_rows(db: &TestDb) {
+    let second = open_more(db, StoreOptions::default()).await;
+    let stores = [db.store.clone(), second.clone()];
+    let sessions: Vec<SessionId> = (0..6).map(|_| session()).collect();
+    let mut tasks = Vec::new();
+    for w in 0..64usize {
+        let store = stores[w % 2].clone();
+        let target = sessions[w % sessions.len()];
+        tasks.push(tokio::spawn(async move {
+            let mut stored = Vec::new();
+            for i in 0..15 {
+                let sender = if i % 3 == 0 {
+                    SenderType::Bot
+                } else {
+                    SenderType::Client
+                };
+                let text = format!("writer {w} message {i} {}", "x".repeat(i * 10));
+                stored.push(store.append(target, &text, sender).await.unwrap());
+            }
+            stored
+        }));
+    }
+    let mut acknowledged = HashSet::new();
+    for t in tasks {
+        for m in t.await.unwrap() {
+            assert!(acknowledged.insert(m.id), "duplicate id {}", m.id);
+        }
+    }
+    assert_eq!(acknowledged.len(), 64 * 15);
+    let mut stored = HashSet::new();
+    for s in &sessions {
+        let history = db.store.history(*s).await.unwrap();
+        assert_history_in_id_order(&history);
+        stored.extend(history.iter().map(|m| m.id));
+    }
+    assert_eq!(stored, acknowledged, "every acknowledged message is stored");
+    assert_rows_match_recount(&db.store, &sessions).await;
+
+    // The appends were combined: fewer commits than messages, and some batch held several.
+    let (a, b) = (db.store.group_commit_stats(), second.group_commit_stats());
+    assert_eq!(a.messages + b.messages, 64 * 15);
+    assert!(a.batches + b.batches < 64 * 15, "{a:?} {b:?}");
+    assert!(a.largest_batch.max(b.largest_batch) > 1, "{a:?} {b:?}");
+    second.close().await;
+}
+
+/// A trigger that makes the database refuse one message text, as a failing disk or a broken
+/// constraint would: a database error in the middle of a batch.
+async fn install_poison(store: &Store) {
+    match store.kind() {
+        BackendKind::Postgres => {
+            store
+                .execute_raw(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF NEW.message = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; \
+                     RETURN NEW; END $$",
+                )
+                .await
+                .unwrap();
+            store
+                .execute_raw(
+                    "CREATE TRIGGER poison BEFORE INSERT ON chat_messages \
+                     FOR EACH ROW EXECUTE FUNCTION poison()",
+                )
+                .await
+                .unwrap();
+        }
+        BackendKind::Sqlite => {
+            store
+                .execute_raw(
+                    "CREATE TRIGGER poison BEFORE INSERT ON chat_messages \
+                     WHEN new.message = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn count(store: &Store, table: &str) -> i64 {
+    store
+        .fetch_texts(&format!("SELECT CAST(count(*) AS TEXT) FROM {table}"))
+        .await
+        .unwrap()[0]
+        .parse()
+        .unwrap()
+}
+
+async fn a_failed_batch_acknowledges_no_caller_and_writes_nothing(db: &TestDb) {
+    let store = &db.store;
+    let s = session();
+    store.append(s, "before", SenderType::Client).await.unwrap();
+    install_poison(store).await;
+
+    // One batch with the failing row in its middle: nothing of it is written.
+    let err = store
+        .append_many(&[
+            (s, "one", SenderType::Client),
+            (session(), "two", SenderType::Bot),
+            (s, "poison", SenderType::Client),
+            (s, "four", SenderType::Client),
+        ])
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "a database error: {err:?}");
+    assert_eq!(count(store, "chat_messages").await, 1);
+    assert_eq!(count(store, "chat_sessions").await, 1);
+    assert_rows_match_recount(store, &[s]).await;
+
+    // Concurrent callers: whoever shared a batch with the poison fails, and nothing of a
+    // failed caller is stored; every acknowledged caller is.
+    let sessions: Vec<SessionId> = (0..4).map(|_| session()).collect();
+    let mut tasks = Vec::new();
+    for w in 0..48usize {
+        let store = store.clone();
+        let target = sessions[w % 4];
+        tasks.push(tokio::spawn(async move {
+            let text = if w % 16 == 5 {
+                "poison".to_owned()
+            } else {
+                format!("w{w}")
+            };
+            (
+                text.clone(),
+                store.append(target, &text, SenderType::Client).await,
+            )
+        }));
+    }
+    let mut acked = HashSet::new();
+    let mut failed = Vec::new();
+    for t in tasks {
+        let (text, result) = t.await.unwrap();
+        match result {
+            Ok(m) => {
+                assert_ne!(text, "poison");
+                acked.insert(m.id);
+            }
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e:?}");
+                failed.push(text);
+            }
+        }
+    }
+    assert!(failed.iter().filter(|t| *t == "poison").count() == 3);
+    let mut stored_texts = HashSet::new();
+    let mut stored_ids = HashSet::new();
+    for s in &sessions {
+        for m in store.history(*s).await.unwrap() {
+            stored_texts.insert(m.message.clone());
+            stored_ids.insert(m.id);
+        }
+    }
+    assert_eq!(
+        stored_ids, acked,
+        "exactly the acknowledged messages are stored"
+    );
+    for text in &failed {
+        assert!(!stored_texts.contains(text), "{text} failed but was stored");
+    }
+    let mut all = sessions.clone();
+    all.push(s);
+    assert_rows_match_recount(store, &all).await;
+}
+
+async fn deletes_keep_session_rows_right(db: &TestDb) {
+    let store = &db.store;
+    let (a, b, c) = (session(), session(), session());
+    let mut ids = BTreeMap::new();
+    for (s, n) in [(a, 5), (b, 4), (c, 3)] {
+        for i in 0..n {
+            let sender = if i % 2 == 0 {
+                SenderType::Client
+            } else {
+                SenderType::Bot
+            };
+            let m = store.append(s, &format!("{s} #{i}"), sender).await.unwrap();
+            ids.entry(s).or_insert_with(Vec::new).push(m.id);
+        }
+    }
+    let all = [a, b, c];
+    assert_rows_match_recount(store, &all).await;
+
+    // The last message of `a`: its preview, sender and time go back to the one before.
+    store
+        .delete_message(*ids[&a].last().unwrap())
+        .await
+        .unwrap();
+    assert_rows_match_recount(store, &all).await;
+    // The first message of `b`: its start moves.
+    store.delete_message(ids[&b][0]).await.unwrap();
+    assert_rows_match_recount(store, &all).await;
+    // A bulk delete over two sessions, emptying `b` entirely (its row goes).
+    let mut bulk: Vec<MessageId> = ids[&b][1..].to_vec();
+    bulk.push(ids[&a][1]);
+    assert_eq!(store.delete_messages(&bulk).await.unwrap(), 4);
+    assert_rows_match_recount(store, &all).await;
+    assert!(!session_rows(store).await.contains_key(&b));
+    // A whole session.
+    assert_eq!(store.delete_session(c).await.unwrap(), 3);
+    assert_rows_match_recount(store, &all).await;
+    assert_eq!(session_rows(store).await.len(), 1);
+    // Appending again after deletes continues the row.
+    store
+        .append(b, "back again", SenderType::Client)
+        .await
+        .unwrap();
+    assert_rows_match_recount(store, &all).await;
+
+    // Deletes racing appends on one session keep the row equal to the messages.
+    let s = session();
+    let mut first = Vec::new();
+    for i in 0..20 {
+        first.push(
+            store
+                .append(s, &format!("old {i}"), SenderType::Client)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let appender = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..40 {
+                store
+                    .append(s, &format!("new {i}"), SenderType::Bot)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for id in first {
+        store.delete_message(id).await.unwrap();
+    }
+    appender.await.unwrap();
+    assert_rows_match_recount(store, &[a, b, c, s]).await;
+}
+
+async fn session_rows_link_the_client_of_the_context(db: &TestDb) {
+    let store = &db.store;
+    let (early, late, other) = (session(), session(), session());
+    store
+        .append(early, "hello", SenderType::Client)
+        .await
+        .unwrap();
+    // A context naming a session that already has messages links it.
+    let client = store
+        .create_client(NewClient {
+            chat_session_id: Some(early),
+            ..NewClient::new("Ada")
+        })
+        .await
+        .unwrap();
+    assert_eq!(session_rows(store).await[&early].client_id, Some(client.id));
+    // A context naming a session before its first message: the first append links it.
+    let second = store
+        .create_client(NewClient {
+            chat_session_id: Some(late),
+            ..NewClient::new("Grace")
+        })
+        .await
+        .unwrap();
+    store.append(late, "hi", SenderType::Client).await.unwrap();
+    store.append(other, "hi", SenderType::Client).await.unwrap();
+    let rows = session_rows(store).await;
+    assert_eq!(rows[&late].client_id, Some(second.id));
+    assert_eq!(rows[&other].client_id, None);
+    // Moving a context to another session relinks both.
+    store
+        .change_context(second.id, ContextChange::ChatSession(Some(other)))
+        .await
+        .unwrap();
+    let rows = session_rows(store).await;
+    assert_eq!(rows[&late].client_id, None);
+    assert_eq!(rows[&other].client_id, Some(second.id));
+    // Deleting the client unlinks its session, and keeps the conversation.
+    store.delete_client(client.id).await.unwrap();
+    let rows = session_rows(store).await;
+    assert_eq!(rows[&early].client_id, None);
+    assert_eq!(rows[&early].message_count, 1);
+}
+
+/// A store on a fresh database of the same backend, with no migration applied.
+async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Option<(String, String)>) {
+    match &db.cleanup {
+        Cleanup::Sqlite(_) => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("old.sqlite3").display()
+            );
+            (Store::open(&url).await.unwrap(), Some(dir), None)
+        }
+        Cleanup::Postgres { url, schema } => {
+            let old = format!("{schema}_old");
+            let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {old}")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let store_url = format!("{url}{sep}options=-c%20search_path%3D{old}");
+            (
+                Store::open(&store_url).await.unwrap(),
+                None,
+                Some((url.clone(), old)),
+            )
+        }
+    }
+}
+
+async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestDb) {
+    let (store, _dir, pg) = unmigrated(db).await;
+    store.migrate_until(2).await.unwrap();
+    // A database of the previous release: messages out of id order in time, two sessions, a
+    // context linking one of them.
+    let (a, b) = (session(), session());
+    let (a_sql, b_sql) = match store.kind() {
+        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
+        BackendKind::Sqlite => (
+            format!("X'{}'", a.0.simple()),
+            format!("X'{}'", b.0.simple()),
+        ),
+    };
+    let rows = [
+        (
+            1,
+            &a_sql,
+            "first of a, Needle here",
+            "client",
+            "2026-01-01T10:00:00Z",
+        ),
+        (2, &b_sql, "only b", "bot", "2026-01-02T10:00:00Z"),
+        (
+            3,
+            &a_sql,
+            "last of a (written early)",
+            "bot",
+            "2026-01-03T10:00:00Z",
+        ),
+        (4, &a_sql, "middle of a", "client", "2026-01-02T09:00:00Z"),
+    ];
+    for (id, s, text, sender, at) in rows {
+        store
+            .execute_raw(&format!(
+                "INSERT INTO chat_messages (id, session_id, message, sender_type, sent_at) \
+                 VALUES ({id}, {s}, '{text}', '{sender}', '{at}')"
+            ))
+            .await
+            .unwrap();
+    }
+    store
+        .execute_raw(
+            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
+             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    if store.kind() == BackendKind::Postgres {
+        // Explicit ids, as an old release's import would leave them: move the sequence on.
+        store
+            .execute_raw("SELECT setval(pg_get_serial_sequence('chat_messages', 'id'), 4)")
+            .await
+            .unwrap();
+    }
+    store.migrate().await.unwrap();
+
+    assert_rows_match_recount(&store, &[a, b]).await;
+    let rows = session_rows(&store).await;
+    assert_eq!(rows[&a].message_count, 3);
+    assert_eq!(rows[&a].last_message_preview, "last of a (written early)");
+    assert_eq!(rows[&a].last_sender_type, SenderType::Bot);
+    assert_eq!(rows[&b].client_id, Some(ClientId(7)));
+    assert_eq!(rows[&a].client_id, None);
+    // The search indexes cover the old rows too.
+    let found = store
+        .list_messages(
+            &MessageFilter {
+                search: Some("needle".into()),
+                ..Default::default()
+            },
+            Sort::asc(MessageSort::Id),
+            PageRequest::first(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.items.iter().map(|m| m.id.0).collect::<Vec<_>>(), [1]);
+    // And appends continue on top of the backfilled rows.
+    store.append(a, "new", SenderType::Client).await.unwrap();
+    assert_rows_match_recount(&store, &[a, b]).await;
+    store.close().await;
+    if let Some((url, schema)) = pg {
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+async fn indexed_search_matches_like_before(db: &TestDb) {
+    let store = &db.store;
+    let texts = [
+        "I am 100% sure",
+        "1000 sure things",
+        "under_score here",
+        "underXscore here",
+        "back\\slash",
+        "MiXeD CaSe Words",
+        "quote \"inside\" text",
+        "ÉTÉ accents",
+    ];
+    let mut sessions = Vec::new();
+    for t in texts {
+        let s = session();
+        sessions.push(s);
+        store.append(s, t, SenderType::Client).await.unwrap();
+    }
+    let search = |text: &'static str| async move {
+        let found = store
+            .list_messages(
+                &MessageFilter {
+                    search: Some(text.into()),
+                    ..Default::default()
+                },
+                Sort::asc(MessageSort::Id),
+                PageRequest::first(100),
+            )
+            .await
+            .unwrap();
+        let sessions = store
+            .list_sessions(
+                &SessionFilter {
+                    search: Some(text.into()),
+                },
+                PageRequest::first(100),
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.total as usize, found.items.len());
+        assert_eq!(sessions.total as usize, found.items.len(), "{text}");
+        let mut got: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
+        got.sort();
+        got
+    };
+    assert_eq!(search("0% s").await, ["I am 100% sure"], "% is literal");
+    assert_eq!(search("der_sc").await, ["under_score here"], "_ is literal");
+    assert_eq!(search("k\\sl").await, ["back\\slash"], "\\ is literal");
+    assert_eq!(
+        search("mixed case").await,
+        ["MiXeD CaSe Words"],
+        "case-insensitive"
+    );
+    assert_eq!(
+        search("\"inside\"").await,
+        ["quote \"inside\" text"],
+        "quotes"
+    );
+    assert_eq!(search("sure").await, ["1000 sure things", "I am 100% sure"]);
+    // Too short for trigrams: a scan answers, with the same matching.
+    assert_eq!(search("% ").await, ["I am 100% sure"]);
+    assert_eq!(search("ER").await, ["underXscore here", "under_score here"]);
+    assert!(search("nothing like it").await.is_empty());
+    // Clients and users search through their indexes the same way.
+    store
+        .create_client(NewClient {
+            email: "c12345@example.com".into(),
+            ..NewClient::new("Client 50%")
+        })
+        .await
+        .unwrap();
+    store
+        .create_client(NewClient::new("Client 5000"))
+        .await
+        .unwrap();
+    let clients = |text: &'static str| async move {
+        store
+            .list_clients(
+                &ClientFilter {
+                    search: Some(text.into()),
+                    ..Default::default()
+                },
+                Sort::asc(ClientSort::Id),
+                PageRequest::first(10),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(clients("C12345").await, ["Client 50%"]);
+    assert_eq!(clients("t 50%").await, ["Client 50%"]);
+    assert_eq!(clients("client 5").await, ["Client 50%", "Client 5000"]);
+}
+
+async fn counts_are_exact_up_to_the_limit_then_estimated(db: &TestDb) {
+    let store = open_more(
+        db,
+        StoreOptions {
+            exact_count_limit: 5,
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..9 {
+        let text = if i < 3 {
+            format!("rare {i}")
+        } else {
+            format!("common {i}")
+        };
+        store
+            .append(session(), &text, SenderType::Client)
+            .await
+            .unwrap();
+    }
+    if store.kind() == BackendKind::Postgres {
+        store.execute_raw("ANALYZE chat_messages").await.unwrap();
+        store.execute_raw("ANALYZE chat_sessions").await.unwrap();
+    }
+    let messages = |search: Option<&'static str>, page: u64| {
+        let store = store.clone();
+        async move {
+            store
+                .list_messages(
+                    &MessageFilter {
+                        search: search.map(Into::into),
+                        ..Default::default()
+                    },
+                    Sort::asc(MessageSort::Id),
+                    PageRequest::page(page, 3),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // Few matches: exact.
+    let rare = messages(Some("rare"), 1).await;
+    assert_eq!(
+        (rare.total, rare.estimated, rare.has_next),
+        (3, false, false)
+    );
+    // More than the limit, filtered: a lower bound, said to be one.
+    let common = messages(Some("common"), 1).await;
+    assert_eq!(
+        (common.total, common.estimated, common.has_next),
+        (6, true, true)
+    );
+    let last = messages(Some("common"), 2).await;
+    assert_eq!((last.items.len(), last.has_next), (3, false));
+    // More than the limit, unfiltered: the table's estimate, at least the limit + 1.
+    let all = messages(None, 1).await;
+    assert!(all.estimated && all.total >= 6 && all.has_next, "{all:?}");
+    assert_eq!(messages(None, 3).await.items.len(), 3);
+    let sessions = store
+        .list_sessions(&SessionFilter::default(), PageRequest::first(3))
+        .await
+        .unwrap();
+    assert!(sessions.estimated && sessions.total >= 6 && sessions.has_next);
+    // The default limit counts these exactly.
+    let exact = db
+        .store
+        .list_sessions(&SessionFilter::default(), PageRequest::first(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        (exact.total, exact.estimated, exact.has_next),
+        (9, false, true)
+    );
+    store.close().await;
+}
