@@ -648,6 +648,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
         history[0].sent_at.to_rfc3339(),
         "2024-03-01T09:00:00.000001+00:00"
     );
+    let history_first = history[0].sent_at;
     let finnish: SessionId = "0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b".parse().unwrap();
     let history = store.history(finnish).await.unwrap();
     assert_eq!(history[0].message, "Hei! Onko teillä lainoja? 🏠");
@@ -655,6 +656,25 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
     assert_eq!(history[0].sender_type, SenderType::Client);
     let context = store.context(ClientId(1)).await.unwrap();
     assert_eq!(context.chat_session_id, Some(grace));
+    // The import fills the session rows: counts, times, last message and the client link.
+    let sessions = store
+        .list_sessions(&Default::default(), rivo_core::PageRequest::first(100))
+        .await
+        .unwrap();
+    let row = sessions
+        .items
+        .iter()
+        .find(|s| s.session_id == grace)
+        .expect("a row for the imported session");
+    assert_eq!(row.message_count, 4);
+    assert_eq!(row.last_message_preview, "Thanks Grace!\nAn advisor will call you.");
+    assert_eq!(row.first_sent_at, history_first);
+    assert_eq!(row.client_id, Some(ClientId(1)));
+    for s in &sessions.items {
+        let h = store.history(s.session_id).await.unwrap();
+        assert_eq!(s.message_count as usize, h.len());
+        assert_eq!(s.last_sent_at, h.last().unwrap().sent_at);
+    }
     assert_eq!(context.data["loan"]["amount"], json!(250000));
     assert_eq!(context.data["address"]["lines"][1], json!("Apt 2"));
     assert_eq!(context.data["notes"], Json::Null);
