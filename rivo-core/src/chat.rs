@@ -127,6 +127,62 @@ impl FromStr for HistoryCursor {
     }
 }
 
+/// Position in the session list (most recently active first), for keyset paging: the list
+/// continues after this session. Its string form is opaque and URL-safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    /// `last_sent_at` of the last session already read.
+    pub last_sent_at: DateTime<Utc>,
+    /// The last session already read.
+    pub session_id: SessionId,
+}
+
+impl SessionCursor {
+    /// The cursor just after `session`.
+    pub fn after(session: &SessionSummary) -> Self {
+        Self {
+            last_sent_at: session.last_sent_at,
+            session_id: session.session_id,
+        }
+    }
+}
+
+impl fmt::Display for SessionCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}",
+            self.last_sent_at.timestamp_micros(),
+            self.session_id.0.simple()
+        )
+    }
+}
+
+impl FromStr for SessionCursor {
+    type Err = Rule;
+
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        let invalid = || Rule::Other("Invalid cursor.".to_owned());
+        let (micros, id) = s.split_once('.').ok_or_else(invalid)?;
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        let session = uuid::Uuid::try_parse(id).map_err(|_| invalid())?;
+        let last_sent_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        Ok(Self {
+            last_sent_at,
+            session_id: SessionId(session),
+        })
+    }
+}
+
+/// One page of a keyset-paged list and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysetPage<T, C> {
+    /// This page's rows, with the total and whether it is an estimate.
+    pub page: Page<T>,
+    /// The cursor of the next page; `None` on the last.
+    pub next: Option<C>,
+}
+
 /// One page of a session's history, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {
@@ -359,6 +415,42 @@ impl Store {
         page: PageRequest,
     ) -> Result<Page<SessionSummary>> {
         dispatch!(self.list_sessions(filter, page))
+    }
+
+    /// [`Store::list_sessions`] by keyset: up to `limit` sessions after `after` (from the
+    /// start when `None`) and the next cursor. A deep page costs what the first one does,
+    /// unlike an offset.
+    pub async fn list_sessions_after(
+        &self,
+        filter: &SessionFilter,
+        after: Option<SessionCursor>,
+        limit: u32,
+    ) -> Result<KeysetPage<SessionSummary, SessionCursor>> {
+        let limit = limit.clamp(1, PageRequest::MAX_LIMIT);
+        let page = dispatch!(self.list_sessions_after(filter, after, limit))?;
+        let next = page
+            .has_next
+            .then(|| page.items.last().map(SessionCursor::after))
+            .flatten();
+        Ok(KeysetPage { page, next })
+    }
+
+    /// [`Store::list_messages`] newest first (`sent_at`, then id, descending) by keyset: up to
+    /// `limit` messages after `after` (from the newest when `None`) and the next cursor. A
+    /// deep page costs what the first one does.
+    pub async fn list_messages_after(
+        &self,
+        filter: &MessageFilter,
+        after: Option<HistoryCursor>,
+        limit: u32,
+    ) -> Result<KeysetPage<ChatMessage, HistoryCursor>> {
+        let limit = limit.clamp(1, PageRequest::MAX_LIMIT);
+        let page = dispatch!(self.list_messages_after(filter, after, limit))?;
+        let next = page
+            .has_next
+            .then(|| page.items.last().map(HistoryCursor::after))
+            .flatten();
+        Ok(KeysetPage { page, next })
     }
 
     /// Deletes every message of a session and returns how many there were.

@@ -171,6 +171,9 @@ pub(crate) enum Cond {
     /// same); on PostgreSQL the planner uses the pg_trgm GIN indexes by itself. Holds the
     /// columns, the LIKE pattern, the FTS table and the trimmed search text.
     IndexedSearch(&'static [&'static str], String, &'static str, String),
+    /// Keyset paging, newest first: rows strictly after `(column, id)` in
+    /// `ORDER BY column DESC, id DESC`, written so that an index on `column` starts there.
+    AfterDesc(&'static str, Value, i64),
 }
 
 /// Collects conditions from optional filter fields.

@@ -667,7 +667,10 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
         .find(|s| s.session_id == grace)
         .expect("a row for the imported session");
     assert_eq!(row.message_count, 4);
-    assert_eq!(row.last_message_preview, "Thanks Grace!\nAn advisor will call you.");
+    assert_eq!(
+        row.last_message_preview,
+        "Thanks Grace!\nAn advisor will call you."
+    );
     assert_eq!(row.first_sent_at, history_first);
     assert_eq!(row.client_id, Some(ClientId(1)));
     for s in &sessions.items {

@@ -102,6 +102,13 @@ fn push_where(qb: &mut QueryBuilder<Db>, conds: &[Cond]) {
                 bind_value(qb, v);
             }
             Cond::Search(cols, pattern) => push_like(qb, cols, pattern),
+            Cond::AfterDesc(col, v, id) => {
+                qb.push(col).push(" <= ");
+                bind_value(qb, v);
+                qb.push(" AND (").push(col).push(" < ");
+                bind_value(qb, v);
+                qb.push(" OR id < ").push_bind(*id).push(")");
+            }
             Cond::IndexedSearch(cols, pattern, fts, text) => {
                 push_fts(qb, fts, text);
                 push_like(qb, cols, pattern);
@@ -416,6 +423,27 @@ impl Backend {
         filter: &SessionFilter,
         page: PageRequest,
     ) -> Result<Page<SessionSummary>> {
+        self.sessions_page(filter, None, page.clamped_limit(), page.clamped_offset())
+            .await
+    }
+
+    pub(crate) async fn list_sessions_after(
+        &self,
+        filter: &SessionFilter,
+        after: Option<crate::chat::SessionCursor>,
+        limit: u32,
+    ) -> Result<Page<SessionSummary>> {
+        self.sessions_page(filter, after, i64::from(limit), 0).await
+    }
+
+    /// A page of session rows, most recently active first, after `after` and `offset`.
+    async fn sessions_page(
+        &self,
+        filter: &SessionFilter,
+        after: Option<crate::chat::SessionCursor>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Page<SessionSummary>> {
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let push_filter = |qb: &mut QueryBuilder<Db>| match search {
             Some(text) if text.contains('\0') => {
@@ -427,7 +455,9 @@ impl Backend {
                 push_like(qb, &["message"], &crate::query::like_pattern(text));
                 qb.push(")");
             }
-            None => {}
+            None => {
+                qb.push(" WHERE 1 = 1");
+            }
         };
         let (total, estimated) = self
             .bounded_count("chat_sessions", search.is_none(), push_filter)
@@ -438,11 +468,39 @@ impl Backend {
              FROM chat_sessions",
         );
         push_filter(&mut select);
-        let limit = page.clamped_limit();
+        if let Some(cursor) = after {
+            // Written so that the (last_message_at DESC, session_id) index starts at the cursor.
+            select.push(" AND last_message_at <= ").push_bind(cursor.last_sent_at);
+            select.push(" AND (last_message_at < ").push_bind(cursor.last_sent_at);
+            select.push(" OR session_id > ").push_bind(cursor.session_id.0).push(")");
+        }
         select.push(" ORDER BY last_message_at DESC, session_id LIMIT ");
         select.push_bind(limit + 1);
-        select.push(" OFFSET ").push_bind(page.clamped_offset());
+        select.push(" OFFSET ").push_bind(offset);
         let rows: Vec<SessionRow> = select.build_query_as().fetch_all(&self.read).await?;
+        paged(rows, limit, total, estimated)
+    }
+
+    pub(crate) async fn list_messages_after(
+        &self,
+        filter: &MessageFilter,
+        after: Option<HistoryCursor>,
+        limit: u32,
+    ) -> Result<Page<ChatMessage>> {
+        let conds = filter.conds().0;
+        let (total, estimated) = self
+            .bounded_count("chat_messages", conds.is_empty(), |qb| push_where(qb, &conds))
+            .await?;
+        let mut all = conds.clone();
+        if let Some(cursor) = after {
+            all.push(Cond::AfterDesc("sent_at", cursor.sent_at.into(), cursor.id.0));
+        }
+        let mut select = QueryBuilder::<Db>::new(format!("SELECT {MESSAGE_COLS} FROM chat_messages"));
+        push_where(&mut select, &all);
+        select.push(" ORDER BY sent_at DESC, id DESC LIMIT ");
+        let limit = i64::from(limit);
+        select.push_bind(limit + 1);
+        let rows: Vec<MessageRow> = select.build_query_as().fetch_all(&self.read).await?;
         paged(rows, limit, total, estimated)
     }
 

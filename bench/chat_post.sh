@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Chat POST throughput, in one run, for BENCHMARKS.md: pgbench's one-row INSERT into
+# chat_messages (rivo's own schema and indexes, prepared, RETURNING, like the POST) next to
+# `POST /api/v1/chat/stream/` of this build (group commit) and, when OLD_BIN is set, of the
+# previous release (one transaction per message), on PostgreSQL and SQLite, at 16 and 64
+# connections. Rounds are interleaved (pgbench, new, old, pgbench, …) so that the machine's
+# noise falls on every contender alike; medians are printed.
+#
+#   bench/chat_post.sh                    # env: BIN, OLD_BIN, ROUNDS (3), SECONDS_PER_RUN (10),
+#                                         #      CONCURRENCY ("16 64"), BACKENDS ("postgres sqlite")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rivo-server}
+OLD_BIN=${OLD_BIN:-}
+ROUNDS=${ROUNDS:-3}
+SECS=${SECONDS_PER_RUN:-10}
+CONCURRENCY=${CONCURRENCY:-16 64}
+BACKENDS=${BACKENDS:-postgres sqlite}
+PORT=${PORT:-5081}
+PG=postgres://postgres@127.0.0.1:5432
+OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+OUT=$(mktemp -d)
+export RUST_LOG=warn
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+for _ in $(seq 1000); do
+  printf '{"session_id":"%s","message":"Hello, I would like to know more","sender_type":"client"}\n' \
+    "$(cat /proc/sys/kernel/random/uuid)"
+done > "$OUT/bodies.jsonl"
+
+# One POST run of `binary` on database `url` at concurrency `c`: prints requests/s.
+post_run() {
+  local binary=$1 url=$2 c=$3 pid rps
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 "$binary" serve \
+    > "$OUT/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  "$OHA" --no-tui --output-format quiet -z 2s -c "$c" -m POST -T application/json \
+    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/"
+  rps=$("$OHA" --no-tui --output-format json -z "${SECS}s" -c "$c" -m POST -T application/json \
+    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))')
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$rps"
+}
+
+pg_fresh() { # a fresh database $1 migrated by binary $2
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+  DATABASE_URL=$PG/$1 "$2" migrate >/dev/null
+}
+
+pgbench_run() {
+  local c=$1
+  cat > "$OUT/insert.sql" <<'SQL'
+\set n random(0, 999)
+INSERT INTO chat_messages (session_id, message, sender_type, sent_at) VALUES ((SELECT md5(:n::text)::uuid), 'Hello, I would like to know more', 'client', clock_timestamp()) RETURNING id, sent_at;
+SQL
+  pgbench -h 127.0.0.1 -U postgres -n -M prepared -c "$c" -j 2 -T "$SECS" -f "$OUT/insert.sql" \
+    rivo_post_pgbench 2>/dev/null | awk '/^tps/ {print int($3)}'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A R
+for backend in $BACKENDS; do
+  for c in $CONCURRENCY; do
+    for round in $(seq "$ROUNDS"); do
+      if [ "$backend" = postgres ]; then
+        pg_fresh rivo_post_pgbench "$BIN"
+        R[pgbench-$c]+="$(pgbench_run "$c") "
+        pg_fresh rivo_post_new "$BIN"
+        R[postgres-new-$c]+="$(post_run "$BIN" "$PG/rivo_post_new" "$c") "
+        if [ -n "$OLD_BIN" ]; then
+          pg_fresh rivo_post_old "$OLD_BIN"
+          R[postgres-old-$c]+="$(post_run "$OLD_BIN" "$PG/rivo_post_old" "$c") "
+        fi
+      else
+        rm -f "$OUT"/new.sqlite3* "$OUT"/old.sqlite3*
+        R[sqlite-new-$c]+="$(post_run "$BIN" "sqlite://$OUT/new.sqlite3?mode=rwc" "$c") "
+        if [ -n "$OLD_BIN" ]; then
+          R[sqlite-old-$c]+="$(post_run "$OLD_BIN" "sqlite://$OUT/old.sqlite3?mode=rwc" "$c") "
+        fi
+      fi
+      echo "round $round $backend c=$c done" >&2
+    done
+  done
+done
+for key in $(printf '%s\n' "${!R[@]}" | sort); do
+  # shellcheck disable=SC2086
+  printf '%-20s runs: %-24s median: %s\n' "$key" "${R[$key]}" "$(printf '%s\n' ${R[$key]} | median)"
+done
