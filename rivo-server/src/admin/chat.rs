@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Path, param::Query};
 use rivo_core::accounts::{Action, Model};
-use rivo_core::chat::{MessageFilter, MessageSort, SessionFilter};
+use rivo_core::chat::{HistoryCursor, MessageFilter, MessageSort, SessionCursor, SessionFilter};
 use rivo_core::{MessageId, Permission, SessionId, Sort, Store};
 use serde::Serialize;
 
@@ -13,7 +13,7 @@ use super::bodies::{ChatMessagePage, ChatSessionPage, TranscriptBody};
 use super::input::JsonBody;
 use super::{
     AdminTag, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors, found,
-    time_before, time_from,
+    keyset_paged, time_before, time_from,
 };
 use crate::auth::Auth;
 use crate::chat::{ChatMessageBody, SenderTypeName};
@@ -22,6 +22,20 @@ use crate::error::{ApiError, OpError};
 
 fn chat_permission(action: Action) -> Permission {
     Permission::new(action, Model::ChatHistory)
+}
+
+/// An empty `cursor` is the first page; anything else must be a cursor of that list.
+fn parse_cursor<C: std::str::FromStr<Err = rivo_core::Rule>>(
+    value: &str,
+) -> Result<Option<C>, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|rule: rivo_core::Rule| ApiError::field("cursor", rule.to_string()))
 }
 
 fn session_param(value: &str) -> Result<SessionId, ApiError> {
@@ -81,6 +95,9 @@ impl AdminChatApi {
         sent_at_after: Query<Option<String>>,
         /// Sent on or before this date, or before this instant.
         sent_at_before: Query<Option<String>>,
+        /// Keyset paging, newest first: empty for the first page, then the `next` link's
+        /// value. Deep pages cost what the first does; `page` and `ordering` are ignored.
+        cursor: Query<Option<String>>,
     ) -> Result<Found<ChatMessagePage>, OpError<ListErrors>> {
         let admin = auth
             .admin(req, &config, &store, chat_permission(Action::View))
@@ -96,6 +113,14 @@ impl AdminChatApi {
             sent_before: time_before("sent_at_before", sent_at_before.0.as_deref())?,
             search: search.0,
         };
+        if let Some(cursor) = cursor.0 {
+            let after = parse_cursor::<HistoryCursor>(&cursor)?;
+            let messages = admin
+                .store
+                .list_messages_after(&filter, after, paging.size)
+                .await?;
+            return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
+        }
         let sort = super::ordering(ordering.0.as_deref(), Sort::desc(MessageSort::SentAt));
         let messages = admin
             .store
@@ -193,15 +218,24 @@ impl AdminChatApi {
         page_size: Query<Option<i64>>,
         /// Case-insensitive text to find in the sessions' messages.
         search: Query<Option<String>>,
+        /// Keyset paging: empty for the first page, then the `next` link's value. Deep pages
+        /// cost what the first does; `page` is ignored.
+        cursor: Query<Option<String>>,
     ) -> Result<Found<ChatSessionPage>, OpError<ListErrors>> {
         let admin = auth
             .admin(req, &config, &store, chat_permission(Action::View))
             .await?;
         let paging = Paging::new(page.0, page_size.0)?;
-        let sessions = admin
-            .store
-            .list_sessions(&SessionFilter { search: search.0 }, paging.request())
-            .await?;
+        let filter = SessionFilter { search: search.0 };
+        if let Some(cursor) = cursor.0 {
+            let after = parse_cursor::<SessionCursor>(&cursor)?;
+            let sessions = admin
+                .store
+                .list_sessions_after(&filter, after, paging.size)
+                .await?;
+            return Ok(found(ChatSessionPage::from(keyset_paged(req, sessions))));
+        }
+        let sessions = admin.store.list_sessions(&filter, paging.request()).await?;
         Ok(found(ChatSessionPage::from(paging.paged(req, sessions)?)))
     }
 

@@ -147,8 +147,30 @@ impl Paging {
     }
 }
 
+/// Keyset paging (`?cursor=`): a page of rows and the cursor of the next one in DRF's shape,
+/// with `next` carrying `cursor` (and no `page`). `previous` is null: keyset pages go forward.
+pub fn keyset_paged<T, B: From<T>, C: std::fmt::Display>(
+    req: &Request,
+    keyset: rivo_core::chat::KeysetPage<T, C>,
+) -> Paged<B> {
+    Paged {
+        count: keyset.page.total,
+        count_is_estimate: keyset.page.estimated,
+        next: keyset
+            .next
+            .map(|c| url_with(req, &["page", "cursor"], Some(("cursor", c.to_string())))),
+        previous: None,
+        results: keyset.page.items.into_iter().map(B::from).collect(),
+    }
+}
+
 /// The request's absolute URL with `page` set (or removed), like DRF's `replace_query_param`.
 fn page_url(req: &Request, page: Option<u64>) -> String {
+    url_with(req, &["page"], page.map(|p| ("page", p.to_string())))
+}
+
+/// The request's absolute URL without the `remove` parameters and with `set` added.
+fn url_with(req: &Request, remove: &[&str], set: Option<(&str, String)>) -> String {
     let scheme = match req.header("x-forwarded-proto") {
         Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
         _ => "http",
@@ -163,9 +185,9 @@ fn page_url(req: &Request, page: Option<u64>) -> String {
         .query()
         .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
         .unwrap_or_default();
-    pairs.retain(|(k, _)| k != "page");
-    if let Some(page) = page {
-        pairs.push(("page".to_owned(), page.to_string()));
+    pairs.retain(|(k, _)| !remove.contains(&k.as_str()));
+    if let Some((key, value)) = set {
+        pairs.push((key.to_owned(), value));
     }
     let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     // The documented spelling, with the trailing slash. The original URI keeps the prefix of an
