@@ -101,6 +101,37 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+        // 64 concurrent callers, 16 appends each: what group commit is for (one element is
+        // the whole burst of 1,024 messages).
+        group.bench_function("append_64_concurrent_x16", |b| {
+            b.to_async(&rt).iter(|| {
+                let store = t.store.clone();
+                let pool = pool.clone();
+                async move {
+                    let tasks: Vec<_> = (0..64usize)
+                        .map(|w| {
+                            let store = store.clone();
+                            let session = pool[w * 13 % pool.len()];
+                            tokio::spawn(async move {
+                                for _ in 0..16 {
+                                    store
+                                        .append(
+                                            session,
+                                            "Hello, I would like to know more",
+                                            SenderType::Client,
+                                        )
+                                        .await
+                                        .unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                }
+            })
+        });
         group.bench_function("history_20", |b| {
             b.to_async(&rt)
                 .iter(|| async { t.store.history(t.session_20).await.unwrap() })
