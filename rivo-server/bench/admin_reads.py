@@ -120,7 +120,7 @@ def seed_sqlite(n, path):
 def env(url, extra=None):
     e = dict(os.environ)
     e.update({"DATABASE_URL": url, "PORT": str(PORT), "BIND_ADDRESS": "127.0.0.1",
-              "RUST_LOG": "warn", "RIVO_PASSWORD": PASSWORD, "DEBUG": "True"})
+              "RUST_LOG": "warn", "RIVO_SUPERUSER_PASSWORD": PASSWORD, "DEBUG": "True"})
     e.update(extra or {})
     return e
 
