@@ -285,6 +285,14 @@ impl Backend {
         unfiltered: bool,
         filter: impl FnOnce(&mut QueryBuilder<Db>),
     ) -> Result<(i64, bool)> {
+        if unfiltered && ESTIMATE_FIRST {
+            // Statistics that say "far more than the limit" answer at once.
+            if let Some(estimate) = self.estimate_rows(table).await?
+                && estimate > self.count_limit.saturating_mul(2)
+            {
+                return Ok((estimate, true));
+            }
+        }
         let mut count = QueryBuilder::<Db>::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table}"));
         filter(&mut count);
         count.push(" LIMIT ").push_bind(self.count_limit + 1).push(") AS bounded");

@@ -14,6 +14,9 @@ const LIKE: &str = " LIKE ";
 const FOR_UPDATE: &str = "";
 /// Substring search goes through the FTS5 trigram tables first.
 const FTS_SEARCH: bool = true;
+/// SQLite keeps no row statistics (the rowid span is only an upper bound): always count, up to
+/// the limit.
+const ESTIMATE_FIRST: bool = false;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
