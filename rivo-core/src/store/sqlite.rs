@@ -161,10 +161,11 @@ impl Backend {
         Ok(())
     }
 
-    /// A cheap upper bound of a table's rows (its rowid span).
+    /// A cheap upper bound of a table's rows (its rowid span). Two subqueries: SQLite answers
+    /// a lone `max(rowid)` or `min(rowid)` from the b-tree's edge, but both in one SELECT scan.
     async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
         let span: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT max(rowid) - min(rowid) + 1 FROM {table}"
+            "SELECT (SELECT max(rowid) FROM {table}) - (SELECT min(rowid) FROM {table}) + 1"
         )))
         .fetch_one(&self.read)
         .await?;
