@@ -7,7 +7,9 @@
 # noise falls on every contender alike; medians are printed.
 #
 #   bench/chat_post.sh                    # env: BIN, OLD_BIN, ROUNDS (3), SECONDS_PER_RUN (10),
-#                                         #      CONCURRENCY ("16 64"), BACKENDS ("postgres sqlite")
+#                                         #      CONCURRENCY ("16 64"), BACKENDS ("postgres sqlite"),
+#                                         #      LOCKS=1 also runs rivo's append statement under
+#                                         #      pgbench: ordered by the row lock vs an advisory lock
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rivo-server}
@@ -49,13 +51,26 @@ pg_fresh() { # a fresh database $1 migrated by binary $2
   DATABASE_URL=$PG/$1 "$2" migrate >/dev/null
 }
 
-pgbench_run() {
-  local c=$1
-  cat > "$OUT/insert.sql" <<'SQL'
+# pgbench scripts: the plain one-row INSERT (the database's own rate), and rivo's append
+# statement for one message ordered two ways: by the session row's lock (the upsert, kept) and
+# by a per-session advisory lock in front of it (the previous release's mechanism).
+cat > "$OUT/insert.sql" <<'SQL'
 \set n random(0, 999)
 INSERT INTO chat_messages (session_id, message, sender_type, sent_at) VALUES ((SELECT md5(:n::text)::uuid), 'Hello, I would like to know more', 'client', clock_timestamp()) RETURNING id, sent_at;
 SQL
-  pgbench -h 127.0.0.1 -U postgres -n -M prepared -c "$c" -j 2 -T "$SECS" -f "$OUT/insert.sql" \
+APPEND_SQL=$(sed -n '/^const APPEND_BATCH/,/^SELECT id, sent_at FROM inserted ORDER BY id/p' \
+  rivo-core/src/store/postgres.rs | sed '1d; s/";$//' | tr '\n' ' ')
+{ echo '\set n random(0, 999)'
+  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/'
+} > "$OUT/append_rowlock.sql"
+{ echo '\set n random(0, 999)'
+  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/' \
+    | sed 's/^WITH input AS (/WITH lock AS (SELECT pg_advisory_xact_lock(hashtext(md5(:n::text)))), input AS (/; s/FROM per_session) AS p/FROM per_session, lock) AS p/'
+} > "$OUT/append_advisory.sql"
+
+pgbench_run() {
+  local c=$1 script=${2:-insert}
+  pgbench -h 127.0.0.1 -U postgres -n -M prepared -c "$c" -j 2 -T "$SECS" -f "$OUT/$script.sql" \
     rivo_post_pgbench 2>/dev/null | awk '/^tps/ {print int($3)}'
 }
 
@@ -66,7 +81,13 @@ for backend in $BACKENDS; do
     for round in $(seq "$ROUNDS"); do
       if [ "$backend" = postgres ]; then
         pg_fresh rivo_post_pgbench "$BIN"
-        R[pgbench-$c]+="$(pgbench_run "$c") "
+        R[pgbench-insert-$c]+="$(pgbench_run "$c") "
+        if [ -n "${LOCKS:-}" ]; then
+          pg_fresh rivo_post_pgbench "$BIN"
+          R[pgbench-append-rowlock-$c]+="$(pgbench_run "$c" append_rowlock) "
+          pg_fresh rivo_post_pgbench "$BIN"
+          R[pgbench-append-advisory-$c]+="$(pgbench_run "$c" append_advisory) "
+        fi
         pg_fresh rivo_post_new "$BIN"
         R[postgres-new-$c]+="$(post_run "$BIN" "$PG/rivo_post_new" "$c") "
         if [ -n "$OLD_BIN" ]; then
