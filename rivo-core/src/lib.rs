@@ -69,5 +69,5 @@ pub use ids::{
     AssignmentId, ClientId, ContextId, MessageId, RoleId, SessionId, StageChangeId, UserId,
 };
 pub use query::{Page, PageRequest, Sort};
-pub use store::{BackendKind, Store, StoreOptions};
+pub use store::{BackendKind, Store, StoreLock, StoreOptions};
 pub use validate::python_strip;

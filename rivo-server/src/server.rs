@@ -31,6 +31,9 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
     let store = open_store(&config).await?;
+    // One server process per SQLite file (a second one would break the id order of history):
+    // held until this function returns, released by the OS however the process ends.
+    let _lock = store.lock_exclusive()?;
     store
         .migrate()
         .await
@@ -83,6 +86,31 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received, finishing requests in flight");
+}
+
+/// `rivo-server backup FILE`: writes a consistent copy of an SQLite database to `FILE`
+/// (which must not exist) while servers keep running; on PostgreSQL, fails with how to use
+/// `pg_dump` instead.
+pub async fn backup(config: Config, file: &std::path::Path) -> Result<(), BoxError> {
+    if rivo_core::BackendKind::from_url(&config.database_url)
+        == Some(rivo_core::BackendKind::Postgres)
+    {
+        return Err(
+            "DATABASE_URL is PostgreSQL: back it up with `pg_dump --format=custom \
+             --file=FILE \"$DATABASE_URL\"` (online and consistent; restore with `pg_restore \
+             --dbname=\"$DATABASE_URL\" FILE`)"
+                .into(),
+        );
+    }
+    if file.exists() {
+        return Err(format!("{} already exists: choose a new file", file.display()).into());
+    }
+    let store = open_store(&config).await?;
+    let result = store.backup(file).await;
+    store.close().await;
+    result.map_err(|err| format!("backup to {} failed: {err}", file.display()))?;
+    println!("Backup written to {}", file.display());
+    Ok(())
 }
 
 /// `rivo-server migrate`: applies pending migrations and lists them.

@@ -730,15 +730,19 @@ impl Backend {
     }
 
     pub(crate) async fn record_login(&self, id: UserId) -> Result<User> {
-        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+        // `fetch_all`: an autocommit RETURNING statement must be stepped to its end for
+        // SQLite to run its auto-checkpoint (see the SQLite backend's `append`).
+        let rows: Vec<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE users SET last_login = $1 WHERE id = $2 RETURNING {USER_COLS}"
         )))
         .bind(now())
         .bind(id.0)
-        .fetch_one(&self.write)
-        .await
-        .map_err(not_found("user"))?;
-        row.try_into()
+        .fetch_all(&self.write)
+        .await?;
+        rows.into_iter()
+            .next()
+            .ok_or(Error::NotFound { entity: "user" })?
+            .try_into()
     }
 
     pub(crate) async fn user_permissions(&self, id: UserId) -> Result<BTreeSet<Permission>> {

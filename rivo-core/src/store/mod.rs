@@ -168,11 +168,50 @@ impl Store {
         dispatch!(self.fetch_texts(sql))
     }
 
-    /// Closes every connection, waiting for the ones in use to be returned.
+    /// Closes every connection, waiting for the ones in use to be returned. On SQLite it then
+    /// checkpoints the write-ahead log into the main file and truncates the log, so that after a
+    /// clean stop the main database file alone holds every row.
     pub async fn close(&self) {
         dispatch!(self.close())
     }
+
+    /// Writes a consistent copy of the database to the file `path`, online (other connections
+    /// may go on writing; the copy is one snapshot). SQLite only (`VACUUM INTO`: the copy is a
+    /// compact database file without a WAL, and `path` must not exist yet); on PostgreSQL it
+    /// answers [`Error::Unsupported`], whose text explains `pg_dump`.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
+        let path = path.to_str().ok_or_else(|| {
+            Error::Unsupported(format!("the backup path {} is not UTF-8", path.display()))
+        })?;
+        dispatch!(self.backup_to(path))
+    }
+
+    /// Makes this process the only server of an SQLite database: takes an exclusive advisory
+    /// lock (`flock`) on the file `<database>.lock` next to it, held while the returned guard
+    /// lives and released by the OS when the process exits, however it exits. A second process
+    /// calling this on the same file gets [`Error::InUse`]. Two servers on one SQLite file would
+    /// each take `sent_at` from their own clock and break the id-order promise of history.
+    ///
+    /// [`Store::open`] does not take the lock, so an embedding app (or a test) may open one
+    /// database several times in one process; `rivo-server serve` takes it. On PostgreSQL and
+    /// in-memory SQLite there is nothing to lock and the guard is empty: several servers may
+    /// share one PostgreSQL database.
+    pub fn lock_exclusive(&self) -> Result<StoreLock> {
+        let file = match &self.backend {
+            Backend::Postgres(_) => None,
+            Backend::Sqlite(b) => b.lock_exclusive()?,
+        };
+        Ok(StoreLock { _file: file })
+    }
 }
+
+/// The guard of [`Store::lock_exclusive`]: the lock is released when it is dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: Option<std::fs::File>,
+}
+
+impl Store {}
 
 /// Migrations of `migrator` that the database behind `pool` has not applied.
 async fn pending<DB>(

@@ -49,6 +49,14 @@ impl Backend {
         self.write.close().await;
     }
 
+    pub(crate) async fn backup_to(&self, _path: &str) -> crate::Result<()> {
+        Err(crate::Error::Unsupported(
+            "rivo cannot back up a PostgreSQL database itself: use `pg_dump --format=custom \
+             --file=FILE DATABASE_URL` (online and consistent), restore with `pg_restore`"
+                .into(),
+        ))
+    }
+
     async fn begin(&self) -> crate::Result<sqlx::Transaction<'static, Db>> {
         Ok(self.write.begin().await?)
     }
