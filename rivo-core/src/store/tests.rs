@@ -138,6 +138,7 @@ behaviours!(
     roles_have_unique_names_and_permission_sets,
     deleting_a_role_leaves_its_users_without_role,
     effective_permissions_follow_role_user_and_flags,
+    only_superusers_grant_superuser_and_change_user_grants_staff,
     deleting_a_user_cascades_and_sets_null,
     create_client_writes_context_and_first_history,
     client_validation_reports_every_field,
@@ -2213,4 +2214,168 @@ async fn deleting_the_actor_keeps_the_log(store: &Store) {
         (log.items[1].action, log.items[1].object_repr.as_str()),
         (AuditAction::Delete, "leaver@example.com")
     );
+}
+
+/// Issue 15, finding 4: `account.add_user` alone creates plain accounts; staff status, roles
+/// and permissions need `account.change_user`; only a superuser grants `is_superuser`.
+async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &Store) {
+    let add = Permission::new(Action::Add, Model::User);
+    let change = Permission::new(Action::Change, Model::User);
+    let staff_with = |name: &str, perms: &[Permission]| NewUser {
+        is_staff: true,
+        permissions: perms.iter().copied().collect(),
+        ..NewUser::new(format!("{name}@example.com"), name)
+    };
+    let root = store
+        .create_user(NewUser {
+            is_superuser: true,
+            ..staff_with("root", &[])
+        })
+        .await
+        .unwrap();
+    let adder = store
+        .create_user(staff_with("adder", &[add]))
+        .await
+        .unwrap();
+    let changer = store
+        .create_user(staff_with("changer", &[add, change]))
+        .await
+        .unwrap();
+    let role = store
+        .create_role(NewRole {
+            name: "Any".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let denied = |r: Result<User>| matches!(r, Err(Error::PermissionDenied(_)));
+
+    // add_user alone: a plain account, nothing more.
+    store
+        .create_user_as(&adder, NewUser::new("p1@example.com", "p1"))
+        .await
+        .unwrap();
+    for grant in [
+        NewUser {
+            is_superuser: true,
+            ..NewUser::new("s1@example.com", "s1")
+        },
+        NewUser {
+            is_staff: true,
+            ..NewUser::new("s2@example.com", "s2")
+        },
+        NewUser {
+            permissions: BTreeSet::from([add]),
+            ..NewUser::new("s3@example.com", "s3")
+        },
+        NewUser {
+            role_id: Some(role.id),
+            ..NewUser::new("s4@example.com", "s4")
+        },
+    ] {
+        let email = grant.email.clone();
+        assert!(denied(store.create_user_as(&adder, grant).await), "{email}");
+        // Nothing was written.
+        assert!(store.user_by_email(&email).await.is_err());
+    }
+    // add_user + change_user: staff, roles and permissions, but never superuser.
+    let staff = store
+        .create_user_as(
+            &changer,
+            NewUser {
+                is_staff: true,
+                role_id: Some(role.id),
+                permissions: BTreeSet::from([add]),
+                ..NewUser::new("st@example.com", "st")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(denied(
+        store
+            .create_user_as(
+                &changer,
+                NewUser {
+                    is_superuser: true,
+                    ..NewUser::new("s5@example.com", "s5")
+                },
+            )
+            .await
+    ));
+    // Updates: no self-promotion to superuser; a no-op `is_superuser: false` is fine.
+    let promote = UserUpdate {
+        is_superuser: Some(true),
+        ..Default::default()
+    };
+    assert!(denied(
+        store
+            .update_user_as(&changer, changer.id, promote.clone())
+            .await
+    ));
+    assert!(!store.user(changer.id).await.unwrap().is_superuser);
+    store
+        .update_user_as(
+            &changer,
+            staff.id,
+            UserUpdate {
+                is_superuser: Some(false),
+                is_staff: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Revoking is granting too: only a superuser demotes one.
+    assert!(denied(
+        store
+            .update_user_as(
+                &changer,
+                root.id,
+                UserUpdate {
+                    is_superuser: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+    ));
+    // The superuser grants it.
+    let promoted = store
+        .update_user_as(&root, staff.id, promote)
+        .await
+        .unwrap();
+    assert!(promoted.is_superuser);
+    let created = store
+        .create_user_as(
+            &root,
+            NewUser {
+                is_superuser: true,
+                is_staff: true,
+                ..NewUser::new("s6@example.com", "s6")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(created.is_superuser);
+    // An inactive superuser grants nothing.
+    let retired = store
+        .update_user(
+            root.id,
+            UserUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(denied(
+        store
+            .create_user_as(
+                &retired,
+                NewUser {
+                    is_superuser: true,
+                    ..NewUser::new("s7@example.com", "s7")
+                },
+            )
+            .await
+    ));
 }
