@@ -5,7 +5,7 @@
 //! | `DATABASE_URL` | `sqlite://rivo.sqlite3?mode=rwc` | `sqlite:` or `postgres://` URL |
 //! | `SECRET_KEY` | a built-in development key | signing key; required when `DEBUG=False` |
 //! | `DEBUG` | `True` | `False` in production |
-//! | `ALLOWED_HOSTS` | all hosts when `DEBUG` | comma-separated Host names (`.example.com` = domain and subdomains, `*` = any); required when `DEBUG=False` |
+//! | `ALLOWED_HOSTS` | with `DEBUG`: `localhost`, `.localhost`, `127.0.0.1`, `[::1]` (Django's rule) | comma-separated Host names (`.example.com` = domain and subdomains, `*` = any); required when `DEBUG=False`. Host values with invalid syntax (`/ ? # @ \`…) and requests with two Host headers are refused first |
 //! | `BIND_ADDRESS` | `0.0.0.0` | IP address to listen on |
 //! | `PORT` | `5000` | TCP port |
 //! | `CORS_ALLOWED_ORIGINS` | none | comma-separated origins (`https://shop.example`) allowed to call the chat API from a browser |
@@ -229,17 +229,27 @@ impl Config {
         Ok(())
     }
 
-    /// Whether a request's `Host` header value is allowed (Django's `validate_host`): the port
-    /// is ignored, `*` allows any host, `.example.com` allows the domain and its subdomains.
-    /// With `ALLOWED_HOSTS` unset every host is allowed (only possible with `DEBUG=True`).
+    /// Whether a request's `Host` header value is allowed, as Django's `get_host` decides:
+    /// first the syntax (Django's `host_validation_re`: a name of `a-z 0-9 . -` or a
+    /// bracketed IPv6 address, then an optional `:port`; anything holding `/ ? # @ \`, spaces
+    /// or other characters is refused, so `evil.com/.example.org` never matches
+    /// `.example.org`), then the patterns: the port is ignored, `*` allows any host,
+    /// `.example.com` allows the domain and its subdomains. With `ALLOWED_HOSTS` unset (only
+    /// possible with `DEBUG=True`) the patterns are Django's DEBUG defaults: `localhost`,
+    /// `.localhost`, `127.0.0.1` and `[::1]`. A request without a Host header (HTTP/1.0, or an
+    /// in-process call) is checked as `localhost`, the name the admin's links then use.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let Some(patterns) = &self.allowed_hosts else {
-            return true;
-        };
-        let domain = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-        if domain.is_empty() {
+        let host = if host.is_empty() { "localhost" } else { host };
+        let Some(domain) = host_domain(host) else {
             return false;
-        }
+        };
+        let patterns: Vec<String> = match &self.allowed_hosts {
+            Some(patterns) => patterns.clone(),
+            None => DEBUG_ALLOWED_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+        };
         patterns.iter().any(|pattern| {
             let pattern = pattern.to_ascii_lowercase();
             pattern == "*"
@@ -292,8 +302,8 @@ impl Config {
             issue(
                 "rivo.W001",
                 "DEBUG",
-                "DEBUG is True: set DEBUG=False in production (with DEBUG, any Host is accepted \
-                 when ALLOWED_HOSTS is unset and cookies are sent without Secure)"
+                "DEBUG is True: set DEBUG=False in production (with DEBUG, cookies are sent \
+                 without Secure and, when ALLOWED_HOSTS is unset, localhost names are accepted)"
                     .into(),
             );
             issue(
@@ -531,6 +541,50 @@ fn redact_query_password(url: String) -> String {
         })
         .collect();
     format!("{base}?{}", query.join("&"))
+}
+
+/// The hosts allowed with `DEBUG=True` and `ALLOWED_HOSTS` unset: Django's defaults.
+pub const DEBUG_ALLOWED_HOSTS: [&str; 4] = ["localhost", ".localhost", "127.0.0.1", "[::1]"];
+
+/// The domain of a Host value (lowercase, without port and trailing dot) if its syntax is
+/// valid by Django's `host_validation_re`,
+/// `^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9\.:]+\])(:[0-9]+)?$`; `None` otherwise.
+pub fn host_domain(host: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let (domain, rest) = if let Some(inner) = host.strip_prefix('[') {
+        let end = inner.find(']')?;
+        let address = &inner[..end];
+        let (before, after) = address.split_once(':')?;
+        let ok = before.bytes().all(|b| b.is_ascii_hexdigit())
+            && !after.is_empty()
+            && after
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+        if !ok {
+            return None;
+        }
+        (host[..end + 2].to_owned(), &host[end + 2..])
+    } else {
+        let end = host.find(':').unwrap_or(host.len());
+        let name = &host[..end];
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return None;
+        }
+        (name.to_owned(), &host[end..])
+    };
+    if let Some(port) = rest.strip_prefix(':') {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    } else if !rest.is_empty() {
+        return None;
+    }
+    let domain = domain.trim_end_matches('.').to_owned();
+    (!domain.is_empty()).then_some(domain)
 }
 
 fn strip_port(host: &str) -> &str {
