@@ -19,6 +19,7 @@
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
 //! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
+//! | `RIVO_PURGE_INTERVAL_SECS` | `3600` | how often `serve` deletes expired tokens, sessions and login failures (`0`: never; safe with several servers) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -65,6 +66,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// `RIVO_LOGIN_MAX_FAILURES`, `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS`, `RIVO_LOGIN_WINDOW_SECS`.
     pub login_policy: LoginPolicy,
+    /// `RIVO_PURGE_INTERVAL_SECS`: how often expired rows are purged (zero: never).
+    pub purge_interval: Duration,
 }
 
 /// Why the configuration was refused.
@@ -111,6 +114,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
+            purge_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -211,6 +215,11 @@ impl Config {
                     defaults.login_policy.window.as_secs(),
                 )?),
             },
+            purge_interval: Duration::from_secs(parse_or(
+                "RIVO_PURGE_INTERVAL_SECS",
+                get("RIVO_PURGE_INTERVAL_SECS"),
+                defaults.purge_interval.as_secs(),
+            )?),
         })
     }
 
@@ -496,6 +505,7 @@ impl fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
+            .field("purge_interval", &self.purge_interval)
             .finish()
     }
 }

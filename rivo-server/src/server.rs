@@ -47,6 +47,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         config.bind
     );
     let timeout = config.shutdown_timeout;
+    let purger = spawn_purger(store.clone(), &config);
     Server::new(listener)
         .run_with_graceful_shutdown(
             crate::app(store.clone(), config),
@@ -54,9 +55,26 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
             Some(timeout),
         )
         .await?;
+    if let Some(purger) = purger {
+        purger.abort();
+    }
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
+}
+
+/// Starts the background task that deletes expired tokens, sessions and login failures every
+/// `RIVO_PURGE_INTERVAL_SECS` ([`Store::purge_expired_every`]); `None` when the interval is
+/// zero. `serve` aborts it at shutdown. Several servers on one database may all run it.
+pub fn spawn_purger(store: Store, config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    if config.purge_interval.is_zero() {
+        return None;
+    }
+    let policy = config.login_policy.clone();
+    let every = config.purge_interval;
+    Some(tokio::spawn(async move {
+        store.purge_expired_every(policy, every).await
+    }))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,0 +1,123 @@
+//! Issue 15 ("Hardening"), findings handled in rivo-server: the periodic purge of expired rows
+//! (finding 3), size limits (finding 2) and email identity over HTTP (finding 7). Runs on
+//! SQLite, and on PostgreSQL when `RIVO_TEST_POSTGRES_URL` is set.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestDb;
+use rivo_core::accounts::NewUser;
+use rivo_core::auth::{LoginPolicy, TokenKind};
+use rivo_server::Config;
+use sqlx::Connection;
+
+const PASSWORD: &str = "a long enough passphrase";
+
+/// `SELECT count(*)` on the test database, read outside the store.
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    if db.url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        n
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        n
+    }
+}
+
+// ---------- finding 3: expired rows are purged ----------
+
+/// The server's purge task deletes expired API tokens, expired sessions and login failures
+/// that left the window, and keeps live tokens. Two purgers (two servers on one database) run
+/// side by side without errors.
+async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb) {
+    let store = &db.store;
+    let user = store
+        .create_user(NewUser::new("purge@example.com", "purge").password(PASSWORD))
+        .await
+        .unwrap();
+    let live = store
+        .issue_token(user.id, TokenKind::Api, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    for kind in [TokenKind::Api, TokenKind::Session] {
+        store
+            .issue_token(user.id, kind, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let recording = LoginPolicy {
+        window: Duration::from_secs(3600),
+        max_failures_per_email: 100,
+        max_failures_per_address: 100,
+    };
+    for _ in 0..3 {
+        let _ = store
+            .login(
+                "purge@example.com",
+                "wrong password",
+                Some("10.0.0.1"),
+                &recording,
+            )
+            .await;
+    }
+    assert_eq!(count(db, "SELECT count(*) FROM auth_tokens").await, 3);
+    assert!(count(db, "SELECT count(*) FROM login_failures").await >= 3);
+
+    // A window of zero: every recorded failure is outside it.
+    let config = Config {
+        purge_interval: Duration::from_millis(20),
+        login_policy: LoginPolicy {
+            window: Duration::ZERO,
+            ..LoginPolicy::default()
+        },
+        ..Config::default()
+    };
+    let purgers: Vec<_> = (0..2)
+        .map(|_| rivo_server::server::spawn_purger(store.clone(), &config).unwrap())
+        .collect();
+    let mut left = (i64::MAX, i64::MAX);
+    for _ in 0..500 {
+        left = (
+            count(db, "SELECT count(*) FROM auth_tokens").await,
+            count(db, "SELECT count(*) FROM login_failures").await,
+        );
+        if left == (1, 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for purger in purgers {
+        assert!(!purger.is_finished(), "a purge task ended");
+        purger.abort();
+    }
+    assert_eq!(left, (1, 0), "(tokens, failures) left after purging");
+    assert_eq!(
+        store
+            .user_for_token(&live.token, TokenKind::Api)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    // Zero turns it off.
+    let off = Config {
+        purge_interval: Duration::ZERO,
+        ..Config::default()
+    };
+    assert!(rivo_server::server::spawn_purger(store.clone(), &off).is_none());
+}
+
+on_every_backend!(the_purge_task_deletes_expired_tokens_sessions_and_failures,);
