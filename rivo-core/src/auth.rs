@@ -89,9 +89,10 @@ fn new_secret() -> Result<String> {
 /// The throttle key of an email. NUL (which PostgreSQL text cannot hold, and no valid email
 /// contains) is replaced so a hostile login is throttled, not a database error.
 fn email_key(email: &str) -> String {
+    // The same identity as login and the unique index (issue 15, finding 7).
     format!(
         "email:{}",
-        email.trim().to_lowercase().replace('\0', "\u{fffd}")
+        crate::validate::email_identity(email).replace('\0', "\u{fffd}")
     )
 }
 

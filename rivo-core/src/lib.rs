@@ -70,4 +70,4 @@ pub use ids::{
 };
 pub use query::{Page, PageRequest, Sort};
 pub use store::{BackendKind, Store, StoreLock, StoreOptions};
-pub use validate::python_strip;
+pub use validate::{email_identity, python_strip};

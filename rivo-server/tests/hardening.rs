@@ -8,10 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestDb;
+use common::{TestDb, text};
+use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::{LoginPolicy, TokenKind};
 use rivo_server::Config;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -120,4 +122,52 @@ async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb
     assert!(rivo_server::server::spawn_purger(store.clone(), &off).is_none());
 }
 
-on_every_backend!(the_purge_task_deletes_expired_tokens_sessions_and_failures,);
+// ---------- finding 7: one email identity on both backends ----------
+
+/// `admİn@example.com` is not `admin@example.com` (PostgreSQL's lower() used to say it was);
+/// `ÉMAIL@x.com` and `émail@x.com` are one user (SQLite's lower() used to say they were two).
+async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
+    let c = db.client();
+    for (email, username) in [("admin@example.com", "admin"), ("ÉMAIL@x.com", "email")] {
+        db.store
+            .create_user(NewUser {
+                is_staff: true,
+                is_superuser: true,
+                ..NewUser::new(email, username).password(PASSWORD)
+            })
+            .await
+            .unwrap();
+    }
+    let login = |email: &str| {
+        c.post("/api/v1/account/login/")
+            .body_json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+    };
+    login("admİn@example.com")
+        .await
+        .assert_status(StatusCode::UNAUTHORIZED);
+    let resp = login("émail@x.com").await;
+    resp.assert_status(StatusCode::OK);
+    let body: Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert_eq!(body["user"]["email"], "ÉMAIL@x.com", "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let resp = c
+        .post("/api/v1/admin/users/")
+        .header("authorization", format!("Bearer {token}"))
+        .body_json(&json!({"email": "émail@x.com", "username": "email2"}))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CONFLICT);
+    let resp = c
+        .post("/api/v1/admin/users/")
+        .header("authorization", format!("Bearer {token}"))
+        .body_json(&json!({"email": "admİn@example.com", "username": "admin2"}))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+}
+
+on_every_backend!(
+    the_purge_task_deletes_expired_tokens_sessions_and_failures,
+    email_identity_is_the_same_over_http_on_both_backends,
+);

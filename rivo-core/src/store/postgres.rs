@@ -38,6 +38,8 @@ impl Backend {
         sqlx::migrate!("../migrations/postgres")
             .run(&self.write)
             .await?;
+        // Migration 0004's `email_key` is computed in Rust.
+        self.backfill_email_keys().await?;
         Ok(())
     }
 

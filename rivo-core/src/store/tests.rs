@@ -129,6 +129,8 @@ behaviours!(
     user_password_is_stored_as_argon2_only,
     authenticate_tells_failures_apart_internally,
     email_is_unique_case_insensitively,
+    email_identity_is_one_unicode_normalisation,
+    migrate_backfills_email_identity,
     username_is_unique,
     user_validation_reports_every_field,
     user_references_must_exist,
@@ -2378,4 +2380,146 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
             )
             .await
     ));
+}
+
+/// Issue 15, finding 7: `email_identity` (NFKC + Unicode lowercase) decides login, the
+/// throttle bucket and uniqueness, the same way on both backends.
+async fn email_identity_is_one_unicode_normalisation(store: &Store) {
+    const PW: &str = "long enough secret";
+    let admin = store
+        .create_user(NewUser::new("admin@example.com", "admin").password(PW))
+        .await
+        .unwrap();
+    // PostgreSQL's lower() maps İ to i; the identity keeps İ's combining dot: another address.
+    assert!(matches!(
+        store.authenticate("admİn@example.com", PW).await,
+        Err(Error::Authentication(AuthFailure::UnknownEmail))
+    ));
+    assert!(store.user_by_email("admİn@example.com").await.is_err());
+    assert_eq!(
+        store
+            .authenticate("ADMIN@example.com", PW)
+            .await
+            .unwrap()
+            .id,
+        admin.id
+    );
+    // ... so it may be registered, as a different user, on both backends.
+    store
+        .create_user(NewUser::new("admİn@example.com", "admin2"))
+        .await
+        .unwrap();
+
+    // SQLite's lower() is ASCII-only: É and é used to be two users there.
+    let upper = store
+        .create_user(NewUser::new("ÉMAIL@x.com", "email1").password(PW))
+        .await
+        .unwrap();
+    // Fullwidth letters fold to plain ones under NFKC.
+    for same in ["émail@x.com", "\u{c9}ＭＡＩＬ@x.com"] {
+        let err = store
+            .create_user(NewUser::new(same, "email2"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Conflict { field: "email", .. }),
+            "{same}: {err:?}"
+        );
+        assert_eq!(
+            store.authenticate(same, PW).await.unwrap().id,
+            upper.id,
+            "{same}"
+        );
+        assert_eq!(store.user_by_email(same).await.unwrap().id, upper.id);
+    }
+    // A decomposed é (e + U+0301) is refused as a new email by validation, but logs in.
+    assert_eq!(
+        store
+            .authenticate("e\u{301}mail@x.com", PW)
+            .await
+            .unwrap()
+            .id,
+        upper.id
+    );
+    assert_eq!(
+        email_identity("  ÉMAIL@X.com "),
+        email_identity("émail@x.com")
+    );
+    assert_ne!(
+        email_identity("admİn@example.com"),
+        email_identity("admin@example.com")
+    );
+
+    // The throttle bucket follows the identity: 3 failures spelled differently lock it.
+    let policy = LoginPolicy {
+        max_failures_per_email: 3,
+        max_failures_per_address: 100,
+        window: std::time::Duration::from_secs(600),
+    };
+    for spelling in ["ÉMAIL@x.com", "émail@x.com", "e\u{301}mail@X.COM"] {
+        assert!(matches!(
+            store.login(spelling, "wrong", None, &policy).await,
+            Err(Error::Authentication(_))
+        ));
+    }
+    assert!(matches!(
+        store.login("émail@x.com", PW, None, &policy).await,
+        Err(Error::Throttled { .. })
+    ));
+    // İ is not i: failures for admİn do not lock admin.
+    for _ in 0..3 {
+        let _ = store
+            .login("admİn@example.com", "wrong", None, &policy)
+            .await;
+    }
+    assert_eq!(
+        store
+            .login("admin@example.com", PW, None, &policy)
+            .await
+            .unwrap()
+            .id,
+        admin.id
+    );
+}
+
+/// Rows without `email_key` (written before migration 0004) are filled by `migrate`; two rows
+/// with one identity stop it with an error naming them.
+async fn migrate_backfills_email_identity(store: &Store) {
+    const PW: &str = "long enough secret";
+    let user = store
+        .create_user(NewUser::new("Émile@example.com", "emile").password(PW))
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email_key = NULL")
+        .await
+        .unwrap();
+    assert!(store.authenticate("émile@example.com", PW).await.is_err());
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store
+            .authenticate("émile@example.com", PW)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    // Two users that only differ by case, as SQLite allowed before: a clear error.
+    store
+        .create_user(NewUser::new("x@example.com", "x"))
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email_key = NULL")
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email = 'ÉMILE@example.com' WHERE username = 'x'")
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        err.to_string().contains("same email once normalised"),
+        "{err}"
+    );
 }
