@@ -154,6 +154,7 @@ impl Store {
         Store {
             backend: self.backend.clone(),
             actor: Some(Arc::new(actor.into())),
+            limits: self.limits.clone(),
         }
     }
 
@@ -163,6 +164,12 @@ impl Store {
     }
 
     pub(crate) fn audit(&self, changes: Json) -> Audit<'_> {
+        // Bounded (issue 15, finding 2): a 10⁵-key merge used to be copied whole into each
+        // audit row. Nothing to bound when nothing is recorded.
+        let changes = match self.actor {
+            Some(_) => self.limits.bound_audit(changes),
+            None => changes,
+        };
         Audit {
             actor: self.actor.as_deref(),
             changes,

@@ -19,6 +19,12 @@
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
 //! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
+//! | `RIVO_MAX_MESSAGE_CHARS` | `4194304` (4 Mi) | longest chat message in characters (`400` beyond, DRF-shaped) |
+//! | `RIVO_MAX_CONTEXT_KEYS` | `1000` | most keys of a client's context (`400` beyond) |
+//! | `RIVO_MAX_CONTEXT_BYTES` | `1048576` (1 MiB) | largest client context as JSON (`400` beyond) |
+//! | `RIVO_AUDIT_MAX_VALUE_CHARS` | `1000` | longest string kept in an audit entry (cut with a `…[truncated: N characters]` marker) |
+//! | `RIVO_AUDIT_MAX_BYTES` | `65536` | largest audit entry's changes (replaced by a summary beyond) |
+//! | `RIVO_HISTORY_MAX_BYTES` | `16777216` (16 MiB) | most message bytes in one unpaginated history answer (cut at a message, with `next`) |
 //! | `RIVO_PURGE_INTERVAL_SECS` | `3600` | how often `serve` deletes expired tokens, sessions and login failures (`0`: never; safe with several servers) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
@@ -68,6 +74,9 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// `RIVO_PURGE_INTERVAL_SECS`: how often expired rows are purged (zero: never).
     pub purge_interval: Duration,
+    /// `RIVO_MAX_MESSAGE_CHARS`, `RIVO_MAX_CONTEXT_KEYS`, `RIVO_MAX_CONTEXT_BYTES`,
+    /// `RIVO_AUDIT_MAX_VALUE_CHARS`, `RIVO_AUDIT_MAX_BYTES`, `RIVO_HISTORY_MAX_BYTES`.
+    pub limits: rivo_core::Limits,
 }
 
 /// Why the configuration was refused.
@@ -115,6 +124,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
             purge_interval: Duration::from_secs(3600),
+            limits: rivo_core::Limits::default(),
         }
     }
 }
@@ -220,6 +230,38 @@ impl Config {
                 get("RIVO_PURGE_INTERVAL_SECS"),
                 defaults.purge_interval.as_secs(),
             )?),
+            limits: rivo_core::Limits {
+                max_message_chars: parse_or(
+                    "RIVO_MAX_MESSAGE_CHARS",
+                    get("RIVO_MAX_MESSAGE_CHARS"),
+                    defaults.limits.max_message_chars,
+                )?,
+                max_context_keys: parse_or(
+                    "RIVO_MAX_CONTEXT_KEYS",
+                    get("RIVO_MAX_CONTEXT_KEYS"),
+                    defaults.limits.max_context_keys,
+                )?,
+                max_context_bytes: parse_or(
+                    "RIVO_MAX_CONTEXT_BYTES",
+                    get("RIVO_MAX_CONTEXT_BYTES"),
+                    defaults.limits.max_context_bytes,
+                )?,
+                max_audit_value_chars: parse_or(
+                    "RIVO_AUDIT_MAX_VALUE_CHARS",
+                    get("RIVO_AUDIT_MAX_VALUE_CHARS"),
+                    defaults.limits.max_audit_value_chars,
+                )?,
+                max_audit_bytes: parse_or(
+                    "RIVO_AUDIT_MAX_BYTES",
+                    get("RIVO_AUDIT_MAX_BYTES"),
+                    defaults.limits.max_audit_bytes,
+                )?,
+                max_history_bytes: parse_or(
+                    "RIVO_HISTORY_MAX_BYTES",
+                    get("RIVO_HISTORY_MAX_BYTES"),
+                    defaults.limits.max_history_bytes,
+                )?,
+            },
         })
     }
 
@@ -506,6 +548,7 @@ impl fmt::Debug for Config {
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
             .field("purge_interval", &self.purge_interval)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -167,7 +167,73 @@ async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
     resp.assert_status(StatusCode::CREATED);
 }
 
+// ---------- finding 2: size limits over HTTP ----------
+
+/// A message over `RIVO_MAX_MESSAGE_CHARS` gets the DRF-shaped 400 of the other chat
+/// validation errors; a history over `RIVO_HISTORY_MAX_BYTES` is cut at a message and
+/// carries `next`, which the paginated form continues.
+async fn message_and_history_limits_over_http(db: &TestDb) {
+    let config = Config::from_vars(|name| match name {
+        "RIVO_MAX_MESSAGE_CHARS" => Some("16".into()),
+        "RIVO_HISTORY_MAX_BYTES" => Some("2000".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(config.limits.max_message_chars, 16);
+    let c = db.client_with(config);
+    let session = "7d9f1c2e-3b4a-4c5d-8e6f-a0b1c2d3e4f5";
+    let resp = c
+        .post("/api/v1/chat/stream/")
+        .body_json(&json!({"session_id": session, "message": "x".repeat(17)}))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text(resp).await,
+        r#"{"message":["Ensure this field has no more than 16 characters."]}"#
+    );
+    for i in 0..40 {
+        c.post("/api/v1/chat/stream/")
+            .body_json(&json!({"session_id": session, "message": format!("message {i:02}")}))
+            .send()
+            .await
+            .assert_status(StatusCode::CREATED);
+    }
+    let resp = c
+        .get(format!("/api/v1/chat/history/?session_id={session}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    let first: Value = serde_json::from_str(&text(resp).await).unwrap();
+    let shown = first["messages"].as_array().unwrap().len();
+    assert!(shown > 0 && shown < 40, "{shown}");
+    let mut total = shown;
+    let mut next = first["next"].as_str().map(str::to_owned);
+    while let Some(after) = next {
+        let resp = c
+            .get(format!(
+                "/api/v1/chat/history/?session_id={session}&limit=1000&after={after}"
+            ))
+            .send()
+            .await;
+        let page: Value = serde_json::from_str(&text(resp).await).unwrap();
+        total += page["messages"].as_array().unwrap().len();
+        next = page["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(total, 40);
+    // Defaults: the whole history and no `next` key at all (the original's form).
+    let resp = db
+        .client()
+        .get(format!("/api/v1/chat/history/?session_id={session}"))
+        .send()
+        .await;
+    let whole: Value = serde_json::from_str(&text(resp).await).unwrap();
+    assert_eq!(whole["messages"].as_array().unwrap().len(), 40);
+    assert!(whole.get("next").is_none(), "{whole}");
+}
+
 on_every_backend!(
+    message_and_history_limits_over_http,
     the_purge_task_deletes_expired_tokens_sessions_and_failures,
     email_identity_is_the_same_over_http_on_both_backends,
 );

@@ -932,6 +932,7 @@ impl Backend {
         &self,
         client_id: ClientId,
         change: ContextChange,
+        limits: &crate::Limits,
         audit: Audit<'_>,
     ) -> Result<ClientContext> {
         let mut tx = self.begin().await?;
@@ -963,6 +964,7 @@ impl Backend {
             },
         };
         change.apply(&mut context);
+        limits.check_context(&context.data)?;
         let row: ContextRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (client_id) DO UPDATE SET \

@@ -91,6 +91,7 @@ pub(crate) use dispatch;
 pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
+    pub(crate) limits: std::sync::Arc<crate::limits::Limits>,
 }
 
 impl fmt::Debug for Store {
@@ -132,6 +133,7 @@ impl Store {
         Ok(Self {
             backend,
             actor: None,
+            limits: Default::default(),
         })
     }
 

@@ -161,6 +161,7 @@ behaviours!(
     set_password_revokes_tokens,
     login_throttle_counts_email_and_address,
     audit_records_writes_made_as_an_actor,
+    size_limits_bound_messages_contexts_audit_and_history,
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
 );
@@ -2522,4 +2523,141 @@ async fn migrate_backfills_email_identity(store: &Store) {
         err.to_string().contains("same email once normalised"),
         "{err}"
     );
+}
+
+/// Issue 15, finding 2: configurable limits on messages, contexts, audit entries and one
+/// unpaginated history answer.
+async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
+    let limits = Limits {
+        max_message_chars: 10,
+        max_context_keys: 3,
+        max_context_bytes: 200,
+        max_audit_value_chars: 20,
+        max_audit_bytes: 400,
+        max_history_bytes: 1000,
+    };
+    let admin = staff(store, "limits").await;
+    let limited = store.with_limits(limits.clone());
+    let as_admin = limited.acting_as(&admin);
+    assert_eq!(as_admin.limits(), &limits);
+
+    // Messages: characters, not bytes; nothing is written when refused.
+    let s = SessionId::new_random();
+    limited
+        .append(s, "éééééééééé", SenderType::Client)
+        .await
+        .unwrap();
+    let err = limited
+        .append(s, "ééééééééééé", SenderType::Client)
+        .await
+        .unwrap_err();
+    let Error::Validation(errors) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(errors.field("message"), vec![&Rule::TooLong { max: 10 }]);
+    assert_eq!(limited.history(s).await.unwrap().len(), 1);
+    // The default limit accepts several MiB, as the original did.
+    store
+        .append(s, &"x".repeat(3 * 1024 * 1024), SenderType::Client)
+        .await
+        .unwrap();
+
+    // Contexts: keys and serialized size, checked after the change is applied.
+    let client = as_admin.create_client(NewClient::new("Big")).await.unwrap();
+    let merge = |n: usize, len: usize| {
+        ContextChange::Merge(
+            (0..n)
+                .map(|i| (format!("k{i}"), json!("v".repeat(len))))
+                .collect(),
+        )
+    };
+    as_admin
+        .change_context(client.id, merge(3, 5))
+        .await
+        .unwrap();
+    for (change, text) in [
+        (merge(4, 1), "no more than 3 keys"),
+        (merge(1, 300), "no larger than 200 bytes"),
+    ] {
+        let err = as_admin
+            .change_context(client.id, change)
+            .await
+            .unwrap_err();
+        let Error::Validation(errors) = err else {
+            panic!("{err:?}")
+        };
+        let rules = errors.field("context_data");
+        assert!(
+            rules.iter().any(|r| r.to_string().contains(text)),
+            "{rules:?}"
+        );
+    }
+    assert_eq!(limited.context(client.id).await.unwrap().data.len(), 3);
+
+    // Audit: long strings cut with a marker; a large entry summarised.
+    as_admin
+        .change_context(
+            client.id,
+            ContextChange::Set("k0".into(), json!("y".repeat(100))),
+        )
+        .await
+        .unwrap();
+    let wide = Store::with_limits(
+        store,
+        Limits {
+            max_context_bytes: 1 << 20,
+            max_context_keys: 10_000,
+            ..limits.clone()
+        },
+    )
+    .acting_as(&admin);
+    wide.change_context(client.id, merge(1000, 1))
+        .await
+        .unwrap();
+    let log = store
+        .list_audit(
+            &AuditFilter::default(),
+            Sort::asc(AuditSort::Id),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let contexts: Vec<&serde_json::Value> = log
+        .items
+        .iter()
+        .filter(|e| e.object_type == "context")
+        .map(|e| &e.changes)
+        .collect();
+    let set = contexts[contexts.len() - 2].to_string();
+    assert!(set.contains("…[truncated: 100 characters]"), "{set}");
+    assert!(!set.contains(&"y".repeat(21)), "{set}");
+    let big = contexts[contexts.len() - 1];
+    assert_eq!(big["truncated"], json!(true), "{big}");
+    assert!(big.to_string().len() <= 400, "{big}");
+    for entry in &log.items {
+        assert!(entry.changes.to_string().len() <= 400, "{}", entry.changes);
+    }
+
+    // History: one unpaginated answer holds at most ~1000 bytes; the cursor gives the rest.
+    let h = SessionId::new_random();
+    for i in 0..30 {
+        limited
+            .append(h, &format!("message {i:02}"), SenderType::Bot)
+            .await
+            .unwrap();
+    }
+    let first = limited.history_bounded(h).await.unwrap();
+    assert!(first.messages.len() < 30 && !first.messages.is_empty());
+    let mut all = first.messages.clone();
+    let mut next = first.next;
+    while let Some(cursor) = next {
+        let page = limited.history_page(h, Some(cursor), 1000).await.unwrap();
+        all.extend(page.messages);
+        next = page.next;
+    }
+    assert_eq!(all, limited.history(h).await.unwrap());
+    // Under the budget: the whole history and no cursor.
+    let whole = store.history_bounded(h).await.unwrap();
+    assert_eq!(whole.messages.len(), 30);
+    assert!(whole.next.is_none());
 }
