@@ -395,6 +395,19 @@ pub struct UserUpdate {
     pub permissions: Option<BTreeSet<Permission>>,
 }
 
+/// What a user creation or change would grant, for [`Store::check_user_grants`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserGrants {
+    /// Grants (or revokes) superuser status.
+    pub is_superuser: bool,
+    /// Sets staff status (to `true` on creation, to any value on a change).
+    pub is_staff: bool,
+    /// Sets directly held permissions.
+    pub permissions: bool,
+    /// Sets a role, whose permissions the user then holds.
+    pub role: bool,
+}
+
 /// Filters for [`Store::list_users`].
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
@@ -932,6 +945,75 @@ impl Store {
             }
         }
         Ok(permissions)
+    }
+
+    /// Creates a user on behalf of `actor`, who must hold `account.add_user`, after checking
+    /// what the new account would be granted ([`Store::check_user_grants`]).
+    pub async fn create_user_as(&self, actor: &User, user: NewUser) -> Result<User> {
+        self.check_user_grants(
+            actor,
+            UserGrants {
+                is_superuser: user.is_superuser,
+                is_staff: user.is_staff,
+                permissions: !user.permissions.is_empty(),
+                role: user.role_id.is_some(),
+            },
+        )
+        .await?;
+        self.create_user(user).await
+    }
+
+    /// Changes a user on behalf of `actor` (who must hold `account.change_user`), after checking
+    /// the grants the change makes ([`Store::check_user_grants`]): setting `is_superuser` to
+    /// a value other than the current one counts as granting (or revoking) it.
+    pub async fn update_user_as(
+        &self,
+        actor: &User,
+        id: UserId,
+        update: UserUpdate,
+    ) -> Result<User> {
+        let superuser_changes = match update.is_superuser {
+            Some(wanted) => self.user(id).await?.is_superuser != wanted,
+            None => false,
+        };
+        self.check_user_grants(
+            actor,
+            UserGrants {
+                is_superuser: superuser_changes,
+                is_staff: update.is_staff.is_some(),
+                permissions: update.permissions.is_some(),
+                role: update.role_id.is_some(),
+            },
+        )
+        .await?;
+        self.update_user(id, update).await
+    }
+
+    /// The rule of who grants what on user accounts (issue 15, finding 4), like Django's admin,
+    /// whose add form cannot set `is_superuser` and leaves staff status, groups and permissions
+    /// to the change form:
+    ///
+    /// - only an active superuser grants or revokes `is_superuser`;
+    /// - setting `is_staff`, permissions or a role (which grants its permissions) needs
+    ///   `account.change_user`, so `account.add_user` alone creates plain, non-staff accounts.
+    ///
+    /// Answers [`Error::PermissionDenied`] when `actor` may not.
+    pub async fn check_user_grants(&self, actor: &User, grants: UserGrants) -> Result<()> {
+        if grants.is_superuser && !(actor.is_active && actor.is_superuser) {
+            return Err(Error::PermissionDenied(
+                "Only a superuser may grant or revoke superuser status.",
+            ));
+        }
+        if (grants.is_staff || grants.permissions || grants.role)
+            && !self
+                .has_permission(actor, Permission::new(Action::Change, Model::User))
+                .await?
+        {
+            return Err(Error::PermissionDenied(
+                "Setting staff status, a role or permissions requires the \"account.change_user\" permission.",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the user may do `permission` (see [`Store::effective_permissions`]).

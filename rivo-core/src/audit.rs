@@ -155,6 +155,7 @@ impl Store {
             backend: self.backend.clone(),
             actor: Some(Arc::new(actor.into())),
             appender: self.appender.clone(),
+            limits: self.limits.clone(),
         }
     }
 
@@ -164,6 +165,12 @@ impl Store {
     }
 
     pub(crate) fn audit(&self, changes: Json) -> Audit<'_> {
+        // Bounded (issue 15, finding 2): a 10⁵-key merge used to be copied whole into each
+        // audit row. Nothing to bound when nothing is recorded.
+        let changes = match self.actor {
+            Some(_) => self.limits.bound_audit(changes),
+            None => changes,
+        };
         Audit {
             actor: self.actor.as_deref(),
             changes,

@@ -89,9 +89,10 @@ fn new_secret() -> Result<String> {
 /// The throttle key of an email. NUL (which PostgreSQL text cannot hold, and no valid email
 /// contains) is replaced so a hostile login is throttled, not a database error.
 fn email_key(email: &str) -> String {
+    // The same identity as login and the unique index (issue 15, finding 7).
     format!(
         "email:{}",
-        email.trim().to_lowercase().replace('\0', "\u{fffd}")
+        crate::validate::email_identity(email).replace('\0', "\u{fffd}")
     )
 }
 
@@ -146,10 +147,35 @@ impl Store {
         dispatch!(self.delete_user_tokens(user_id))
     }
 
-    /// Deletes expired tokens and login failures older than `policy.window`.
+    /// Deletes expired tokens and sessions, and login failures older than `policy.window`;
+    /// returns how many rows went. See [`Store::purge_expired_every`] to run it periodically.
     pub async fn purge_expired(&self, policy: &LoginPolicy) -> Result<u64> {
         let now = Utc::now();
         dispatch!(self.purge_expired(now, now - chrono_duration(policy.window)))
+    }
+
+    /// Runs [`Store::purge_expired`] now and then every `every`, forever (spawn it as a task
+    /// and abort it on shutdown). A failed purge is logged and retried at the next tick.
+    ///
+    /// Safe with several servers on one database: each purge is two `DELETE … WHERE expired`
+    /// statements in one transaction, idempotent, so purges of several servers at the same
+    /// time only find fewer rows (on PostgreSQL the second waits for the first's row locks,
+    /// then skips the rows already gone). No coordination is needed.
+    pub async fn purge_expired_every(&self, policy: LoginPolicy, every: std::time::Duration) {
+        let mut ticks = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match self.purge_expired(&policy).await {
+                Ok(0) => {}
+                Ok(purged) => {
+                    tracing::info!(purged, "expired tokens, sessions and login failures purged")
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "purging expired tokens and login failures failed")
+                }
+            }
+        }
     }
 
     /// [`Store::authenticate`] behind a throttle: after too many failures for this email or

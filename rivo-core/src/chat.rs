@@ -299,6 +299,7 @@ impl Store {
         sender_type: SenderType,
     ) -> Result<ChatMessage> {
         let message = clean_message(message).map_err(|rule| Error::invalid("message", rule))?;
+        self.limits.check_message(&message)?;
         let mut stored = self
             .appender
             .append(vec![NewMessage {
@@ -351,6 +352,9 @@ impl Store {
                     .map_err(|rule| Error::invalid("message", rule))
             })
             .collect::<Result<Vec<_>>>()?;
+        for row in &rows {
+            self.limits.check_message(&row.message)?;
+        }
         self.appender.append(rows).await
     }
 
@@ -359,6 +363,43 @@ impl Store {
     #[tracing::instrument(skip_all, fields(%session_id))]
     pub async fn history(&self, session_id: SessionId) -> Result<Vec<ChatMessage>> {
         dispatch!(self.history(session_id))
+    }
+
+    /// The conversation of a session, oldest first, up to [`Limits::max_history_bytes`] of
+    /// message text (always at least one message): the rows are read a page at a time, so
+    /// the memory a reader holds is bounded however long the session is. `next` is `None`
+    /// when the whole history fits, otherwise where the rest starts (for
+    /// [`Store::history_page`]).
+    ///
+    /// [`Limits::max_history_bytes`]: crate::Limits::max_history_bytes
+    pub async fn history_bounded(&self, session_id: SessionId) -> Result<HistoryPage> {
+        const PAGE: u32 = 200;
+        let budget = self.limits.max_history_bytes;
+        let mut messages: Vec<ChatMessage> = Vec::new();
+        let mut used = 0usize;
+        let mut after = None;
+        loop {
+            let page = self.history_page(session_id, after, PAGE).await?;
+            for message in page.messages {
+                // The JSON of one message: its text plus ~150 bytes of id, time and names.
+                let size = message.message.len() + 150;
+                if !messages.is_empty() && used + size > budget {
+                    let next = messages.last().map(HistoryCursor::after);
+                    return Ok(HistoryPage { messages, next });
+                }
+                used += size;
+                messages.push(message);
+            }
+            match page.next {
+                Some(cursor) => after = Some(cursor),
+                None => {
+                    return Ok(HistoryPage {
+                        messages,
+                        next: None,
+                    });
+                }
+            }
+        }
     }
 
     /// Up to `limit` messages of a session after `after` (from the start when `None`), oldest

@@ -484,7 +484,7 @@ impl Store {
             return Err(Error::invalid("key", Rule::Blank));
         }
         let changes = change.describe();
-        dispatch!(self.change_context(client_id, change, self.audit(changes)))
+        dispatch!(self.change_context(client_id, change, &self.limits, self.audit(changes)))
     }
 
     /// Contexts matching `filter`, newest first by default.

@@ -45,6 +45,18 @@ pub enum Error {
     /// A stored value could not be understood (a row written by something other than rivo).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The acting user may not make this change (e.g. only a superuser grants
+    /// `is_superuser`); the text says why and is safe to show.
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// The operation does not exist on this backend; the text says what to use instead
+    /// (e.g. [`Store::backup`](crate::Store::backup) on PostgreSQL: use `pg_dump`).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// The SQLite database is already in use by another server process
+    /// ([`Store::lock_exclusive`](crate::Store::lock_exclusive)).
+    #[error("{0}")]
+    InUse(String),
     /// An internal task failed (e.g. the password hashing thread panicked).
     #[error("internal error: {0}")]
     Internal(String),

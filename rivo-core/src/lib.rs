@@ -57,6 +57,7 @@ mod django_hash;
 mod error;
 mod ids;
 pub mod import;
+pub mod limits;
 pub mod query;
 mod store;
 mod validate;
@@ -68,6 +69,7 @@ pub use error::{AuthFailure, Error, Result, Rule, ValidationErrors};
 pub use ids::{
     AssignmentId, ClientId, ContextId, MessageId, RoleId, SessionId, StageChangeId, UserId,
 };
+pub use limits::Limits;
 pub use query::{Page, PageRequest, Sort};
-pub use store::{BackendKind, GroupCommitStats, Store, StoreOptions};
-pub use validate::python_strip;
+pub use store::{BackendKind, GroupCommitStats, Store, StoreLock, StoreOptions};
+pub use validate::{email_identity, python_strip};

@@ -89,6 +89,8 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let docs = service.swagger_ui();
     let spec = Arc::new(openapi_json());
     let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
+    // The configured size limits, enforced by rivo-core (issue 15, finding 2).
+    let store = store.with_limits(config.limits.clone());
     let config = Arc::new(config);
 
     let spec_endpoint = get(poem::endpoint::make_sync(move |_| {

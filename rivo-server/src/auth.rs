@@ -51,6 +51,11 @@ pub enum Principal {
     },
     /// Credentials were sent but are wrong, expired or revoked (or the user is inactive).
     Invalid,
+    /// Credentials were sent but could not be checked: the database failed. Answered `503`,
+    /// never `401`, so a client keeps its token (issue 15, finding 8). A checker must not
+    /// return an error for this: the `Auth` enum would then try the next scheme and answer
+    /// `401` from it.
+    Unavailable,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -149,6 +154,10 @@ async fn resolve(req: &Request, token: &str, kind: TokenKind, via: Via) -> poem:
             via,
         }),
         Err(rivo_core::Error::Authentication(_)) => Ok(Principal::Invalid),
+        Err(err) if err.is_unavailable() => {
+            tracing::error!(%err, "database unavailable while checking credentials");
+            Ok(Principal::Unavailable)
+        }
         Err(err) => Err(ApiError::from(err).into()),
     }
 }
@@ -235,11 +244,14 @@ impl Auth {
         }
     }
 
-    /// The caller, or `401` for wrong, expired or revoked credentials. Unsafe requests
+    /// The caller, or `401` for wrong, expired or revoked credentials (`503` when the database
+    /// could not check them). Unsafe requests
     /// authenticated by cookie must carry the session's CSRF token (`403` otherwise).
     pub fn caller(&self, req: &Request, config: &Config) -> Result<Caller, ApiError> {
-        let Principal::User { user, via } = self.principal() else {
-            return Err(ApiError::Unauthenticated);
+        let (user, via) = match self.principal() {
+            Principal::User { user, via } => (user, via),
+            Principal::Invalid => return Err(ApiError::Unauthenticated),
+            Principal::Unavailable => return Err(ApiError::Unavailable),
         };
         if let Via::Session(token) = via
             && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)

@@ -568,7 +568,8 @@ impl ChatHistoryApi {
     ///
     /// Long sessions can be read page by page: `limit` (and then `after`, the `next` of the
     /// previous page) return one page and a `next` cursor. Without them the answer is the
-    /// original's, every message and no `next`.
+    /// original's, every message and no `next`, up to `RIVO_HISTORY_MAX_BYTES` (16 MiB) of
+    /// messages: a longer history is cut at a message and carries `next`.
     #[oai(path = "/", method = "get", operation_id = "chat_history")]
     async fn history(
         &self,
@@ -588,11 +589,15 @@ impl ChatHistoryApi {
             .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
         let page = HistoryPageParams::parse(limit.0, after.0)?;
         let Some(page) = page else {
-            let messages = store.history(session).await?;
+            // Read a page at a time up to RIVO_HISTORY_MAX_BYTES, so a huge session cannot
+            // take the server's memory; below that the answer is the original's, byte for byte.
+            let found = store.history_bounded(session).await?;
             return Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
                 session_id: raw,
-                messages: messages.into_iter().map(Into::into).collect(),
-                next: MaybeUndefined::Undefined,
+                messages: found.messages.into_iter().map(Into::into).collect(),
+                next: found.next.map_or(MaybeUndefined::Undefined, |c| {
+                    MaybeUndefined::Value(c.to_string())
+                }),
             })));
         };
         let found = store.history_page(session, page.after, page.limit).await?;

@@ -1,5 +1,5 @@
-//! The command line: `rivo-server [serve|migrate|openapi|check|import-django|createsuperuser|
-//! changepassword]`.
+//! The command line: `rivo-server [serve|migrate|backup|openapi|check|import-django|
+//! createsuperuser|changepassword]`.
 
 use std::net::SocketAddr;
 
@@ -29,6 +29,12 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE while servers keep running
+    /// (`VACUUM INTO`). For PostgreSQL, explains `pg_dump`.
+    Backup {
+        /// The new database file to write (must not exist).
+        file: std::path::PathBuf,
+    },
     /// Print the OpenAPI spec (JSON) to stdout.
     Openapi,
     /// Validate the configuration, connect to the database and report pending migrations.
@@ -83,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<(), BoxError> {
             server::serve(config).await
         }
         Command::Migrate => server::migrate(config).await,
+        Command::Backup { file } => server::backup(config, &file).await,
         Command::Check { deploy } => server::check(config, deploy).await,
         Command::ImportDjango { from, merge } => import_django(&config, &from, merge).await,
         Command::Createsuperuser { email, username } => {

@@ -5,7 +5,7 @@
 //! | `DATABASE_URL` | `sqlite://rivo.sqlite3?mode=rwc` | `sqlite:` or `postgres://` URL |
 //! | `SECRET_KEY` | a built-in development key | signing key; required when `DEBUG=False` |
 //! | `DEBUG` | `True` | `False` in production |
-//! | `ALLOWED_HOSTS` | all hosts when `DEBUG` | comma-separated Host names (`.example.com` = domain and subdomains, `*` = any); required when `DEBUG=False` |
+//! | `ALLOWED_HOSTS` | with `DEBUG`: `localhost`, `.localhost`, `127.0.0.1`, `[::1]` (Django's rule) | comma-separated Host names (`.example.com` = domain and subdomains, `*` = any); required when `DEBUG=False`. Host values with invalid syntax (`/ ? # @ \`…) and requests with two Host headers are refused first |
 //! | `BIND_ADDRESS` | `0.0.0.0` | IP address to listen on |
 //! | `PORT` | `5000` | TCP port |
 //! | `CORS_ALLOWED_ORIGINS` | none | comma-separated origins (`https://shop.example`) allowed to call the chat API from a browser |
@@ -19,6 +19,13 @@
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
 //! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
+//! | `RIVO_MAX_MESSAGE_CHARS` | `4194304` (4 Mi) | longest chat message in characters (`400` beyond, DRF-shaped) |
+//! | `RIVO_MAX_CONTEXT_KEYS` | `1000` | most keys of a client's context (`400` beyond) |
+//! | `RIVO_MAX_CONTEXT_BYTES` | `1048576` (1 MiB) | largest client context as JSON (`400` beyond) |
+//! | `RIVO_AUDIT_MAX_VALUE_CHARS` | `1000` | longest string kept in an audit entry (cut with a `…[truncated: N characters]` marker) |
+//! | `RIVO_AUDIT_MAX_BYTES` | `65536` | largest audit entry's changes (replaced by a summary beyond) |
+//! | `RIVO_HISTORY_MAX_BYTES` | `16777216` (16 MiB) | most message bytes in one unpaginated history answer (cut at a message, with `next`) |
+//! | `RIVO_PURGE_INTERVAL_SECS` | `3600` | how often `serve` deletes expired tokens, sessions and login failures (`0`: never; safe with several servers) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -65,6 +72,11 @@ pub struct Config {
     pub session_ttl: Duration,
     /// `RIVO_LOGIN_MAX_FAILURES`, `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS`, `RIVO_LOGIN_WINDOW_SECS`.
     pub login_policy: LoginPolicy,
+    /// `RIVO_PURGE_INTERVAL_SECS`: how often expired rows are purged (zero: never).
+    pub purge_interval: Duration,
+    /// `RIVO_MAX_MESSAGE_CHARS`, `RIVO_MAX_CONTEXT_KEYS`, `RIVO_MAX_CONTEXT_BYTES`,
+    /// `RIVO_AUDIT_MAX_VALUE_CHARS`, `RIVO_AUDIT_MAX_BYTES`, `RIVO_HISTORY_MAX_BYTES`.
+    pub limits: rivo_core::Limits,
 }
 
 /// Why the configuration was refused.
@@ -111,6 +123,8 @@ impl Default for Config {
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
+            purge_interval: Duration::from_secs(3600),
+            limits: rivo_core::Limits::default(),
         }
     }
 }
@@ -211,6 +225,43 @@ impl Config {
                     defaults.login_policy.window.as_secs(),
                 )?),
             },
+            purge_interval: Duration::from_secs(parse_or(
+                "RIVO_PURGE_INTERVAL_SECS",
+                get("RIVO_PURGE_INTERVAL_SECS"),
+                defaults.purge_interval.as_secs(),
+            )?),
+            limits: rivo_core::Limits {
+                max_message_chars: parse_or(
+                    "RIVO_MAX_MESSAGE_CHARS",
+                    get("RIVO_MAX_MESSAGE_CHARS"),
+                    defaults.limits.max_message_chars,
+                )?,
+                max_context_keys: parse_or(
+                    "RIVO_MAX_CONTEXT_KEYS",
+                    get("RIVO_MAX_CONTEXT_KEYS"),
+                    defaults.limits.max_context_keys,
+                )?,
+                max_context_bytes: parse_or(
+                    "RIVO_MAX_CONTEXT_BYTES",
+                    get("RIVO_MAX_CONTEXT_BYTES"),
+                    defaults.limits.max_context_bytes,
+                )?,
+                max_audit_value_chars: parse_or(
+                    "RIVO_AUDIT_MAX_VALUE_CHARS",
+                    get("RIVO_AUDIT_MAX_VALUE_CHARS"),
+                    defaults.limits.max_audit_value_chars,
+                )?,
+                max_audit_bytes: parse_or(
+                    "RIVO_AUDIT_MAX_BYTES",
+                    get("RIVO_AUDIT_MAX_BYTES"),
+                    defaults.limits.max_audit_bytes,
+                )?,
+                max_history_bytes: parse_or(
+                    "RIVO_HISTORY_MAX_BYTES",
+                    get("RIVO_HISTORY_MAX_BYTES"),
+                    defaults.limits.max_history_bytes,
+                )?,
+            },
         })
     }
 
@@ -229,17 +280,27 @@ impl Config {
         Ok(())
     }
 
-    /// Whether a request's `Host` header value is allowed (Django's `validate_host`): the port
-    /// is ignored, `*` allows any host, `.example.com` allows the domain and its subdomains.
-    /// With `ALLOWED_HOSTS` unset every host is allowed (only possible with `DEBUG=True`).
+    /// Whether a request's `Host` header value is allowed, as Django's `get_host` decides:
+    /// first the syntax (Django's `host_validation_re`: a name of `a-z 0-9 . -` or a
+    /// bracketed IPv6 address, then an optional `:port`; anything holding `/ ? # @ \`, spaces
+    /// or other characters is refused, so `evil.com/.example.org` never matches
+    /// `.example.org`), then the patterns: the port is ignored, `*` allows any host,
+    /// `.example.com` allows the domain and its subdomains. With `ALLOWED_HOSTS` unset (only
+    /// possible with `DEBUG=True`) the patterns are Django's DEBUG defaults: `localhost`,
+    /// `.localhost`, `127.0.0.1` and `[::1]`. A request without a Host header (HTTP/1.0, or an
+    /// in-process call) is checked as `localhost`, the name the admin's links then use.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let Some(patterns) = &self.allowed_hosts else {
-            return true;
-        };
-        let domain = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-        if domain.is_empty() {
+        let host = if host.is_empty() { "localhost" } else { host };
+        let Some(domain) = host_domain(host) else {
             return false;
-        }
+        };
+        let patterns: Vec<String> = match &self.allowed_hosts {
+            Some(patterns) => patterns.clone(),
+            None => DEBUG_ALLOWED_HOSTS
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
+        };
         patterns.iter().any(|pattern| {
             let pattern = pattern.to_ascii_lowercase();
             pattern == "*"
@@ -292,8 +353,8 @@ impl Config {
             issue(
                 "rivo.W001",
                 "DEBUG",
-                "DEBUG is True: set DEBUG=False in production (with DEBUG, any Host is accepted \
-                 when ALLOWED_HOSTS is unset and cookies are sent without Secure)"
+                "DEBUG is True: set DEBUG=False in production (with DEBUG, cookies are sent \
+                 without Secure and, when ALLOWED_HOSTS is unset, localhost names are accepted)"
                     .into(),
             );
             issue(
@@ -486,6 +547,8 @@ impl fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
+            .field("purge_interval", &self.purge_interval)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -531,6 +594,50 @@ fn redact_query_password(url: String) -> String {
         })
         .collect();
     format!("{base}?{}", query.join("&"))
+}
+
+/// The hosts allowed with `DEBUG=True` and `ALLOWED_HOSTS` unset: Django's defaults.
+pub const DEBUG_ALLOWED_HOSTS: [&str; 4] = ["localhost", ".localhost", "127.0.0.1", "[::1]"];
+
+/// The domain of a Host value (lowercase, without port and trailing dot) if its syntax is
+/// valid by Django's `host_validation_re`,
+/// `^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9\.:]+\])(:[0-9]+)?$`; `None` otherwise.
+pub fn host_domain(host: &str) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let (domain, rest) = if let Some(inner) = host.strip_prefix('[') {
+        let end = inner.find(']')?;
+        let address = &inner[..end];
+        let (before, after) = address.split_once(':')?;
+        let ok = before.bytes().all(|b| b.is_ascii_hexdigit())
+            && !after.is_empty()
+            && after
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+        if !ok {
+            return None;
+        }
+        (host[..end + 2].to_owned(), &host[end + 2..])
+    } else {
+        let end = host.find(':').unwrap_or(host.len());
+        let name = &host[..end];
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return None;
+        }
+        (name.to_owned(), &host[end..])
+    };
+    if let Some(port) = rest.strip_prefix(':') {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    } else if !rest.is_empty() {
+        return None;
+    }
+    let domain = domain.trim_end_matches('.').to_owned();
+    (!domain.is_empty()).then_some(domain)
 }
 
 fn strip_port(host: &str) -> &str {

@@ -275,6 +275,7 @@ impl From<rivo_core::Error> for ApiError {
                 ApiError::Unauthenticated
             }
             Error::Throttled { retry_after } => ApiError::Throttled(retry_after),
+            Error::PermissionDenied(reason) => ApiError::Forbidden(reason),
             err if err.is_unavailable() => {
                 tracing::error!(%err, "database unavailable");
                 ApiError::Unavailable

@@ -116,11 +116,28 @@ pub fn host_check<E: Endpoint + 'static>(
         let config = config.clone();
         Box::pin(async move {
             if !PROBE_PATHS.contains(&req.uri().path()) {
+                // Two Host headers: which one a proxy or a link builder reads differs, so
+                // neither is trusted.
+                if req.headers().get_all(header::HOST).iter().count() > 1 {
+                    tracing::warn!("request with several Host headers refused");
+                    return Ok(ApiError::BadRequest(
+                        "Invalid HTTP_HOST header: several Host headers were sent.".into(),
+                    )
+                    .as_response());
+                }
                 let host = req
                     .header(header::HOST)
                     .map(str::to_owned)
                     .or_else(|| req.uri().authority().map(|a| a.to_string()))
                     .unwrap_or_default();
+                if !host.is_empty() && crate::config::host_domain(&host).is_none() {
+                    tracing::warn!(host = %host.escape_debug(), "Host with invalid syntax");
+                    return Ok(ApiError::BadRequest(format!(
+                        "Invalid HTTP_HOST header: '{host}'. The domain name provided is not \
+                         valid according to RFC 1034/1035."
+                    ))
+                    .as_response());
+                }
                 if !config.host_allowed(&host) {
                     tracing::warn!(host = %host.escape_debug(), "Host not in ALLOWED_HOSTS");
                     return Ok(ApiError::InvalidHost(host).as_response());

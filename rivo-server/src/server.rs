@@ -32,6 +32,9 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
     let store = open_store(&config).await?;
+    // One server process per SQLite file (a second one would break the id order of history):
+    // held until this function returns, released by the OS however the process ends.
+    let _lock = store.lock_exclusive()?;
     store
         .migrate()
         .await
@@ -45,6 +48,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         config.bind
     );
     let timeout = config.shutdown_timeout;
+    let purger = spawn_purger(store.clone(), &config);
     Server::new(listener)
         .run_with_graceful_shutdown(
             crate::app(store.clone(), config),
@@ -52,9 +56,26 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
             Some(timeout),
         )
         .await?;
+    if let Some(purger) = purger {
+        purger.abort();
+    }
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
+}
+
+/// Starts the background task that deletes expired tokens, sessions and login failures every
+/// `RIVO_PURGE_INTERVAL_SECS` ([`Store::purge_expired_every`]); `None` when the interval is
+/// zero. `serve` aborts it at shutdown. Several servers on one database may all run it.
+pub fn spawn_purger(store: Store, config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    if config.purge_interval.is_zero() {
+        return None;
+    }
+    let policy = config.login_policy.clone();
+    let every = config.purge_interval;
+    Some(tokio::spawn(async move {
+        store.purge_expired_every(policy, every).await
+    }))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -84,6 +105,31 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received, finishing requests in flight");
+}
+
+/// `rivo-server backup FILE`: writes a consistent copy of an SQLite database to `FILE`
+/// (which must not exist) while servers keep running; on PostgreSQL, fails with how to use
+/// `pg_dump` instead.
+pub async fn backup(config: Config, file: &std::path::Path) -> Result<(), BoxError> {
+    if rivo_core::BackendKind::from_url(&config.database_url)
+        == Some(rivo_core::BackendKind::Postgres)
+    {
+        return Err(
+            "DATABASE_URL is PostgreSQL: back it up with `pg_dump --format=custom \
+             --file=FILE \"$DATABASE_URL\"` (online and consistent; restore with `pg_restore \
+             --dbname=\"$DATABASE_URL\" FILE`)"
+                .into(),
+        );
+    }
+    if file.exists() {
+        return Err(format!("{} already exists: choose a new file", file.display()).into());
+    }
+    let store = open_store(&config).await?;
+    let result = store.backup(file).await;
+    store.close().await;
+    result.map_err(|err| format!("backup to {} failed: {err}", file.display()))?;
+    println!("Backup written to {}", file.display());
+    Ok(())
 }
 
 /// `rivo-server migrate`: applies pending migrations and lists them.

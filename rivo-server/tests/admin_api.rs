@@ -865,6 +865,109 @@ async fn every_admin_route_checks_permissions(db: &TestDb) {
     let _ = staff_no_perm;
 }
 
+/// Issue 15, finding 4, over HTTP: who may create or change a user with which flags.
+async fn user_grants_need_superuser_or_change_user(db: &TestDb) {
+    let c = db.client();
+    let store = &db.store;
+    make_user(store, "root", true, true).await;
+    let staff_with = |name: &str, perms: &[Permission]| NewUser {
+        is_staff: true,
+        permissions: perms.iter().copied().collect(),
+        ..NewUser::new(format!("{name}@example.com"), name).password(PASSWORD)
+    };
+    let add = Permission::new(Action::Add, Model::User);
+    let change = Permission::new(Action::Change, Model::User);
+    store
+        .create_user(staff_with("adder", &[add]))
+        .await
+        .unwrap();
+    store
+        .create_user(staff_with("changer", &[add, change]))
+        .await
+        .unwrap();
+    let changer = store.user_by_email("changer@example.com").await.unwrap();
+    let root = login(&c, "root@example.com").await;
+    let adder = login(&c, "adder@example.com").await;
+    let changer_token = login(&c, "changer@example.com").await;
+    let users = "/api/v1/admin/users/";
+    let new = |n: &str, extra: Value| {
+        let mut body =
+            json!({"email": format!("{n}@example.com"), "username": n, "password": PASSWORD});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // (caller, body, expected status)
+    let cases = [
+        ("adder", &adder, new("a1", json!({})), StatusCode::CREATED),
+        (
+            "adder",
+            &adder,
+            new("a2", json!({"is_superuser": true})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "adder",
+            &adder,
+            new("a3", json!({"is_staff": true})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "adder",
+            &adder,
+            new("a4", json!({"permissions": ["account.add_user"]})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "changer",
+            &changer_token,
+            new(
+                "c1",
+                json!({"is_staff": true, "permissions": ["account.add_user"]}),
+            ),
+            StatusCode::CREATED,
+        ),
+        (
+            "changer",
+            &changer_token,
+            new("c2", json!({"is_superuser": true})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "root",
+            &root,
+            new("r1", json!({"is_superuser": true, "is_staff": true})),
+            StatusCode::CREATED,
+        ),
+    ];
+    for (who, token, body, expected) in cases {
+        let resp = send(&c, token, "POST", users, body.clone()).await;
+        let status = resp.0.status();
+        let answer = body_json(resp).await;
+        assert_eq!(status, expected, "{who} POST {body}: {answer}");
+        if status == StatusCode::FORBIDDEN {
+            assert!(answer["detail"].as_str().is_some(), "{answer}");
+        }
+    }
+    // The refused superuser does not exist and cannot log in.
+    let resp = c
+        .post("/api/v1/account/login/")
+        .body_json(&json!({"email": "a2@example.com", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
+    // No self-promotion with change_user; the superuser may promote.
+    let me = format!("{users}{}/", changer.id);
+    let promote = json!({"is_superuser": true});
+    let resp = send(&c, &changer_token, "PATCH", &me, promote.clone()).await;
+    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
+    assert!(!store.user(changer.id).await.unwrap().is_superuser);
+    let resp = send(&c, &root, "PATCH", &me, promote).await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert!(store.user(changer.id).await.unwrap().is_superuser);
+}
+
 // ---------- lists ----------
 
 async fn lists_paginate_like_drf(db: &TestDb) {
@@ -1475,6 +1578,7 @@ on_every_backend!(
     cookie_sessions_need_csrf_on_unsafe_methods,
     session_cookies_are_secure_outside_debug,
     every_admin_route_checks_permissions,
+    user_grants_need_superuser_or_change_user,
     lists_paginate_like_drf,
     lists_search_order_and_filter,
     users_are_managed_without_exposing_passwords,

@@ -31,23 +31,27 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-fn start() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
-        .current_dir(dir.path())
+/// `rivo-server` with a clean environment, on the SQLite file `t.sqlite3` in `dir`.
+fn command(dir: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
+    command
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BIND_ADDRESS", "127.0.0.1")
         .env("PORT", port.to_string())
         .env(
             "DATABASE_URL",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("t.sqlite3").display()
-            ),
+            format!("sqlite://{}?mode=rwc", dir.join("t.sqlite3").display()),
         )
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = command(dir.path(), port)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -57,14 +61,19 @@ fn start() -> Server {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         _dir: dir,
     };
+    wait_healthy(server.addr);
+    server
+}
+
+fn wait_healthy(addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(resp) = request(
-            server.addr,
-            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            addr,
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         ) && resp.starts_with("HTTP/1.1 200")
         {
-            return server;
+            return;
         }
         assert!(Instant::now() < deadline, "server did not become healthy");
         std::thread::sleep(Duration::from_millis(100));
@@ -168,4 +177,91 @@ fn post_and_get_over_http_then_graceful_shutdown() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     // No longer listening.
     assert!(TcpStream::connect(server.addr).is_err());
+}
+
+/// Rows of `chat_messages` in the SQLite file `path` opened alone (copied away from any WAL).
+fn rows_in_file_alone(path: &std::path::Path) -> Option<i64> {
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = copy_dir.path().join("copy.sqlite3");
+    std::fs::copy(path, &copy).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", copy.display()))
+            .await
+            .unwrap();
+        let count = sqlx::query_scalar("SELECT count(*) FROM chat_messages")
+            .fetch_one(&mut conn)
+            .await
+            .ok();
+        conn.close().await.unwrap();
+        count
+    })
+}
+
+/// Issue 15, finding 1: a second server on the same SQLite file is refused with a clear error;
+/// `rivo-server backup FILE` copies the database while the server runs; after a clean stop the
+/// main file alone holds every row (the WAL was checkpointed), so a file copy is a backup too.
+#[test]
+fn second_server_on_one_sqlite_file_is_refused_backup_runs_online_and_stop_checkpoints() {
+    let mut server = start();
+    let dir = server._dir.path().to_owned();
+    for i in 0..20 {
+        let created = request(
+            server.addr,
+            &post(&format!(r#"{{"session_id":"{SESSION}","message":"m{i}"}}"#)),
+        )
+        .unwrap();
+        assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    }
+
+    let second = command(&dir, free_port()).output().unwrap();
+    assert!(!second.status.success(), "a second server started");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("is in use by another rivo-server process"),
+        "{stderr}"
+    );
+
+    let backup_file = dir.join("backup.sqlite3");
+    let backup = command(&dir, 0)
+        .arg("backup")
+        .arg(&backup_file)
+        .output()
+        .unwrap();
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    assert_eq!(rows_in_file_alone(&backup_file), Some(20));
+    // An existing file is never overwritten.
+    let again = command(&dir, 0)
+        .arg("backup")
+        .arg(&backup_file)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    sigterm(&server.child);
+    let status = wait_exit(&mut server.child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert_eq!(rows_in_file_alone(&dir.join("t.sqlite3")), Some(20));
+    let wal = std::fs::metadata(dir.join("t.sqlite3-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL still holds {wal} bytes after a clean stop");
+
+    // The lock went with the process: a new server starts on the file.
+    let port = free_port();
+    let mut next = command(&dir, port)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(SocketAddr::from(([127, 0, 0, 1], port)));
+    sigterm(&next);
+    assert_eq!(wait_exit(&mut next).code(), Some(0));
 }

@@ -581,6 +581,70 @@ async fn hosts_outside_allowed_hosts_get_400(db: &TestDb) {
     resp.assert_status(StatusCode::OK);
 }
 
+/// Issue 15, finding 9: `evil.com/.example.org` used to pass `.example.org` and end up in the
+/// pagination links; two Host headers are refused; DEBUG without ALLOWED_HOSTS allows only
+/// local names.
+async fn hosts_with_bad_syntax_or_twice_get_400(db: &TestDb) {
+    let c = db.client_with(Config {
+        allowed_hosts: Some(vec![".example.org".to_owned()]),
+        ..Config::default()
+    });
+    for host in [
+        "evil.com/.example.org",
+        "evil.com?.example.org",
+        "evil.com#.example.org",
+        "evil.com@www.example.org",
+        "evil.com\\.example.org",
+    ] {
+        let resp = c
+            .get(format!("{HISTORY}?session_id={SESSION}"))
+            .header("host", host)
+            .send()
+            .await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        resp.assert_content_type("application/json");
+        let body: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid HTTP_HOST header"),
+            "{host}: {body}"
+        );
+    }
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .header("host", "www.example.org")
+        .header("host", "evil.com")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .header("host", "www.example.org")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+
+    // DEBUG (the default) without ALLOWED_HOSTS: Django's local names only.
+    let debug = db.client();
+    for (host, status) in [
+        ("localhost:5000", StatusCode::OK),
+        ("127.0.0.1", StatusCode::OK),
+        ("[::1]:5000", StatusCode::OK),
+        ("app.localhost", StatusCode::OK),
+        ("evil.example", StatusCode::BAD_REQUEST),
+        ("10.0.0.7:5000", StatusCode::BAD_REQUEST),
+    ] {
+        let resp = debug
+            .get(format!("{HISTORY}?session_id={SESSION}"))
+            .header("host", host)
+            .send()
+            .await;
+        resp.assert_status(status);
+    }
+}
+
 async fn probes_and_docs(db: &TestDb) {
     let c = db.client();
     let resp = c.get("/healthz").send().await;
@@ -625,6 +689,7 @@ on_every_backend!(
     large_bodies_are_accepted_up_to_the_limit,
     cors_only_for_configured_origins,
     hosts_outside_allowed_hosts_get_400,
+    hosts_with_bad_syntax_or_twice_get_400,
     probes_and_docs,
 );
 

@@ -27,7 +27,10 @@ fn defaults_match_the_original() {
     assert!(c.cors_allowed_origins.is_empty());
     assert_eq!(c.max_body_bytes, 8 * 1024 * 1024);
     assert_eq!(c.db_timeout.as_secs(), 5);
-    assert!(c.host_allowed("anything.example:1234"));
+    // DEBUG without ALLOWED_HOSTS: Django's local names only (it used to be any host; issue
+    // 15, finding 9).
+    assert!(c.host_allowed("localhost:5000"));
+    assert!(!c.host_allowed("anything.example:1234"));
     assert!(c.check_secure().is_ok());
 }
 
@@ -124,6 +127,67 @@ fn allowed_hosts_follow_django_rules() {
     }
     let any = config(&[("ALLOWED_HOSTS", "*")]).unwrap();
     assert!(any.host_allowed("whatever.example"));
+}
+
+/// Issue 15, finding 9: Django's `host_validation_re` first, then the patterns.
+#[test]
+fn host_syntax_is_checked_before_the_patterns() {
+    let c = config(&[("ALLOWED_HOSTS", ".example.org,[::1]")]).unwrap();
+    assert!(c.host_allowed("example.org"));
+    assert!(c.host_allowed("www.example.org:8080"));
+    for bad in [
+        "evil.com/.example.org",
+        "evil.com?.example.org",
+        "evil.com#.example.org",
+        "user@www.example.org",
+        "evil.com\\.example.org",
+        "www.example.org:",
+        "www.example.org:80x",
+        "www example.org",
+        "www.example.org:80:80",
+        "[::1",
+        "[::1]x",
+        "[zz::1]",
+    ] {
+        assert!(!c.host_allowed(bad), "{bad}");
+        assert_eq!(rivo_server::config::host_domain(bad), None, "{bad}");
+    }
+    assert_eq!(
+        rivo_server::config::host_domain("WWW.Example.org.:80").as_deref(),
+        Some("www.example.org")
+    );
+    assert_eq!(
+        rivo_server::config::host_domain("[::1]:5000").as_deref(),
+        Some("[::1]")
+    );
+}
+
+/// With `DEBUG=True` and no `ALLOWED_HOSTS`, only Django's local names pass (it used to be
+/// every host).
+#[test]
+fn debug_without_allowed_hosts_allows_only_local_names() {
+    let c = config(&[("DEBUG", "True")]).unwrap();
+    assert_eq!(c.allowed_hosts, None);
+    for ok in [
+        "localhost",
+        "localhost:5000",
+        "app.localhost",
+        "127.0.0.1:8000",
+        "[::1]:5000",
+        // No Host header at all (HTTP/1.0, in-process calls): checked as `localhost`.
+        "",
+    ] {
+        assert!(c.host_allowed(ok), "{ok:?}");
+    }
+    for bad in [
+        "example.com",
+        "10.0.0.7",
+        "127.0.0.2",
+        "localhost.evil.com",
+        "[::2]",
+    ] {
+        assert!(!c.host_allowed(bad), "{bad}");
+    }
 }
 
 #[test]

@@ -863,7 +863,130 @@ async fn sigterm_under_load_keeps_every_acknowledged_write(db: &TestDb) {
 }
 
 on_every_backend!(
+    database_failure_while_checking_credentials_answers_503,
     http_writers_lose_nothing_and_keep_id_order,
     http_assigns_and_stage_changes_stay_consistent,
     sigterm_under_load_keeps_every_acknowledged_write,
 );
+
+// ---------- credentials checked while the database fails (issue 15, finding 8) ----------
+
+/// A token (for `Bearer` and `Token`) and a session cookie header of a fresh superuser.
+async fn credentials(store: &Store, c: &common::Client) -> (String, String) {
+    store
+        .create_user(NewUser {
+            is_staff: true,
+            is_superuser: true,
+            ..NewUser::new("cred@example.com", "cred").password(PASSWORD)
+        })
+        .await
+        .unwrap();
+    let login = json!({"email": "cred@example.com", "password": PASSWORD});
+    let resp = c
+        .post("/api/v1/account/login/")
+        .body_json(&login)
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let token: Value = serde_json::from_str(&text(resp).await).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let resp = c
+        .post("/api/v1/account/session/")
+        .body_json(&login)
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let cookie = resp
+        .0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    (token, cookie)
+}
+
+/// Every spelling of credentials answers 503 (not 401: the client must keep its token) with
+/// the JSON body of the other 503s, on an account route and an admin route.
+async fn assert_credentials_answer_503(c: &common::Client, token: &str, cookie: &str) {
+    for path in ["/api/v1/account/me/", "/api/v1/admin/clients/"] {
+        for (name, value) in [
+            ("authorization", format!("Bearer {token}")),
+            ("authorization", format!("Token {token}")),
+            ("cookie", cookie.to_owned()),
+        ] {
+            let resp = c.get(path).header(name, &value).send().await;
+            let status = resp.0.status();
+            let body = text(resp).await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{path} with {name}: {}: {body}",
+                value.split(' ').next().unwrap_or_default()
+            );
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert!(body["detail"].as_str().is_some(), "{body}");
+        }
+    }
+}
+
+/// The store's pools closed under the server: every credential check fails in the database.
+async fn database_failure_while_checking_credentials_answers_503(db: &TestDb) {
+    let c = db.client();
+    let (token, cookie) = credentials(&db.store, &c).await;
+    let resp = c
+        .get("/api/v1/account/me/")
+        .header("authorization", format!("Token {token}"))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    db.store.close().await;
+    assert_credentials_answer_503(&c, &token, &cookie).await;
+}
+
+/// PostgreSQL unreachable (the proxy cut): 503 for every spelling, then 200 again once it is
+/// back, with the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_unreachable_while_checking_credentials_answers_503() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let proxy = Proxy::start(reroute(&db.url, "127.0.0.1:1".parse().unwrap()).0).await;
+    let (_, proxied_url) = reroute(&db.url, proxy.addr);
+    let db_timeout = Duration::from_secs(1);
+    let store = Store::open_with(
+        &proxied_url,
+        StoreOptions {
+            max_connections: 4,
+            acquire_timeout: db_timeout,
+        },
+    )
+    .await
+    .unwrap();
+    let config = Config {
+        db_timeout,
+        ..Config::default()
+    };
+    let c = common::client_for(store.clone(), config);
+    let (token, cookie) = credentials(&store, &c).await;
+    proxy.cut();
+    assert_credentials_answer_503(&c, &token, &cookie).await;
+    proxy.restore();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        let resp = c
+            .get("/api/v1/account/me/")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await;
+        status = resp.0.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "the token did not work again");
+    store.close().await;
+    db.cleanup().await;
+}

@@ -321,6 +321,39 @@ impl Backend {
             .await?)
     }
 
+    /// Fills `users.email_key` (migration 0004) where it is missing: rows written before the
+    /// migration or by the Django import. Computed here in Rust because SQL's `lower()` differs
+    /// between the backends ([`crate::email_identity`]). Two existing users with one identity
+    /// (possible before, on SQLite) stop the migration with a clear error naming them.
+    pub(crate) async fn backfill_email_keys(&self) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, email FROM users WHERE email_key IS NULL ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, email) in &rows {
+            let key = crate::validate::email_identity(email);
+            // Looked up first: on PostgreSQL a failed UPDATE would abort the transaction.
+            let other: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(other) = other {
+                return Err(Error::Corrupt(format!(
+                    "users {other} and {id} have the same email once normalised ({key:?}): \
+                     change one of the two emails, then migrate again"
+                )));
+            }
+            sqlx::query("UPDATE users SET email_key = $1 WHERE id = $2")
+                .bind(&key)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
     pub(crate) async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
@@ -725,8 +758,10 @@ impl Backend {
         let at = now();
         let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO users (email, username, password, first_name, last_name, phone, role_id, \
-             created_by_id, is_active, is_staff, is_superuser, date_joined, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) RETURNING {USER_COLS}"
+             created_by_id, is_active, is_staff, is_superuser, date_joined, created_at, updated_at, \
+             email_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12, $13) \
+             RETURNING {USER_COLS}"
         )))
         .bind(&clean.email)
         .bind(&clean.username)
@@ -740,6 +775,7 @@ impl Backend {
         .bind(user.is_staff)
         .bind(user.is_superuser)
         .bind(at)
+        .bind(crate::validate::email_identity(&clean.email))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_conflict(e, &["email", "username"]))?;
@@ -769,9 +805,9 @@ impl Backend {
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<User> {
         let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {USER_COLS} FROM users WHERE lower(email) = lower($1)"
+            "SELECT {USER_COLS} FROM users WHERE email_key = $1"
         )))
-        .bind(email)
+        .bind(crate::validate::email_identity(email))
         .fetch_one(&self.read)
         .await
         .map_err(not_found("user"))?;
@@ -800,6 +836,10 @@ impl Backend {
             if let Some(value) = value {
                 qb.push(format_args!(", {column} = ")).push_bind(value.clone());
             }
+        }
+        if let Some(email) = &update.email {
+            qb.push(", email_key = ")
+                .push_bind(crate::validate::email_identity(email));
         }
         if let Some(role) = update.role_id {
             qb.push(", role_id = ").push_bind(role.map(|r| r.0));
@@ -878,9 +918,9 @@ impl Backend {
 
     pub(crate) async fn credentials(&self, email: &str) -> Result<Option<Credentials>> {
         let row: Option<CredentialsRow> = sqlx::query_as(
-            "SELECT id, password, is_active FROM users WHERE lower(email) = lower($1)",
+            "SELECT id, password, is_active FROM users WHERE email_key = $1",
         )
-        .bind(email)
+        .bind(crate::validate::email_identity(email))
         .fetch_optional(&self.read)
         .await?;
         Ok(row.map(|r| Credentials {
@@ -891,15 +931,19 @@ impl Backend {
     }
 
     pub(crate) async fn record_login(&self, id: UserId) -> Result<User> {
-        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+        // `fetch_all`: an autocommit RETURNING statement must be stepped to its end for
+        // SQLite to run its auto-checkpoint (see the SQLite backend's `append`).
+        let rows: Vec<UserRow> = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE users SET last_login = $1 WHERE id = $2 RETURNING {USER_COLS}"
         )))
         .bind(now())
         .bind(id.0)
-        .fetch_one(&self.write)
-        .await
-        .map_err(not_found("user"))?;
-        row.try_into()
+        .fetch_all(&self.write)
+        .await?;
+        rows.into_iter()
+            .next()
+            .ok_or(Error::NotFound { entity: "user" })?
+            .try_into()
     }
 
     pub(crate) async fn user_permissions(&self, id: UserId) -> Result<BTreeSet<Permission>> {
@@ -1049,6 +1093,7 @@ impl Backend {
         &self,
         client_id: ClientId,
         change: ContextChange,
+        limits: &crate::Limits,
         audit: Audit<'_>,
     ) -> Result<ClientContext> {
         let mut tx = self.begin().await?;
@@ -1080,6 +1125,7 @@ impl Backend {
             },
         };
         change.apply(&mut context);
+        limits.check_context(&context.data)?;
         let row: ContextRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
              updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (client_id) DO UPDATE SET \

@@ -137,7 +137,7 @@ impl Backend {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO users (id, email, username, password, first_name, last_name, phone, \
              role_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, \
-             updated_at) ",
+             updated_at, email_key) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id)
@@ -154,7 +154,8 @@ impl Backend {
                 .push_bind(r.last_login)
                 .push_bind(r.date_joined)
                 .push_bind(r.created_at)
-                .push_bind(r.updated_at);
+                .push_bind(r.updated_at)
+                .push_bind(crate::validate::email_identity(&r.email));
         });
         qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
         qb.build_query_scalar()

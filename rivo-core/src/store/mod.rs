@@ -115,6 +115,7 @@ pub struct Store {
     pub(crate) backend: Backend,
     pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
     pub(crate) appender: std::sync::Arc<append::Appender>,
+    pub(crate) limits: std::sync::Arc<crate::limits::Limits>,
 }
 
 impl fmt::Debug for Store {
@@ -163,6 +164,7 @@ impl Store {
             backend,
             actor: None,
             appender: std::sync::Arc::new(appender),
+            limits: Default::default(),
         })
     }
 
@@ -216,10 +218,41 @@ impl Store {
     }
 
     /// Stops taking appends, writes the ones already queued, then closes every connection,
-    /// waiting for the ones in use to be returned.
+    /// waiting for the ones in use to be returned. On SQLite it then checkpoints the
+    /// write-ahead log into the main file and truncates the log, so that after a clean stop the
+    /// main database file alone holds every row.
     pub async fn close(&self) {
         self.appender.close().await;
         dispatch!(self.close())
+    }
+
+    /// Writes a consistent copy of the database to the file `path`, online (other connections
+    /// may go on writing; the copy is one snapshot). SQLite only (`VACUUM INTO`: the copy is a
+    /// compact database file without a WAL, and `path` must not exist yet); on PostgreSQL it
+    /// answers [`Error::Unsupported`], whose text explains `pg_dump`.
+    pub async fn backup(&self, path: &std::path::Path) -> Result<()> {
+        let path = path.to_str().ok_or_else(|| {
+            Error::Unsupported(format!("the backup path {} is not UTF-8", path.display()))
+        })?;
+        dispatch!(self.backup_to(path))
+    }
+
+    /// Makes this process the only server of an SQLite database: takes an exclusive advisory
+    /// lock (`flock`) on the file `<database>.lock` next to it, held while the returned guard
+    /// lives and released by the OS when the process exits, however it exits. A second process
+    /// calling this on the same file gets [`Error::InUse`]. Two servers on one SQLite file would
+    /// each take `sent_at` from their own clock and break the id-order promise of history.
+    ///
+    /// [`Store::open`] does not take the lock, so an embedding app (or a test) may open one
+    /// database several times in one process; `rivo-server serve` takes it. On PostgreSQL and
+    /// in-memory SQLite there is nothing to lock and the guard is empty: several servers may
+    /// share one PostgreSQL database.
+    pub fn lock_exclusive(&self) -> Result<StoreLock> {
+        let file = match &self.backend {
+            Backend::Postgres(_) => None,
+            Backend::Sqlite(b) => b.lock_exclusive()?,
+        };
+        Ok(StoreLock { _file: file })
     }
 }
 
@@ -228,6 +261,12 @@ pub(crate) fn count_limit(options: &StoreOptions) -> i64 {
     i64::try_from(options.exact_count_limit)
         .unwrap_or(i64::MAX - 1)
         .clamp(0, i64::MAX - 1)
+}
+
+/// The guard of [`Store::lock_exclusive`]: the lock is released when it is dropped.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: Option<std::fs::File>,
 }
 
 /// Migrations of `migrator` that the database behind `pool` has not applied.

@@ -45,6 +45,8 @@ impl Backend {
         sqlx::migrate!("../migrations/postgres")
             .run(&self.write)
             .await?;
+        // Migration 0004's `email_key` is computed in Rust.
+        self.backfill_email_keys().await?;
         Ok(())
     }
 
@@ -70,6 +72,14 @@ impl Backend {
 
     pub(crate) async fn close(&self) {
         self.write.close().await;
+    }
+
+    pub(crate) async fn backup_to(&self, _path: &str) -> crate::Result<()> {
+        Err(crate::Error::Unsupported(
+            "rivo cannot back up a PostgreSQL database itself: use `pg_dump --format=custom \
+             --file=FILE DATABASE_URL` (online and consistent), restore with `pg_restore`"
+                .into(),
+        ))
     }
 
     async fn begin(&self) -> crate::Result<sqlx::Transaction<'static, Db>> {

@@ -18,6 +18,9 @@ const FTS_SEARCH: bool = true;
 /// the limit.
 const ESTIMATE_FIRST: bool = false;
 
+/// `PRAGMA journal_size_limit`: the WAL file is truncated to this size after a checkpoint.
+const JOURNAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
     read: Pool<Db>,
@@ -25,6 +28,8 @@ pub(crate) struct Backend {
     count_limit: i64,
     /// The last `sent_at` this process gave a message (times never go back).
     last_sent_at: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+    /// The database file; `None` in memory.
+    file: Option<std::path::PathBuf>,
 }
 
 impl Backend {
@@ -32,7 +37,10 @@ impl Backend {
         let connect = SqliteConnectOptions::from_str(url)?
             .foreign_keys(true)
             .busy_timeout(options.acquire_timeout)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // After a checkpoint resets the WAL, truncate the file back to at most 4 MiB
+            // instead of leaving it at its largest size (issue 15, finding 1).
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string());
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         if in_memory {
             // Every connection to `:memory:` is a separate database: keep exactly one, forever.
@@ -49,8 +57,10 @@ impl Backend {
                 write: pool,
                 count_limit: count_limit(options),
                 last_sent_at: Default::default(),
+                file: None,
             });
         }
+        let file = Some(connect.get_filename().to_path_buf());
         let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -68,6 +78,7 @@ impl Backend {
         Ok(Self {
             read,
             write,
+            file,
             count_limit: count_limit(options),
             last_sent_at: Default::default(),
         })
@@ -77,6 +88,8 @@ impl Backend {
         sqlx::migrate!("../migrations/sqlite")
             .run(&self.write)
             .await?;
+        // Migration 0004's `email_key` is computed in Rust.
+        self.backfill_email_keys().await?;
         Ok(())
     }
 
@@ -100,9 +113,92 @@ impl Backend {
         super::pending(&sqlx::migrate!("../migrations/sqlite"), &self.write).await
     }
 
+    /// Closes the readers first, then checkpoints the whole WAL into the main file and
+    /// truncates it (`wal_checkpoint(TRUNCATE)`) on the writer, then closes the writer: after
+    /// a clean stop the main database file alone holds every row, so a file copy is a
+    /// complete backup. (A read-only connection closing last cannot checkpoint, so the order
+    /// matters.) A failed checkpoint is logged, not returned: the data is safe in the WAL and
+    /// the next open replays it.
     pub(crate) async fn close(&self) {
-        self.write.close().await;
         self.read.close().await;
+        if !self.write.is_closed() {
+            match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_all(&self.write)
+                .await
+            {
+                Ok(rows) if rows.first().is_some_and(|r| r.0 != 0) => {
+                    tracing::warn!("the WAL checkpoint at close was blocked by another connection")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "the WAL checkpoint at close failed"),
+            }
+        }
+        self.write.close().await;
+    }
+
+    /// Takes an exclusive lock on `<database file>.lock`, held until the returned file is
+    /// dropped (or the process exits, which the OS releases). `None` in memory.
+    pub(crate) fn lock_exclusive(&self) -> crate::Result<Option<std::fs::File>> {
+        let Some(db) = &self.file else {
+            return Ok(None);
+        };
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let in_use = |detail: String| {
+            crate::Error::InUse(format!(
+                "the SQLite database {} is in use by another rivo-server process ({detail}); \
+                 one SQLite file serves one server process: stop the other one, or use \
+                 PostgreSQL to run several servers",
+                db.display()
+            ))
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|err| {
+                in_use(format!(
+                    "cannot open the lock file {}: {err}",
+                    path.display()
+                ))
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(in_use(format!("{} is locked", path.display())))
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(in_use(format!("cannot lock {}: {err}", path.display())))
+            }
+        }
+    }
+
+    /// Writes a consistent copy of the database to `path` with `VACUUM INTO`, which reads one
+    /// snapshot (so writers may go on meanwhile) and writes a compact file with no WAL.
+    /// `VACUUM INTO` needs a connection that is not read-only; it runs on a connection of its
+    /// own, so appends on the writer connection go on meanwhile (in memory, on the only one).
+    pub(crate) async fn backup_to(&self, path: &str) -> crate::Result<()> {
+        use sqlx::Connection;
+        let Some(file) = &self.file else {
+            sqlx::query("VACUUM INTO $1")
+                .bind(path)
+                .execute(&self.write)
+                .await?;
+            return Ok(());
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(file)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        let result = sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&mut conn)
+            .await;
+        conn.close().await?;
+        result?;
+        Ok(())
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction that reads before it

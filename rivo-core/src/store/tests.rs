@@ -133,6 +133,8 @@ behaviours!(
     user_password_is_stored_as_argon2_only,
     authenticate_tells_failures_apart_internally,
     email_is_unique_case_insensitively,
+    email_identity_is_one_unicode_normalisation,
+    migrate_backfills_email_identity,
     username_is_unique,
     user_validation_reports_every_field,
     user_references_must_exist,
@@ -142,6 +144,7 @@ behaviours!(
     roles_have_unique_names_and_permission_sets,
     deleting_a_role_leaves_its_users_without_role,
     effective_permissions_follow_role_user_and_flags,
+    only_superusers_grant_superuser_and_change_user_grants_staff,
     deleting_a_user_cascades_and_sets_null,
     create_client_writes_context_and_first_history,
     client_validation_reports_every_field,
@@ -162,6 +165,7 @@ behaviours!(
     set_password_revokes_tokens,
     login_throttle_counts_email_and_address,
     audit_records_writes_made_as_an_actor,
+    size_limits_bound_messages_contexts_audit_and_history,
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
 );
@@ -2219,4 +2223,447 @@ async fn deleting_the_actor_keeps_the_log(store: &Store) {
         (log.items[1].action, log.items[1].object_repr.as_str()),
         (AuditAction::Delete, "leaver@example.com")
     );
+}
+
+/// Issue 15, finding 4: `account.add_user` alone creates plain accounts; staff status, roles
+/// and permissions need `account.change_user`; only a superuser grants `is_superuser`.
+async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &Store) {
+    let add = Permission::new(Action::Add, Model::User);
+    let change = Permission::new(Action::Change, Model::User);
+    let staff_with = |name: &str, perms: &[Permission]| NewUser {
+        is_staff: true,
+        permissions: perms.iter().copied().collect(),
+        ..NewUser::new(format!("{name}@example.com"), name)
+    };
+    let root = store
+        .create_user(NewUser {
+            is_superuser: true,
+            ..staff_with("root", &[])
+        })
+        .await
+        .unwrap();
+    let adder = store
+        .create_user(staff_with("adder", &[add]))
+        .await
+        .unwrap();
+    let changer = store
+        .create_user(staff_with("changer", &[add, change]))
+        .await
+        .unwrap();
+    let role = store
+        .create_role(NewRole {
+            name: "Any".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let denied = |r: Result<User>| matches!(r, Err(Error::PermissionDenied(_)));
+
+    // add_user alone: a plain account, nothing more.
+    store
+        .create_user_as(&adder, NewUser::new("p1@example.com", "p1"))
+        .await
+        .unwrap();
+    for grant in [
+        NewUser {
+            is_superuser: true,
+            ..NewUser::new("s1@example.com", "s1")
+        },
+        NewUser {
+            is_staff: true,
+            ..NewUser::new("s2@example.com", "s2")
+        },
+        NewUser {
+            permissions: BTreeSet::from([add]),
+            ..NewUser::new("s3@example.com", "s3")
+        },
+        NewUser {
+            role_id: Some(role.id),
+            ..NewUser::new("s4@example.com", "s4")
+        },
+    ] {
+        let email = grant.email.clone();
+        assert!(denied(store.create_user_as(&adder, grant).await), "{email}");
+        // Nothing was written.
+        assert!(store.user_by_email(&email).await.is_err());
+    }
+    // add_user + change_user: staff, roles and permissions, but never superuser.
+    let staff = store
+        .create_user_as(
+            &changer,
+            NewUser {
+                is_staff: true,
+                role_id: Some(role.id),
+                permissions: BTreeSet::from([add]),
+                ..NewUser::new("st@example.com", "st")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(denied(
+        store
+            .create_user_as(
+                &changer,
+                NewUser {
+                    is_superuser: true,
+                    ..NewUser::new("s5@example.com", "s5")
+                },
+            )
+            .await
+    ));
+    // Updates: no self-promotion to superuser; a no-op `is_superuser: false` is fine.
+    let promote = UserUpdate {
+        is_superuser: Some(true),
+        ..Default::default()
+    };
+    assert!(denied(
+        store
+            .update_user_as(&changer, changer.id, promote.clone())
+            .await
+    ));
+    assert!(!store.user(changer.id).await.unwrap().is_superuser);
+    store
+        .update_user_as(
+            &changer,
+            staff.id,
+            UserUpdate {
+                is_superuser: Some(false),
+                is_staff: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    // Revoking is granting too: only a superuser demotes one.
+    assert!(denied(
+        store
+            .update_user_as(
+                &changer,
+                root.id,
+                UserUpdate {
+                    is_superuser: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+    ));
+    // The superuser grants it.
+    let promoted = store
+        .update_user_as(&root, staff.id, promote)
+        .await
+        .unwrap();
+    assert!(promoted.is_superuser);
+    let created = store
+        .create_user_as(
+            &root,
+            NewUser {
+                is_superuser: true,
+                is_staff: true,
+                ..NewUser::new("s6@example.com", "s6")
+            },
+        )
+        .await
+        .unwrap();
+    assert!(created.is_superuser);
+    // An inactive superuser grants nothing.
+    let retired = store
+        .update_user(
+            root.id,
+            UserUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(denied(
+        store
+            .create_user_as(
+                &retired,
+                NewUser {
+                    is_superuser: true,
+                    ..NewUser::new("s7@example.com", "s7")
+                },
+            )
+            .await
+    ));
+}
+
+/// Issue 15, finding 7: `email_identity` (NFKC + Unicode lowercase) decides login, the
+/// throttle bucket and uniqueness, the same way on both backends.
+async fn email_identity_is_one_unicode_normalisation(store: &Store) {
+    const PW: &str = "long enough secret";
+    let admin = store
+        .create_user(NewUser::new("admin@example.com", "admin").password(PW))
+        .await
+        .unwrap();
+    // PostgreSQL's lower() maps İ to i; the identity keeps İ's combining dot: another address.
+    assert!(matches!(
+        store.authenticate("admİn@example.com", PW).await,
+        Err(Error::Authentication(AuthFailure::UnknownEmail))
+    ));
+    assert!(store.user_by_email("admİn@example.com").await.is_err());
+    assert_eq!(
+        store
+            .authenticate("ADMIN@example.com", PW)
+            .await
+            .unwrap()
+            .id,
+        admin.id
+    );
+    // ... so it may be registered, as a different user, on both backends.
+    store
+        .create_user(NewUser::new("admİn@example.com", "admin2"))
+        .await
+        .unwrap();
+
+    // SQLite's lower() is ASCII-only: É and é used to be two users there.
+    let upper = store
+        .create_user(NewUser::new("ÉMAIL@x.com", "email1").password(PW))
+        .await
+        .unwrap();
+    // Fullwidth letters fold to plain ones under NFKC.
+    for same in ["émail@x.com", "\u{c9}ＭＡＩＬ@x.com"] {
+        let err = store
+            .create_user(NewUser::new(same, "email2"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Conflict { field: "email", .. }),
+            "{same}: {err:?}"
+        );
+        assert_eq!(
+            store.authenticate(same, PW).await.unwrap().id,
+            upper.id,
+            "{same}"
+        );
+        assert_eq!(store.user_by_email(same).await.unwrap().id, upper.id);
+    }
+    // A decomposed é (e + U+0301) is refused as a new email by validation, but logs in.
+    assert_eq!(
+        store
+            .authenticate("e\u{301}mail@x.com", PW)
+            .await
+            .unwrap()
+            .id,
+        upper.id
+    );
+    assert_eq!(
+        email_identity("  ÉMAIL@X.com "),
+        email_identity("émail@x.com")
+    );
+    assert_ne!(
+        email_identity("admİn@example.com"),
+        email_identity("admin@example.com")
+    );
+
+    // The throttle bucket follows the identity: 3 failures spelled differently lock it.
+    let policy = LoginPolicy {
+        max_failures_per_email: 3,
+        max_failures_per_address: 100,
+        window: std::time::Duration::from_secs(600),
+    };
+    for spelling in ["ÉMAIL@x.com", "émail@x.com", "e\u{301}mail@X.COM"] {
+        assert!(matches!(
+            store.login(spelling, "wrong", None, &policy).await,
+            Err(Error::Authentication(_))
+        ));
+    }
+    assert!(matches!(
+        store.login("émail@x.com", PW, None, &policy).await,
+        Err(Error::Throttled { .. })
+    ));
+    // İ is not i: failures for admİn do not lock admin.
+    for _ in 0..3 {
+        let _ = store
+            .login("admİn@example.com", "wrong", None, &policy)
+            .await;
+    }
+    assert_eq!(
+        store
+            .login("admin@example.com", PW, None, &policy)
+            .await
+            .unwrap()
+            .id,
+        admin.id
+    );
+}
+
+/// Rows without `email_key` (written before migration 0004) are filled by `migrate`; two rows
+/// with one identity stop it with an error naming them.
+async fn migrate_backfills_email_identity(store: &Store) {
+    const PW: &str = "long enough secret";
+    let user = store
+        .create_user(NewUser::new("Émile@example.com", "emile").password(PW))
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email_key = NULL")
+        .await
+        .unwrap();
+    assert!(store.authenticate("émile@example.com", PW).await.is_err());
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store
+            .authenticate("émile@example.com", PW)
+            .await
+            .unwrap()
+            .id,
+        user.id
+    );
+    // Two users that only differ by case, as SQLite allowed before: a clear error.
+    store
+        .create_user(NewUser::new("x@example.com", "x"))
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email_key = NULL")
+        .await
+        .unwrap();
+    store
+        .execute_raw("UPDATE users SET email = 'ÉMILE@example.com' WHERE username = 'x'")
+        .await
+        .unwrap();
+    let err = store.migrate().await.unwrap_err();
+    assert!(
+        err.to_string().contains("same email once normalised"),
+        "{err}"
+    );
+}
+
+/// Issue 15, finding 2: configurable limits on messages, contexts, audit entries and one
+/// unpaginated history answer.
+async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
+    let limits = Limits {
+        max_message_chars: 10,
+        max_context_keys: 3,
+        max_context_bytes: 200,
+        max_audit_value_chars: 20,
+        max_audit_bytes: 400,
+        max_history_bytes: 1000,
+    };
+    let admin = staff(store, "limits").await;
+    let limited = store.with_limits(limits.clone());
+    let as_admin = limited.acting_as(&admin);
+    assert_eq!(as_admin.limits(), &limits);
+
+    // Messages: characters, not bytes; nothing is written when refused.
+    let s = SessionId::new_random();
+    limited
+        .append(s, "éééééééééé", SenderType::Client)
+        .await
+        .unwrap();
+    let err = limited
+        .append(s, "ééééééééééé", SenderType::Client)
+        .await
+        .unwrap_err();
+    let Error::Validation(errors) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(errors.field("message"), vec![&Rule::TooLong { max: 10 }]);
+    assert_eq!(limited.history(s).await.unwrap().len(), 1);
+    // The default limit accepts several MiB, as the original did.
+    store
+        .append(s, &"x".repeat(3 * 1024 * 1024), SenderType::Client)
+        .await
+        .unwrap();
+
+    // Contexts: keys and serialized size, checked after the change is applied.
+    let client = as_admin.create_client(NewClient::new("Big")).await.unwrap();
+    let merge = |n: usize, len: usize| {
+        ContextChange::Merge(
+            (0..n)
+                .map(|i| (format!("k{i}"), json!("v".repeat(len))))
+                .collect(),
+        )
+    };
+    as_admin
+        .change_context(client.id, merge(3, 5))
+        .await
+        .unwrap();
+    for (change, text) in [
+        (merge(4, 1), "no more than 3 keys"),
+        (merge(1, 300), "no larger than 200 bytes"),
+    ] {
+        let err = as_admin
+            .change_context(client.id, change)
+            .await
+            .unwrap_err();
+        let Error::Validation(errors) = err else {
+            panic!("{err:?}")
+        };
+        let rules = errors.field("context_data");
+        assert!(
+            rules.iter().any(|r| r.to_string().contains(text)),
+            "{rules:?}"
+        );
+    }
+    assert_eq!(limited.context(client.id).await.unwrap().data.len(), 3);
+
+    // Audit: long strings cut with a marker; a large entry summarised.
+    as_admin
+        .change_context(
+            client.id,
+            ContextChange::Set("k0".into(), json!("y".repeat(100))),
+        )
+        .await
+        .unwrap();
+    let wide = Store::with_limits(
+        store,
+        Limits {
+            max_context_bytes: 1 << 20,
+            max_context_keys: 10_000,
+            ..limits.clone()
+        },
+    )
+    .acting_as(&admin);
+    wide.change_context(client.id, merge(1000, 1))
+        .await
+        .unwrap();
+    let log = store
+        .list_audit(
+            &AuditFilter::default(),
+            Sort::asc(AuditSort::Id),
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let contexts: Vec<&serde_json::Value> = log
+        .items
+        .iter()
+        .filter(|e| e.object_type == "context")
+        .map(|e| &e.changes)
+        .collect();
+    let set = contexts[contexts.len() - 2].to_string();
+    assert!(set.contains("…[truncated: 100 characters]"), "{set}");
+    assert!(!set.contains(&"y".repeat(21)), "{set}");
+    let big = contexts[contexts.len() - 1];
+    assert_eq!(big["truncated"], json!(true), "{big}");
+    assert!(big.to_string().len() <= 400, "{big}");
+    for entry in &log.items {
+        assert!(entry.changes.to_string().len() <= 400, "{}", entry.changes);
+    }
+
+    // History: one unpaginated answer holds at most ~1000 bytes; the cursor gives the rest.
+    let h = SessionId::new_random();
+    for i in 0..30 {
+        limited
+            .append(h, &format!("message {i:02}"), SenderType::Bot)
+            .await
+            .unwrap();
+    }
+    let first = limited.history_bounded(h).await.unwrap();
+    assert!(first.messages.len() < 30 && !first.messages.is_empty());
+    let mut all = first.messages.clone();
+    let mut next = first.next;
+    while let Some(cursor) = next {
+        let page = limited.history_page(h, Some(cursor), 1000).await.unwrap();
+        all.extend(page.messages);
+        next = page.next;
+    }
+    assert_eq!(all, limited.history(h).await.unwrap());
+    // Under the budget: the whole history and no cursor.
+    let whole = store.history_bounded(h).await.unwrap();
+    assert_eq!(whole.messages.len(), 30);
+    assert!(whole.next.is_none());
 }

@@ -210,20 +210,23 @@ impl AdminAccountsApi {
         body.finish()?;
         let user = admin
             .store
-            .create_user(NewUser {
-                email: email.unwrap_or_default(),
-                username: username.unwrap_or_default(),
-                password,
-                first_name: first_name.unwrap_or_default(),
-                last_name: last_name.unwrap_or_default(),
-                phone: phone.unwrap_or_default(),
-                role_id: role.map(RoleId),
-                created_by: Some(admin.user.id),
-                is_active: is_active.unwrap_or(true),
-                is_staff: is_staff.unwrap_or(false),
-                is_superuser: is_superuser.unwrap_or(false),
-                permissions: permissions.unwrap_or_default(),
-            })
+            .create_user_as(
+                &admin.user,
+                NewUser {
+                    email: email.unwrap_or_default(),
+                    username: username.unwrap_or_default(),
+                    password,
+                    first_name: first_name.unwrap_or_default(),
+                    last_name: last_name.unwrap_or_default(),
+                    phone: phone.unwrap_or_default(),
+                    role_id: role.map(RoleId),
+                    created_by: Some(admin.user.id),
+                    is_active: is_active.unwrap_or(true),
+                    is_staff: is_staff.unwrap_or(false),
+                    is_superuser: is_superuser.unwrap_or(false),
+                    permissions: permissions.unwrap_or_default(),
+                },
+            )
             .await?;
         Ok(created(user_body(&admin.store, user).await?))
     }
@@ -285,7 +288,10 @@ impl AdminAccountsApi {
             permissions: body.opt_permissions("permissions"),
         };
         body.finish()?;
-        let user = admin.store.update_user(UserId(id.0), update).await?;
+        let user = admin
+            .store
+            .update_user_as(&admin.user, UserId(id.0), update)
+            .await?;
         Ok(found(user_body(&admin.store, user).await?))
     }
 
