@@ -29,6 +29,8 @@ UPDATE chat_sessions s SET client_id = c.client_id
 FROM (SELECT DISTINCT ON (chat_session_id) chat_session_id, client_id FROM client_contexts
       WHERE chat_session_id IS NOT NULL ORDER BY chat_session_id, id) AS c
 WHERE c.chat_session_id = s.session_id;
+-- Statistics now, so that the admin's counts can use the planner's estimate at once.
+ANALYZE chat_sessions;
 
 -- Deletes of messages (one, a bulk delete, a whole session) keep the rows right in the same
 -- transaction. Session rows are locked in id order first, as appends lock them, so a delete and
