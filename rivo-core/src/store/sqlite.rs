@@ -228,25 +228,30 @@ impl Backend {
             t
         };
         let mut stored = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id = sqlx::query(
-                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(row.session_id.0)
-            .bind(&row.message)
-            .bind(row.sender_type.as_str())
-            .bind(sent_at)
-            .execute(&mut *tx)
-            .await?
-            .last_insert_rowid();
-            stored.push(crate::ChatMessage {
-                id: crate::MessageId(id),
-                session_id: row.session_id,
-                message: row.message.clone(),
-                sender_type: row.sender_type,
-                sent_at,
+        // One multi-row INSERT per chunk (SQLite binds at most 32,766 parameters). Holding the
+        // write lock, an AUTOINCREMENT table gives the rows of one statement consecutive ids,
+        // so the last rowid names them all.
+        for chunk in rows.chunks(1024) {
+            let mut qb = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) ",
+            );
+            qb.push_values(chunk, |mut b, row| {
+                b.push_bind(row.session_id.0)
+                    .push_bind(row.message.as_str())
+                    .push_bind(row.sender_type.as_str())
+                    .push_bind(sent_at);
             });
+            let last = qb.build().execute(&mut *tx).await?.last_insert_rowid();
+            let first = last - chunk.len() as i64 + 1;
+            for (i, row) in chunk.iter().enumerate() {
+                stored.push(crate::ChatMessage {
+                    id: crate::MessageId(first + i as i64),
+                    session_id: row.session_id,
+                    message: row.message.clone(),
+                    sender_type: row.sender_type,
+                    sent_at,
+                });
+            }
         }
         tx.commit().await?;
         Ok(stored)

@@ -129,20 +129,28 @@ async fn appends_from_two_stores_group_commit_keep_order_and_session_rows(db: &T
             stored
         }));
     }
-    let mut acknowledged = HashSet::new();
+    let mut acknowledged = BTreeMap::new();
     for t in tasks {
         for m in t.await.unwrap() {
-            assert!(acknowledged.insert(m.id), "duplicate id {}", m.id);
+            assert!(
+                acknowledged.insert(m.id, m.clone()).is_none(),
+                "duplicate id {}",
+                m.id
+            );
         }
     }
     assert_eq!(acknowledged.len(), 64 * 15);
-    let mut stored = HashSet::new();
+    let mut stored = BTreeMap::new();
     for s in &sessions {
         let history = db.store.history(*s).await.unwrap();
         assert_history_in_id_order(&history);
-        stored.extend(history.iter().map(|m| m.id));
+        stored.extend(history.into_iter().map(|m| (m.id, m)));
     }
-    assert_eq!(stored, acknowledged, "every acknowledged message is stored");
+    // Each caller got exactly its own row back: id, text, sender and time as stored.
+    assert_eq!(
+        stored, acknowledged,
+        "every acknowledged message is stored as answered"
+    );
     assert_rows_match_recount(&db.store, &sessions).await;
 
     // The appends were combined: fewer commits than messages, and some batch held several.
