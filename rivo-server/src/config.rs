@@ -32,6 +32,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use rivo_core::StoreOptions;
 use rivo_core::auth::LoginPolicy;
 
 /// The development key used when `SECRET_KEY` is unset. Refused when `DEBUG=False`.
@@ -61,6 +62,11 @@ pub struct Config {
     pub db_timeout: Duration,
     /// `RIVO_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
+    /// `RIVO_APPEND_BATCH_MAX`: most chat messages one group commit writes.
+    pub append_batch_max: usize,
+    /// `RIVO_APPEND_WRITERS`: group-commit batches in flight at once (PostgreSQL; SQLite has
+    /// one writer).
+    pub append_writers: usize,
     /// `RIVO_SHUTDOWN_TIMEOUT_SECS`.
     pub shutdown_timeout: Duration,
     /// `RIVO_REQUEST_TIMEOUT_SECS`: a request still unanswered after this gets a `503` (zero:
@@ -118,6 +124,8 @@ impl Default for Config {
             max_body_bytes: 8 * 1024 * 1024,
             db_timeout: Duration::from_secs(5),
             db_max_connections: 16,
+            append_batch_max: StoreOptions::default().append_batch_max,
+            append_writers: StoreOptions::default().append_writers,
             shutdown_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -182,6 +190,18 @@ impl Config {
                 get("RIVO_DB_MAX_CONNECTIONS"),
                 defaults.db_max_connections,
             )?,
+            append_batch_max: parse_or::<usize>(
+                "RIVO_APPEND_BATCH_MAX",
+                get("RIVO_APPEND_BATCH_MAX"),
+                defaults.append_batch_max,
+            )?
+            .max(1),
+            append_writers: parse_or::<usize>(
+                "RIVO_APPEND_WRITERS",
+                get("RIVO_APPEND_WRITERS"),
+                defaults.append_writers,
+            )?
+            .max(1),
             shutdown_timeout: Duration::from_secs(parse_or(
                 "RIVO_SHUTDOWN_TIMEOUT_SECS",
                 get("RIVO_SHUTDOWN_TIMEOUT_SECS"),
@@ -542,6 +562,8 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("db_timeout", &self.db_timeout)
             .field("db_max_connections", &self.db_max_connections)
+            .field("append_batch_max", &self.append_batch_max)
+            .field("append_writers", &self.append_writers)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("token_ttl", &self.token_ttl)

@@ -13,6 +13,8 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
         acquire_timeout: config.db_timeout,
+        append_batch_max: config.append_batch_max,
+        append_writers: config.append_writers,
         ..StoreOptions::default()
     };
     Store::open_with(&config.database_url, options)
