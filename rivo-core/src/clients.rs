@@ -411,6 +411,7 @@ impl Store {
         let (Some(name), Some(email), Some(phone)) = (name, email, phone) else {
             return Err(Error::Internal("validated fields missing".into()));
         };
+        self.limits.check_context(&client.context)?;
         let clean = CleanClient { name, email, phone };
         let changes = json!({
             "name": clean.name,

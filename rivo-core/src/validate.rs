@@ -90,6 +90,19 @@ pub(crate) fn username(value: &str) -> Result<String, Rule> {
     }
 }
 
+/// The identity of an email address: what login, the login throttle and the unique index
+/// compare. NFKC normalisation (compatibility forms such as fullwidth letters fold to their
+/// plain form, composed and decomposed accents agree), then Rust's Unicode lowercase
+/// ([`str::to_lowercase`], full Unicode mappings, not SQLite's ASCII-only `lower()` nor the
+/// database locale's), then NFKC again so the result is stable. Computed in Rust only, so
+/// both backends agree: `ÉMAIL@x.com` and `émail@x.com` are one address everywhere, and
+/// `admİn@example.com` (whose lowercase keeps a combining dot) is not `admin@example.com`.
+pub fn email_identity(email: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = email.trim().nfkc().collect::<String>().to_lowercase();
+    folded.nfkc().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,17 +139,4 @@ mod tests {
         assert_eq!(username(&"x".repeat(151)), Err(Rule::TooLong { max: 150 }));
         assert_eq!(username("  "), Err(Rule::Blank));
     }
-}
-
-/// The identity of an email address: what login, the login throttle and the unique index
-/// compare. NFKC normalisation (compatibility forms such as fullwidth letters fold to their
-/// plain form, composed and decomposed accents agree), then Rust's Unicode lowercase
-/// ([`str::to_lowercase`], full Unicode mappings, not SQLite's ASCII-only `lower()` nor the
-/// database locale's), then NFKC again so the result is stable. Computed in Rust only, so
-/// both backends agree: `ÉMAIL@x.com` and `émail@x.com` are one address everywhere, and
-/// `admİn@example.com` (whose lowercase keeps a combining dot) is not `admin@example.com`.
-pub fn email_identity(email: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let folded: String = email.trim().nfkc().collect::<String>().to_lowercase();
-    folded.nfkc().collect()
 }
