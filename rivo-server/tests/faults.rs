@@ -960,6 +960,7 @@ async fn pg_unreachable_while_checking_credentials_answers_503() {
         StoreOptions {
             max_connections: 4,
             acquire_timeout: db_timeout,
+            ..Default::default()
         },
     )
     .await
