@@ -1207,26 +1207,63 @@ impl Backend {
         Ok(tokens + failures)
     }
 
-    pub(crate) async fn count_failures(
+    /// One atomic step of the login throttle: for every `(key, max)`, counts the failures since
+    /// `since` and, when none of the keys is over its limit, records one failure for each key
+    /// at `at` (a reservation: the caller deletes it again when the attempt turns out not to be
+    /// a failure). Returns the ids of the recorded rows, or the oldest counted failure of the
+    /// first key over its limit. Concurrent attempts on one key are serialised (the single
+    /// writer on SQLite, a transaction-scoped advisory lock per key on PostgreSQL), so at most
+    /// `max` attempts per window get past the check.
+    pub(crate) async fn reserve_attempt(
         &self,
-        key: &str,
+        keys: &[(String, i64)],
         since: DateTime<Utc>,
-    ) -> Result<(i64, Option<DateTime<Utc>>)> {
-        Ok(sqlx::query_as(
-            "SELECT count(*), min(failed_at) FROM login_failures WHERE key = $1 AND failed_at > $2",
-        )
-        .bind(key)
-        .bind(since)
-        .fetch_one(&self.read)
-        .await?)
+        at: DateTime<Utc>,
+    ) -> Result<std::result::Result<Vec<i64>, DateTime<Utc>>> {
+        let mut tx = self.begin().await?;
+        let mut sorted: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for key in sorted {
+            lock_throttle_key(&mut tx, key).await?;
+        }
+        for (key, max) in keys {
+            let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                "SELECT count(*), min(failed_at) FROM login_failures \
+                 WHERE key = $1 AND failed_at > $2",
+            )
+            .bind(key)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            if count >= *max {
+                tx.rollback().await?;
+                return Ok(Err(oldest.unwrap_or(at)));
+            }
+        }
+        let mut ids = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO login_failures (key, failed_at) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(key)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(Ok(ids))
     }
 
-    pub(crate) async fn record_failures(&self, keys: &[String], at: DateTime<Utc>) -> Result<()> {
-        let mut qb = QueryBuilder::<Db>::new("INSERT INTO login_failures (key, failed_at) ");
-        qb.push_values(keys, |mut row, key| {
-            row.push_bind(key.clone()).push_bind(at);
-        });
-        qb.build().execute(&self.write).await?;
+    /// Deletes throttle rows by id (reservations of attempts that did not fail).
+    pub(crate) async fn release_attempts(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+        }
         Ok(())
     }
 

@@ -85,6 +85,19 @@ impl Backend {
     }
 }
 
+/// Serialises throttle checks of one key until the end of `tx` (a transaction-scoped advisory
+/// lock in its own key space, class 1, so it works through a transaction-mode pooler too).
+async fn lock_throttle_key(
+    tx: &mut sqlx::Transaction<'static, Db>,
+    key: &str,
+) -> crate::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(1, hashtext($1))")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The advisory lock key of a session: its first 8 bytes.
 fn session_lock_key(session: &crate::SessionId) -> i64 {
     let bytes = session.0.as_bytes();

@@ -157,6 +157,7 @@ behaviours!(
     tokens_of_inactive_users_are_refused,
     set_password_revokes_tokens,
     login_throttle_counts_email_and_address,
+    concurrent_wrong_passwords_evaluate_at_most_the_limit,
     audit_records_writes_made_as_an_actor,
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
@@ -2030,6 +2031,36 @@ async fn login_throttle_counts_email_and_address(store: &Store) {
         )
         .await
         .unwrap();
+}
+
+/// Issue 15, finding 5: 100 concurrent wrong passwords for one email under a policy of 5. The
+/// check and the count are one atomic step, so at most 5 attempts are evaluated (401), and the
+/// rest are throttled (429) without checking the password.
+async fn concurrent_wrong_passwords_evaluate_at_most_the_limit(store: &Store) {
+    staff(store, "race").await;
+    let policy = LoginPolicy::default();
+    let attempts = (0..100).map(|i| {
+        let store = store.clone();
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            let address = format!("10.1.{}.{}", i / 200, i % 200);
+            store
+                .login("race@example.com", "wrong", Some(&address), &policy)
+                .await
+        })
+    });
+    let (mut evaluated, mut throttled) = (0, 0);
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            Err(Error::Authentication(_)) => evaluated += 1,
+            Err(Error::Throttled { .. }) => throttled += 1,
+            other => panic!("expected 401 or 429, got {other:?}"),
+        }
+    }
+    eprintln!("THROTTLE 100 concurrent: evaluated={evaluated} throttled={throttled}");
+    assert_eq!(evaluated, 5, "exactly the policy's limit is evaluated");
+    assert_eq!(throttled, 95);
+    assert_eq!(count(store, "login_failures").await, 10);
 }
 
 async fn audit_records_writes_made_as_an_actor(store: &Store) {
