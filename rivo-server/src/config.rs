@@ -19,6 +19,7 @@
 //! | `RIVO_LOGIN_MAX_FAILURES` | `5` | failed logins per email within the window before `429` |
 //! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
+//! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -65,6 +66,8 @@ pub struct Config {
     pub session_ttl: Duration,
     /// `RIVO_LOGIN_MAX_FAILURES`, `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS`, `RIVO_LOGIN_WINDOW_SECS`.
     pub login_policy: LoginPolicy,
+    /// `RIVO_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` hops are believed.
+    pub trusted_proxies: Vec<crate::proxy::IpNet>,
 }
 
 /// Why the configuration was refused.
@@ -111,6 +114,7 @@ impl Default for Config {
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
+            trusted_proxies: crate::proxy::default_trusted_proxies(),
         }
     }
 }
@@ -210,6 +214,16 @@ impl Config {
                     get("RIVO_LOGIN_WINDOW_SECS"),
                     defaults.login_policy.window.as_secs(),
                 )?),
+            },
+            trusted_proxies: match get("RIVO_TRUSTED_PROXIES") {
+                None => defaults.trusted_proxies,
+                Some(value) => {
+                    crate::proxy::parse_trusted_proxies(&value).ok_or(ConfigError::Invalid {
+                        name: "RIVO_TRUSTED_PROXIES",
+                        value,
+                        reason: "expected comma-separated networks such as 10.0.0.0/8 or ::1",
+                    })?
+                }
             },
         })
     }
@@ -486,6 +500,7 @@ impl fmt::Debug for Config {
             .field("token_ttl", &self.token_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

@@ -29,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod middleware;
+pub mod proxy;
 pub mod render;
 pub mod server;
 pub mod spec;
