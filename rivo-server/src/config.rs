@@ -20,6 +20,7 @@
 //! | `RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
 //! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
+//! | `RIVO_DB_POOLER` | unset | `transaction` when `DATABASE_URL` points at a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase port 6543): unnamed statements only, no session state (same as the URL parameter `pooler=transaction`) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -68,6 +69,8 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// `RIVO_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` hops are believed.
     pub trusted_proxies: Vec<crate::proxy::IpNet>,
+    /// `RIVO_DB_POOLER=transaction`: PostgreSQL is reached through a transaction-mode pooler.
+    pub db_pooler_transaction: bool,
 }
 
 /// Why the configuration was refused.
@@ -115,6 +118,7 @@ impl Default for Config {
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
             trusted_proxies: crate::proxy::default_trusted_proxies(),
+            db_pooler_transaction: false,
         }
     }
 }
@@ -224,6 +228,20 @@ impl Config {
                         reason: "expected comma-separated networks such as 10.0.0.0/8 or ::1",
                     })?
                 }
+            },
+            db_pooler_transaction: match get("RIVO_DB_POOLER") {
+                None => defaults.db_pooler_transaction,
+                Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                    "transaction" => true,
+                    "session" | "none" => false,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "RIVO_DB_POOLER",
+                            value,
+                            reason: "expected transaction, session or none",
+                        });
+                    }
+                },
             },
         })
     }
@@ -501,6 +519,7 @@ impl fmt::Debug for Config {
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("db_pooler_transaction", &self.db_pooler_transaction)
             .finish()
     }
 }

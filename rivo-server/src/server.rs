@@ -13,6 +13,9 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
         acquire_timeout: config.db_timeout,
+        // The database gives up on a statement when the request it serves has timed out.
+        statement_timeout: Some(config.request_timeout).filter(|t| !t.is_zero()),
+        transaction_pooler: config.db_pooler_transaction,
     };
     Store::open_with(&config.database_url, options)
         .await

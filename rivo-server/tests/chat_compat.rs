@@ -636,6 +636,7 @@ async fn database_outage_is_503_json() {
         rivo_core::StoreOptions {
             max_connections: 2,
             acquire_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
         },
     )
     .await

@@ -188,6 +188,7 @@ async fn outage(silent: bool) {
         StoreOptions {
             max_connections: 8,
             acquire_timeout: db_timeout,
+            ..Default::default()
         },
     )
     .await

@@ -42,6 +42,20 @@ pub struct StoreOptions {
     /// How long an operation waits for a connection (and, on SQLite, for a lock) before it fails
     /// with [`Error::Database`]; keeps requests from hanging while the database is down.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: the server cancels any statement that runs longer than this
+    /// (`statement_timeout`, sent as a connection option so it holds for every connection of
+    /// the pool), so a request that timed out stops costing the database. `None` or zero: no
+    /// limit. Ignored on SQLite. Not sent through a transaction-mode pooler (which cannot
+    /// forward connection options): set it on the role there
+    /// (`ALTER ROLE rivo SET statement_timeout = '30s'`).
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL behind a transaction-mode connection pooler (PgBouncer `pool_mode =
+    /// transaction`, Supabase's pooler on port 6543), where consecutive transactions of one
+    /// connection may run on different server connections: every statement is sent unnamed
+    /// (no prepared statement outlives it), migrations lock with a transaction-scoped advisory
+    /// lock, and no session state (`SET`, startup options) is relied on. The URL parameter
+    /// `pooler=transaction` turns it on too. Ignored on SQLite.
+    pub transaction_pooler: bool,
 }
 
 impl Default for StoreOptions {
@@ -49,6 +63,8 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            transaction_pooler: false,
         }
     }
 }

@@ -26,6 +26,34 @@ struct TestDb {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { url: String, schema: String },
+    PooledDatabase { url: String, database: String },
+}
+
+/// Creates a fresh database through the pooler at `url` (a `…?pooler=transaction` URL; the
+/// statements go unnamed over the simple protocol) and returns its URL and name.
+async fn pooled_test_database(url: &str) -> (String, String) {
+    let database = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {database} TEMPLATE template0"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    (format!("{server}/{database}?{query}"), database)
+}
+
+async fn drop_pooled_test_database(url: &str, database: &str) {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
 }
 
 static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
@@ -59,6 +87,17 @@ impl TestDb {
             }
             return None;
         };
+        if url.contains("pooler=transaction") {
+            // Through a transaction-mode pooler no connection option (`search_path`) reaches
+            // the server: a fresh database per test instead of a schema.
+            let (store_url, database) = pooled_test_database(&url).await;
+            let store = Store::open(&store_url).await.unwrap();
+            store.migrate().await.unwrap();
+            return Some(Self {
+                store,
+                cleanup: Cleanup::PooledDatabase { url, database },
+            });
+        }
         let schema = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -78,6 +117,10 @@ impl TestDb {
 
     async fn finish(self) {
         self.store.close().await;
+        if let Cleanup::PooledDatabase { url, database } = &self.cleanup {
+            drop_pooled_test_database(url, database).await;
+            return;
+        }
         if let Cleanup::Postgres { url, schema } = self.cleanup {
             let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -162,6 +205,42 @@ behaviours!(
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
 );
+
+/// Issue 15, finding 12: with a statement timeout the PostgreSQL server cancels a slow
+/// statement itself (SQLSTATE 57014), so a request that timed out stops costing the database.
+/// PostgreSQL only (SQLite runs in-process); skipped through a transaction-mode pooler, which
+/// forwards no connection options (there the role carries the setting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_a_slow_postgres_query() {
+    let Ok(url) = std::env::var("RIVO_TEST_POSTGRES_URL") else {
+        return;
+    };
+    if url.contains("pooler=transaction") {
+        return;
+    }
+    let store = Store::open_with(
+        &url,
+        StoreOptions {
+            statement_timeout: Some(std::time::Duration::from_millis(300)),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = store
+        .fetch_texts("SELECT CAST(count(*) AS TEXT) FROM pg_sleep(30)")
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Database(sqlx::Error::Database(db)) => {
+            assert_eq!(db.code().as_deref(), Some("57014"), "{err:?}")
+        }
+        other => panic!("expected the server to cancel the statement, got {other:?}"),
+    }
+    // The connection stays usable, and quick statements are unaffected.
+    assert_eq!(store.fetch_texts("SELECT 'ok'").await.unwrap(), ["ok"]);
+    store.close().await;
+}
 
 // ---------- helpers ----------
 
