@@ -545,13 +545,77 @@ fn password_errors(
     }
 }
 
+/// How many password hashes (argon2 takes 19 MiB each, pbkdf2 a core for a while) may run at
+/// once in this process; further ones wait in line. `0` (the default): one per core.
+static MAX_CONCURRENT_HASHES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Bounds the password hashes that run at once in this process (argon2 needs 19 MiB of memory
+/// per hash, so 200 concurrent logins would otherwise need 4 GB); the others wait for a turn.
+/// `0` means one per core (the default). Takes effect only before the first hash.
+pub fn set_max_concurrent_hashes(max: usize) {
+    MAX_CONCURRENT_HASHES.store(max, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let configured = MAX_CONCURRENT_HASHES.load(std::sync::atomic::Ordering::Relaxed);
+        let max = if configured == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            configured
+        };
+        tokio::sync::Semaphore::new(max.min(tokio::sync::Semaphore::MAX_PERMITS))
+    })
+}
+
+/// Hashes running now and the most seen at once (for the test of the bound).
+#[cfg(test)]
+static HASHES_RUNNING: (
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicUsize,
+) = (
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+);
+
+/// Runs a password hash or check on a blocking thread once a hashing permit is free.
+async fn hashing<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing unavailable: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let now = HASHES_RUNNING.0.fetch_add(1, Ordering::SeqCst) + 1;
+            HASHES_RUNNING.1.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let out = work();
+        #[cfg(test)]
+        HASHES_RUNNING
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        out
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("{what} task failed: {e}")))
+}
+
 /// Hashes a password with argon2 (default parameters, random salt) on a blocking thread, so the
-/// async runtime is never held up.
+/// async runtime is never held up; at most [`set_max_concurrent_hashes`] at once.
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
+    hashing("password hashing", move || {
+        hash_password_blocking(&password)
+    })
+    .await?
 }
 
 fn hash_password_blocking(password: &str) -> Result<String> {
@@ -561,14 +625,15 @@ fn hash_password_blocking(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
 }
 
-/// Checks a password against a stored hash on a blocking thread. Unusable or unknown hashes
-/// never match.
+/// Checks a password against a stored hash on a blocking thread, at most
+/// [`set_max_concurrent_hashes`] at once. Unusable or unknown hashes never match.
 pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> {
     let password = password.to_owned();
     let stored = stored_hash.to_owned();
-    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check task failed: {e}")))
+    hashing("password check", move || {
+        verify_password_blocking(&password, &stored)
+    })
+    .await
 }
 
 /// Rivo's argon2 PHC strings, and the hashes of the original Django app (`pbkdf2_sha256$…`,
@@ -979,6 +1044,28 @@ mod tests {
         let problems = check_password("abc", &[]).unwrap_err();
         assert!(problems[0].contains("at least 8"));
         assert!(check_password("a reasonably long one", &["bob@example.com", "bob"]).is_ok());
+    }
+
+    /// Issue 15, finding 11: 64 concurrent password checks never run more hashes at once than
+    /// the bound (one per core), whatever else the test binary is hashing meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_hashing_is_bounded_by_the_cores() {
+        let hash = hash_password("bounded").await.unwrap();
+        let checks: Vec<_> = (0..64)
+            .map(|_| {
+                let hash = hash.clone();
+                tokio::spawn(async move { verify_password("wrong", &hash).await })
+            })
+            .collect();
+        for check in checks {
+            assert!(!check.await.unwrap().unwrap());
+        }
+        let bound = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let peak = HASHES_RUNNING.1.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            peak >= 1 && peak <= bound,
+            "{peak} hashes ran at once (bound {bound})"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! | `RIVO_LOGIN_WINDOW_SECS` | `900` | how long failed logins count |
 //! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
 //! | `RIVO_DB_POOLER` | unset | `transaction` when `DATABASE_URL` points at a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase port 6543): unnamed statements only, no session state (same as the URL parameter `pooler=transaction`) |
+//! | `RIVO_MAX_CONCURRENT_HASHES` | `0` (one per core) | password hashes (argon2, 19 MiB each) running at once; further logins wait their turn |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -71,6 +72,8 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::proxy::IpNet>,
     /// `RIVO_DB_POOLER=transaction`: PostgreSQL is reached through a transaction-mode pooler.
     pub db_pooler_transaction: bool,
+    /// `RIVO_MAX_CONCURRENT_HASHES`: password hashes running at once (`0`: one per core).
+    pub max_concurrent_hashes: usize,
 }
 
 /// Why the configuration was refused.
@@ -119,6 +122,7 @@ impl Default for Config {
             login_policy: LoginPolicy::default(),
             trusted_proxies: crate::proxy::default_trusted_proxies(),
             db_pooler_transaction: false,
+            max_concurrent_hashes: 0,
         }
     }
 }
@@ -243,6 +247,11 @@ impl Config {
                     }
                 },
             },
+            max_concurrent_hashes: parse_or(
+                "RIVO_MAX_CONCURRENT_HASHES",
+                get("RIVO_MAX_CONCURRENT_HASHES"),
+                defaults.max_concurrent_hashes,
+            )?,
         })
     }
 
@@ -520,6 +529,7 @@ impl fmt::Debug for Config {
             .field("login_policy", &self.login_policy)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("db_pooler_transaction", &self.db_pooler_transaction)
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
             .finish()
     }
 }

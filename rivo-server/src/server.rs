@@ -33,6 +33,7 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
 /// `RIVO_SHUTDOWN_TIMEOUT_SECS`) and closes the database.
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
+    rivo_core::accounts::set_max_concurrent_hashes(config.max_concurrent_hashes);
     let store = open_store(&config).await?;
     store
         .migrate()
