@@ -22,6 +22,10 @@
 //! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
 //! | `RIVO_DB_POOLER` | unset | `transaction` when `DATABASE_URL` points at a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase port 6543): unnamed statements only, no session state (same as the URL parameter `pooler=transaction`) |
 //! | `RIVO_MAX_CONCURRENT_HASHES` | `0` (one per core) | password hashes (argon2, 19 MiB each) running at once; further logins wait their turn |
+//! | `RIVO_CHAT_MAX_PER_ADDRESS` | `0` (off) | chat messages one client address may post per window, then `429` |
+//! | `RIVO_CHAT_MAX_PER_SESSION` | `0` (off) | chat messages one session may receive per window, then `429` |
+//! | `RIVO_CHAT_RATE_WINDOW_SECS` | `60` | the chat rate-limit window (counted in the database, shared by every server) |
+//! | `RIVO_BOT_KEY` | unset (off) | when set, posting `sender_type=bot` needs the header `X-Rivo-Bot-Key` with this value, else `403` |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -74,6 +78,9 @@ pub struct Config {
     pub db_pooler_transaction: bool,
     /// `RIVO_MAX_CONCURRENT_HASHES`: password hashes running at once (`0`: one per core).
     pub max_concurrent_hashes: usize,
+    /// `RIVO_CHAT_MAX_PER_ADDRESS`, `RIVO_CHAT_MAX_PER_SESSION`, `RIVO_CHAT_RATE_WINDOW_SECS`,
+    /// `RIVO_BOT_KEY`: the optional protections of the public chat POST (all off by default).
+    pub chat_policy: rivo_core::chat_guard::ChatPolicy,
 }
 
 /// Why the configuration was refused.
@@ -123,6 +130,10 @@ impl Default for Config {
             trusted_proxies: crate::proxy::default_trusted_proxies(),
             db_pooler_transaction: false,
             max_concurrent_hashes: 0,
+            chat_policy: rivo_core::chat_guard::ChatPolicy {
+                window: Duration::from_secs(60),
+                ..Default::default()
+            },
         }
     }
 }
@@ -252,6 +263,24 @@ impl Config {
                 get("RIVO_MAX_CONCURRENT_HASHES"),
                 defaults.max_concurrent_hashes,
             )?,
+            chat_policy: rivo_core::chat_guard::ChatPolicy {
+                max_per_address: parse_or(
+                    "RIVO_CHAT_MAX_PER_ADDRESS",
+                    get("RIVO_CHAT_MAX_PER_ADDRESS"),
+                    defaults.chat_policy.max_per_address,
+                )?,
+                max_per_session: parse_or(
+                    "RIVO_CHAT_MAX_PER_SESSION",
+                    get("RIVO_CHAT_MAX_PER_SESSION"),
+                    defaults.chat_policy.max_per_session,
+                )?,
+                window: Duration::from_secs(parse_or(
+                    "RIVO_CHAT_RATE_WINDOW_SECS",
+                    get("RIVO_CHAT_RATE_WINDOW_SECS"),
+                    defaults.chat_policy.window.as_secs(),
+                )?),
+                bot_key: var("RIVO_BOT_KEY").filter(|v| !v.is_empty()),
+            },
         })
     }
 
@@ -530,6 +559,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("db_pooler_transaction", &self.db_pooler_transaction)
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("chat_policy", &self.chat_policy)
             .finish()
     }
 }

@@ -275,6 +275,9 @@ impl From<rivo_core::Error> for ApiError {
                 ApiError::Unauthenticated
             }
             Error::Throttled { retry_after } => ApiError::Throttled(retry_after),
+            Error::BotKeyRequired => ApiError::Forbidden(
+                "Posting as bot requires the X-Rivo-Bot-Key header with the bot key.",
+            ),
             err if err.is_unavailable() => {
                 tracing::error!(%err, "database unavailable");
                 ApiError::Unavailable

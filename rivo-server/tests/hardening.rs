@@ -157,7 +157,110 @@ async fn spoofed_forwarded_for_does_not_escape_the_address_throttle(db: &TestDb)
     assert_eq!(direct, [401, 401, 401, 401, 401, 429, 429]);
 }
 
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+
+/// Finding 13: with `RIVO_CHAT_MAX_PER_ADDRESS=3` a client address (behind the trusted proxy,
+/// spoofed first hops or not) posts 3 messages per window, then gets a DRF-shaped 429 with
+/// `Retry-After`; another address still posts; the session limit holds for every address.
+async fn chat_posts_are_rate_limited_per_address_and_session(db: &TestDb) {
+    let mut config = Config::default();
+    config.chat_policy.max_per_address = 3;
+    config.chat_policy.max_per_session = 5;
+    config.chat_policy.window = Duration::from_secs(600);
+    let addr = serve(db, config).await;
+    let post = |forwarded: String| async move {
+        request(
+            addr,
+            "POST",
+            "/api/v1/chat/stream/",
+            &[("X-Forwarded-For", &forwarded)],
+            &json!({"session_id": SESSION, "message": "hi"}),
+        )
+        .await
+    };
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        statuses.push(post(format!("spoof{i}, 203.0.113.7")).await.0);
+    }
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
+    let (status, headers, body) = post("203.0.113.7".into()).await;
+    assert_eq!(status, 429);
+    let retry: u64 = header(&headers, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry));
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request was throttled. Expected available in"),
+        "{body}"
+    );
+    // Other addresses: the session has room for 2 more (5 per window).
+    assert_eq!(post("198.51.100.1".into()).await.0, 201);
+    assert_eq!(post("198.51.100.2".into()).await.0, 201);
+    assert_eq!(post("198.51.100.3".into()).await.0, 429);
+    assert_eq!(
+        db.store
+            .history(SESSION.parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+}
+
+/// Finding 13: with `RIVO_BOT_KEY` a visitor cannot post as `bot` (403, DRF-shaped), the bot
+/// backend can with `X-Rivo-Bot-Key`; client messages need no key. Without a key (the
+/// default), anyone may post as bot and nothing is limited, as in the original.
+async fn bot_messages_need_the_bot_key(db: &TestDb) {
+    let mut config = Config::default();
+    config.chat_policy.bot_key = Some("bot-backend-secret".into());
+    let addr = serve(db, config).await;
+    let post = |sender: &'static str, key: Option<&'static str>| async move {
+        let headers: Vec<(&str, &str)> =
+            key.map(|k| vec![("X-Rivo-Bot-Key", k)]).unwrap_or_default();
+        request(
+            addr,
+            "POST",
+            "/api/v1/chat/stream/",
+            &headers,
+            &json!({"session_id": SESSION, "message": "hello", "sender_type": sender}),
+        )
+        .await
+    };
+    let (status, _, body) = post("bot", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body,
+        r#"{"detail":"Posting as bot requires the X-Rivo-Bot-Key header with the bot key."}"#
+    );
+    assert_eq!(post("bot", Some("guess")).await.0, 403);
+    assert_eq!(post("bot", Some("bot-backend-secret")).await.0, 201);
+    assert_eq!(post("client", None).await.0, 201);
+    let open = serve(db, Config::default()).await;
+    for _ in 0..30 {
+        let (status, _, _) = request(
+            open,
+            "POST",
+            "/api/v1/chat/stream/",
+            &[],
+            &json!({"session_id": SESSION, "message": "free", "sender_type": "bot"}),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+}
+
 on_every_backend!(
     concurrent_wrong_logins_over_http_get_at_most_five_401,
     spoofed_forwarded_for_does_not_escape_the_address_throttle,
+    chat_posts_are_rate_limited_per_address_and_session,
+    bot_messages_need_the_bot_key,
 );

@@ -1203,6 +1203,12 @@ impl Backend {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let failures = failures
+            + sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+                .bind(at.timestamp())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(tokens + failures)
     }
@@ -1254,6 +1260,31 @@ impl Backend {
         }
         tx.commit().await?;
         Ok(Ok(ids))
+    }
+
+    /// Counts one request for `key` in the fixed window of `window_secs` that contains `now`
+    /// (Unix seconds) in one atomic upsert, and returns the count so far (this request
+    /// included) and the end of the window.
+    pub(crate) async fn count_request(
+        &self,
+        key: &str,
+        window_secs: i64,
+        now: i64,
+    ) -> Result<(i64, i64)> {
+        let window_secs = window_secs.max(1);
+        let start = now - now.rem_euclid(window_secs);
+        let end = start + window_secs;
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO rate_limits (key, window_start, expires_at, count) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.write)
+        .await?;
+        Ok((count, end))
     }
 
     /// Deletes throttle rows by id (reservations of attempts that did not fail).

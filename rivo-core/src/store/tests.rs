@@ -201,6 +201,8 @@ behaviours!(
     set_password_revokes_tokens,
     login_throttle_counts_email_and_address,
     concurrent_wrong_passwords_evaluate_at_most_the_limit,
+    chat_rate_limits_are_atomic_per_address_and_session,
+    bot_messages_need_the_bot_key_when_one_is_set,
     audit_records_writes_made_as_an_actor,
     audit_never_records_a_rolled_back_change,
     deleting_the_actor_keeps_the_log,
@@ -2140,6 +2142,152 @@ async fn concurrent_wrong_passwords_evaluate_at_most_the_limit(store: &Store) {
     assert_eq!(evaluated, 5, "exactly the policy's limit is evaluated");
     assert_eq!(throttled, 95);
     assert_eq!(count(store, "login_failures").await, 10);
+}
+
+/// Issue 15, finding 13: with limits set, 50 concurrent posts from one address get exactly the
+/// limit stored and the rest throttled; the session limit holds across addresses; an invalid
+/// message does not count; without limits nothing is throttled.
+async fn chat_rate_limits_are_atomic_per_address_and_session(store: &Store) {
+    use crate::chat_guard::{ChatPolicy, PostOrigin};
+    let policy = ChatPolicy {
+        max_per_address: 7,
+        max_per_session: 12,
+        window: std::time::Duration::from_secs(3600),
+        bot_key: None,
+    };
+    let target = session();
+    let posts: Vec<_> = (0..50)
+        .map(|i| {
+            let (store, policy) = (store.clone(), policy.clone());
+            tokio::spawn(async move {
+                let origin = PostOrigin {
+                    client_address: Some("203.0.113.7"),
+                    bot_key: None,
+                };
+                store
+                    .append_guarded(
+                        target,
+                        &format!("m{i}"),
+                        SenderType::Client,
+                        origin,
+                        &policy,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut stored, mut throttled) = (0, 0);
+    for post in posts {
+        match post.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(Error::Throttled { retry_after }) => {
+                assert!((1..=3600).contains(&retry_after.as_secs()));
+                throttled += 1
+            }
+            other => panic!("expected stored or throttled, got {other:?}"),
+        }
+    }
+    assert_eq!((stored, throttled), (7, 43));
+    assert_eq!(store.history(target).await.unwrap().len(), 7);
+    // The session's limit (12) holds whatever the address.
+    let mut more = 0;
+    for i in 0..10 {
+        let address = format!("198.51.100.{i}");
+        let origin = PostOrigin {
+            client_address: Some(&address),
+            bot_key: None,
+        };
+        if store
+            .append_guarded(target, "again", SenderType::Client, origin, &policy)
+            .await
+            .is_ok()
+        {
+            more += 1;
+        }
+    }
+    assert_eq!(more, 5);
+    // An invalid message is a validation error, not a throttle, and counts for nothing.
+    let origin = PostOrigin {
+        client_address: Some("192.0.2.1"),
+        bot_key: None,
+    };
+    assert!(matches!(
+        store
+            .append_guarded(session(), "  ", SenderType::Client, origin, &policy)
+            .await,
+        Err(Error::Validation(_))
+    ));
+    // The default policy limits nothing (the original's behaviour).
+    for _ in 0..20 {
+        store
+            .append_guarded(
+                target,
+                "free",
+                SenderType::Client,
+                origin,
+                &ChatPolicy::default(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 15, finding 13: with a bot key, `bot` messages need it; visitors still post.
+async fn bot_messages_need_the_bot_key_when_one_is_set(store: &Store) {
+    use crate::chat_guard::{ChatPolicy, PostOrigin};
+    let policy = ChatPolicy {
+        bot_key: Some("s3cret-bot-key".into()),
+        ..ChatPolicy::default()
+    };
+    let s = session();
+    let with = |key| PostOrigin {
+        client_address: None,
+        bot_key: key,
+    };
+    for key in [None, Some("wrong"), Some("")] {
+        assert!(matches!(
+            store
+                .append_guarded(s, "forged", SenderType::Bot, with(key), &policy)
+                .await,
+            Err(Error::BotKeyRequired)
+        ));
+    }
+    store
+        .append_guarded(s, "hi", SenderType::Client, with(None), &policy)
+        .await
+        .unwrap();
+    store
+        .append_guarded(
+            s,
+            "hello",
+            SenderType::Bot,
+            with(Some("s3cret-bot-key")),
+            &policy,
+        )
+        .await
+        .unwrap();
+    // Without a key configured anyone may post as bot (the original's behaviour).
+    store
+        .append_guarded(
+            s,
+            "open",
+            SenderType::Bot,
+            with(None),
+            &ChatPolicy::default(),
+        )
+        .await
+        .unwrap();
+    let senders: Vec<SenderType> = store
+        .history(s)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.sender_type)
+        .collect();
+    assert_eq!(
+        senders,
+        [SenderType::Client, SenderType::Bot, SenderType::Bot]
+    );
 }
 
 async fn audit_records_writes_made_as_an_actor(store: &Store) {
