@@ -26,6 +26,8 @@
 //! | `RIVO_CHAT_MAX_PER_SESSION` | `0` (off) | chat messages one session may receive per window, then `429` |
 //! | `RIVO_CHAT_RATE_WINDOW_SECS` | `60` | the chat rate-limit window (counted in the database, shared by every server) |
 //! | `RIVO_BOT_KEY` | unset (off) | when set, posting `sender_type=bot` needs the header `X-Rivo-Bot-Key` with this value, else `403` |
+//! | `RIVO_HEADER_READ_TIMEOUT_SECS` | `15` | a connection must send a complete request head within this time of connecting or of its previous response (bounds slow clients and idle keep-alive connections) |
+//! | `RIVO_MAX_CONNECTIONS` | `10000` (capped to the open-files limit minus 128) | connections served at once; one more gets a quick `503` and is closed |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -81,6 +83,11 @@ pub struct Config {
     /// `RIVO_CHAT_MAX_PER_ADDRESS`, `RIVO_CHAT_MAX_PER_SESSION`, `RIVO_CHAT_RATE_WINDOW_SECS`,
     /// `RIVO_BOT_KEY`: the optional protections of the public chat POST (all off by default).
     pub chat_policy: rivo_core::chat_guard::ChatPolicy,
+    /// `RIVO_HEADER_READ_TIMEOUT_SECS`: longest wait for a request head (also the keep-alive
+    /// idle limit).
+    pub header_read_timeout: Duration,
+    /// `RIVO_MAX_CONNECTIONS`: connections served at once.
+    pub max_connections: usize,
 }
 
 /// Why the configuration was refused.
@@ -134,6 +141,8 @@ impl Default for Config {
                 window: Duration::from_secs(60),
                 ..Default::default()
             },
+            header_read_timeout: Duration::from_secs(15),
+            max_connections: 10_000,
         }
     }
 }
@@ -281,6 +290,19 @@ impl Config {
                 )?),
                 bot_key: var("RIVO_BOT_KEY").filter(|v| !v.is_empty()),
             },
+            header_read_timeout: Duration::from_secs(
+                parse_or(
+                    "RIVO_HEADER_READ_TIMEOUT_SECS",
+                    get("RIVO_HEADER_READ_TIMEOUT_SECS"),
+                    defaults.header_read_timeout.as_secs(),
+                )?
+                .max(1),
+            ),
+            max_connections: parse_or(
+                "RIVO_MAX_CONNECTIONS",
+                get("RIVO_MAX_CONNECTIONS"),
+                defaults.max_connections,
+            )?,
         })
     }
 
@@ -560,6 +582,8 @@ impl fmt::Debug for Config {
             .field("db_pooler_transaction", &self.db_pooler_transaction)
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
             .field("chat_policy", &self.chat_policy)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }

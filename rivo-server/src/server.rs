@@ -1,6 +1,5 @@
 //! Running the server: open the store, migrate, serve until SIGTERM/SIGINT.
 
-use poem::{Server, listener::TcpListener};
 use rivo_core::{Store, StoreOptions};
 
 use crate::config::Config;
@@ -39,7 +38,24 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         .migrate()
         .await
         .map_err(|err| format!("applying migrations failed: {err}"))?;
-    let listener = TcpListener::bind(config.bind);
+    let fd_limit = crate::http::raise_fd_limit();
+    let max_connections = match fd_limit {
+        // Leave descriptors for the database pool, log files and the listener.
+        Some(limit) => config
+            .max_connections
+            .min(usize::try_from(limit.saturating_sub(128)).unwrap_or(usize::MAX))
+            .max(1),
+        None => config.max_connections,
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", config.bind))?;
+    tracing::info!(
+        fd_limit,
+        max_connections,
+        header_read_timeout_secs = config.header_read_timeout.as_secs(),
+        "connection limits"
+    );
     tracing::info!(
         bind = %config.bind,
         database = %config.database_url_redacted(),
@@ -47,14 +63,18 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         "rivo-server listening on http://{}",
         config.bind
     );
-    let timeout = config.shutdown_timeout;
-    Server::new(listener)
-        .run_with_graceful_shutdown(
-            crate::app(store.clone(), config),
-            shutdown_signal(),
-            Some(timeout),
-        )
-        .await?;
+    let limits = crate::http::HttpLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections,
+        shutdown_timeout: config.shutdown_timeout,
+    };
+    crate::http::serve_http(
+        listener,
+        crate::app(store.clone(), config),
+        limits,
+        shutdown_signal(),
+    )
+    .await?;
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
