@@ -559,13 +559,113 @@ fn password_errors(
     }
 }
 
+/// How many password hashes (argon2 takes 19 MiB each, pbkdf2 a core for a while) may run at
+/// once in this process; further ones wait in line. `0` (the default): one per core.
+static MAX_CONCURRENT_HASHES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Bounds the password hashes that run at once in this process (argon2 needs 19 MiB of memory
+/// per hash, so 200 concurrent logins would otherwise need 4 GB); the others wait for a turn on
+/// a fixed set of hashing threads. `0` means one per core (the default). Takes effect only
+/// before the first hash.
+pub fn set_max_concurrent_hashes(max: usize) {
+    MAX_CONCURRENT_HASHES.store(max, std::sync::atomic::Ordering::Relaxed);
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: a fixed set (one per permitted hash), started at the first hash and
+/// kept for the life of the process. Fixed threads matter for memory: glibc keeps an arena per
+/// thread and does not give a freed 19 MiB argon2 buffer back to the system, so hashing on
+/// ever-changing blocking threads left up to 16 arenas × 19 MiB allocated (500 MB after 200
+/// logins); with fixed threads at most one buffer per thread stays.
+fn hashing_threads() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<HashJob>> {
+    static THREADS: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<HashJob>>> =
+        std::sync::OnceLock::new();
+    THREADS.get_or_init(|| {
+        let configured = MAX_CONCURRENT_HASHES.load(std::sync::atomic::Ordering::Relaxed);
+        let threads = if configured == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            configured
+        }
+        .min(1024);
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("rivo-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        std::sync::Mutex::new(tx)
+    })
+}
+
+/// Hashes running now and the most seen at once (for the test of the bound).
+#[cfg(test)]
+static HASHES_RUNNING: (
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicUsize,
+) = (
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+);
+
+/// Runs a password hash or check on one of the hashing threads (queued until one is free).
+async fn hashing<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: HashJob = Box::new(move || {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let now = HASHES_RUNNING.0.fetch_add(1, Ordering::SeqCst) + 1;
+            HASHES_RUNNING.1.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        #[cfg(test)]
+        HASHES_RUNNING
+            .0
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = done.send(out);
+    });
+    hashing_threads()
+        .lock()
+        .map_err(|_| Error::Internal(format!("{what} unavailable")))?
+        .send(job)
+        .map_err(|_| Error::Internal(format!("{what} threads are gone")))?;
+    match result.await {
+        Ok(Ok(out)) => Ok(out),
+        _ => Err(Error::Internal(format!("{what} task failed"))),
+    }
+}
+
 /// Hashes a password with argon2 (default parameters, random salt) on a blocking thread, so the
-/// async runtime is never held up.
+/// async runtime is never held up; at most [`set_max_concurrent_hashes`] at once.
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
+    hashing("password hashing", move || {
+        hash_password_blocking(&password)
+    })
+    .await?
 }
 
 fn hash_password_blocking(password: &str) -> Result<String> {
@@ -575,14 +675,15 @@ fn hash_password_blocking(password: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
 }
 
-/// Checks a password against a stored hash on a blocking thread. Unusable or unknown hashes
-/// never match.
+/// Checks a password against a stored hash on a blocking thread, at most
+/// [`set_max_concurrent_hashes`] at once. Unusable or unknown hashes never match.
 pub async fn verify_password(password: &str, stored_hash: &str) -> Result<bool> {
     let password = password.to_owned();
     let stored = stored_hash.to_owned();
-    tokio::task::spawn_blocking(move || verify_password_blocking(&password, &stored))
-        .await
-        .map_err(|e| Error::Internal(format!("password check task failed: {e}")))
+    hashing("password check", move || {
+        verify_password_blocking(&password, &stored)
+    })
+    .await
 }
 
 /// Rivo's argon2 PHC strings, and the hashes of the original Django app (`pbkdf2_sha256$…`,
@@ -1062,6 +1163,28 @@ mod tests {
         let problems = check_password("abc", &[]).unwrap_err();
         assert!(problems[0].contains("at least 8"));
         assert!(check_password("a reasonably long one", &["bob@example.com", "bob"]).is_ok());
+    }
+
+    /// Issue 15, finding 11: 64 concurrent password checks never run more hashes at once than
+    /// the bound (one per core), whatever else the test binary is hashing meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_hashing_is_bounded_by_the_cores() {
+        let hash = hash_password("bounded").await.unwrap();
+        let checks: Vec<_> = (0..64)
+            .map(|_| {
+                let hash = hash.clone();
+                tokio::spawn(async move { verify_password("wrong", &hash).await })
+            })
+            .collect();
+        for check in checks {
+            assert!(!check.await.unwrap().unwrap());
+        }
+        let bound = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let peak = HASHES_RUNNING.1.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            peak >= 1 && peak <= bound,
+            "{peak} hashes ran at once (bound {bound})"
+        );
     }
 
     #[test]

@@ -191,15 +191,18 @@ impl Store {
     ) -> Result<User> {
         let now = Utc::now();
         let since = now - chrono_duration(policy.window);
-        let mut keys = vec![(email_key(email), policy.max_failures_per_email)];
+        let mut keys = vec![(email_key(email), i64::from(policy.max_failures_per_email))];
         if let Some(address) = client_address {
-            keys.push((address_key(address), policy.max_failures_per_address));
+            keys.push((
+                address_key(address),
+                i64::from(policy.max_failures_per_address),
+            ));
         }
-        for (key, max) in &keys {
-            let (count, oldest) = dispatch!(self.count_failures(key, since))?;
-            if count >= i64::from(*max)
-                && let Some(oldest) = oldest
-            {
+        // Counting and recording are one atomic step: the attempt is recorded as a failure
+        // before the password is checked, so concurrent attempts cannot all pass the check.
+        let reserved = match dispatch!(self.reserve_attempt(&keys, since, now))? {
+            Ok(ids) => ids,
+            Err(oldest) => {
                 let retry = (oldest + chrono_duration(policy.window) - now)
                     .num_seconds()
                     .max(1);
@@ -207,18 +210,23 @@ impl Store {
                     retry_after: Duration::from_secs(u64::try_from(retry).unwrap_or(1)),
                 });
             }
-        }
+        };
         match self.authenticate(email, password).await {
             Ok(user) => {
+                // Success clears the email's failures (this attempt's included) and takes back
+                // the attempt recorded against the address.
                 dispatch!(self.clear_failures(&keys[0].0))?;
+                dispatch!(self.release_attempts(&reserved[1..]))?;
                 Ok(user)
             }
-            Err(Error::Authentication(reason)) => {
-                let keys: Vec<String> = keys.into_iter().map(|(k, _)| k).collect();
-                dispatch!(self.record_failures(&keys, now))?;
-                Err(Error::Authentication(reason))
+            Err(Error::Authentication(reason)) => Err(Error::Authentication(reason)),
+            Err(other) => {
+                // Not a failed login (the database or the hasher failed): take it back.
+                if let Err(e) = dispatch!(self.release_attempts(&reserved)) {
+                    tracing::warn!(error = %e, "cannot release a login throttle reservation");
+                }
+                Err(other)
             }
-            Err(other) => Err(other),
         }
     }
 }

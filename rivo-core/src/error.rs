@@ -36,6 +36,10 @@ pub enum Error {
         /// How long until another attempt is considered.
         retry_after: std::time::Duration,
     },
+    /// A message with `sender_type` bot came without the bot key that
+    /// [`crate::chat_guard::ChatPolicy::bot_key`] requires.
+    #[error("posting as bot needs the bot key")]
+    BotKeyRequired,
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -52,6 +52,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod chat;
+pub mod chat_guard;
 pub mod clients;
 mod django_hash;
 mod error;

@@ -159,7 +159,7 @@ async fn check_credentials(
     let password = body.string("password");
     body.finish()?;
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
-    let address = auth::client_address(req);
+    let address = auth::client_address(req, &config.trusted_proxies);
     match store
         .login(&email, &password, address.as_deref(), &config.login_policy)
         .await

@@ -328,20 +328,17 @@ pub struct Admin {
 /// The request data every authenticated handler reads.
 pub type ConfigData<'a> = Data<&'a Arc<Config>>;
 
-/// The client address a request came from (for the login throttle): the TCP peer, or the first
-/// `X-Forwarded-For` hop when the peer is a loopback proxy.
-pub fn client_address(req: &Request) -> Option<String> {
+/// The client address a request came from (for the login throttle and the chat rate limits):
+/// the TCP peer, or, when the peer is one of `RIVO_TRUSTED_PROXIES`, the right-most
+/// `X-Forwarded-For` hop that is not (see [`crate::proxy::client_address`]).
+pub fn client_address(req: &Request, trusted_proxies: &[crate::proxy::IpNet]) -> Option<String> {
     let peer = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    match peer {
-        Some(ip) if ip.is_loopback() => req
-            .header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .or_else(|| Some(ip.to_string())),
-        Some(ip) => Some(ip.to_string()),
-        None => None,
-    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    crate::proxy::client_address(peer, forwarded, trusted_proxies).map(|ip| ip.to_string())
 }
 
 #[cfg(test)]

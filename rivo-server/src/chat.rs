@@ -474,6 +474,19 @@ impl ErrorSet for SendErrors {
                 ErrorDetail::schema_ref(),
             ),
             (
+                403,
+                "`sender_type` is `bot`, the server has a bot key (`RIVO_BOT_KEY`) and the \
+                 `X-Rivo-Bot-Key` header is missing or wrong.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
+                429,
+                "Too many messages from this client address or to this session within the \
+                 window (only when `RIVO_CHAT_MAX_PER_ADDRESS` or `RIVO_CHAT_MAX_PER_SESSION` is \
+                 set); `Retry-After` gives the seconds to wait.",
+                ErrorDetail::schema_ref(),
+            ),
+            (
                 503,
                 "The database is unavailable.",
                 ErrorDetail::schema_ref(),
@@ -546,16 +559,34 @@ impl ChatStreamApi {
     ///
     /// Stores one message of a session (trimmed) and answers it with its id and time. The body
     /// may be JSON, URL-encoded form or multipart form; `sender_type` defaults to `client`.
+    ///
+    /// Optional protections (off by default, like the original): per-address and per-session
+    /// rate limits (`RIVO_CHAT_MAX_PER_ADDRESS`, `RIVO_CHAT_MAX_PER_SESSION`, `429` with
+    /// `Retry-After`), and `RIVO_BOT_KEY`, which makes `sender_type=bot` need the
+    /// `X-Rivo-Bot-Key` header (`403` without it).
     #[oai(path = "/", method = "post", operation_id = "chat_send")]
     async fn send(
         &self,
+        req: &poem::Request,
         store: Data<&Store>,
+        config: Data<&std::sync::Arc<crate::Config>>,
+        /// The bot key (`RIVO_BOT_KEY`), needed to post `sender_type=bot` when the server has
+        /// one configured. Keep it in the bot backend: never send it from a browser.
+        #[oai(name = "X-Rivo-Bot-Key")]
+        bot_key: poem_openapi::param::Header<Option<String>>,
         body: SendMessageBody,
     ) -> Result<SendResponse, OpError<SendErrors>> {
         let size = body.approximate_size();
         let (session, message, sender) =
             off_runtime_if_large(size, move || body.validate()).await?;
-        let stored = store.append(session, &message, sender).await?;
+        let address = crate::auth::client_address(req, &config.trusted_proxies);
+        let origin = rivo_core::chat_guard::PostOrigin {
+            client_address: address.as_deref(),
+            bot_key: bot_key.0.as_deref(),
+        };
+        let stored = store
+            .append_guarded(session, &message, sender, origin, &config.chat_policy)
+            .await?;
         Ok(SendResponse::Created(DrfJson(stored.into())))
     }
 }

@@ -26,6 +26,15 @@
 //! | `RIVO_AUDIT_MAX_BYTES` | `65536` | largest audit entry's changes (replaced by a summary beyond) |
 //! | `RIVO_HISTORY_MAX_BYTES` | `16777216` (16 MiB) | most message bytes in one unpaginated history answer (cut at a message, with `next`) |
 //! | `RIVO_PURGE_INTERVAL_SECS` | `3600` | how often `serve` deletes expired tokens, sessions and login failures (`0`: never; safe with several servers) |
+//! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
+//! | `RIVO_DB_POOLER` | unset | `transaction` when `DATABASE_URL` points at a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase port 6543): unnamed statements only, no session state (same as the URL parameter `pooler=transaction`) |
+//! | `RIVO_MAX_CONCURRENT_HASHES` | `0` (one per core) | password hashes (argon2, 19 MiB each) running at once; further logins wait their turn |
+//! | `RIVO_CHAT_MAX_PER_ADDRESS` | `0` (off) | chat messages one client address may post per window, then `429` |
+//! | `RIVO_CHAT_MAX_PER_SESSION` | `0` (off) | chat messages one session may receive per window, then `429` |
+//! | `RIVO_CHAT_RATE_WINDOW_SECS` | `60` | the chat rate-limit window (counted in the database, shared by every server) |
+//! | `RIVO_BOT_KEY` | unset (off) | when set, posting `sender_type=bot` needs the header `X-Rivo-Bot-Key` with this value, else `403` |
+//! | `RIVO_HEADER_READ_TIMEOUT_SECS` | `15` | a connection must send a complete request head within this time of connecting or of its previous response (bounds slow clients and idle keep-alive connections) |
+//! | `RIVO_MAX_CONNECTIONS` | `10000` (capped to the open-files limit minus 128) | connections served at once; one more gets a quick `503` and is closed |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -83,6 +92,20 @@ pub struct Config {
     /// `RIVO_MAX_MESSAGE_CHARS`, `RIVO_MAX_CONTEXT_KEYS`, `RIVO_MAX_CONTEXT_BYTES`,
     /// `RIVO_AUDIT_MAX_VALUE_CHARS`, `RIVO_AUDIT_MAX_BYTES`, `RIVO_HISTORY_MAX_BYTES`.
     pub limits: rivo_core::Limits,
+    /// `RIVO_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` hops are believed.
+    pub trusted_proxies: Vec<crate::proxy::IpNet>,
+    /// `RIVO_DB_POOLER=transaction`: PostgreSQL is reached through a transaction-mode pooler.
+    pub db_pooler_transaction: bool,
+    /// `RIVO_MAX_CONCURRENT_HASHES`: password hashes running at once (`0`: one per core).
+    pub max_concurrent_hashes: usize,
+    /// `RIVO_CHAT_MAX_PER_ADDRESS`, `RIVO_CHAT_MAX_PER_SESSION`, `RIVO_CHAT_RATE_WINDOW_SECS`,
+    /// `RIVO_BOT_KEY`: the optional protections of the public chat POST (all off by default).
+    pub chat_policy: rivo_core::chat_guard::ChatPolicy,
+    /// `RIVO_HEADER_READ_TIMEOUT_SECS`: longest wait for a request head (also the keep-alive
+    /// idle limit).
+    pub header_read_timeout: Duration,
+    /// `RIVO_MAX_CONNECTIONS`: connections served at once.
+    pub max_connections: usize,
 }
 
 /// Why the configuration was refused.
@@ -133,6 +156,15 @@ impl Default for Config {
             login_policy: LoginPolicy::default(),
             purge_interval: Duration::from_secs(3600),
             limits: rivo_core::Limits::default(),
+            trusted_proxies: crate::proxy::default_trusted_proxies(),
+            db_pooler_transaction: false,
+            max_concurrent_hashes: 0,
+            chat_policy: rivo_core::chat_guard::ChatPolicy {
+                window: Duration::from_secs(60),
+                ..Default::default()
+            },
+            header_read_timeout: Duration::from_secs(15),
+            max_connections: 10_000,
         }
     }
 }
@@ -282,6 +314,66 @@ impl Config {
                     defaults.limits.max_history_bytes,
                 )?,
             },
+            trusted_proxies: match get("RIVO_TRUSTED_PROXIES") {
+                None => defaults.trusted_proxies,
+                Some(value) => {
+                    crate::proxy::parse_trusted_proxies(&value).ok_or(ConfigError::Invalid {
+                        name: "RIVO_TRUSTED_PROXIES",
+                        value,
+                        reason: "expected comma-separated networks such as 10.0.0.0/8 or ::1",
+                    })?
+                }
+            },
+            db_pooler_transaction: match get("RIVO_DB_POOLER") {
+                None => defaults.db_pooler_transaction,
+                Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                    "transaction" => true,
+                    "session" | "none" => false,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "RIVO_DB_POOLER",
+                            value,
+                            reason: "expected transaction, session or none",
+                        });
+                    }
+                },
+            },
+            max_concurrent_hashes: parse_or(
+                "RIVO_MAX_CONCURRENT_HASHES",
+                get("RIVO_MAX_CONCURRENT_HASHES"),
+                defaults.max_concurrent_hashes,
+            )?,
+            chat_policy: rivo_core::chat_guard::ChatPolicy {
+                max_per_address: parse_or(
+                    "RIVO_CHAT_MAX_PER_ADDRESS",
+                    get("RIVO_CHAT_MAX_PER_ADDRESS"),
+                    defaults.chat_policy.max_per_address,
+                )?,
+                max_per_session: parse_or(
+                    "RIVO_CHAT_MAX_PER_SESSION",
+                    get("RIVO_CHAT_MAX_PER_SESSION"),
+                    defaults.chat_policy.max_per_session,
+                )?,
+                window: Duration::from_secs(parse_or(
+                    "RIVO_CHAT_RATE_WINDOW_SECS",
+                    get("RIVO_CHAT_RATE_WINDOW_SECS"),
+                    defaults.chat_policy.window.as_secs(),
+                )?),
+                bot_key: var("RIVO_BOT_KEY").filter(|v| !v.is_empty()),
+            },
+            header_read_timeout: Duration::from_secs(
+                parse_or(
+                    "RIVO_HEADER_READ_TIMEOUT_SECS",
+                    get("RIVO_HEADER_READ_TIMEOUT_SECS"),
+                    defaults.header_read_timeout.as_secs(),
+                )?
+                .max(1),
+            ),
+            max_connections: parse_or(
+                "RIVO_MAX_CONNECTIONS",
+                get("RIVO_MAX_CONNECTIONS"),
+                defaults.max_connections,
+            )?,
         })
     }
 
@@ -571,6 +663,12 @@ impl fmt::Debug for Config {
             .field("login_policy", &self.login_policy)
             .field("purge_interval", &self.purge_interval)
             .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("db_pooler_transaction", &self.db_pooler_transaction)
+            .field("max_concurrent_hashes", &self.max_concurrent_hashes)
+            .field("chat_policy", &self.chat_policy)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }

@@ -276,6 +276,9 @@ impl From<rivo_core::Error> for ApiError {
             }
             Error::Throttled { retry_after } => ApiError::Throttled(retry_after),
             Error::PermissionDenied(reason) => ApiError::Forbidden(reason),
+            Error::BotKeyRequired => ApiError::Forbidden(
+                "Posting as bot requires the X-Rivo-Bot-Key header with the bot key.",
+            ),
             err if err.is_unavailable() => {
                 tracing::error!(%err, "database unavailable");
                 ApiError::Unavailable

@@ -1,6 +1,5 @@
 //! Running the server: open the store, migrate, serve until SIGTERM/SIGINT.
 
-use poem::{Server, listener::TcpListener};
 use rivo_core::{Store, StoreOptions};
 
 use crate::config::Config;
@@ -15,6 +14,9 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
         acquire_timeout: config.db_timeout,
         append_batch_max: config.append_batch_max,
         append_writers: config.append_writers,
+        // The database gives up on a statement when the request it serves has timed out.
+        statement_timeout: Some(config.request_timeout).filter(|t| !t.is_zero()),
+        transaction_pooler: config.db_pooler_transaction,
         ..StoreOptions::default()
     };
     Store::open_with(&config.database_url, options)
@@ -33,6 +35,7 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
 /// `RIVO_SHUTDOWN_TIMEOUT_SECS`) and closes the database.
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
+    rivo_core::accounts::set_max_concurrent_hashes(config.max_concurrent_hashes);
     let store = open_store(&config).await?;
     // One server process per SQLite file (a second one would break the id order of history):
     // held until this function returns, released by the OS however the process ends.
@@ -41,7 +44,24 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         .migrate()
         .await
         .map_err(|err| format!("applying migrations failed: {err}"))?;
-    let listener = TcpListener::bind(config.bind);
+    let fd_limit = crate::http::raise_fd_limit();
+    let max_connections = match fd_limit {
+        // Leave descriptors for the database pool, log files and the listener.
+        Some(limit) => config
+            .max_connections
+            .min(usize::try_from(limit.saturating_sub(128)).unwrap_or(usize::MAX))
+            .max(1),
+        None => config.max_connections,
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", config.bind))?;
+    tracing::info!(
+        fd_limit,
+        max_connections,
+        header_read_timeout_secs = config.header_read_timeout.as_secs(),
+        "connection limits"
+    );
     tracing::info!(
         bind = %config.bind,
         database = %config.database_url_redacted(),
@@ -49,15 +69,19 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         "rivo-server listening on http://{}",
         config.bind
     );
-    let timeout = config.shutdown_timeout;
     let purger = spawn_purger(store.clone(), &config);
-    Server::new(listener)
-        .run_with_graceful_shutdown(
-            crate::app(store.clone(), config),
-            shutdown_signal(),
-            Some(timeout),
-        )
-        .await?;
+    let limits = crate::http::HttpLimits {
+        header_read_timeout: config.header_read_timeout,
+        max_connections,
+        shutdown_timeout: config.shutdown_timeout,
+    };
+    crate::http::serve_http(
+        listener,
+        crate::app(store.clone(), config),
+        limits,
+        shutdown_signal(),
+    )
+    .await?;
     if let Some(purger) = purger {
         purger.abort();
     }

@@ -1410,30 +1410,98 @@ impl Backend {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let failures = failures
+            + sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+                .bind(at.timestamp())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(tokens + failures)
     }
 
-    pub(crate) async fn count_failures(
+    /// One atomic step of the login throttle: for every `(key, max)`, counts the failures since
+    /// `since` and, when none of the keys is over its limit, records one failure for each key
+    /// at `at` (a reservation: the caller deletes it again when the attempt turns out not to be
+    /// a failure). Returns the ids of the recorded rows, or the oldest counted failure of the
+    /// first key over its limit. Concurrent attempts on one key are serialised (the single
+    /// writer on SQLite, a transaction-scoped advisory lock per key on PostgreSQL), so at most
+    /// `max` attempts per window get past the check.
+    pub(crate) async fn reserve_attempt(
         &self,
-        key: &str,
+        keys: &[(String, i64)],
         since: DateTime<Utc>,
-    ) -> Result<(i64, Option<DateTime<Utc>>)> {
-        Ok(sqlx::query_as(
-            "SELECT count(*), min(failed_at) FROM login_failures WHERE key = $1 AND failed_at > $2",
-        )
-        .bind(key)
-        .bind(since)
-        .fetch_one(&self.read)
-        .await?)
+        at: DateTime<Utc>,
+    ) -> Result<std::result::Result<Vec<i64>, DateTime<Utc>>> {
+        let mut tx = self.begin().await?;
+        let mut sorted: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for key in sorted {
+            lock_throttle_key(&mut tx, key).await?;
+        }
+        for (key, max) in keys {
+            let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
+                "SELECT count(*), min(failed_at) FROM login_failures \
+                 WHERE key = $1 AND failed_at > $2",
+            )
+            .bind(key)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await?;
+            if count >= *max {
+                tx.rollback().await?;
+                return Ok(Err(oldest.unwrap_or(at)));
+            }
+        }
+        let mut ids = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO login_failures (key, failed_at) VALUES ($1, $2) RETURNING id",
+            )
+            .bind(key)
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(Ok(ids))
     }
 
-    pub(crate) async fn record_failures(&self, keys: &[String], at: DateTime<Utc>) -> Result<()> {
-        let mut qb = QueryBuilder::<Db>::new("INSERT INTO login_failures (key, failed_at) ");
-        qb.push_values(keys, |mut row, key| {
-            row.push_bind(key.clone()).push_bind(at);
-        });
-        qb.build().execute(&self.write).await?;
+    /// Counts one request for `key` in the fixed window of `window_secs` that contains `now`
+    /// (Unix seconds) in one atomic upsert, and returns the count so far (this request
+    /// included) and the end of the window.
+    pub(crate) async fn count_request(
+        &self,
+        key: &str,
+        window_secs: i64,
+        now: i64,
+    ) -> Result<(i64, i64)> {
+        let window_secs = window_secs.max(1);
+        let start = now - now.rem_euclid(window_secs);
+        let end = start + window_secs;
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO rate_limits (key, window_start, expires_at, count) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.write)
+        .await?;
+        Ok((count, end))
+    }
+
+    /// Deletes throttle rows by id (reservations of attempts that did not fail).
+    pub(crate) async fn release_attempts(&self, ids: &[i64]) -> Result<()> {
+        for id in ids {
+            sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+        }
         Ok(())
     }
 

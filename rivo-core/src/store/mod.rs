@@ -51,6 +51,20 @@ pub struct StoreOptions {
     /// Lists count their rows exactly up to this many; beyond it the total is an estimate
     /// ([`Page::estimated`](crate::Page)), so a count never costs more than this many rows.
     pub exact_count_limit: u64,
+    /// PostgreSQL: the server cancels any statement that runs longer than this
+    /// (`statement_timeout`, sent as a connection option so it holds for every connection of
+    /// the pool), so a request that timed out stops costing the database. `None` or zero: no
+    /// limit. Ignored on SQLite. Not sent through a transaction-mode pooler (which cannot
+    /// forward connection options): set it on the role there
+    /// (`ALTER ROLE rivo SET statement_timeout = '30s'`).
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL behind a transaction-mode connection pooler (PgBouncer `pool_mode =
+    /// transaction`, Supabase's pooler on port 6543), where consecutive transactions of one
+    /// connection may run on different server connections: every statement is sent unnamed
+    /// (no prepared statement outlives it), migrations lock with a transaction-scoped advisory
+    /// lock, and no session state (`SET`, startup options) is relied on. The URL parameter
+    /// `pooler=transaction` turns it on too. Ignored on SQLite.
+    pub transaction_pooler: bool,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +75,8 @@ impl Default for StoreOptions {
             append_batch_max: 256,
             append_writers: 2,
             exact_count_limit: 10_000,
+            statement_timeout: None,
+            transaction_pooler: false,
         }
     }
 }

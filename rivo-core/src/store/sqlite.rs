@@ -274,5 +274,14 @@ impl Backend {
     }
 }
 
+/// Throttle checks are already serialised: every write transaction holds the only writer
+/// connection and starts with `BEGIN IMMEDIATE`.
+async fn lock_throttle_key(
+    _tx: &mut sqlx::Transaction<'static, Db>,
+    _key: &str,
+) -> crate::Result<()> {
+    Ok(())
+}
+
 include!("common.rs");
 include!("import_common.rs");

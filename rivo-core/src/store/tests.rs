@@ -28,6 +28,34 @@ struct TestDb {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { url: String, schema: String },
+    PooledDatabase { url: String, database: String },
+}
+
+/// Creates a fresh database through the pooler at `url` (a `…?pooler=transaction` URL; the
+/// statements go unnamed over the simple protocol) and returns its URL and name.
+async fn pooled_test_database(url: &str) -> (String, String) {
+    let database = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {database} TEMPLATE template0"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    (format!("{server}/{database}?{query}"), database)
+}
+
+async fn drop_pooled_test_database(url: &str, database: &str) {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
 }
 
 static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
@@ -62,6 +90,18 @@ impl TestDb {
             }
             return None;
         };
+        if url.contains("pooler=transaction") {
+            // Through a transaction-mode pooler no connection option (`search_path`) reaches
+            // the server: a fresh database per test instead of a schema.
+            let (store_url, database) = pooled_test_database(&url).await;
+            let store = Store::open(&store_url).await.unwrap();
+            store.migrate().await.unwrap();
+            return Some(Self {
+                store,
+                url: store_url,
+                cleanup: Cleanup::PooledDatabase { url, database },
+            });
+        }
         let schema = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -82,6 +122,10 @@ impl TestDb {
 
     async fn finish(self) {
         self.store.close().await;
+        if let Cleanup::PooledDatabase { url, database } = &self.cleanup {
+            drop_pooled_test_database(url, database).await;
+            return;
+        }
         if let Cleanup::Postgres { url, schema } = self.cleanup {
             let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -164,6 +208,9 @@ behaviours!(
     tokens_of_inactive_users_are_refused,
     set_password_revokes_tokens,
     login_throttle_counts_email_and_address,
+    concurrent_wrong_passwords_evaluate_at_most_the_limit,
+    chat_rate_limits_are_atomic_per_address_and_session,
+    bot_messages_need_the_bot_key_when_one_is_set,
     audit_records_writes_made_as_an_actor,
     size_limits_bound_messages_contexts_audit_and_history,
     audit_never_records_a_rolled_back_change,
@@ -171,6 +218,41 @@ behaviours!(
 );
 
 mod chat_scale;
+/// Issue 15, finding 12: with a statement timeout the PostgreSQL server cancels a slow
+/// statement itself (SQLSTATE 57014), so a request that timed out stops costing the database.
+/// PostgreSQL only (SQLite runs in-process); skipped through a transaction-mode pooler, which
+/// forwards no connection options (there the role carries the setting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_cancels_a_slow_postgres_query() {
+    let Ok(url) = std::env::var("RIVO_TEST_POSTGRES_URL") else {
+        return;
+    };
+    if url.contains("pooler=transaction") {
+        return;
+    }
+    let store = Store::open_with(
+        &url,
+        StoreOptions {
+            statement_timeout: Some(std::time::Duration::from_millis(300)),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = store
+        .fetch_texts("SELECT CAST(count(*) AS TEXT) FROM pg_sleep(30)")
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Database(sqlx::Error::Database(db)) => {
+            assert_eq!(db.code().as_deref(), Some("57014"), "{err:?}")
+        }
+        other => panic!("expected the server to cancel the statement, got {other:?}"),
+    }
+    // The connection stays usable, and quick statements are unaffected.
+    assert_eq!(store.fetch_texts("SELECT 'ok'").await.unwrap(), ["ok"]);
+    store.close().await;
+}
 
 // ---------- helpers ----------
 
@@ -2040,6 +2122,182 @@ async fn login_throttle_counts_email_and_address(store: &Store) {
         )
         .await
         .unwrap();
+}
+
+/// Issue 15, finding 5: 100 concurrent wrong passwords for one email under a policy of 5. The
+/// check and the count are one atomic step, so at most 5 attempts are evaluated (401), and the
+/// rest are throttled (429) without checking the password.
+async fn concurrent_wrong_passwords_evaluate_at_most_the_limit(store: &Store) {
+    staff(store, "race").await;
+    let policy = LoginPolicy::default();
+    let attempts = (0..100).map(|i| {
+        let store = store.clone();
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            let address = format!("10.1.{}.{}", i / 200, i % 200);
+            store
+                .login("race@example.com", "wrong", Some(&address), &policy)
+                .await
+        })
+    });
+    let (mut evaluated, mut throttled) = (0, 0);
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            Err(Error::Authentication(_)) => evaluated += 1,
+            Err(Error::Throttled { .. }) => throttled += 1,
+            other => panic!("expected 401 or 429, got {other:?}"),
+        }
+    }
+    eprintln!("THROTTLE 100 concurrent: evaluated={evaluated} throttled={throttled}");
+    assert_eq!(evaluated, 5, "exactly the policy's limit is evaluated");
+    assert_eq!(throttled, 95);
+    assert_eq!(count(store, "login_failures").await, 10);
+}
+
+/// Issue 15, finding 13: with limits set, 50 concurrent posts from one address get exactly the
+/// limit stored and the rest throttled; the session limit holds across addresses; an invalid
+/// message does not count; without limits nothing is throttled.
+async fn chat_rate_limits_are_atomic_per_address_and_session(store: &Store) {
+    use crate::chat_guard::{ChatPolicy, PostOrigin};
+    let policy = ChatPolicy {
+        max_per_address: 7,
+        max_per_session: 12,
+        window: std::time::Duration::from_secs(3600),
+        bot_key: None,
+    };
+    let target = session();
+    let posts: Vec<_> = (0..50)
+        .map(|i| {
+            let (store, policy) = (store.clone(), policy.clone());
+            tokio::spawn(async move {
+                let origin = PostOrigin {
+                    client_address: Some("203.0.113.7"),
+                    bot_key: None,
+                };
+                store
+                    .append_guarded(
+                        target,
+                        &format!("m{i}"),
+                        SenderType::Client,
+                        origin,
+                        &policy,
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let (mut stored, mut throttled) = (0, 0);
+    for post in posts {
+        match post.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(Error::Throttled { retry_after }) => {
+                assert!((1..=3600).contains(&retry_after.as_secs()));
+                throttled += 1
+            }
+            other => panic!("expected stored or throttled, got {other:?}"),
+        }
+    }
+    assert_eq!((stored, throttled), (7, 43));
+    assert_eq!(store.history(target).await.unwrap().len(), 7);
+    // The session's limit (12) holds whatever the address.
+    let mut more = 0;
+    for i in 0..10 {
+        let address = format!("198.51.100.{i}");
+        let origin = PostOrigin {
+            client_address: Some(&address),
+            bot_key: None,
+        };
+        if store
+            .append_guarded(target, "again", SenderType::Client, origin, &policy)
+            .await
+            .is_ok()
+        {
+            more += 1;
+        }
+    }
+    assert_eq!(more, 5);
+    // An invalid message is a validation error, not a throttle, and counts for nothing.
+    let origin = PostOrigin {
+        client_address: Some("192.0.2.1"),
+        bot_key: None,
+    };
+    assert!(matches!(
+        store
+            .append_guarded(session(), "  ", SenderType::Client, origin, &policy)
+            .await,
+        Err(Error::Validation(_))
+    ));
+    // The default policy limits nothing (the original's behaviour).
+    for _ in 0..20 {
+        store
+            .append_guarded(
+                target,
+                "free",
+                SenderType::Client,
+                origin,
+                &ChatPolicy::default(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Issue 15, finding 13: with a bot key, `bot` messages need it; visitors still post.
+async fn bot_messages_need_the_bot_key_when_one_is_set(store: &Store) {
+    use crate::chat_guard::{ChatPolicy, PostOrigin};
+    let policy = ChatPolicy {
+        bot_key: Some("s3cret-bot-key".into()),
+        ..ChatPolicy::default()
+    };
+    let s = session();
+    let with = |key| PostOrigin {
+        client_address: None,
+        bot_key: key,
+    };
+    for key in [None, Some("wrong"), Some("")] {
+        assert!(matches!(
+            store
+                .append_guarded(s, "forged", SenderType::Bot, with(key), &policy)
+                .await,
+            Err(Error::BotKeyRequired)
+        ));
+    }
+    store
+        .append_guarded(s, "hi", SenderType::Client, with(None), &policy)
+        .await
+        .unwrap();
+    store
+        .append_guarded(
+            s,
+            "hello",
+            SenderType::Bot,
+            with(Some("s3cret-bot-key")),
+            &policy,
+        )
+        .await
+        .unwrap();
+    // Without a key configured anyone may post as bot (the original's behaviour).
+    store
+        .append_guarded(
+            s,
+            "open",
+            SenderType::Bot,
+            with(None),
+            &ChatPolicy::default(),
+        )
+        .await
+        .unwrap();
+    let senders: Vec<SenderType> = store
+        .history(s)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.sender_type)
+        .collect();
+    assert_eq!(
+        senders,
+        [SenderType::Client, SenderType::Bot, SenderType::Bot]
+    );
 }
 
 async fn audit_records_writes_made_as_an_actor(store: &Store) {

@@ -55,6 +55,34 @@ impl TestDb {
             });
             return None;
         };
+        if base.contains("pooler=transaction") {
+            // Through a transaction-mode pooler no connection option (`search_path`) reaches
+            // the server: a fresh database per test instead of a schema.
+            let database = format!("rivo_srv_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to RIVO_TEST_POSTGRES_URL");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {database} TEMPLATE template0"
+            )))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+            conn.close().await.ok();
+            let (server, query) = base.split_once('?').unwrap_or((&base, ""));
+            let server = server.rsplit_once('/').map_or(server, |(s, _)| s);
+            let url = format!("{server}/{database}?{query}");
+            let store = Store::open_with(&url, StoreOptions::default())
+                .await
+                .expect("open postgres through the pooler");
+            store.migrate().await.expect("migrate postgres");
+            return Some(Self {
+                store,
+                url,
+                _dir: None,
+                pg: Some((base, format!("database:{database}"))),
+            });
+        }
         let schema = format!("rivo_srv_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&base)
             .await
@@ -90,6 +118,15 @@ impl TestDb {
         self.store.close().await;
         if let Some((base, schema)) = self.pg {
             let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect");
+            if let Some(database) = schema.strip_prefix("database:") {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE {database} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("drop database");
+                return;
+            }
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&mut conn)
                 .await

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sqlx::Connection;
 
-use super::{Cleanup, TestDb};
+use super::{Cleanup, TestDb, drop_pooled_test_database, pooled_test_database};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -397,8 +397,15 @@ async fn session_rows_link_the_client_of_the_context(db: &TestDb) {
     assert_eq!(rows[&early].message_count, 1);
 }
 
+/// What [`unmigrated`] made, to remove.
+enum Scratch {
+    None,
+    Schema(String, String),
+    Database(String, String),
+}
+
 /// A store on a fresh database of the same backend, with no migration applied.
-async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Option<(String, String)>) {
+async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Scratch) {
     match &db.cleanup {
         Cleanup::Sqlite(_) => {
             let dir = tempfile::tempdir().unwrap();
@@ -406,7 +413,15 @@ async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Option<(S
                 "sqlite://{}?mode=rwc",
                 dir.path().join("old.sqlite3").display()
             );
-            (Store::open(&url).await.unwrap(), Some(dir), None)
+            (Store::open(&url).await.unwrap(), Some(dir), Scratch::None)
+        }
+        Cleanup::PooledDatabase { url, .. } => {
+            let (store_url, database) = pooled_test_database(url).await;
+            (
+                Store::open(&store_url).await.unwrap(),
+                None,
+                Scratch::Database(url.clone(), database),
+            )
         }
         Cleanup::Postgres { url, schema } => {
             let old = format!("{schema}_old");
@@ -420,7 +435,7 @@ async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Option<(S
             (
                 Store::open(&store_url).await.unwrap(),
                 None,
-                Some((url.clone(), old)),
+                Scratch::Schema(url.clone(), old),
             )
         }
     }
@@ -514,12 +529,16 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     store.append(a, "new", SenderType::Client).await.unwrap();
     assert_rows_match_recount(&store, &[a, b]).await;
     store.close().await;
-    if let Some((url, schema)) = pg {
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+    match pg {
+        Scratch::Schema(url, schema) => {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
+        Scratch::None => {}
     }
 }
 
