@@ -7,15 +7,33 @@ use crate::config::Config;
 /// Any failure of a CLI command; its `Display` is printed to the operator.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Opens the store of `config` (creating an SQLite file if needed). Does not migrate.
+/// Opens the store of `config` (creating an SQLite file if needed) for a command run by an
+/// operator (`migrate`, `import-django`, `backup`, …): no statement timeout, since those
+/// statements serve no request and may rightly take minutes on a big database. Does not migrate.
 pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
+    open_store_with(config, None).await
+}
+
+/// The store `serve` answers requests from: the database gives up on a statement when the
+/// request it serves has timed out (`RIVO_REQUEST_TIMEOUT_SECS`).
+async fn open_serving_store(config: &Config) -> Result<Store, BoxError> {
+    open_store_with(
+        config,
+        Some(config.request_timeout).filter(|t| !t.is_zero()),
+    )
+    .await
+}
+
+async fn open_store_with(
+    config: &Config,
+    statement_timeout: Option<std::time::Duration>,
+) -> Result<Store, BoxError> {
     let options = StoreOptions {
         max_connections: config.db_max_connections,
         acquire_timeout: config.db_timeout,
         append_batch_max: config.append_batch_max,
         append_writers: config.append_writers,
-        // The database gives up on a statement when the request it serves has timed out.
-        statement_timeout: Some(config.request_timeout).filter(|t| !t.is_zero()),
+        statement_timeout,
         transaction_pooler: config.db_pooler_transaction,
         ..StoreOptions::default()
     };
@@ -36,7 +54,7 @@ pub async fn open_store(config: &Config) -> Result<Store, BoxError> {
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
     rivo_core::accounts::set_max_concurrent_hashes(config.max_concurrent_hashes);
-    let store = open_store(&config).await?;
+    let store = open_serving_store(&config).await?;
     // One server process per SQLite file (a second one would break the id order of history):
     // held until this function returns, released by the OS however the process ends.
     let _lock = store.lock_exclusive()?;

@@ -256,11 +256,23 @@ impl Backend {
 
     pub(crate) async fn migrate(&self) -> crate::Result<()> {
         if self.pooler {
-            return self.migrate_in_one_transaction().await;
+            self.migrate_in_one_transaction().await?;
+            self.backfill_email_keys().await?;
+            return Ok(());
         }
-        sqlx::migrate!("../migrations/postgres")
-            .run(&self.write.pool)
+        // Migrations serve no request: on a connection of their own without the store's
+        // `statement_timeout` (a backfill or an index build on a big table takes minutes).
+        let mut conn = self.write.pool.acquire().await?;
+        ::sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
             .await?;
+        let migrated = sqlx::migrate!("../migrations/postgres")
+            .run(&mut *conn)
+            .await;
+        ::sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await?;
+        migrated?;
         // Migration 0004's `email_key` is computed in Rust.
         self.backfill_email_keys().await?;
         Ok(())
@@ -327,6 +339,9 @@ impl Backend {
     async fn migrate_in_one_transaction(&self) -> crate::Result<()> {
         let migrator = sqlx::migrate!("../migrations/postgres");
         let mut tx = self.write.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock(2, hashtext(current_database()))")
             .execute(&mut *tx)
             .await?;
