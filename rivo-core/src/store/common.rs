@@ -8,14 +8,19 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
-use crate::accounts::{Credentials, NewRole, NewUser, CleanUser, Permission, Role, RoleFilter,
-    RoleSort, RoleUpdate, User, UserFilter, UserSort, UserUpdate};
-use crate::chat::{ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter,
-    SessionSummary};
-use crate::clients::{Assignment, AssignmentFilter, CleanClient, Client, ClientContext,
-    ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient,
-    Stage, StageChange, StageChangeFilter};
+use crate::accounts::{
+    CleanUser, Credentials, NewRole, NewUser, Permission, Role, RoleFilter, RoleSort, RoleUpdate,
+    User, UserFilter, UserSort, UserUpdate,
+};
 use crate::audit::{Audit, AuditAction, AuditEntry, AuditFilter, AuditSort};
+use crate::chat::{
+    ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter, SessionSummary,
+};
+use crate::clients::{
+    Assignment, AssignmentFilter, CleanClient, Client, ClientContext, ClientFilter, ClientSort,
+    ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange,
+    StageChangeFilter,
+};
 use crate::error::{Error, Result, Rule};
 use crate::ids::*;
 use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
@@ -150,10 +155,15 @@ fn push_fts(qb: &mut QueryBuilder<Db>, fts: &str, text: &str) {
 }
 
 fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
-    let dir = if sort.descending { " DESC NULLS FIRST" } else { " ASC NULLS LAST" };
+    let dir = if sort.descending {
+        " DESC NULLS FIRST"
+    } else {
+        " ASC NULLS LAST"
+    };
     qb.push(" ORDER BY ").push(sort.field.column()).push(dir);
     if sort.field.column() != "id" {
-        qb.push(", id").push(if sort.descending { " DESC" } else { " ASC" });
+        qb.push(", id")
+            .push(if sort.descending { " DESC" } else { " ASC" });
     }
 }
 
@@ -293,14 +303,22 @@ impl Backend {
                 return Ok((estimate, true));
             }
         }
-        let mut count = QueryBuilder::<Db>::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table}"));
+        let mut count =
+            QueryBuilder::<Db>::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table}"));
         filter(&mut count);
-        count.push(" LIMIT ").push_bind(self.count_limit + 1).push(") AS bounded");
+        count
+            .push(" LIMIT ")
+            .push_bind(self.count_limit + 1)
+            .push(") AS bounded");
         let counted: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
         if counted <= self.count_limit {
             return Ok((counted, false));
         }
-        let estimate = if unfiltered { self.estimate_rows(table).await? } else { None };
+        let estimate = if unfiltered {
+            self.estimate_rows(table).await?
+        } else {
+            None
+        };
         Ok((estimate.unwrap_or(0).max(counted), true))
     }
 
@@ -334,10 +352,11 @@ impl Backend {
         for (id, email) in &rows {
             let key = crate::validate::email_identity(email);
             // Looked up first: on PostgreSQL a failed UPDATE would abort the transaction.
-            let other: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let other: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if let Some(other) = other {
                 return Err(Error::Corrupt(format!(
                     "users {other} and {id} have the same email once normalised ({key:?}): \
@@ -452,7 +471,14 @@ impl Backend {
                 .iter()
                 .map(|(id, message)| (id.to_string(), preview(message)))
                 .collect();
-            record_many(&mut tx, &audit, AuditAction::Delete, "chathistory", &entries).await?;
+            record_many(
+                &mut tx,
+                &audit,
+                AuditAction::Delete,
+                "chathistory",
+                &entries,
+            )
+            .await?;
             deleted += gone.len() as u64;
         }
         tx.commit().await?;
@@ -485,7 +511,11 @@ impl Backend {
         limit: i64,
         offset: i64,
     ) -> Result<Page<SessionSummary>> {
-        let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let search = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let push_filter = |qb: &mut QueryBuilder<Db>| match search {
             Some(text) if text.contains('\0') => {
                 qb.push(" WHERE 1 = 0");
@@ -511,9 +541,16 @@ impl Backend {
         push_filter(&mut select);
         if let Some(cursor) = after {
             // Written so that the (last_message_at DESC, session_id) index starts at the cursor.
-            select.push(" AND last_message_at <= ").push_bind(cursor.last_sent_at);
-            select.push(" AND (last_message_at < ").push_bind(cursor.last_sent_at);
-            select.push(" OR session_id > ").push_bind(cursor.session_id.0).push(")");
+            select
+                .push(" AND last_message_at <= ")
+                .push_bind(cursor.last_sent_at);
+            select
+                .push(" AND (last_message_at < ")
+                .push_bind(cursor.last_sent_at);
+            select
+                .push(" OR session_id > ")
+                .push_bind(cursor.session_id.0)
+                .push(")");
         }
         select.push(" ORDER BY last_message_at DESC, session_id LIMIT ");
         select.push_bind(limit + 1);
@@ -530,13 +567,20 @@ impl Backend {
     ) -> Result<Page<ChatMessage>> {
         let conds = filter.conds().0;
         let (total, estimated) = self
-            .bounded_count("chat_messages", conds.is_empty(), |qb| push_where(qb, &conds))
+            .bounded_count("chat_messages", conds.is_empty(), |qb| {
+                push_where(qb, &conds)
+            })
             .await?;
         let mut all = conds.clone();
         if let Some(cursor) = after {
-            all.push(Cond::AfterDesc("sent_at", cursor.sent_at.into(), cursor.id.0));
+            all.push(Cond::AfterDesc(
+                "sent_at",
+                cursor.sent_at.into(),
+                cursor.id.0,
+            ));
         }
-        let mut select = QueryBuilder::<Db>::new(format!("SELECT {MESSAGE_COLS} FROM chat_messages"));
+        let mut select =
+            QueryBuilder::<Db>::new(format!("SELECT {MESSAGE_COLS} FROM chat_messages"));
         push_where(&mut select, &all);
         select.push(" ORDER BY sent_at DESC, id DESC LIMIT ");
         let limit = i64::from(limit);
@@ -545,7 +589,11 @@ impl Backend {
         paged(rows, limit, total, estimated)
     }
 
-    pub(crate) async fn delete_session(&self, session_id: SessionId, audit: Audit<'_>) -> Result<u64> {
+    pub(crate) async fn delete_session(
+        &self,
+        session_id: SessionId,
+        audit: Audit<'_>,
+    ) -> Result<u64> {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM chat_messages WHERE session_id = $1")
             .bind(session_id.0)
@@ -558,7 +606,15 @@ impl Backend {
                 ..audit
             };
             let id = session_id.to_string();
-            record(&mut tx, &audit, AuditAction::Delete, "chatsession", &id, &id).await?;
+            record(
+                &mut tx,
+                &audit,
+                AuditAction::Delete,
+                "chatsession",
+                &id,
+                &id,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -588,10 +644,12 @@ impl Backend {
         owner: i64,
         permissions: &BTreeSet<Permission>,
     ) -> Result<()> {
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {owner_column} = $1")))
-            .bind(owner)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE {owner_column} = $1"
+        )))
+        .bind(owner)
+        .execute(&mut **tx)
+        .await?;
         if permissions.is_empty() {
             return Ok(());
         }
@@ -617,12 +675,29 @@ impl Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_conflict(e, &["name"]))?;
-        Self::replace_permissions(&mut tx, "role_permissions", "role_id", row.id, &role.permissions)
-            .await?;
-        record(&mut tx, &audit, AuditAction::Create, "role", row.id, &role.name).await?;
+        Self::replace_permissions(
+            &mut tx,
+            "role_permissions",
+            "role_id",
+            row.id,
+            &role.permissions,
+        )
+        .await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "role",
+            row.id,
+            &role.name,
+        )
+        .await?;
         tx.commit().await?;
-        let perms: Vec<(i64, String)> =
-            role.permissions.iter().map(|p| (row.id, p.to_string())).collect();
+        let perms: Vec<(i64, String)> = role
+            .permissions
+            .iter()
+            .map(|p| (row.id, p.to_string()))
+            .collect();
         row.into_role(&perms)
     }
 
@@ -655,14 +730,14 @@ impl Backend {
         }
         qb.push(" WHERE id = ").push_bind(id.0);
         qb.push(" RETURNING name");
-        let name: String = qb
-            .build_query_scalar()
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
-                e => unique_conflict(e, &["name"]),
-            })?;
+        let name: String =
+            qb.build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| match e {
+                    sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
+                    e => unique_conflict(e, &["name"]),
+                })?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
                 .await?;
@@ -734,11 +809,12 @@ impl Backend {
         id: Option<i64>,
     ) -> Result<()> {
         let Some(id) = id else { return Ok(()) };
-        let found: Option<i64> =
-            sqlx::query_scalar(AssertSqlSafe(format!("SELECT id FROM {table} WHERE id = $1")))
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await?;
+        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM {table} WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
         match found {
             Some(_) => Ok(()),
             None => Err(Error::invalid(field, Rule::DoesNotExist { id })),
@@ -788,18 +864,27 @@ impl Backend {
             &user.permissions,
         )
         .await?;
-        record(&mut tx, &audit, AuditAction::Create, "user", created.id, &created.email).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "user",
+            created.id,
+            &created.email,
+        )
+        .await?;
         tx.commit().await?;
         Ok(created)
     }
 
     pub(crate) async fn user(&self, id: UserId) -> Result<User> {
-        let row: UserRow =
-            sqlx::query_as(AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1")))
-                .bind(id.0)
-                .fetch_one(&self.read)
-                .await
-                .map_err(not_found("user"))?;
+        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("user"))?;
         row.try_into()
     }
 
@@ -834,7 +919,8 @@ impl Backend {
             ("phone", &update.phone),
         ] {
             if let Some(value) = value {
-                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
+                qb.push(format_args!(", {column} = "))
+                    .push_bind(value.clone());
             }
         }
         if let Some(email) = &update.email {
@@ -868,7 +954,15 @@ impl Backend {
                 .await?;
         }
         let user = User::try_from(row)?;
-        record(&mut tx, &audit, AuditAction::Update, "user", id, &user.email).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Update,
+            "user",
+            id,
+            &user.email,
+        )
+        .await?;
         tx.commit().await?;
         Ok(user)
     }
@@ -917,12 +1011,11 @@ impl Backend {
     }
 
     pub(crate) async fn credentials(&self, email: &str) -> Result<Option<Credentials>> {
-        let row: Option<CredentialsRow> = sqlx::query_as(
-            "SELECT id, password, is_active FROM users WHERE email_key = $1",
-        )
-        .bind(crate::validate::email_identity(email))
-        .fetch_optional(&self.read)
-        .await?;
+        let row: Option<CredentialsRow> =
+            sqlx::query_as("SELECT id, password, is_active FROM users WHERE email_key = $1")
+                .bind(crate::validate::email_identity(email))
+                .fetch_optional(&self.read)
+                .await?;
         Ok(row.map(|r| Credentials {
             user_id: UserId(r.id),
             password_hash: r.password,
@@ -969,7 +1062,13 @@ impl Backend {
         audit: Audit<'_>,
     ) -> Result<Client> {
         let mut tx = self.begin().await?;
-        Self::check_ref(&mut tx, "users", "created_by", client.created_by.map(|u| u.0)).await?;
+        Self::check_ref(
+            &mut tx,
+            "users",
+            "created_by",
+            client.created_by.map(|u| u.0),
+        )
+        .await?;
         let at = now();
         let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO clients (name, email, phone, current_stage, created_at, updated_at) \
@@ -1003,7 +1102,15 @@ impl Backend {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        record(&mut tx, &audit, AuditAction::Create, "client", created.id, &created.name).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "client",
+            created.id,
+            &created.name,
+        )
+        .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -1034,7 +1141,8 @@ impl Backend {
             ("phone", &update.phone),
         ] {
             if let Some(value) = value {
-                qb.push(format_args!(", {column} = ")).push_bind(value.clone());
+                qb.push(format_args!(", {column} = "))
+                    .push_bind(value.clone());
             }
         }
         qb.push(" WHERE id = ").push_bind(id.0);
@@ -1045,7 +1153,15 @@ impl Backend {
             .await
             .map_err(not_found("client"))?;
         let client = Client::try_from(row)?;
-        record(&mut tx, &audit, AuditAction::Update, "client", id, &client.name).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Update,
+            "client",
+            id,
+            &client.name,
+        )
+        .await?;
         tx.commit().await?;
         Ok(client)
     }
@@ -1140,7 +1256,15 @@ impl Backend {
         .await?;
         let context = ClientContext::try_from(row)?;
         let repr = format!("context of client {client_id}");
-        record(&mut tx, &audit, AuditAction::Update, "context", context.id, &repr).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Update,
+            "context",
+            context.id,
+            &repr,
+        )
+        .await?;
         tx.commit().await?;
         Ok(context)
     }
@@ -1151,8 +1275,14 @@ impl Backend {
         sort: Sort<HistorySort>,
         page: PageRequest,
     ) -> Result<Page<ClientContext>> {
-        self.list::<ContextRow, _, _>(CONTEXT_COLS, "client_contexts", &filter.conds().0, sort, page)
-            .await
+        self.list::<ContextRow, _, _>(
+            CONTEXT_COLS,
+            "client_contexts",
+            &filter.conds().0,
+            sort,
+            page,
+        )
+        .await
     }
 
     pub(crate) async fn set_stage(
@@ -1203,8 +1333,15 @@ impl Backend {
             change.from_stage.map(Stage::as_str).unwrap_or(""),
             change.to_stage
         );
-        record(&mut tx, &audit, AuditAction::Create, "clientstagehistory", change.id, &repr)
-            .await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "clientstagehistory",
+            change.id,
+            &repr,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(change))
     }
@@ -1276,8 +1413,15 @@ impl Backend {
         })?;
         let assignment = Assignment::try_from(row)?;
         let repr = format!("client {client_id} -> user {assigned_to}");
-        record(&mut tx, &audit, AuditAction::Create, "clientassignment", assignment.id, &repr)
-            .await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "clientassignment",
+            assignment.id,
+            &repr,
+        )
+        .await?;
         tx.commit().await?;
         Ok(assignment)
     }
@@ -1310,7 +1454,15 @@ impl Backend {
         let ended = row.map(Assignment::try_from).transpose()?;
         if let Some(a) = &ended {
             let repr = format!("client {client_id} -> user {}", a.assigned_to);
-            record(&mut tx, &audit, AuditAction::Update, "clientassignment", a.id, &repr).await?;
+            record(
+                &mut tx,
+                &audit,
+                AuditAction::Update,
+                "clientassignment",
+                a.id,
+                &repr,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(ended)

@@ -61,7 +61,11 @@ impl Backend {
             return Ok(Vec::new());
         }
         let value = format!("CAST({column} AS TEXT)");
-        let compared = if lower { format!("lower({value})") } else { value.clone() };
+        let compared = if lower {
+            format!("lower({value})")
+        } else {
+            value.clone()
+        };
         let mut qb = QueryBuilder::<Db>::new(format!("SELECT id, {value} FROM {table} WHERE "));
         if active_only {
             qb.push("is_active = ").push_bind(true).push(" AND ");
@@ -70,7 +74,9 @@ impl Backend {
         let mut list = qb.separated(", ");
         for key in keys {
             if lower {
-                list.push("lower(").push_bind_unseparated(key).push_unseparated(")");
+                list.push("lower(")
+                    .push_bind_unseparated(key)
+                    .push_unseparated(")");
             } else {
                 list.push_bind(key);
             }
@@ -120,7 +126,9 @@ impl Backend {
         qb.push_values(grants, |mut b, (owner, permission)| {
             b.push_bind(*owner).push_bind(permission);
         });
-        qb.push(format_args!(" ON CONFLICT ({owner_column}, permission) DO NOTHING"));
+        qb.push(format_args!(
+            " ON CONFLICT ({owner_column}, permission) DO NOTHING"
+        ));
         Ok(qb.build().execute(&mut **tx).await?.rows_affected())
     }
 
@@ -293,9 +301,7 @@ impl Backend {
             .build()
             .execute(&mut **tx)
             .await
-            .map_err(|e| {
-                import_error(e, "client_clientstagehistory", rows.iter().map(|r| r.id))
-            })?
+            .map_err(|e| import_error(e, "client_clientstagehistory", rows.iter().map(|r| r.id)))?
             .rows_affected())
     }
 
