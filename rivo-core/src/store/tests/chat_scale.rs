@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use sqlx::Connection;
 
-use super::{Cleanup, TestDb, drop_pooled_test_database, pooled_test_database};
+use super::{Cleanup, TestDb, count, drop_pooled_test_database, pooled_test_database, session};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -47,10 +47,6 @@ db_behaviours!(
     counts_are_exact_up_to_the_limit_then_estimated,
     keyset_pages_cover_every_session_and_message_once,
 );
-
-fn session() -> SessionId {
-    SessionId::new_random()
-}
 
 async fn open_more(db: &TestDb, options: StoreOptions) -> Store {
     Store::open_with(&db.url, options).await.unwrap()
@@ -192,15 +188,6 @@ async fn install_poison(store: &Store) {
                 .unwrap();
         }
     }
-}
-
-async fn count(store: &Store, table: &str) -> i64 {
-    store
-        .fetch_texts(&format!("SELECT CAST(count(*) AS TEXT) FROM {table}"))
-        .await
-        .unwrap()[0]
-        .parse()
-        .unwrap()
 }
 
 async fn a_failed_batch_acknowledges_no_caller_and_writes_nothing(db: &TestDb) {
