@@ -36,7 +36,7 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<ChatMessage>>>,
 }
 
-/// Figures of one committed batch, for metrics and tests.
+/// What the writers have committed so far (cumulative), for metrics and tests.
 #[derive(Debug, Default)]
 pub(crate) struct AppendStats {
     batches: std::sync::atomic::AtomicU64,
