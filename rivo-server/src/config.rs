@@ -35,6 +35,9 @@
 //! | `RIVO_BOT_KEY` | unset (off) | when set, posting `sender_type=bot` needs the header `X-Rivo-Bot-Key` with this value, else `403` |
 //! | `RIVO_HEADER_READ_TIMEOUT_SECS` | `15` | a connection must send a complete request head within this time of connecting or of its previous response (bounds slow clients and idle keep-alive connections) |
 //! | `RIVO_MAX_CONNECTIONS` | `10000` (capped to the open-files limit minus 128) | connections served at once; one more gets a quick `503` and is closed |
+//! | `RIVO_METRICS_TOKEN` | unset | when set, `GET /metrics` (Prometheus) is served on the main listener to requests with `Authorization: Bearer <token>` (`401` otherwise) |
+//! | `RIVO_METRICS_BIND` | unset | an `address:port` (e.g. `127.0.0.1:9464`) where a second listener serves only `GET /metrics`, for a private network; with `RIVO_METRICS_TOKEN` also set, it asks for the token too. With neither variable set, metrics are off and `/metrics` answers `404` |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (off) | OTLP/HTTP (protobuf) collector URL, e.g. `http://127.0.0.1:4318`: request and database spans are exported there (the other `OTEL_*` variables of the OpenTelemetry SDK apply, e.g. `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_EXPORTER_OTLP_HEADERS`) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -94,6 +97,11 @@ pub struct Config {
     pub limits: rivo_core::Limits,
     /// `RIVO_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` hops are believed.
     pub trusted_proxies: Vec<crate::proxy::IpNet>,
+    /// `RIVO_METRICS_TOKEN`: the bearer token `GET /metrics` asks for (on the main listener,
+    /// `/metrics` exists only when it is set).
+    pub metrics_token: Option<String>,
+    /// `RIVO_METRICS_BIND`: the address of a second listener that serves only `/metrics`.
+    pub metrics_bind: Option<SocketAddr>,
     /// `RIVO_DB_POOLER=transaction`: PostgreSQL is reached through a transaction-mode pooler.
     pub db_pooler_transaction: bool,
     /// `RIVO_MAX_CONCURRENT_HASHES`: password hashes running at once (`0`: one per core).
@@ -157,6 +165,8 @@ impl Default for Config {
             purge_interval: Duration::from_secs(3600),
             limits: rivo_core::Limits::default(),
             trusted_proxies: crate::proxy::default_trusted_proxies(),
+            metrics_token: None,
+            metrics_bind: None,
             db_pooler_transaction: false,
             max_concurrent_hashes: 0,
             chat_policy: rivo_core::chat_guard::ChatPolicy {
@@ -324,6 +334,15 @@ impl Config {
                     })?
                 }
             },
+            metrics_token: var("RIVO_METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
+            metrics_bind: match get("RIVO_METRICS_BIND") {
+                None => None,
+                Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Invalid {
+                    name: "RIVO_METRICS_BIND",
+                    value,
+                    reason: "expected an address and port such as 127.0.0.1:9464",
+                })?),
+            },
             db_pooler_transaction: match get("RIVO_DB_POOLER") {
                 None => defaults.db_pooler_transaction,
                 Some(value) => match value.trim().to_ascii_lowercase().as_str() {
@@ -420,6 +439,12 @@ impl Config {
                 || (pattern.starts_with('.')
                     && (domain.ends_with(&pattern) || domain == pattern[1..]))
         })
+    }
+
+    /// Whether metrics are collected and served: `RIVO_METRICS_TOKEN` or `RIVO_METRICS_BIND`
+    /// is set.
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics_token.is_some() || self.metrics_bind.is_some()
     }
 
     /// The database URL with its password replaced by `***`, safe for logs.
@@ -664,6 +689,8 @@ impl fmt::Debug for Config {
             .field("purge_interval", &self.purge_interval)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_bind", &self.metrics_bind)
             .field("db_pooler_transaction", &self.db_pooler_transaction)
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
             .field("chat_policy", &self.chat_policy)
