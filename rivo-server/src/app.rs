@@ -133,7 +133,11 @@ fn healthz() -> Response {
 /// bearer token); `404` otherwise. Not in the OpenAPI spec, like `/healthz` and `/readyz`: it is
 /// for the operator's scraper, not for API clients.
 #[handler]
-fn metrics_endpoint(req: &poem::Request, store: Data<&Store>, config: Data<&Arc<Config>>) -> Response {
+fn metrics_endpoint(
+    req: &poem::Request,
+    store: Data<&Store>,
+    config: Data<&Arc<Config>>,
+) -> Response {
     crate::observability::scrape(req, &store, &config, false)
 }
 

@@ -114,7 +114,10 @@ pub fn install(config: &Config) -> bool {
 }
 
 fn describe() {
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by operation and status class.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by operation and status class."
+    );
     describe_histogram!(
         HTTP_REQUEST_DURATION,
         Unit::Seconds,
@@ -139,7 +142,10 @@ fn describe() {
         Unit::Seconds,
         "Duration of store operations (connection wait included), by operation."
     );
-    describe_counter!(core::DB_ERRORS, "Failed store operations by operation and error kind.");
+    describe_counter!(
+        core::DB_ERRORS,
+        "Failed store operations by operation and error kind."
+    );
     describe_histogram!(
         core::APPEND_BATCH_MESSAGES,
         "Messages per group-commit batch."
@@ -154,10 +160,19 @@ fn describe() {
         Unit::Seconds,
         "Time to write and commit one group-commit batch."
     );
-    describe_counter!(core::APPEND_BATCH_FAILURES, "Group-commit batches that failed.");
-    describe_gauge!(APPEND_QUEUE_LENGTH, "Chat appends waiting for the group commit.");
+    describe_counter!(
+        core::APPEND_BATCH_FAILURES,
+        "Group-commit batches that failed."
+    );
+    describe_gauge!(
+        APPEND_QUEUE_LENGTH,
+        "Chat appends waiting for the group commit."
+    );
     describe_counter!(APPEND_BATCHES, "Group-commit batches committed.");
-    describe_counter!(APPEND_MESSAGES, "Chat messages committed by the group commit.");
+    describe_counter!(
+        APPEND_MESSAGES,
+        "Chat messages committed by the group commit."
+    );
     describe_counter!(core::LOGIN_FAILURES, "Failed password logins by reason.");
     describe_counter!(core::LOGIN_THROTTLED, "Logins refused by the throttle.");
     describe_gauge!(UPTIME, Unit::Seconds, "Time since the server started.");

@@ -194,8 +194,7 @@ async fn write_loop(
             },
         )
         .await;
-        metrics::histogram!(names::APPEND_COMMIT_DURATION)
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(names::APPEND_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
         if !matches!(&written, Ok(stored) if stored.len() == rows.len()) {
             metrics::counter!(names::APPEND_BATCH_FAILURES).increment(1);
         }
