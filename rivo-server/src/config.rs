@@ -471,6 +471,9 @@ impl fmt::Display for DeployIssue {
     }
 }
 
+/// Shortest `RIVO_METRICS_TOKEN` accepted by the deployment checklist.
+pub const METRICS_TOKEN_MIN_LENGTH: usize = 32;
+
 /// Shortest `SECRET_KEY` accepted by the deployment checklist (Django's is 50 characters).
 pub const SECRET_KEY_MIN_LENGTH: usize = 50;
 
@@ -645,6 +648,32 @@ impl Config {
                 "RIVO_DB_TIMEOUT_SECS should be between 1 and 60 seconds: requests pile up \
                  while the database is down"
                     .into(),
+            );
+        }
+        if let Some(token) = &self.metrics_token
+            && token.chars().count() < METRICS_TOKEN_MIN_LENGTH
+        {
+            issue(
+                "rivo.W020",
+                "RIVO_METRICS_TOKEN",
+                format!(
+                    "RIVO_METRICS_TOKEN is shorter than {METRICS_TOKEN_MIN_LENGTH} characters: \
+                     use a long random one (e.g. `openssl rand -hex 32`)"
+                ),
+            );
+        }
+        if let Some(bind) = self.metrics_bind
+            && self.metrics_token.is_none()
+            && !bind.ip().is_loopback()
+        {
+            issue(
+                "rivo.W021",
+                "RIVO_METRICS_BIND",
+                format!(
+                    "RIVO_METRICS_BIND={bind} serves /metrics without a token on a \
+                     non-loopback address: keep that port on a private network or firewall it, \
+                     or set RIVO_METRICS_TOKEN too"
+                ),
             );
         }
         if self.request_timeout.is_zero() {
