@@ -80,8 +80,15 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
         .build())
 }
 
-fn log_filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,poem=warn"))
+/// `RUST_LOG`, and never the `db` spans of store operations (they are for traces: in log lines
+/// they would only repeat the operation name on every line of sqlx's own events).
+fn log_filter<S: tracing::Subscriber>() -> impl tracing_subscriber::layer::Filter<S> {
+    use tracing_subscriber::filter::FilterExt;
+    let env = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,poem=warn"));
+    env.and(tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.is_span() && meta.target() == "rivo_core::store::observe")
+    }))
 }
 
 /// Installs the global `tracing` subscriber: log lines on stderr filtered by `RUST_LOG`
