@@ -206,6 +206,7 @@ impl Store {
                 let retry = (oldest + chrono_duration(policy.window) - now)
                     .num_seconds()
                     .max(1);
+                metrics::counter!(crate::observability::names::LOGIN_THROTTLED).increment(1);
                 return Err(Error::Throttled {
                     retry_after: Duration::from_secs(u64::try_from(retry).unwrap_or(1)),
                 });
@@ -219,7 +220,14 @@ impl Store {
                 dispatch!(self.release_attempts(&reserved[1..]))?;
                 Ok(user)
             }
-            Err(Error::Authentication(reason)) => Err(Error::Authentication(reason)),
+            Err(Error::Authentication(reason)) => {
+                metrics::counter!(
+                    crate::observability::names::LOGIN_FAILURES,
+                    "reason" => reason.as_str()
+                )
+                .increment(1);
+                Err(Error::Authentication(reason))
+            }
             Err(other) => {
                 // Not a failed login (the database or the hasher failed): take it back.
                 if let Err(e) = dispatch!(self.release_attempts(&reserved)) {

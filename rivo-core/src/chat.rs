@@ -291,7 +291,7 @@ impl Store {
     /// once its own batch committed; if the batch fails, every call in it fails and none of its
     /// messages is stored. Within a session, history order (`sent_at`, then id) equals id order,
     /// across several stores on one database too.
-    #[tracing::instrument(skip_all, fields(%session_id, %sender_type))]
+    #[tracing::instrument(skip_all, fields(%sender_type))]
     pub async fn append(
         &self,
         session_id: SessionId,
@@ -360,7 +360,7 @@ impl Store {
 
     /// The whole conversation of a session, oldest first (by `sent_at`, then id). An unknown
     /// session has an empty history.
-    #[tracing::instrument(skip_all, fields(%session_id))]
+    #[tracing::instrument(skip_all)]
     pub async fn history(&self, session_id: SessionId) -> Result<Vec<ChatMessage>> {
         dispatch!(self.history(session_id))
     }
@@ -405,7 +405,7 @@ impl Store {
     /// Up to `limit` messages of a session after `after` (from the start when `None`), oldest
     /// first, and the cursor of the next page. `limit` is capped at
     /// [`PageRequest::MAX_LIMIT`].
-    #[tracing::instrument(skip_all, fields(%session_id, limit))]
+    #[tracing::instrument(skip_all, fields(limit))]
     pub async fn history_page(
         &self,
         session_id: SessionId,

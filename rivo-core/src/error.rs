@@ -72,6 +72,33 @@ impl Error {
         Error::Validation(ValidationErrors::single(field, rule))
     }
 
+    /// A short, stable name of what went wrong, from a closed set, for metrics labels and logs
+    /// (never a value from the input): `not_found`, `conflict`, `validation`, `authentication`,
+    /// `throttled`, `bot_key_required`, `permission_denied`, `unsupported`, `in_use`,
+    /// `corrupt`, `internal`, `migration`, and for [`Error::Database`] one of `db_pool_timeout`
+    /// (no connection within the acquire timeout), `db_pool_closed`, `db_io` (connection lost
+    /// or refused), `db_tls`, `db_protocol`, `db_row_not_found`, `db_decode`,
+    /// `db_unique_violation`, `db_foreign_key_violation`, `db_check_violation`,
+    /// `db_not_null_violation`, `db_query` (any other error the database reported, e.g. a
+    /// statement timeout or a serialization failure) and `db_other`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Conflict { .. } => "conflict",
+            Error::Validation(_) => "validation",
+            Error::Authentication(_) => "authentication",
+            Error::Throttled { .. } => "throttled",
+            Error::BotKeyRequired => "bot_key_required",
+            Error::Database(e) => database_error_kind(e),
+            Error::Migration(_) => "migration",
+            Error::Corrupt(_) => "corrupt",
+            Error::PermissionDenied(_) => "permission_denied",
+            Error::Unsupported(_) => "unsupported",
+            Error::InUse(_) => "in_use",
+            Error::Internal(_) => "internal",
+        }
+    }
+
     /// Whether this error comes from the database being unavailable or failing (as opposed to
     /// bad input). Servers map it to `503`.
     pub fn is_unavailable(&self) -> bool {
@@ -80,6 +107,27 @@ impl Error {
             Error::Migration(_) => true,
             _ => false,
         }
+    }
+}
+
+/// [`Error::kind`] of a database error.
+fn database_error_kind(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::PoolTimedOut => "db_pool_timeout",
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => "db_pool_closed",
+        sqlx::Error::Io(_) => "db_io",
+        sqlx::Error::Tls(_) => "db_tls",
+        sqlx::Error::Protocol(_) => "db_protocol",
+        sqlx::Error::RowNotFound => "db_row_not_found",
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "db_decode",
+        sqlx::Error::Database(db) => match db.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => "db_unique_violation",
+            sqlx::error::ErrorKind::ForeignKeyViolation => "db_foreign_key_violation",
+            sqlx::error::ErrorKind::CheckViolation => "db_check_violation",
+            sqlx::error::ErrorKind::NotNullViolation => "db_not_null_violation",
+            _ => "db_query",
+        },
+        _ => "db_other",
     }
 }
 
@@ -94,6 +142,18 @@ pub enum AuthFailure {
     Inactive,
     /// A token or session is unknown, expired, revoked, or its user is inactive.
     InvalidToken,
+}
+
+impl AuthFailure {
+    /// `unknown_email`, `wrong_password`, `inactive` or `invalid_token` (a metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::UnknownEmail => "unknown_email",
+            AuthFailure::WrongPassword => "wrong_password",
+            AuthFailure::Inactive => "inactive",
+            AuthFailure::InvalidToken => "invalid_token",
+        }
+    }
 }
 
 /// One broken validation rule. `Display` gives a sentence in the style of Django REST framework.

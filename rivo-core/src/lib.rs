@@ -59,6 +59,7 @@ mod error;
 mod ids;
 pub mod import;
 pub mod limits;
+pub mod observability;
 pub mod query;
 mod store;
 mod validate;

@@ -91,6 +91,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
     // The configured size limits, enforced by rivo-core (issue 15, finding 2).
     let store = store.with_limits(config.limits.clone());
+    let metrics = crate::observability::install(&config);
     let config = Arc::new(config);
 
     let spec_endpoint = get(poem::endpoint::make_sync(move |_| {
@@ -100,6 +101,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     Route::new()
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at(crate::observability::METRICS_PATH, get(metrics_endpoint))
         .at("/api/v1/chat/", get(chat::api_root))
         .at(SPEC_PATH, spec_endpoint)
         .nest(DOCS_PATH, docs)
@@ -109,7 +111,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .data(BodyLimit(config.max_body_bytes))
         .data(config.clone())
         .with(poem::middleware::CookieJarManager::new())
-        .around(conventions.layer())
+        .around(conventions.clone().layer())
         .around(middleware::cors(
             Arc::new(config.cors_allowed_origins.clone()),
             "/api/v1/chat/",
@@ -117,7 +119,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .around(middleware::host_check(config.clone()))
         .around(middleware::request_timeout(config.request_timeout))
         .around(middleware::security_headers)
-        .around(middleware::request_log)
+        .around(middleware::request_log(conventions, metrics))
         .map_to_response()
 }
 
@@ -125,6 +127,18 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
 #[handler]
 fn healthz() -> Response {
     json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+/// `GET /metrics`: Prometheus metrics, when `RIVO_METRICS_TOKEN` is set (and only with it as
+/// bearer token); `404` otherwise. Not in the OpenAPI spec, like `/healthz` and `/readyz`: it is
+/// for the operator's scraper, not for API clients.
+#[handler]
+fn metrics_endpoint(
+    req: &poem::Request,
+    store: Data<&Store>,
+    config: Data<&Arc<Config>>,
+) -> Response {
+    crate::observability::scrape(req, &store, &config, false)
 }
 
 /// `GET /readyz`: the database answers (503 otherwise).

@@ -35,6 +35,9 @@
 //! | `RIVO_BOT_KEY` | unset (off) | when set, posting `sender_type=bot` needs the header `X-Rivo-Bot-Key` with this value, else `403` |
 //! | `RIVO_HEADER_READ_TIMEOUT_SECS` | `15` | a connection must send a complete request head within this time of connecting or of its previous response (bounds slow clients and idle keep-alive connections) |
 //! | `RIVO_MAX_CONNECTIONS` | `10000` (capped to the open-files limit minus 128) | connections served at once; one more gets a quick `503` and is closed |
+//! | `RIVO_METRICS_TOKEN` | unset | when set, `GET /metrics` (Prometheus) is served on the main listener to requests with `Authorization: Bearer <token>` (`401` otherwise) |
+//! | `RIVO_METRICS_BIND` | unset | an `address:port` (e.g. `127.0.0.1:9464`) where a second listener serves only `GET /metrics`, for a private network; with `RIVO_METRICS_TOKEN` also set, it asks for the token too. With neither variable set, metrics are off and `/metrics` answers `404` |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (off) | OTLP/HTTP (protobuf) collector URL, e.g. `http://127.0.0.1:4318`: request and database spans are exported there (the other `OTEL_*` variables of the OpenTelemetry SDK apply, e.g. `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_EXPORTER_OTLP_HEADERS`) |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -94,6 +97,11 @@ pub struct Config {
     pub limits: rivo_core::Limits,
     /// `RIVO_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` hops are believed.
     pub trusted_proxies: Vec<crate::proxy::IpNet>,
+    /// `RIVO_METRICS_TOKEN`: the bearer token `GET /metrics` asks for (on the main listener,
+    /// `/metrics` exists only when it is set).
+    pub metrics_token: Option<String>,
+    /// `RIVO_METRICS_BIND`: the address of a second listener that serves only `/metrics`.
+    pub metrics_bind: Option<SocketAddr>,
     /// `RIVO_DB_POOLER=transaction`: PostgreSQL is reached through a transaction-mode pooler.
     pub db_pooler_transaction: bool,
     /// `RIVO_MAX_CONCURRENT_HASHES`: password hashes running at once (`0`: one per core).
@@ -157,6 +165,8 @@ impl Default for Config {
             purge_interval: Duration::from_secs(3600),
             limits: rivo_core::Limits::default(),
             trusted_proxies: crate::proxy::default_trusted_proxies(),
+            metrics_token: None,
+            metrics_bind: None,
             db_pooler_transaction: false,
             max_concurrent_hashes: 0,
             chat_policy: rivo_core::chat_guard::ChatPolicy {
@@ -324,6 +334,15 @@ impl Config {
                     })?
                 }
             },
+            metrics_token: var("RIVO_METRICS_TOKEN").filter(|v| !v.trim().is_empty()),
+            metrics_bind: match get("RIVO_METRICS_BIND") {
+                None => None,
+                Some(value) => Some(value.trim().parse().map_err(|_| ConfigError::Invalid {
+                    name: "RIVO_METRICS_BIND",
+                    value,
+                    reason: "expected an address and port such as 127.0.0.1:9464",
+                })?),
+            },
             db_pooler_transaction: match get("RIVO_DB_POOLER") {
                 None => defaults.db_pooler_transaction,
                 Some(value) => match value.trim().to_ascii_lowercase().as_str() {
@@ -422,6 +441,12 @@ impl Config {
         })
     }
 
+    /// Whether metrics are collected and served: `RIVO_METRICS_TOKEN` or `RIVO_METRICS_BIND`
+    /// is set.
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics_token.is_some() || self.metrics_bind.is_some()
+    }
+
     /// The database URL with its password replaced by `***`, safe for logs.
     pub fn database_url_redacted(&self) -> String {
         redact_url(&self.database_url)
@@ -445,6 +470,9 @@ impl fmt::Display for DeployIssue {
         write!(f, "{} ({}): {}", self.id, self.setting, self.message)
     }
 }
+
+/// Shortest `RIVO_METRICS_TOKEN` accepted by the deployment checklist.
+pub const METRICS_TOKEN_MIN_LENGTH: usize = 32;
 
 /// Shortest `SECRET_KEY` accepted by the deployment checklist (Django's is 50 characters).
 pub const SECRET_KEY_MIN_LENGTH: usize = 50;
@@ -622,6 +650,32 @@ impl Config {
                     .into(),
             );
         }
+        if let Some(token) = &self.metrics_token
+            && token.chars().count() < METRICS_TOKEN_MIN_LENGTH
+        {
+            issue(
+                "rivo.W020",
+                "RIVO_METRICS_TOKEN",
+                format!(
+                    "RIVO_METRICS_TOKEN is shorter than {METRICS_TOKEN_MIN_LENGTH} characters: \
+                     use a long random one (e.g. `openssl rand -hex 32`)"
+                ),
+            );
+        }
+        if let Some(bind) = self.metrics_bind
+            && self.metrics_token.is_none()
+            && !bind.ip().is_loopback()
+        {
+            issue(
+                "rivo.W021",
+                "RIVO_METRICS_BIND",
+                format!(
+                    "RIVO_METRICS_BIND={bind} serves /metrics without a token on a \
+                     non-loopback address: keep that port on a private network or firewall it, \
+                     or set RIVO_METRICS_TOKEN too"
+                ),
+            );
+        }
         if self.request_timeout.is_zero() {
             issue(
                 "rivo.W014",
@@ -664,6 +718,8 @@ impl fmt::Debug for Config {
             .field("purge_interval", &self.purge_interval)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))
+            .field("metrics_bind", &self.metrics_bind)
             .field("db_pooler_transaction", &self.db_pooler_transaction)
             .field("max_concurrent_hashes", &self.max_concurrent_hashes)
             .field("chat_policy", &self.chat_policy)

@@ -30,10 +30,12 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod middleware;
+pub mod observability;
 pub mod proxy;
 pub mod render;
 pub mod server;
 pub mod spec;
+pub mod telemetry;
 
 pub use app::{api_service, app, openapi_json};
 pub use config::{Config, ConfigError};

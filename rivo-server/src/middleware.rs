@@ -24,8 +24,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Paths under this prefix follow DRF's trailing-slash convention.
 pub const API_PREFIX: &str = "/api/";
 
-/// Paths that answer whatever the Host header (load balancer and orchestrator probes).
-const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+/// Paths that answer whatever the Host header (load balancer and orchestrator probes, and the
+/// Prometheus scrape).
+/// `/metrics` too: Prometheus scrapes by address, and the endpoint has its own protection.
+const PROBE_PATHS: [&str; 3] = ["/healthz", "/readyz", crate::observability::METRICS_PATH];
 
 fn valid_request_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic())
@@ -60,35 +62,96 @@ async fn respond<E: Endpoint>(ep: &E, req: Request) -> Response {
     }
 }
 
-/// Outermost layer: assigns a request id (echoed in `X-Request-Id`), runs the request in a
-/// tracing span and logs one line per request with status and latency.
-pub async fn request_log<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let request_id = req
-        .header(REQUEST_ID_HEADER)
-        .filter(|id| valid_request_id(id))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let span = tracing::info_span!(
-        "request",
-        id = %request_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
-    let started = Instant::now();
-    let mut resp = respond(ep.as_ref(), req).instrument(span.clone()).await;
-    let status = resp.status().as_u16();
-    let latency_us = started.elapsed().as_micros() as u64;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, latency_us, "request failed");
-        } else {
-            tracing::info!(status, latency_us, "request");
+/// The bounded label of a request that is no API operation (never the raw path).
+fn route_label(path: &str) -> (&'static str, &'static str) {
+    use crate::app::{DOCS_PATH, SPEC_PATH};
+    match path {
+        "/healthz" => ("healthz", "/healthz"),
+        "/readyz" => ("readyz", "/readyz"),
+        crate::observability::METRICS_PATH => ("metrics", crate::observability::METRICS_PATH),
+        SPEC_PATH => ("openapi_json", SPEC_PATH),
+        "/api/v1/chat/" | "/api/v1/chat" => ("chat_api_root", "/api/v1/chat/"),
+        _ if path.starts_with(DOCS_PATH.trim_end_matches('/')) => ("api_docs", DOCS_PATH),
+        _ if path.starts_with(crate::admin_ui::ADMIN_PATH) => {
+            ("admin_ui", crate::admin_ui::ADMIN_PATH)
         }
-    });
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+        _ => ("unmatched", "unmatched"),
     }
-    Ok(resp)
+}
+
+/// Outermost layer: assigns a request id (echoed in `X-Request-Id`; the trace id when traces
+/// are exported), runs the request in a `request` span named after its operation, logs one
+/// line per request with status and latency, and (with metrics on) counts it.
+///
+/// The span carries only the method, the route template and the operation (no raw path, no
+/// query, no header): it is exported when tracing is on. The raw path is in the log line only.
+pub fn request_log<E: Endpoint + 'static>(
+    conventions: ApiConventions,
+    metrics: bool,
+) -> impl Fn(Arc<E>, Request) -> MiddlewareFuture + Send + Sync + 'static {
+    let conventions = Arc::new(conventions);
+    move |ep, req| {
+        let conventions = conventions.clone();
+        Box::pin(async move {
+            let method = req.method().clone();
+            let path = req.uri().path().to_owned();
+            let (operation, route) = match conventions.operation(&path, &method) {
+                Some((operation, template)) => (operation, template),
+                None => {
+                    let (operation, route) = route_label(&path);
+                    (operation, Arc::from(route))
+                }
+            };
+            let span = tracing::info_span!(
+                "request",
+                id = tracing::field::Empty,
+                otel.name = %format_args!("{} {}", method, operation),
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                http.request.method = %method,
+                http.route = %route,
+                rivo.operation = operation,
+                http.response.status_code = tracing::field::Empty,
+            );
+            let trace_id = crate::telemetry::adopt_trace(&span, req.headers());
+            let upstream_id = req
+                .header(REQUEST_ID_HEADER)
+                .filter(|id| valid_request_id(id))
+                .map(str::to_owned);
+            let request_id = match (&trace_id, &upstream_id) {
+                (Some(trace_id), _) => trace_id.clone(),
+                (None, Some(id)) => id.clone(),
+                (None, None) => uuid::Uuid::new_v4().to_string(),
+            };
+            span.record("id", request_id.as_str());
+            let _in_flight = metrics.then(crate::observability::RequestInFlight::enter);
+            let started = Instant::now();
+            let mut resp = respond(ep.as_ref(), req).instrument(span.clone()).await;
+            let status = resp.status().as_u16();
+            let elapsed = started.elapsed();
+            let latency_us = elapsed.as_micros() as u64;
+            span.record("http.response.status_code", status);
+            if status >= 500 {
+                span.record("otel.status_code", "ERROR");
+            }
+            span.in_scope(|| {
+                // A client's own X-Request-Id, when the trace id replaced it.
+                let upstream = upstream_id.as_deref().filter(|_| trace_id.is_some());
+                if status >= 500 {
+                    tracing::warn!(status, latency_us, path = %path, upstream, "request failed");
+                } else {
+                    tracing::info!(status, latency_us, path = %path, upstream, "request");
+                }
+            });
+            if metrics {
+                crate::observability::record_request(operation, status, elapsed);
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(resp)
+        })
+    }
 }
 
 /// The headers Django's middleware set on every response.
@@ -236,6 +299,10 @@ struct ApiRoute {
     /// Whether the route is registered with a trailing slash (paths with parameters cannot be).
     slash: bool,
     methods: Vec<Method>,
+    /// The operation id of each method (metrics labels and span names).
+    operation_ids: Vec<(Method, &'static str)>,
+    /// The path as the spec spells it, e.g. `/api/v1/admin/chat/messages/{id}`.
+    template: Arc<str>,
     allow: String,
     options_body: Vec<u8>,
 }
@@ -297,6 +364,8 @@ impl ApiConventions {
                         segments,
                         slash: path.path.ends_with('/'),
                         methods: Vec::new(),
+                        operation_ids: Vec::new(),
+                        template: Arc::from(path.path.as_str()),
                         allow: String::new(),
                         options_body: Vec::new(),
                     });
@@ -306,6 +375,9 @@ impl ApiConventions {
             };
             for op in &path.operations {
                 route.methods.push(op.method.clone());
+                if let Some(id) = op.operation_id {
+                    route.operation_ids.push((op.method.clone(), id));
+                }
                 if route.options_body.is_empty() {
                     route.options_body = to_drf_json(&OptionsBody {
                         name: op.summary.unwrap_or_default(),
@@ -350,6 +422,29 @@ impl ApiConventions {
             .iter()
             .filter(|r| r.matches(path))
             .max_by_key(|r| r.segments.iter().filter(|s| !s.starts_with('{')).count())
+    }
+
+    /// The bounded name of what a request asks for, for metrics labels and span names: the
+    /// OpenAPI operation id of an API path (`HEAD` counts as `GET`), `options` and
+    /// `method_not_allowed` for what the conventions answer themselves, or `None` for a path
+    /// that is no API operation. Never a piece of the raw path. Also the route template.
+    pub fn operation(&self, path: &str, method: &Method) -> Option<(&'static str, Arc<str>)> {
+        let route = self.route(path)?;
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
+        let name = if method == Method::OPTIONS {
+            "options"
+        } else {
+            route
+                .operation_ids
+                .iter()
+                .find(|(m, _)| m == method)
+                .map_or("method_not_allowed", |(_, id)| *id)
+        };
+        Some((name, route.template.clone()))
     }
 
     /// The `Allow` value of the API path `path`, if it is one.

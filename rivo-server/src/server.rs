@@ -53,6 +53,8 @@ async fn open_store_with(
 /// `RIVO_SHUTDOWN_TIMEOUT_SECS`) and closes the database.
 pub async fn serve(config: Config) -> Result<(), BoxError> {
     config.check_secure()?;
+    // Before the store opens, so the store's first metrics are kept.
+    crate::observability::install(&config);
     rivo_core::accounts::set_max_concurrent_hashes(config.max_concurrent_hashes);
     let store = open_serving_store(&config).await?;
     // One server process per SQLite file (a second one would break the id order of history):
@@ -88,6 +90,30 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         config.bind
     );
     let purger = spawn_purger(store.clone(), &config);
+    let metrics_server = match config.metrics_bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|err| format!("cannot listen on RIVO_METRICS_BIND={bind}: {err}"))?;
+            tracing::info!(%bind, "metrics on http://{bind}/metrics");
+            let endpoint = crate::observability::dedicated_endpoint(
+                store.with_limits(config.limits.clone()),
+                std::sync::Arc::new(config.clone()),
+            );
+            let limits = crate::http::HttpLimits {
+                header_read_timeout: config.header_read_timeout,
+                max_connections: 64,
+                shutdown_timeout: std::time::Duration::from_secs(1),
+            };
+            Some(tokio::spawn(crate::http::serve_http(
+                listener,
+                endpoint,
+                limits,
+                std::future::pending::<()>(),
+            )))
+        }
+        None => None,
+    };
     let limits = crate::http::HttpLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections,
@@ -102,6 +128,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     .await?;
     if let Some(purger) = purger {
         purger.abort();
+    }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
     }
     store.close().await;
     tracing::info!("rivo-server stopped");

@@ -231,6 +231,49 @@ fn secrets_never_appear_in_debug_output() {
     );
 }
 
+#[test]
+fn metrics_settings_are_parsed_checked_and_the_token_redacted() {
+    let off = config(&[]).unwrap();
+    assert!(!off.metrics_enabled(), "metrics are off by default");
+    assert_eq!(
+        (off.metrics_token.as_deref(), off.metrics_bind),
+        (None, None)
+    );
+
+    let token = "a-metrics-token-that-is-long-enough-0123";
+    let c = config(&[
+        ("RIVO_METRICS_TOKEN", token),
+        ("RIVO_METRICS_BIND", "127.0.0.1:9464"),
+    ])
+    .unwrap();
+    assert!(c.metrics_enabled());
+    assert_eq!(c.metrics_token.as_deref(), Some(token));
+    assert_eq!(c.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+    let shown = format!("{c:?}");
+    assert!(!shown.contains(token), "{shown}");
+    assert!(shown.contains("metrics_token: Some(\"***\")"), "{shown}");
+    let ids = |c: &Config| -> Vec<&str> { c.deploy_checklist().iter().map(|i| i.id).collect() };
+    assert!(!ids(&c).contains(&"rivo.W020") && !ids(&c).contains(&"rivo.W021"));
+
+    // Only a bind address: on, no token.
+    let c = config(&[("RIVO_METRICS_BIND", "[::1]:9464")]).unwrap();
+    assert!(c.metrics_enabled() && c.metrics_token.is_none());
+
+    let err = config(&[("RIVO_METRICS_BIND", "localhost")]).unwrap_err();
+    assert!(err.to_string().contains("RIVO_METRICS_BIND"), "{err}");
+
+    // The checklist: a short token, and a public metrics port without a token.
+    let c = config(&[("RIVO_METRICS_TOKEN", "tok3n")]).unwrap();
+    assert!(ids(&c).contains(&"rivo.W020"));
+    assert!(
+        !c.deploy_checklist()
+            .iter()
+            .any(|i| i.message.contains("tok3n"))
+    );
+    let c = config(&[("RIVO_METRICS_BIND", "0.0.0.0:9464")]).unwrap();
+    assert!(ids(&c).contains(&"rivo.W021"));
+}
+
 /// The real binary refuses to start insecurely, says why, and never prints the secret.
 #[test]
 fn binary_refuses_to_start_insecurely() {

@@ -21,6 +21,7 @@ use super::Backend;
 use crate::chat::{ChatMessage, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
+use crate::observability::names;
 
 /// One message waiting to be written (already validated).
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub(crate) struct NewMessage {
 /// Some caller's rows and where to send their stored versions.
 struct Job {
     rows: Vec<NewMessage>,
+    /// When the caller queued it (for the queue-wait histogram).
+    queued_at: std::time::Instant,
     reply: oneshot::Sender<Result<Vec<ChatMessage>>>,
 }
 
@@ -42,6 +45,9 @@ pub(crate) struct AppendStats {
     batches: std::sync::atomic::AtomicU64,
     rows: std::sync::atomic::AtomicU64,
     largest: std::sync::atomic::AtomicU64,
+    /// Store operations in flight (every `dispatch!` and every batch being written), shared by
+    /// the store's clones: [`Store::operations_in_flight`](crate::Store::operations_in_flight).
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl AppendStats {
@@ -94,6 +100,16 @@ impl Appender {
         }
     }
 
+    /// Appends waiting in the queue now.
+    pub(crate) fn queued(&self) -> usize {
+        match self.queue.lock() {
+            Ok(queue) => queue
+                .as_ref()
+                .map_or(0, |tx| tx.max_capacity().saturating_sub(tx.capacity())),
+            Err(_) => 0,
+        }
+    }
+
     /// Queues `rows` and waits until they are committed (or their batch failed).
     pub(crate) async fn append(&self, rows: Vec<NewMessage>) -> Result<Vec<ChatMessage>> {
         let queue = self
@@ -104,7 +120,11 @@ impl Appender {
             .ok_or(Error::Database(sqlx::Error::PoolClosed))?;
         let (reply, answer) = oneshot::channel();
         queue
-            .send(Job { rows, reply })
+            .send(Job {
+                rows,
+                queued_at: std::time::Instant::now(),
+                reply,
+            })
             .await
             .map_err(|_| Error::Database(sqlx::Error::PoolClosed))?;
         drop(queue);
@@ -155,10 +175,29 @@ async fn write_loop(
             jobs
         };
         let rows: Vec<&NewMessage> = jobs.iter().flat_map(|j| j.rows.iter()).collect();
-        let written = match &backend {
-            Backend::Postgres(b) => b.append_batch(&rows).await,
-            Backend::Sqlite(b) => b.append_batch(&rows).await,
-        };
+        // One histogram record each per batch (not per message): the hot path stays cheap.
+        let started = std::time::Instant::now();
+        if let Some(oldest) = jobs.iter().map(|j| j.queued_at).min() {
+            metrics::histogram!(names::APPEND_QUEUE_WAIT)
+                .record(started.duration_since(oldest).as_secs_f64());
+        }
+        metrics::histogram!(names::APPEND_BATCH_MESSAGES).record(rows.len() as f64);
+        let written = super::observe::run(
+            &stats.in_flight,
+            "append_batch",
+            backend.kind().system_name(),
+            async {
+                match &backend {
+                    Backend::Postgres(b) => b.append_batch(&rows).await,
+                    Backend::Sqlite(b) => b.append_batch(&rows).await,
+                }
+            },
+        )
+        .await;
+        metrics::histogram!(names::APPEND_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+        if !matches!(&written, Ok(stored) if stored.len() == rows.len()) {
+            metrics::counter!(names::APPEND_BATCH_FAILURES).increment(1);
+        }
         match written {
             Ok(stored) if stored.len() == rows.len() => {
                 stats.record(rows.len());

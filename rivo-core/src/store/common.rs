@@ -28,6 +28,17 @@ use crate::store::rows::*;
 
 type Tx = sqlx::Transaction<'static, Db>;
 
+impl Backend {
+    /// The read and the write pool (one pool twice on PostgreSQL), for
+    /// [`Store::pool_stats`](crate::Store::pool_stats).
+    pub(crate) fn pools(&self) -> [&sqlx::Pool<Db>; 2] {
+        [
+            super::AsPool::as_pool(&self.read),
+            super::AsPool::as_pool(&self.write),
+        ]
+    }
+}
+
 /// The current time at the precision both backends store (microseconds).
 fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)

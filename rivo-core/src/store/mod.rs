@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 pub(crate) mod append;
+pub(crate) mod observe;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
@@ -31,6 +32,39 @@ impl BackendKind {
         } else {
             None
         }
+    }
+}
+
+impl BackendKind {
+    /// `postgresql` or `sqlite` (OpenTelemetry's `db.system.name`).
+    pub fn system_name(self) -> &'static str {
+        match self {
+            BackendKind::Postgres => "postgresql",
+            BackendKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Gives the sqlx pool behind a backend's pool field (PostgreSQL wraps its pool).
+pub(crate) trait AsPool<DB: sqlx::Database> {
+    fn as_pool(&self) -> &sqlx::Pool<DB>;
+}
+
+impl<DB: sqlx::Database> AsPool<DB> for sqlx::Pool<DB> {
+    fn as_pool(&self) -> &sqlx::Pool<DB> {
+        self
+    }
+}
+
+fn pool_stats_of<DB: sqlx::Database>(
+    pool: &'static str,
+    p: &sqlx::Pool<DB>,
+) -> crate::observability::PoolStats {
+    crate::observability::PoolStats {
+        pool,
+        size: p.size(),
+        idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+        max: p.options().get_max_connections(),
     }
 }
 
@@ -90,6 +124,8 @@ pub struct GroupCommitStats {
     pub messages: u64,
     /// The largest batch.
     pub largest_batch: u64,
+    /// Appends waiting in the queue now (each is one caller's messages).
+    pub queued: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -98,13 +134,31 @@ pub(crate) enum Backend {
     Sqlite(sqlite::Backend),
 }
 
-/// Calls the same backend method on whichever backend the store runs on.
+impl Backend {
+    pub(crate) fn kind(&self) -> BackendKind {
+        match self {
+            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+}
+
+/// Calls the same backend method on whichever backend the store runs on, as one observed
+/// operation (in-flight count, `db` span, duration and error metrics: [`observe::run`]).
 macro_rules! dispatch {
     ($self:ident . $method:ident ( $($arg:expr),* $(,)? )) => {
-        match &$self.backend {
-            $crate::store::Backend::Postgres(b) => b.$method($($arg),*).await,
-            $crate::store::Backend::Sqlite(b) => b.$method($($arg),*).await,
-        }
+        $crate::store::observe::run(
+            &$self.appender.stats.in_flight,
+            stringify!($method),
+            $self.kind().system_name(),
+            async {
+                match &$self.backend {
+                    $crate::store::Backend::Postgres(b) => b.$method($($arg),*).await,
+                    $crate::store::Backend::Sqlite(b) => b.$method($($arg),*).await,
+                }
+            },
+        )
+        .await
     };
 }
 pub(crate) use dispatch;
@@ -191,7 +245,31 @@ impl Store {
             batches,
             messages,
             largest_batch,
+            queued: self.appender.queued() as u64,
         }
+    }
+
+    /// The connections of each pool now: one `main` pool on PostgreSQL, a `read` pool and a
+    /// one-connection `write` pool on SQLite. Cheap (no database round trip).
+    pub fn pool_stats(&self) -> Vec<crate::observability::PoolStats> {
+        match &self.backend {
+            Backend::Postgres(b) => vec![pool_stats_of("main", b.pools()[1])],
+            Backend::Sqlite(b) => {
+                let [read, write] = b.pools();
+                vec![pool_stats_of("read", read), pool_stats_of("write", write)]
+            }
+        }
+    }
+
+    /// Store operations running now (each holds or waits for a connection), group-commit
+    /// batches being written included. Beyond the connections in use
+    /// ([`PoolStats::in_use`](crate::observability::PoolStats::in_use)), the rest wait for a
+    /// connection.
+    pub fn operations_in_flight(&self) -> usize {
+        self.appender
+            .stats
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The database this store runs on.

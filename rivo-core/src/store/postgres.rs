@@ -38,6 +38,12 @@ struct PgPool {
     wrap: bool,
 }
 
+impl super::AsPool<Db> for PgPool {
+    fn as_pool(&self) -> &Pool<Db> {
+        &self.pool
+    }
+}
+
 impl PgPool {
     async fn begin(&self) -> Result<::sqlx::Transaction<'static, Db>, ::sqlx::Error> {
         self.pool.begin().await

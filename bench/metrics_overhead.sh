@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The cost of metrics on chat POST throughput, for BENCHMARKS.md: `POST /api/v1/chat/stream/`
+# of one build with metrics off (neither RIVO_METRICS_TOKEN nor RIVO_METRICS_BIND) and on
+# (RIVO_METRICS_TOKEN set, /metrics scraped once a second during the run, 15x Prometheus's
+# default rate), and with TRACES=1 also with metrics and OTLP trace export on (every request
+# sampled, to a local receiver that accepts and drops). Rounds are interleaved (off, on,
+# [traces,] off, on, …) on a fresh database each, so the machine's noise falls on every
+# contender alike; medians and the on/off ratio are printed.
+#
+#   bench/metrics_overhead.sh   # env: BIN, ROUNDS (5), SECONDS_PER_RUN (10), CONCURRENCY ("64"),
+#                               #      BACKENDS ("postgres sqlite"), TRACES (unset)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rivo-server}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECONDS_PER_RUN:-10}
+CONCURRENCY=${CONCURRENCY:-64}
+BACKENDS=${BACKENDS:-postgres sqlite}
+PORT=${PORT:-5083}
+OTLP_PORT=${OTLP_PORT:-5084}
+PG=postgres://postgres@127.0.0.1:5432
+OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+TOKEN=bench-metrics-token-0123456789abcdef
+OUT=$(mktemp -d)
+export RUST_LOG=warn
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_bench_metrics" >/dev/null 2>&1 || true' EXIT
+
+for _ in $(seq 1000); do
+  printf '{"session_id":"%s","message":"Hello, I would like to know more","sender_type":"client"}\n' \
+    "$(cat /proc/sys/kernel/random/uuid)"
+done > "$OUT/bodies.jsonl"
+
+if [ -n "${TRACES:-}" ]; then
+  # An OTLP/HTTP receiver that answers 200 to every POST and keeps nothing.
+  python3 - "$OTLP_PORT" > /dev/null 2>&1 <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+fi
+
+# One POST run on database `url` at concurrency `c` with mode off|on|traces: prints requests/s.
+post_run() {
+  local url=$1 c=$2 mode=$3 pid rps scraper=""
+  local -a env=(DATABASE_URL="$url" PORT="$PORT" BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16)
+  if [ "$mode" != off ]; then env+=(RIVO_METRICS_TOKEN="$TOKEN"); fi
+  if [ "$mode" = traces ]; then
+    env+=(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT")
+  fi
+  env "${env[@]}" "$BIN" serve > "$OUT/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  "$OHA" --no-tui --output-format quiet -z 2s -c "$c" -m POST -T application/json \
+    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/"
+  if [ "$mode" != off ]; then
+    ( while sleep 1; do
+        curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" > "$OUT/scrape.txt"
+      done ) &
+    scraper=$!
+  fi
+  rps=$("$OHA" --no-tui --output-format json -z "${SECS}s" -c "$c" -m POST -T application/json \
+    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))')
+  if [ -n "$scraper" ]; then
+    kill "$scraper"; wait "$scraper" 2>/dev/null || true
+    grep -q '^rivo_http_requests_total{operation="chat_send",status="2xx"}' "$OUT/scrape.txt"
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$rps"
+}
+
+fresh() { # a database URL for one run on backend $1
+  if [ "$1" = postgres ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_bench_metrics" \
+      -c "CREATE DATABASE rivo_bench_metrics" >/dev/null
+    DATABASE_URL=$PG/rivo_bench_metrics "$BIN" migrate >/dev/null
+    echo "$PG/rivo_bench_metrics"
+  else
+    rm -f "$OUT"/bench.sqlite3*
+    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
+  fi
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+MODES="off on"
+if [ -n "${TRACES:-}" ]; then MODES="off on traces"; fi
+declare -A R
+for backend in $BACKENDS; do
+  for c in $CONCURRENCY; do
+    for round in $(seq "$ROUNDS"); do
+      for mode in $MODES; do
+        R[$backend-c$c-$mode]+="$(post_run "$(fresh "$backend")" "$c" "$mode") "
+      done
+      echo "round $round $backend c=$c done" >&2
+    done
+  done
+done
+for key in $(printf '%s\n' "${!R[@]}" | sort); do
+  # shellcheck disable=SC2086
+  printf '%-24s runs: %-40s median: %s\n' "$key" "${R[$key]}" "$(printf '%s\n' ${R[$key]} | median)"
+done
+for backend in $BACKENDS; do
+  for c in $CONCURRENCY; do
+    # shellcheck disable=SC2086
+    off=$(printf '%s\n' ${R[$backend-c$c-off]} | median)
+    for mode in $MODES; do
+      [ "$mode" = off ] && continue
+      # shellcheck disable=SC2086
+      m=$(printf '%s\n' ${R[$backend-c$c-$mode]} | median)
+      printf '%s c=%s: %s/off = %s\n' "$backend" "$c" "$mode" "$(python3 -c "print(f'{$m/$off:.3f}')")"
+    done
+  done
+done
