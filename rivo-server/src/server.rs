@@ -88,6 +88,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         config.bind
     );
     let purger = spawn_purger(store.clone(), &config);
+    let retention = spawn_retention(store.clone(), &config);
     let limits = crate::http::HttpLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections,
@@ -102,6 +103,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     .await?;
     if let Some(purger) = purger {
         purger.abort();
+    }
+    if let Some(retention) = retention {
+        retention.abort();
     }
     store.close().await;
     tracing::info!("rivo-server stopped");
@@ -119,6 +123,27 @@ pub fn spawn_purger(store: Store, config: &Config) -> Option<tokio::task::JoinHa
     let every = config.purge_interval;
     Some(tokio::spawn(async move {
         store.purge_expired_every(policy, every).await
+    }))
+}
+
+/// The retention policy of `RIVO_CHAT_RETENTION_DAYS` (`None` when it is off).
+pub fn retention_policy(config: &Config) -> Option<rivo_core::privacy::RetentionPolicy> {
+    (config.chat_retention_days > 0).then(|| rivo_core::privacy::RetentionPolicy {
+        batch_size: config.chat_retention_batch,
+        ..rivo_core::privacy::RetentionPolicy::new(std::time::Duration::from_secs(
+            u64::from(config.chat_retention_days) * 86_400,
+        ))
+    })
+}
+
+/// Starts the background task of chat retention ([`Store::run_retention_every`]) when
+/// `RIVO_CHAT_RETENTION_DAYS` is set; `None` otherwise. Several servers on one database run
+/// it once per `RIVO_CHAT_RETENTION_INTERVAL_SECS` between them (a lease row).
+pub fn spawn_retention(store: Store, config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    let policy = retention_policy(config)?;
+    let every = config.chat_retention_interval;
+    Some(tokio::spawn(async move {
+        store.run_retention_every(policy, every).await
     }))
 }
 

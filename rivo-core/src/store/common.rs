@@ -2035,7 +2035,7 @@ impl Backend {
         record_always(
             &mut tx,
             actor,
-            "",
+            "(no user)",
             AuditAction::Delete,
             "client",
             &id.0.to_string(),
@@ -2073,7 +2073,7 @@ impl Backend {
         record_always(
             &mut tx,
             actor,
-            "",
+            "(no user)",
             AuditAction::Delete,
             "chatsession",
             &id,
