@@ -7,9 +7,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use rivo_core::Store;
 
 use crate::account::AccountApi;
-use crate::admin::{
-    AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi,
-};
+use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi};
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::config::Config;
 use crate::error::ApiError;

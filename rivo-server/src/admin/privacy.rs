@@ -8,8 +8,7 @@ use poem_openapi::payload::PlainText;
 use poem_openapi::{Object, OpenApi, ResponseContent, param::Path, param::Query};
 use rivo_core::accounts::{Action, Model};
 use rivo_core::privacy::{
-    ClientErasure, ClientExport, PersonalDataQuery, SessionErasure, SessionExport,
-    TranscriptFormat,
+    ClientErasure, ClientExport, PersonalDataQuery, SessionErasure, SessionExport, TranscriptFormat,
 };
 use rivo_core::{ClientId, Permission, SessionId, Store};
 use serde::Serialize;
@@ -201,9 +200,12 @@ fn transcript_file(text: String, format: TranscriptFormat, name: &str) -> Transc
 fn format_param(value: Option<&str>) -> Result<TranscriptFormat, ApiError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(TranscriptFormat::Text),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ApiError::field("format", format!("\"{v}\" is not a valid choice: text or csv."))),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::field(
+                "format",
+                format!("\"{v}\" is not a valid choice: text or csv."),
+            )
+        }),
     }
 }
 
