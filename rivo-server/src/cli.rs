@@ -430,12 +430,10 @@ async fn find_personal_data(
         (None, None) => return Err("give --email or --phone".into()),
     };
     let found = with_store(config, async |store| {
-        Ok::<_, BoxError>(
-            store
-                .find_unlinked_messages(&query, limit)
-                .await
-                .map_err(explain)?,
-        )
+        store
+            .find_unlinked_messages(&query, limit)
+            .await
+            .map_err(explain)
     })
     .await?;
     for m in &found {

@@ -423,6 +423,7 @@ impl AdminPrivacyApi {
         method = "get",
         operation_id = "admin_chat_personal_data"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn personal_data(
         &self,
         req: &Request,

@@ -727,7 +727,7 @@ async fn unlinked_messages_are_found_by_email_and_phone(db: &TestDb) {
         .find_unlinked_messages(&PersonalDataQuery::Email("ada.l@example.org".into()), 100)
         .await
         .unwrap();
-    assert_eq!(by_email, [m1.clone()]);
+    assert_eq!(by_email, std::slice::from_ref(&m1));
     let by_email = store
         .find_unlinked_messages(&PersonalDataQuery::Email("ADA.L@EXAMPLE.ORG".into()), 100)
         .await
