@@ -28,19 +28,30 @@ pub enum Action {
     Change,
     /// Delete objects.
     Delete,
+    /// Erase one person's data for good (a client with its conversations, or one chat
+    /// session), scrubbing the audit log: only for [`Model::Client`] and
+    /// [`Model::ChatHistory`] (`client.erase_client`, `chat.erase_chathistory`).
+    Erase,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 4] = [Action::View, Action::Add, Action::Change, Action::Delete];
+    pub const ALL: [Action; 5] = [
+        Action::View,
+        Action::Add,
+        Action::Change,
+        Action::Delete,
+        Action::Erase,
+    ];
 
-    /// `view`, `add`, `change` or `delete`.
+    /// `view`, `add`, `change`, `delete` or `erase`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::View => "view",
             Action::Add => "add",
             Action::Change => "change",
             Action::Delete => "delete",
+            Action::Erase => "erase",
         }
     }
 }
@@ -75,6 +86,12 @@ impl Model {
         Model::ClientStageHistory,
         Model::ClientAssignment,
     ];
+
+    /// Whether `action` applies to this model: every model has view, add, change and delete;
+    /// only clients and chat history can be erased.
+    pub fn has_action(self, action: Action) -> bool {
+        action != Action::Erase || matches!(self, Model::Client | Model::ChatHistory)
+    }
 
     /// The Django app label: `account`, `chat` or `client`.
     pub fn app(self) -> &'static str {
@@ -122,7 +139,9 @@ impl Model {
 /// use rivo_core::accounts::{Action, Model, Permission};
 /// let p: Permission = "client.change_client".parse().unwrap();
 /// assert_eq!(p, Permission::new(Action::Change, Model::Client));
-/// assert_eq!(Permission::all().count(), 28);
+/// assert_eq!(Permission::all().count(), 30);
+/// assert!("client.erase_client".parse::<Permission>().is_ok());
+/// assert!("account.erase_user".parse::<Permission>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Permission {
@@ -143,6 +162,7 @@ impl Permission {
         Model::ALL.into_iter().flat_map(|model| {
             Action::ALL
                 .into_iter()
+                .filter(move |action| model.has_action(*action))
                 .map(move |action| Permission { model, action })
         })
     }

@@ -250,6 +250,8 @@ pub struct SessionSummary {
     /// Who sent its last message.
     pub last_sender_type: SenderType,
     /// The client whose context links this session (the oldest such context), if any.
+    /// (Also read as `client`, the admin API's name.)
+    #[serde(alias = "client")]
     pub client_id: Option<crate::ClientId>,
 }
 

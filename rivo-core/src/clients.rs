@@ -192,11 +192,13 @@ sort_fields!(
 pub struct ClientContext {
     /// Id.
     pub id: ContextId,
-    /// The client.
+    /// The client (also read as `client`, the admin API's name).
+    #[serde(alias = "client")]
     pub client_id: ClientId,
     /// The chat session the lead came from.
     pub chat_session_id: Option<SessionId>,
-    /// A JSON object.
+    /// A JSON object (also read as `context_data`, the admin API's name).
+    #[serde(alias = "context_data")]
     pub data: Map<String, Json>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -269,7 +271,8 @@ impl ContextChange {
 pub struct StageChange {
     /// Id.
     pub id: StageChangeId,
-    /// The client.
+    /// The client (also read as `client`, the admin API's name).
+    #[serde(alias = "client")]
     pub client_id: ClientId,
     /// The stage before (none for the first entry).
     pub from_stage: Option<Stage>,
@@ -311,7 +314,8 @@ impl StageChangeFilter {
 pub struct Assignment {
     /// Id.
     pub id: AssignmentId,
-    /// The client.
+    /// The client (also read as `client`, the admin API's name).
+    #[serde(alias = "client")]
     pub client_id: ClientId,
     /// The support user.
     pub assigned_to: UserId,

@@ -11,7 +11,9 @@
 //! - [`auth`]: hashed bearer tokens and browser sessions, and a login throttle, kept in the
 //!   database so several servers can share them;
 //! - [`audit`]: who changed what, recorded in the same transaction as the change;
-//! - [`import`]: copy an existing database of the original Django app, logins included.
+//! - [`import`]: copy an existing database of the original Django app, logins included;
+//! - [`privacy`]: chat retention, erasure and export of one person's data, and finding
+//!   conversations that mention an email or phone number.
 //!
 //! Every rule — validation, stage history, single active assignment, password hashing — lives
 //! here, so an app embedding rivo-core gets the same behaviour as `rivo-server`.
@@ -60,6 +62,7 @@ mod ids;
 pub mod import;
 pub mod limits;
 pub mod observability;
+pub mod privacy;
 pub mod query;
 mod store;
 mod validate;

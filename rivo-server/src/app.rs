@@ -7,7 +7,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use rivo_core::Store;
 
 use crate::account::AccountApi;
-use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi};
+use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi};
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -23,6 +23,7 @@ pub type Apis = (
     AdminChatApi,
     AdminClientsApi,
     AdminLogApi,
+    AdminPrivacyApi,
 );
 
 /// Path of the generated spec.
@@ -38,6 +39,7 @@ fn apis() -> Apis {
         AdminChatApi,
         AdminClientsApi,
         AdminLogApi,
+        AdminPrivacyApi,
     )
 }
 

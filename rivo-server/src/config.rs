@@ -26,6 +26,9 @@
 //! | `RIVO_AUDIT_MAX_BYTES` | `65536` | largest audit entry's changes (replaced by a summary beyond) |
 //! | `RIVO_HISTORY_MAX_BYTES` | `16777216` (16 MiB) | most message bytes in one unpaginated history answer (cut at a message, with `next`) |
 //! | `RIVO_PURGE_INTERVAL_SECS` | `3600` | how often `serve` deletes expired tokens, sessions and login failures (`0`: never; safe with several servers) |
+//! | `RIVO_CHAT_RETENTION_DAYS` | `0` (off) | `serve` deletes chat sessions whose last message is older than this many days, with their messages (clients are kept; see README, Retention) |
+//! | `RIVO_CHAT_RETENTION_INTERVAL_SECS` | `3600` | how often retention runs; once per interval across every server on the database |
+//! | `RIVO_CHAT_RETENTION_BATCH` | `500` | most sessions one retention batch (one short transaction) deletes |
 //! | `RIVO_TRUSTED_PROXIES` | `127.0.0.0/8,::1/128` | comma-separated networks (CIDRs) of reverse proxies whose `X-Forwarded-For` hops are believed; the client address is the right-most hop that is not one of them |
 //! | `RIVO_DB_POOLER` | unset | `transaction` when `DATABASE_URL` points at a transaction-mode pooler (PgBouncer `pool_mode = transaction`, Supabase port 6543): unnamed statements only, no session state (same as the URL parameter `pooler=transaction`) |
 //! | `RIVO_MAX_CONCURRENT_HASHES` | `0` (one per core) | password hashes (argon2, 19 MiB each) running at once; further logins wait their turn |
@@ -92,6 +95,13 @@ pub struct Config {
     pub login_policy: LoginPolicy,
     /// `RIVO_PURGE_INTERVAL_SECS`: how often expired rows are purged (zero: never).
     pub purge_interval: Duration,
+    /// `RIVO_CHAT_RETENTION_DAYS`: sessions idle longer than this many days are deleted (zero:
+    /// never, the default).
+    pub chat_retention_days: u32,
+    /// `RIVO_CHAT_RETENTION_INTERVAL_SECS`: how often retention runs (across all servers).
+    pub chat_retention_interval: Duration,
+    /// `RIVO_CHAT_RETENTION_BATCH`: most sessions per retention batch.
+    pub chat_retention_batch: u32,
     /// `RIVO_MAX_MESSAGE_CHARS`, `RIVO_MAX_CONTEXT_KEYS`, `RIVO_MAX_CONTEXT_BYTES`,
     /// `RIVO_AUDIT_MAX_VALUE_CHARS`, `RIVO_AUDIT_MAX_BYTES`, `RIVO_HISTORY_MAX_BYTES`.
     pub limits: rivo_core::Limits,
@@ -163,6 +173,9 @@ impl Default for Config {
             session_ttl: Duration::from_secs(14 * 24 * 3600),
             login_policy: LoginPolicy::default(),
             purge_interval: Duration::from_secs(3600),
+            chat_retention_days: 0,
+            chat_retention_interval: Duration::from_secs(3600),
+            chat_retention_batch: 500,
             limits: rivo_core::Limits::default(),
             trusted_proxies: crate::proxy::default_trusted_proxies(),
             metrics_token: None,
@@ -292,6 +305,25 @@ impl Config {
                 get("RIVO_PURGE_INTERVAL_SECS"),
                 defaults.purge_interval.as_secs(),
             )?),
+            chat_retention_days: parse_or(
+                "RIVO_CHAT_RETENTION_DAYS",
+                get("RIVO_CHAT_RETENTION_DAYS"),
+                defaults.chat_retention_days,
+            )?,
+            chat_retention_interval: Duration::from_secs(
+                parse_or(
+                    "RIVO_CHAT_RETENTION_INTERVAL_SECS",
+                    get("RIVO_CHAT_RETENTION_INTERVAL_SECS"),
+                    defaults.chat_retention_interval.as_secs(),
+                )?
+                .max(1),
+            ),
+            chat_retention_batch: parse_or(
+                "RIVO_CHAT_RETENTION_BATCH",
+                get("RIVO_CHAT_RETENTION_BATCH"),
+                defaults.chat_retention_batch,
+            )?
+            .clamp(1, 10_000),
             limits: rivo_core::Limits {
                 max_message_chars: parse_or(
                     "RIVO_MAX_MESSAGE_CHARS",
@@ -716,6 +748,9 @@ impl fmt::Debug for Config {
             .field("session_ttl", &self.session_ttl)
             .field("login_policy", &self.login_policy)
             .field("purge_interval", &self.purge_interval)
+            .field("chat_retention_days", &self.chat_retention_days)
+            .field("chat_retention_interval", &self.chat_retention_interval)
+            .field("chat_retention_batch", &self.chat_retention_batch)
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "***"))

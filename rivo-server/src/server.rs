@@ -114,6 +114,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         }
         None => None,
     };
+    let retention = spawn_retention(store.clone(), &config);
     let limits = crate::http::HttpLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections,
@@ -132,6 +133,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
@@ -148,6 +152,27 @@ pub fn spawn_purger(store: Store, config: &Config) -> Option<tokio::task::JoinHa
     let every = config.purge_interval;
     Some(tokio::spawn(async move {
         store.purge_expired_every(policy, every).await
+    }))
+}
+
+/// The retention policy of `RIVO_CHAT_RETENTION_DAYS` (`None` when it is off).
+pub fn retention_policy(config: &Config) -> Option<rivo_core::privacy::RetentionPolicy> {
+    (config.chat_retention_days > 0).then(|| rivo_core::privacy::RetentionPolicy {
+        batch_size: config.chat_retention_batch,
+        ..rivo_core::privacy::RetentionPolicy::new(std::time::Duration::from_secs(
+            u64::from(config.chat_retention_days) * 86_400,
+        ))
+    })
+}
+
+/// Starts the background task of chat retention ([`Store::run_retention_every`]) when
+/// `RIVO_CHAT_RETENTION_DAYS` is set; `None` otherwise. Several servers on one database run
+/// it once per `RIVO_CHAT_RETENTION_INTERVAL_SECS` between them (a lease row).
+pub fn spawn_retention(store: Store, config: &Config) -> Option<tokio::task::JoinHandle<()>> {
+    let policy = retention_policy(config)?;
+    let every = config.chat_retention_interval;
+    Some(tokio::spawn(async move {
+        store.run_retention_every(policy, every).await
     }))
 }
 

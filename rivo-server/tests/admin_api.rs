@@ -660,7 +660,63 @@ fn admin_routes() -> Vec<Route> {
             None,
             json!(null),
         ),
+        // Privacy: exports of a client also need `chat.view_chathistory` (see `also_needed`).
+        (
+            "admin_clients_export",
+            "GET",
+            "/api/v1/admin/clients/{client}/export/",
+            p(View, Client),
+            json!(null),
+        ),
+        (
+            "admin_clients_transcript",
+            "GET",
+            "/api/v1/admin/clients/{client}/transcript/?format=csv",
+            p(View, Client),
+            json!(null),
+        ),
+        (
+            "admin_clients_erase",
+            "POST",
+            "/api/v1/admin/clients/{client}/erase/",
+            p(Erase, Client),
+            json!(null),
+        ),
+        (
+            "admin_chat_sessions_export",
+            "GET",
+            "/api/v1/admin/chat/sessions/{session}/export/",
+            p(View, ChatHistory),
+            json!(null),
+        ),
+        (
+            "admin_chat_sessions_transcript",
+            "GET",
+            "/api/v1/admin/chat/sessions/{session}/transcript/",
+            p(View, ChatHistory),
+            json!(null),
+        ),
+        (
+            "admin_chat_sessions_erase",
+            "POST",
+            "/api/v1/admin/chat/sessions/{session}/erase/",
+            p(Erase, ChatHistory),
+            json!(null),
+        ),
+        (
+            "admin_chat_personal_data",
+            "GET",
+            "/api/v1/admin/chat/personal-data/?email=a@example.com",
+            p(View, ChatHistory),
+            json!(null),
+        ),
     ]
+}
+
+/// A second permission some operations need besides the matrix's one.
+fn also_needed(op: &str) -> Option<Permission> {
+    matches!(op, "admin_clients_export" | "admin_clients_transcript")
+        .then(|| Permission::new(Action::View, Model::ChatHistory))
 }
 
 #[test]
@@ -811,7 +867,7 @@ async fn every_admin_route_checks_permissions(db: &TestDb) {
                 let role = store
                     .create_role(NewRole {
                         name: format!("Only {op} {suffix}"),
-                        permissions: BTreeSet::from([permission]),
+                        permissions: [permission].into_iter().chain(also_needed(op)).collect(),
                         ..Default::default()
                     })
                     .await

@@ -227,13 +227,14 @@ where
 }
 
 /// [`record`] for many objects of one kind at once: one multi-row INSERT (a bulk delete of 500
-/// messages is one statement, not 500).
+/// messages is one statement, not 500). Each object is `(id, description, changes)`: its own
+/// changes are recorded when they are an object, the audit's shared changes otherwise.
 async fn record_many(
     tx: &mut Tx,
     audit: &Audit<'_>,
     action: AuditAction,
     object_type: &str,
-    objects: &[(String, String)],
+    objects: &[(String, String, serde_json::Value)],
 ) -> Result<()> {
     let Some(actor) = audit.actor else {
         return Ok(());
@@ -242,7 +243,6 @@ async fn record_many(
         return Ok(());
     }
     let at = now();
-    let changes = sqlx::types::Json(&audit.changes);
     let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
          object_repr, changes, created_at) ",
@@ -250,13 +250,14 @@ async fn record_many(
     qb.push("SELECT (SELECT id FROM users WHERE id = ");
     qb.push_bind(actor.id.0);
     qb.push("), v.* FROM (");
-    qb.push_values(objects, |mut b, (id, repr)| {
+    qb.push_values(objects, |mut b, (id, repr, own)| {
+        let changes = if own.is_object() { own } else { &audit.changes };
         b.push_bind(&actor.repr)
             .push_bind(action.as_str())
             .push_bind(object_type)
             .push_bind(id)
             .push_bind(repr.chars().take(255).collect::<String>())
-            .push_bind(changes)
+            .push_bind(sqlx::types::Json(changes))
             .push_bind(at);
     });
     qb.push(") AS v");
@@ -476,11 +477,19 @@ impl Backend {
             for id in chunk {
                 list.push_bind(id.0);
             }
-            qb.push(") RETURNING id, message");
-            let gone: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let entries: Vec<(String, String)> = gone
+            qb.push(") RETURNING id, session_id, message");
+            let gone: Vec<(i64, uuid::Uuid, String)> =
+                qb.build_query_as().fetch_all(&mut *tx).await?;
+            // The session is recorded so that erasing it later can scrub these previews.
+            let entries: Vec<(String, String, serde_json::Value)> = gone
                 .iter()
-                .map(|(id, message)| (id.to_string(), preview(message)))
+                .map(|(id, session, message)| {
+                    (
+                        id.to_string(),
+                        preview(message),
+                        serde_json::json!({ "session_id": SessionId(*session).to_string() }),
+                    )
+                })
                 .collect();
             record_many(
                 &mut tx,
@@ -1694,5 +1703,426 @@ impl TryFrom<RoleRow> for RoleRowOk {
     type Error = Error;
     fn try_from(row: RoleRow) -> Result<Self> {
         Ok(Self(row))
+    }
+}
+
+// ----- privacy: retention, erasure, export, finding personal data -----
+
+/// What an erased object's earlier audit entries keep in place of their description.
+const ERASED: &str = "[erased]";
+
+const SESSION_COLS: &str = "session_id, client_id, message_count, first_message_at AS first_sent_at, \
+     last_message_at AS last_sent_at, last_message_preview, last_sender_type";
+
+/// `a, b, c` as binds (the caller checks that `ids` is not empty).
+fn push_uuid_list(qb: &mut QueryBuilder<Db>, ids: &[uuid::Uuid]) {
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+}
+
+/// Replaces the description and changes of the audit entries about `object_type` objects
+/// with ids `ids` by `[erased]`; returns how many entries changed.
+async fn scrub_audit(tx: &mut Tx, object_type: &str, ids: &[String]) -> Result<u64> {
+    let mut scrubbed = 0;
+    for chunk in ids.chunks(500) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE audit_log SET object_repr = ");
+        qb.push_bind(ERASED)
+            .push(", changes = ")
+            .push_bind(sqlx::types::Json(serde_json::json!({ "erased": true })))
+            .push(" WHERE object_type = ")
+            .push_bind(object_type.to_owned())
+            .push(" AND object_id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        qb.push(")");
+        scrubbed += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(scrubbed)
+}
+
+/// [`scrub_audit`] for the entries of deleted messages of `sessions` (which record their
+/// session in `changes.session_id`).
+async fn scrub_message_audit(tx: &mut Tx, sessions: &[String]) -> Result<u64> {
+    let mut scrubbed = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<Db>::new("UPDATE audit_log SET object_repr = ");
+        qb.push_bind(ERASED)
+            .push(", changes = ")
+            .push_bind(sqlx::types::Json(serde_json::json!({ "erased": true })))
+            .push(" WHERE object_type = 'chathistory' AND changes ->> 'session_id' IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        qb.push(")");
+        scrubbed += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(scrubbed)
+}
+
+/// Writes an audit entry whether or not the store acts as someone (erasures and retention
+/// runs are always recorded): by `actor`, or by no user with `fallback` as its description.
+#[allow(clippy::too_many_arguments)]
+async fn record_always(
+    tx: &mut Tx,
+    actor: Option<&crate::audit::Actor>,
+    fallback: &str,
+    action: AuditAction,
+    object_type: &str,
+    object_id: &str,
+    object_repr: &str,
+    changes: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
+         object_repr, changes, created_at) \
+         VALUES ((SELECT id FROM users WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(actor.map(|a| a.id.0))
+    .bind(actor.map_or(fallback, |a| a.repr.as_str()))
+    .bind(action.as_str())
+    .bind(object_type)
+    .bind(object_id)
+    .bind(object_repr)
+    .bind(sqlx::types::Json(changes))
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the messages (and so, by the triggers, the session rows) of `sessions` and clears
+/// every context's link to them; returns (messages deleted, links cleared).
+async fn delete_conversations(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<(u64, u64)> {
+    let (mut messages, mut links) = (0, 0);
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM chat_messages WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        messages += qb.build().execute(&mut **tx).await?.rows_affected();
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM chat_sessions WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        qb.build().execute(&mut **tx).await?;
+        let mut qb = QueryBuilder::<Db>::new(
+            "UPDATE client_contexts SET chat_session_id = NULL WHERE chat_session_id IN (",
+        );
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        links += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok((messages, links))
+}
+
+impl Backend {
+    /// Takes the lease `name` for `holder` until `until` (Unix µs) when it is free (never taken,
+    /// or expired by `now`); one atomic upsert, so of concurrent takers exactly one wins.
+    pub(crate) async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool> {
+        let taken = sqlx::query(
+            "INSERT INTO maintenance_leases (name, holder, acquired_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             acquired_at = excluded.acquired_at, expires_at = excluded.expires_at \
+             WHERE maintenance_leases.expires_at <= excluded.acquired_at",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Extends `holder`'s lease `name` to `until`; `false` when `holder` no longer holds it.
+    pub(crate) async fn renew_lease(&self, name: &str, holder: &str, until: i64) -> Result<bool> {
+        let renewed = sqlx::query(
+            "UPDATE maintenance_leases SET expires_at = $1 WHERE name = $2 AND holder = $3",
+        )
+        .bind(until)
+        .bind(name)
+        .bind(holder)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// In one transaction: records the run's summary entry (if any) and lets `holder`'s lease
+    /// `name` expire at `release_at`.
+    pub(crate) async fn finish_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        release_at: i64,
+        summary: Option<(DateTime<Utc>, serde_json::Value)>,
+        actor: Option<&crate::audit::Actor>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        if let Some((cutoff, changes)) = summary {
+            let id = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            record_always(
+                &mut tx,
+                actor,
+                "rivo (chat retention)",
+                AuditAction::Delete,
+                "retention",
+                &id,
+                "chat retention run",
+                &changes,
+            )
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE maintenance_leases SET expires_at = $1 WHERE name = $2 AND holder = $3",
+        )
+        .bind(release_at)
+        .bind(name)
+        .bind(holder)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sessions (and their messages) whose last message is before `cutoff`.
+    pub(crate) async fn retention_preview(&self, cutoff: DateTime<Utc>) -> Result<(u64, u64)> {
+        let (sessions, messages): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), CAST(coalesce(sum(message_count), 0) AS BIGINT) \
+             FROM chat_sessions WHERE last_message_at < $1",
+        )
+        .bind(cutoff)
+        .fetch_one(&self.read)
+        .await?;
+        Ok((
+            u64::try_from(sessions).unwrap_or(0),
+            u64::try_from(messages).unwrap_or(0),
+        ))
+    }
+
+    /// One retention batch, its own transaction: up to `limit` of the oldest sessions whose
+    /// last message is before `cutoff`, locked in session order (as appends lock them) and
+    /// checked again under the lock (an append may just have continued one), deleted with
+    /// their messages; links of contexts to them are cleared. Returns (sessions, messages).
+    pub(crate) async fn retention_batch(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<(u64, u64)> {
+        let mut tx = self.begin().await?;
+        let candidates: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT session_id FROM chat_sessions WHERE last_message_at < $1 \
+             ORDER BY last_message_at, session_id LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if candidates.is_empty() {
+            tx.commit().await?;
+            return Ok((0, 0));
+        }
+        let mut qb =
+            QueryBuilder::<Db>::new("SELECT session_id FROM chat_sessions WHERE session_id IN (");
+        push_uuid_list(&mut qb, &candidates);
+        qb.push(") AND last_message_at < ")
+            .push_bind(cutoff)
+            .push(" ORDER BY session_id")
+            .push(FOR_UPDATE);
+        let locked: Vec<uuid::Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+        if locked.is_empty() {
+            tx.commit().await?;
+            return Ok((0, 0));
+        }
+        let (messages, _links) = delete_conversations(&mut tx, &locked).await?;
+        tx.commit().await?;
+        Ok((locked.len() as u64, messages))
+    }
+
+    /// One session row.
+    pub(crate) async fn session_row(&self, id: SessionId) -> Result<Option<SessionSummary>> {
+        let row: Option<SessionRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM chat_sessions WHERE session_id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(SessionSummary::try_from).transpose()
+    }
+
+    /// The session rows linked to a client, or named by its context, by session id.
+    pub(crate) async fn client_sessions(
+        &self,
+        client_id: ClientId,
+        context_session: Option<SessionId>,
+    ) -> Result<Vec<SessionSummary>> {
+        let rows: Vec<SessionRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SESSION_COLS} FROM chat_sessions WHERE client_id = $1 OR session_id = $2 \
+             ORDER BY session_id"
+        )))
+        .bind(client_id.0)
+        .bind(context_session.map(|s| s.0))
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(SessionSummary::try_from).collect()
+    }
+
+    pub(crate) async fn erase_client(
+        &self,
+        id: ClientId,
+        actor: Option<&crate::audit::Actor>,
+    ) -> Result<crate::privacy::ClientErasure> {
+        let mut tx = self.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+        )))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound { entity: "client" });
+        }
+        let contexts: Vec<(i64, Option<uuid::Uuid>)> =
+            sqlx::query_as("SELECT id, chat_session_id FROM client_contexts WHERE client_id = $1")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        let linked: Vec<uuid::Uuid> =
+            sqlx::query_scalar("SELECT session_id FROM chat_sessions WHERE client_id = $1")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        let sessions: Vec<uuid::Uuid> = linked
+            .into_iter()
+            .chain(contexts.iter().filter_map(|(_, s)| *s))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let stage_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM client_stage_history WHERE client_id = $1")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        let assignment_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM client_assignments WHERE client_id = $1")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        let (messages, _links) = delete_conversations(&mut tx, &sessions).await?;
+        // The context, stage history and assignments go by ON DELETE CASCADE.
+        sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let strings = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>();
+        let context_ids: Vec<i64> = contexts.iter().map(|(c, _)| *c).collect();
+        let mut scrubbed = scrub_audit(&mut tx, "client", &[id.0.to_string()]).await?;
+        scrubbed += scrub_audit(&mut tx, "context", &strings(&context_ids)).await?;
+        scrubbed += scrub_audit(&mut tx, "clientstagehistory", &strings(&stage_ids)).await?;
+        scrubbed += scrub_audit(&mut tx, "clientassignment", &strings(&assignment_ids)).await?;
+        let session_strings: Vec<String> =
+            sessions.iter().map(|s| SessionId(*s).to_string()).collect();
+        scrubbed += scrub_audit(&mut tx, "chatsession", &session_strings).await?;
+        scrubbed += scrub_message_audit(&mut tx, &session_strings).await?;
+        let erasure = crate::privacy::ClientErasure {
+            client_id: id,
+            sessions: sessions.len() as u64,
+            messages,
+            stage_changes: stage_ids.len() as u64,
+            assignments: assignment_ids.len() as u64,
+            audit_entries_scrubbed: scrubbed,
+        };
+        let changes = serde_json::json!({ "erasure": erasure });
+        record_always(
+            &mut tx,
+            actor,
+            "(no user)",
+            AuditAction::Delete,
+            "client",
+            &id.0.to_string(),
+            ERASED,
+            &changes,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(erasure)
+    }
+
+    pub(crate) async fn erase_session(
+        &self,
+        session_id: SessionId,
+        actor: Option<&crate::audit::Actor>,
+    ) -> Result<crate::privacy::SessionErasure> {
+        let mut tx = self.begin().await?;
+        let (messages, links_cleared) = delete_conversations(&mut tx, &[session_id.0]).await?;
+        if messages == 0 && links_cleared == 0 {
+            return Err(Error::NotFound {
+                entity: "chat session",
+            });
+        }
+        let id = session_id.to_string();
+        let audit_entries_scrubbed = scrub_audit(&mut tx, "chatsession", std::slice::from_ref(&id))
+            .await?
+            + scrub_message_audit(&mut tx, std::slice::from_ref(&id)).await?;
+        let erasure = crate::privacy::SessionErasure {
+            session_id,
+            messages,
+            links_cleared,
+            audit_entries_scrubbed,
+        };
+        let changes = serde_json::json!({ "erasure": erasure });
+        record_always(
+            &mut tx,
+            actor,
+            "(no user)",
+            AuditAction::Delete,
+            "chatsession",
+            &id,
+            ERASED,
+            &changes,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(erasure)
+    }
+
+    /// Messages of sessions linked to no client containing `needle`: an email (a
+    /// case-insensitive substring, through the trigram index), or a phone's digits (compared
+    /// with the message's spaces, dashes, dots, parentheses and `+` removed).
+    pub(crate) async fn find_unlinked_messages(
+        &self,
+        needle: &str,
+        phone: bool,
+        limit: i64,
+    ) -> Result<Vec<ChatMessage>> {
+        let mut qb = QueryBuilder::<Db>::new(format!(
+            "SELECT {MESSAGE_COLS} FROM chat_messages WHERE NOT EXISTS (SELECT 1 FROM \
+             chat_sessions s WHERE s.session_id = chat_messages.session_id \
+             AND s.client_id IS NOT NULL) AND "
+        ));
+        if phone {
+            qb.push(
+                "replace(replace(replace(replace(replace(replace(message, ' ', ''), '-', ''), \
+                 '(', ''), ')', ''), '.', ''), '+', '') LIKE ",
+            )
+            .push_bind(format!("%{needle}%"));
+        } else {
+            push_fts(&mut qb, "chat_messages_fts", needle);
+            push_like(&mut qb, &["message"], &crate::query::like_pattern(needle));
+        }
+        qb.push(" ORDER BY sent_at DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&self.read).await?;
+        rows.into_iter().map(ChatMessage::try_from).collect()
     }
 }

@@ -350,6 +350,12 @@ impl Store {
     }
 }
 
+/// The current time at the precision both backends store (microseconds).
+pub(crate) fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
 /// [`StoreOptions::exact_count_limit`] as the backends bind it.
 pub(crate) fn count_limit(options: &StoreOptions) -> i64 {
     i64::try_from(options.exact_count_limit)

@@ -219,6 +219,7 @@ behaviours!(
 
 mod chat_scale;
 mod observe;
+mod privacy;
 /// Migrations serve no request: a store whose statements time out after 20 ms still applies
 /// every migration (each one file, one statement, which takes longer), while its ordinary
 /// statements keep the timeout. A 10M-message 0003 backfill was cancelled at 30 s before.
@@ -1233,7 +1234,7 @@ async fn effective_permissions_follow_role_user_and_flags(store: &Store) {
         })
         .await
         .unwrap();
-    assert_eq!(store.effective_permissions(&root).await.unwrap().len(), 28);
+    assert_eq!(store.effective_permissions(&root).await.unwrap().len(), 30);
 }
 
 async fn deleting_a_user_cascades_and_sets_null(store: &Store) {

@@ -13,6 +13,7 @@ pub mod clients;
 mod examples;
 pub mod input;
 mod log;
+pub mod privacy;
 pub mod users;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -26,6 +27,7 @@ use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
 pub use chat::AdminChatApi;
 pub use clients::AdminClientsApi;
 pub use log::AdminLogApi;
+pub use privacy::AdminPrivacyApi;
 pub use users::AdminAccountsApi;
 
 /// The OpenAPI tags of the admin and account routes.
@@ -46,6 +48,9 @@ pub enum AdminTag {
     /// The audit log and the admin's index.
     #[oai(rename = "admin")]
     Admin,
+    /// Erasure and export of one person's data; finding conversations that mention them.
+    #[oai(rename = "admin-privacy")]
+    AdminPrivacy,
 }
 
 /// Default page size of admin lists.
