@@ -4,6 +4,7 @@
 import { ADMIN, ApiError, api, hasSessionCookie, setCsrfToken, withQuery } from "./api.js";
 import { formatDate, h, humanize, mount, preview, uid, yesNo } from "./dom.js";
 import { ORDER, SECTIONS, STAGES } from "./sections.js";
+import { erasePage, personalDataPage, privacyCard, privacyHomeLinks } from "./privacy.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("breadcrumbs");
@@ -84,6 +85,7 @@ async function route(parts, query) {
   const [name, id, action] = parts;
   if (name === "login") return loginPage(query);
   if (!name) return homePage();
+  if (name === "personal_data" && !id) return personalDataPage(privacyUi(), query);
   const section = SECTIONS[name];
   const abilities = session.sections.get(name)?.permissions;
   if (!section || !abilities) return notFound();
@@ -91,11 +93,17 @@ async function route(parts, query) {
   if (id === "add") return formPage(name, null);
   if (id === "delete-selected") return bulkDeletePage(name, query);
   if (action === "delete") return deletePage(name, id);
+  if (action === "erase" && (name === "clients" || name === "chat_sessions")) return erasePage(privacyUi(), name, id);
   if (action === "password" && name === "users") return passwordPage(id);
   if (action) return notFound();
   if (name === "clients") return clientPage(id);
   if (name === "chat_sessions") return transcriptPage(id);
   return formPage(name, id);
+}
+
+/** The page helpers privacy.js uses (erase, export, personal-data search). */
+function privacyUi() {
+  return { me: session.me, flash, go, showError, showFieldErrors, fieldRow, setTitle, refreshCounts, notFound };
 }
 
 function showError(err) {
@@ -210,7 +218,8 @@ function homePage() {
         h("caption", {}, "Rivo"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Section"), h("th", { scope: "col" }, "Count"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Add")), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Open")))),
         h("tbody", {}, rows))
-      : h("p", {}, "You don’t have permission to view or edit anything."));
+      : h("p", {}, "You don’t have permission to view or edit anything."),
+    privacyHomeLinks(session.me));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -731,6 +740,7 @@ async function transcriptPage(sessionId) {
     h("p", {}, `${history.messages.length} messages · `,
       session.sections.has("chat_messages") ? h("a", { href: withQuery("#/chat_messages", { session_id: sessionId }) }, "Messages in the change list") : null),
     transcript(history),
+    privacyCard(privacyUi(), "chat_sessions", sessionId),
     abilities.delete ? h("div", { class: "submit-row" }, h("a", { class: "button deletelink", href: `#/chat_sessions/${encodeURIComponent(sessionId)}/delete` }, "Delete this session")) : null);
 }
 
@@ -936,6 +946,8 @@ async function clientPage(id) {
       h("h2", {}, "Conversation ", h("a", { class: "mono small", href: `#/chat_sessions/${encodeURIComponent(context.chat_session_id)}` }, context.chat_session_id)),
       transcript(history)));
   }
+
+  cards.push(privacyCard(privacyUi(), "clients", id));
 
   mount(main, h("h1", {}, client.name), h("div", { class: "client-grid" }, cards));
 }

@@ -60,6 +60,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../admin-ui/dom.js"),
     },
     Asset {
+        name: "privacy.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/privacy.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../admin-ui/style.css"),

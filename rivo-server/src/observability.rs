@@ -10,6 +10,13 @@
 //! Every label value is from a closed set: operation ids of the OpenAPI spec (or a fixed name
 //! for the few routes outside it), status classes, pool names and error kinds. No path,
 //! session id, email or token is ever a label.
+//!
+//! **Adding a metric.** Name it here (or in [`rivo_core::observability::names`] when rivo-core
+//! emits it), describe it in `describe()`, add it to the README's table and check it in
+//! `tests/metrics.rs`. A level (a queue's length, the age of its oldest item, connections
+//! open) is read when scraped, in `record_queues` or `record_pools`; an event is counted
+//! where it happens. Open event streams and webhook queue depth and age (issue 17) go into
+//! `record_queues` once those features exist, next to the group-commit queue.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -213,6 +220,18 @@ pub fn record_request(operation: &'static str, status: u16, elapsed: Duration) {
 /// Reads the scrape-time gauges from `store` and the process, then renders every metric in
 /// the Prometheus text format (0.0.4).
 fn render(installed: &Installed, store: &Store) -> String {
+    record_pools(store);
+    record_queues(store);
+    metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).set(REQUESTS_IN_FLIGHT.load(Relaxed) as f64);
+    metrics::gauge!(UPTIME).set(installed.started.elapsed().as_secs_f64());
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    installed.process.collect();
+    installed.handle.run_upkeep();
+    installed.handle.render()
+}
+
+/// The database pools' connections and the store operations waiting for one, at scrape.
+fn record_pools(store: &Store) {
     let pools = store.pool_stats();
     let mut in_use = 0u64;
     for pool in &pools {
@@ -226,16 +245,17 @@ fn render(installed: &Installed, store: &Store) -> String {
     let in_flight = store.operations_in_flight() as u64;
     metrics::gauge!(DB_OPERATIONS_IN_FLIGHT).set(in_flight as f64);
     metrics::gauge!(DB_POOL_WAITERS).set(in_flight.saturating_sub(in_use) as f64);
+}
+
+/// Queues and long-lived connections, read at scrape: the group-commit queue and its totals.
+/// The place for open event streams (SSE) and the webhook queue's depth and the age of its
+/// oldest delivery, once they exist: read their levels from the store or server here, as
+/// gauges without per-session or per-endpoint labels.
+fn record_queues(store: &Store) {
     let commits = store.group_commit_stats();
     metrics::gauge!(APPEND_QUEUE_LENGTH).set(commits.queued as f64);
     metrics::counter!(APPEND_BATCHES).absolute(commits.batches);
     metrics::counter!(APPEND_MESSAGES).absolute(commits.messages);
-    metrics::gauge!(HTTP_REQUESTS_IN_FLIGHT).set(REQUESTS_IN_FLIGHT.load(Relaxed) as f64);
-    metrics::gauge!(UPTIME).set(installed.started.elapsed().as_secs_f64());
-    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    installed.process.collect();
-    installed.handle.run_upkeep();
-    installed.handle.render()
 }
 
 /// Whether `req` carries `Authorization: Bearer <token>` (compared through SHA-256 digests, so

@@ -48,6 +48,11 @@ async fn admin_ui_serves_the_page_and_its_assets_with_content_types_and_csp() {
             "export function h(",
         ),
         (
+            "/admin/privacy.js",
+            "text/javascript; charset=utf-8",
+            "export function privacyCard(",
+        ),
+        (
             "/admin/style.css",
             "text/css; charset=utf-8",
             "@media (max-width: 760px)",

@@ -126,6 +126,11 @@ async fn start_server(dir: &Path) -> (Guard, String) {
     (Guard(child), format!("http://127.0.0.1:{port}"))
 }
 
+/// Where the browser saves downloads.
+fn downloads_dir(dir: &Path) -> PathBuf {
+    dir.join("downloads")
+}
+
 async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
     let port = free_port();
     let child = Command::new(driver)
@@ -147,6 +152,11 @@ async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Cl
                 "--disable-sync", "--window-size=1280,900", "--lang=en-US",
                 format!("--user-data-dir={}", profile.display()),
             ],
+            // Downloads (the privacy exports) land in `<dir>/downloads` without a prompt.
+            "prefs": {
+                "download.default_directory": downloads_dir(dir),
+                "download.prompt_for_download": false,
+            },
         },
         "goog:loggingPrefs": { "browser": "ALL" },
     });
@@ -190,6 +200,8 @@ struct Ui {
     client: Client,
     base: String,
     step: std::sync::Mutex<String>,
+    /// The browser's download directory.
+    downloads: PathBuf,
 }
 
 impl Ui {
@@ -770,11 +782,280 @@ async fn scenario(ui: &Ui) -> Result {
     ui.wait_text("#result_list", "Delete").await?;
     ui.keep("audit-log").await?;
 
+    privacy_steps(ui).await?;
+
     ui.step("console");
     let errors = ui.console_errors().await?;
     if !errors.is_empty() {
         return Err(format!("browser console errors: {errors:#?}").into());
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Personal data: export, erasure and the search for unlinked conversations (privacy.js)
+
+/// An unlinked conversation that mentions an email address and a phone number.
+const SESSION_PERSONAL: &str = "5e55104d-3333-4c4d-8e5f-0123456789ab";
+
+impl Ui {
+    /// Clicks `button` and waits for the download `name` to be complete; returns its text.
+    async fn download(&self, button: &str, name: &str) -> Result<String> {
+        let path = self.downloads.join(name);
+        let _ = std::fs::remove_file(&path);
+        self.click(button).await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            // Chromium writes `<name>.crdownload` and renames it when done.
+            if path.exists() {
+                return Ok(std::fs::read_to_string(&path)?);
+            }
+            if tokio::time::Instant::now() > deadline {
+                let seen: Vec<_> = std::fs::read_dir(&self.downloads)
+                    .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default();
+                return Err(format!("no download {name} (downloads: {seen:?})").into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ticks the confirmation of the erase page and erases; waits for the success message.
+    async fn confirm_erasure(&self, flash: &str) -> Result {
+        self.wait_text("main h1", "Are you sure?").await?;
+        // Without the box ticked nothing happens but a message next to it.
+        self.click("#confirm-erase").await?;
+        self.wait_text(".field[data-field=understood] .errorlist", "Tick this box")
+            .await?;
+        self.assert_accessible().await?;
+        self.click("#erase-understood").await?;
+        self.click("#confirm-erase").await?;
+        self.wait_text(".message.success", flash).await?;
+        Ok(())
+    }
+}
+
+/// The client of the walkthrough (Ada Lovelace) opened from the client list; returns its id.
+async fn open_ada(ui: &Ui) -> Result<String> {
+    ui.route("#/clients?search=lovelace").await?;
+    ui.wait_text("#result-count", "1 client").await?;
+    ui.click("#result_list tbody a").await?;
+    ui.wait_text("main h1", "Ada Lovelace").await?;
+    let hash = ui.js("return location.hash;").await?;
+    let id = hash
+        .as_str()
+        .and_then(|h| h.strip_prefix("#/clients/"))
+        .ok_or_else(|| format!("not on a client page: {hash}"))?;
+    Ok(id.to_owned())
+}
+
+/// Support (client permissions, no chat history and no erase permission) sees no export or
+/// erase buttons and no personal-data search.
+async fn privacy_hidden_without_permissions(ui: &Ui) -> Result {
+    ui.step("privacy-needs-permissions");
+    ui.logout().await?;
+    ui.login(SUPPORT_EMAIL, SUPPORT_PASSWORD).await?;
+    if !ui
+        .client
+        .find_all(Locator::Css("#find-personal-data"))
+        .await?
+        .is_empty()
+    {
+        return Err("Support is offered the personal-data search".into());
+    }
+    let id = open_ada(ui).await?;
+    ui.find("#client-stage").await?;
+    if !ui
+        .client
+        .find_all(Locator::Css("#privacy"))
+        .await?
+        .is_empty()
+    {
+        return Err("Support is offered export or erase on the client page".into());
+    }
+    ui.route(&format!("#/clients/{id}/erase")).await?;
+    ui.wait_text("main h1", "Page not found").await?;
+    ui.route("#/personal_data").await?;
+    ui.wait_text("main h1", "Page not found").await?;
+    ui.logout().await?;
+    ui.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+    Ok(())
+}
+
+/// The client page's export buttons: JSON that parses into rivo-core's `ClientExport`, and the
+/// transcript as text and CSV.
+async fn export_client(ui: &Ui) -> Result<String> {
+    ui.step("export-client");
+    let id = open_ada(ui).await?;
+    ui.find("#privacy #erase").await?;
+    ui.assert_accessible().await?;
+    ui.keep("admin-client-privacy").await?;
+    let json = ui
+        .download("#export-json", &format!("client-{id}.json"))
+        .await?;
+    let export: rivo_core::privacy::ClientExport = serde_json::from_str(&json)
+        .map_err(|e| format!("the JSON export does not parse ({e}): {json}"))?;
+    if export.client.name != "Ada Lovelace"
+        || export.sessions.len() != 1
+        || export.sessions[0].session.session_id.to_string() != SESSION_ONE
+        || export.sessions[0].messages.len() != 4
+        || export.stage_history.len() != 3
+        || export.assignments.len() != 2
+    {
+        return Err(format!(
+            "the JSON export lacks data: {} sessions, {:?} messages, {} stage changes, {} \
+             assignments: {json}",
+            export.sessions.len(),
+            export
+                .sessions
+                .iter()
+                .map(|s| s.messages.len())
+                .collect::<Vec<_>>(),
+            export.stage_history.len(),
+            export.assignments.len()
+        )
+        .into());
+    }
+    let text = ui
+        .download("#export-text", &format!("client-{id}.txt"))
+        .await?;
+    if !text.contains("client: Hi, I need a loan for a small bakery") {
+        return Err(format!("the text transcript: {text}").into());
+    }
+    let csv = ui
+        .download("#export-csv", &format!("client-{id}.csv"))
+        .await?;
+    if !csv.starts_with("session_id,message_id,sent_at,sender_type,message\r\n")
+        || csv.lines().count() != 5
+        || !csv.contains(SESSION_ONE)
+    {
+        return Err(format!("the CSV transcript: {csv}").into());
+    }
+    ui.wait_text("#privacy-status", "Downloaded").await?;
+    Ok(id)
+}
+
+/// The personal-data search finds an unlinked conversation by email and by phone; from there,
+/// the session page exports it and erases it, after which the search finds nothing.
+async fn find_export_and_erase_a_session(ui: &Ui) -> Result {
+    ui.step("find-personal-data");
+    send_chat(
+        ui,
+        SESSION_PERSONAL,
+        &[
+            (
+                "client",
+                "Please call me back: +44 (20) 7946-0999 or grace.hopper@example.net",
+            ),
+            ("bot", "Thanks, we will be in touch."),
+        ],
+    )
+    .await?;
+    ui.route("#/").await?;
+    ui.click("#find-personal-data").await?;
+    ui.wait_text("main h1", "Find personal data").await?;
+    ui.select("#pd-kind", "phone").await?;
+    ui.fill("#pd-value", "0999").await?;
+    ui.click("#pd-search").await?;
+    // Too few digits: the API's message, next to the field.
+    ui.wait_text(".field[data-field=phone] .errorlist", "")
+        .await?;
+    ui.fill("#pd-value", "(20) 7946 0999").await?;
+    ui.click("#pd-search").await?;
+    ui.wait_text("#personal-data-count", "1 message in 1 conversation")
+        .await?;
+    ui.select("#pd-kind", "email").await?;
+    ui.fill("#pd-value", "Grace.Hopper@example.net").await?;
+    ui.click("#pd-search").await?;
+    ui.wait_text("#personal-data-count", "1 message in 1 conversation")
+        .await?;
+    ui.wait_text("#personal-data-list", "Please call me back")
+        .await?;
+    ui.assert_accessible().await?;
+    ui.keep("personal-data").await?;
+
+    ui.step("export-session");
+    ui.click(&format!(
+        "#personal-data-list a[href='#/chat_sessions/{SESSION_PERSONAL}']"
+    ))
+    .await?;
+    ui.wait_text(".transcript", "Please call me back").await?;
+    let json = ui
+        .download("#export-json", &format!("session-{SESSION_PERSONAL}.json"))
+        .await?;
+    let export: rivo_core::privacy::SessionExport = serde_json::from_str(&json)
+        .map_err(|e| format!("the session export does not parse ({e}): {json}"))?;
+    if export.session.session_id.to_string() != SESSION_PERSONAL || export.messages.len() != 2 {
+        return Err(format!("the session export: {json}").into());
+    }
+    let csv = ui
+        .download("#export-csv", &format!("session-{SESSION_PERSONAL}.csv"))
+        .await?;
+    if csv.lines().count() != 3 || !csv.contains("grace.hopper@example.net") {
+        return Err(format!("the session CSV: {csv}").into());
+    }
+
+    ui.step("erase-session");
+    ui.click("#privacy #erase").await?;
+    ui.wait_text("#erase-summary", "2 messages").await?;
+    ui.keep("erase-session-confirm").await?;
+    ui.confirm_erasure("The conversation was erased: 2 messages deleted")
+        .await?;
+    ui.wait_text("main h1", "Select chat session").await?;
+    ui.route(&format!("#/chat_sessions/{SESSION_PERSONAL}"))
+        .await?;
+    ui.wait_text(".message.error", "does not exist").await?;
+    ui.route("#/personal_data?email=grace.hopper%40example.net")
+        .await?;
+    ui.wait_text("#personal-data-count", "No unlinked conversation")
+        .await?;
+    Ok(())
+}
+
+/// Erasing the client from its page: afterwards the client, its linked conversation and its
+/// name in the audit log are gone, and the log holds one erasure entry.
+async fn erase_client(ui: &Ui, id: &str) -> Result {
+    ui.step("erase-client");
+    ui.route(&format!("#/clients/{id}")).await?;
+    ui.wait_text("main h1", "Ada Lovelace").await?;
+    ui.click("#privacy #erase").await?;
+    ui.wait_text("main p", "the client “Ada Lovelace”").await?;
+    ui.keep("erase-client-confirm").await?;
+    // "No, take me back" returns to the client, untouched.
+    ui.click("#erase-form a.cancel").await?;
+    ui.wait_text("main h1", "Ada Lovelace").await?;
+    ui.click("#privacy #erase").await?;
+    ui.confirm_erasure(
+        "The client was erased: 1 conversation with 4 messages, 3 stage changes and 2 assignments deleted",
+    )
+    .await?;
+    ui.wait_text("#result-count", "0 clients").await?;
+    ui.route("#/chat_sessions").await?;
+    // Left: the long conversation (the second one's messages were deleted earlier).
+    ui.wait_text("#result-count", "1 chat session").await?;
+    let sessions = ui.column(2).await?;
+    if sessions != [SESSION_LONG] {
+        return Err(format!("the erased client's conversation is listed: {sessions:?}").into());
+    }
+    ui.route("#/log?search=Ada").await?;
+    ui.wait_text("main h1", "Select log entry to view").await?;
+    ui.find("#result_list, main p.empty").await?;
+    let log = ui.find("main").await?.text().await?;
+    if log.contains("Ada Lovelace") || log.contains("ada@example.com") {
+        return Err(format!("the audit log still names the erased client: {log}").into());
+    }
+    ui.route("#/log?action=delete").await?;
+    ui.wait_text("#result_list", "[erased]").await?;
+    ui.keep("audit-log-erased").await?;
+    Ok(())
+}
+
+/// Export and erasure from the client and session pages, and the personal-data search.
+async fn privacy_steps(ui: &Ui) -> Result {
+    privacy_hidden_without_permissions(ui).await?;
+    let id = export_client(ui).await?;
+    find_export_and_erase_a_session(ui).await?;
+    erase_client(ui, &id).await?;
     Ok(())
 }
 
@@ -790,6 +1071,7 @@ async fn browser_admin_walkthrough() {
         client,
         base,
         step: std::sync::Mutex::new("start".to_owned()),
+        downloads: downloads_dir(dir.path()),
     };
     let outcome = scenario(&ui).await;
     if let Err(err) = outcome {

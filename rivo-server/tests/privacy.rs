@@ -334,6 +334,32 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Audit entries about the session that hold its words: a message deleted by an admin (its
+    // preview), and a client (with no personal data of its own) whose context links to it.
+    let extra = db
+        .store
+        .append(chat, "again: Grace, 555 010 7777", SenderType::Client)
+        .await
+        .unwrap();
+    let resp = c
+        .delete(format!("/api/v1/admin/chat/messages/{}/", extra.id.0))
+        .header("authorization", format!("Bearer {root}"))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
+    let boss = db.store.user_by_email("root@example.com").await.unwrap();
+    let walk_in = db
+        .store
+        .acting_as(&boss)
+        .create_client(NewClient {
+            chat_session_id: Some(chat),
+            ..NewClient::new("Walk-in lead")
+        })
+        .await
+        .unwrap();
+    let (_, log) = get(&c, &root, "/api/v1/admin/log/?page_size=1000").await;
+    assert!(log.contains("Grace"), "no audit entry to scrub: {log}");
+
     let (status, _) = post(
         &c,
         &viewer,
@@ -349,7 +375,89 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     .await;
     assert_eq!(status, StatusCode::OK, "{erased}");
     assert_eq!(erased["messages"], 2);
+    assert_eq!(erased["links_cleared"], 1);
     assert_eq!(erased["session_id"], chat.to_string());
+
+    // Nothing of the conversation through any read of the API; the client stays, unlinked.
+    for path in [
+        format!("/api/v1/admin/chat/sessions/{chat}/"),
+        format!("/api/v1/admin/chat/sessions/{chat}/export/"),
+        format!("/api/v1/admin/chat/sessions/{chat}/transcript/"),
+    ] {
+        let (status, body) = get(&c, &root, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    // The public history answers like for a session never seen (it echoes the id asked for).
+    let (status, history) = get(
+        &c,
+        &root,
+        &format!("/api/v1/chat/history/?session_id={chat}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&history).unwrap()["messages"],
+        json!([])
+    );
+    let mut everything = String::new();
+    let mut log = String::new();
+    for path in [
+        "/api/v1/admin/chat/sessions/?page_size=1000".to_owned(),
+        "/api/v1/admin/chat/sessions/?search=grace".to_owned(),
+        "/api/v1/admin/chat/messages/?page_size=1000".to_owned(),
+        "/api/v1/admin/chat/messages/?search=Grace".to_owned(),
+        format!("/api/v1/admin/chat/messages/?session_id={chat}"),
+        "/api/v1/admin/chat/personal-data/?phone=5550107777".to_owned(),
+        "/api/v1/admin/contexts/?page_size=1000".to_owned(),
+        format!("/api/v1/admin/clients/{}/context/", walk_in.id),
+        "/api/v1/admin/log/?page_size=1000".to_owned(),
+        "/api/v1/admin/log/?search=Grace".to_owned(),
+    ] {
+        let (status, body) = get(&c, &root, &path).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{path}: {status} {body}"
+        );
+        if path.starts_with("/api/v1/admin/log/") {
+            log += &body;
+        } else {
+            everything += &body;
+        }
+    }
+    for needle in ["Grace", "grace", "555", "7777", "Thanks"] {
+        assert!(
+            !everything.contains(needle),
+            "{needle} readable: {everything}"
+        );
+        assert!(!log.contains(needle), "{needle} in the audit log: {log}");
+    }
+    // The session id itself is gone too, except as the id of the erasure's audit entry.
+    assert!(
+        !everything.contains(&chat.to_string()),
+        "the session id is readable: {everything}"
+    );
+    let (_, context) = get(
+        &c,
+        &root,
+        &format!("/api/v1/admin/clients/{}/context/", walk_in.id),
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&context).unwrap()["chat_session_id"],
+        Value::Null,
+        "{context}"
+    );
+    let (_, log) = get(&c, &root, "/api/v1/admin/log/?page_size=1000").await;
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let erasure = log["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["changes"].get("erasure").is_some())
+        .unwrap_or_else(|| panic!("no erasure entry: {log}"));
+    assert_eq!(erasure["object_id"], chat.to_string());
+    assert_eq!(erasure["object_repr"], "[erased]");
+    assert_eq!(erasure["changes"]["erasure"]["messages"], 2);
     let (status, _) = post(
         &c,
         &root,
