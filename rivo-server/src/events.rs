@@ -50,6 +50,19 @@ pub fn open_streams() -> usize {
     OPEN_IN_PROCESS.load(Relaxed)
 }
 
+/// Set once the server shuts down: every open stream ends (clients reconnect elsewhere), so an
+/// open stream never holds a graceful shutdown for its whole timeout.
+fn ending() -> &'static tokio::sync::watch::Sender<bool> {
+    static ENDING: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    ENDING.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// Ends every open event stream of this process (called when the server starts shutting down).
+pub fn end_all_streams() {
+    ending().send_replace(true);
+}
+
 /// The open streams of one app and their limits (request data).
 #[derive(Clone)]
 pub struct EventStreams {
@@ -100,7 +113,16 @@ impl EventStreams {
                 }
                 std::future::ready(item.ok())
             })
-            .take_until(tokio::time::sleep(self.limits.max_duration))
+            .take_until({
+                let max = self.limits.max_duration;
+                let mut ending = ending().subscribe();
+                async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(max) => {}
+                        _ = ending.wait_for(|end| *end) => {}
+                    }
+                }
+            })
             .boxed()
     }
 }

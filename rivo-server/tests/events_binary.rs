@@ -222,6 +222,28 @@ async fn a_widget_on_server_a_sees_a_post_to_server_b_within_a_second() {
         let ids = again.ids_within(Duration::from_secs(5), 2);
         assert_eq!(ids, missed);
         assert_eq!(again.ids_within(Duration::from_millis(500), 3), missed);
+        // A graceful shutdown ends open streams at once instead of waiting for them
+        // (RIVO_SHUTDOWN_TIMEOUT_SECS is 30 s by default).
+        let mut a = a;
+        let stopping = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &a.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exited = a.child.wait().unwrap();
+        assert!(exited.success(), "{exited:?}");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "shutdown took {:?} with a stream open",
+            stopping.elapsed()
+        );
+        again
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        assert_eq!(again.stream.read_to_end(&mut rest).unwrap_or(0), rest.len());
     })
     .await
     .unwrap();
