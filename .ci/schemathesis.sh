@@ -34,6 +34,8 @@ export DATABASE_URL="sqlite://$WORK/st.sqlite3?mode=rwc" RUST_LOG=warn
 # The fuzzer sends thousands of wrong logins: keep the throttle from hiding everything else
 # behind 429 (which the spec documents for both login operations).
 export RIVO_LOGIN_MAX_FAILURES=1000000 RIVO_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000
+# Event streams (text/event-stream) end after 1 s, so each generated request gets its answer.
+export RIVO_EVENT_STREAM_MAX_SECS=1
 RIVO_SUPERUSER_PASSWORD=$PASSWORD "$BIN" createsuperuser --email admin@example.com >/dev/null
 "$BIN" serve --bind "127.0.0.1:$PORT" >"$OUT/server.log" 2>&1 &
 SERVER=$!

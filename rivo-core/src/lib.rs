@@ -67,6 +67,7 @@ pub mod observability;
 pub mod privacy;
 pub mod query;
 mod store;
+pub mod streams;
 mod validate;
 
 pub use accounts::{Permission, Role, User};

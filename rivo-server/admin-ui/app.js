@@ -5,6 +5,7 @@ import { ADMIN, ApiError, api, hasSessionCookie, setCsrfToken, withQuery } from 
 import { formatDate, h, humanize, mount, preview, uid, yesNo } from "./dom.js";
 import { ORDER, SECTIONS, STAGES } from "./sections.js";
 import { erasePage, personalDataPage, privacyCard, privacyHomeLinks } from "./privacy.js";
+import { onActivity, stopLive } from "./live.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("breadcrumbs");
@@ -82,6 +83,7 @@ async function render() {
 }
 
 async function route(parts, query) {
+  stopLive();
   const [name, id, action] = parts;
   if (name === "login") return loginPage(query);
   if (!name) return homePage();
@@ -434,6 +436,21 @@ async function changeList(name, query) {
         hiddenActive.length ? h("ul", { class: "active-filters" }, hiddenActive) : null,
         actions, table, paginator),
       filters.length ? h("aside", { class: "changelist-filter", "aria-label": "Filter" }, h("h2", {}, "Filter"), filters) : null));
+  if (name === "chat_sessions") followList(name);
+}
+
+/** Re-reads a chat list when messages arrive (at most once a second; not while rows are picked). */
+function followList(name) {
+  let timer = null;
+  const hash = location.hash;
+  onActivity((event) => {
+    if (event.type !== "message.created" || timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      const busy = main.querySelector("#result_list tbody input[type=checkbox]:checked");
+      if (location.hash === hash && !busy) render();
+    }, 1000);
+  });
 }
 
 async function bulkDeletePage(name, query) {
@@ -721,27 +738,52 @@ async function passwordPage(id) {
 // ---------------------------------------------------------------------------------------------
 // Chat transcript
 
+function bubble(m) {
+  return h("li", { class: `bubble from-${m.sender_type}`, "data-id": String(m.id) },
+    h("div", { class: "meta" }, h("strong", {}, m.sender_type === "bot" ? "Bot" : "Client"), " · ",
+      h("time", { datetime: m.sent_at }, formatDate(m.sent_at))),
+    h("p", {}, m.message));
+}
+
 function transcript(history) {
-  if (!history.messages.length) return h("p", { class: "empty" }, "No messages.");
-  return h("ol", { class: "transcript", "aria-label": "Conversation" }, history.messages.map((m) =>
-    h("li", { class: `bubble from-${m.sender_type}` },
-      h("div", { class: "meta" }, h("strong", {}, m.sender_type === "bot" ? "Bot" : "Client"), " · ",
-        h("time", { datetime: m.sent_at }, formatDate(m.sent_at))),
-      h("p", {}, m.message))));
+  if (!history.messages.length) return h("p", { class: "empty transcript-empty" }, "No messages.");
+  return h("ol", { class: "transcript", "aria-label": "Conversation" }, history.messages.map(bubble));
+}
+
+/** Appends the session's new messages to its transcript as they are stored (once each). */
+function followTranscript(sessionId, container, onCount) {
+  const seen = new Set([...container.querySelectorAll(".bubble")].map((b) => b.dataset.id));
+  onActivity((event) => {
+    const m = event.data;
+    if (event.type !== "message.created" || m.session_id !== sessionId || seen.has(String(m.id))) return;
+    seen.add(String(m.id));
+    let list = container.querySelector("ol.transcript");
+    if (!list) {
+      container.querySelector(".transcript-empty")?.remove();
+      list = h("ol", { class: "transcript", "aria-label": "Conversation" });
+      container.append(list);
+    }
+    list.append(bubble(m));
+    onCount?.(seen.size);
+  });
 }
 
 async function transcriptPage(sessionId) {
   const abilities = session.sections.get("chat_sessions").permissions;
   const history = await api("GET", `${ADMIN}/chat/sessions/${encodeURIComponent(sessionId)}/`);
   setTitle(`Session ${sessionId}`, [["Chat sessions", "#/chat_sessions"]]);
+  const count = h("span", { id: "message-count" }, `${history.messages.length} messages`);
+  const live = h("div", { id: "live-transcript" }, transcript(history));
   mount(main,
     h("h1", {}, "Chat session"),
     h("p", { class: "subtitle mono" }, sessionId),
-    h("p", {}, `${history.messages.length} messages · `,
+    h("p", {}, count, " · ",
       session.sections.has("chat_messages") ? h("a", { href: withQuery("#/chat_messages", { session_id: sessionId }) }, "Messages in the change list") : null),
-    transcript(history),
+    live,
     privacyCard(privacyUi(), "chat_sessions", sessionId),
     abilities.delete ? h("div", { class: "submit-row" }, h("a", { class: "button deletelink", href: `#/chat_sessions/${encodeURIComponent(sessionId)}/delete` }, "Delete this session")) : null);
+  // Messages stored since the history was read (each shown once, however they arrive).
+  followTranscript(sessionId, live, (n) => { count.textContent = `${n} messages`; });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../admin-ui/sections.js"),
     },
     Asset {
+        name: "live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../admin-ui/live.js"),
+    },
+    Asset {
         name: "dom.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../admin-ui/dom.js"),

@@ -11,6 +11,7 @@ use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi,
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::{AdminEventsApi, ChatEventsApi, EventStreams};
 use crate::middleware::{self, ApiConventions};
 use crate::render::json_response;
 
@@ -24,6 +25,8 @@ pub type Apis = (
     AdminClientsApi,
     AdminLogApi,
     AdminPrivacyApi,
+    ChatEventsApi,
+    AdminEventsApi,
 );
 
 /// Path of the generated spec.
@@ -40,6 +43,8 @@ fn apis() -> Apis {
         AdminClientsApi,
         AdminLogApi,
         AdminPrivacyApi,
+        ChatEventsApi,
+        AdminEventsApi,
     )
 }
 
@@ -78,6 +83,7 @@ pub fn openapi_json() -> String {
             .collect();
         *paths = respelled;
     }
+    crate::events::describe_event_streams(&mut doc);
     crate::spec::tidy_for_sdks(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or(spec)
 }
@@ -111,6 +117,7 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .nest_no_strip("/api/v1", service)
         .data(store)
         .data(BodyLimit(config.max_body_bytes))
+        .data(EventStreams::new(config.event_streams))
         .data(config.clone())
         .with(poem::middleware::CookieJarManager::new())
         .around(conventions.clone().layer())

@@ -20,7 +20,7 @@ use crate::render::{DrfDateTime, DrfJson};
 /// The OpenAPI tag of the chat routes.
 #[derive(poem_openapi::Tags)]
 #[oai(rename_all = "lowercase")]
-enum ChatTag {
+pub(crate) enum ChatTag {
     /// The chatbot widget's public API: store a message, read a session's history.
     Chat,
 }

@@ -124,6 +124,33 @@ pub struct Config {
     pub header_read_timeout: Duration,
     /// `RIVO_MAX_CONNECTIONS`: connections served at once.
     pub max_connections: usize,
+    /// `RIVO_MAX_EVENT_STREAMS`, `RIVO_EVENT_STREAM_MAX_SECS`, `RIVO_EVENT_STREAM_HEARTBEAT_SECS`:
+    /// the live event streams (server-sent events).
+    pub event_streams: EventStreamLimits,
+}
+
+/// Limits of the live event streams (`GET /api/v1/chat/events/`, `GET /api/v1/admin/events/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventStreamLimits {
+    /// `RIVO_MAX_EVENT_STREAMS`: streams open at once on this server (both kinds together);
+    /// one more is answered `503`. Zero refuses every stream.
+    pub max_streams: usize,
+    /// `RIVO_EVENT_STREAM_MAX_SECS`: a stream ends after this long; the client reconnects with
+    /// `Last-Event-ID` and loses nothing (browsers' `EventSource` does it by itself).
+    pub max_duration: Duration,
+    /// `RIVO_EVENT_STREAM_HEARTBEAT_SECS`: a comment line (`:`) is sent after this long without
+    /// an event, so proxies keep the connection and clients notice a dead one.
+    pub heartbeat: Duration,
+}
+
+impl Default for EventStreamLimits {
+    fn default() -> Self {
+        Self {
+            max_streams: 1000,
+            max_duration: Duration::from_secs(300),
+            heartbeat: Duration::from_secs(15),
+        }
+    }
 }
 
 /// Why the configuration was refused.
@@ -188,6 +215,7 @@ impl Default for Config {
             },
             header_read_timeout: Duration::from_secs(15),
             max_connections: 10_000,
+            event_streams: EventStreamLimits::default(),
         }
     }
 }
@@ -425,6 +453,29 @@ impl Config {
                 get("RIVO_MAX_CONNECTIONS"),
                 defaults.max_connections,
             )?,
+            event_streams: EventStreamLimits {
+                max_streams: parse_or(
+                    "RIVO_MAX_EVENT_STREAMS",
+                    get("RIVO_MAX_EVENT_STREAMS"),
+                    defaults.event_streams.max_streams,
+                )?,
+                max_duration: Duration::from_secs(
+                    parse_or(
+                        "RIVO_EVENT_STREAM_MAX_SECS",
+                        get("RIVO_EVENT_STREAM_MAX_SECS"),
+                        defaults.event_streams.max_duration.as_secs(),
+                    )?
+                    .max(1),
+                ),
+                heartbeat: Duration::from_secs(
+                    parse_or(
+                        "RIVO_EVENT_STREAM_HEARTBEAT_SECS",
+                        get("RIVO_EVENT_STREAM_HEARTBEAT_SECS"),
+                        defaults.event_streams.heartbeat.as_secs(),
+                    )?
+                    .max(1),
+                ),
+            },
         })
     }
 
@@ -760,6 +811,7 @@ impl fmt::Debug for Config {
             .field("chat_policy", &self.chat_policy)
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
+            .field("event_streams", &self.event_streams)
             .finish()
     }
 }

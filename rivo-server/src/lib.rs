@@ -28,6 +28,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod middleware;
 pub mod observability;

@@ -57,6 +57,8 @@ pub const APPEND_QUEUE_LENGTH: &str = "rivo_append_queue_length";
 pub const APPEND_BATCHES: &str = "rivo_append_batches_total";
 /// Counter: chat messages committed by the group commit.
 pub const APPEND_MESSAGES: &str = "rivo_append_messages_total";
+/// Gauge: live event streams (server-sent events) open now.
+pub const EVENT_STREAMS_OPEN: &str = "rivo_event_streams_open";
 /// Gauge, seconds: time since the server started.
 pub const UPTIME: &str = "rivo_uptime_seconds";
 /// Gauge, label `version`: always 1.
@@ -182,6 +184,10 @@ fn describe() {
     );
     describe_counter!(core::LOGIN_FAILURES, "Failed password logins by reason.");
     describe_counter!(core::LOGIN_THROTTLED, "Logins refused by the throttle.");
+    describe_gauge!(
+        EVENT_STREAMS_OPEN,
+        "Live event streams (server-sent events) open now."
+    );
     describe_gauge!(UPTIME, Unit::Seconds, "Time since the server started.");
     describe_gauge!(BUILD_INFO, "The server's version (value 1).");
 }
@@ -256,6 +262,7 @@ fn record_queues(store: &Store) {
     metrics::gauge!(APPEND_QUEUE_LENGTH).set(commits.queued as f64);
     metrics::counter!(APPEND_BATCHES).absolute(commits.batches);
     metrics::counter!(APPEND_MESSAGES).absolute(commits.messages);
+    metrics::gauge!(EVENT_STREAMS_OPEN).set(crate::events::open_streams() as f64);
 }
 
 /// Whether `req` carries `Authorization: Bearer <token>` (compared through SHA-256 digests, so

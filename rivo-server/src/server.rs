@@ -120,12 +120,10 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         max_connections,
         shutdown_timeout: config.shutdown_timeout,
     };
-    crate::http::serve_http(
-        listener,
-        crate::app(store.clone(), config),
-        limits,
-        shutdown_signal(),
-    )
+    crate::http::serve_http(listener, crate::app(store.clone(), config), limits, async {
+        shutdown_signal().await;
+        crate::events::end_all_streams();
+    })
     .await?;
     if let Some(purger) = purger {
         purger.abort();

@@ -782,6 +782,7 @@ async fn scenario(ui: &Ui) -> Result {
     ui.wait_text("#result_list", "Delete").await?;
     ui.keep("audit-log").await?;
 
+    live_updates(ui).await?;
     privacy_steps(ui).await?;
 
     ui.step("console");
@@ -1056,6 +1057,55 @@ async fn privacy_steps(ui: &Ui) -> Result {
     let id = export_client(ui).await?;
     find_export_and_erase_a_session(ui).await?;
     erase_client(ui, &id).await?;
+/// Issue 13: the transcript and the session list follow the admin event stream. A message
+/// POSTed while the transcript is open appears without a reload; a new session appears in the
+/// list by itself.
+async fn live_updates(ui: &Ui) -> Result {
+    ui.step("live-transcript");
+    ui.route(&format!("#/chat_sessions/{SESSION_ONE}")).await?;
+    ui.wait_text(".transcript", "Hi, I need a loan").await?;
+    let before = ui
+        .js("return document.querySelectorAll('.transcript .bubble').length;")
+        .await?;
+    // Mark the page: a reload would lose the mark.
+    ui.js("window.rivoNoReload = true;").await?;
+    // Give the EventSource a moment to connect (a message before it is not shown live).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    send_chat(
+        ui,
+        SESSION_ONE,
+        &[("client", "Is the live transcript working?")],
+    )
+    .await?;
+    ui.wait_text(
+        ".transcript .bubble:last-child",
+        "Is the live transcript working?",
+    )
+    .await?;
+    send_chat(ui, SESSION_ONE, &[("bot", "Yes, live.")]).await?;
+    ui.wait_text(".transcript .bubble.from-bot:last-child", "Yes, live.")
+        .await?;
+    let after = ui
+        .js("return [document.querySelectorAll('.transcript .bubble').length, window.rivoNoReload === true];")
+        .await?;
+    if after != json!([before.as_u64().unwrap_or(0) + 2, true]) {
+        return Err(format!("live transcript: {before} bubbles before, then {after}").into());
+    }
+    ui.wait_text(
+        "#message-count",
+        &format!("{} messages", before.as_u64().unwrap_or(0) + 2),
+    )
+    .await?;
+    ui.keep("live-transcript").await?;
+
+    ui.step("live-session-list");
+    ui.route("#/chat_sessions").await?;
+    ui.wait_text("main h1", "chat session").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fresh = "5b0c6a1e-1d2f-4e3a-9b4c-7d8e9f0a1b2c";
+    send_chat(ui, fresh, &[("client", "A brand new conversation")]).await?;
+    ui.wait_text("#result_list", fresh).await?;
+    ui.keep("live-session-list").await?;
     Ok(())
 }
 

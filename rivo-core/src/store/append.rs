@@ -78,7 +78,14 @@ pub(crate) struct Appender {
 
 impl Appender {
     /// Starts `writers` writer tasks (at least one) on the current tokio runtime.
-    pub(crate) fn start(backend: Backend, writers: usize, batch_max: usize) -> Self {
+    /// `wake`: where to announce each committed batch's sessions to this process's live
+    /// streams (SQLite; on PostgreSQL the batch's statement sends a NOTIFY itself).
+    pub(crate) fn start(
+        backend: Backend,
+        writers: usize,
+        batch_max: usize,
+        wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
+    ) -> Self {
         // The queue bound only smooths bursts: callers beyond it wait to enqueue.
         let (tx, rx) = mpsc::channel::<Job>(batch_max.max(1) * 4);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -90,6 +97,7 @@ impl Appender {
                     rx.clone(),
                     batch_max.max(1),
                     stats.clone(),
+                    wake.clone(),
                 ))
             })
             .collect();
@@ -153,6 +161,7 @@ async fn write_loop(
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     batch_max: usize,
     stats: Arc<AppendStats>,
+    wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
 ) {
     loop {
         // Collect a batch: wait for one job, then take whatever else is already queued.
@@ -201,6 +210,12 @@ async fn write_loop(
         match written {
             Ok(stored) if stored.len() == rows.len() => {
                 stats.record(rows.len());
+                if let Some(wake) = wake.as_ref().filter(|w| w.receiver_count() > 0) {
+                    let mut sessions: Vec<SessionId> = rows.iter().map(|r| r.session_id).collect();
+                    sessions.sort_unstable();
+                    sessions.dedup();
+                    let _ = wake.send(crate::streams::Wake::Sessions(sessions.into()));
+                }
                 let mut stored = stored.into_iter();
                 for job in jobs {
                     let mine: Vec<ChatMessage> = stored.by_ref().take(job.rows.len()).collect();

@@ -185,7 +185,7 @@ fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
 /// by the append batch itself). Called before the change's commit, so an event exists exactly
 /// when its change does.
 async fn emit(tx: &mut Tx, event: &Event) -> Result<()> {
-    let _ = (tx, event);
+    record_activity(tx, event).await?;
     Ok(())
 }
 
@@ -1835,6 +1835,7 @@ async fn delete_conversations(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<(u
         qb.push(")");
         links += qb.build().execute(&mut **tx).await?.rows_affected();
     }
+    forget_activity(tx, sessions).await?;
     Ok((messages, links))
 }
 

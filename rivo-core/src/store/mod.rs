@@ -99,6 +99,10 @@ pub struct StoreOptions {
     /// lock, and no session state (`SET`, startup options) is relied on. The URL parameter
     /// `pooler=transaction` turns it on too. Ignored on SQLite.
     pub transaction_pooler: bool,
+    /// How often a live stream ([`Store::subscribe_session`], [`Store::subscribe_activity`])
+    /// looks for new rows when no wake-up came: the fallback that makes a lost wake-up cost
+    /// latency, never an item. Zero means the default, 2 s.
+    pub subscription_poll: Duration,
 }
 
 impl Default for StoreOptions {
@@ -111,6 +115,7 @@ impl Default for StoreOptions {
             exact_count_limit: 10_000,
             statement_timeout: None,
             transaction_pooler: false,
+            subscription_poll: Duration::from_secs(2),
         }
     }
 }
@@ -186,6 +191,8 @@ pub struct Store {
     pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
     pub(crate) appender: std::sync::Arc<append::Appender>,
     pub(crate) limits: std::sync::Arc<crate::limits::Limits>,
+    /// Wake-ups of live streams ([`crate::streams`]).
+    pub(crate) streams: std::sync::Arc<crate::streams::Hub>,
 }
 
 impl fmt::Debug for Store {
@@ -229,12 +236,18 @@ impl Store {
             Backend::Sqlite(_) => 1,
             Backend::Postgres(_) => writers,
         };
-        let appender = append::Appender::start(backend.clone(), writers, options.append_batch_max);
+        let streams = crate::streams::Hub::new(options.subscription_poll);
+        // SQLite wakes this process's streams after each batch commits; PostgreSQL sends a
+        // NOTIFY from the batch's statement instead (heard by every server).
+        let wake = matches!(backend, Backend::Sqlite(_)).then(|| streams.sender());
+        let appender =
+            append::Appender::start(backend.clone(), writers, options.append_batch_max, wake);
         Ok(Self {
             backend,
             actor: None,
             appender: std::sync::Arc::new(appender),
             limits: Default::default(),
+            streams: std::sync::Arc::new(streams),
         })
     }
 
@@ -317,6 +330,7 @@ impl Store {
     /// main database file alone holds every row.
     pub async fn close(&self) {
         self.appender.close().await;
+        self.streams.stop();
         dispatch!(self.close())
     }
 

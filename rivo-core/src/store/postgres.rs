@@ -393,6 +393,58 @@ impl Backend {
         self.write.close().await;
     }
 
+    /// Starts the one `LISTEN` task of a store (`None` behind a transaction-mode pooler, which
+    /// cannot carry `LISTEN`: streams poll there). It holds one pool connection, forwards every
+    /// notification to `wake`, and after a lost connection reconnects and wakes everyone.
+    pub(crate) fn spawn_listener(
+        &self,
+        wake: tokio::sync::broadcast::Sender<crate::streams::Wake>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.pooler {
+            return None;
+        }
+        let pool = self.write.pool.clone();
+        Some(tokio::spawn(async move {
+            use crate::streams::Wake;
+            loop {
+                let connected = async {
+                    let mut listener = ::sqlx::postgres::PgListener::connect_with(&pool).await?;
+                    listener.listen(crate::streams::CHANNEL).await?;
+                    Ok::<_, ::sqlx::Error>(listener)
+                }
+                .await;
+                let mut listener = match connected {
+                    Ok(listener) => listener,
+                    Err(::sqlx::Error::PoolClosed) => return,
+                    Err(err) => {
+                        tracing::warn!(%err, "live streams: LISTEN failed; retrying in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                // (Re)connected: whatever was sent meanwhile is in the database.
+                let _ = wake.send(Wake::Everything);
+                loop {
+                    match listener.try_recv().await {
+                        Ok(Some(n)) => {
+                            let _ = wake.send(Wake::from_payload(n.payload()));
+                        }
+                        // Lost and re-established: look again.
+                        Ok(None) => {
+                            let _ = wake.send(Wake::Everything);
+                        }
+                        Err(::sqlx::Error::PoolClosed) => return,
+                        Err(err) => {
+                            tracing::warn!(%err, "live streams: LISTEN connection failed");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
     pub(crate) async fn backup_to(&self, _path: &str) -> crate::Result<()> {
         Err(crate::Error::Unsupported(
             "rivo cannot back up a PostgreSQL database itself: use `pg_dump --format=custom \
@@ -509,8 +561,35 @@ WITH input AS (
     FROM input i JOIN locked l ON l.session_id = i.session_id
     ORDER BY i.ord
     RETURNING id, sent_at
+), wake AS (
+    -- One wake-up per batch for live streams (sent at commit): the batch's sessions, or `m*`
+    -- when they would not fit in a NOTIFY payload. A volatile CTE runs exactly once.
+    SELECT pg_notify('rivo_events', CASE WHEN count(*) > 200 THEN 'm*'
+                     ELSE 'm' || string_agg(session_id::text, ',') END)
+    FROM locked
 )
-SELECT id, sent_at FROM inserted ORDER BY id";
+SELECT id, sent_at FROM inserted CROSS JOIN wake ORDER BY id";
+
+/// The newest position of each log where an activity stream starts "now": below the oldest
+/// transaction still running (rows of later transactions are still to come).
+const ACTIVITY_HEAD: &str = "SELECT h, 0::bigint, h, 0::bigint FROM \
+    (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h) AS s";
+
+/// Messages of every session after a `(tx, id)` position, in `(tx, id)` order, only from
+/// transactions older than every one still running: those are final, so nothing can later
+/// appear before a row already given.
+const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, sent_at, \
+    tx::text::bigint AS tx FROM chat_messages \
+    WHERE tx IS NOT NULL AND (tx, id) > ($1::text::xid8, $2) \
+    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
+
+/// Client events after a `(tx, id)` position, like [`GLOBAL_MESSAGES`].
+const ACTIVITY_EVENTS: &str = "SELECT tx::text::bigint, id, payload FROM activity_events \
+    WHERE (tx, id) > ($1::text::xid8, $2) \
+    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
+
+/// Queues the wake-up of a client event (sent at commit; duplicates in one transaction fold).
+const NOTIFY_ACTIVITY: Option<&str> = Some("SELECT pg_notify('rivo_events', 'a')");
 /// Serialises throttle checks of one key until the end of `tx` (a transaction-scoped advisory
 /// lock in its own key space, class 1, so it works through a transaction-mode pooler too).
 async fn lock_throttle_key(
@@ -526,3 +605,4 @@ async fn lock_throttle_key(
 
 include!("common.rs");
 include!("import_common.rs");
+include!("subscribe.rs");

@@ -283,5 +283,21 @@ async fn lock_throttle_key(
     Ok(())
 }
 
+/// Where "now" is: the newest id of each log (one writer: ids are taken in commit order).
+const ACTIVITY_HEAD: &str = "SELECT 0, (SELECT coalesce(max(id), 0) FROM chat_messages), \
+    0, (SELECT coalesce(max(id), 0) FROM activity_events)";
+
+/// Messages of every session after an id (the `tx` of a position is always 0 here).
+const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, sent_at, \
+    0 AS tx FROM chat_messages WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
+
+/// Client events after an id.
+const ACTIVITY_EVENTS: &str = "SELECT 0, id, payload FROM activity_events \
+    WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
+
+/// No `NOTIFY`: the store wakes this process's streams after the commit.
+const NOTIFY_ACTIVITY: Option<&str> = None;
+
 include!("common.rs");
 include!("import_common.rs");
+include!("subscribe.rs");
