@@ -156,6 +156,7 @@ impl Store {
             actor: Some(Arc::new(actor.into())),
             appender: self.appender.clone(),
             limits: self.limits.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 

@@ -424,7 +424,10 @@ impl Store {
             "current_stage": client.stage,
             "chat_session_id": client.chat_session_id,
         });
-        dispatch!(self.create_client(&clean, &client, self.audit(changes)))
+        let created = dispatch!(self.create_client(&clean, &client, self.audit(changes)))?;
+        self.webhooks
+            .committed(crate::events::EventKind::ClientCreated);
+        Ok(created)
     }
 
     /// One client by id.
@@ -515,13 +518,16 @@ impl Store {
     ) -> Result<Option<StageChange>> {
         let remarks = clean_remarks(remarks)?;
         let changes = json!({ "to_stage": to_stage, "remarks": remarks });
-        dispatch!(self.set_stage(
+        let change = dispatch!(self.set_stage(
             client_id,
             to_stage,
             changed_by,
             &remarks,
             self.audit(changes)
-        ))
+        ))?;
+        self.webhooks
+            .committed(crate::events::EventKind::ClientStageChanged);
+        Ok(change)
     }
 
     /// Stage history entries matching `filter`, newest first by default.
@@ -562,13 +568,16 @@ impl Store {
             ));
         }
         let changes = json!({ "assigned_to": assigned_to, "remarks": remarks });
-        dispatch!(self.assign(
+        let assignment = dispatch!(self.assign(
             client_id,
             assigned_to,
             assigned_by,
             &remarks,
             self.audit(changes)
-        ))
+        ))?;
+        self.webhooks
+            .committed(crate::events::EventKind::ClientAssigned);
+        Ok(assignment)
     }
 
     /// Ends the client's active assignment, returning it (`None` if there was none).

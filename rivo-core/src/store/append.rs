@@ -78,7 +78,12 @@ pub(crate) struct Appender {
 
 impl Appender {
     /// Starts `writers` writer tasks (at least one) on the current tokio runtime.
-    pub(crate) fn start(backend: Backend, writers: usize, batch_max: usize) -> Self {
+    pub(crate) fn start(
+        backend: Backend,
+        writers: usize,
+        batch_max: usize,
+        webhooks: Arc<crate::webhooks::Shared>,
+    ) -> Self {
         // The queue bound only smooths bursts: callers beyond it wait to enqueue.
         let (tx, rx) = mpsc::channel::<Job>(batch_max.max(1) * 4);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
@@ -90,6 +95,7 @@ impl Appender {
                     rx.clone(),
                     batch_max.max(1),
                     stats.clone(),
+                    webhooks.clone(),
                 ))
             })
             .collect();
@@ -153,6 +159,7 @@ async fn write_loop(
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     batch_max: usize,
     stats: Arc<AppendStats>,
+    webhooks: Arc<crate::webhooks::Shared>,
 ) {
     loop {
         // Collect a batch: wait for one job, then take whatever else is already queued.
@@ -201,6 +208,8 @@ async fn write_loop(
         match written {
             Ok(stored) if stored.len() == rows.len() => {
                 stats.record(rows.len());
+                // The batch wrote its outbox rows: wake the webhook worker (if anyone listens).
+                webhooks.committed(crate::events::EventKind::MessageCreated);
                 let mut stored = stored.into_iter();
                 for job in jobs {
                     let mine: Vec<ChatMessage> = stored.by_ref().take(job.rows.len()).collect();

@@ -186,6 +186,7 @@ pub struct Store {
     pub(crate) actor: Option<std::sync::Arc<crate::audit::Actor>>,
     pub(crate) appender: std::sync::Arc<append::Appender>,
     pub(crate) limits: std::sync::Arc<crate::limits::Limits>,
+    pub(crate) webhooks: std::sync::Arc<crate::webhooks::Shared>,
 }
 
 impl fmt::Debug for Store {
@@ -229,12 +230,19 @@ impl Store {
             Backend::Sqlite(_) => 1,
             Backend::Postgres(_) => writers,
         };
-        let appender = append::Appender::start(backend.clone(), writers, options.append_batch_max);
+        let webhooks = std::sync::Arc::new(crate::webhooks::Shared::default());
+        let appender = append::Appender::start(
+            backend.clone(),
+            writers,
+            options.append_batch_max,
+            webhooks.clone(),
+        );
         Ok(Self {
             backend,
             actor: None,
             appender: std::sync::Arc::new(appender),
             limits: Default::default(),
+            webhooks,
         })
     }
 
