@@ -23,7 +23,7 @@ use common::{Client, TestDb, text};
 use poem::http::StatusCode;
 use receiver::{Received, Receiver};
 use rivo_core::accounts::{Action, Model, NewUser};
-use rivo_core::{Permission, SenderType, SessionId};
+use rivo_core::{Permission, SessionId};
 use rivo_server::Config;
 use serde_json::{Value, json};
 
@@ -311,7 +311,7 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
         &c,
         "POST",
         None,
-        "/api/v1/chat/history/",
+        "/api/v1/chat/stream/",
         Some(json!({"session_id": session.to_string(), "message": "hello bot", "sender_type": "client"})),
     )
     .await;
@@ -460,7 +460,7 @@ fn post_message(server: &Server, session: SessionId, text: &str) {
     let (status, body) = call(
         server.addr,
         "POST",
-        "/api/v1/chat/history/",
+        "/api/v1/chat/stream/",
         Some(&body.to_string()),
     )
     .unwrap();
@@ -516,6 +516,23 @@ async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
             .await,
         "delivered after restart"
     );
+    // The restarted server records the success (after the receiver answered).
+    let mut status = None;
+    for _ in 0..100 {
+        let d = db
+            .store
+            .list_webhook_deliveries(hook.webhook.id, rivo_core::PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .remove(0);
+        status = Some(d.status);
+        if d.status == rivo_core::webhooks::DeliveryStatus::Delivered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, Some(rivo_core::webhooks::DeliveryStatus::Delivered));
     drop(server);
     let got = rx.all();
     assert_eq!(rx.delivered().len(), 1);
@@ -527,15 +544,6 @@ async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
         got[0].header("rivo-event-id"),
         got.last().unwrap().header("rivo-event-id")
     );
-    let d = db
-        .store
-        .list_webhook_deliveries(hook.webhook.id, rivo_core::PageRequest::default())
-        .await
-        .unwrap()
-        .items
-        .remove(0);
-    assert_eq!(d.status, rivo_core::webhooks::DeliveryStatus::Delivered);
-    let _ = SenderType::Client;
 }
 
 /// Two binaries on one PostgreSQL database, each running its worker: every event arrives once.
@@ -571,7 +579,7 @@ async fn postgres_two_binaries_deliver_each_event_once() {
                     for i in 0..20 {
                         let server = if (t + i) % 2 == 0 { a } else { b };
                         let body = json!({"session_id": SessionId::new_random().to_string(), "message": format!("m{t}-{i}"), "sender_type": "client"});
-                        let (status, _) = call(server, "POST", "/api/v1/chat/history/", Some(&body.to_string())).unwrap();
+                        let (status, _) = call(server, "POST", "/api/v1/chat/stream/", Some(&body.to_string())).unwrap();
                         assert!((200..300).contains(&status));
                     }
                 })
