@@ -513,6 +513,7 @@ impl AdminWebhooksApi {
         method = "get",
         operation_id = "admin_webhooks_deliveries"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn deliveries(
         &self,
         req: &Request,
