@@ -437,13 +437,20 @@ async fn resend_delivers_again(db: &TestDb) {
     let w = worker(store);
     store.create_client(NewClient::new("Again")).await.unwrap();
     assert!(rx.wait_until(10, |r| r.len() == 1).await);
-    let d = store
-        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-        .await
-        .unwrap()
-        .items
-        .remove(0);
-    assert_eq!(d.status, DeliveryStatus::Delivered);
+    // The worker records the success just after the receiver answered.
+    let mut d = None;
+    for _ in 0..100 {
+        let page = store
+            .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
+            .await
+            .unwrap();
+        if page.items[0].status == DeliveryStatus::Delivered {
+            d = page.items.into_iter().next();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let d = d.expect("recorded as delivered");
     let resent = store.resend_webhook_delivery(d.id).await.unwrap();
     assert_eq!(resent.id, d.id);
     assert!(rx.wait_until(10, |r| r.len() == 2).await);
