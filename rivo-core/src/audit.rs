@@ -157,6 +157,7 @@ impl Store {
             appender: self.appender.clone(),
             limits: self.limits.clone(),
             streams: self.streams.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 

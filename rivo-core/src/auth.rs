@@ -151,7 +151,12 @@ impl Store {
     /// returns how many rows went. See [`Store::purge_expired_every`] to run it periodically.
     pub async fn purge_expired(&self, policy: &LoginPolicy) -> Result<u64> {
         let now = Utc::now();
-        dispatch!(self.purge_expired(now, now - chrono_duration(policy.window)))
+        let delivered = now - chrono_duration(self.webhook_options().delivered_retention);
+        dispatch!(self.purge_expired(
+            now,
+            now - chrono_duration(policy.window),
+            delivered.timestamp_micros()
+        ))
     }
 
     /// Runs [`Store::purge_expired`] now and then every `every`, forever (spawn it as a task

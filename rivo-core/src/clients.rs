@@ -426,6 +426,8 @@ impl Store {
         });
         let created = dispatch!(self.create_client(&clean, &client, self.audit(changes)))?;
         self.streams.wake(crate::streams::Wake::Activity);
+        self.webhooks
+            .committed(crate::events::EventKind::ClientCreated);
         Ok(created)
     }
 
@@ -527,6 +529,8 @@ impl Store {
         if change.is_some() {
             self.streams.wake(crate::streams::Wake::Activity);
         }
+        self.webhooks
+            .committed(crate::events::EventKind::ClientStageChanged);
         Ok(change)
     }
 
@@ -576,6 +580,8 @@ impl Store {
             self.audit(changes)
         ))?;
         self.streams.wake(crate::streams::Wake::Activity);
+        self.webhooks
+            .committed(crate::events::EventKind::ClientAssigned);
         Ok(assignment)
     }
 

@@ -13,6 +13,7 @@
 //! - [`audit`]: who changed what, recorded in the same transaction as the change;
 //! - [`import`]: copy an existing database of the original Django app, logins included;
 //! - [`events`]: what streams and webhooks report (`message.created`, `client.created`, …);
+//! - [`webhooks`]: signed webhooks (endpoints, the outbox, the delivery worker);
 //! - [`privacy`]: chat retention, erasure and export of one person's data, and finding
 //!   conversations that mention an email or phone number.
 //!
@@ -69,6 +70,7 @@ pub mod query;
 mod store;
 pub mod streams;
 mod validate;
+pub mod webhooks;
 
 pub use accounts::{Permission, Role, User};
 pub use chat::{ChatMessage, SenderType};

@@ -40,6 +40,14 @@ pub mod names {
     pub const LOGIN_FAILURES: &str = "rivo_login_failures_total";
     /// Counter: logins refused by the throttle without checking the password.
     pub const LOGIN_THROTTLED: &str = "rivo_login_throttled_total";
+    /// Gauge: pending webhook deliveries (all servers; set by each running webhook worker
+    /// every poll interval).
+    pub const WEBHOOK_QUEUE_DEPTH: &str = "rivo_webhook_queue_depth";
+    /// Gauge, seconds: how long the most overdue pending webhook delivery has been due (0
+    /// when none is).
+    pub const WEBHOOK_OLDEST_DUE: &str = "rivo_webhook_oldest_due_seconds";
+    /// Counter, label `outcome` (`delivered`, `retry`, `failed`): webhook delivery attempts.
+    pub const WEBHOOK_ATTEMPTS: &str = "rivo_webhook_attempts_total";
 }
 
 /// The connections of one pool of a [`Store`](crate::Store), from

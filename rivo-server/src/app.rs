@@ -7,7 +7,9 @@ use poem_openapi::{OpenApi, OpenApiService};
 use rivo_core::Store;
 
 use crate::account::AccountApi;
-use crate::admin::{AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi};
+use crate::admin::{
+    AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi, AdminWebhooksApi,
+};
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -27,6 +29,7 @@ pub type Apis = (
     AdminPrivacyApi,
     ChatEventsApi,
     AdminEventsApi,
+    AdminWebhooksApi,
 );
 
 /// Path of the generated spec.
@@ -45,6 +48,7 @@ fn apis() -> Apis {
         AdminPrivacyApi,
         ChatEventsApi,
         AdminEventsApi,
+        AdminWebhooksApi,
     )
 }
 
@@ -99,6 +103,8 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
     // The configured size limits, enforced by rivo-core (issue 15, finding 2).
     let store = store.with_limits(config.limits.clone());
+    // The SSRF rules the admin API checks webhook URLs against (RIVO_WEBHOOK_*).
+    store.set_webhook_options(config.webhooks.clone());
     let metrics = crate::observability::install(&config);
     let config = Arc::new(config);
 

@@ -41,6 +41,14 @@
 //! | `RIVO_METRICS_TOKEN` | unset | when set, `GET /metrics` (Prometheus) is served on the main listener to requests with `Authorization: Bearer <token>` (`401` otherwise) |
 //! | `RIVO_METRICS_BIND` | unset | an `address:port` (e.g. `127.0.0.1:9464`) where a second listener serves only `GET /metrics`, for a private network; with `RIVO_METRICS_TOKEN` also set, it asks for the token too. With neither variable set, metrics are off and `/metrics` answers `404` |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | unset (off) | OTLP/HTTP (protobuf) collector URL, e.g. `http://127.0.0.1:4318`: request and database spans are exported there (the other `OTEL_*` variables of the OpenTelemetry SDK apply, e.g. `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, `OTEL_EXPORTER_OTLP_HEADERS`) |
+//! | `RIVO_WEBHOOK_ALLOW_PRIVATE` | `False` | `True` lets webhook URLs target private, loopback and link-local addresses (SSRF protection off; e.g. a bot backend on the same host) |
+//! | `RIVO_WEBHOOK_ALLOW_NETWORKS` | none | comma-separated networks (CIDRs) webhook URLs may target despite the SSRF rules, e.g. `10.1.0.0/16` |
+//! | `RIVO_WEBHOOK_TIMEOUT_SECS` | `10` | per-request timeout of a webhook delivery attempt |
+//! | `RIVO_WEBHOOK_MAX_AGE_SECS` | `259200` (3 days) | a delivery not accepted within this long (since the event, or its last re-send) is marked failed |
+//! | `RIVO_WEBHOOK_BACKOFF_BASE_MS` | `10000` | the first retry waits a random time up to this; each further bound doubles (full jitter) |
+//! | `RIVO_WEBHOOK_BACKOFF_CAP_SECS` | `3600` | the retry bound stops doubling here |
+//! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once |
+//! | `RIVO_WEBHOOK_RETENTION_DAYS` | `7` | delivered webhook deliveries older than this are deleted by the purge task |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -127,6 +135,8 @@ pub struct Config {
     /// `RIVO_MAX_EVENT_STREAMS`, `RIVO_EVENT_STREAM_MAX_SECS`, `RIVO_EVENT_STREAM_HEARTBEAT_SECS`:
     /// the live event streams (server-sent events).
     pub event_streams: EventStreamLimits,
+    /// `RIVO_WEBHOOK_*`: SSRF rules, timeouts, retries and retention of webhooks.
+    pub webhooks: rivo_core::webhooks::WebhookOptions,
 }
 
 /// Limits of the live event streams (`GET /api/v1/chat/events/`, `GET /api/v1/admin/events/`).
@@ -216,6 +226,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(15),
             max_connections: 10_000,
             event_streams: EventStreamLimits::default(),
+            webhooks: rivo_core::webhooks::WebhookOptions::default(),
         }
     }
 }
@@ -476,6 +487,7 @@ impl Config {
                     .max(1),
                 ),
             },
+            webhooks: webhook_options(&get, defaults.webhooks)?,
         })
     }
 
@@ -812,6 +824,7 @@ impl fmt::Debug for Config {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_connections", &self.max_connections)
             .field("event_streams", &self.event_streams)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -924,6 +937,68 @@ fn split_list(value: &str) -> Vec<String> {
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The `RIVO_WEBHOOK_*` variables over `defaults`.
+fn webhook_options(
+    get: &dyn Fn(&str) -> Option<String>,
+    defaults: rivo_core::webhooks::WebhookOptions,
+) -> Result<rivo_core::webhooks::WebhookOptions, ConfigError> {
+    let allow_private = match get("RIVO_WEBHOOK_ALLOW_PRIVATE") {
+        None => defaults.allow_private,
+        Some(value) => parse_bool(&value).ok_or(ConfigError::Invalid {
+            name: "RIVO_WEBHOOK_ALLOW_PRIVATE",
+            value,
+            reason: "expected True or False",
+        })?,
+    };
+    let allow_networks = match get("RIVO_WEBHOOK_ALLOW_NETWORKS") {
+        None => defaults.allow_networks,
+        Some(value) => value
+            .split(',')
+            .filter(|n| !n.trim().is_empty())
+            .map(str::parse)
+            .collect::<Result<Vec<rivo_core::webhooks::Network>, String>>()
+            .map_err(|_| ConfigError::Invalid {
+                name: "RIVO_WEBHOOK_ALLOW_NETWORKS",
+                value,
+                reason: "expected comma-separated networks such as 10.0.0.0/8 or fd00::/8",
+            })?,
+    };
+    let secs = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(parse_or(
+            name,
+            get(name),
+            default.as_secs(),
+        )?))
+    };
+    Ok(rivo_core::webhooks::WebhookOptions {
+        allow_private,
+        allow_networks,
+        timeout: secs("RIVO_WEBHOOK_TIMEOUT_SECS", defaults.timeout)?.max(Duration::from_secs(1)),
+        max_age: secs("RIVO_WEBHOOK_MAX_AGE_SECS", defaults.max_age)?,
+        backoff_base: Duration::from_millis(parse_or(
+            "RIVO_WEBHOOK_BACKOFF_BASE_MS",
+            get("RIVO_WEBHOOK_BACKOFF_BASE_MS"),
+            u64::try_from(defaults.backoff_base.as_millis()).unwrap_or(u64::MAX),
+        )?),
+        backoff_cap: secs("RIVO_WEBHOOK_BACKOFF_CAP_SECS", defaults.backoff_cap)?,
+        concurrency: parse_or(
+            "RIVO_WEBHOOK_CONCURRENCY",
+            get("RIVO_WEBHOOK_CONCURRENCY"),
+            defaults.concurrency,
+        )?
+        .clamp(1, 1024),
+        delivered_retention: Duration::from_secs(
+            parse_or(
+                "RIVO_WEBHOOK_RETENTION_DAYS",
+                get("RIVO_WEBHOOK_RETENTION_DAYS"),
+                defaults.delivered_retention.as_secs() / 86_400,
+            )?
+            .saturating_mul(86_400),
+        ),
+        ..defaults
+    })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

@@ -115,6 +115,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
         None => None,
     };
     let retention = spawn_retention(store.clone(), &config);
+    let (webhooks, stop_webhooks) = spawn_webhook_worker(store.clone(), &config);
     let limits = crate::http::HttpLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections,
@@ -134,6 +135,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     if let Some(retention) = retention {
         retention.abort();
     }
+    // The webhook attempts in flight finish (each bounded by RIVO_WEBHOOK_TIMEOUT_SECS).
+    let _ = stop_webhooks.send(());
+    let _ = webhooks.await;
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
@@ -172,6 +176,28 @@ pub fn spawn_retention(store: Store, config: &Config) -> Option<tokio::task::Joi
     Some(tokio::spawn(async move {
         store.run_retention_every(policy, every).await
     }))
+}
+
+/// Starts the webhook delivery worker ([`Store::run_webhook_worker`]) with the
+/// `RIVO_WEBHOOK_*` settings; it stops (letting attempts in flight finish) when the returned
+/// sender sends or is dropped. Several servers on one database share the deliveries.
+pub fn spawn_webhook_worker(
+    store: Store,
+    config: &Config,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    store.set_webhook_options(config.webhooks.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        store
+            .run_webhook_worker(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (handle, stop)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

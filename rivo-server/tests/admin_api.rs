@@ -710,6 +710,56 @@ fn admin_routes() -> Vec<Route> {
             p(View, ChatHistory),
             json!(null),
         ),
+        // Webhooks: superusers only (an endpoint receives every conversation).
+        (
+            "admin_webhooks_list",
+            "GET",
+            "/api/v1/admin/webhooks/",
+            None,
+            json!(null),
+        ),
+        (
+            "admin_webhooks_create",
+            "POST",
+            "/api/v1/admin/webhooks/",
+            None,
+            json!({"url": "https://93.184.216.34/hook", "events": ["client.created"]}),
+        ),
+        (
+            "admin_webhooks_read",
+            "GET",
+            "/api/v1/admin/webhooks/{webhook}/",
+            None,
+            json!(null),
+        ),
+        (
+            "admin_webhooks_update",
+            "PATCH",
+            "/api/v1/admin/webhooks/{webhook}/",
+            None,
+            json!({"description": "changed"}),
+        ),
+        (
+            "admin_webhooks_deliveries",
+            "GET",
+            "/api/v1/admin/webhooks/{webhook}/deliveries/",
+            None,
+            json!(null),
+        ),
+        (
+            "admin_webhooks_resend",
+            "POST",
+            "/api/v1/admin/webhooks/deliveries/{delivery}/resend/",
+            None,
+            json!(null),
+        ),
+        (
+            "admin_webhooks_delete",
+            "DELETE",
+            "/api/v1/admin/webhooks/{webhook}/",
+            None,
+            json!(null),
+        ),
     ]
 }
 
@@ -754,6 +804,24 @@ async fn fixtures(store: &Store, agent: i64) -> Vec<(&'static str, String)> {
         })
         .await
         .unwrap();
+    // One webhook endpoint (reused: at most 100 may exist), subscribed to client.created so
+    // the client below has a delivery.
+    let webhook = match store.list_webhooks().await.unwrap().pop() {
+        Some(w) => w.id,
+        None => {
+            store
+                .create_webhook(rivo_core::webhooks::NewWebhook {
+                    url: "https://93.184.216.34/hook".into(),
+                    events: vec![rivo_core::events::EventKind::ClientCreated],
+                    active: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .webhook
+                .id
+        }
+    };
     let session = SessionId::new_random();
     let message = store
         .append(session, "hello", SenderType::Client)
@@ -768,7 +836,15 @@ async fn fixtures(store: &Store, agent: i64) -> Vec<(&'static str, String)> {
         .assign(client.id, rivo_core::UserId(agent), None, "")
         .await
         .unwrap();
+    let delivery = store
+        .list_webhook_deliveries(webhook, rivo_core::PageRequest::first(1))
+        .await
+        .unwrap()
+        .items[0]
+        .id;
     vec![
+        ("{webhook}", webhook.to_string()),
+        ("{delivery}", delivery.to_string()),
         ("{user}", user.id.to_string()),
         ("{role}", role.id.to_string()),
         ("{message}", message.id.to_string()),

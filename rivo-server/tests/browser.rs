@@ -19,6 +19,10 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+#[path = "../../rivo-core/src/store/tests/receiver.rs"]
+#[allow(missing_docs, clippy::unwrap_used)]
+mod receiver;
+
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery staple";
 const SUPPORT_EMAIL: &str = "support@example.com";
@@ -118,6 +122,9 @@ async fn start_server(dir: &Path) -> (Guard, String) {
         .env("BIND_ADDRESS", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("RUST_LOG", "warn")
+        // The webhook step's receiver runs on loopback.
+        .env("RIVO_WEBHOOK_ALLOW_PRIVATE", "True")
+        .env("RIVO_WEBHOOK_BACKOFF_BASE_MS", "100")
         .current_dir(dir)
         .kill_on_drop(true)
         .spawn()
@@ -783,6 +790,7 @@ async fn scenario(ui: &Ui) -> Result {
     ui.keep("audit-log").await?;
 
     live_updates(ui).await?;
+    webhooks_step(ui).await?;
     privacy_steps(ui).await?;
 
     ui.step("console");
@@ -1106,6 +1114,72 @@ async fn live_updates(ui: &Ui) -> Result {
     send_chat(ui, fresh, &[("client", "A brand new conversation")]).await?;
     ui.wait_text("#result_list", fresh).await?;
     ui.keep("live-session-list").await?;
+/// The webhook page: register an endpoint (the secret is shown once), see a chat message
+/// arrive signed at a loopback receiver, see its delivery listed, re-send it.
+async fn webhooks_step(ui: &Ui) -> Result {
+    ui.step("webhooks");
+    let (rx, url) = receiver::Receiver::start().await;
+    ui.route("#/").await?;
+    ui.click("#webhooks-link").await?;
+    ui.wait_text("main h1", "Webhooks").await?;
+    ui.wait_text("#webhooks", "No endpoints yet").await?;
+    ui.assert_accessible().await?;
+    ui.fill("#webhook-url", "ftp://example.com/x").await?;
+    ui.click("#webhook-save").await?;
+    ui.wait_text(".errorlist", "http or https").await?;
+    ui.fill("#webhook-url", &url).await?;
+    ui.fill("#webhook-description", "Bot backend").await?;
+    ui.click("#webhook-save").await?;
+    let secret = ui
+        .wait_text("#webhook-secret-shown", "whsec_")
+        .await?
+        .find(Locator::Css("#webhook-secret-value"))
+        .await?
+        .text()
+        .await?;
+    ui.keep("webhook-created").await?;
+    send_chat(ui, SESSION_ONE, &[("client", "Is anyone there?")]).await?;
+    if !rx
+        .wait_until(20, |r| r.iter().any(|r| r.answered == 200))
+        .await
+    {
+        return Err("the receiver got no delivery".into());
+    }
+    let now = chrono::Utc::now().timestamp();
+    for r in rx.all() {
+        rivo_core::webhooks::verify_signature(
+            &secret,
+            r.header("rivo-signature"),
+            &r.body,
+            now,
+            300,
+        )
+        .map_err(|e| format!("bad signature: {e}"))?;
+    }
+    // The delivery is listed with its attempt; re-send it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        ui.route("#/webhooks").await?;
+        ui.wait_text("#webhooks", "Bot backend").await?;
+        ui.click("#webhooks tbody a").await?;
+        ui.wait_text("main h1", "Webhook endpoint").await?;
+        if ui.wait_text("#deliveries", "delivered").await.is_ok() {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err("the delivery was not listed as delivered".into());
+        }
+    }
+    ui.wait_text("#deliveries", "message.created").await?;
+    ui.keep("webhook-deliveries").await?;
+    ui.click("#deliveries button.resend").await?;
+    ui.wait_text(".message", "will be sent again").await?;
+    if !rx
+        .wait_until(20, |r| r.iter().filter(|r| r.answered == 200).count() == 2)
+        .await
+    {
+        return Err("the re-sent delivery did not arrive".into());
+    }
     Ok(())
 }
 

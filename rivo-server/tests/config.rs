@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
 
 use rivo_server::config::{DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET_KEY};
 use rivo_server::{Config, ConfigError};
@@ -381,4 +382,42 @@ fn dotenv_file_is_read() {
         String::from_utf8_lossy(&accepted.stderr)
     );
     assert!(dir.path().join("from-dotenv.sqlite3").exists());
+}
+
+#[test]
+fn webhook_settings_are_read_and_checked() {
+    let defaults = config(&[]).unwrap().webhooks;
+    assert!(!defaults.allow_private);
+    assert!(defaults.allow_networks.is_empty());
+    assert_eq!(defaults.max_age, Duration::from_secs(3 * 24 * 3600));
+    let c = config(&[
+        ("RIVO_WEBHOOK_ALLOW_PRIVATE", "True"),
+        ("RIVO_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/8, fd00::/8"),
+        ("RIVO_WEBHOOK_TIMEOUT_SECS", "3"),
+        ("RIVO_WEBHOOK_MAX_AGE_SECS", "60"),
+        ("RIVO_WEBHOOK_BACKOFF_BASE_MS", "250"),
+        ("RIVO_WEBHOOK_BACKOFF_CAP_SECS", "30"),
+        ("RIVO_WEBHOOK_CONCURRENCY", "4"),
+        ("RIVO_WEBHOOK_RETENTION_DAYS", "2"),
+    ])
+    .unwrap()
+    .webhooks;
+    assert!(c.allow_private);
+    assert_eq!(c.allow_networks.len(), 2);
+    assert!(c.allow_networks[0].contains("10.9.8.7".parse().unwrap()));
+    assert_eq!(c.timeout, Duration::from_secs(3));
+    assert_eq!(c.max_age, Duration::from_secs(60));
+    assert_eq!(c.backoff_base, Duration::from_millis(250));
+    assert_eq!(c.backoff_cap, Duration::from_secs(30));
+    assert_eq!(c.concurrency, 4);
+    assert_eq!(c.delivered_retention, Duration::from_secs(2 * 86_400));
+    for (name, value) in [
+        ("RIVO_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/40"),
+        ("RIVO_WEBHOOK_ALLOW_NETWORKS", "intranet"),
+        ("RIVO_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+        ("RIVO_WEBHOOK_MAX_AGE_SECS", "-1"),
+    ] {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
 }

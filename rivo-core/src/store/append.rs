@@ -85,6 +85,7 @@ impl Appender {
         writers: usize,
         batch_max: usize,
         wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
+        webhooks: Arc<crate::webhooks::Shared>,
     ) -> Self {
         // The queue bound only smooths bursts: callers beyond it wait to enqueue.
         let (tx, rx) = mpsc::channel::<Job>(batch_max.max(1) * 4);
@@ -98,6 +99,7 @@ impl Appender {
                     batch_max.max(1),
                     stats.clone(),
                     wake.clone(),
+                    webhooks.clone(),
                 ))
             })
             .collect();
@@ -162,6 +164,7 @@ async fn write_loop(
     batch_max: usize,
     stats: Arc<AppendStats>,
     wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
+    webhooks: Arc<crate::webhooks::Shared>,
 ) {
     loop {
         // Collect a batch: wait for one job, then take whatever else is already queued.
@@ -216,6 +219,8 @@ async fn write_loop(
                     sessions.dedup();
                     let _ = wake.send(crate::streams::Wake::Sessions(sessions.into()));
                 }
+                // The batch wrote its outbox rows: wake the webhook worker (if anyone listens).
+                webhooks.committed(crate::events::EventKind::MessageCreated);
                 let mut stored = stored.into_iter();
                 for job in jobs {
                     let mine: Vec<ChatMessage> = stored.by_ref().take(job.rows.len()).collect();

@@ -186,6 +186,7 @@ fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
 /// when its change does.
 async fn emit(tx: &mut Tx, event: &Event) -> Result<()> {
     record_activity(tx, event).await?;
+    outbox_enqueue(tx, event).await?;
     Ok(())
 }
 
@@ -1590,6 +1591,7 @@ impl Backend {
         &self,
         at: DateTime<Utc>,
         failures_before: DateTime<Utc>,
+        webhooks_delivered_before: i64,
     ) -> Result<u64> {
         let mut tx = self.begin().await?;
         let tokens = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
@@ -1608,8 +1610,9 @@ impl Backend {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        let deliveries = outbox_purge_delivered(&mut tx, webhooks_delivered_before).await?;
         tx.commit().await?;
-        Ok(tokens + failures)
+        Ok(tokens + failures + deliveries)
     }
 
     /// One atomic step of the login throttle: for every `(key, max)`, counts the failures since
@@ -1836,6 +1839,7 @@ async fn delete_conversations(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<(u
         links += qb.build().execute(&mut **tx).await?.rows_affected();
     }
     forget_activity(tx, sessions).await?;
+    outbox_forget_sessions(tx, sessions).await?;
     Ok((messages, links))
 }
 
@@ -2040,6 +2044,7 @@ impl Backend {
                 .fetch_all(&mut *tx)
                 .await?;
         let (messages, _links) = delete_conversations(&mut tx, &sessions).await?;
+        outbox_forget_client(&mut tx, id).await?;
         // The context, stage history and assignments go by ON DELETE CASCADE.
         sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id.0)

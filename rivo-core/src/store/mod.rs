@@ -193,6 +193,7 @@ pub struct Store {
     pub(crate) limits: std::sync::Arc<crate::limits::Limits>,
     /// Wake-ups of live streams ([`crate::streams`]).
     pub(crate) streams: std::sync::Arc<crate::streams::Hub>,
+    pub(crate) webhooks: std::sync::Arc<crate::webhooks::Shared>,
 }
 
 impl fmt::Debug for Store {
@@ -240,14 +241,21 @@ impl Store {
         // SQLite wakes this process's streams after each batch commits; PostgreSQL sends a
         // NOTIFY from the batch's statement instead (heard by every server).
         let wake = matches!(backend, Backend::Sqlite(_)).then(|| streams.sender());
-        let appender =
-            append::Appender::start(backend.clone(), writers, options.append_batch_max, wake);
+        let webhooks = std::sync::Arc::new(crate::webhooks::Shared::default());
+        let appender = append::Appender::start(
+            backend.clone(),
+            writers,
+            options.append_batch_max,
+            wake,
+            webhooks.clone(),
+        );
         Ok(Self {
             backend,
             actor: None,
             appender: std::sync::Arc::new(appender),
             limits: Default::default(),
             streams: std::sync::Arc::new(streams),
+            webhooks,
         })
     }
 

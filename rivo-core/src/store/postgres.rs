@@ -560,13 +560,22 @@ WITH input AS (
     SELECT i.session_id, i.message, i.sender_type, l.last_message_at
     FROM input i JOIN locked l ON l.session_id = i.session_id
     ORDER BY i.ord
-    RETURNING id, sent_at
+    RETURNING id, session_id, sent_at
 ), wake AS (
     -- One wake-up per batch for live streams (sent at commit): the batch's sessions, or `m*`
     -- when they would not fit in a NOTIFY payload. A volatile CTE runs exactly once.
     SELECT pg_notify('rivo_events', CASE WHEN count(*) > 200 THEN 'm*'
                      ELSE 'm' || string_agg(session_id::text, ',') END)
     FROM locked
+), outbox AS (
+    -- message.created for each active endpoint that wants it (webhooks; none: no row).
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, message_id, session_id,
+                                    created_at, next_attempt_at, retry_since)
+    SELECT e.id, 'msg_' || n.id, 'message.created', n.id, n.session_id, t.us, t.us, t.us
+    FROM webhook_endpoints e
+    CROSS JOIN inserted n
+    CROSS JOIN LATERAL (SELECT (extract(epoch FROM n.sent_at) * 1000000)::bigint AS us) t
+    WHERE e.active AND (e.event_mask & 1) <> 0
 )
 SELECT id, sent_at FROM inserted CROSS JOIN wake ORDER BY id";
 
@@ -606,3 +615,4 @@ async fn lock_throttle_key(
 include!("common.rs");
 include!("import_common.rs");
 include!("subscribe.rs");
+include!("webhooks_common.rs");

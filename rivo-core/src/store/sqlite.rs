@@ -253,6 +253,10 @@ impl Backend {
                 });
             }
         }
+        if let (Some(first), Some(last)) = (stored.first(), stored.last()) {
+            outbox_enqueue_messages(&mut tx, first.id.0, last.id.0, sent_at.timestamp_micros())
+                .await?;
+        }
         tx.commit().await?;
         Ok(stored)
     }
@@ -301,3 +305,4 @@ const NOTIFY_ACTIVITY: Option<&str> = None;
 include!("common.rs");
 include!("import_common.rs");
 include!("subscribe.rs");
+include!("webhooks_common.rs");

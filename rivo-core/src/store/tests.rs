@@ -221,6 +221,7 @@ mod chat_scale;
 mod observe;
 mod privacy;
 mod streams;
+mod webhooks;
 /// Migrations serve no request: a store whose statements time out after 20 ms still applies
 /// every migration (each one file, one statement, which takes longer), while its ordinary
 /// statements keep the timeout. A 10M-message 0003 backfill was cancelled at 30 s before.

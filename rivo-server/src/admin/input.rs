@@ -222,6 +222,44 @@ impl<T> JsonBody<T> {
         self.opt_choice(field)
     }
 
+    /// A required list of event types (`message.created`, …); an unknown one is a field error.
+    pub fn events(&mut self, field: &str) -> Option<Vec<rivo_core::events::EventKind>> {
+        match self.take(field) {
+            None => {
+                self.error(field, Rule::Required.to_string());
+                None
+            }
+            Some(Value::Array(items)) => {
+                let mut kinds = Vec::new();
+                for item in items {
+                    match item
+                        .as_str()
+                        .map(str::parse::<rivo_core::events::EventKind>)
+                    {
+                        Some(Ok(kind)) => {
+                            if !kinds.contains(&kind) {
+                                kinds.push(kind);
+                            }
+                        }
+                        Some(Err(e)) => self.error(field, e.to_string()),
+                        None => self.error(field, "Expected a list of event type names."),
+                    }
+                }
+                Some(kinds)
+            }
+            Some(other) => {
+                self.error(
+                    field,
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        type_name(&other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// The recorded errors, if any, as one `400`.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.0.is_empty() {

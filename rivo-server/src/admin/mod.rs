@@ -15,6 +15,7 @@ pub mod input;
 mod log;
 pub mod privacy;
 pub mod users;
+pub mod webhooks;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use poem::Request;
@@ -29,6 +30,7 @@ pub use clients::AdminClientsApi;
 pub use log::AdminLogApi;
 pub use privacy::AdminPrivacyApi;
 pub use users::AdminAccountsApi;
+pub use webhooks::AdminWebhooksApi;
 
 /// The OpenAPI tags of the admin and account routes.
 #[derive(poem_openapi::Tags)]
@@ -51,6 +53,9 @@ pub enum AdminTag {
     /// Erasure and export of one person's data; finding conversations that mention them.
     #[oai(rename = "admin-privacy")]
     AdminPrivacy,
+    /// Signed webhooks: endpoints, deliveries and re-sends (superusers only).
+    #[oai(rename = "admin-webhooks")]
+    AdminWebhooks,
 }
 
 /// Default page size of admin lists.

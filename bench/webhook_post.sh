@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Chat POST throughput with one webhook endpoint subscribed to `message.created` (a receiver on
+# loopback answering 200) next to plain POST (no endpoint), in one run, for BENCHMARKS.md.
+# Rounds are interleaved (plain, webhook, plain, …) on a fresh database each, so the machine's
+# noise falls on both alike; medians and the ratio are printed, with how many deliveries were
+# still pending when the load stopped (the worker keeping up or not).
+#
+#   bench/webhook_post.sh     # env: BIN (target/release/rivo-server), ROUNDS (3),
+#                             #      SECONDS_PER_RUN (10), CONCURRENCY (16),
+#                             #      BACKENDS ("postgres sqlite")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rivo-server}
+ROUNDS=${ROUNDS:-3}
+SECS=${SECONDS_PER_RUN:-10}
+C=${CONCURRENCY:-16}
+BACKENDS=${BACKENDS:-postgres sqlite}
+PORT=${PORT:-5082}
+RPORT=${RECEIVER_PORT:-5083}
+PG=postgres://postgres@127.0.0.1:5432
+OUT=$(mktemp -d)
+export RUST_LOG=warn
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+# The receiver: keep-alive HTTP/1.1, answers every request 200 with an empty body.
+cat > "$OUT/receiver.py" <<'PY'
+import asyncio, sys
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            n = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    n = int(line[15:])
+            await r.readexactly(n)
+            w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        w.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+PY
+python3 "$OUT/receiver.py" "$RPORT" &
+
+# wrk: POST a chat message to a random one of 1000 sessions.
+cat > "$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local sessions = {}
+for i = 1, 1000 do
+  sessions[i] = string.format("%08x-%04x-4%03x-8%03x-%012x", math.random(0, 0xffffffff),
+    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff), math.random(0, 0xffffffffffff))
+end
+request = function()
+  local s = sessions[math.random(1, 1000)]
+  return wrk.format(nil, nil, nil,
+    '{"session_id":"' .. s .. '","message":"Hello, I would like to know more","sender_type":"client"}')
+end
+LUA
+
+# A fresh, migrated database for `backend`; prints its URL.
+fresh() {
+  local backend=$1
+  if [ "$backend" = postgres ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_webhook_bench" \
+      -c "CREATE DATABASE rivo_webhook_bench" >/dev/null
+    echo "$PG/rivo_webhook_bench"
+  else
+    rm -f "$OUT"/bench.sqlite3*
+    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
+  fi
+}
+
+sql() { # run SQL $2 on database $1, print the rows
+  if [[ $1 == postgres* ]]; then
+    psql "$1" -qAtc "$2"
+  else
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = c.execute(sys.argv[2]).fetchall()
+c.commit()
+print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" | cut -d'?' -f1)" "$2"
+  fi
+}
+
+# One run: prints "requests/s pending-at-stop delivered".
+run() {
+  local backend=$1 variant=$2 url pid rps now
+  url=$(fresh "$backend")
+  DATABASE_URL=$url "$BIN" migrate >/dev/null
+  if [ "$variant" = webhook ]; then
+    now=$(date +%s%6N)
+    sql "$url" "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, created_at, updated_at) VALUES ('http://127.0.0.1:$RPORT/hook', 'whsec_benchbenchbenchbench', 1, TRUE, 'bench', $now, $now)" >/dev/null
+  fi
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
+    RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  wrk -t2 -c"$C" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" >/dev/null
+  rps=$(wrk -t2 -c"$C" -d"${SECS}s" -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
+    awk '/Non-2xx/ {bad=1} /^Requests\/sec/ {print int($2)} END {if (bad) print "NON-2xx" > "/dev/stderr"}')
+  local pending delivered
+  pending=$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
+  sleep 3
+  delivered=$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'")
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  echo "$rps $pending $delivered"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for backend in $BACKENDS; do
+  : > "$OUT/plain"; : > "$OUT/webhook"
+  for round in $(seq "$ROUNDS"); do
+    for variant in plain webhook; do
+      read -r rps pending delivered < <(run "$backend" "$variant")
+      echo "$backend c=$C round $round $variant: $rps req/s (deliveries pending at stop: $pending, delivered 3 s later: $delivered)"
+      echo "$rps" >> "$OUT/$variant"
+    done
+  done
+  p=$(median < "$OUT/plain"); w=$(median < "$OUT/webhook")
+  echo "$backend c=$C median: plain $p req/s, one webhook endpoint $w req/s, ratio $(python3 -c "print(f'{$w/$p:.2f}')")"
+done

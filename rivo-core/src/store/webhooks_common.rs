@@ -1,0 +1,407 @@
+// Webhook storage, written once for both backends: `include!`d by `postgres.rs` and `sqlite.rs`
+// after `common.rs` (whose `Tx`, `Db`, `record`, `FOR_UPDATE` and `now` it uses). The public
+// API and the delivery worker are in `crate::webhooks`. Times are Unix microseconds.
+
+use crate::webhooks::{AttemptRow, ClaimedRow, DeliveryRow, EndpointRow, Outcome};
+
+const ENDPOINT_COLS: &str =
+    "id, url, secret, event_mask, active, description, created_at, updated_at";
+const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
+     created_at, next_attempt_at, finished_at";
+
+/// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
+/// row goes to one claimer), nothing on SQLite (the single writer serialises claims).
+fn skip_locked() -> &'static str {
+    if FOR_UPDATE.is_empty() {
+        ""
+    } else {
+        " FOR UPDATE SKIP LOCKED"
+    }
+}
+
+/// Writes one outbox row per active endpoint subscribed to `event`'s kind, in the transaction
+/// of the change it reports (called from `emit`). Nothing when no endpoint subscribes.
+async fn outbox_enqueue(tx: &mut Tx, event: &Event) -> Result<()> {
+    let kind = event.kind();
+    let (session_id, client_id) = match event {
+        Event::MessageCreated(m) => (Some(m.session_id.0), None),
+        Event::ClientCreated(c) => (c.chat_session_id.map(|s| s.0), Some(c.client.id.0)),
+        Event::ClientStageChanged(c) => (None, Some(c.client_id.0)),
+        Event::ClientAssigned(a) => (None, Some(a.client_id.0)),
+    };
+    let payload = serde_json::to_string(event)
+        .map_err(|e| Error::Internal(format!("event serialisation: {e}")))?;
+    let at = crate::webhooks::micros(now());
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, session_id, \
+         client_id, created_at, next_attempt_at, retry_since) \
+         SELECT id, $1, $2, $3, $4, $5, $6, $6, $6 FROM webhook_endpoints \
+         WHERE active AND (event_mask & $7) <> 0",
+    )
+    .bind(crate::webhooks::new_event_id())
+    .bind(kind.as_str())
+    .bind(payload)
+    .bind(session_id)
+    .bind(client_id)
+    .bind(at)
+    .bind(crate::webhooks::kind_bit(kind))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// SQLite's append batch: one outbox row per (message with id in `first..=last`, active
+/// endpoint subscribed to `message.created`), in the batch's transaction. The endpoints are
+/// the outer loop (`CROSS JOIN` fixes SQLite's join order), so with no subscriber it reads no
+/// message. PostgreSQL does the same in `APPEND_BATCH`.
+#[allow(dead_code)]
+async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, message_id, \
+         session_id, created_at, next_attempt_at, retry_since) \
+         SELECT e.id, 'msg_' || m.id, 'message.created', m.id, m.session_id, $3, $3, $3 \
+         FROM webhook_endpoints e CROSS JOIN chat_messages m \
+         WHERE e.active AND (e.event_mask & 1) <> 0 AND m.id BETWEEN $1 AND $2",
+    )
+    .bind(first)
+    .bind(last)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
+/// created from them).
+async fn outbox_forget_sessions(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Erasure: deletes the outbox rows carrying data of the client `id`.
+async fn outbox_forget_client(tx: &mut Tx, id: ClientId) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
+async fn outbox_purge_delivered(tx: &mut Tx, before: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+impl Backend {
+    pub(crate) async fn create_webhook(
+        &self,
+        w: &crate::webhooks::CleanWebhook,
+        max_endpoints: i64,
+        audit: Audit<'_>,
+    ) -> Result<EndpointRow> {
+        let mut tx = self.begin().await?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints")
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= max_endpoints {
+            return Err(Error::Validation(crate::ValidationErrors::single(
+                "url",
+                Rule::Other(format!(
+                    "at most {max_endpoints} webhook endpoints can be registered"
+                )),
+            )));
+        }
+        let at = crate::webhooks::micros(now());
+        let row: EndpointRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {ENDPOINT_COLS}"
+        )))
+        .bind(&w.url)
+        .bind(&w.secret)
+        .bind(w.event_mask)
+        .bind(w.active)
+        .bind(&w.description)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        record(&mut tx, &audit, AuditAction::Create, "webhook", row.id, &row.url).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub(crate) async fn webhook(&self, id: i64) -> Result<EndpointRow> {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("webhook"))
+    }
+
+    pub(crate) async fn list_webhooks(&self) -> Result<Vec<EndpointRow>> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints ORDER BY id"
+        )))
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub(crate) async fn update_webhook(
+        &self,
+        id: i64,
+        w: &crate::webhooks::CleanWebhook,
+        audit: Audit<'_>,
+    ) -> Result<EndpointRow> {
+        let mut tx = self.begin().await?;
+        let row: EndpointRow = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE webhook_endpoints SET url = $1, secret = $2, event_mask = $3, active = $4, \
+             description = $5, updated_at = $6 WHERE id = $7 RETURNING {ENDPOINT_COLS}"
+        )))
+        .bind(&w.url)
+        .bind(&w.secret)
+        .bind(w.event_mask)
+        .bind(w.active)
+        .bind(&w.description)
+        .bind(crate::webhooks::micros(now()))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(not_found("webhook"))?;
+        record(&mut tx, &audit, AuditAction::Update, "webhook", row.id, &row.url).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    pub(crate) async fn delete_webhook(&self, id: i64, audit: Audit<'_>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let url: String = sqlx::query_scalar("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING url")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(not_found("webhook"))?;
+        record(&mut tx, &audit, AuditAction::Delete, "webhook", id, &url).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The OR of the event masks of the active endpoints.
+    pub(crate) async fn webhook_subscriptions(&self) -> Result<i64> {
+        let masks: Vec<i64> = sqlx::query_scalar(
+            "SELECT CAST(event_mask AS BIGINT) FROM webhook_endpoints WHERE active",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        Ok(masks.into_iter().fold(0, |a, m| a | m))
+    }
+
+    /// Claims up to `limit` due deliveries of active endpoints until `lease_until` and returns
+    /// them with what the worker needs to send them.
+    pub(crate) async fn claim_deliveries(
+        &self,
+        now_us: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedRow>> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN (\
+                SELECT d.id FROM webhook_deliveries d \
+                WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
+                  AND (d.locked_until IS NULL OR d.locked_until <= $2) \
+                  AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.active) \
+                ORDER BY d.next_attempt_at LIMIT $3{}) RETURNING id",
+            skip_locked()
+        )))
+        .bind(lease_until)
+        .bind(now_us)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.message_id, \
+             d.created_at, d.attempts, d.retry_since, e.url, e.secret \
+             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        qb.push(") ORDER BY d.next_attempt_at, d.id");
+        let mut claimed: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let message_ids: Vec<i64> = claimed.iter().filter_map(|c| c.message_id).collect();
+        if !message_ids.is_empty() {
+            let mut qb = QueryBuilder::<Db>::new(format!(
+                "SELECT {MESSAGE_COLS} FROM chat_messages WHERE id IN ("
+            ));
+            let mut list = qb.separated(", ");
+            for id in &message_ids {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&self.read).await?;
+            let messages: std::collections::HashMap<i64, ChatMessage> = rows
+                .into_iter()
+                .map(ChatMessage::try_from)
+                .map(|m| m.map(|m| (m.id.0, m)))
+                .collect::<Result<_>>()?;
+            for c in &mut claimed {
+                if let Some(id) = c.message_id {
+                    c.message = messages.get(&id).cloned();
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Records one attempt of a claimed delivery and its outcome, and releases the claim.
+    pub(crate) async fn finish_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &AttemptRow,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, \
+             error) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(delivery_id)
+        .bind(attempt.attempted_at)
+        .bind(attempt.status_code)
+        .bind(attempt.latency_ms)
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        let (status, next, finished) = match outcome {
+            Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
+            Outcome::Retry { at } => ("pending", Some(at), None),
+            Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), finished_at = $3, \
+             locked_until = NULL WHERE id = $4",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(finished)
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn list_deliveries(
+        &self,
+        endpoint_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<DeliveryRow>, Vec<AttemptRow>, i64)> {
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1")
+                .bind(endpoint_id)
+                .fetch_one(&self.read)
+                .await?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE endpoint_id = $1 \
+             ORDER BY id DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(endpoint_id)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?;
+        let attempts = self.attempts_of(rows.iter().map(|r| r.id)).await?;
+        Ok((rows, attempts, total))
+    }
+
+    pub(crate) async fn delivery(&self, id: i64) -> Result<(DeliveryRow, Vec<AttemptRow>)> {
+        let row: DeliveryRow = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found("webhook delivery"))?;
+        let attempts = self.attempts_of(std::iter::once(id)).await?;
+        Ok((row, attempts))
+    }
+
+    async fn attempts_of(&self, ids: impl Iterator<Item = i64>) -> Result<Vec<AttemptRow>> {
+        let ids: Vec<i64> = ids.collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The last 20 attempts of each delivery are plenty to show (a delivery retried for
+        // days has ~20 anyway with the default backoff cap).
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT delivery_id, attempted_at, status_code, latency_ms, error FROM (\
+             SELECT a.*, row_number() OVER (PARTITION BY delivery_id ORDER BY id DESC) AS rn \
+             FROM webhook_attempts a WHERE delivery_id IN (",
+        );
+        let mut list = qb.separated(", ");
+        for id in &ids {
+            list.push_bind(*id);
+        }
+        qb.push(")) AS t WHERE rn <= 20 ORDER BY delivery_id, attempted_at");
+        Ok(qb.build_query_as().fetch_all(&self.read).await?)
+    }
+
+    pub(crate) async fn resend_delivery(&self, id: i64, audit: Audit<'_>) -> Result<DeliveryRow> {
+        let mut tx = self.begin().await?;
+        let at = crate::webhooks::micros(now());
+        let row: DeliveryRow = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, \
+             retry_since = $1, finished_at = NULL, locked_until = NULL WHERE id = $2 \
+             RETURNING {DELIVERY_COLS}"
+        )))
+        .bind(at)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(not_found("webhook delivery"))?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Update,
+            "webhookdelivery",
+            row.id,
+            &row.event_id,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// (pending deliveries, the earliest `next_attempt_at` among them).
+    pub(crate) async fn webhook_queue(&self) -> Result<(i64, Option<i64>)> {
+        Ok(sqlx::query_as(
+            "SELECT count(*), min(next_attempt_at) FROM webhook_deliveries \
+             WHERE status = 'pending'",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+}
