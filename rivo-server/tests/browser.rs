@@ -1065,6 +1065,9 @@ async fn privacy_steps(ui: &Ui) -> Result {
     let id = export_client(ui).await?;
     find_export_and_erase_a_session(ui).await?;
     erase_client(ui, &id).await?;
+    Ok(())
+}
+
 /// Issue 13: the transcript and the session list follow the admin event stream. A message
 /// POSTed while the transcript is open appears without a reload; a new session appears in the
 /// list by itself.
@@ -1114,6 +1117,9 @@ async fn live_updates(ui: &Ui) -> Result {
     send_chat(ui, fresh, &[("client", "A brand new conversation")]).await?;
     ui.wait_text("#result_list", fresh).await?;
     ui.keep("live-session-list").await?;
+    Ok(())
+}
+
 /// The webhook page: register an endpoint (the secret is shown once), see a chat message
 /// arrive signed at a loopback receiver, see its delivery listed, re-send it.
 async fn webhooks_step(ui: &Ui) -> Result {
