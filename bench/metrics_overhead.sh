@@ -8,7 +8,8 @@
 # contender alike; medians and the on/off ratio are printed.
 #
 #   bench/metrics_overhead.sh   # env: BIN, ROUNDS (5), SECONDS_PER_RUN (10), CONCURRENCY ("64"),
-#                               #      BACKENDS ("postgres sqlite"), TRACES (unset)
+#                               #      BACKENDS ("postgres sqlite"), TRACES (unset),
+#                               #      LOADGEN (oha, or wrk: Debian's wrk with bench/post_bodies.lua)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rivo-server}
@@ -20,6 +21,7 @@ PORT=${PORT:-5083}
 OTLP_PORT=${OTLP_PORT:-5084}
 PG=postgres://postgres@127.0.0.1:5432
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+LOADGEN=${LOADGEN:-oha}
 TOKEN=bench-metrics-token-0123456789abcdef
 OUT=$(mktemp -d)
 export RUST_LOG=warn
@@ -43,6 +45,19 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
 fi
 
+# POSTs for $1 seconds at concurrency $2; prints requests/s, fails unless every answer was 201.
+load() {
+  local url="http://127.0.0.1:$PORT/api/v1/chat/stream/"
+  if [ "$LOADGEN" = wrk ]; then
+    BODIES="$OUT/bodies.jsonl" wrk -t2 -c "$2" -d "${1}s" -s bench/post_bodies.lua "$url" |
+      python3 -c 'import re,sys; t=sys.stdin.read(); m=re.search(r"rps=(\d+) non2xx=(\d+) errors=(\d+)", t); assert m and m[2]=="0" and m[3]=="0", t; print(m[1])'
+  else
+    "$OHA" --no-tui --output-format json -z "${1}s" -c "$2" -m POST -T application/json \
+      -Z "$OUT/bodies.jsonl" "$url" |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))'
+  fi
+}
+
 # One POST run on database `url` at concurrency `c` with mode off|on|traces: prints requests/s.
 post_run() {
   local url=$1 c=$2 mode=$3 pid rps scraper=""
@@ -54,17 +69,14 @@ post_run() {
   env "${env[@]}" "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  "$OHA" --no-tui --output-format quiet -z 2s -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/"
+  load 2 "$c" > /dev/null
   if [ "$mode" != off ]; then
     ( while sleep 1; do
         curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" > "$OUT/scrape.txt"
       done ) &
     scraper=$!
   fi
-  rps=$("$OHA" --no-tui --output-format json -z "${SECS}s" -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))')
+  rps=$(load "$SECS" "$c")
   if [ -n "$scraper" ]; then
     kill "$scraper"; wait "$scraper" 2>/dev/null || true
     grep -q '^rivo_http_requests_total{operation="chat_send",status="2xx"}' "$OUT/scrape.txt"
