@@ -282,7 +282,7 @@ struct SessionState {
 
 struct ActivityState {
     store: Store,
-    cursor: Option<ActivityCursor>,
+    cursor: ActivityCursor,
     buffer: VecDeque<Activity>,
     receiver: broadcast::Receiver<Wake>,
     idle: bool,
@@ -361,7 +361,7 @@ impl Store {
         };
         let state = ActivityState {
             store: self.clone(),
-            cursor: Some(cursor),
+            cursor,
             buffer: VecDeque::new(),
             receiver,
             idle: false,
@@ -374,14 +374,11 @@ impl Store {
                 if st.idle {
                     wait(&mut st.receiver, st.store.streams.poll, |_| true).await;
                 }
-                let Some(cursor) = st.cursor else {
-                    return None;
-                };
-                match st.store.activity_after(cursor).await {
+                match st.store.activity_after(st.cursor).await {
                     Ok(items) => {
                         st.idle = items.is_empty();
                         if let Some(last) = items.last() {
-                            st.cursor = Some(last.cursor);
+                            st.cursor = last.cursor;
                         }
                         st.buffer.extend(items);
                     }

@@ -331,6 +331,7 @@ impl AdminEventsApi {
     /// on all sessions, new clients, stage changes and assignments. Needs
     /// `chat.view_chathistory` (session cookie or token); the check is made when the stream
     /// opens, and a stream lasts at most `RIVO_EVENT_STREAM_MAX_SECS`.
+    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get", operation_id = "admin_events")]
     async fn events(
         &self,

@@ -211,7 +211,8 @@ async fn session_stream_sends_history_shaped_messages_and_resumes_exactly(db: &T
 async fn stream_parameters_are_validated_like_the_chat_api(db: &TestDb) {
     let c = db.client();
     let session = SessionId::new_random().to_string();
-    let cases: Vec<(String, Vec<(&str, &str)>, Value)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, Value);
+    let cases: Vec<Case> = vec![
         (
             "/api/v1/chat/events/".into(),
             vec![],
