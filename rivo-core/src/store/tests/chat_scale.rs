@@ -877,7 +877,7 @@ async fn a_batch_over_many_sessions_equals_the_recount_and_is_searchable(db: &Te
     for (i, text) in texts.iter().enumerate() {
         assert_eq!(
             found_texts(store, &format!("Q{i:03}Z")).await,
-            [text.clone()]
+            std::slice::from_ref(text)
         );
     }
     let mut all = texts.clone();
