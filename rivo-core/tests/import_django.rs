@@ -678,6 +678,22 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
         assert_eq!(s.message_count as usize, h.len());
         assert_eq!(s.last_sent_at, h.last().unwrap().sent_at);
     }
+    // And the search index: imported messages are found by a substring, case-insensitively.
+    for (needle, session) in [("AN ADVISOR will", grace), ("onko teillä", finnish)] {
+        let found = store
+            .list_messages(
+                &MessageFilter {
+                    search: Some(needle.into()),
+                    ..Default::default()
+                },
+                Sort::asc(MessageSort::Id),
+                PageRequest::first(10),
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.items.len(), 1, "{needle}");
+        assert_eq!(found.items[0].session_id, session, "{needle}");
+    }
     assert_eq!(context.data["loan"]["amount"], json!(250000));
     assert_eq!(context.data["address"]["lines"][1], json!("Apt 2"));
     assert_eq!(context.data["notes"], Json::Null);

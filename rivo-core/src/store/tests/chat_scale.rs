@@ -46,6 +46,8 @@ db_behaviours!(
     indexed_search_matches_like_before,
     counts_are_exact_up_to_the_limit_then_estimated,
     keyset_pages_cover_every_session_and_message_once,
+    a_batch_over_many_sessions_equals_the_recount_and_is_searchable,
+    migration_0007_keeps_rows_and_search_of_a_0006_database,
 );
 
 async fn open_more(db: &TestDb, options: StoreOptions) -> Store {
@@ -791,4 +793,245 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
     let cursor = first.next.unwrap();
     assert_eq!(cursor.to_string().parse::<SessionCursor>().unwrap(), cursor);
     assert!("nonsense".parse::<SessionCursor>().is_err());
+}
+
+/// Messages of one search: every text found for `needle`, sorted.
+async fn found_texts(store: &Store, needle: &str) -> Vec<String> {
+    let found = store
+        .list_messages(
+            &MessageFilter {
+                search: Some(needle.into()),
+                ..Default::default()
+            },
+            Sort::asc(MessageSort::Id),
+            PageRequest::first(1000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.total as usize, found.items.len(), "{needle}");
+    let mut texts: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
+    texts.sort();
+    texts
+}
+
+/// One batch of N messages over M sessions (some new, one with earlier messages, one linked to
+/// a client before its first message, several messages per session, out of session order):
+/// the session rows equal a recount and search finds every message of the batch.
+async fn a_batch_over_many_sessions_equals_the_recount_and_is_searchable(db: &TestDb) {
+    let store = &db.store;
+    let sessions: Vec<SessionId> = (0..37).map(|_| session()).collect();
+    for i in 0..3 {
+        store
+            .append(sessions[0], &format!("earlier {i} of s0"), SenderType::Bot)
+            .await
+            .unwrap();
+    }
+    let client = store
+        .create_client(NewClient {
+            chat_session_id: Some(sessions[1]),
+            ..NewClient::new("Ada")
+        })
+        .await
+        .unwrap();
+    let texts: Vec<String> = (0..300)
+        .map(|i| format!("batch msg q{i:03}z ü{}", "ü".repeat(i % 130)))
+        .collect();
+    let batch: Vec<(SessionId, &str, SenderType)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let sender = if i % 4 == 0 {
+                SenderType::Client
+            } else {
+                SenderType::Bot
+            };
+            (
+                sessions[(i * 7 + i / 37) % sessions.len()],
+                t.as_str(),
+                sender,
+            )
+        })
+        .collect();
+    let before = store.group_commit_stats();
+    let stored = store.append_many(&batch).await.unwrap();
+    let after = store.group_commit_stats();
+    assert_eq!(after.batches - before.batches, 1, "one call is one batch");
+    assert_eq!(stored.len(), 300);
+    assert_history_in_id_order(&stored);
+    for s in &sessions {
+        assert_history_in_id_order(&store.history(*s).await.unwrap());
+    }
+    assert_rows_match_recount(store, &sessions).await;
+    let rows = session_rows(store).await;
+    assert_eq!(rows.len(), sessions.len());
+    let in_batch = batch.iter().filter(|m| m.0 == sessions[0]).count() as u64;
+    assert!(in_batch > 1, "several messages of one session in the batch");
+    assert_eq!(rows[&sessions[0]].message_count, 3 + in_batch);
+    assert_eq!(rows[&sessions[1]].client_id, Some(client.id));
+    assert_eq!(
+        rows.values().map(|r| r.message_count).sum::<u64>(),
+        303,
+        "every message counted once"
+    );
+    // Search finds each message of the batch by its own token, and all of them by a shared one.
+    for (i, text) in texts.iter().enumerate() {
+        assert_eq!(
+            found_texts(store, &format!("Q{i:03}Z")).await,
+            std::slice::from_ref(text)
+        );
+    }
+    let mut all = texts.clone();
+    all.sort();
+    assert_eq!(found_texts(store, "batch msg").await, all);
+    assert_eq!(found_texts(store, "of s0").await.len(), 3);
+    // A second batch on the same sessions continues the rows; the index holds both.
+    let more: Vec<(SessionId, &str, SenderType)> = sessions
+        .iter()
+        .rev()
+        .map(|s| (*s, "second batch", SenderType::Client))
+        .collect();
+    store.append_many(&more).await.unwrap();
+    assert_rows_match_recount(store, &sessions).await;
+    assert_eq!(
+        found_texts(store, "second batch").await.len(),
+        sessions.len()
+    );
+    assert_eq!(found_texts(store, "batch msg").await.len(), 300);
+    // Deleting a session drops its row and its search entries.
+    let gone = store.delete_session(sessions[2]).await.unwrap();
+    assert!(gone > 0);
+    assert_rows_match_recount(store, &sessions).await;
+    assert_eq!(
+        found_texts(store, "second batch").await.len(),
+        sessions.len() - 1
+    );
+}
+
+/// A database at 0006 with data: migration 0007 (FTS5 merge settings on SQLite, nothing on
+/// PostgreSQL) keeps its session rows and search entries, and appends after it keep them right.
+async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
+    let (store, _dir, pg) = unmigrated(db).await;
+    store.migrate_until(6).await.unwrap();
+    let (a, b) = (session(), session());
+    let (a_sql, b_sql) = match store.kind() {
+        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
+        BackendKind::Sqlite => (
+            format!("X'{}'", a.0.simple()),
+            format!("X'{}'", b.0.simple()),
+        ),
+    };
+    // What the previous schema's appends left: messages, and (on PostgreSQL, where the append
+    // statement writes them) the session rows.
+    store
+        .execute_raw(
+            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
+             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+    let old = [
+        (
+            &a_sql,
+            "old one of a, Needle",
+            "client",
+            "2026-01-01T10:00:00Z",
+        ),
+        (&b_sql, "old one of b", "bot", "2026-01-02T10:00:00Z"),
+        (&a_sql, "old two of a", "bot", "2026-01-03T10:00:00Z"),
+    ];
+    for (s, text, sender, at) in old {
+        store
+            .execute_raw(&format!(
+                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) \
+                 VALUES ({s}, '{text}', '{sender}', '{at}')"
+            ))
+            .await
+            .unwrap();
+    }
+    if store.kind() == BackendKind::Postgres {
+        // PostgreSQL keeps session rows in the append statement, not a trigger: recount them
+        // as its appends would have left them.
+        store
+            .execute_raw(
+                "INSERT INTO chat_sessions (session_id, client_id, message_count, \
+                 first_message_at, last_message_at, last_message_preview, last_sender_type) \
+                 SELECT session_id, (SELECT c.client_id FROM client_contexts c \
+                 WHERE c.chat_session_id = m.session_id), count(*), min(sent_at), max(sent_at), \
+                 (array_agg(left(message, 100) ORDER BY sent_at DESC))[1], \
+                 (array_agg(sender_type ORDER BY sent_at DESC))[1] \
+                 FROM chat_messages m GROUP BY session_id",
+            )
+            .await
+            .unwrap();
+    }
+    assert_rows_match_recount(&store, &[a, b]).await;
+    assert!(store.pending_migrations().await.unwrap().len() == 1);
+    store.migrate().await.unwrap();
+    assert!(store.pending_migrations().await.unwrap().is_empty());
+    if store.kind() == BackendKind::Sqlite {
+        // The FTS5 merge settings of 0007 are stored in the index.
+        let config = store
+            .fetch_texts(
+                "SELECT k || '=' || v FROM chat_messages_fts_config \
+                 WHERE k IN ('automerge', 'crisismerge') ORDER BY k",
+            )
+            .await
+            .unwrap();
+        assert_eq!(config, ["automerge=16", "crisismerge=64"]);
+    }
+    // Nothing changed: the rows and the search entries of the old messages are kept.
+    assert_rows_match_recount(&store, &[a, b]).await;
+    let rows = session_rows(&store).await;
+    assert_eq!(rows[&a].message_count, 2);
+    assert_eq!(rows[&a].last_message_preview, "old two of a");
+    assert_eq!(rows[&b].client_id, Some(ClientId(7)));
+    assert_eq!(
+        found_texts(&store, "needle").await,
+        ["old one of a, Needle"]
+    );
+    // Appends on top (one batch over both sessions and a new one) keep both right.
+    let c = session();
+    store
+        .append_many(&[
+            (a, "new for a", SenderType::Client),
+            (c, "new for c", SenderType::Bot),
+            (b, "new for b", SenderType::Client),
+            (a, "newer for a", SenderType::Bot),
+        ])
+        .await
+        .unwrap();
+    assert_rows_match_recount(&store, &[a, b, c]).await;
+    let rows = session_rows(&store).await;
+    assert_eq!(rows[&a].message_count, 4);
+    assert_eq!(rows[&a].last_message_preview, "newer for a");
+    assert_eq!(rows[&b].client_id, Some(ClientId(7)));
+    assert_eq!(
+        found_texts(&store, "new").await,
+        ["new for a", "new for b", "new for c", "newer for a"]
+    );
+    assert_eq!(found_texts(&store, "old ").await.len(), 3);
+    // Deletes still go through their triggers.
+    store.delete_session(a).await.unwrap();
+    assert_rows_match_recount(&store, &[a, b, c]).await;
+    assert_eq!(found_texts(&store, "for a").await, Vec::<String>::new());
+    store.close().await;
+    match pg {
+        Scratch::Schema(url, schema) => {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
+        Scratch::None => {}
+    }
 }
