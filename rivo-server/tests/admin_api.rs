@@ -760,6 +760,13 @@ fn admin_routes() -> Vec<Route> {
             None,
             json!(null),
         ),
+        (
+            "admin_events",
+            "GET",
+            "/api/v1/admin/events/",
+            p(View, ChatHistory),
+            json!(null),
+        ),
     ]
 }
 
@@ -861,7 +868,14 @@ fn fill(template: &str, values: &[(&str, String)]) -> String {
 }
 
 async fn every_admin_route_checks_permissions(db: &TestDb) {
-    let c = db.client();
+    // Event streams end after 1 s here, so their bodies can be read to the end.
+    let c = db.client_with(Config {
+        event_streams: rivo_server::config::EventStreamLimits {
+            max_duration: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Config::default()
+    });
     let store = &db.store;
     let root = make_user(store, "root", true, true).await;
     let agent = make_user(store, "agent", true, false).await;
