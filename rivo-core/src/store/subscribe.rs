@@ -35,9 +35,8 @@ impl Backend {
 
     /// Where "now" is in the message and the event log.
     pub(crate) async fn activity_head(&self) -> Result<crate::streams::ActivityCursor> {
-        let (mtx, mid, etx, eid): (i64, i64, i64, i64) = sqlx::query_as(ACTIVITY_HEAD)
-            .fetch_one(&self.read)
-            .await?;
+        let (mtx, mid, etx, eid): (i64, i64, i64, i64) =
+            sqlx::query_as(ACTIVITY_HEAD).fetch_one(&self.read).await?;
         Ok(crate::streams::ActivityCursor {
             messages: crate::streams::Position { tx: mtx, id: mid },
             events: crate::streams::Position { tx: etx, id: eid },

@@ -76,7 +76,8 @@ async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) ->
 async fn outbox_forget_sessions(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
     let mut deleted = 0;
     for chunk in sessions.chunks(500) {
-        let mut qb = QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
+        let mut qb =
+            QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
         push_uuid_list(&mut qb, chunk);
         qb.push(")");
         deleted += qb.build().execute(&mut **tx).await?.rows_affected();
@@ -138,7 +139,15 @@ impl Backend {
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
-        record(&mut tx, &audit, AuditAction::Create, "webhook", row.id, &row.url).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Create,
+            "webhook",
+            row.id,
+            &row.url,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -182,18 +191,27 @@ impl Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(not_found("webhook"))?;
-        record(&mut tx, &audit, AuditAction::Update, "webhook", row.id, &row.url).await?;
+        record(
+            &mut tx,
+            &audit,
+            AuditAction::Update,
+            "webhook",
+            row.id,
+            &row.url,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
 
     pub(crate) async fn delete_webhook(&self, id: i64, audit: Audit<'_>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let url: String = sqlx::query_scalar("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING url")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(not_found("webhook"))?;
+        let url: String =
+            sqlx::query_scalar("DELETE FROM webhook_endpoints WHERE id = $1 RETURNING url")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(not_found("webhook"))?;
         record(&mut tx, &audit, AuditAction::Delete, "webhook", id, &url).await?;
         tx.commit().await?;
         Ok(())
