@@ -184,7 +184,7 @@ pub(crate) struct Position {
     pub(crate) id: i64,
 }
 
-/// Where an activity stream is: one [`Position`] in the message log and one in the client-event
+/// Where an activity stream is: one position in the message log and one in the client-event
 /// log. Written as four non-negative integers, `tx.id.tx.id` (e.g. `0.153.0.7` on SQLite); give
 /// it back to [`Store::subscribe_activity`] to resume right after the item that carried it.
 /// [`ActivityCursor::default`] is the very beginning (everything still stored).
