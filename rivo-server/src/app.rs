@@ -116,7 +116,11 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at(crate::observability::METRICS_PATH, get(metrics_endpoint))
-        .at("/api/v1/chat/", get(chat::api_root))
+        .at("/api/v1/chat/", chat::api_root)
+        .at(chat::API_ROOT_SUFFIXES[0], chat::api_root)
+        .at(chat::API_ROOT_SUFFIXES[1], chat::api_root)
+        .at(chat::API_ROOT_SUFFIXES[2], chat::api_root)
+        .at(chat::API_ROOT_SUFFIXES[3], chat::api_root)
         .at(SPEC_PATH, spec_endpoint)
         .nest(DOCS_PATH, docs)
         .nest(crate::admin_ui::ADMIN_PATH, crate::admin_ui::endpoint())
@@ -127,6 +131,8 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
         .data(config.clone())
         .with(poem::middleware::CookieJarManager::new())
         .around(conventions.clone().layer())
+        // DRF's content negotiation on the original's chat routes (before its 405 and OPTIONS).
+        .around(chat::negotiation)
         .around(middleware::cors(
             Arc::new(config.cors_allowed_origins.clone()),
             "/api/v1/chat/",

@@ -11,11 +11,12 @@ use poem_openapi::{
 };
 use rivo_core::{SenderType, SessionId, Store};
 use serde::Serialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
 use crate::render::{DrfDateTime, DrfJson};
+
+pub mod drf;
 
 /// The OpenAPI tag of the chat routes.
 #[derive(poem_openapi::Tags)]
@@ -156,22 +157,23 @@ pub enum RawField {
     Null,
     /// A string (JSON string or form field).
     Text(String),
-    /// A JSON number, as written.
-    Number(serde_json::Number),
+    /// A JSON number, as Python reads it.
+    Number(drf::PyNumber),
     /// A JSON boolean.
     Bool(bool),
-    /// A JSON array or object, or an uploaded file.
+    /// A JSON array or object, or an uploaded file: Python's `str()` of it (`['a', 1]`, the
+    /// file's name), which DRF's choice errors quote.
     Other(String),
 }
 
 impl RawField {
-    fn from_json(value: Value) -> Self {
+    fn from_py(value: drf::PyValue) -> Self {
         match value {
-            Value::Null => RawField::Null,
-            Value::String(s) => RawField::Text(s),
-            Value::Number(n) => RawField::Number(n),
-            Value::Bool(b) => RawField::Bool(b),
-            other => RawField::Other(other.to_string()),
+            drf::PyValue::None => RawField::Null,
+            drf::PyValue::Str(s) => RawField::Text(s),
+            drf::PyValue::Number(n) => RawField::Number(n),
+            drf::PyValue::Bool(b) => RawField::Bool(b),
+            other => RawField::Other(other.py_str()),
         }
     }
 }
@@ -221,41 +223,42 @@ impl SendMessageBody {
         body
     }
 
-    /// Parses `bytes` by `content_type` like DRF's parsers.
+    /// Parses `bytes` by `content_type` like DRF's parsers, with their error texts (see
+    /// [`drf`]).
     pub async fn parse(
-        request: &Request,
+        _request: &Request,
         content_type: Option<&str>,
         bytes: Vec<u8>,
     ) -> Result<Self, ApiError> {
-        let essence = content_type
-            .and_then(|ct| ct.split(';').next())
-            .map(|ct| ct.trim().to_ascii_lowercase());
         if bytes.is_empty() {
             // DRF treats an empty body as empty data, whatever its content type.
             return Ok(Self::default());
         }
-        match essence.as_deref() {
-            Some("application/json") => {
-                let value: Value = off_runtime_if_large(bytes.len(), move || {
-                    serde_json::from_slice(&bytes)
+        let content_type = content_type.unwrap_or_default();
+        match drf::select_parser(content_type) {
+            Some(drf::Parser::Json) => {
+                let value = off_runtime_if_large(bytes.len(), move || {
+                    drf::parse_json(&bytes)
                         .map_err(|err| ApiError::BadRequest(format!("JSON parse error - {err}")))
                 })
                 .await?;
                 match value {
-                    Value::Object(map) => Ok(Self::from_fields(
-                        map.into_iter().map(|(k, v)| (k, RawField::from_json(v))),
+                    drf::PyValue::Dict(items) => Ok(Self::from_fields(
+                        items.into_iter().map(|(k, v)| (k, RawField::from_py(v))),
                     )),
-                    Value::Null => Err(ApiError::field("non_field_errors", "No data provided")),
+                    drf::PyValue::None => {
+                        Err(ApiError::field("non_field_errors", "No data provided"))
+                    }
                     other => Err(ApiError::field(
                         "non_field_errors",
                         format!(
                             "Invalid data. Expected a dictionary, but got {}.",
-                            python_type_name(&other)
+                            other.type_name()
                         ),
                     )),
                 }
             }
-            Some("application/x-www-form-urlencoded") => {
+            Some(drf::Parser::Form) => {
                 let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
                     .map_err(|err| ApiError::BadRequest(format!("Form parse error - {err}")))?;
                 Ok(Self::from_form(
@@ -265,32 +268,28 @@ impl SendMessageBody {
                         .collect(),
                 ))
             }
-            Some("multipart/form-data") => {
-                let multipart_error = |err: poem::error::ParseMultipartError| {
-                    ApiError::BadRequest(format!("Multipart form parse error - {err}"))
-                };
-                let mut body = RequestBody::new(poem::Body::from(bytes));
-                let mut multipart =
-                    <poem::web::Multipart as poem::FromRequest>::from_request(request, &mut body)
-                        .await
-                        .map_err(|err| {
-                            ApiError::BadRequest(format!("Multipart form parse error - {err}"))
-                        })?;
-                let mut fields = Vec::new();
-                while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-                    let name = field.name().unwrap_or_default().to_owned();
-                    let value = if field.file_name().is_some() {
-                        RawField::Other("<file>".to_owned())
-                    } else {
-                        RawField::Text(field.text().await.map_err(multipart_error)?)
-                    };
-                    fields.push((name, value));
-                }
-                Ok(Self::from_form(fields))
+            Some(drf::Parser::Multipart) => {
+                let content_type = content_type.to_owned();
+                let fields = off_runtime_if_large(bytes.len(), move || {
+                    drf::parse_multipart(&content_type, &bytes).map_err(|err| {
+                        ApiError::BadRequest(format!("Multipart form parse error - {err}"))
+                    })
+                })
+                .await?;
+                Ok(Self::from_form(
+                    fields
+                        .into_iter()
+                        .map(|(name, value)| {
+                            let value = match value {
+                                drf::MultipartValue::Text(text) => RawField::Text(text),
+                                drf::MultipartValue::File(name) => RawField::Other(name),
+                            };
+                            (name, value)
+                        })
+                        .collect(),
+                ))
             }
-            _ => Err(ApiError::UnsupportedMediaType(
-                content_type.unwrap_or_default().to_owned(),
-            )),
+            None => Err(ApiError::UnsupportedMediaType(content_type.to_owned())),
         }
     }
 
@@ -316,12 +315,14 @@ impl SendMessageBody {
                 RawField::Missing => Err(Rule::Required),
                 RawField::Null => Err(Rule::Null),
                 RawField::Text(s) => s.parse::<SessionId>(),
-                // DRF's UUIDField also took an integer as the UUID's number.
+                // DRF's UUIDField also took an integer as the UUID's number, and Python's
+                // `True`/`False` are the integers 1 and 0.
                 RawField::Number(n) => n
-                    .as_u64()
-                    .map(|n| SessionId(Uuid::from_u128(u128::from(n))))
+                    .as_uuid_int()
+                    .map(|n| SessionId(Uuid::from_u128(n)))
                     .ok_or(Rule::InvalidUuid),
-                RawField::Bool(_) | RawField::Other(_) => Err(Rule::InvalidUuid),
+                RawField::Bool(b) => Ok(SessionId(Uuid::from_u128(u128::from(*b)))),
+                RawField::Other(_) => Err(Rule::InvalidUuid),
             },
         );
         let message = errors.check(
@@ -379,19 +380,6 @@ async fn off_runtime_if_large<T: Send + 'static>(
         tracing::error!(%err, "body parsing task failed");
         ApiError::Internal
     })?
-}
-
-/// The name Python gives a parsed JSON value's type, for DRF's "Expected a dictionary" error.
-fn python_type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
 }
 
 impl<'a> ApiExtractor<'a> for SendMessageBody {
@@ -604,6 +592,7 @@ impl ChatHistoryApi {
     #[oai(path = "/", method = "get", operation_id = "chat_history")]
     async fn history(
         &self,
+        req: &poem::Request,
         store: Data<&Store>,
         /// The session: a UUID in any spelling Python's `uuid.UUID` accepts. Echoed as sent.
         session_id: Query<Option<String>>,
@@ -613,7 +602,9 @@ impl ChatHistoryApi {
         /// Where the page starts: the `next` of the previous page. Opaque.
         after: Query<Option<String>>,
     ) -> Result<HistoryResponse, OpError<HistoryErrors>> {
-        let raw = session_id.0.filter(|s| !s.is_empty());
+        // Django's `QueryDict.get`: the last of repeated `session_id`s.
+        let raw = last_query_value(req, "session_id").or(session_id.0);
+        let raw = raw.filter(|s| !s.is_empty());
         let raw = raw.ok_or(ApiError::MissingParameter("session_id"))?;
         let session = raw
             .parse::<SessionId>()
@@ -683,8 +674,169 @@ impl HistoryPageParams {
     }
 }
 
-/// `GET /api/v1/chat/`: the original's empty API root.
+/// The last value of the query parameter `name` (Django's `QueryDict.get`), decoded like a form.
+fn last_query_value(req: &Request, name: &str) -> Option<String> {
+    let query = req.uri().query()?;
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+/// The original's chat routes (DRF views): path without its trailing slash, `Allow`.
+const ORIGINAL_ROUTES: [(&str, &str); 3] = [
+    ("/api/v1/chat", "GET, HEAD, OPTIONS"),
+    ("/api/v1/chat/stream", "POST, OPTIONS"),
+    ("/api/v1/chat/history", "GET, HEAD, OPTIONS"),
+];
+
+/// The API root's format-suffix routes (DefaultRouter's `^\.(?P<format>[a-z0-9]+)/?$`).
+pub const API_ROOT_SUFFIXES: [&str; 4] = [
+    "/api/v1/chat/.json",
+    "/api/v1/chat/.json/",
+    "/api/v1/chat/.api",
+    "/api/v1/chat/.api/",
+];
+
+/// The `Allow` value and the format suffix of an original chat route.
+fn original_route(path: &str) -> Option<(&'static str, Option<&'static str>)> {
+    if let Some(suffix) = API_ROOT_SUFFIXES.iter().find(|p| **p == path) {
+        let format = if suffix.contains(".json") {
+            "json"
+        } else {
+            "api"
+        };
+        return Some((ORIGINAL_ROUTES[0].1, Some(format)));
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    ORIGINAL_ROUTES
+        .iter()
+        .find(|(p, _)| *p == trimmed)
+        .map(|(_, allow)| (*allow, None))
+}
+
+/// What the original's `OPTIONS` answered (DRF's `SimpleMetadata`: the view's name and its
+/// dedented docstring, the two renderers, the three parsers), by route template.
+pub fn original_options_body(path: &str) -> Option<Vec<u8>> {
+    let (name, description) = match path.trim_end_matches('/') {
+        "/api/v1/chat" => ("Api Root", "The default basic root view for DefaultRouter"),
+        "/api/v1/chat/stream" => (
+            "Stream",
+            "Send a message and add it to chat history\n\nPOST /chat/stream//\n{\n    \
+             \"session_id\": \"550e8400-e29b-41d4-a716-446655440000\",\n    \"message\": \
+             \"Hello!\",\n    \"sender_type\": \"client\"\n}",
+        ),
+        "/api/v1/chat/history" => (
+            "History",
+            "Get chat history for a specific session\n\nGET \
+             /chat/history/?session_id=550e8400-e29b-41d4-a716-446655440000",
+        ),
+        _ => return None,
+    };
+    /// DRF's `SimpleMetadata`, keys in its order.
+    #[derive(Serialize)]
+    struct Metadata {
+        name: &'static str,
+        description: &'static str,
+        renders: [&'static str; 2],
+        parses: [&'static str; 3],
+    }
+    Some(crate::render::to_drf_json(&Metadata {
+        name,
+        description,
+        renders: ["application/json", "text/html"],
+        parses: PARSED_MEDIA_TYPES,
+    }))
+}
+
+/// DRF's content negotiation on the original's chat routes, which it runs before anything
+/// else (method, body): `?format=` (or a format suffix) naming no renderer is a `404`, an
+/// `Accept` no renderer satisfies a `406`, and `Accept: application/json; indent=N` indents
+/// the answer. Rivo has no browsable API: what would have been HTML is answered in JSON.
+pub async fn negotiation<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    use poem::http::{HeaderValue, header};
+    let Some((allow, suffix)) = original_route(req.uri().path()) else {
+        return ep.call(req).await.map(IntoResponse::into_response);
+    };
+    let accept: Option<String> = {
+        let values: Vec<&str> = req
+            .headers()
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    };
+    let format = suffix
+        .map(str::to_owned)
+        .or_else(|| last_query_value(&req, "format"));
+    let indent = match drf::negotiate(accept.as_deref(), format.as_deref()) {
+        Ok((_, indent)) => indent,
+        Err(failure) => {
+            let err = match failure {
+                drf::NegotiationError::UnknownFormat => ApiError::NotFound,
+                drf::NegotiationError::NotAcceptable => ApiError::Status(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "Could not satisfy the request Accept header.".to_owned(),
+                ),
+            };
+            let mut resp = poem::error::ResponseError::as_response(&err);
+            // DRF's headers; the session was never read, so `Vary` has no `Cookie`.
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            resp.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            return Ok(resp);
+        }
+    };
+    let resp = ep.call(req).await.map(IntoResponse::into_response)?;
+    let Some(indent) = indent else {
+        return Ok(resp);
+    };
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return Ok(resp);
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_vec().await.map_err(|err| {
+        tracing::error!(%err, "reading a response to indent it failed");
+        ApiError::Internal
+    })?;
+    let mut resp =
+        poem::Response::from_parts(parts, poem::Body::from(drf::reindent(&bytes, indent)));
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    Ok(resp)
+}
+
+/// `/api/v1/chat/` (and its `.json` / `.api` suffixes): the original's API root, DRF's
+/// `APIRootView` with no list routes — `{}` to `GET`, its description to `OPTIONS`, `405`
+/// to anything else, with DRF's `Allow` and `Vary`.
 #[poem::handler]
-pub fn api_root() -> poem::Response {
-    crate::render::json_response(StatusCode::OK, b"{}".to_vec())
+pub fn api_root(req: &Request) -> poem::Response {
+    use poem::http::{HeaderValue, Method, header};
+    let allow = ORIGINAL_ROUTES[0].1;
+    let mut resp = match *req.method() {
+        Method::GET | Method::HEAD => crate::render::json_response(StatusCode::OK, b"{}".to_vec()),
+        Method::OPTIONS => crate::render::json_response(
+            StatusCode::OK,
+            original_options_body("/api/v1/chat/").unwrap_or_default(),
+        ),
+        ref other => poem::error::ResponseError::as_response(&ApiError::MethodNotAllowed {
+            method: other.as_str().to_owned(),
+            allow: allow.to_owned(),
+        }),
+    };
+    let headers = resp.headers_mut();
+    headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept, Cookie"));
+    resp
 }

@@ -188,11 +188,15 @@ pub fn host_check<E: Endpoint + 'static>(
                     )
                     .as_response());
                 }
-                let host = req
-                    .header(header::HOST)
-                    .map(str::to_owned)
-                    .or_else(|| req.uri().authority().map(|a| a.to_string()))
-                    .unwrap_or_default();
+                let host = match req.headers().get(header::HOST) {
+                    Some(value) => Some(value.to_str().unwrap_or_default().to_owned()),
+                    None => req.uri().authority().map(|a| a.to_string()),
+                };
+                // No Host at all (HTTP/1.0): nothing forged to check, answered like the
+                // original (which checks its own bind address, allowed by its default `*`).
+                let Some(host) = host else {
+                    return Ok(respond(ep.as_ref(), req).await);
+                };
                 if !host.is_empty() && crate::config::host_domain(&host).is_none() {
                     tracing::warn!(host = %host.escape_debug(), "Host with invalid syntax");
                     return Ok(ApiError::BadRequest(format!(
@@ -379,6 +383,11 @@ impl ApiConventions {
                     route.operation_ids.push((op.method.clone(), id));
                 }
                 if route.options_body.is_empty() {
+                    // The original's chat routes answer its own description, byte for byte.
+                    if let Some(body) = crate::chat::original_options_body(&path.path) {
+                        route.options_body = body;
+                        continue;
+                    }
                     route.options_body = to_drf_json(&OptionsBody {
                         name: op.summary.unwrap_or_default(),
                         description: op.description.unwrap_or_default(),

@@ -266,13 +266,296 @@ async fn json_numbers_are_text_for_message(db: &TestDb) {
 
 async fn malformed_json_is_a_400_parse_error(db: &TestDb) {
     let c = db.client();
-    let resp = post_json(&c, r#"{"session_id": "#).await;
+    // Python's `json` wording (CPython 3.11, the original's runtime), DRF's prefix.
+    let cases: &[(&[u8], &str)] = &[
+        (
+            br#"{"session_id": "#,
+            "Expecting value: line 1 column 16 (char 15)",
+        ),
+        (
+            b"{'session_id': 1}",
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        (
+            br#"{"message": "hi",}"#,
+            "Expecting property name enclosed in double quotes: line 1 column 18 (char 17)",
+        ),
+        (
+            br#"{"message" "hi"}"#,
+            "Expecting ':' delimiter: line 1 column 12 (char 11)",
+        ),
+        (
+            br#"{"message": "hi" "x": 1}"#,
+            "Expecting ',' delimiter: line 1 column 18 (char 17)",
+        ),
+        (br#"{"a": 1} {}"#, "Extra data: line 1 column 10 (char 9)"),
+        (
+            b"{\n  \"message\": \"caf\xc3\xa9",
+            "Unterminated string starting at: line 2 column 14 (char 15)",
+        ),
+        (
+            b"{\"message\": \"a\tb\"}",
+            "Invalid control character at: line 1 column 15 (char 14)",
+        ),
+        (
+            br#"{"message": "\q"}"#,
+            "Invalid \\escape: line 1 column 14 (char 13)",
+        ),
+        (
+            br#"{"message": "\u12"}"#,
+            "Invalid \\uXXXX escape: line 1 column 15 (char 14)",
+        ),
+        (
+            br#"{"message": NaN}"#,
+            "Out of range float values are not JSON compliant: 'NaN'",
+        ),
+        (
+            b"\xef\xbb\xbf{}",
+            "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)",
+        ),
+        (
+            b"{\"message\": \"\xff\"}",
+            "'utf-8' codec can't decode byte 0xff in position 13: invalid start byte",
+        ),
+        (b"   ", "Expecting value: line 1 column 4 (char 3)"),
+    ];
+    for (body, reason) in cases {
+        let resp = c
+            .post(STREAM)
+            .content_type("application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        resp.assert_content_type("application/json");
+        let expected = serde_json::json!({ "detail": format!("JSON parse error - {reason}") });
+        assert_eq!(
+            text(resp).await,
+            expected.to_string(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+/// Django's multipart parser: its boundary errors, and a lenient read of the parts.
+async fn multipart_errors_are_djangos(db: &TestDb) {
+    let c = db.client();
+    for (content_type, detail) in [
+        (
+            "multipart/form-data".to_owned(),
+            "Invalid boundary in multipart: None",
+        ),
+        (
+            "multipart/form-data; boundary=\" \"".to_owned(),
+            "Invalid boundary in multipart:  ",
+        ),
+    ] {
+        let resp = c
+            .post(STREAM)
+            .content_type(content_type)
+            .body("whatever")
+            .send()
+            .await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        let expected =
+            serde_json::json!({ "detail": format!("Multipart form parse error - {detail}") });
+        assert_eq!(text(resp).await, expected.to_string());
+    }
+    // A body that is not multipart at all holds no fields.
+    let resp = c
+        .post(STREAM)
+        .content_type("multipart/form-data; boundary=XyZzY")
+        .body("not multipart")
+        .send()
+        .await;
     resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text(resp).await,
+        r#"{"session_id":["This field is required."],"message":["This field is required."]}"#
+    );
+    // Files: DRF's `str()` of an upload is its name; a file is not a string.
+    let boundary = "XyZzY";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"session_id\"\r\n\r\n{SESSION}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"message\"; filename=\"note.txt\"\r\n\r\nhi\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"sender_type\"; filename=\"../robot.png\"\r\n\
+         Content-Type: image/png\r\n\r\nPNG\r\n--{boundary}--\r\n"
+    );
+    let resp = c
+        .post(STREAM)
+        .content_type(format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        text(resp).await,
+        r#"{"message":["Not a valid string."],"sender_type":["\"robot.png\" is not a valid choice."]}"#
+    );
+}
+
+/// DRF quotes Python's `str()` of a non-string choice; numbers are Python's.
+async fn choice_errors_quote_python_values(db: &TestDb) {
+    let c = db.client();
+    for (value, shown) in [
+        (r#"[1, "a", true, null]"#, "[1, 'a', True, None]"),
+        (r#"{"a": {"b": "it's"}}"#, r#"{'a': {'b': \"it's\"}}"#),
+        ("1.0", "1.0"),
+        ("1e20", "1e+20"),
+        (
+            "123456789012345678901234567890",
+            "123456789012345678901234567890",
+        ),
+        ("false", "False"),
+    ] {
+        let resp = post_json(
+            &c,
+            &format!(r#"{{"session_id":"{SESSION}","message":"hi","sender_type":{value}}}"#),
+        )
+        .await;
+        resp.assert_status(StatusCode::BAD_REQUEST);
+        assert_eq!(
+            text(resp).await,
+            format!(r#"{{"sender_type":["\"{shown}\" is not a valid choice."]}}"#),
+            "{value}"
+        );
+    }
+    // CharField's `str()` of a float; Python's `True` is the UUID number 1.
+    let resp = post_json(&c, r#"{"session_id":true,"message":1e20}"#).await;
+    resp.assert_status(StatusCode::CREATED);
+    check_message(
+        &text(resp).await,
+        "00000000-0000-0000-0000-000000000001",
+        "\"1e+20\"",
+        "client",
+    );
+    // A repeated key: the last one wins (a Python dict).
+    let resp = post_json(
+        &c,
+        &format!(r#"{{"session_id":"nope","message":"x","session_id":"{SESSION}"}}"#),
+    )
+    .await;
+    resp.assert_status(StatusCode::CREATED);
+    // DRF's parser choice matches wildcards: `*/*` is read as JSON.
+    let resp = c
+        .post(STREAM)
+        .content_type("*/*")
+        .body(format!(r#"{{"session_id":"{SESSION}","message":"any"}}"#))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
+}
+
+/// DRF negotiates before anything else: `Accept` no renderer satisfies → 406, an unknown
+/// `?format=` → 404; `indent` in `Accept` indents.
+async fn content_negotiation_is_drfs(db: &TestDb) {
+    let c = db.client();
+    let history = format!("{HISTORY}?session_id={SESSION}");
+    for (method, uri, allow) in [
+        ("POST", STREAM.to_owned(), "POST, OPTIONS"),
+        ("GET", STREAM.to_owned(), "POST, OPTIONS"),
+        ("GET", history.clone(), "GET, HEAD, OPTIONS"),
+        ("OPTIONS", history.clone(), "GET, HEAD, OPTIONS"),
+        ("GET", "/api/v1/chat/".to_owned(), "GET, HEAD, OPTIONS"),
+    ] {
+        let resp = c
+            .request(method.parse().unwrap(), &uri)
+            .header("accept", "application/xml")
+            .content_type("application/json")
+            .body("{")
+            .send()
+            .await;
+        resp.assert_status(StatusCode::NOT_ACCEPTABLE);
+        resp.assert_content_type("application/json");
+        resp.assert_header("allow", allow);
+        resp.assert_header("vary", "Accept");
+        assert_eq!(
+            text(resp).await,
+            r#"{"detail":"Could not satisfy the request Accept header."}"#,
+            "{method} {uri}"
+        );
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let resp = c
+            .request(method.parse().unwrap(), format!("{uri}{sep}format=xml"))
+            .send()
+            .await;
+        resp.assert_status(StatusCode::NOT_FOUND);
+        resp.assert_header("allow", allow);
+        assert_eq!(text(resp).await, r#"{"detail":"Not found."}"#);
+    }
+    for accept in ["application/json", "*/*", "application/*", "text/html"] {
+        let resp = c
+            .get(format!("{history}&format=json"))
+            .header("accept", if accept == "text/html" { "*/*" } else { accept })
+            .send()
+            .await;
+        resp.assert_status(StatusCode::OK);
+        // The browsable API (`text/html`, `?format=api`) is answered in JSON.
+        let resp = c.get(&history).header("accept", accept).send().await;
+        resp.assert_status(StatusCode::OK);
+        resp.assert_content_type("application/json");
+    }
+    let resp = c
+        .post(STREAM)
+        .header("accept", "application/json; indent=2")
+        .content_type("application/json")
+        .body(format!(
+            r#"{{"session_id":"{SESSION}","message":"pretty"}}"#
+        ))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::CREATED);
     let body = text(resp).await;
     assert!(
-        body.starts_with(r#"{"detail":"JSON parse error - "#) && body.ends_with("\"}"),
+        body.starts_with("{\n  \"id\": ")
+            && body.contains(&format!(
+                ",\n  \"session_id\": \"{SESSION}\",\n  \"message\": \"pretty\",\n  \"sender_type\": \"client\",\n  \"sent_at\": \""
+            ))
+            && body.ends_with("\"\n}"),
         "{body}"
     );
+}
+
+/// Django's `QueryDict.get` returns the last of repeated parameters.
+async fn repeated_session_id_takes_the_last(db: &TestDb) {
+    let c = db.client();
+    let resp = c
+        .get(format!(
+            "{HISTORY}?session_id=not-a-uuid&session_id={SESSION}"
+        ))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    assert_eq!(
+        text(resp).await,
+        format!(r#"{{"session_id":"{SESSION}","messages":[]}}"#)
+    );
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}&session_id="))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    assert_eq!(text(resp).await, r#"{"error":"session_id is required"}"#);
+}
+
+/// A request without any Host header (HTTP/1.0) is answered whatever `ALLOWED_HOSTS` says.
+async fn requests_without_host_are_answered(db: &TestDb) {
+    let c = db.client_with(Config {
+        allowed_hosts: Some(vec!["chat.example.com".to_owned()]),
+        ..Config::default()
+    });
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .send()
+        .await;
+    resp.assert_status(StatusCode::OK);
+    let resp = c
+        .get(format!("{HISTORY}?session_id={SESSION}"))
+        .header("host", "")
+        .send()
+        .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
 }
 
 async fn unsupported_media_types_are_415(db: &TestDb) {
@@ -366,14 +649,31 @@ async fn wrong_methods_are_405_with_allow(db: &TestDb) {
 
 async fn options_describes_the_endpoint(db: &TestDb) {
     let c = db.client();
-    for (path, allow) in [(STREAM, "POST, OPTIONS"), (HISTORY, "GET, HEAD, OPTIONS")] {
+    let renders_parses = r#""renders":["application/json","text/html"],"parses":["application/json","application/x-www-form-urlencoded","multipart/form-data"]}"#;
+    for (path, allow, name_description) in [
+        (
+            STREAM,
+            "POST, OPTIONS",
+            r#"{"name":"Stream","description":"Send a message and add it to chat history\n\nPOST /chat/stream//\n{\n    \"session_id\": \"550e8400-e29b-41d4-a716-446655440000\",\n    \"message\": \"Hello!\",\n    \"sender_type\": \"client\"\n}","#,
+        ),
+        (
+            HISTORY,
+            "GET, HEAD, OPTIONS",
+            r#"{"name":"History","description":"Get chat history for a specific session\n\nGET /chat/history/?session_id=550e8400-e29b-41d4-a716-446655440000","#,
+        ),
+        (
+            "/api/v1/chat/",
+            "GET, HEAD, OPTIONS",
+            r#"{"name":"Api Root","description":"The default basic root view for DefaultRouter","#,
+        ),
+    ] {
         let resp = c.request(poem::http::Method::OPTIONS, path).send().await;
         resp.assert_status(StatusCode::OK);
         resp.assert_header("allow", allow);
-        let body: serde_json::Value = serde_json::from_str(&text(resp).await).expect("json");
-        assert!(
-            body["name"].is_string() && body["parses"].is_array(),
-            "{body}"
+        resp.assert_header("vary", "Accept, Cookie");
+        assert_eq!(
+            text(resp).await,
+            format!("{name_description}{renders_parses}")
         );
     }
 }
@@ -419,11 +719,28 @@ async fn missing_trailing_slash_gets_the_same_answer(db: &TestDb) {
 
 async fn api_root_is_an_empty_object(db: &TestDb) {
     let c = db.client();
-    for path in ["/api/v1/chat/", "/api/v1/chat"] {
+    for path in [
+        "/api/v1/chat/",
+        "/api/v1/chat",
+        "/api/v1/chat/.json",
+        "/api/v1/chat/?format=json",
+    ] {
         let resp = c.get(path).send().await;
         resp.assert_status(StatusCode::OK);
-        assert_eq!(text(resp).await, "{}");
+        resp.assert_content_type("application/json");
+        resp.assert_header("allow", "GET, HEAD, OPTIONS");
+        resp.assert_header("vary", "Accept, Cookie");
+        assert_eq!(text(resp).await, "{}", "{path}");
     }
+    let resp = c.post("/api/v1/chat/").send().await;
+    resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+    resp.assert_header("allow", "GET, HEAD, OPTIONS");
+    assert_eq!(
+        text(resp).await,
+        r#"{"detail":"Method \"POST\" not allowed."}"#
+    );
+    let resp = c.get("/api/v1/chat/.xml").send().await;
+    resp.assert_status(StatusCode::NOT_FOUND);
 }
 
 async fn format_suffixes_are_json_404(db: &TestDb) {
@@ -675,6 +992,11 @@ on_every_backend!(
     form_field_errors,
     json_numbers_are_text_for_message,
     malformed_json_is_a_400_parse_error,
+    multipart_errors_are_djangos,
+    choice_errors_quote_python_values,
+    content_negotiation_is_drfs,
+    repeated_session_id_takes_the_last,
+    requests_without_host_are_answered,
     unsupported_media_types_are_415,
     rejected_requests_consume_no_id,
     history_parameter_errors,
