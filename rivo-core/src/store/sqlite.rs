@@ -233,12 +233,13 @@ impl Backend {
         // so the last rowid names them all.
         for chunk in rows.chunks(1024) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) ",
+                "INSERT INTO chat_messages (session_id, message, sender_type, data_type, sent_at) ",
             );
             qb.push_values(chunk, |mut b, row| {
                 b.push_bind(row.session_id.0)
                     .push_bind(row.message.as_str())
                     .push_bind(row.sender_type.as_str())
+                    .push_bind(row.data_type.as_str())
                     .push_bind(sent_at);
             });
             let last = qb.build().execute(&mut *tx).await?.last_insert_rowid();
@@ -249,6 +250,7 @@ impl Backend {
                     session_id: row.session_id,
                     message: row.message.clone(),
                     sender_type: row.sender_type,
+                    data_type: row.data_type,
                     sent_at,
                 });
             }
@@ -292,7 +294,7 @@ const ACTIVITY_HEAD: &str = "SELECT 0, (SELECT coalesce(max(id), 0) FROM chat_me
     0, (SELECT coalesce(max(id), 0) FROM activity_events)";
 
 /// Messages of every session after an id (the `tx` of a position is always 0 here).
-const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, sent_at, \
+const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \
     0 AS tx FROM chat_messages WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
 
 /// Client events after an id.
