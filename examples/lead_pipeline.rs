@@ -125,7 +125,7 @@ async fn main() -> Result<(), Error> {
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
             assigned
-                .map(|a| a.assigned_to.to_string())
+                .and_then(|a| a.assigned_to.map(|u| u.to_string()))
                 .unwrap_or_else(|| "nobody".into()),
         );
         let history = store

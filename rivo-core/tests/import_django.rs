@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use rivo_core::accounts::{
     NewRole, NewUser, Permission, RoleFilter, RoleSort, UserFilter, UserSort,
 };
-use rivo_core::chat::{MessageFilter, MessageSort};
+use rivo_core::chat::{DataType, MessageFilter, MessageSort};
 use rivo_core::clients::{
     AssignmentFilter, ClientFilter, ClientSort, HistorySort, NewClient, StageChangeFilter,
 };
@@ -28,6 +28,18 @@ use uuid::Uuid;
 
 const SCHEMA: &str = include_str!("fixtures/django_schema.sql");
 const DATA: &str = include_str!("fixtures/django_data.sql");
+/// The later original's migrations and rows, applied on top of `DATA` (see the file).
+const LATER: &str = include_str!("fixtures/django_later.sql");
+
+/// `LATER` up to the migrations of `commit` included (a database at that commit), without the
+/// later rows.
+fn later_schema_until(commit: &str) -> &'static str {
+    let start = LATER
+        .find(&format!("-- @step {commit}"))
+        .unwrap_or_else(|| panic!("no step {commit}"));
+    let end = start + 1 + LATER[start + 1..].find("-- @").unwrap();
+    &LATER[..end]
+}
 
 static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
 
@@ -242,6 +254,9 @@ per_backend!(
     refuses_a_non_empty_target_and_merge_skips_present_rows,
     new_rows_get_ids_past_the_imported_maximum,
     bad_source_rows_are_named_and_nothing_is_written,
+    non_object_contexts_are_kept_under_a_key,
+    imports_a_database_of_the_later_original,
+    imports_a_database_between_two_commits,
 );
 
 async fn import(source: &Source, target: &Target, merge: bool) -> rivo_core::Result<ImportReport> {
@@ -370,6 +385,7 @@ async fn expected(source: &Source) -> Expected {
             session_id: SessionId(session),
             message,
             sender_type: sender.parse().unwrap(),
+            data_type: DataType::Message,
             sent_at,
         })
         .collect();
@@ -479,7 +495,7 @@ async fn expected(source: &Source) -> Expected {
             |(id, client, to, by, is_active, remarks, created_at, updated_at)| Assignment {
                 id: AssignmentId(id),
                 client_id: ClientId(client),
-                assigned_to: UserId(to),
+                assigned_to: Some(UserId(to)),
                 assigned_by: by.map(UserId),
                 is_active,
                 remarks,
@@ -714,7 +730,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
     let active = store.active_assignment(ClientId(1)).await.unwrap().unwrap();
     assert_eq!(
         (active.id, active.assigned_to),
-        (AssignmentId(3), UserId(2))
+        (AssignmentId(3), Some(UserId(2)))
     );
     assert_eq!(
         store.client(ClientId(4)).await.unwrap().name,
@@ -1055,7 +1071,7 @@ async fn refuses_a_non_empty_target_and_merge_skips_present_rows(
             .unwrap()
             .unwrap()
             .assigned_to,
-        UserId(8)
+        Some(UserId(8))
     );
     assert_eq!(
         store.message(MessageId(2601)).await.unwrap().message,
@@ -1159,11 +1175,6 @@ async fn bad_source_rows_are_named_and_nothing_is_written(
             &["chat_chathistory id 6", "sender_type \"user\""][..],
         ),
         (
-            "UPDATE client_context SET context_data = '[1, 2]' WHERE id = 3",
-            "UPDATE client_context SET context_data = '{}' WHERE id = 3",
-            &["client_context id 3", "array"][..],
-        ),
-        (
             "UPDATE account_user SET email = 'ADMIN@acme.example' WHERE id = 7",
             "UPDATE account_user SET email = 'legacy@acme.example' WHERE id = 7",
             &["account_user ids 1 and 7", "\"ADMIN@acme.example\""][..],
@@ -1222,4 +1233,312 @@ async fn bad_source_rows_are_named_and_nothing_is_written(
 /// A URL whose search_path is a schema without the Django tables.
 fn target_url_of_empty_schema(source: &Source) -> String {
     with_search_path(&source.admin_url, "pg_catalog")
+}
+
+/// A context that is not a JSON object is kept, under `value` (`import::NON_OBJECT_CONTEXT_KEY`).
+async fn non_object_contexts_are_kept_under_a_key(
+    source: Source,
+    target: Target,
+) -> (Source, Target) {
+    source
+        .exec("UPDATE client_context SET context_data = '[1, \"two\"]' WHERE id = 3")
+        .await;
+    import(&source, &target, false).await.unwrap();
+    let context = target.store.context(ClientId(3)).await.unwrap();
+    assert_eq!(context.id, ContextId(3));
+    assert_eq!(Json::Object(context.data), json!({"value": [1, "two"]}));
+    (source, target)
+}
+
+fn session(text: &str) -> SessionId {
+    text.parse().unwrap()
+}
+
+/// The newest original (1ecf1f0): no `client_context`, the context on the client, the client
+/// link and `data_type` on messages, assignments without assignee, no `created_by`, tokens.
+async fn imports_a_database_of_the_later_original(
+    source: Source,
+    target: Target,
+) -> (Source, Target) {
+    source.exec(LATER).await;
+    let report = import(&source, &target, false).await.unwrap();
+    let store = &target.store;
+    let line = |name: &str| {
+        let l = report
+            .tables
+            .iter()
+            .find(|t| t.source == name)
+            .unwrap_or_else(|| panic!("no report line {name}"));
+        (l.target, l.read, l.imported, l.skipped, l.ignored)
+    };
+    assert_eq!(line("account_role"), ("roles", 4, 4, 0, 0));
+    assert_eq!(line("account_user"), ("users", 6, 6, 0, 0));
+    assert_eq!(
+        line("chat_chathistory"),
+        ("chat_messages", 2517, 2517, 0, 0)
+    );
+    assert_eq!(line("client_client"), ("clients", 9, 9, 0, 0));
+    assert_eq!(
+        line("client_client.context"),
+        ("client_contexts", 3, 3, 0, 0)
+    );
+    assert_eq!(
+        line("client_clientassignment"),
+        ("client_assignments", 8, 8, 0, 0)
+    );
+    assert_eq!(line("authtoken_token"), ("-", 1, 0, 0, 1));
+    assert!(!report.tables.iter().any(|t| t.source == "client_context"));
+
+    // Accounts: role descriptions, no creator any more, logins with the Django password.
+    let all = PageRequest::first(1000);
+    let roles = store
+        .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), all)
+        .await
+        .unwrap();
+    assert_eq!(
+        roles
+            .items
+            .iter()
+            .map(|r| (r.id.0, r.description.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (1, "Answers chats and keeps leads moving"),
+            (2, "Assigns leads — équipe commerciale"),
+            (4, ""),
+            (5, "Works the leads captured from chats"),
+        ]
+    );
+    let users = store
+        .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), all)
+        .await
+        .unwrap();
+    assert_eq!(users.items.len(), 6);
+    assert!(users.items.iter().all(|u| u.created_by.is_none()));
+    assert_eq!(users.items[2].role_id, Some(RoleId(5)));
+    let priya = store
+        .authenticate("priya.sharma@acme.example", "correct horse ✓")
+        .await
+        .unwrap();
+    assert_eq!(priya.id, UserId(2));
+    let admin = store
+        .authenticate("admin@acme.example", "Admin pass 2024!")
+        .await
+        .unwrap();
+    assert!(admin.is_superuser);
+
+    // Messages keep their data_type; the original's rows are plain messages.
+    let lead = session("e5000000-0000-4000-8000-000000000007");
+    let history = store.history(lead).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|m| (m.id.0, m.data_type, m.message.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (3001, DataType::Message, "I want to refinance my 300k loan"),
+            (3002, DataType::Name, "mary o'brien-smith"),
+            (3003, DataType::Email, "Mary.OBrien@Example.COM"),
+            (3004, DataType::Phone, "+1 (555) 123-4567"),
+        ]
+    );
+    let messages = all_messages(store).await;
+    assert_eq!(messages.len(), 2517);
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.id.0 < 3000)
+            .all(|m| m.data_type == DataType::Message)
+    );
+
+    // Clients, blank fields included.
+    let partial = store.client(ClientId(10)).await.unwrap();
+    assert_eq!(
+        (partial.name.as_str(), partial.email.as_str()),
+        ("", "sam@example.com")
+    );
+    assert_eq!(
+        store.client(ClientId(7)).await.unwrap().phone,
+        "15551234567"
+    );
+
+    // Contexts: from the client, with the session of its oldest linked message.
+    let context = store.context(ClientId(7)).await.unwrap();
+    assert_eq!(context.id, ContextId(7));
+    assert_eq!(context.chat_session_id, Some(lead));
+    assert_eq!(
+        Json::Object(context.data),
+        json!({"intent": "refinance", "loan_details": {"current_loan_amount": "300k"},
+               "sentiment": "positive", "urgency": "high", "summary": "Wants to refinance."})
+    );
+    assert_eq!(context.created_at.to_rfc3339(), "2025-11-27T12:00:05+00:00");
+    let sam = session("f6000000-0000-4000-8000-000000000008");
+    let context = store.context(ClientId(8)).await.unwrap();
+    assert_eq!(context.chat_session_id, Some(sam));
+    assert_eq!(
+        Json::Object(context.data),
+        json!({"value": ["not", "an", "object"]})
+    );
+    let context = store.context(ClientId(9)).await.unwrap();
+    assert_eq!(context.chat_session_id, None);
+    assert_eq!(
+        Json::Object(context.data),
+        json!({"value": "Failed to summarize chat history"})
+    );
+    // The duplicate lead holds only a later message of session 8's; the original's contexts
+    // (clients 1 to 6) went with `client_context` in b2fff2d.
+    for id in [1, 2, 3, 4, 6, 10] {
+        let context = store.context(ClientId(id)).await.unwrap();
+        assert_eq!(
+            (context.id, context.data.len(), context.chat_session_id),
+            (ContextId(0), 0, None),
+            "client {id}"
+        );
+    }
+
+    // Sessions link to their client.
+    let sessions = store
+        .list_sessions(&Default::default(), PageRequest::first(100))
+        .await
+        .unwrap();
+    let linked: BTreeMap<String, Option<i64>> = sessions
+        .items
+        .iter()
+        .map(|s| (s.session_id.to_string(), s.client_id.map(|c| c.0)))
+        .collect();
+    assert_eq!(linked[&lead.to_string()], Some(7));
+    assert_eq!(linked[&sam.to_string()], Some(8));
+    assert_eq!(linked["a7000000-0000-4000-8000-000000000000"], None);
+    assert_eq!(linked["a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601"], None);
+
+    // Assignments without assignee: active = awaiting assignment.
+    let assignments = store
+        .list_assignments(
+            &AssignmentFilter::default(),
+            Sort::asc(HistorySort::Id),
+            all,
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64, Option<i64>, bool, &str)> = assignments
+        .items
+        .iter()
+        .map(|a| {
+            (
+                a.id.0,
+                a.client_id.0,
+                a.assigned_to.map(|u| u.0),
+                a.is_active,
+                a.remarks.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows[5..],
+        [
+            (7, 7, None, true, "Awaiting assignment"),
+            (8, 9, None, false, "Awaiting assignment"),
+            (9, 9, Some(3), true, ""),
+        ]
+    );
+    assert_eq!(rows[2], (3, 1, Some(2), true, "back to Priya"));
+
+    // Stage history without a previous stage.
+    let changes = store
+        .list_stage_changes(
+            &StageChangeFilter::default(),
+            Sort::asc(HistorySort::Id),
+            all,
+        )
+        .await
+        .unwrap();
+    let first = changes.items.iter().find(|c| c.id.0 == 11).unwrap();
+    assert_eq!((first.from_stage, first.to_stage), (None, Stage::Lead));
+
+    // New rows continue after the imported ones.
+    let client = store
+        .create_client(NewClient::new("After Import"))
+        .await
+        .unwrap();
+    assert_eq!(client.id, ClientId(11));
+    (source, target)
+}
+
+/// A database migrated to b2fff2d only: `client_context` is gone, messages have `client_id`
+/// and `data_type`, but there is no context column yet, assignees are still required and users
+/// still have `created_by`.
+async fn imports_a_database_between_two_commits(
+    source: Source,
+    target: Target,
+) -> (Source, Target) {
+    source.exec(later_schema_until("b2fff2d")).await;
+    source
+        .exec(
+            "UPDATE chat_chathistory SET client_id = 1 \
+             WHERE session_id = 'a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601'; \
+             UPDATE chat_chathistory SET data_type = 'name' WHERE id = 3; \
+             UPDATE chat_chathistory SET client_id = 2, data_type = 'phone' WHERE id = 8; \
+             UPDATE chat_chathistory SET data_type = 'address' WHERE id = 9",
+        )
+        .await;
+    // A data_type the original never had is named, and nothing is written.
+    let err = import(&source, &target, false).await.unwrap_err();
+    assert!(matches!(err, Error::Validation(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("chat_chathistory id 9") && text.contains("data_type \"address\""),
+        "{text}"
+    );
+    source
+        .exec("UPDATE chat_chathistory SET data_type = 'message' WHERE id = 9")
+        .await;
+    let report = import(&source, &target, false).await.unwrap();
+    assert!(!report.tables.iter().any(|t| t.source == "authtoken_token"));
+    let store = &target.store;
+    let grace = session("a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601");
+    let finnish = session("0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b");
+    for (client, session) in [(1, grace), (2, finnish)] {
+        let context = store.context(ClientId(client)).await.unwrap();
+        assert_eq!(context.id, ContextId(client));
+        assert_eq!(context.chat_session_id, Some(session));
+        assert!(context.data.is_empty());
+    }
+    assert_eq!(store.context(ClientId(3)).await.unwrap().id, ContextId(0));
+    let history = store.history(grace).await.unwrap();
+    assert_eq!(
+        history.iter().map(|m| m.data_type).collect::<Vec<_>>(),
+        [
+            DataType::Message,
+            DataType::Message,
+            DataType::Name,
+            DataType::Message
+        ]
+    );
+    assert_eq!(
+        store.history(finnish).await.unwrap()[2].data_type,
+        DataType::Phone
+    );
+    assert_eq!(
+        store.user(UserId(2)).await.unwrap().created_by,
+        Some(UserId(1))
+    );
+    let sessions = store
+        .list_sessions(&Default::default(), PageRequest::first(100))
+        .await
+        .unwrap();
+    let row = sessions
+        .items
+        .iter()
+        .find(|s| s.session_id == grace)
+        .unwrap();
+    assert_eq!(row.client_id, Some(ClientId(1)));
+    let assignments = store
+        .list_assignments(
+            &AssignmentFilter::default(),
+            Sort::asc(HistorySort::Id),
+            PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    assert!(assignments.items.iter().all(|a| a.assigned_to.is_some()));
+    (source, target)
 }

@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Connection};
 
 const SCHEMA: &str = include_str!("../../rivo-core/tests/fixtures/django_schema.sql");
 const DATA: &str = include_str!("../../rivo-core/tests/fixtures/django_data.sql");
+const LATER: &str = include_str!("../../rivo-core/tests/fixtures/django_later.sql");
 
 static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
 
@@ -143,10 +144,93 @@ async fn import_django_command(postgres_target: bool) {
     .await;
 }
 
+/// A database of the later original (1ecf1f0): its schema is detected, its leads, contexts,
+/// data types and unassigned assignments come along, and its users log in.
+async fn import_django_command_later_original(postgres_target: bool) {
+    let Some(url) = postgres_url() else { return };
+    let id = uuid::Uuid::new_v4().simple();
+    let source_schema = format!("django_cli_later_{id}");
+    let target_schema = format!("rivo_cli_later_{id}");
+    admin_exec(
+        &url,
+        format!("CREATE SCHEMA {source_schema}; CREATE SCHEMA {target_schema}"),
+    )
+    .await;
+    let source = with_search_path(&url, &source_schema);
+    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
+    // Separately: the migrations drop a table the rows above have deferred checks on.
+    admin_exec(&source, LATER.to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = if postgres_target {
+        with_search_path(&url, &target_schema)
+    } else {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("rivo.sqlite3").display()
+        )
+    };
+    let out = rivo_server(&target, &["import-django", "--from", &source]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for row in [
+        "account_user users 6 6 0 0",
+        "chat_chathistory chat_messages 2517 2517 0 0",
+        "client_client.context client_contexts 3 3 0 0",
+        "client_clientassignment client_assignments 8 8 0 0",
+        "authtoken_token - 1 0 0 1",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == row),
+            "{row:?} missing from\n{stdout}"
+        );
+    }
+
+    let store = rivo_core::Store::open(&target).await.unwrap();
+    let user = store
+        .authenticate("priya.sharma@acme.example", "correct horse ✓")
+        .await
+        .unwrap();
+    assert_eq!(user.id, rivo_core::UserId(2));
+    let context = store.context(rivo_core::ClientId(7)).await.unwrap();
+    assert_eq!(context.data["intent"], "refinance");
+    assert_eq!(
+        context.chat_session_id.map(|s| s.to_string()).as_deref(),
+        Some("e5000000-0000-4000-8000-000000000007")
+    );
+    let active = store
+        .active_assignment(rivo_core::ClientId(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (active.assigned_to, active.remarks.as_str()),
+        (None, "Awaiting assignment")
+    );
+    let history = store
+        .history(context.chat_session_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(history[1].data_type, rivo_core::chat::DataType::Name);
+    store.close().await;
+
+    admin_exec(
+        &url,
+        format!("DROP SCHEMA {source_schema} CASCADE; DROP SCHEMA {target_schema} CASCADE"),
+    )
+    .await;
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn import_django_command() {
         super::import_django_command(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn import_django_command_later_original() {
+        super::import_django_command_later_original(false).await;
     }
 }
 
@@ -154,5 +238,10 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn import_django_command() {
         super::import_django_command(true).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn import_django_command_later_original() {
+        super::import_django_command_later_original(true).await;
     }
 }

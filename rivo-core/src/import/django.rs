@@ -1,8 +1,21 @@
 //! The Django source: its tables are checked first (so a bad value fails the import before
 //! anything is written), then read in id order, in chunks, inside one `REPEATABLE READ`
 //! snapshot, and written to the target one table group per transaction.
+//!
+//! The original's schema changed after 898bd7e, and a database may be at any of its commits,
+//! so the import looks at which tables and columns are there ([`SourceSchema`]) rather than
+//! expecting one layout:
+//!
+//! | commit | change | read as |
+//! | --- | --- | --- |
+//! | 0df8cc8 … 898bd7e | `client_context` table (one per client, `chat_session_id`) | contexts as they are |
+//! | b2fff2d | `client_context` dropped; `chat_chathistory.client_id`, `.data_type` | the client's session: its oldest linked message's; `data_type` kept |
+//! | 66bef8b | `client_clientassignment.assigned_to_id` nullable | an active row without assignee is "awaiting assignment" |
+//! | e0ca024 | `client_client.context` (jsonb) | the client's context |
+//! | 7167cbf | `account_user.created_by_id` dropped | `created_by` left empty |
+//! | 954f323 | DRF `authtoken_token` | reported, not imported (everyone logs in again) |
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +27,7 @@ use super::{
     GroupReport, IgnoredPermission, ImportOptions, ImportReport, TableReport, UnusablePassword,
 };
 use crate::accounts::Permission;
-use crate::chat::SenderType;
+use crate::chat::{DataType, SenderType};
 use crate::clients::Stage;
 use crate::django_hash::{self, HashKind};
 use crate::error::{Error, Result, Rule};
@@ -28,8 +41,9 @@ const CHUNK: i64 = 1000;
 /// How long to wait for the Django database to accept the connection.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The tables of the Django app rivo reads; the import refuses a source without them.
-const REQUIRED_TABLES: [&str; 11] = [
+/// The tables of the Django app rivo reads; the import refuses a source without them. (The
+/// context is in `client_context` up to 898bd7e, on `client_client` later: neither is required.)
+const REQUIRED_TABLES: [&str; 10] = [
     "django_content_type",
     "auth_permission",
     "account_role",
@@ -38,7 +52,6 @@ const REQUIRED_TABLES: [&str; 11] = [
     "account_user_user_permissions",
     "chat_chathistory",
     "client_client",
-    "client_context",
     "client_clientstagehistory",
     "client_clientassignment",
 ];
@@ -78,6 +91,7 @@ struct SrcMessageRow {
     session_id: String,
     message: String,
     sender_type: String,
+    data_type: String,
     sent_at: DateTime<Utc>,
 }
 
@@ -87,6 +101,7 @@ pub(crate) struct SrcMessage {
     pub session_id: SessionId,
     pub message: String,
     pub sender_type: SenderType,
+    pub data_type: DataType,
     pub sent_at: DateTime<Utc>,
 }
 
@@ -110,6 +125,15 @@ pub(crate) struct SrcClient {
     pub current_stage: Stage,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A client row of the later schema with its context column (`NULL` when the column is absent).
+#[derive(sqlx::FromRow)]
+struct SrcClientContextRow {
+    id: i64,
+    context: Option<sqlx::types::Json<Json>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -160,7 +184,8 @@ pub(crate) struct SrcStageChange {
 pub(crate) struct SrcAssignment {
     pub id: i64,
     pub client_id: i64,
-    pub assigned_to_id: i64,
+    /// `None`: "awaiting assignment" (the later original's unassigned lead, 66bef8b on).
+    pub assigned_to_id: Option<i64>,
     pub assigned_by_id: Option<i64>,
     pub is_active: bool,
     pub remarks: String,
@@ -207,11 +232,22 @@ impl TryFrom<SrcMessageRow> for SrcMessage {
         if r.message.is_empty() {
             return Err(bad_row(T, r.id, "the message is empty"));
         }
+        let data_type = DataType::from_str(&r.data_type).map_err(|_| {
+            bad_row(
+                T,
+                r.id,
+                format_args!(
+                    "data_type {:?} is not message, name, email or phone",
+                    r.data_type
+                ),
+            )
+        })?;
         Ok(SrcMessage {
             id: r.id,
             session_id: parse_session(T, r.id, "session_id", &r.session_id)?,
             message: r.message,
             sender_type,
+            data_type,
             sent_at: r.sent_at,
         })
     }
@@ -236,23 +272,7 @@ impl TryFrom<SrcContextRow> for SrcContext {
     type Error = Error;
     fn try_from(r: SrcContextRow) -> Result<Self> {
         const T: &str = "client_context";
-        let data = match r.context_data.map(|j| j.0) {
-            None | Some(Json::Null) => Map::new(),
-            Some(Json::Object(map)) => map,
-            Some(other) => {
-                let kind = match other {
-                    Json::Array(_) => "an array",
-                    Json::String(_) => "a string",
-                    Json::Number(_) => "a number",
-                    _ => "a boolean",
-                };
-                return Err(bad_row(
-                    T,
-                    r.id,
-                    format_args!("context_data is {kind}, not a JSON object"),
-                ));
-            }
-        };
+        let data = context_object(r.context_data.map(|j| j.0));
         let chat_session_id = match r.chat_session_id.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(s) => Some(parse_session(T, r.id, "chat_session_id", s)?),
@@ -286,6 +306,25 @@ impl TryFrom<SrcStageChangeRow> for SrcStageChange {
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
+    }
+}
+
+/// The key a context that is not a JSON object is kept under: rivo's context is an object,
+/// the original stored whatever JSON it was given (the later original even stored a model's
+/// non-object answer as is).
+pub const NON_OBJECT_CONTEXT_KEY: &str = "value";
+
+/// A source context as rivo's object: `null` is empty, an object is itself, anything else is
+/// kept under [`NON_OBJECT_CONTEXT_KEY`] (`[1, 2]` → `{"value": [1, 2]}`), never dropped.
+fn context_object(value: Option<Json>) -> Map<String, Json> {
+    match value {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(other) => {
+            let mut map = Map::new();
+            map.insert(NON_OBJECT_CONTEXT_KEY.to_owned(), other);
+            map
+        }
     }
 }
 
@@ -329,13 +368,19 @@ impl TargetTx {
 /// roles, chat messages or clients ([`Error::Conflict`] on `target` otherwise); with `merge`,
 /// rows whose id is already present are skipped and counted as such.
 ///
-/// The source is checked first: unknown stages or sender types, empty messages, contexts that
-/// are not JSON objects, emails equal ignoring case, several contexts or active assignments
-/// for one client fail with [`Error::Validation`] on `source`, naming the table, the row and
-/// the value, before anything is written. Then three groups are copied, each in one target
-/// transaction: accounts (roles, their permissions, users, their permissions), chat history,
-/// and clients (clients, contexts, stage history, assignments). Ids, timestamps (to the
-/// microsecond) and links are kept; afterwards new rows get ids past the imported maximum.
+/// The source may be at any commit of the original: its schema is read from the tables and
+/// columns present (see the module docs), from 898bd7e's `client_context` table to the later
+/// original's context on the client, `data_type` and client link on messages, and assignments
+/// without assignee ("awaiting assignment"). A context that is not a JSON object is kept under
+/// [`NON_OBJECT_CONTEXT_KEY`]. DRF tokens are counted in the report, not imported.
+///
+/// The source is checked first: unknown stages, sender types or data types, empty messages,
+/// emails equal ignoring case, several contexts or active assignments for one client fail
+/// with [`Error::Validation`] on `source`, naming the table, the row and the value, before
+/// anything is written. Then three groups are copied, each in one target transaction:
+/// accounts (roles, their permissions, users, their permissions), chat history, and clients
+/// (clients, contexts, stage history, assignments). Ids, timestamps (to the microsecond) and
+/// links are kept; afterwards new rows get ids past the imported maximum.
 ///
 /// Permissions become rivo permissions when `<app_label>.<codename>` is one
 /// ([`Permission`]); the others, and Django groups, are listed in the report, not imported.
@@ -402,7 +447,7 @@ async fn run(
     let mut src = conn
         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
-    let optional = check_source(&mut src).await?;
+    let schema = check_source(&mut src).await?;
     let mut report = ImportReport {
         target: target.kind(),
         merge: options.merge,
@@ -422,10 +467,27 @@ async fn run(
     .map(|codename| (codename, 0))
     .collect();
 
-    import_accounts(&mut src, target, options, &mut report, &mut ignored).await?;
-    import_chat(&mut src, target, &mut report).await?;
-    import_clients(&mut src, target, options, &mut report).await?;
-    report_groups(&mut src, &optional, &mut report).await?;
+    import_accounts(
+        &mut src,
+        &schema,
+        target,
+        options,
+        &mut report,
+        &mut ignored,
+    )
+    .await?;
+    import_chat(&mut src, &schema, target, &mut report).await?;
+    import_clients(&mut src, &schema, target, options, &mut report).await?;
+    report_groups(&mut src, &schema, &mut report).await?;
+    if schema.tokens {
+        let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM authtoken_token")
+            .fetch_one(&mut *src)
+            .await?;
+        // DRF's permanent clear-text tokens are not carried over: everyone logs in again.
+        let line = count(&mut report, "authtoken_token", "-");
+        line.read = tokens as u64;
+        line.ignored = tokens as u64;
+    }
 
     report.ignored_permissions = ignored
         .into_iter()
@@ -435,10 +497,36 @@ async fn run(
     Ok(report)
 }
 
-/// Optional Django tables present in the source.
-struct OptionalTables {
+/// The tables and columns the source has: which commit of the original it was migrated to
+/// (see the module docs).
+struct SourceSchema {
+    /// `client_context` (up to 898bd7e; dropped in b2fff2d).
+    context_table: bool,
+    /// `client_client.context` (e0ca024 on).
+    client_context_column: bool,
+    /// `chat_chathistory.client_id` (b2fff2d on).
+    message_client: bool,
+    /// `chat_chathistory.data_type` (b2fff2d on).
+    message_data_type: bool,
+    /// `account_user.created_by_id` (dropped in 7167cbf).
+    user_created_by: bool,
+    /// `account_role.description`.
+    role_description: bool,
+    /// DRF's `authtoken_token` (954f323 on).
+    tokens: bool,
     auth_group: bool,
     user_groups: bool,
+}
+
+async fn column_exists(src: &mut PgConnection, table: &str, column: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) \
+         AND attname = $2 AND attnum > 0 AND NOT attisdropped)",
+    )
+    .bind(table)
+    .bind(column)
+    .fetch_one(&mut *src)
+    .await?)
 }
 
 async fn table_exists(src: &mut PgConnection, table: &str) -> Result<bool> {
@@ -449,8 +537,8 @@ async fn table_exists(src: &mut PgConnection, table: &str) -> Result<bool> {
     Ok(found.is_some())
 }
 
-/// Checks the source as a whole before anything is written.
-async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
+/// Checks the source as a whole before anything is written, and finds out its schema.
+async fn check_source(src: &mut PgConnection) -> Result<SourceSchema> {
     for table in REQUIRED_TABLES {
         if !table_exists(src, table).await? {
             return Err(Error::invalid(
@@ -462,6 +550,17 @@ async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
             ));
         }
     }
+    let schema = SourceSchema {
+        context_table: table_exists(src, "client_context").await?,
+        client_context_column: column_exists(src, "client_client", "context").await?,
+        message_client: column_exists(src, "chat_chathistory", "client_id").await?,
+        message_data_type: column_exists(src, "chat_chathistory", "data_type").await?,
+        user_created_by: column_exists(src, "account_user", "created_by_id").await?,
+        role_description: column_exists(src, "account_role", "description").await?,
+        tokens: table_exists(src, "authtoken_token").await?,
+        auth_group: table_exists(src, "auth_group").await?,
+        user_groups: table_exists(src, "account_user_groups").await?,
+    };
     let stages: Vec<String> = Stage::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     let bad: Option<(i64, String)> = sqlx::query_as(
         "SELECT id::bigint, current_stage FROM client_client WHERE NOT (current_stage = ANY($1)) \
@@ -507,18 +606,25 @@ async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
         };
         return Err(bad_row("chat_chathistory", id, what));
     }
-    let bad: Option<(i64, String)> = sqlx::query_as(
-        "SELECT id::bigint, jsonb_typeof(context_data::jsonb) FROM client_context \
-         WHERE jsonb_typeof(context_data::jsonb) NOT IN ('object', 'null') ORDER BY id LIMIT 1",
-    )
-    .fetch_optional(&mut *src)
-    .await?;
-    if let Some((id, kind)) = bad {
-        return Err(bad_row(
-            "client_context",
-            id,
-            format_args!("context_data is a JSON {kind}, not an object"),
-        ));
+    if schema.message_data_type {
+        let kinds: Vec<String> = DataType::ALL
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect();
+        let bad: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id::bigint, data_type FROM chat_chathistory \
+             WHERE NOT (data_type = ANY($1)) ORDER BY id LIMIT 1",
+        )
+        .bind(&kinds)
+        .fetch_optional(&mut *src)
+        .await?;
+        if let Some((id, value)) = bad {
+            return Err(bad_row(
+                "chat_chathistory",
+                id,
+                format_args!("data_type {value:?} is not message, name, email or phone"),
+            ));
+        }
     }
     let same_email: Option<(Vec<i64>, Vec<String>)> = sqlx::query_as(
         "SELECT array_agg(id::bigint ORDER BY id), array_agg(email::text ORDER BY id) FROM account_user \
@@ -556,14 +662,15 @@ async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
             )),
         ));
     }
-    for (table, filter, what) in [
-        ("client_context", "", "several contexts"),
-        (
-            "client_clientassignment",
-            "WHERE is_active ",
-            "several active assignments",
-        ),
-    ] {
+    let mut unique = vec![(
+        "client_clientassignment",
+        "WHERE is_active ",
+        "several active assignments",
+    )];
+    if schema.context_table {
+        unique.insert(0, ("client_context", "", "several contexts"));
+    }
+    for (table, filter, what) in unique {
         let dup: Option<(i64, Vec<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT client_id::bigint, array_agg(id::bigint ORDER BY id) FROM {table} {filter}\
              GROUP BY client_id HAVING count(*) > 1 ORDER BY client_id LIMIT 1"
@@ -580,10 +687,7 @@ async fn check_source(src: &mut PgConnection) -> Result<OptionalTables> {
             ));
         }
     }
-    Ok(OptionalTables {
-        auth_group: table_exists(src, "auth_group").await?,
-        user_groups: table_exists(src, "account_user_groups").await?,
-    })
+    Ok(schema)
 }
 
 fn join(ids: &[i64]) -> String {
@@ -678,6 +782,7 @@ async fn import_grants(
 
 async fn import_accounts(
     src: &mut PgConnection,
+    schema: &SourceSchema,
     target: &Store,
     options: ImportOptions,
     report: &mut ImportReport,
@@ -698,8 +803,13 @@ async fn import_accounts(
     loop {
         let rows: Vec<SrcRole> = chunk(
             src,
-            "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, created_at, \
-             updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2",
+            if schema.role_description {
+                "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, \
+                 created_at, updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+            } else {
+                "SELECT id::bigint AS id, name, '' AS description, created_at, updated_at \
+                 FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+            },
             after,
         )
         .await?;
@@ -748,12 +858,21 @@ async fn import_accounts(
     loop {
         let rows: Vec<SrcUser> = chunk(
             src,
-            "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
-             COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
-             COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
-             updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-             created_by_id::bigint AS created_by_id \
-             FROM account_user WHERE id > $1 ORDER BY id LIMIT $2",
+            if schema.user_created_by {
+                "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
+                 COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
+                 COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
+                 updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
+                 created_by_id::bigint AS created_by_id \
+                 FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+            } else {
+                "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
+                 COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
+                 COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
+                 updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
+                 NULL::bigint AS created_by_id \
+                 FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+            },
             after,
         )
         .await?;
@@ -833,6 +952,7 @@ async fn import_accounts(
 
 async fn import_chat(
     src: &mut PgConnection,
+    schema: &SourceSchema,
     target: &Store,
     report: &mut ImportReport,
 ) -> Result<()> {
@@ -842,8 +962,14 @@ async fn import_chat(
     loop {
         let rows: Vec<SrcMessageRow> = chunk(
             src,
-            "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, sent_at \
-             FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2",
+            if schema.message_data_type {
+                "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
+                 data_type, sent_at FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
+            } else {
+                "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
+                 'message' AS data_type, sent_at \
+                 FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
+            },
             after,
         )
         .await?;
@@ -868,6 +994,7 @@ async fn import_chat(
 
 async fn import_clients(
     src: &mut PgConnection,
+    schema: &SourceSchema,
     target: &Store,
     options: ImportOptions,
     report: &mut ImportReport,
@@ -898,45 +1025,10 @@ async fn import_clients(
         line.skipped += rows.len() as u64 - inserted;
     }
 
-    count(report, "client_context", "client_contexts");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcContextRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
-             chat_session_id::text AS chat_session_id, \
-             context_data::jsonb AS context_data, created_at, updated_at \
-             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcContext> = rows
-            .into_iter()
-            .map(SrcContext::try_from)
-            .collect::<Result<_>>()?;
-        if options.merge {
-            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = on_target!(
-                target,
-                tx,
-                import_present("client_contexts", "client_id", false, false, &clients)
-            )?;
-            let keys: Vec<(i64, String)> = rows
-                .iter()
-                .map(|r| (r.id, r.client_id.to_string()))
-                .collect();
-            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash("client_context", "client", &present, keys) {
-                return Err(e);
-            }
-        }
-        let inserted = on_target!(target, tx, import_contexts(&rows))?;
-        let line = count(report, "client_context", "client_contexts");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+    if schema.context_table {
+        import_context_table(src, target, &mut tx, options, report).await?;
+    } else {
+        import_client_contexts(src, schema, target, &mut tx, options, report).await?;
     }
 
     count(report, "client_clientstagehistory", "client_stage_history");
@@ -1023,9 +1115,147 @@ async fn import_clients(
     Ok(())
 }
 
+/// Contexts of the 898bd7e schema: the `client_context` table.
+async fn import_context_table(
+    src: &mut PgConnection,
+    target: &Store,
+    tx: &mut TargetTx,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    count(report, "client_context", "client_contexts");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcContextRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+             chat_session_id::text AS chat_session_id, \
+             context_data::jsonb AS context_data, created_at, updated_at \
+             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcContext> = rows
+            .into_iter()
+            .map(SrcContext::try_from)
+            .collect::<Result<_>>()?;
+        if options.merge {
+            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+            let present = on_target!(
+                target,
+                *tx,
+                import_present("client_contexts", "client_id", false, false, &clients)
+            )?;
+            let keys: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash("client_context", "client", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted = on_target!(target, *tx, import_contexts(&rows))?;
+        let line = count(report, "client_context", "client_contexts");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+    Ok(())
+}
+
+/// Contexts of the later schema (b2fff2d on): the context on the client (`client_client.context`,
+/// e0ca024 on) and the client's chat session, which is the session whose oldest linked message
+/// is the client's oldest (the original's `_get_client`: a session belongs to the client of its
+/// oldest linked message). A client with neither gets no context row. The row keeps the client's
+/// id and times.
+async fn import_client_contexts(
+    src: &mut PgConnection,
+    schema: &SourceSchema,
+    target: &Store,
+    tx: &mut TargetTx,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    const T: &str = "client_client.context";
+    let mut sessions: HashMap<i64, SessionId> = HashMap::new();
+    if schema.message_client {
+        let links: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT DISTINCT ON (client_id) client_id::bigint, session_id::text, id::bigint \
+             FROM (SELECT DISTINCT ON (session_id) session_id, client_id, id \
+                   FROM chat_chathistory WHERE client_id IS NOT NULL \
+                   ORDER BY session_id, id) AS first_link \
+             ORDER BY client_id, id",
+        )
+        .fetch_all(&mut *src)
+        .await?;
+        for (client, session, message) in links {
+            let session = parse_session("chat_chathistory", message, "session_id", &session)?;
+            sessions.insert(client, session);
+        }
+    }
+    count(report, T, "client_contexts");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcClientContextRow> = chunk(
+            src,
+            if schema.client_context_column {
+                "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
+                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+            } else {
+                "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+            },
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcContext> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let data = context_object(r.context.map(|j| j.0));
+                let chat_session_id = sessions.get(&r.id).copied();
+                (!data.is_empty() || chat_session_id.is_some()).then_some(SrcContext {
+                    id: r.id,
+                    client_id: r.id,
+                    chat_session_id,
+                    data,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                })
+            })
+            .collect();
+        if options.merge {
+            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+            let present = on_target!(
+                target,
+                *tx,
+                import_present("client_contexts", "client_id", false, false, &clients)
+            )?;
+            let keys: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash("client_client", "context of client", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted = on_target!(target, *tx, import_contexts(&rows))?;
+        let line = count(report, T, "client_contexts");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+    Ok(())
+}
+
 async fn report_groups(
     src: &mut PgConnection,
-    optional: &OptionalTables,
+    optional: &SourceSchema,
     report: &mut ImportReport,
 ) -> Result<()> {
     let mut groups: BTreeMap<i64, GroupReport> = BTreeMap::new();

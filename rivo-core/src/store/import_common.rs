@@ -198,13 +198,14 @@ impl Backend {
             return Ok(0);
         }
         let mut qb = QueryBuilder::<Db>::new(
-            "INSERT INTO chat_messages (id, session_id, message, sender_type, sent_at) ",
+            "INSERT INTO chat_messages (id, session_id, message, sender_type, data_type, sent_at) ",
         );
         qb.push_values(rows, |mut b, r| {
             b.push_bind(r.id)
                 .push_bind(r.session_id.0)
                 .push_bind(&r.message)
                 .push_bind(r.sender_type.as_str())
+                .push_bind(r.data_type.as_str())
                 .push_bind(r.sent_at);
         });
         qb.push(" ON CONFLICT (id) DO NOTHING");
