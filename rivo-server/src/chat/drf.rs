@@ -705,23 +705,9 @@ fn django_boundary_ok(boundary: &str) -> bool {
         .any(|b| b != b' ')
 }
 
+/// Where `needle` first occurs (linear time: a hostile body cannot make it quadratic).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    let first = needle[0];
-    let mut from = 0;
-    while let Some(offset) = haystack[from..=haystack.len() - needle.len()]
-        .iter()
-        .position(|&b| b == first)
-    {
-        let at = from + offset;
-        if &haystack[at..at + needle.len()] == needle {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+    memchr::memmem::find(haystack, needle)
 }
 
 fn split_crlf(mut bytes: &[u8]) -> Vec<&[u8]> {
