@@ -283,8 +283,9 @@ async fn every_route_checks_its_permission(db: &TestDb) {
     let client = db.store.create_client(NewClient::new("Dot")).await.unwrap();
     let one = format!("/api/v1/clients/{}/", client.id.0);
     let forbidden = json!({"detail": "You do not have permission to perform this action."});
-    // (token, method, path, body, allowed)
-    let cases: Vec<(&str, &str, &str, &str, Option<Value>, bool)> = vec![
+    // (who, token, method, path, body, allowed)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Option<Value>, bool);
+    let cases: Vec<Case> = vec![
         ("none", &none, "GET", "/api/v1/clients/", None, false),
         ("viewer", &viewer, "GET", "/api/v1/clients/", None, true),
         ("none", &none, "GET", &one, None, false),
