@@ -371,7 +371,7 @@ pub(crate) struct CleanClient {
     pub phone: String,
 }
 
-fn clean_client_fields(
+pub(crate) fn clean_client_fields(
     errors: &mut ValidationErrors,
     name: Option<&str>,
     email: Option<&str>,
@@ -545,7 +545,8 @@ impl Store {
         dispatch!(self.list_stage_changes(filter, sort, page))
     }
 
-    /// Assigns a client to an active staff user: deactivates the current active assignment and
+    /// Assigns a client to an active user who may work clients (staff, or a holder of
+    /// `client.view_client`: [`Store::may_be_assigned`]): deactivates the current active assignment and
     /// creates the new one in one transaction. Concurrent assigns of one client serialise; the
     /// database also refuses a second active assignment (partial unique index).
     pub async fn assign(
@@ -566,10 +567,12 @@ impl Store {
             }
             Err(e) => return Err(e),
         };
-        if !user.is_active || !user.is_staff {
+        if !self.may_be_assigned(&user).await? {
             return Err(Error::invalid(
                 "assigned_to",
-                Rule::Other("Clients can only be assigned to active staff users.".into()),
+                Rule::Other(
+                    "Clients can only be assigned to active users who may view clients.".into(),
+                ),
             ));
         }
         let changes = json!({ "assigned_to": assigned_to, "remarks": remarks });

@@ -57,6 +57,7 @@ pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod chat_guard;
+pub mod client_views;
 pub mod clients;
 mod django_hash;
 mod error;
@@ -69,6 +70,7 @@ pub mod privacy;
 pub mod query;
 mod store;
 pub mod streams;
+pub mod summaries;
 mod validate;
 pub mod webhooks;
 

@@ -1202,7 +1202,7 @@ fn body_of(row: &ClaimedRow, _now: DateTime<Utc>) -> Option<Vec<u8>> {
 
 // ----- the HTTP client -----
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
+pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
     CONFIG
         .get_or_init(|| {

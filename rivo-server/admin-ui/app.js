@@ -793,6 +793,59 @@ async function transcriptPage(sessionId) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// AI summary card: the stored summary's fields, the job's status (and last error), and a
+// "Summarise" button that queues a new summary (the worker makes it off the request path).
+const SUMMARY_FIELDS = [
+  ["summary", "Summary"], ["intent", "Intent"], ["sentiment", "Sentiment"], ["urgency", "Urgency"],
+  ["preferences", "Preferences"], ["loan_details", "Loan details"], ["financial_info", "Financial info"],
+];
+
+function summaryValue(value) {
+  if (value === null || value === undefined) return "—";
+  if (Array.isArray(value)) return value.length ? value.map(summaryValue).join(", ") : "—";
+  if (typeof value === "object") {
+    const parts = Object.entries(value).filter(([, v]) => v !== null && v !== undefined && v !== "")
+      .map(([k, v]) => `${humanize(k)}: ${summaryValue(v)}`);
+    return parts.length ? parts.join("; ") : "—";
+  }
+  return String(value);
+}
+
+async function summaryCard(id, canRequest) {
+  let status;
+  try {
+    status = await api("GET", `${ADMIN}/clients/${id}/summary/`);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status === 401) throw err;
+    return h("section", { class: "card", id: "client-summary" }, h("h2", {}, "AI summary"),
+      h("p", { class: "empty" }, err.message));
+  }
+  const summary = status.summary && typeof status.summary === "object" ? status.summary : null;
+  const rows = summary
+    ? h("dl", { class: "summary-fields" }, ...SUMMARY_FIELDS.filter(([key]) => key in summary).flatMap(([key, label]) =>
+      [h("dt", {}, label), h("dd", { id: `summary-${key}` }, summaryValue(summary[key]))]))
+    : h("p", { class: "empty" }, "No summary yet.");
+  const meta = summary ? h("p", { class: "help" }, `By ${summary.model ?? "?"}, ${formatDate(summary.generated_at)}.`) : null;
+  const state = h("p", { id: "summary-status", class: status.status === "failed" ? "errornote" : "help" },
+    `Status: ${status.status ?? "never asked"}. ${status.detail}`,
+    status.last_error ? h("span", { class: "mono", id: "summary-error" }, ` Last error: ${status.last_error}`) : null);
+  const button = canRequest
+    ? h("button", { type: "button", class: "primary", id: "request-summary", disabled: !status.enabled || null }, "Summarise")
+    : null;
+  button?.addEventListener("click", async () => {
+    try {
+      await api("POST", `${ADMIN}/clients/${id}/summary/`);
+      flash("Summary queued: it appears here when the model has answered.");
+      render();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status === 401) throw err;
+      flash(err.message, "error");
+    }
+  });
+  return h("section", { class: "card", id: "client-summary" }, h("h2", {}, "AI summary"), rows, meta, state,
+    button ? h("div", { class: "submit-row" }, button) : null);
+}
+
 // Client page: details, context, stage, history, assignment, transcript
 
 async function clientPage(id) {
@@ -979,6 +1032,7 @@ async function clientPage(id) {
       }
     });
     cards.push(h("section", { class: "card", id: "client-context" }, h("h2", {}, "Context"), ctxForm));
+    cards.push(await summaryCard(id, perms("contexts").change));
   }
 
   // Linked conversation

@@ -11,6 +11,7 @@ use crate::admin::{
     AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi, AdminWebhooksApi,
 };
 use crate::chat::{self, BodyLimit, ChatApis};
+use crate::clients_api::{AdminSummariesApi, ClientsApi};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::events::{AdminEventsApi, ChatEventsApi, EventStreams};
@@ -30,6 +31,8 @@ pub type Apis = (
     ChatEventsApi,
     AdminEventsApi,
     AdminWebhooksApi,
+    ClientsApi,
+    AdminSummariesApi,
 );
 
 /// Path of the generated spec.
@@ -49,6 +52,8 @@ fn apis() -> Apis {
         ChatEventsApi,
         AdminEventsApi,
         AdminWebhooksApi,
+        ClientsApi,
+        AdminSummariesApi,
     )
 }
 
@@ -105,6 +110,8 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let store = store.with_limits(config.limits.clone());
     // The SSRF rules the admin API checks webhook URLs against (RIVO_WEBHOOK_*).
     store.set_webhook_options(config.webhooks.clone());
+    // How AI summaries are made (AI_INTEGRATIONS_OPENAI_*, RIVO_AI_*); the worker runs apart.
+    store.set_summary_options(config.summaries.clone());
     let metrics = crate::observability::install(&config);
     let config = Arc::new(config);
 

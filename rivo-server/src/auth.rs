@@ -296,6 +296,28 @@ impl Auth {
         })
     }
 
+    /// The caller if they hold `permission` (superusers hold every permission), staff or not:
+    /// the CSM routes of `/api/v1/clients/`, where (as in the later original) any active user
+    /// with the permission works leads. `401` for bad credentials, `403` otherwise.
+    pub async fn member(
+        &self,
+        req: &Request,
+        config: &Config,
+        store: &Store,
+        permission: Permission,
+    ) -> Result<Admin, ApiError> {
+        let caller = self.caller(req, config)?;
+        if !caller.user.is_active || !store.has_permission(&caller.user, permission).await? {
+            return Err(ApiError::Forbidden(
+                "You do not have permission to perform this action.",
+            ));
+        }
+        Ok(Admin {
+            store: store.acting_as(&caller.user),
+            user: caller.user,
+        })
+    }
+
     /// Like [`Auth::admin`] but for superusers only (e.g. the audit log).
     pub async fn superuser(
         &self,

@@ -48,6 +48,13 @@
 //! | `RIVO_WEBHOOK_BACKOFF_BASE_MS` | `10000` | the first retry waits a random time up to this; each further bound doubles (full jitter) |
 //! | `RIVO_WEBHOOK_BACKOFF_CAP_SECS` | `3600` | the retry bound stops doubling here |
 //! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once |
+//! | `AI_INTEGRATIONS_OPENAI_API_KEY` | none | the AI summaries' API key (the original's variable), sent as `Authorization: Bearer`; never logged |
+//! | `AI_INTEGRATIONS_OPENAI_BASE_URL` | none (OpenAI's with a key) | the OpenAI-compatible API root, e.g. `http://localhost:11434/v1` (Ollama); neither this nor a key: summaries are disabled |
+//! | `RIVO_AI_MODEL` | `gpt-4o-mini` | the model the summaries ask for |
+//! | `RIVO_AI_TIMEOUT_SECS` | `60` | one summary attempt's limit (connect, request and answer) |
+//! | `RIVO_AI_MAX_ATTEMPTS` | `4` | attempts before a summary job fails (exponential backoff from `RIVO_AI_BACKOFF_BASE_MS`, default `10000`) |
+//! | `RIVO_AI_PROMPT_FILE` | built in | a file whose text replaces the summaries' instructions (the system message) |
+//! | `RIVO_AI_MAX_TRANSCRIPT_CHARS` | `24000` | most characters of conversation sent (the latest kept) |
 //! | `RIVO_WEBHOOK_RETENTION_DAYS` | `7` | delivered webhook deliveries older than this are deleted by the purge task |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
@@ -137,6 +144,8 @@ pub struct Config {
     pub event_streams: EventStreamLimits,
     /// `RIVO_WEBHOOK_*`: SSRF rules, timeouts, retries and retention of webhooks.
     pub webhooks: rivo_core::webhooks::WebhookOptions,
+    /// `AI_INTEGRATIONS_OPENAI_*` and `RIVO_AI_*`: how AI summaries are made.
+    pub summaries: rivo_core::summaries::SummaryOptions,
 }
 
 /// Limits of the live event streams (`GET /api/v1/chat/events/`, `GET /api/v1/admin/events/`).
@@ -227,6 +236,7 @@ impl Default for Config {
             max_connections: 10_000,
             event_streams: EventStreamLimits::default(),
             webhooks: rivo_core::webhooks::WebhookOptions::default(),
+            summaries: rivo_core::summaries::SummaryOptions::default(),
         }
     }
 }
@@ -488,6 +498,7 @@ impl Config {
                 ),
             },
             webhooks: webhook_options(&get, defaults.webhooks)?,
+            summaries: summary_options(&get, defaults.summaries)?,
         })
     }
 
@@ -825,6 +836,7 @@ impl fmt::Debug for Config {
             .field("max_connections", &self.max_connections)
             .field("event_streams", &self.event_streams)
             .field("webhooks", &self.webhooks)
+            .field("summaries", &self.summaries)
             .finish()
     }
 }
@@ -997,6 +1009,79 @@ fn webhook_options(
             )?
             .saturating_mul(86_400),
         ),
+        ..defaults
+    })
+}
+
+/// The `AI_INTEGRATIONS_OPENAI_*` and `RIVO_AI_*` variables over `defaults`.
+fn summary_options(
+    get: &dyn Fn(&str) -> Option<String>,
+    defaults: rivo_core::summaries::SummaryOptions,
+) -> Result<rivo_core::summaries::SummaryOptions, ConfigError> {
+    let text = |name: &str| {
+        get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let base_url = match text("AI_INTEGRATIONS_OPENAI_BASE_URL") {
+        None => defaults.base_url,
+        Some(value) => {
+            let rest = value
+                .strip_prefix("https://")
+                .or_else(|| value.strip_prefix("http://"))
+                .unwrap_or_default();
+            let ok = !rest.is_empty() && !rest.starts_with('/');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    name: "AI_INTEGRATIONS_OPENAI_BASE_URL",
+                    value,
+                    reason: "expected an http:// or https:// URL such as https://api.openai.com/v1",
+                });
+            }
+            Some(value)
+        }
+    };
+    let prompt = match text("RIVO_AI_PROMPT_FILE") {
+        None => defaults.prompt,
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(p) if !p.trim().is_empty() => p,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "RIVO_AI_PROMPT_FILE",
+                    value: path,
+                    reason: "expected a readable, non-empty UTF-8 text file",
+                });
+            }
+        },
+    };
+    Ok(rivo_core::summaries::SummaryOptions {
+        api_key: text("AI_INTEGRATIONS_OPENAI_API_KEY").or(defaults.api_key),
+        base_url,
+        model: text("RIVO_AI_MODEL").unwrap_or(defaults.model),
+        prompt,
+        timeout: Duration::from_secs(parse_or(
+            "RIVO_AI_TIMEOUT_SECS",
+            get("RIVO_AI_TIMEOUT_SECS"),
+            defaults.timeout.as_secs(),
+        )?)
+        .clamp(Duration::from_secs(1), Duration::from_secs(3600)),
+        max_attempts: parse_or(
+            "RIVO_AI_MAX_ATTEMPTS",
+            get("RIVO_AI_MAX_ATTEMPTS"),
+            defaults.max_attempts,
+        )?
+        .clamp(1, 100),
+        backoff_base: Duration::from_millis(parse_or(
+            "RIVO_AI_BACKOFF_BASE_MS",
+            get("RIVO_AI_BACKOFF_BASE_MS"),
+            u64::try_from(defaults.backoff_base.as_millis()).unwrap_or(u64::MAX),
+        )?),
+        max_transcript_chars: parse_or(
+            "RIVO_AI_MAX_TRANSCRIPT_CHARS",
+            get("RIVO_AI_MAX_TRANSCRIPT_CHARS"),
+            defaults.max_transcript_chars,
+        )?
+        .clamp(100, 1_000_000),
         ..defaults
     })
 }

@@ -9,7 +9,7 @@
 //! | wrong login | 401 | `{"error": "Invalid credentials"}` |
 //! | missing permission, not staff, CSRF failure | 403 | `{"detail": …}` |
 //! | page out of range | 404 | `{"detail": "Invalid page."}` |
-//! | [`rivo_core::Error::NotFound`] | 404 | `{"detail": "Not found."}` |
+//! | [`rivo_core::Error::NotFound`] | 404 | `{"detail": "Not found."}` (`{"error": "Not found"}` on `/api/v1/clients/…`) |
 //! | wrong method | 405 | `{"detail": "Method \"GET\" not allowed."}` and `Allow` |
 //! | [`rivo_core::Error::Conflict`] | 409 | `{"<field>": ["<message>"]}` |
 //! | body too large | 413 | `{"detail": …}` |
@@ -185,6 +185,9 @@ pub enum ApiError {
     /// 404.
     #[error("not found")]
     NotFound,
+    /// 404 with the later original's `{"error": "Not found"}` (the `/api/v1/clients/` routes).
+    #[error("not found")]
+    NotFoundError,
     /// 405 with `Allow`.
     #[error("method {method} not allowed")]
     MethodNotAllowed {
@@ -227,6 +230,7 @@ impl ApiError {
             ApiError::Fields(_)
             | ApiError::Conflict(_)
             | ApiError::MissingParameter(_)
+            | ApiError::NotFoundError
             | ApiError::InvalidCredentials => {
                 return None;
             }
@@ -304,7 +308,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::Status(status, _) => *status,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundError => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -323,6 +327,9 @@ impl ResponseError for ApiError {
             }),
             ApiError::InvalidCredentials => to_drf_json(&ErrorMessage {
                 error: "Invalid credentials".to_owned(),
+            }),
+            ApiError::NotFoundError => to_drf_json(&ErrorMessage {
+                error: "Not found".to_owned(),
             }),
             other => to_drf_json(&ErrorDetail {
                 detail: other.detail().unwrap_or_default().into_owned(),

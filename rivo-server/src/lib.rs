@@ -26,6 +26,7 @@ pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod cli;
+pub mod clients_api;
 pub mod config;
 pub mod error;
 pub mod events;

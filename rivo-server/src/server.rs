@@ -116,6 +116,7 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     };
     let retention = spawn_retention(store.clone(), &config);
     let (webhooks, stop_webhooks) = spawn_webhook_worker(store.clone(), &config);
+    let (summaries, stop_summaries) = spawn_summary_worker(store.clone(), &config);
     let limits = crate::http::HttpLimits {
         header_read_timeout: config.header_read_timeout,
         max_connections,
@@ -138,6 +139,9 @@ pub async fn serve(config: Config) -> Result<(), BoxError> {
     // The webhook attempts in flight finish (each bounded by RIVO_WEBHOOK_TIMEOUT_SECS).
     let _ = stop_webhooks.send(());
     let _ = webhooks.await;
+    // The summary calls in flight finish (each bounded by RIVO_AI_TIMEOUT_SECS).
+    let _ = stop_summaries.send(());
+    let _ = summaries.await;
     store.close().await;
     tracing::info!("rivo-server stopped");
     Ok(())
@@ -193,6 +197,38 @@ pub fn spawn_webhook_worker(
     let handle = tokio::spawn(async move {
         store
             .run_webhook_worker(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (handle, stop)
+}
+
+/// Starts the AI summary worker ([`Store::run_summary_worker`]) with the
+/// `AI_INTEGRATIONS_OPENAI_*` / `RIVO_AI_*` settings, off the request path; it stops (letting
+/// the calls in flight finish) when the returned sender sends or is dropped. It idles while
+/// summaries are disabled. Several servers on one database share the jobs.
+pub fn spawn_summary_worker(
+    store: Store,
+    config: &Config,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    store.set_summary_options(config.summaries.clone());
+    if config.summaries.enabled() {
+        tracing::info!(endpoint = %config.summaries.endpoint(), model = %config.summaries.model,
+            "AI summaries enabled");
+    } else {
+        tracing::info!(
+            "{}",
+            rivo_core::summaries::SummaryOptions::disabled_reason()
+        );
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        store
+            .run_summary_worker(async {
                 let _ = stopped.await;
             })
             .await

@@ -577,6 +577,20 @@ fn admin_routes() -> Vec<Route> {
             json!(null),
         ),
         (
+            "admin_clients_summary_read",
+            "GET",
+            "/api/v1/admin/clients/{client}/summary/",
+            p(View, Context),
+            json!(null),
+        ),
+        (
+            "admin_clients_summary_request",
+            "POST",
+            "/api/v1/admin/clients/{client}/summary/",
+            p(Change, Context),
+            json!(null),
+        ),
+        (
             "admin_clients_context_replace",
             "PUT",
             "/api/v1/admin/clients/{client}/context/",

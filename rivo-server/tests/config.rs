@@ -421,3 +421,53 @@ fn webhook_settings_are_read_and_checked() {
         assert!(err.to_string().contains(name), "{err}");
     }
 }
+
+#[test]
+fn summary_settings_are_read_and_checked() {
+    let defaults = config(&[]).unwrap().summaries;
+    assert!(!defaults.enabled(), "no key and no base URL: disabled");
+    assert_eq!(defaults.model, "gpt-4o-mini");
+    // A key alone: OpenAI's API.
+    let c = config(&[("AI_INTEGRATIONS_OPENAI_API_KEY", "sk-test-secret")])
+        .unwrap()
+        .summaries;
+    assert!(c.enabled());
+    assert_eq!(c.endpoint(), "https://api.openai.com/v1/chat/completions");
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = dir.path().join("prompt.txt");
+    std::fs::write(&prompt, "Return {\"intent\": …} only.").unwrap();
+    // A base URL alone (Ollama needs no key), with our own settings.
+    let c = config(&[
+        (
+            "AI_INTEGRATIONS_OPENAI_BASE_URL",
+            "http://localhost:11434/v1/",
+        ),
+        ("RIVO_AI_MODEL", "llama3.1:8b"),
+        ("RIVO_AI_TIMEOUT_SECS", "15"),
+        ("RIVO_AI_MAX_ATTEMPTS", "2"),
+        ("RIVO_AI_PROMPT_FILE", prompt.to_str().unwrap()),
+        ("RIVO_AI_MAX_TRANSCRIPT_CHARS", "5000"),
+    ])
+    .unwrap();
+    let s = &c.summaries;
+    assert!(s.enabled());
+    assert_eq!(s.endpoint(), "http://localhost:11434/v1/chat/completions");
+    assert_eq!(s.model, "llama3.1:8b");
+    assert_eq!(s.timeout, Duration::from_secs(15));
+    assert_eq!(s.max_attempts, 2);
+    assert_eq!(s.prompt, "Return {\"intent\": …} only.");
+    assert_eq!(s.max_transcript_chars, 5000);
+    // The key never appears in the debug output.
+    let c = config(&[("AI_INTEGRATIONS_OPENAI_API_KEY", "sk-test-secret")]).unwrap();
+    assert!(!format!("{c:?}").contains("sk-test-secret"));
+    for (name, value) in [
+        ("AI_INTEGRATIONS_OPENAI_BASE_URL", "localhost:11434"),
+        ("AI_INTEGRATIONS_OPENAI_BASE_URL", "ftp://example.com/v1"),
+        ("RIVO_AI_PROMPT_FILE", "/nonexistent/prompt.txt"),
+        ("RIVO_AI_TIMEOUT_SECS", "soon"),
+        ("RIVO_AI_MAX_ATTEMPTS", "-1"),
+    ] {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}

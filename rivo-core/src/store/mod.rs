@@ -194,6 +194,8 @@ pub struct Store {
     /// Wake-ups of live streams ([`crate::streams`]).
     pub(crate) streams: std::sync::Arc<crate::streams::Hub>,
     pub(crate) webhooks: std::sync::Arc<crate::webhooks::Shared>,
+    /// The AI summary worker's wake-up and options ([`crate::summaries`]).
+    pub(crate) summaries: std::sync::Arc<crate::summaries::Shared>,
 }
 
 impl fmt::Debug for Store {
@@ -256,6 +258,7 @@ impl Store {
             limits: Default::default(),
             streams: std::sync::Arc::new(streams),
             webhooks,
+            summaries: Default::default(),
         })
     }
 

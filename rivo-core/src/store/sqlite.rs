@@ -308,3 +308,5 @@ include!("common.rs");
 include!("import_common.rs");
 include!("subscribe.rs");
 include!("webhooks_common.rs");
+include!("summaries_common.rs");
+include!("client_views_common.rs");

@@ -221,6 +221,7 @@ mod chat_scale;
 mod observe;
 mod privacy;
 mod streams;
+mod summaries;
 mod webhooks;
 /// Migrations serve no request: a store whose statements time out after 20 ms still applies
 /// every migration (each one file, one statement, which takes longer), while its ordinary
