@@ -19,7 +19,7 @@
 //!
 //! Validation ([`check_contact`]) happens before anything is written, and its limits match the
 //! columns (name ≤ 100 characters, email ≤ 254, phone ≤ 20 digits), so a bad value is a
-//! [`Error::Validation`](crate::Error::Validation) on field `message`, never a database error.
+//! [`Error::Validation`] on field `message`, never a database error.
 //!
 //! Only `sender_type = client` messages set contact details unless
 //! [`LeadCaptureOptions::any_sender`] is set: a `bot` message with a contact `data_type` is
