@@ -111,6 +111,7 @@ async fn check(store: Store) -> Result<()> {
             session_id: session,
             message: "Hello from the shop".into(),
             sender_type: Some(types::SenderType::Client),
+            data_type: None,
         })
         .send()
         .await?;

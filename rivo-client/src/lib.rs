@@ -19,6 +19,7 @@
 //!         session_id: session,
 //!         message: "Hi, I need a loan".into(),
 //!         sender_type: Some(types::SenderType::Client),
+//!         data_type: None, // `lead-capture` servers only: e.g. Some(types::DataType::Email)
 //!     })
 //!     .send()
 //!     .await?;

@@ -158,6 +158,7 @@ impl Store {
             limits: self.limits.clone(),
             streams: self.streams.clone(),
             webhooks: self.webhooks.clone(),
+            lead_capture: self.lead_capture.clone(),
             summaries: self.summaries.clone(),
         }
     }

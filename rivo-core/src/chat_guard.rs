@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
-use crate::chat::{ChatMessage, SenderType};
+use crate::chat::{ChatMessage, DataType, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
 use crate::store::{Store, dispatch};
@@ -63,16 +63,62 @@ impl Store {
         origin: PostOrigin<'_>,
         policy: &ChatPolicy,
     ) -> Result<ChatMessage> {
+        if crate::chat::clean_message(message).is_err() {
+            // Let `append` report it, without counting the request.
+            self.check_bot_key(sender_type, origin, policy)?;
+            return self.append(session_id, message, sender_type).await;
+        }
+        self.guard(session_id, sender_type, origin, policy).await?;
+        self.append(session_id, message, sender_type).await
+    }
+
+    /// [`Store::capture`] behind `policy`, like [`Store::append_guarded`]: invalid messages
+    /// (including a contact detail that breaks its rule) fail validation before they count.
+    pub async fn capture_guarded(
+        &self,
+        session_id: SessionId,
+        message: &str,
+        sender_type: SenderType,
+        data_type: DataType,
+        origin: PostOrigin<'_>,
+        policy: &ChatPolicy,
+    ) -> Result<crate::leads::Captured> {
+        let valid = crate::chat::clean_message(message)
+            .ok()
+            .is_some_and(|m| crate::leads::check_contact(data_type, &m).is_ok());
+        if valid {
+            self.guard(session_id, sender_type, origin, policy).await?;
+        } else {
+            self.check_bot_key(sender_type, origin, policy)?;
+        }
+        self.capture(session_id, message, sender_type, data_type)
+            .await
+    }
+
+    fn check_bot_key(
+        &self,
+        sender_type: SenderType,
+        origin: PostOrigin<'_>,
+        policy: &ChatPolicy,
+    ) -> Result<()> {
         if sender_type == SenderType::Bot
             && let Some(expected) = &policy.bot_key
             && !key_matches(origin.bot_key, expected)
         {
             return Err(Error::BotKeyRequired);
         }
-        if crate::chat::clean_message(message).is_err() {
-            // Let `append` report it, without counting the request.
-            return self.append(session_id, message, sender_type).await;
-        }
+        Ok(())
+    }
+
+    /// The bot key, then the rate limits (each counts this request).
+    async fn guard(
+        &self,
+        session_id: SessionId,
+        sender_type: SenderType,
+        origin: PostOrigin<'_>,
+        policy: &ChatPolicy,
+    ) -> Result<()> {
+        self.check_bot_key(sender_type, origin, policy)?;
         let window = i64::try_from(policy.window.as_secs().max(1)).unwrap_or(i64::MAX);
         let now = chrono::Utc::now().timestamp();
         let mut limits = Vec::new();
@@ -99,6 +145,6 @@ impl Store {
                 });
             }
         }
-        self.append(session_id, message, sender_type).await
+        Ok(())
     }
 }

@@ -12,6 +12,8 @@
 //!   database so several servers can share them;
 //! - [`audit`]: who changed what, recorded in the same transaction as the change;
 //! - [`import`]: copy an existing database of the original Django app, logins included;
+//! - [`leads`]: chat-to-lead capture (a session's name, email and phone messages make and
+//!   update its client, with an assignment rule when the lead completes);
 //! - [`events`]: what streams and webhooks report (`message.created`, `client.created`, …);
 //! - [`webhooks`]: signed webhooks (endpoints, the outbox, the delivery worker);
 //! - [`privacy`]: chat retention, erasure and export of one person's data, and finding
@@ -64,6 +66,7 @@ mod error;
 pub mod events;
 mod ids;
 pub mod import;
+pub mod leads;
 pub mod limits;
 pub mod observability;
 pub mod privacy;

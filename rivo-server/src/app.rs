@@ -107,7 +107,9 @@ pub fn app(store: Store, config: Config) -> impl Endpoint<Output = Response> {
     let spec = Arc::new(openapi_json());
     let conventions = ApiConventions::new(<Apis as OpenApi>::meta());
     // The configured size limits, enforced by rivo-core (issue 15, finding 2).
-    let store = store.with_limits(config.limits.clone());
+    let store = store
+        .with_limits(config.limits.clone())
+        .with_lead_capture(config.lead_capture.clone());
     // The SSRF rules the admin API checks webhook URLs against (RIVO_WEBHOOK_*).
     store.set_webhook_options(config.webhooks.clone());
     // How AI summaries are made (AI_INTEGRATIONS_OPENAI_*, RIVO_AI_*); the worker runs apart.

@@ -9,10 +9,12 @@ use poem_openapi::{
     registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
     types::{Example, MaybeUndefined, Type},
 };
+use rivo_core::chat::DataType;
 use rivo_core::{SenderType, SessionId, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::config::ChatCompat;
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
 use crate::render::{DrfDateTime, DrfJson};
 
@@ -46,6 +48,32 @@ impl From<SenderType> for SenderTypeName {
     }
 }
 
+/// What a message carries (the `lead-capture` contract's `data_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+#[oai(rename = "DataType", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum DataTypeName {
+    /// A plain message (the default).
+    Message,
+    /// The visitor's name.
+    Name,
+    /// The visitor's email address.
+    Email,
+    /// The visitor's phone number.
+    Phone,
+}
+
+impl From<DataType> for DataTypeName {
+    fn from(data_type: DataType) -> Self {
+        match data_type {
+            DataType::Message => DataTypeName::Message,
+            DataType::Name => DataTypeName::Name,
+            DataType::Email => DataTypeName::Email,
+            DataType::Phone => DataTypeName::Phone,
+        }
+    }
+}
+
 /// One stored chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
 #[oai(rename = "ChatMessage", example)]
@@ -58,17 +86,33 @@ pub struct ChatMessageBody {
     pub message: String,
     /// Who wrote it.
     pub sender_type: SenderTypeName,
+    /// What it carries. Present exactly when the server speaks the `lead-capture` contract
+    /// (`RIVO_CHAT_COMPAT=lead-capture`, the later original's), absent in the default
+    /// `original` contract (898bd7e), whose messages have no such key.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<DataTypeName>,
     /// When it was stored: UTC, microseconds (omitted when zero), `Z` suffix.
     pub sent_at: DrfDateTime,
 }
 
 impl From<rivo_core::ChatMessage> for ChatMessageBody {
+    /// The `original` contract's shape (no `data_type`).
     fn from(m: rivo_core::ChatMessage) -> Self {
+        Self::render(m, ChatCompat::Original)
+    }
+}
+
+impl ChatMessageBody {
+    /// The message as `compat` shows it: with `data_type` (between `sender_type` and
+    /// `sent_at`) in the `lead-capture` contract only.
+    pub fn render(m: rivo_core::ChatMessage, compat: ChatCompat) -> Self {
         Self {
             id: m.id.0,
             session_id: m.session_id.0,
             message: m.message,
             sender_type: m.sender_type.into(),
+            data_type: (compat == ChatCompat::LeadCapture).then(|| m.data_type.into()),
             sent_at: DrfDateTime(m.sent_at),
         }
     }
@@ -85,6 +129,7 @@ impl Example for ChatMessageBody {
             session_id: example_session(),
             message: "Hi! Can I get a quote?".to_owned(),
             sender_type: SenderTypeName::Client,
+            data_type: None,
             sent_at: DrfDateTime(
                 DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
             ),
@@ -131,6 +176,12 @@ pub struct SendMessageRequest {
     /// Who wrote it; `client` when absent (or an empty form field).
     #[oai(default = "default_sender")]
     pub sender_type: SenderTypeName,
+    /// `lead-capture` contract only (ignored, like any unknown key, by the default `original`
+    /// contract): what the message carries, `message` when absent (or an empty form field).
+    /// `name`, `email` and `phone` are checked (`{"message": ["Name must be at least 2
+    /// characters"]}` …) and, from a `client`, set that field of the session's client, creating
+    /// the client (a lead) when the session has none.
+    pub data_type: Option<DataTypeName>,
 }
 
 fn default_sender() -> SenderTypeName {
@@ -143,6 +194,7 @@ impl Example for SendMessageRequest {
             session_id: example_session(),
             message: "  Hi! Can I get a quote?  ".to_owned(),
             sender_type: SenderTypeName::Client,
+            data_type: None,
         }
     }
 }
@@ -187,6 +239,21 @@ pub struct SendMessageBody {
     pub message: RawField,
     /// `sender_type`.
     pub sender_type: RawField,
+    /// `data_type` (read by the `lead-capture` contract only).
+    pub data_type: RawField,
+}
+
+/// A validated `POST /api/v1/chat/stream/` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidMessage {
+    /// The session.
+    pub session: SessionId,
+    /// The trimmed text.
+    pub message: String,
+    /// Who wrote it.
+    pub sender: SenderType,
+    /// What it carries (`message` in the `original` contract).
+    pub data_type: DataType,
 }
 
 /// The largest body [`SendMessageBody`] reads; set by the app from `RIVO_MAX_BODY_BYTES`.
@@ -207,6 +274,7 @@ impl SendMessageBody {
                 "session_id" => body.session_id = value,
                 "message" => body.message = value,
                 "sender_type" => body.sender_type = value,
+                "data_type" => body.data_type = value,
                 _ => {}
             }
         }
@@ -219,6 +287,9 @@ impl SendMessageBody {
         let mut body = Self::from_fields(fields);
         if body.sender_type == RawField::Text(String::new()) {
             body.sender_type = RawField::Missing;
+        }
+        if body.data_type == RawField::Text(String::new()) {
+            body.data_type = RawField::Missing;
         }
         body
     }
@@ -295,18 +366,25 @@ impl SendMessageBody {
 
     /// Roughly how many bytes the fields hold.
     pub fn approximate_size(&self) -> usize {
-        [&self.session_id, &self.message, &self.sender_type]
-            .iter()
-            .map(|f| match f {
-                RawField::Text(s) | RawField::Other(s) => s.len(),
-                _ => 8,
-            })
-            .sum()
+        [
+            &self.session_id,
+            &self.message,
+            &self.sender_type,
+            &self.data_type,
+        ]
+        .iter()
+        .map(|f| match f {
+            RawField::Text(s) | RawField::Other(s) => s.len(),
+            _ => 8,
+        })
+        .sum()
     }
 
     /// Validates every field like the original serializer, collecting all errors in the order
-    /// `session_id`, `message`, `sender_type`.
-    pub fn validate(&self) -> Result<(SessionId, String, SenderType), ApiError> {
+    /// `session_id`, `message`, `sender_type` (then `data_type` in the `lead-capture`
+    /// contract, whose contact rules run once every field is valid, as the later original's
+    /// `validate()` does).
+    pub fn validate(&self, compat: ChatCompat) -> Result<ValidMessage, ApiError> {
         use rivo_core::Rule;
         let mut errors = rivo_core::ValidationErrors::new();
         let session = errors.check(
@@ -355,9 +433,37 @@ impl SendMessageBody {
                 }),
             },
         );
-        match (session, message, sender) {
-            (Some(session), Some(message), Some(sender)) if errors.is_empty() => {
-                Ok((session, message, sender))
+        let data_type = match compat {
+            ChatCompat::Original => Some(DataType::Message),
+            ChatCompat::LeadCapture => errors.check(
+                "data_type",
+                match &self.data_type {
+                    RawField::Missing => Ok(DataType::default()),
+                    RawField::Null => Err(Rule::Null),
+                    RawField::Text(s) => s.parse::<DataType>(),
+                    RawField::Number(n) => Err(Rule::InvalidChoice {
+                        value: n.to_string(),
+                    }),
+                    RawField::Bool(b) => Err(Rule::InvalidChoice {
+                        value: if *b { "True" } else { "False" }.to_owned(),
+                    }),
+                    RawField::Other(text) => Err(Rule::InvalidChoice {
+                        value: text.clone(),
+                    }),
+                },
+            ),
+        };
+        match (session, message, sender, data_type) {
+            (Some(session), Some(message), Some(sender), Some(data_type)) if errors.is_empty() => {
+                // The later original's cross-field rules (a one-element list on `message`).
+                rivo_core::leads::check_contact(data_type, &message)
+                    .map_err(|rule| ApiError::field("message", rule.to_string()))?;
+                Ok(ValidMessage {
+                    session,
+                    message,
+                    sender,
+                    data_type,
+                })
             }
             _ => Err(ApiError::Fields((&errors).into())),
         }
@@ -443,7 +549,10 @@ impl ErrorSet for SendErrors {
             (
                 400,
                 "Invalid fields (`FieldErrors`, all wrong fields at once, or `non_field_errors` \
-                 when the JSON body is not an object) or a malformed body (`ErrorDetail`).",
+                 when the JSON body is not an object) or a malformed body (`ErrorDetail`). \
+                 Under `RIVO_CHAT_COMPAT=lead-capture` also a bad `data_type`, or a contact \
+                 detail that breaks its rule, e.g. `{\"message\": [\"Phone number must have at \
+                 least 10 digits\"]}`.",
                 one_of(vec![field_errors_schema(), ErrorDetail::schema_ref()]),
             ),
             (
@@ -491,8 +600,10 @@ impl ErrorSet for HistoryErrors {
         vec![
             (
                 400,
-                "`session_id` missing or empty (`ErrorMessage`), or `session_id` not a UUID, \
-                 `limit` not a positive integer or `after` not a cursor (`FieldErrors`).",
+                "`session_id` missing or empty (`ErrorMessage`: `session_id is required`, or \
+                 `session_id required` under `RIVO_CHAT_COMPAT=lead-capture`), or `session_id` \
+                 not a UUID, `limit` not a positive integer or `after` not a cursor \
+                 (`FieldErrors`).",
                 one_of(vec![ErrorMessage::schema_ref(), field_errors_schema()]),
             ),
             (
@@ -548,6 +659,11 @@ impl ChatStreamApi {
     /// Stores one message of a session (trimmed) and answers it with its id and time. The body
     /// may be JSON, URL-encoded form or multipart form; `sender_type` defaults to `client`.
     ///
+    /// Two wire contracts, chosen by `RIVO_CHAT_COMPAT`: `original` (the default, the 898bd7e
+    /// original byte for byte: no `data_type`) or `lead-capture` (the later original's: an
+    /// optional `data_type`, echoed in every message answered; `name`, `email` and `phone`
+    /// messages from a `client` create or update the session's client, a lead).
+    ///
     /// Optional protections (off by default, like the original): per-address and per-session
     /// rate limits (`RIVO_CHAT_MAX_PER_ADDRESS`, `RIVO_CHAT_MAX_PER_SESSION`, `429` with
     /// `Retry-After`), and `RIVO_BOT_KEY`, which makes `sender_type=bot` need the
@@ -565,17 +681,40 @@ impl ChatStreamApi {
         body: SendMessageBody,
     ) -> Result<SendResponse, OpError<SendErrors>> {
         let size = body.approximate_size();
-        let (session, message, sender) =
-            off_runtime_if_large(size, move || body.validate()).await?;
+        let compat = config.chat_compat;
+        let valid = off_runtime_if_large(size, move || body.validate(compat)).await?;
         let address = crate::auth::client_address(req, &config.trusted_proxies);
         let origin = rivo_core::chat_guard::PostOrigin {
             client_address: address.as_deref(),
             bot_key: bot_key.0.as_deref(),
         };
-        let stored = store
-            .append_guarded(session, &message, sender, origin, &config.chat_policy)
-            .await?;
-        Ok(SendResponse::Created(DrfJson(stored.into())))
+        let stored = if valid.data_type.is_contact() {
+            // `lead-capture` only (the `original` contract never reads `data_type`).
+            store
+                .capture_guarded(
+                    valid.session,
+                    &valid.message,
+                    valid.sender,
+                    valid.data_type,
+                    origin,
+                    &config.chat_policy,
+                )
+                .await?
+                .message
+        } else {
+            store
+                .append_guarded(
+                    valid.session,
+                    &valid.message,
+                    valid.sender,
+                    origin,
+                    &config.chat_policy,
+                )
+                .await?
+        };
+        Ok(SendResponse::Created(DrfJson(ChatMessageBody::render(
+            stored, compat,
+        ))))
     }
 }
 
@@ -594,6 +733,7 @@ impl ChatHistoryApi {
         &self,
         req: &poem::Request,
         store: Data<&Store>,
+        config: Data<&std::sync::Arc<crate::Config>>,
         /// The session: a UUID in any spelling Python's `uuid.UUID` accepts. Echoed as sent.
         session_id: Query<Option<String>>,
         /// Page size (1 to 1000; larger values are cut to 1000). Asks for a page: the answer
@@ -605,7 +745,11 @@ impl ChatHistoryApi {
         // Django's `QueryDict.get`: the last of repeated `session_id`s.
         let raw = last_query_value(req, "session_id").or(session_id.0);
         let raw = raw.filter(|s| !s.is_empty());
-        let raw = raw.ok_or(ApiError::MissingParameter("session_id"))?;
+        let compat = config.chat_compat;
+        let raw = raw.ok_or(match compat {
+            ChatCompat::Original => ApiError::MissingParameter("session_id"),
+            ChatCompat::LeadCapture => ApiError::MissingParameterShort("session_id"),
+        })?;
         let session = raw
             .parse::<SessionId>()
             .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
@@ -616,7 +760,7 @@ impl ChatHistoryApi {
             let found = store.history_bounded(session).await?;
             return Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
                 session_id: raw,
-                messages: found.messages.into_iter().map(Into::into).collect(),
+                messages: render_all(found.messages, compat),
                 next: found.next.map_or(MaybeUndefined::Undefined, |c| {
                     MaybeUndefined::Value(c.to_string())
                 }),
@@ -625,12 +769,19 @@ impl ChatHistoryApi {
         let found = store.history_page(session, page.after, page.limit).await?;
         Ok(HistoryResponse::Ok(DrfJson(ChatHistoryBody {
             session_id: raw,
-            messages: found.messages.into_iter().map(Into::into).collect(),
+            messages: render_all(found.messages, compat),
             next: found.next.map_or(MaybeUndefined::Null, |c| {
                 MaybeUndefined::Value(c.to_string())
             }),
         })))
     }
+}
+
+fn render_all(messages: Vec<rivo_core::ChatMessage>, compat: ChatCompat) -> Vec<ChatMessageBody> {
+    messages
+        .into_iter()
+        .map(|m| ChatMessageBody::render(m, compat))
+        .collect()
 }
 
 /// The optional paging parameters of `GET /api/v1/chat/history/`.

@@ -56,6 +56,10 @@
 //! | `RIVO_AI_PROMPT_FILE` | built in | a file whose text replaces the summaries' instructions (the system message) |
 //! | `RIVO_AI_MAX_TRANSCRIPT_CHARS` | `24000` | most characters of conversation sent (the latest kept) |
 //! | `RIVO_WEBHOOK_RETENTION_DAYS` | `7` | delivered webhook deliveries older than this are deleted by the purge task |
+//! | `RIVO_CHAT_COMPAT` | `original` | the chat wire contract: `original` (898bd7e, byte for byte) or `lead-capture` (the later original's: `data_type` on messages, its validation texts, `name`/`email`/`phone` messages create and update the session's client; see README, Chat contracts) |
+//! | `RIVO_LEAD_ANY_SENDER` | `False` | `lead-capture`: `True` lets `sender_type=bot` messages set contact details too (the later original did); by default only `client` messages do |
+//! | `RIVO_LEAD_ASSIGN_ROLE` | unset | `lead-capture`: the role name (e.g. `CSM`) whose active users get completed leads round-robin; unset: completed leads are "awaiting assignment" |
+//! | `RIVO_LEAD_ASSIGN_CAP` | `50` | most open leads (active assignments of clients not lost, closed or rejected) per person under `RIVO_LEAD_ASSIGN_ROLE`; everyone at the cap: awaiting assignment |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
 use std::fmt;
@@ -146,6 +150,33 @@ pub struct Config {
     pub webhooks: rivo_core::webhooks::WebhookOptions,
     /// `AI_INTEGRATIONS_OPENAI_*` and `RIVO_AI_*`: how AI summaries are made.
     pub summaries: rivo_core::summaries::SummaryOptions,
+    /// `RIVO_CHAT_COMPAT`: which chat wire contract the server speaks.
+    pub chat_compat: ChatCompat,
+    /// `RIVO_LEAD_ANY_SENDER`, `RIVO_LEAD_ASSIGN_ROLE`, `RIVO_LEAD_ASSIGN_CAP`: lead capture
+    /// (used in the `lead-capture` contract only).
+    pub lead_capture: rivo_core::leads::LeadCaptureOptions,
+}
+
+/// The chat wire contract (`RIVO_CHAT_COMPAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChatCompat {
+    /// `original`: the 898bd7e contract byte for byte (no `data_type`; the key is ignored).
+    #[default]
+    Original,
+    /// `lead-capture`: the later original's (1ecf1f0) contract: the optional `data_type`, its
+    /// validation texts, `data_type` in every message answered, `"session_id required"`, and
+    /// name/email/phone messages captured onto the session's client.
+    LeadCapture,
+}
+
+impl ChatCompat {
+    /// The variable's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatCompat::Original => "original",
+            ChatCompat::LeadCapture => "lead-capture",
+        }
+    }
 }
 
 /// Limits of the live event streams (`GET /api/v1/chat/events/`, `GET /api/v1/admin/events/`).
@@ -237,6 +268,8 @@ impl Default for Config {
             event_streams: EventStreamLimits::default(),
             webhooks: rivo_core::webhooks::WebhookOptions::default(),
             summaries: rivo_core::summaries::SummaryOptions::default(),
+            chat_compat: ChatCompat::Original,
+            lead_capture: rivo_core::leads::LeadCaptureOptions::default(),
         }
     }
 }
@@ -499,6 +532,21 @@ impl Config {
             },
             webhooks: webhook_options(&get, defaults.webhooks)?,
             summaries: summary_options(&get, defaults.summaries)?,
+            chat_compat: match get("RIVO_CHAT_COMPAT") {
+                None => defaults.chat_compat,
+                Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                    "original" => ChatCompat::Original,
+                    "lead-capture" | "lead_capture" => ChatCompat::LeadCapture,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            name: "RIVO_CHAT_COMPAT",
+                            value,
+                            reason: "expected original or lead-capture",
+                        });
+                    }
+                },
+            },
+            lead_capture: lead_capture_options(&get)?,
         })
     }
 
@@ -837,6 +885,8 @@ impl fmt::Debug for Config {
             .field("event_streams", &self.event_streams)
             .field("webhooks", &self.webhooks)
             .field("summaries", &self.summaries)
+            .field("chat_compat", &self.chat_compat)
+            .field("lead_capture", &self.lead_capture)
             .finish()
     }
 }
@@ -1083,6 +1133,39 @@ fn summary_options(
         )?
         .clamp(100, 1_000_000),
         ..defaults
+    })
+}
+
+/// `RIVO_LEAD_ANY_SENDER`, `RIVO_LEAD_ASSIGN_ROLE`, `RIVO_LEAD_ASSIGN_CAP`.
+fn lead_capture_options(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<rivo_core::leads::LeadCaptureOptions, ConfigError> {
+    let any_sender = match get("RIVO_LEAD_ANY_SENDER") {
+        None => false,
+        Some(value) => parse_bool(&value).ok_or(ConfigError::Invalid {
+            name: "RIVO_LEAD_ANY_SENDER",
+            value,
+            reason: "expected True or False",
+        })?,
+    };
+    let cap: u32 = parse_or("RIVO_LEAD_ASSIGN_CAP", get("RIVO_LEAD_ASSIGN_CAP"), 50)?;
+    if cap == 0 {
+        return Err(ConfigError::Invalid {
+            name: "RIVO_LEAD_ASSIGN_CAP",
+            value: get("RIVO_LEAD_ASSIGN_CAP").unwrap_or_default(),
+            reason: "expected a whole number of at least 1",
+        });
+    }
+    let assignment = match get("RIVO_LEAD_ASSIGN_ROLE") {
+        None => rivo_core::leads::AssignmentRule::Awaiting,
+        Some(role) => rivo_core::leads::AssignmentRule::RoundRobin {
+            role: role.trim().to_owned(),
+            cap,
+        },
+    };
+    Ok(rivo_core::leads::LeadCaptureOptions {
+        any_sender,
+        assignment,
     })
 }
 

@@ -161,6 +161,9 @@ pub enum ApiError {
     /// 400 `{"error": "<name> is required"}`.
     #[error("{0} is required")]
     MissingParameter(&'static str),
+    /// 400 `{"error": "<name> required"}` (the later original's wording, `lead-capture`).
+    #[error("{0} required")]
+    MissingParameterShort(&'static str),
     /// 400: the Host header is not in `ALLOWED_HOSTS`.
     #[error("invalid host {0:?}")]
     InvalidHost(String),
@@ -231,6 +234,7 @@ impl ApiError {
             | ApiError::Conflict(_)
             | ApiError::MissingParameter(_)
             | ApiError::NotFoundError
+            | ApiError::MissingParameterShort(_)
             | ApiError::InvalidCredentials => {
                 return None;
             }
@@ -301,6 +305,7 @@ impl ResponseError for ApiError {
             ApiError::Fields(_)
             | ApiError::BadRequest(_)
             | ApiError::MissingParameter(_)
+            | ApiError::MissingParameterShort(_)
             | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated
             | ApiError::NotAuthenticated
@@ -324,6 +329,9 @@ impl ResponseError for ApiError {
             ApiError::Fields(errors) | ApiError::Conflict(errors) => to_drf_json(errors),
             ApiError::MissingParameter(name) => to_drf_json(&ErrorMessage {
                 error: format!("{name} is required"),
+            }),
+            ApiError::MissingParameterShort(name) => to_drf_json(&ErrorMessage {
+                error: format!("{name} required"),
             }),
             ApiError::InvalidCredentials => to_drf_json(&ErrorMessage {
                 error: "Invalid credentials".to_owned(),

@@ -170,11 +170,11 @@ impl Example for ActivityEventBody {
 }
 
 impl ActivityEventBody {
-    fn new(cursor: ActivityCursor, event: Event) -> Self {
+    fn new(cursor: ActivityCursor, event: Event, compat: crate::config::ChatCompat) -> Self {
         let kind = event.kind().as_str().to_owned();
         let data = match event {
             Event::MessageCreated(m) => {
-                serde_json::from_slice(&to_drf_json(&ChatMessageBody::from(m)))
+                serde_json::from_slice(&to_drf_json(&ChatMessageBody::render(m, compat)))
             }
             Event::ClientCreated(c) => serde_json::to_value(c),
             Event::ClientStageChanged(s) => serde_json::to_value(s),
@@ -272,6 +272,7 @@ impl ChatEventsApi {
         &self,
         store: Data<&Store>,
         streams: Data<&EventStreams>,
+        config: Data<&Arc<Config>>,
         /// The session: a UUID in any spelling Python's `uuid.UUID` accepts.
         session_id: Query<Option<String>>,
         /// Start after this message id (e.g. the last one the history returned). Without it
@@ -303,9 +304,11 @@ impl ChatEventsApi {
         };
         let slot = streams.acquire()?;
         let messages = store.subscribe_session(session, after).await?;
+        // Each message exactly as the history shows it, in the server's chat contract.
+        let compat = config.chat_compat;
         let items = streams
             .bounded(slot, messages)
-            .map(ChatMessageBody::from)
+            .map(move |m| ChatMessageBody::render(m, compat))
             .boxed();
         Ok(ChatEventsResponse::Ok(
             EventStream::new(items)
@@ -365,9 +368,10 @@ impl AdminEventsApi {
         };
         let slot = streams.acquire()?;
         let activity = store.subscribe_activity(after).await?;
+        let compat = config.chat_compat;
         let items = streams
             .bounded(slot, activity)
-            .map(|a| ActivityEventBody::new(a.cursor, a.event))
+            .map(move |a| ActivityEventBody::new(a.cursor, a.event, compat))
             .boxed();
         Ok(AdminEventsResponse::Ok(
             EventStream::new(items)

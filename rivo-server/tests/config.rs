@@ -471,3 +471,57 @@ fn summary_settings_are_read_and_checked() {
         assert!(err.to_string().contains(name), "{err}");
     }
 }
+
+#[test]
+fn chat_contract_and_lead_capture_settings_are_read_and_checked() {
+    use rivo_core::leads::{AssignmentRule, LeadCaptureOptions};
+    use rivo_server::config::ChatCompat;
+    let c = config(&[]).unwrap();
+    assert_eq!(c.chat_compat, ChatCompat::Original);
+    assert_eq!(c.lead_capture, LeadCaptureOptions::default());
+    for (value, expected) in [
+        ("original", ChatCompat::Original),
+        ("lead-capture", ChatCompat::LeadCapture),
+        (" Lead-Capture ", ChatCompat::LeadCapture),
+    ] {
+        assert_eq!(
+            config(&[("RIVO_CHAT_COMPAT", value)]).unwrap().chat_compat,
+            expected
+        );
+    }
+    let c = config(&[
+        ("RIVO_LEAD_ANY_SENDER", "True"),
+        ("RIVO_LEAD_ASSIGN_ROLE", "CSM"),
+        ("RIVO_LEAD_ASSIGN_CAP", "7"),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.lead_capture,
+        LeadCaptureOptions {
+            any_sender: true,
+            assignment: AssignmentRule::RoundRobin {
+                role: "CSM".into(),
+                cap: 7
+            },
+        }
+    );
+    assert_eq!(
+        config(&[("RIVO_LEAD_ASSIGN_ROLE", "CSM")])
+            .unwrap()
+            .lead_capture
+            .assignment,
+        AssignmentRule::RoundRobin {
+            role: "CSM".into(),
+            cap: 50
+        }
+    );
+    for (name, value) in [
+        ("RIVO_CHAT_COMPAT", "later"),
+        ("RIVO_LEAD_ANY_SENDER", "sometimes"),
+        ("RIVO_LEAD_ASSIGN_CAP", "0"),
+        ("RIVO_LEAD_ASSIGN_CAP", "many"),
+    ] {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{name}={value}: {err}");
+    }
+}

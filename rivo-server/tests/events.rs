@@ -27,6 +27,7 @@ on_every_backend!(
     stream_parameters_are_validated_like_the_chat_api,
     streams_are_capped_end_in_time_and_send_heartbeats,
     admin_stream_reports_activity_and_needs_the_permission,
+    lead_capture_streams_show_data_type_like_the_history,
 );
 
 /// One server-sent event.
@@ -401,4 +402,53 @@ async fn admin_stream_reports_activity_and_needs_the_permission(db: &TestDb) {
         ["client.assigned", "client.stage_changed", "message.created"]
     );
     assert_eq!(resumed.next_within(Duration::from_millis(300)).await, None);
+}
+
+/// Under `RIVO_CHAT_COMPAT=lead-capture` a streamed message has the history's shape too, with
+/// `data_type` between `sender_type` and `sent_at`; a captured contact message is streamed.
+async fn lead_capture_streams_show_data_type_like_the_history(db: &TestDb) {
+    let c = db.client_with(Config {
+        chat_compat: rivo_server::config::ChatCompat::LeadCapture,
+        ..Config::default()
+    });
+    let session = SessionId::new_random().to_string();
+    let path = format!("/api/v1/chat/events/?session_id={session}");
+    let mut live = SseReader::new(open(&c, &path, &[]).await);
+    let mut posted = Vec::new();
+    for (message, kind) in [("hello", "message"), ("Ada Lovelace", "name")] {
+        let resp = c
+            .post("/api/v1/chat/stream/")
+            .body_json(&json!({"session_id": session, "message": message, "data_type": kind}))
+            .send()
+            .await;
+        assert_eq!(resp.0.status(), StatusCode::CREATED);
+        posted.push(text(resp).await);
+    }
+    let history = text(
+        c.get(format!("/api/v1/chat/history/?session_id={session}"))
+            .send()
+            .await,
+    )
+    .await;
+    for (i, body) in posted.iter().enumerate() {
+        let event = live.next().await;
+        // Byte for byte the POST's answer, and the history's entry.
+        assert_eq!(&event.data, body);
+        assert!(history.contains(body.as_str()), "{history}");
+        let data: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(data["data_type"], ["message", "name"][i]);
+        assert!(
+            event
+                .data
+                .contains(r#""sender_type":"client","data_type":"#),
+            "{}",
+            event.data
+        );
+    }
+    let client = db
+        .store
+        .list_sessions(&Default::default(), rivo_core::query::PageRequest::first(5))
+        .await
+        .unwrap();
+    assert!(client.items[0].client_id.is_some());
 }

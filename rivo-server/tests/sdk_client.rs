@@ -55,6 +55,7 @@ async fn generated_client_drives_the_api(db: &TestDb) {
                 session_id: session,
                 message: text.into(),
                 sender_type: Some(sender),
+                data_type: None,
             })
             .send()
             .await
@@ -84,6 +85,7 @@ async fn generated_client_drives_the_api(db: &TestDb) {
             session_id: session,
             message: "   ".into(),
             sender_type: None,
+            data_type: None,
         })
         .send()
         .await

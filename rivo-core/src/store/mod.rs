@@ -194,6 +194,8 @@ pub struct Store {
     /// Wake-ups of live streams ([`crate::streams`]).
     pub(crate) streams: std::sync::Arc<crate::streams::Hub>,
     pub(crate) webhooks: std::sync::Arc<crate::webhooks::Shared>,
+    /// Settings of [`Store::capture`].
+    pub(crate) lead_capture: std::sync::Arc<crate::leads::LeadCaptureOptions>,
     /// The AI summary worker's wake-up and options ([`crate::summaries`]).
     pub(crate) summaries: std::sync::Arc<crate::summaries::Shared>,
 }
@@ -258,6 +260,7 @@ impl Store {
             limits: Default::default(),
             streams: std::sync::Arc::new(streams),
             webhooks,
+            lead_capture: Default::default(),
             summaries: Default::default(),
         })
     }

@@ -471,29 +471,19 @@ impl Backend {
         &self,
         rows: &[&super::append::NewMessage],
     ) -> crate::Result<Vec<crate::ChatMessage>> {
-        let sessions: Vec<uuid::Uuid> = rows.iter().map(|r| r.session_id.0).collect();
-        let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
-        let senders: Vec<&str> = rows.iter().map(|r| r.sender_type.as_str()).collect();
-        let kinds: Vec<&str> = rows.iter().map(|r| r.data_type.as_str()).collect();
-        let stored: Vec<(i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(APPEND_BATCH)
-            .bind(&sessions)
-            .bind(&texts)
-            .bind(&senders)
-            .bind(&kinds)
-            .fetch_all(&self.write)
-            .await?;
-        Ok(stored
-            .into_iter()
-            .zip(rows)
-            .map(|((id, sent_at), row)| crate::ChatMessage {
-                id: crate::MessageId(id),
-                session_id: row.session_id,
-                message: row.message.clone(),
-                sender_type: row.sender_type,
-                data_type: row.data_type,
-                sent_at,
-            })
-            .collect())
+        let stored = append_query(rows).fetch_all(&self.write).await?;
+        Ok(stored_messages(stored, rows))
+    }
+
+    /// The batch statement of [`Backend::append_batch`] inside an open transaction (lead
+    /// capture stores its message this way, then changes the client in the same transaction).
+    pub(crate) async fn append_in(
+        &self,
+        tx: &mut Tx,
+        rows: &[&super::append::NewMessage],
+    ) -> crate::Result<Vec<crate::ChatMessage>> {
+        let stored = append_query(rows).fetch_all(&mut **tx).await?;
+        Ok(stored_messages(stored, rows))
     }
 
     /// Recounts every session row from the messages, in the import's transaction (imports
@@ -531,6 +521,41 @@ impl Backend {
                 .await?;
         Ok(estimate.filter(|n| *n >= 0.0).map(|n| n as i64))
     }
+}
+
+/// The batch statement bound to `rows` (session, text, sender, data type per row).
+fn append_query<'q>(
+    rows: &[&super::append::NewMessage],
+) -> sqlx::query::QueryAs<'q, Db, (i64, chrono::DateTime<chrono::Utc>), sqlx::postgres::PgArguments>
+{
+    let sessions: Vec<uuid::Uuid> = rows.iter().map(|r| r.session_id.0).collect();
+    let texts: Vec<String> = rows.iter().map(|r| r.message.clone()).collect();
+    let senders: Vec<&'static str> = rows.iter().map(|r| r.sender_type.as_str()).collect();
+    let kinds: Vec<&'static str> = rows.iter().map(|r| r.data_type.as_str()).collect();
+    sqlx::query_as(APPEND_BATCH)
+        .bind(sessions)
+        .bind(texts)
+        .bind(senders)
+        .bind(kinds)
+}
+
+/// The stored messages of a batch, in the batch's order, from its `(id, sent_at)` rows.
+fn stored_messages(
+    stored: Vec<(i64, chrono::DateTime<chrono::Utc>)>,
+    rows: &[&super::append::NewMessage],
+) -> Vec<crate::ChatMessage> {
+    stored
+        .into_iter()
+        .zip(rows)
+        .map(|((id, sent_at), row)| crate::ChatMessage {
+            id: crate::MessageId(id),
+            session_id: row.session_id,
+            message: row.message.clone(),
+            sender_type: row.sender_type,
+            data_type: row.data_type,
+            sent_at,
+        })
+        .collect()
 }
 
 /// One batch of appends: lock (upsert) the session rows in session order, then insert the
@@ -616,6 +641,7 @@ async fn lock_throttle_key(
 }
 
 include!("common.rs");
+include!("leads_common.rs");
 include!("import_common.rs");
 include!("subscribe.rs");
 include!("webhooks_common.rs");

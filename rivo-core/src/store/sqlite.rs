@@ -218,6 +218,18 @@ impl Backend {
         rows: &[&super::append::NewMessage],
     ) -> crate::Result<Vec<crate::ChatMessage>> {
         let mut tx = self.begin().await?;
+        let stored = self.append_in(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// The inserts of [`Backend::append_batch`] inside an open transaction (lead capture
+    /// stores its message this way, then changes the client in the same transaction).
+    pub(crate) async fn append_in(
+        &self,
+        tx: &mut Tx,
+        rows: &[&super::append::NewMessage],
+    ) -> crate::Result<Vec<crate::ChatMessage>> {
         let sent_at = {
             let mut last = self
                 .last_sent_at
@@ -242,7 +254,7 @@ impl Backend {
                     .push_bind(row.data_type.as_str())
                     .push_bind(sent_at);
             });
-            let last = qb.build().execute(&mut *tx).await?.last_insert_rowid();
+            let last = qb.build().execute(&mut **tx).await?.last_insert_rowid();
             let first = last - chunk.len() as i64 + 1;
             for (i, row) in chunk.iter().enumerate() {
                 stored.push(crate::ChatMessage {
@@ -256,10 +268,8 @@ impl Backend {
             }
         }
         if let (Some(first), Some(last)) = (stored.first(), stored.last()) {
-            outbox_enqueue_messages(&mut tx, first.id.0, last.id.0, sent_at.timestamp_micros())
-                .await?;
+            outbox_enqueue_messages(tx, first.id.0, last.id.0, sent_at.timestamp_micros()).await?;
         }
-        tx.commit().await?;
         Ok(stored)
     }
 
@@ -305,6 +315,7 @@ const ACTIVITY_EVENTS: &str = "SELECT 0, id, payload FROM activity_events \
 const NOTIFY_ACTIVITY: Option<&str> = None;
 
 include!("common.rs");
+include!("leads_common.rs");
 include!("import_common.rs");
 include!("subscribe.rs");
 include!("webhooks_common.rs");

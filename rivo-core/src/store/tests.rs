@@ -218,6 +218,7 @@ behaviours!(
 );
 
 mod chat_scale;
+mod leads;
 mod observe;
 mod privacy;
 mod streams;

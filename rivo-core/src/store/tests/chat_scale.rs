@@ -48,6 +48,7 @@ db_behaviours!(
     keyset_pages_cover_every_session_and_message_once,
     a_batch_over_many_sessions_equals_the_recount_and_is_searchable,
     migration_0007_keeps_rows_and_search_of_a_0006_database,
+    migration_0010_keeps_assignments_and_messages_of_a_0009_database,
 );
 
 async fn open_more(db: &TestDb, options: StoreOptions) -> Store {
@@ -1028,6 +1029,104 @@ async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
     assert_eq!(found_texts(&store, "for a").await, Vec::<String>::new());
     store.close().await;
     match pg {
+        Scratch::Schema(url, schema) => {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
+        }
+        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
+        Scratch::None => {}
+    }
+}
+
+/// 0010 (issue 16): old messages read as `message`, old assignments keep their rows, ids and
+/// the AUTOINCREMENT position (SQLite rebuilds the table), and an active row may now have no
+/// assignee while the one-active rule still holds.
+async fn migration_0010_keeps_assignments_and_messages_of_a_0009_database(db: &TestDb) {
+    let (store, _dir, scratch) = unmigrated(db).await;
+    store.migrate_until(9).await.unwrap();
+    let at = "'2026-01-01T00:00:00Z'";
+    for sql in [
+        format!(
+            "INSERT INTO users (id, email, email_key, username, password, first_name, \
+             last_name, phone, is_active, is_staff, is_superuser, date_joined, created_at, \
+             updated_at) VALUES (3, 'csm@example.com', 'csm@example.com', 'csm', '', '', '', '', \
+             TRUE, TRUE, FALSE, {at}, {at}, {at})"
+        ),
+        format!(
+            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
+             VALUES (7, 'Ada', '', '', 'lead', {at}, {at})"
+        ),
+        format!(
+            "INSERT INTO client_assignments (id, client_id, assigned_to_id, is_active, remarks, \
+             created_at, updated_at) VALUES (40, 7, 3, FALSE, 'old', {at}, {at}), \
+             (41, 7, 3, TRUE, 'current', {at}, {at}), (42, 7, 3, FALSE, 'gone', {at}, {at})"
+        ),
+        "DELETE FROM client_assignments WHERE id = 42".to_owned(),
+    ] {
+        store.execute_raw(&sql).await.unwrap();
+    }
+    let s = session();
+    store.migrate().await.unwrap();
+    assert!(store.pending_migrations().await.unwrap().is_empty());
+    store
+        .append(s, "after 0010", SenderType::Client)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history(s).await.unwrap()[0].data_type,
+        DataType::Message
+    );
+    let active = store.active_assignment(ClientId(7)).await.unwrap().unwrap();
+    assert_eq!(
+        (active.id, active.assigned_to, active.remarks.as_str()),
+        (AssignmentId(41), Some(UserId(3)), "current")
+    );
+    assert_eq!(count(&store, "client_assignments").await, 2);
+    // SQLite's rebuilt table continues after the highest id ever used (42), not after the
+    // highest kept. (PostgreSQL's identity is untouched by the ALTER; rows inserted here with
+    // explicit ids never moved it.)
+    let next = store
+        .assign(ClientId(7), UserId(3), None, "new")
+        .await
+        .unwrap();
+    if store.kind() == BackendKind::Sqlite {
+        assert!(next.id.0 > 42, "{next:?}");
+    }
+    // Awaiting assignment is allowed; two active rows still are not.
+    store
+        .execute_raw("UPDATE client_assignments SET is_active = FALSE WHERE client_id = 7")
+        .await
+        .unwrap();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO client_assignments (client_id, assigned_to_id, is_active, remarks, \
+             created_at, updated_at) VALUES (7, NULL, TRUE, 'Awaiting assignment', {at}, {at})"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .active_assignment(ClientId(7))
+            .await
+            .unwrap()
+            .unwrap()
+            .assigned_to,
+        None
+    );
+    assert!(
+        store
+            .execute_raw(&format!(
+                "INSERT INTO client_assignments (client_id, assigned_to_id, is_active, remarks, \
+                 created_at, updated_at) VALUES (7, NULL, TRUE, '', {at}, {at})"
+            ))
+            .await
+            .is_err()
+    );
+    store.close().await;
+    match scratch {
         Scratch::Schema(url, schema) => {
             let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
