@@ -331,6 +331,10 @@ impl Store {
             self.webhooks
                 .committed(crate::events::EventKind::ClientAssigned);
         }
+        if captured.completed {
+            // Its transaction queued the lead's AI summary.
+            self.summaries.enqueued();
+        }
         Ok(captured)
     }
 }

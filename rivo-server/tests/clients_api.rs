@@ -35,6 +35,7 @@ on_every_backend!(
     my_clients_and_bounded_pages,
     admin_summary_routes_show_status_and_errors,
     chat_posts_are_not_delayed_by_a_hanging_provider,
+    a_lead_completed_in_the_chat_is_answered_while_its_summary_hangs,
 );
 
 async fn send(
@@ -817,6 +818,85 @@ async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
         "{body}"
     );
     // Stop without waiting for the hanging call: abort the worker (the lease expires).
+    drop(stop);
+    worker.abort();
+    let _ = worker.await;
+}
+
+/// B4 through lead capture: under `RIVO_CHAT_COMPAT=lead-capture` the chat POST that completes a
+/// lead queues its summary and answers 201 at once; the summary call (hanging at the provider)
+/// runs in the worker, and the visitor's next messages are answered while it is in flight.
+async fn a_lead_completed_in_the_chat_is_answered_while_its_summary_hangs(db: &TestDb) {
+    let (fake, base) = FakeOpenAi::start(vec![Reply::Sleep(
+        Duration::from_secs(60),
+        Box::new(Reply::Content("{}".into())),
+    )])
+    .await;
+    let mut config = summaries_config(&base);
+    config.summaries.timeout = Duration::from_secs(120);
+    config.chat_compat = rivo_server::config::ChatCompat::LeadCapture;
+    let c = db.client_with(config.clone());
+    let (_, token) = user(db, &c, "admin", ALL, true).await;
+    db.store.set_summary_options(config.summaries.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store = db.store.clone();
+    let worker = tokio::spawn(async move {
+        store
+            .run_summary_worker(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let session = SessionId::new_random();
+    let post = |message: String, data_type: &str| {
+        let body = format!(
+            r#"{{"session_id":"{session}","message":"{message}","sender_type":"client","data_type":"{data_type}"}}"#
+        );
+        let c = &c;
+        async move {
+            let resp = c
+                .post("/api/v1/chat/stream/")
+                .content_type("application/json")
+                .body(body)
+                .send()
+                .await;
+            assert_eq!(resp.0.status(), StatusCode::CREATED);
+        }
+    };
+    post("I want to refinance".into(), "message").await;
+    post("Ada Lovelace".into(), "name").await;
+    post("ada@example.com".into(), "email").await;
+    post("+1 555 123 4567".into(), "phone").await;
+    // The lead is complete: its summary was queued by that POST and reaches the provider.
+    for _ in 0..500 {
+        if fake.started.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fake.started.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let contexts = db
+        .store
+        .list_contexts(
+            &rivo_core::clients::ContextFilter {
+                chat_session_id: Some(session),
+                ..Default::default()
+            },
+            rivo_core::query::Sort::asc(rivo_core::clients::HistorySort::CreatedAt),
+            rivo_core::query::PageRequest::first(10),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(contexts.len(), 1, "one lead for the session");
+    let id = contexts[0].client_id;
+    let path = format!("/api/v1/admin/clients/{}/summary/", id.0);
+    for i in 0..5 {
+        post(format!("message {i}"), "message").await;
+        let (_, body) = send(&c, "GET", Some(&token), &path, None).await;
+        assert_eq!(body["status"], json!("running"), "{body}");
+        assert_eq!(body["reason"], json!("lead_completed"), "{body}");
+    }
     drop(stop);
     worker.abort();
     let _ = worker.await;

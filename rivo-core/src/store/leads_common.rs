@@ -96,7 +96,13 @@ impl Backend {
         let completed = complete(&client) && !complete(&before);
         let mut assignment = None;
         if completed {
-            // MERGE(h16b): enqueue the AI summary of this client here (LeadCompleted)
+            // The AI summary of the conversation, made off the request path by the worker.
+            summaries_enqueue(
+                &mut tx,
+                client.id,
+                crate::summaries::SummaryReason::LeadCompleted,
+            )
+            .await?;
             assignment = self
                 .assign_completed_lead(&mut tx, client.id, &options.assignment, at)
                 .await?;

@@ -12,7 +12,6 @@ const JOB_COLS: &str = "client_id, reason, status, attempts, last_error, model, 
 /// becomes pending now (created, or re-armed with a new generation so a run in flight does not
 /// mark it done). The seam for lead capture: call it in the transaction where a lead becomes
 /// complete, then wake the worker after the commit (`Store::summaries.enqueued()`).
-#[allow(dead_code)]
 pub(crate) async fn summaries_enqueue(
     tx: &mut Tx,
     client: ClientId,
@@ -112,8 +111,9 @@ impl Backend {
         Ok(claimed)
     }
 
-    /// The latest `max_messages` messages of the session linked to `client`, oldest first;
-    /// `None` when no session is linked.
+    /// The latest `max_messages` conversation messages (`data_type` `message`: the contact
+    /// details a lead sent are not sent to the model, as in the original) of the session
+    /// linked to `client`, oldest first; `None` when no session is linked.
     pub(crate) async fn summary_transcript(
         &self,
         client: ClientId,
@@ -129,7 +129,7 @@ impl Backend {
         };
         let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLS} FROM chat_messages WHERE session_id = $1 \
-             ORDER BY id DESC LIMIT $2"
+             AND data_type = 'message' ORDER BY id DESC LIMIT $2"
         )))
         .bind(session)
         .bind(i64::from(max_messages))

@@ -53,6 +53,7 @@ db_behaviours!(
     overviews_join_assignee_and_context_in_one_page,
     edit_client_is_one_transaction,
     csms_need_not_be_staff_to_be_assigned,
+    a_completed_chat_lead_is_summarised_once_without_its_contact_details,
 );
 
 const SUMMARY: &str = r#"{"intent": "refinance", "loan_details": {"current_loan_amount": 250000,
@@ -623,4 +624,75 @@ async fn csms_need_not_be_staff_to_be_assigned(db: &TestDb) {
         .await
         .unwrap();
     assert!(!store.may_be_assigned(&inactive).await.unwrap());
+}
+
+/// Lead capture and summaries together: the message that completes a lead queues its summary
+/// in the capture's transaction (reason `lead_completed`); the worker sends the conversation
+/// without the contact details; a repeated contact message does not summarise again.
+async fn a_completed_chat_lead_is_summarised_once_without_its_contact_details(db: &TestDb) {
+    use crate::chat::DataType;
+    let store = &db.store;
+    let (fake, base) = FakeOpenAi::start(vec![Reply::Content(SUMMARY.into())]).await;
+    store.set_summary_options(options(&base));
+    let w = worker(store);
+    let s = session();
+    let c = SenderType::Client;
+    store
+        .capture(
+            s,
+            "Hi, I want to refinance my mortgage",
+            c,
+            DataType::Message,
+        )
+        .await
+        .unwrap();
+    store
+        .capture(s, "Sure! Your name?", SenderType::Bot, DataType::Message)
+        .await
+        .unwrap();
+    let named = store
+        .capture(s, "ada lovelace", c, DataType::Name)
+        .await
+        .unwrap();
+    let client = named.client.unwrap().id;
+    assert_eq!(
+        store.summary_job(client).await.unwrap(),
+        None,
+        "not complete yet"
+    );
+    store
+        .capture(s, "Ada@Example.com", c, DataType::Email)
+        .await
+        .unwrap();
+    let done = store
+        .capture(s, "+1 (555) 123-4567", c, DataType::Phone)
+        .await
+        .unwrap();
+    assert!(done.completed);
+    let job = wait_finished(store, client).await;
+    assert_eq!(job.status, SummaryStatus::Done, "{job:?}");
+    assert_eq!(job.reason, SummaryReason::LeadCompleted);
+    let context = store.context(client).await.unwrap();
+    assert_eq!(context.data[SUMMARY_KEY]["intent"], json!("refinance"));
+    // A repeated phone message neither completes the lead again nor queues a summary.
+    let again = store
+        .capture(s, "+1 (555) 123-4567", c, DataType::Phone)
+        .await
+        .unwrap();
+    assert!(!again.completed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    w.stop().await;
+    let requests = fake.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "summarised once");
+    let user = requests[0].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.contains("Client: Hi, I want to refinance my mortgage\nBot: Sure! Your name?"),
+        "{user}"
+    );
+    for contact in ["ada lovelace", "Ada@Example.com", "555"] {
+        assert!(
+            !user.contains(contact),
+            "{contact} sent to the model: {user}"
+        );
+    }
 }
