@@ -47,7 +47,7 @@
 //! | `RIVO_WEBHOOK_MAX_AGE_SECS` | `259200` (3 days) | a delivery not accepted within this long (since the event, or its last re-send) is marked failed |
 //! | `RIVO_WEBHOOK_BACKOFF_BASE_MS` | `10000` | the first retry waits a random time up to this; each further bound doubles (full jitter) |
 //! | `RIVO_WEBHOOK_BACKOFF_CAP_SECS` | `3600` | the retry bound stops doubling here |
-//! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once |
+//! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once; `0`: this server delivers nothing (it still writes the outbox; other servers deliver) |
 //! | `RIVO_WEBHOOK_RETENTION_DAYS` | `7` | delivered webhook deliveries older than this are deleted by the purge task |
 //! | `RUST_LOG` | `info` | log filter; `RIVO_LOG_FORMAT=json` for JSON lines |
 
@@ -988,7 +988,7 @@ fn webhook_options(
             get("RIVO_WEBHOOK_CONCURRENCY"),
             defaults.concurrency,
         )?
-        .clamp(1, 1024),
+        .min(1024),
         delivered_retention: Duration::from_secs(
             parse_or(
                 "RIVO_WEBHOOK_RETENTION_DAYS",
