@@ -59,6 +59,71 @@ impl FromStr for SenderType {
     }
 }
 
+/// What a chat message carries (the later original's `data_type`): a plain message, or one of
+/// the visitor's contact details, which lead capture copies onto the session's client (see
+/// [`Store::capture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// A plain message (the default).
+    #[default]
+    Message,
+    /// The visitor's name.
+    Name,
+    /// The visitor's email address.
+    Email,
+    /// The visitor's phone number.
+    Phone,
+}
+
+impl DataType {
+    /// Every data type, in the later original's order.
+    pub const ALL: [DataType; 4] = [
+        DataType::Message,
+        DataType::Name,
+        DataType::Email,
+        DataType::Phone,
+    ];
+
+    /// The stored and wire spelling: `message`, `name`, `email` or `phone`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataType::Message => "message",
+            DataType::Name => "name",
+            DataType::Email => "email",
+            DataType::Phone => "phone",
+        }
+    }
+
+    /// Whether the message carries a contact detail (name, email or phone).
+    pub fn is_contact(self) -> bool {
+        self != DataType::Message
+    }
+}
+
+impl fmt::Display for DataType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for DataType {
+    type Err = Rule;
+
+    /// Case-sensitive, like the later original.
+    fn from_str(s: &str) -> Result<Self, Rule> {
+        match s {
+            "message" => Ok(DataType::Message),
+            "name" => Ok(DataType::Name),
+            "email" => Ok(DataType::Email),
+            "phone" => Ok(DataType::Phone),
+            other => Err(Rule::InvalidChoice {
+                value: other.to_owned(),
+            }),
+        }
+    }
+}
+
 /// One stored chat message (the original's `ChatHistory`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
@@ -70,6 +135,9 @@ pub struct ChatMessage {
     pub message: String,
     /// Who wrote it.
     pub sender_type: SenderType,
+    /// What it carries (`message` unless lead capture stored a contact detail).
+    #[serde(default)]
+    pub data_type: DataType,
     /// When it was stored (UTC, microsecond precision, set by the store).
     pub sent_at: DateTime<Utc>,
 }
@@ -308,6 +376,7 @@ impl Store {
                 session_id,
                 message,
                 sender_type,
+                data_type: DataType::Message,
             }])
             .await?;
         stored
@@ -350,6 +419,7 @@ impl Store {
                         session_id: *session_id,
                         message,
                         sender_type: *sender_type,
+                        data_type: DataType::Message,
                     })
                     .map_err(|rule| Error::invalid("message", rule))
             })
@@ -514,6 +584,19 @@ mod tests {
         };
         assert_eq!(cursor.to_string().parse::<HistoryCursor>().unwrap(), cursor);
         assert!("x.1".parse::<HistoryCursor>().is_err());
+    }
+
+    #[test]
+    fn data_type_round_trips_and_is_case_sensitive() {
+        for t in DataType::ALL {
+            assert_eq!(t.as_str().parse::<DataType>().unwrap(), t);
+        }
+        assert_eq!(DataType::default(), DataType::Message);
+        assert!(DataType::Phone.is_contact() && !DataType::Message.is_contact());
+        assert_eq!(
+            "Email".parse::<DataType>().unwrap_err().to_string(),
+            "\"Email\" is not a valid choice."
+        );
     }
 
     #[test]

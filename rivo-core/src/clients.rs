@@ -317,8 +317,9 @@ pub struct Assignment {
     /// The client (also read as `client`, the admin API's name).
     #[serde(alias = "client")]
     pub client_id: ClientId,
-    /// The support user.
-    pub assigned_to: UserId,
+    /// The support user; `None` on an active row means "awaiting assignment" (the later
+    /// original's marker, written by lead capture when no one is picked automatically).
+    pub assigned_to: Option<UserId>,
     /// Who assigned, if known.
     pub assigned_by: Option<UserId>,
     /// At most one active assignment per client exists.

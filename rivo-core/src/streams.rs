@@ -797,6 +797,7 @@ mod tests {
             session_id: session,
             message: format!("m{id}"),
             sender_type: crate::SenderType::Client,
+            data_type: crate::chat::DataType::Message,
             sent_at: chrono::Utc::now(),
         }
     }

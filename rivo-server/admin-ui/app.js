@@ -247,7 +247,7 @@ class Names {
         const value = row[col.key];
         if (value === null || value === undefined) continue;
         if (col.kind === "client") want.client.add(value);
-        if (col.kind === "user") want.user.add(value);
+        if (col.kind === "user" || col.kind === "assignee") want.user.add(value);
         if (col.kind === "role") roles = true;
       }
     }
@@ -284,6 +284,8 @@ class Names {
       case "client":
         return value == null ? "—" : h("a", { href: `#/clients/${value}` }, this.clients.get(value) ?? `Client #${value}`);
       case "user": return value == null ? "—" : (this.users.get(value) ?? `User #${value}`);
+      // An assignment's assignee: null means the later original's "awaiting assignment".
+      case "assignee": return value == null ? "Awaiting assignment" : (this.users.get(value) ?? `User #${value}`);
       case "role": return value == null ? "—" : (this.roles.get(value) ?? `Role #${value}`);
       default: return value === null || value === undefined || value === "" ? "—" : String(value);
     }
@@ -858,7 +860,7 @@ async function clientPage(id) {
   if (session.sections.has("assignments")) {
     assignments = await api("GET", withQuery(`${ADMIN}/clients/${id}/assignments/`, { ordering: "-created_at", page_size: 100 }));
   }
-  const userColumns = [{ key: "changed_by", kind: "user" }, { key: "assigned_to", kind: "user" }, { key: "assigned_by", kind: "user" }];
+  const userColumns = [{ key: "changed_by", kind: "user" }, { key: "assigned_to", kind: "assignee" }, { key: "assigned_by", kind: "user" }];
   await names.load([...(history?.results || []), ...(assignments?.results || [])], userColumns);
 
   cards.push(h("section", { class: "card", id: "client-stage" },
@@ -921,7 +923,7 @@ async function clientPage(id) {
       } }, "Unassign")
       : null;
     cards.push(h("section", { class: "card", id: "client-assignment" },
-      h("h2", {}, "Assigned to: ", h("span", { id: "current-assignee" }, active ? names.cell({ key: "assigned_to", kind: "user" }, active) : "nobody"), " ", unassign),
+      h("h2", {}, "Assigned to: ", h("span", { id: "current-assignee" }, active ? names.cell({ key: "assigned_to", kind: "assignee" }, active) : "nobody"), " ", unassign),
       perms("assignments").add ? assignForm : null,
       h("h3", {}, "Assignment history"),
       assignments.results.length
@@ -929,7 +931,7 @@ async function clientPage(id) {
           h("thead", {}, h("tr", {}, ["When", "Assigned to", "By", "Active", "Remarks"].map((c) => h("th", { scope: "col" }, c)))),
           h("tbody", {}, assignments.results.map((row) => h("tr", {},
             h("td", { class: "nowrap" }, formatDate(row.created_at)),
-            h("td", {}, names.cell({ key: "assigned_to", kind: "user" }, row)),
+            h("td", {}, names.cell({ key: "assigned_to", kind: "assignee" }, row)),
             h("td", {}, names.cell({ key: "assigned_by", kind: "user" }, row)),
             h("td", {}, yesNo(row.is_active)),
             h("td", {}, row.remarks || "—"))))))

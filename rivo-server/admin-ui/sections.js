@@ -159,7 +159,7 @@ export const SECTIONS = {
     search: false,
     columns: [
       { key: "client", label: "Client", kind: "client" },
-      { key: "assigned_to", label: "Assigned to", kind: "user" },
+      { key: "assigned_to", label: "Assigned to", kind: "assignee" },
       { key: "is_active", label: "Active", kind: "bool" },
       { key: "created_at", label: "Created", kind: "date", sort: "created_at" },
     ],

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Backend;
-use crate::chat::{ChatMessage, SenderType};
+use crate::chat::{ChatMessage, DataType, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::SessionId;
 use crate::observability::names;
@@ -29,6 +29,7 @@ pub(crate) struct NewMessage {
     pub session_id: SessionId,
     pub message: String,
     pub sender_type: SenderType,
+    pub data_type: DataType,
 }
 
 /// Some caller's rows and where to send their stored versions.

@@ -411,7 +411,7 @@ impl Backend {
 
     pub(crate) async fn history(&self, session_id: SessionId) -> Result<Vec<ChatMessage>> {
         let rows: Vec<MessageRow> = sqlx::query_as(
-            "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+            "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages \
              WHERE session_id = $1 ORDER BY sent_at, id",
         )
         .bind(session_id.0)
@@ -429,7 +429,7 @@ impl Backend {
         let rows: Vec<MessageRow> = match after {
             None => {
                 sqlx::query_as(
-                    "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+                    "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages \
                      WHERE session_id = $1 ORDER BY sent_at, id LIMIT $2",
                 )
                 .bind(session_id.0)
@@ -439,7 +439,7 @@ impl Backend {
             }
             Some(cursor) => {
                 sqlx::query_as(
-                    "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages \
+                    "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages \
                      WHERE session_id = $1 AND (sent_at > $2 OR (sent_at = $2 AND id > $3)) \
                      ORDER BY sent_at, id LIMIT $4",
                 )
@@ -456,7 +456,7 @@ impl Backend {
 
     pub(crate) async fn message(&self, id: MessageId) -> Result<ChatMessage> {
         let row: MessageRow = sqlx::query_as(
-            "SELECT id, session_id, message, sender_type, sent_at FROM chat_messages WHERE id = $1",
+            "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages WHERE id = $1",
         )
         .bind(id.0)
         .fetch_one(&self.read)
@@ -1500,7 +1500,10 @@ impl Backend {
         .await?;
         let ended = row.map(Assignment::try_from).transpose()?;
         if let Some(a) = &ended {
-            let repr = format!("client {client_id} -> user {}", a.assigned_to);
+            let repr = match a.assigned_to {
+                Some(user) => format!("client {client_id} -> user {user}"),
+                None => format!("client {client_id} -> awaiting assignment"),
+            };
             record(
                 &mut tx,
                 &audit,

@@ -483,11 +483,13 @@ impl Backend {
         let sessions: Vec<uuid::Uuid> = rows.iter().map(|r| r.session_id.0).collect();
         let texts: Vec<&str> = rows.iter().map(|r| r.message.as_str()).collect();
         let senders: Vec<&str> = rows.iter().map(|r| r.sender_type.as_str()).collect();
+        let kinds: Vec<&str> = rows.iter().map(|r| r.data_type.as_str()).collect();
         let stored: Vec<(i64, chrono::DateTime<chrono::Utc>, i64, i64)> =
             sqlx::query_as(APPEND_BATCH)
                 .bind(&sessions)
                 .bind(&texts)
                 .bind(&senders)
+                .bind(&kinds)
                 .bind(origin)
                 .fetch_all(&self.write)
                 .await?;
@@ -508,6 +510,7 @@ impl Backend {
                     session_id: row.session_id,
                     message: row.message.clone(),
                     sender_type: row.sender_type,
+                    data_type: row.data_type,
                     sent_at,
                 }
             })
@@ -560,8 +563,8 @@ impl Backend {
 /// in that session (the live-stream marks: `crate::streams::Mark`).
 const APPEND_BATCH: &str = "\
 WITH input AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY
-        AS t(session_id, message, sender_type, ord)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+        AS t(session_id, message, sender_type, data_type, ord)
 ), per_session AS (
     SELECT DISTINCT ON (session_id) session_id, message, sender_type,
            count(*) OVER (PARTITION BY session_id) AS n
@@ -585,8 +588,8 @@ WITH input AS (
         append_seq = s.append_seq + excluded.message_count
     RETURNING s.session_id, s.last_message_at, s.append_seq
 ), inserted AS (
-    INSERT INTO chat_messages (session_id, message, sender_type, sent_at)
-    SELECT i.session_id, i.message, i.sender_type, l.last_message_at
+    INSERT INTO chat_messages (session_id, message, sender_type, data_type, sent_at)
+    SELECT i.session_id, i.message, i.sender_type, i.data_type, l.last_message_at
     FROM input i JOIN locked l ON l.session_id = i.session_id
     ORDER BY i.ord
     RETURNING id, session_id, sent_at
@@ -595,7 +598,7 @@ WITH input AS (
     -- sessions, or `m*` when they would not fit in a NOTIFY payload, then `@` and this
     -- process's origin (its own streams got the rows in memory). A volatile CTE runs once.
     SELECT pg_notify('rivo_events', CASE WHEN count(*) > 200 THEN 'm*'
-                     ELSE 'm' || string_agg(session_id::text, ',') END || '@' || $4::text)
+                     ELSE 'm' || string_agg(session_id::text, ',') END || '@' || $5::text)
     FROM locked
 ), outbox AS (
     -- message.created for each active endpoint that wants it (webhooks; none: no row).
@@ -625,7 +628,7 @@ const ACTIVITY_HEAD: &str = "SELECT h, 0::bigint, h, 0::bigint FROM \
 /// Messages of every session after a `(tx, id)` position, in `(tx, id)` order, only from
 /// transactions older than every one still running: those are final, so nothing can later
 /// appear before a row already given.
-const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, sent_at, \
+const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \
     tx::text::bigint AS tx FROM chat_messages \
     WHERE tx IS NOT NULL AND (tx, id) > ($1::text::xid8, $2) \
     AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Role, User};
 use crate::audit::{AuditAction, AuditEntry};
-use crate::chat::{ChatMessage, SenderType, SessionSummary};
+use crate::chat::{ChatMessage, DataType, SenderType, SessionSummary};
 use crate::clients::{Assignment, Client, ClientContext, Stage, StageChange};
 use crate::error::{Error, Result};
 use crate::ids::*;
@@ -25,6 +25,7 @@ pub(crate) struct MessageRow {
     session_id: Uuid,
     message: String,
     sender_type: String,
+    data_type: String,
     sent_at: DateTime<Utc>,
 }
 
@@ -35,6 +36,7 @@ impl MessageRow {
         session_id: Uuid,
         message: String,
         sender_type: String,
+        data_type: String,
         sent_at: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -42,6 +44,7 @@ impl MessageRow {
             session_id,
             message,
             sender_type,
+            data_type,
             sent_at,
         }
     }
@@ -55,6 +58,7 @@ impl TryFrom<MessageRow> for ChatMessage {
             session_id: SessionId(r.session_id),
             message: r.message,
             sender_type: parse::<SenderType>("sender_type", &r.sender_type)?,
+            data_type: parse::<DataType>("data_type", &r.data_type)?,
             sent_at: r.sent_at,
         })
     }
@@ -254,7 +258,7 @@ impl TryFrom<StageChangeRow> for StageChange {
 pub(crate) struct AssignmentRow {
     id: i64,
     client_id: i64,
-    assigned_to_id: i64,
+    assigned_to_id: Option<i64>,
     assigned_by_id: Option<i64>,
     is_active: bool,
     remarks: String,
@@ -268,7 +272,7 @@ impl TryFrom<AssignmentRow> for Assignment {
         Ok(Assignment {
             id: AssignmentId(r.id),
             client_id: ClientId(r.client_id),
-            assigned_to: UserId(r.assigned_to_id),
+            assigned_to: r.assigned_to_id.map(UserId),
             assigned_by: r.assigned_by_id.map(UserId),
             is_active: r.is_active,
             remarks: r.remarks,
@@ -285,7 +289,7 @@ pub(crate) struct CredentialsRow {
     pub is_active: bool,
 }
 
-pub(crate) const MESSAGE_COLS: &str = "id, session_id, message, sender_type, sent_at";
+pub(crate) const MESSAGE_COLS: &str = "id, session_id, message, sender_type, data_type, sent_at";
 pub(crate) const ROLE_COLS: &str = "id, name, description, created_at, updated_at";
 pub(crate) const USER_COLS: &str = "id, email, username, first_name, last_name, phone, role_id, \
      created_by_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, updated_at";

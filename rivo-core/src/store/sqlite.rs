@@ -307,12 +307,13 @@ impl Backend {
         // so the last rowid names them all.
         for chunk in rows.chunks(1024) {
             let mut qb = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO chat_messages (session_id, message, sender_type, sent_at) ",
+                "INSERT INTO chat_messages (session_id, message, sender_type, data_type, sent_at) ",
             );
             qb.push_values(chunk, |mut b, row| {
                 b.push_bind(row.session_id.0)
                     .push_bind(row.message.as_str())
                     .push_bind(row.sender_type.as_str())
+                    .push_bind(row.data_type.as_str())
                     .push_bind(sent_at);
             });
             let last = qb.build().execute(&mut *tx).await?.last_insert_rowid();
@@ -323,6 +324,7 @@ impl Backend {
                     session_id: row.session_id,
                     message: row.message.clone(),
                     sender_type: row.sender_type,
+                    data_type: row.data_type,
                     sent_at,
                 });
             }
@@ -403,12 +405,12 @@ async fn lock_throttle_key(
 const ACTIVITY_HEAD: &str = "SELECT 0, (SELECT coalesce(max(id), 0) FROM chat_messages), \
     0, (SELECT coalesce(max(id), 0) FROM activity_events)";
 
-/// Messages of every session after an id (the `tx` of a position is always 0 here).
 /// A session's live-stream token: the id of its newest message (the writer hands a batch's
 /// rows over with the id it knows to be the newest before them, see `StreamMarks`).
 const SESSION_TOKEN: &str = "SELECT max(id) FROM chat_messages WHERE session_id = $1";
 
-const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, sent_at, \
+/// Messages of every session after an id (the `tx` of a position is always 0 here).
+const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \
     0 AS tx FROM chat_messages WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
 
 /// Client events after an id.

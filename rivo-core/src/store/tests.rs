@@ -1294,7 +1294,7 @@ async fn deleting_a_user_cascades_and_sets_null(store: &Store) {
         assignments.total, 1,
         "the assignment to the deleted user is gone"
     );
-    assert_eq!(assignments.items[0].assigned_to, agent.id);
+    assert_eq!(assignments.items[0].assigned_to, Some(agent.id));
     assert_eq!(assignments.items[0].assigned_by, None);
     store.delete_user(agent.id).await.unwrap();
     assert_eq!(count(store, "user_permissions").await, 0);
@@ -1725,7 +1725,7 @@ async fn assign_deactivates_previous_assignment(store: &Store) {
     assert!(first.is_active);
     assert_eq!(
         (first.assigned_to, first.assigned_by, first.remarks.as_str()),
-        (a.id, Some(b.id), "hot lead")
+        (Some(a.id), Some(b.id), "hot lead")
     );
     let second = store.assign(client.id, b.id, None, "").await.unwrap();
     let active = store.active_assignment(client.id).await.unwrap().unwrap();

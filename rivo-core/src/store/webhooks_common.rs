@@ -254,7 +254,8 @@ impl Backend {
                  SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.payload, c.message_id, \
                      c.created_at, c.attempts, c.retry_since, e.url, e.secret, \
                      m.session_id AS m_session_id, m.message AS m_message, \
-                     m.sender_type AS m_sender_type, m.sent_at AS m_sent_at \
+                     m.sender_type AS m_sender_type, \
+                     m.data_type AS m_data_type, m.sent_at AS m_sent_at \
                  FROM c JOIN webhook_endpoints e ON e.id = c.endpoint_id \
                  LEFT JOIN chat_messages m ON m.id = c.message_id \
                  ORDER BY c.next_attempt_at, c.id"
@@ -277,6 +278,7 @@ impl Backend {
                             session_id,
                             row.try_get("m_message")?,
                             row.try_get("m_sender_type")?,
+                            row.try_get("m_data_type")?,
                             row.try_get("m_sent_at")?,
                         ))?);
                     }

@@ -358,8 +358,9 @@ pub struct AssignmentBody {
     pub id: i64,
     /// The client.
     pub client: i64,
-    /// The support user.
-    pub assigned_to: i64,
+    /// The support user; `null` on an active assignment means "awaiting assignment" (written
+    /// by chat lead capture when no one is picked automatically).
+    pub assigned_to: Option<i64>,
     /// Who assigned.
     pub assigned_by: Option<i64>,
     /// At most one active assignment per client.
@@ -377,7 +378,7 @@ impl From<Assignment> for AssignmentBody {
         Self {
             id: a.id.0,
             client: a.client_id.0,
-            assigned_to: a.assigned_to.0,
+            assigned_to: a.assigned_to.map(|u| u.0),
             assigned_by: a.assigned_by.map(|u| u.0),
             is_active: a.is_active,
             remarks: a.remarks,

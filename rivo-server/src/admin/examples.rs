@@ -327,7 +327,7 @@ impl Example for AssignmentBody {
         Self {
             id: 3,
             client: 5,
-            assigned_to: 7,
+            assigned_to: Some(7),
             assigned_by: Some(1),
             is_active: true,
             remarks: "speaks Norwegian".into(),
