@@ -614,6 +614,25 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
             "delivery {i}: {:?}",
             rx.all()
         );
+        // Recorded as delivered: the attempt is over and its connection back in the pool
+        // (the receiver saw the request before the worker read the answer).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = store
+                .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
+                .await
+                .unwrap();
+            let delivered = page
+                .items
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Delivered)
+                .count();
+            if delivered > i {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "delivery {i} recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     stop(w).await;
     let got = rx.delivered();
