@@ -1337,13 +1337,13 @@ async fn post(
             .map_err(|e| format!("request: {e}"))
     };
     // An idle connection first; if the endpoint closed it meanwhile, a new one.
-    if let Some(sender) = pool.take(&origin) {
-        if let Ok((status, sender)) = send(sender, request()?).await {
-            if let Some(sender) = sender {
-                pool.put(&origin, sender);
-            }
-            return Ok(status);
+    if let Some(sender) = pool.take(&origin)
+        && let Ok((status, sender)) = send(sender, request()?).await
+    {
+        if let Some(sender) = sender {
+            pool.put(&origin, sender);
         }
+        return Ok(status);
     }
     let sender = connect(&url, host, options).await?;
     let (status, sender) = send(sender, request()?).await?;

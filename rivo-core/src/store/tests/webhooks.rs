@@ -630,7 +630,10 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
             if delivered > i {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "delivery {i} recorded");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "delivery {i} recorded"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
