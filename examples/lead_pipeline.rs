@@ -124,9 +124,12 @@ async fn main() -> Result<(), Error> {
                 .chat_session_id
                 .map(|s| s.to_string())
                 .unwrap_or_default(),
-            assigned
-                .map(|a| a.assigned_to.to_string())
-                .unwrap_or_else(|| "nobody".into()),
+            match assigned {
+                Some(a) => a
+                    .assigned_to
+                    .map_or_else(|| "awaiting assignment".into(), |u| u.to_string()),
+                None => "nobody".into(),
+            },
         );
         let history = store
             .list_stage_changes(

@@ -370,6 +370,7 @@ async fn expected(source: &Source) -> Expected {
             session_id: SessionId(session),
             message,
             sender_type: sender.parse().unwrap(),
+            data_type: Default::default(),
             sent_at,
         })
         .collect();
@@ -479,7 +480,7 @@ async fn expected(source: &Source) -> Expected {
             |(id, client, to, by, is_active, remarks, created_at, updated_at)| Assignment {
                 id: AssignmentId(id),
                 client_id: ClientId(client),
-                assigned_to: UserId(to),
+                assigned_to: Some(UserId(to)),
                 assigned_by: by.map(UserId),
                 is_active,
                 remarks,
@@ -714,7 +715,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
     let active = store.active_assignment(ClientId(1)).await.unwrap().unwrap();
     assert_eq!(
         (active.id, active.assigned_to),
-        (AssignmentId(3), UserId(2))
+        (AssignmentId(3), Some(UserId(2)))
     );
     assert_eq!(
         store.client(ClientId(4)).await.unwrap().name,
@@ -1055,7 +1056,7 @@ async fn refuses_a_non_empty_target_and_merge_skips_present_rows(
             .unwrap()
             .unwrap()
             .assigned_to,
-        UserId(8)
+        Some(UserId(8))
     );
     assert_eq!(
         store.message(MessageId(2601)).await.unwrap().message,
