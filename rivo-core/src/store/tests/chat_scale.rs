@@ -1106,10 +1106,10 @@ async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestD
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         let in_index = store
-            .fetch_texts(&format!(
+            .fetch_texts(
                 "SELECT CAST(rowid AS TEXT) FROM chat_messages_fts \
-                 WHERE chat_messages_fts MATCH '\"bra-cross\"'"
-            ))
+                 WHERE chat_messages_fts MATCH '\"bra-cross\"'",
+            )
             .await
             .unwrap();
         assert_eq!(in_index, vec![m.id.0.to_string()]);
