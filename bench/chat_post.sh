@@ -20,7 +20,8 @@ CONCURRENCY=${CONCURRENCY:-16 64}
 BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5081}
 PG=postgres://postgres@127.0.0.1:5432
-OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
 OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
@@ -37,11 +38,8 @@ post_run() {
     > "$OUT/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  "$OHA" --no-tui --output-format quiet -z 2s -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/"
-  rps=$("$OHA" --no-tui --output-format json -z "${SECS}s" -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))')
+  post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" >/dev/null
+  rps=$(post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" "$SECS" "$OUT/bodies.jsonl")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   echo "$rps"
 }
@@ -58,13 +56,13 @@ cat > "$OUT/insert.sql" <<'SQL'
 \set n random(0, 999)
 INSERT INTO chat_messages (session_id, message, sender_type, sent_at) VALUES ((SELECT md5(:n::text)::uuid), 'Hello, I would like to know more', 'client', clock_timestamp()) RETURNING id, sent_at;
 SQL
-APPEND_SQL=$(sed -n '/^const APPEND_BATCH/,/^SELECT id, sent_at FROM inserted ORDER BY id/p' \
-  rivo-core/src/store/postgres.rs | sed '1d; s/";$//' | tr '\n' ' ')
+APPEND_SQL=$(sed -n '/^const APPEND_BATCH/,/^CROSS JOIN wake ORDER BY n.id/p' \
+  rivo-core/src/store/postgres.rs | sed '1d; s/";$//; s/\$5::text/$$bench$$/' | tr '\n' ' ')
 { echo '\set n random(0, 999)'
-  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/'
+  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/; s/\$4::text\[\]/ARRAY[$$message$$]/'
 } > "$OUT/append_rowlock.sql"
 { echo '\set n random(0, 999)'
-  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/' \
+  echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/; s/\$4::text\[\]/ARRAY[$$message$$]/' \
     | sed 's/^WITH input AS (/WITH lock AS (SELECT pg_advisory_xact_lock(hashtext(md5(:n::text)))), input AS (/; s/FROM per_session) AS p/FROM per_session, lock) AS p/'
 } > "$OUT/append_advisory.sql"
 

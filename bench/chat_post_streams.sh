@@ -2,7 +2,9 @@
 # Chat POST throughput with live event streams open, next to plain POST, in one interleaved run
 # (issue 13), for BENCHMARKS.md. Every POST goes to one of 100 sessions; the `streams100` variant
 # keeps one open `GET /api/v1/chat/events/` per session (a widget on every conversation), so every
-# stored message is pushed to a stream. Rounds interleave the variants (plain, streams100, plain,
+# stored message is pushed to a stream. The 100 streams are held by one client process
+# (bench/streams_client.py), which counts the events: each run checks that the events received
+# equal the messages stored, with no duplicate and nothing out of order. Rounds interleave the variants (plain, streams100, plain,
 # …) on a fresh database each; medians are printed with each variant's ratio to `plain`.
 #
 #   bench/chat_post_streams.sh   # env: BIN (target/release/rivo-server), ROUNDS (5),
@@ -23,7 +25,8 @@ BACKENDS=${BACKENDS:-postgres sqlite}
 VARIANTS=${VARIANTS:-plain streams100}
 PORT=${PORT:-5082}
 PG=postgres://postgres@127.0.0.1:5432
-OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
 OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
@@ -37,16 +40,36 @@ done < "$OUT/sessions" | shuf > "$OUT/bodies.jsonl"
 
 # Built-in variants.
 plain_start() { :; }
-streams100_start() { # one open stream per session, read to the end like a browser would
-  local base=$1 s
-  while read -r s; do
-    curl -sN "$base/api/v1/chat/events/?session_id=$s" > /dev/null &
-  done < "$OUT/sessions"
-  sleep 1
+streams100_start() { # one open stream per session, all held by ONE client process
+  local base=$1 url=$2
+  python3 bench/streams_client.py "$base" "$OUT/sessions" "$OUT/streams.json" &
+  STREAMS_PID=$!
+  STREAMS_URL=$url
   local open
-  open=$(curl -s "$base/metrics" -H "Authorization: Bearer $METRICS_TOKEN" |
-    awk '/^rivo_event_streams_open / {print int($2)}')
+  for _ in $(seq 100); do # up to 10 s for the client to open them all
+    sleep 0.1
+    open=$(curl -s "$base/metrics" -H "Authorization: Bearer $METRICS_TOKEN" |
+      awk '/^rivo_event_streams_open / {print int($2)}')
+    [ "$open" = 100 ] && break
+  done
   [ "$open" = 100 ] || { echo "expected 100 open streams, metrics say ${open:-?}" >&2; exit 1; }
+  variant_stop() { # events received must equal messages stored: no gap, no duplicate
+    local stored
+    kill -TERM "$STREAMS_PID"; wait "$STREAMS_PID" 2>/dev/null || true
+    if [[ $STREAMS_URL == postgres* ]]; then
+      stored=$(psql "$STREAMS_URL" -tAc "SELECT count(*) FROM chat_messages")
+    else
+      stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from chat_messages").fetchone()[0])' "$OUT/s.sqlite3")
+    fi
+    python3 - "$OUT/streams.json" "$stored" >> "$OUT/streams-check" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1])); stored = int(sys.argv[2])
+ok = s["events"] == stored == s["distinct"] and s["duplicates"] == 0 and s["out_of_order"] == 0
+print(f"messages stored {stored}, events received {s['events']}, distinct {s['distinct']}, "
+      f"duplicates {s['duplicates']}, out of order {s['out_of_order']}, "
+      f"reconnects {s['reconnects']}: {'OK' if ok else 'MISMATCH'}")
+PY
+  }
 }
 
 # One POST run of variant $1 on database $2: prints requests/s.
@@ -64,11 +87,8 @@ post_run() {
     source "bench/chat_post_variants/$variant.sh"
     variant_start "$base" "$url"
   fi
-  "$OHA" --no-tui --output-format quiet -z 2s -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "$base/api/v1/chat/stream/"
-  rps=$("$OHA" --no-tui --output-format json -z "${SECS}s" -c "$c" -m POST -T application/json \
-    -Z "$OUT/bodies.jsonl" "$base/api/v1/chat/stream/" |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))')
+  post_load "$base/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" >/dev/null
+  rps=$(post_load "$base/api/v1/chat/stream/" "$c" "$SECS" "$OUT/bodies.jsonl")
   variant_stop
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   kill $(jobs -p) 2>/dev/null || true
@@ -105,3 +125,4 @@ for key in $(printf '%s\n' "${!R[@]}" | sort); do
   ratio=$([ -n "$p" ] && python3 -c "print(f'{$m/$p:.3f}')" || echo "-")
   printf '%-32s runs: %-40s median: %-6s vs plain: %s\n' "$key" "${R[$key]}" "$m" "$ratio"
 done
+[ -f "$OUT/streams-check" ] && cat "$OUT/streams-check"

@@ -3,11 +3,13 @@
 # loopback answering 200) next to plain POST (no endpoint), in one run, for BENCHMARKS.md.
 # Rounds are interleaved (plain, webhook, plain, …) on a fresh database each, so the machine's
 # noise falls on both alike; medians and the ratio are printed, with how many deliveries were
-# still pending when the load stopped (the worker keeping up or not).
+# still pending when the load stopped (the worker keeping up or not). The `outbox` variant has
+# the endpoint subscribed but the server's worker off (RIVO_WEBHOOK_CONCURRENCY=0): the cost of
+# writing the outbox rows alone.
 #
 #   bench/webhook_post.sh     # env: BIN (target/release/rivo-server), ROUNDS (3),
 #                             #      SECONDS_PER_RUN (10), CONCURRENCY (16),
-#                             #      BACKENDS ("postgres sqlite")
+#                             #      BACKENDS ("postgres sqlite"), VARIANTS ("plain outbox webhook")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rivo-server}
@@ -15,6 +17,7 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_RUN:-10}
 C=${CONCURRENCY:-16}
 BACKENDS=${BACKENDS:-postgres sqlite}
+VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5082}
 RPORT=${RECEIVER_PORT:-5083}
 PG=postgres://postgres@127.0.0.1:5432
@@ -94,12 +97,14 @@ run() {
   local backend=$1 variant=$2 url pid rps now
   url=$(fresh "$backend")
   DATABASE_URL=$url "$BIN" migrate >/dev/null
-  if [ "$variant" = webhook ]; then
+  local workers=16
+  [ "$variant" = outbox ] && workers=0
+  if [ "$variant" != plain ]; then
     now=$(date +%s%6N)
     sql "$url" "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, created_at, updated_at) VALUES ('http://127.0.0.1:$RPORT/hook', 'whsec_benchbenchbenchbench', 1, TRUE, 'bench', $now, $now)" >/dev/null
   fi
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
-    RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
+    RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
   wrk -t2 -c"$C" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" >/dev/null
@@ -115,14 +120,17 @@ run() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for backend in $BACKENDS; do
-  : > "$OUT/plain"; : > "$OUT/webhook"
+  for variant in $VARIANTS; do : > "$OUT/$variant"; done
   for round in $(seq "$ROUNDS"); do
-    for variant in plain webhook; do
+    for variant in $VARIANTS; do
       read -r rps pending delivered < <(run "$backend" "$variant")
       echo "$backend c=$C round $round $variant: $rps req/s (deliveries pending at stop: $pending, delivered 3 s later: $delivered)"
       echo "$rps" >> "$OUT/$variant"
     done
   done
-  p=$(median < "$OUT/plain"); w=$(median < "$OUT/webhook")
-  echo "$backend c=$C median: plain $p req/s, one webhook endpoint $w req/s, ratio $(python3 -c "print(f'{$w/$p:.2f}')")"
+  p=$(median < "$OUT/plain")
+  for variant in $VARIANTS; do
+    v=$(median < "$OUT/$variant")
+    echo "$backend c=$C median: $variant $v req/s, ratio to plain $(python3 -c "print(f'{$v/$p:.2f}')")"
+  done
 done

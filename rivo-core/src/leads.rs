@@ -308,12 +308,12 @@ impl Store {
             data_type,
         };
         let options = self.lead_capture.clone();
-        let captured = dispatch!(self.capture(&row, value.as_deref(), &options))?;
-        // Wake-ups after the commit, as the group commit and the client operations do.
-        if self.kind() == crate::store::BackendKind::Sqlite {
-            self.streams
-                .wake(crate::streams::Wake::Sessions(vec![session_id].into()));
-        }
+        let origin = self.streams.origin().to_owned();
+        let (captured, marks) = dispatch!(self.capture(&row, value.as_deref(), &options, &origin))?;
+        // After the commit, as the group commit does: this process's session streams take the
+        // message in memory (other servers read it on the NOTIFY), then the wake-ups.
+        self.streams
+            .committed(std::slice::from_ref(&captured.message), &marks);
         self.webhooks
             .committed(crate::events::EventKind::MessageCreated);
         if captured.created || captured.assignment.is_some() {

@@ -37,7 +37,7 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -143,7 +143,8 @@ pub struct WebhookOptions {
     pub backoff_base: Duration,
     /// The bound stops growing here. Default 1 hour.
     pub backoff_cap: Duration,
-    /// Deliveries one worker attempts at once. Default 16.
+    /// Deliveries one worker attempts at once. Default 16; 0: the worker delivers nothing
+    /// (this process only writes the outbox; other processes on the database deliver).
     pub concurrency: usize,
     /// How often the worker looks for due deliveries without being woken (other servers'
     /// events, retries). Default 1 s.
@@ -186,6 +187,8 @@ pub(crate) struct Shared {
     wake: tokio::sync::Notify,
     subscribed: AtomicI64,
     options: RwLock<WebhookOptions>,
+    /// Idle keep-alive connections to endpoints.
+    connections: Connections,
 }
 
 impl Default for Shared {
@@ -195,6 +198,7 @@ impl Default for Shared {
             // Unknown until the first refresh: assume everything (a spurious wake is cheap).
             subscribed: AtomicI64::new(-1),
             options: RwLock::new(WebhookOptions::default()),
+            connections: Connections::default(),
         }
     }
 }
@@ -1048,6 +1052,11 @@ impl Store {
     /// (`rivo-server serve` does); several processes on one PostgreSQL database share the
     /// work, each due delivery being attempted by one of them.
     pub async fn run_webhook_worker(&self, shutdown: impl Future<Output = ()>) {
+        if self.webhooks.options().concurrency == 0 {
+            // This server only writes the outbox; others deliver.
+            shutdown.await;
+            return;
+        }
         let mut inflight = tokio::task::JoinSet::new();
         let mut poll = tokio::time::interval(
             self.webhooks
@@ -1057,7 +1066,15 @@ impl Store {
         );
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        let mut done: Vec<(AttemptRow, Outcome)> = Vec::new();
         loop {
+            // Attempts that finished meanwhile are recorded together, in one transaction.
+            while let Some(finished) = inflight.try_join_next() {
+                if let Ok(finished) = finished {
+                    done.push(finished);
+                }
+            }
+            self.record_attempts(&mut done).await;
             let options = self.webhooks.options();
             let free = options.concurrency.max(1).saturating_sub(inflight.len());
             if free > 0 {
@@ -1092,14 +1109,35 @@ impl Store {
                             .set(q.oldest_due.as_secs_f64());
                     }
                 }
-                Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
+                Some(finished) = inflight.join_next(), if !inflight.is_empty() => {
+                    if let Ok(finished) = finished {
+                        done.push(finished);
+                    }
+                }
             }
         }
-        while inflight.join_next().await.is_some() {}
+        while let Some(finished) = inflight.join_next().await {
+            if let Ok(finished) = finished {
+                done.push(finished);
+            }
+        }
+        self.record_attempts(&mut done).await;
     }
 
-    /// One attempt of a claimed delivery, recorded with its outcome.
-    async fn attempt(&self, row: ClaimedRow, options: &WebhookOptions) {
+    /// Records finished attempts (and empties `done`). On failure the claims expire and the
+    /// deliveries are attempted again (at least once).
+    async fn record_attempts(&self, done: &mut Vec<(AttemptRow, Outcome)>) {
+        if done.is_empty() {
+            return;
+        }
+        if let Err(e) = dispatch!(self.finish_attempts(done)) {
+            tracing::warn!(error = %e, attempts = done.len(), "recording webhook attempts failed");
+        }
+        done.clear();
+    }
+
+    /// One attempt of a claimed delivery and its outcome (recorded by the worker).
+    async fn attempt(&self, row: ClaimedRow, options: &WebhookOptions) -> (AttemptRow, Outcome) {
         let started = Utc::now();
         let clock = std::time::Instant::now();
         let result = match body_of(&row, started) {
@@ -1115,8 +1153,12 @@ impl Store {
                         signature_header(&row.secret, timestamp, &body),
                     ),
                 ];
-                match tokio::time::timeout(options.timeout, post(&row.url, &headers, body, options))
-                    .await
+                let pool = &self.webhooks.connections;
+                match tokio::time::timeout(
+                    options.timeout,
+                    post(&row.url, &headers, body, options, pool),
+                )
+                .await
                 {
                     Ok(r) => r.map_err(|e| (e, true)),
                     Err(_) => Err((
@@ -1153,10 +1195,7 @@ impl Store {
             latency_ms,
             error: error.map(|e| bounded(&e, MAX_ERROR_LEN)),
         };
-        if let Err(e) = dispatch!(self.finish_attempt(row.id, &attempt, outcome)) {
-            // The claim expires and the delivery is attempted again (at least once).
-            tracing::warn!(error = %e, delivery = row.id, "recording a webhook attempt failed");
-        }
+        (attempt, outcome)
     }
 
     fn retry_or_fail(&self, row: &ClaimedRow, now_us: i64, options: &WebhookOptions) -> Outcome {
@@ -1219,17 +1258,108 @@ pub(crate) fn tls_config() -> Arc<rustls::ClientConfig> {
         .clone()
 }
 
-/// POSTs `body` to `url` and returns the status code. The connection goes to one of the
-/// addresses checked against the SSRF rules; the answer is read to at most
+/// Most idle keep-alive connections kept per endpoint origin, and origins kept.
+const IDLE_PER_ORIGIN: usize = 16;
+const IDLE_ORIGINS: usize = 128;
+
+type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<hyper::body::Bytes>>;
+
+/// Idle HTTP/1.1 connections to endpoints, by origin (`scheme://host:port`), so that deliveries
+/// to one endpoint reuse a connection instead of opening one each (bounded: at most
+/// [`IDLE_PER_ORIGIN`] per origin and [`IDLE_ORIGINS`] origins; a connection is kept only after
+/// a complete answer).
+#[derive(Default)]
+pub(crate) struct Connections {
+    idle: Mutex<std::collections::HashMap<String, Vec<Sender>>>,
+}
+
+impl Connections {
+    fn take(&self, origin: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock().ok()?;
+        let list = idle.get_mut(origin)?;
+        while let Some(sender) = list.pop() {
+            if !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn put(&self, origin: &str, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if !idle.contains_key(origin) && idle.len() >= IDLE_ORIGINS {
+                idle.clear();
+            }
+            let list = idle.entry(origin.to_owned()).or_default();
+            if list.len() < IDLE_PER_ORIGIN {
+                list.push(sender);
+            }
+        }
+    }
+}
+
+/// POSTs `body` to `url` and returns the status code. A new connection goes to one of the
+/// addresses checked against the SSRF rules (an idle one kept from an earlier delivery to the
+/// same origin was checked when it was opened); the answer is read to at most
 /// [`MAX_RESPONSE_READ`] bytes. Bounded in time by the caller.
 async fn post(
     raw_url: &str,
     headers: &[(&str, String)],
     body: Vec<u8>,
     options: &WebhookOptions,
+    pool: &Connections,
 ) -> std::result::Result<u16, String> {
     let url = parse_url(raw_url)?;
-    let addrs = allowed_addrs(&url, options).await?;
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    let origin = format!("{}://{authority}", url.scheme());
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let body = hyper::body::Bytes::from(body);
+    let request = || {
+        let mut request = hyper::Request::post(path.as_str())
+            .header(hyper::header::HOST, authority.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::USER_AGENT, "Rivo-Webhooks/1");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request
+            .body(http_body_util::Full::new(body.clone()))
+            .map_err(|e| format!("request: {e}"))
+    };
+    // An idle connection first; if the endpoint closed it meanwhile, a new one.
+    if let Some(sender) = pool.take(&origin)
+        && let Ok((status, sender)) = send(sender, request()?).await
+    {
+        if let Some(sender) = sender {
+            pool.put(&origin, sender);
+        }
+        return Ok(status);
+    }
+    let sender = connect(&url, host, options).await?;
+    let (status, sender) = send(sender, request()?).await?;
+    if let Some(sender) = sender {
+        pool.put(&origin, sender);
+    }
+    Ok(status)
+}
+
+/// A new HTTP/1.1 connection (TLS for `https`) to an address allowed by the SSRF rules.
+async fn connect(
+    url: &url::Url,
+    host: &str,
+    options: &WebhookOptions,
+) -> std::result::Result<Sender, String> {
+    let addrs = allowed_addrs(url, options).await?;
     let mut last_error = String::from("no address to connect to");
     let mut stream = None;
     for addr in addrs {
@@ -1243,25 +1373,6 @@ async fn post(
     }
     let stream = stream.ok_or(last_error)?;
     let _ = stream.set_nodelay(true);
-    let host = url.host_str().unwrap_or_default();
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let mut request = hyper::Request::post(path)
-        .header(hyper::header::HOST, authority)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(hyper::header::USER_AGENT, "Rivo-Webhooks/1");
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let request = request
-        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
-        .map_err(|e| format!("request: {e}"))?;
     if url.scheme() == "https" {
         let name = match url.host() {
             Some(url::Host::Ipv4(ip)) => rustls::pki_types::ServerName::from(IpAddr::V4(ip)),
@@ -1273,44 +1384,51 @@ async fn post(
             .connect(name, stream)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
-        send(tls, request).await
+        handshake(tls).await
     } else {
-        send(stream, request).await
+        handshake(stream).await
     }
 }
 
-async fn send<S>(
-    io: S,
-    request: hyper::Request<http_body_util::Full<hyper::body::Bytes>>,
-) -> std::result::Result<u16, String>
+async fn handshake<S>(io: S) -> std::result::Result<Sender, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    // Runs until the connection closes: dropping the last sender (or the peer) ends it.
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// Sends `request` and reads the answer; gives the connection back when it can be reused (the
+/// whole answer was read and the connection stays open).
+async fn send(
+    mut sender: Sender,
+    request: hyper::Request<http_body_util::Full<hyper::body::Bytes>>,
+) -> std::result::Result<(u16, Option<Sender>), String> {
     use http_body_util::BodyExt;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-            .await
-            .map_err(|e| format!("HTTP: {e}"))?;
-    let conn = tokio::spawn(conn);
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("HTTP: {e}"))?;
-        let status = response.status().as_u16();
-        let mut body = response.into_body();
-        let mut read = 0usize;
-        while read < MAX_RESPONSE_READ {
-            match body.frame().await {
-                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
-                _ => break,
+    sender.ready().await.map_err(|e| format!("HTTP: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    let mut read = 0usize;
+    let mut complete = false;
+    while read < MAX_RESPONSE_READ {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+            Some(Err(_)) => break,
+            None => {
+                complete = true;
+                break;
             }
         }
-        Ok(status)
     }
-    .await;
-    conn.abort();
-    result
+    Ok((status, complete.then_some(sender)))
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@
 //! | `RIVO_WEBHOOK_MAX_AGE_SECS` | `259200` (3 days) | a delivery not accepted within this long (since the event, or its last re-send) is marked failed |
 //! | `RIVO_WEBHOOK_BACKOFF_BASE_MS` | `10000` | the first retry waits a random time up to this; each further bound doubles (full jitter) |
 //! | `RIVO_WEBHOOK_BACKOFF_CAP_SECS` | `3600` | the retry bound stops doubling here |
-//! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once |
+//! | `RIVO_WEBHOOK_CONCURRENCY` | `16` | delivery attempts one server runs at once; `0`: this server delivers nothing (it still writes the outbox; other servers deliver) |
 //! | `AI_INTEGRATIONS_OPENAI_API_KEY` | none | the AI summaries' API key (the original's variable), sent as `Authorization: Bearer`; never logged |
 //! | `AI_INTEGRATIONS_OPENAI_BASE_URL` | none (OpenAI's with a key) | the OpenAI-compatible API root, e.g. `http://localhost:11434/v1` (Ollama); neither this nor a key: summaries are disabled |
 //! | `RIVO_AI_MODEL` | `gpt-4o-mini` | the model the summaries ask for |
@@ -1050,7 +1050,7 @@ fn webhook_options(
             get("RIVO_WEBHOOK_CONCURRENCY"),
             defaults.concurrency,
         )?
-        .clamp(1, 1024),
+        .min(1024),
         delivered_retention: Duration::from_secs(
             parse_or(
                 "RIVO_WEBHOOK_RETENTION_DAYS",

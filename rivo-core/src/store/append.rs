@@ -74,18 +74,20 @@ impl AppendStats {
 pub(crate) struct Appender {
     queue: Mutex<Option<mpsc::Sender<Job>>>,
     writers: Mutex<Vec<JoinHandle<()>>>,
+    /// SQLite: the background indexer of message search (see [`index_loop`]).
+    indexer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) stats: Arc<AppendStats>,
 }
 
 impl Appender {
     /// Starts `writers` writer tasks (at least one) on the current tokio runtime.
-    /// `wake`: where to announce each committed batch's sessions to this process's live
-    /// streams (SQLite; on PostgreSQL the batch's statement sends a NOTIFY itself).
+    /// `hub`: where each committed batch's rows go to this process's live streams (on
+    /// PostgreSQL the batch's statement also sends a NOTIFY, for other servers).
     pub(crate) fn start(
         backend: Backend,
         writers: usize,
         batch_max: usize,
-        wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
+        hub: Arc<crate::streams::Hub>,
         webhooks: Arc<crate::webhooks::Shared>,
     ) -> Self {
         // The queue bound only smooths bursts: callers beyond it wait to enqueue.
@@ -99,14 +101,19 @@ impl Appender {
                     rx.clone(),
                     batch_max.max(1),
                     stats.clone(),
-                    wake.clone(),
+                    hub.clone(),
                     webhooks.clone(),
                 ))
             })
             .collect();
+        let indexer = match &backend {
+            Backend::Sqlite(b) => Some(tokio::spawn(index_loop(b.clone()))),
+            Backend::Postgres(_) => None,
+        };
         Self {
             queue: Mutex::new(Some(tx)),
             writers: Mutex::new(handles),
+            indexer: Mutex::new(indexer),
             stats,
         }
     }
@@ -156,6 +163,37 @@ impl Appender {
         for handle in handles {
             let _ = handle.await;
         }
+        // An indexing pass cut short rolls back; the next start goes on from the mark.
+        if let Ok(mut indexer) = self.indexer.lock()
+            && let Some(task) = indexer.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// How often the SQLite indexer looks for new messages, and most it indexes per transaction.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const INDEX_PASS: i64 = 10_000;
+
+/// SQLite: keeps the message search index (FTS5) off the append path. Every [`INDEX_EVERY`] it
+/// indexes the messages above the index's mark in passes of [`INDEX_PASS`], each one write
+/// transaction (one FTS5 segment for thousands of rows, where indexing in the append batch
+/// cost one per batch). Searches stay exact meanwhile: they scan the rows above the mark.
+async fn index_loop(backend: super::sqlite::Backend) {
+    loop {
+        tokio::time::sleep(INDEX_EVERY).await;
+        loop {
+            match backend.index_search_tail(INDEX_PASS).await {
+                Ok(n) if n >= INDEX_PASS as u64 => continue,
+                Ok(_) => break,
+                Err(Error::Database(sqlx::Error::PoolClosed)) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing new messages for search failed");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -164,7 +202,7 @@ async fn write_loop(
     queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     batch_max: usize,
     stats: Arc<AppendStats>,
-    wake: Option<tokio::sync::broadcast::Sender<crate::streams::Wake>>,
+    hub: Arc<crate::streams::Hub>,
     webhooks: Arc<crate::webhooks::Shared>,
 ) {
     loop {
@@ -201,25 +239,21 @@ async fn write_loop(
             backend.kind().system_name(),
             async {
                 match &backend {
-                    Backend::Postgres(b) => b.append_batch(&rows).await,
-                    Backend::Sqlite(b) => b.append_batch(&rows).await,
+                    Backend::Postgres(b) => b.append_batch(&rows, hub.origin()).await,
+                    Backend::Sqlite(b) => b.append_batch(&rows, hub.origin()).await,
                 }
             },
         )
         .await;
         metrics::histogram!(names::APPEND_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
-        if !matches!(&written, Ok(stored) if stored.len() == rows.len()) {
+        if !matches!(&written, Ok((stored, _)) if stored.len() == rows.len()) {
             metrics::counter!(names::APPEND_BATCH_FAILURES).increment(1);
         }
         match written {
-            Ok(stored) if stored.len() == rows.len() => {
+            Ok((stored, marks)) if stored.len() == rows.len() => {
                 stats.record(rows.len());
-                if let Some(wake) = wake.as_ref().filter(|w| w.receiver_count() > 0) {
-                    let mut sessions: Vec<SessionId> = rows.iter().map(|r| r.session_id).collect();
-                    sessions.sort_unstable();
-                    sessions.dedup();
-                    let _ = wake.send(crate::streams::Wake::Sessions(sessions.into()));
-                }
+                // This process's live streams get the committed rows in memory.
+                hub.committed(&stored, &marks);
                 // The batch wrote its outbox rows: wake the webhook worker (if anyone listens).
                 webhooks.committed(crate::events::EventKind::MessageCreated);
                 let mut stored = stored.into_iter();
@@ -229,7 +263,7 @@ async fn write_loop(
                     let _ = job.reply.send(Ok(mine));
                 }
             }
-            Ok(stored) => {
+            Ok((stored, _)) => {
                 let e = Error::Internal(format!(
                     "a batch of {} messages returned {} rows",
                     rows.len(),

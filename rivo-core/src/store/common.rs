@@ -156,13 +156,19 @@ fn push_fts(qb: &mut QueryBuilder<Db>, fts: &str, text: &str) {
         return;
     }
     if let Some(phrase) = crate::query::fts_phrase(text) {
-        qb.push("id IN (SELECT rowid FROM ")
+        qb.push("(id IN (SELECT rowid FROM ")
             .push(fts)
             .push(" WHERE ")
             .push(fts)
             .push(" MATCH ")
             .push_bind(phrase)
-            .push(") AND ");
+            .push(")");
+        if fts == "chat_messages_fts" {
+            // Messages are indexed in the background, up to a mark: the rows above it are
+            // few and the LIKE that follows checks them, so the result stays exact.
+            qb.push(" OR id > (SELECT indexed_upto FROM chat_messages_fts_state)");
+        }
+        qb.push(") AND ");
     }
 }
 

@@ -22,16 +22,16 @@ impl Backend {
         row: &crate::store::append::NewMessage,
         value: Option<&str>,
         options: &LeadCaptureOptions,
-    ) -> Result<Captured> {
+        origin: &str,
+    ) -> Result<(Captured, Vec<crate::streams::Mark>)> {
         let mut tx = self.begin().await?;
         // The message first, through the group commit's own statement: it upserts the session
         // row and keeps it locked until commit (PostgreSQL; SQLite holds the only writer), so
         // concurrent messages of one session run one after the other from here on and the
         // second sees the client the first created. It also writes the `tx` column, the
         // streams' NOTIFY and the `message.created` outbox rows.
-        let message = self
-            .append_in(&mut tx, &[row])
-            .await?
+        let (mut stored, marks) = self.append_in(&mut tx, &[row], origin).await?;
+        let message = stored
             .pop()
             .ok_or_else(|| Error::Internal("append returned no row".into()))?;
         let linked: Option<i64> = sqlx::query_scalar(
@@ -54,13 +54,17 @@ impl Backend {
                 None => None,
             };
             tx.commit().await?;
-            return Ok(Captured {
-                message,
-                client,
-                created: false,
-                completed: false,
-                assignment: None,
-            });
+            let marks = self.committed_marks(std::slice::from_ref(&message), marks)?;
+            return Ok((
+                Captured {
+                    message,
+                    client,
+                    created: false,
+                    completed: false,
+                    assignment: None,
+                },
+                marks,
+            ));
         };
         let at = now();
         let (client_id, created) = match linked {
@@ -108,13 +112,17 @@ impl Backend {
                 .await?;
         }
         tx.commit().await?;
-        Ok(Captured {
-            message,
-            client: Some(client),
-            created,
-            completed,
-            assignment,
-        })
+        let marks = self.committed_marks(std::slice::from_ref(&message), marks)?;
+        Ok((
+            Captured {
+                message,
+                client: Some(client),
+                created,
+                completed,
+                assignment,
+            },
+            marks,
+        ))
     }
 
     /// A client read inside `tx`, its row locked until commit.

@@ -241,16 +241,15 @@ impl Store {
             Backend::Sqlite(_) => 1,
             Backend::Postgres(_) => writers,
         };
-        let streams = crate::streams::Hub::new(options.subscription_poll);
-        // SQLite wakes this process's streams after each batch commits; PostgreSQL sends a
-        // NOTIFY from the batch's statement instead (heard by every server).
-        let wake = matches!(backend, Backend::Sqlite(_)).then(|| streams.sender());
+        // The writers hand each committed batch to this process's streams; on PostgreSQL the
+        // batch's statement also sends a NOTIFY (heard by every other server).
+        let streams = std::sync::Arc::new(crate::streams::Hub::new(options.subscription_poll));
         let webhooks = std::sync::Arc::new(crate::webhooks::Shared::default());
         let appender = append::Appender::start(
             backend.clone(),
             writers,
             options.append_batch_max,
-            wake,
+            streams.clone(),
             webhooks.clone(),
         );
         Ok(Self {
@@ -258,7 +257,7 @@ impl Store {
             actor: None,
             appender: std::sync::Arc::new(appender),
             limits: Default::default(),
-            streams: std::sync::Arc::new(streams),
+            streams,
             webhooks,
             lead_capture: Default::default(),
             summaries: Default::default(),

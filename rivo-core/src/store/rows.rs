@@ -29,6 +29,27 @@ pub(crate) struct MessageRow {
     sent_at: DateTime<Utc>,
 }
 
+impl MessageRow {
+    /// A row from its columns (for queries that select them under other names).
+    pub(crate) fn new(
+        id: i64,
+        session_id: Uuid,
+        message: String,
+        sender_type: String,
+        data_type: String,
+        sent_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            session_id,
+            message,
+            sender_type,
+            data_type,
+            sent_at,
+        }
+    }
+}
+
 impl TryFrom<MessageRow> for ChatMessage {
     type Error = Error;
     fn try_from(r: MessageRow) -> Result<Self> {

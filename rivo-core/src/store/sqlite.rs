@@ -30,6 +30,56 @@ pub(crate) struct Backend {
     last_sent_at: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
     /// The database file; `None` in memory.
     file: Option<std::path::PathBuf>,
+    /// Each session's newest message id as this process wrote it (live-stream marks).
+    marks: std::sync::Arc<std::sync::Mutex<StreamMarks>>,
+}
+
+/// Most sessions [`StreamMarks`] remembers (then it forgets them all and starts again).
+const MARKS_MAX: usize = 65_536;
+
+/// The newest message id of each session this process appended to, valid while every id
+/// taken since came from this process's own batches: ids are taken under the one write lock in
+/// commit order (AUTOINCREMENT never reuses one), so a batch whose first id follows the previous
+/// batch's last proves that nobody (another process on the file, an import) wrote in between.
+/// When that chain breaks, or a batch fails, everything is forgotten: the streams of a session
+/// not remembered read the database once and then follow on in memory again.
+#[derive(Debug, Default)]
+struct StreamMarks {
+    chain_end: Option<i64>,
+    newest: std::collections::HashMap<uuid::Uuid, i64>,
+}
+
+impl StreamMarks {
+    /// The marks of a committed batch (`stored` in id order, consecutive ids).
+    fn committed(&mut self, stored: &[crate::ChatMessage]) -> Vec<crate::streams::Mark> {
+        let (Some(first), Some(last)) = (stored.first(), stored.last()) else {
+            return Vec::new();
+        };
+        if self.chain_end != Some(first.id.0 - 1) || self.newest.len() > MARKS_MAX {
+            self.newest.clear();
+        }
+        self.chain_end = Some(last.id.0);
+        let mut marks: Vec<crate::streams::Mark> = Vec::new();
+        for m in stored {
+            match marks.iter_mut().find(|k| k.session == m.session_id) {
+                Some(mark) => mark.next = m.id.0,
+                None => marks.push(crate::streams::Mark {
+                    session: m.session_id,
+                    prev: self.newest.get(&m.session_id.0).copied(),
+                    next: m.id.0,
+                }),
+            }
+        }
+        for mark in &marks {
+            self.newest.insert(mark.session.0, mark.next);
+        }
+        marks
+    }
+
+    fn forget(&mut self) {
+        self.chain_end = None;
+        self.newest.clear();
+    }
 }
 
 impl Backend {
@@ -58,6 +108,7 @@ impl Backend {
                 count_limit: count_limit(options),
                 last_sent_at: Default::default(),
                 file: None,
+                marks: Default::default(),
             });
         }
         let file = Some(connect.get_filename().to_path_buf());
@@ -81,6 +132,7 @@ impl Backend {
             file,
             count_limit: count_limit(options),
             last_sent_at: Default::default(),
+            marks: Default::default(),
         })
     }
 
@@ -216,20 +268,58 @@ impl Backend {
     pub(crate) async fn append_batch(
         &self,
         rows: &[&super::append::NewMessage],
+        _origin: &str,
+    ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
+        let written = self.append_batch_tx(rows).await;
+        let mut marks = self
+            .marks
+            .lock()
+            .map_err(|_| crate::Error::Internal("stream marks poisoned".into()))?;
+        match written {
+            Ok(stored) => {
+                let batch_marks = marks.committed(&stored);
+                Ok((stored, batch_marks))
+            }
+            Err(e) => {
+                marks.forget();
+                Err(e)
+            }
+        }
+    }
+
+    async fn append_batch_tx(
+        &self,
+        rows: &[&super::append::NewMessage],
     ) -> crate::Result<Vec<crate::ChatMessage>> {
         let mut tx = self.begin().await?;
-        let stored = self.append_in(&mut tx, rows).await?;
+        let (stored, _) = self.append_in(&mut tx, rows, "").await?;
         tx.commit().await?;
         Ok(stored)
     }
 
+    /// The live-stream marks of rows committed through [`Backend::append_in`] outside the
+    /// group commit (lead capture), taken after their commit like a batch's.
+    pub(crate) fn committed_marks(
+        &self,
+        stored: &[crate::ChatMessage],
+        _marks: Vec<crate::streams::Mark>,
+    ) -> crate::Result<Vec<crate::streams::Mark>> {
+        let mut marks = self
+            .marks
+            .lock()
+            .map_err(|_| crate::Error::Internal("stream marks poisoned".into()))?;
+        Ok(marks.committed(stored))
+    }
+
     /// The inserts of [`Backend::append_batch`] inside an open transaction (lead capture
     /// stores its message this way, then changes the client in the same transaction).
+    /// The marks come after the commit ([`Backend::committed_marks`]): none here.
     pub(crate) async fn append_in(
         &self,
         tx: &mut Tx,
         rows: &[&super::append::NewMessage],
-    ) -> crate::Result<Vec<crate::ChatMessage>> {
+        _origin: &str,
+    ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
         let sent_at = {
             let mut last = self
                 .last_sent_at
@@ -270,11 +360,49 @@ impl Backend {
         if let (Some(first), Some(last)) = (stored.first(), stored.last()) {
             outbox_enqueue_messages(tx, first.id.0, last.id.0, sent_at.timestamp_micros()).await?;
         }
-        Ok(stored)
+        Ok((stored, Vec::new()))
     }
 
-    /// Nothing to do: the insert trigger kept the session rows right row by row.
+    /// Indexes up to `limit` messages above the search index's mark (`chat_messages_fts_state`,
+    /// migration 0012) in one write transaction, in id order, and moves the mark; returns how
+    /// many. Appends leave new rows to this (run by the store's background indexer), so the
+    /// trigram index costs one FTS5 segment per pass instead of one per append batch.
+    pub(crate) async fn index_search_tail(&self, limit: i64) -> crate::Result<u64> {
+        let mut tx = self.begin().await?;
+        let upto: Option<i64> = sqlx::query_scalar(
+            "SELECT max(id) FROM (SELECT id FROM chat_messages WHERE id > \
+             (SELECT indexed_upto FROM chat_messages_fts_state) ORDER BY id LIMIT $1)",
+        )
+        .bind(limit)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(upto) = upto else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        let indexed = sqlx::query(
+            "INSERT INTO chat_messages_fts (rowid, message) SELECT id, message FROM chat_messages \
+             WHERE id > (SELECT indexed_upto FROM chat_messages_fts_state) AND id <= $1 \
+             ORDER BY id",
+        )
+        .bind(upto)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE chat_messages_fts_state SET indexed_upto = $1")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(indexed)
+    }
+
+    /// Nothing to do: the insert trigger kept the session rows right row by row. The import
+    /// wrote ids of its own: the live-stream marks are forgotten.
     pub(crate) async fn import_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
+        if let Ok(mut marks) = self.marks.lock() {
+            marks.forget();
+        }
         Ok(())
     }
 
@@ -302,6 +430,10 @@ async fn lock_throttle_key(
 /// Where "now" is: the newest id of each log (one writer: ids are taken in commit order).
 const ACTIVITY_HEAD: &str = "SELECT 0, (SELECT coalesce(max(id), 0) FROM chat_messages), \
     0, (SELECT coalesce(max(id), 0) FROM activity_events)";
+
+/// A session's live-stream token: the id of its newest message (the writer hands a batch's
+/// rows over with the id it knows to be the newest before them, see `StreamMarks`).
+const SESSION_TOKEN: &str = "SELECT max(id) FROM chat_messages WHERE session_id = $1";
 
 /// Messages of every session after an id (the `tx` of a position is always 0 here).
 const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \

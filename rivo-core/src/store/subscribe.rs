@@ -1,5 +1,5 @@
 // Reads and writes of live streams (`crate::streams`), compiled for each backend like
-// `common.rs`. Each backend defines `SESSION_HEAD`, `GLOBAL_MESSAGES`, `ACTIVITY_EVENTS`,
+// `common.rs`. Each backend defines `SESSION_TOKEN`, `GLOBAL_MESSAGES`, `ACTIVITY_EVENTS`,
 // `ACTIVITY_HEAD` and `NOTIFY_ACTIVITY` (the SQL that differs).
 
 impl Backend {
@@ -11,6 +11,14 @@ impl Backend {
         .bind(session.0)
         .fetch_one(&self.read)
         .await?)
+    }
+
+    /// The session's live-stream token now (see `crate::streams::Mark`): `SESSION_TOKEN`.
+    pub(crate) async fn session_token(&self, session: SessionId) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(SESSION_TOKEN)
+            .bind(session.0)
+            .fetch_one(&self.read)
+            .await?)
     }
 
     /// At most `limit` messages of `session` after id `after`, in id order (commit order within

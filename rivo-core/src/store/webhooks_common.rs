@@ -228,22 +228,67 @@ impl Backend {
     }
 
     /// Claims up to `limit` due deliveries of active endpoints until `lease_until` and returns
-    /// them with what the worker needs to send them.
+    /// them with what the worker needs to send them (the endpoint's URL and secret, and for
+    /// `message.created` the message). On PostgreSQL one statement (one round trip) claims and
+    /// reads; on SQLite (in process) a claim and two reads in one transaction.
     pub(crate) async fn claim_deliveries(
         &self,
         now_us: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>> {
+        let pick = format!(
+            "SELECT d.id FROM webhook_deliveries d \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
+               AND (d.locked_until IS NULL OR d.locked_until <= $2) \
+               AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.active) \
+             ORDER BY d.next_attempt_at LIMIT $3{}",
+            skip_locked()
+        );
+        if !FOR_UPDATE.is_empty() {
+            use sqlx::{FromRow, Row};
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "WITH c AS (UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) \
+                     RETURNING id, endpoint_id, event_id, event_type, payload, message_id, \
+                     created_at, attempts, retry_since, next_attempt_at) \
+                 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.payload, c.message_id, \
+                     c.created_at, c.attempts, c.retry_since, e.url, e.secret, \
+                     m.session_id AS m_session_id, m.message AS m_message, \
+                     m.sender_type AS m_sender_type, \
+                     m.data_type AS m_data_type, m.sent_at AS m_sent_at \
+                 FROM c JOIN webhook_endpoints e ON e.id = c.endpoint_id \
+                 LEFT JOIN chat_messages m ON m.id = c.message_id \
+                 ORDER BY c.next_attempt_at, c.id"
+            )))
+            .bind(lease_until)
+            .bind(now_us)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+            return rows
+                .iter()
+                .map(|row| -> Result<ClaimedRow> {
+                    let mut claimed = ClaimedRow::from_row(row)?;
+                    if let (Some(id), Some(session_id)) = (
+                        claimed.message_id,
+                        row.try_get::<Option<uuid::Uuid>, _>("m_session_id")?,
+                    ) {
+                        claimed.message = Some(ChatMessage::try_from(MessageRow::new(
+                            id,
+                            session_id,
+                            row.try_get("m_message")?,
+                            row.try_get("m_sender_type")?,
+                            row.try_get("m_data_type")?,
+                            row.try_get("m_sent_at")?,
+                        ))?);
+                    }
+                    Ok(claimed)
+                })
+                .collect();
+        }
         let mut tx = self.begin().await?;
         let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN (\
-                SELECT d.id FROM webhook_deliveries d \
-                WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
-                  AND (d.locked_until IS NULL OR d.locked_until <= $2) \
-                  AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.active) \
-                ORDER BY d.next_attempt_at LIMIT $3{}) RETURNING id",
-            skip_locked()
+            "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) RETURNING id"
         )))
         .bind(lease_until)
         .bind(now_us)
@@ -266,7 +311,6 @@ impl Backend {
         }
         qb.push(") ORDER BY d.next_attempt_at, d.id");
         let mut claimed: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
         let message_ids: Vec<i64> = claimed.iter().filter_map(|c| c.message_id).collect();
         if !message_ids.is_empty() {
             let mut qb = QueryBuilder::<Db>::new(format!(
@@ -277,7 +321,7 @@ impl Backend {
                 list.push_bind(*id);
             }
             qb.push(")");
-            let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&self.read).await?;
+            let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
             let messages: std::collections::HashMap<i64, ChatMessage> = rows
                 .into_iter()
                 .map(ChatMessage::try_from)
@@ -289,44 +333,60 @@ impl Backend {
                 }
             }
         }
+        tx.commit().await?;
         Ok(claimed)
     }
 
-    /// Records one attempt of a claimed delivery and its outcome, and releases the claim.
-    pub(crate) async fn finish_attempt(
-        &self,
-        delivery_id: i64,
-        attempt: &AttemptRow,
-        outcome: Outcome,
-    ) -> Result<()> {
+    /// Records attempts of claimed deliveries and their outcomes, and releases the claims, all
+    /// in one transaction (a worker records the attempts that finished together at once).
+    pub(crate) async fn finish_attempts(&self, done: &[(AttemptRow, Outcome)]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, \
-             error) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(delivery_id)
-        .bind(attempt.attempted_at)
-        .bind(attempt.status_code)
-        .bind(attempt.latency_ms)
-        .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await?;
-        let (status, next, finished) = match outcome {
-            Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
-            Outcome::Retry { at } => ("pending", Some(at), None),
-            Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
-        };
-        sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-             next_attempt_at = COALESCE($2, next_attempt_at), finished_at = $3, \
-             locked_until = NULL WHERE id = $4",
-        )
-        .bind(status)
-        .bind(next)
-        .bind(finished)
-        .bind(delivery_id)
-        .execute(&mut *tx)
-        .await?;
+        // Bound the statement's parameters (SQLite: 32,766): 500 rows × 5.
+        for chunk in done.chunks(500) {
+            let mut qb = QueryBuilder::<Db>::new(
+                "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
+                 latency_ms, error) ",
+            );
+            qb.push_values(chunk, |mut b, (attempt, _)| {
+                b.push_bind(attempt.delivery_id)
+                    .push_bind(attempt.attempted_at)
+                    .push_bind(attempt.status_code)
+                    .push_bind(attempt.latency_ms)
+                    .push_bind(&attempt.error);
+            });
+            qb.build().execute(&mut *tx).await?;
+            let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
+            let mut first = true;
+            for (attempt, outcome) in chunk {
+                let (status, next, finished) = match *outcome {
+                    Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
+                    Outcome::Retry { at } => ("pending", Some(at), None),
+                    Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
+                };
+                if !first {
+                    qb.push(", ");
+                }
+                first = false;
+                qb.push("(CAST(")
+                    .push_bind(attempt.delivery_id)
+                    .push(" AS BIGINT), CAST(")
+                    .push_bind(status)
+                    .push(" AS TEXT), CAST(")
+                    .push_bind(next)
+                    .push(" AS BIGINT), CAST(")
+                    .push_bind(finished)
+                    .push(" AS BIGINT))");
+            }
+            qb.push(
+                ") UPDATE webhook_deliveries SET status = v.status, attempts = attempts + 1, \
+                 next_attempt_at = COALESCE(v.nxt, next_attempt_at), finished_at = v.fin, \
+                 locked_until = NULL FROM v WHERE webhook_deliveries.id = v.id",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -49,6 +49,7 @@ db_behaviours!(
     a_batch_over_many_sessions_equals_the_recount_and_is_searchable,
     migration_0007_keeps_rows_and_search_of_a_0006_database,
     migration_0010_keeps_assignments_and_messages_of_a_0009_database,
+    search_finds_a_just_written_message_and_the_index_catches_up,
 );
 
 async fn open_more(db: &TestDb, options: StoreOptions) -> Store {
@@ -1136,5 +1137,93 @@ async fn migration_0010_keeps_assignments_and_messages_of_a_0009_database(db: &T
         }
         Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
         Scratch::None => {}
+    }
+}
+
+/// Issue 12: on SQLite new messages are indexed for search in the background, after the
+/// append committed; a search must still find a message written a moment ago (the rows above
+/// the index's mark are scanned), then through the index once it caught up, and a deleted one
+/// no longer.
+async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestDb) {
+    let store = &db.store;
+    let s = session();
+    let other = session();
+    store
+        .append(other, "nothing to see", SenderType::Bot)
+        .await
+        .unwrap();
+    let m = store
+        .append(s, "Zebra-crossing 42 please", SenderType::Client)
+        .await
+        .unwrap();
+    let search = |text: &'static str| async move {
+        let found = store
+            .list_messages(
+                &MessageFilter {
+                    search: Some(text.into()),
+                    ..Default::default()
+                },
+                Sort::asc(MessageSort::Id),
+                PageRequest::first(100),
+            )
+            .await
+            .unwrap();
+        let sessions = store
+            .list_sessions(
+                &SessionFilter {
+                    search: Some(text.into()),
+                },
+                PageRequest::first(100),
+            )
+            .await
+            .unwrap();
+        (
+            found.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+            sessions
+                .items
+                .iter()
+                .map(|s| s.session_id)
+                .collect::<Vec<_>>(),
+        )
+    };
+    // At once, whether or not the background indexer has run yet.
+    assert_eq!(search("bra-cross").await, (vec![m.id], vec![s]));
+    assert_eq!(search("ZEBRA").await, (vec![m.id], vec![s]));
+    if store.kind() == BackendKind::Sqlite {
+        // The indexer catches up (it looks every 200 ms) and the index alone answers.
+        let indexed = || async {
+            store
+                .fetch_texts("SELECT CAST(indexed_upto AS TEXT) FROM chat_messages_fts_state")
+                .await
+                .unwrap()[0]
+                .parse::<i64>()
+                .unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while indexed().await < m.id.0 {
+            assert!(std::time::Instant::now() < deadline, "indexed within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let in_index = store
+            .fetch_texts(
+                "SELECT CAST(rowid AS TEXT) FROM chat_messages_fts \
+                 WHERE chat_messages_fts MATCH '\"bra-cross\"'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(in_index, vec![m.id.0.to_string()]);
+    }
+    assert_eq!(search("bra-cross").await, (vec![m.id], vec![s]));
+    store.delete_message(m.id).await.unwrap();
+    assert_eq!(search("bra-cross").await, (vec![], vec![]));
+    if store.kind() == BackendKind::Sqlite {
+        let in_index = store
+            .fetch_texts(
+                "SELECT CAST(count(*) AS TEXT) FROM chat_messages_fts \
+                 WHERE chat_messages_fts MATCH '\"bra-cross\"'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(in_index, vec!["0".to_owned()], "the delete left the index");
     }
 }

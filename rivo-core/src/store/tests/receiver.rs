@@ -43,6 +43,11 @@ pub struct Receiver {
     pub hang: AtomicBool,
     pub requests: AtomicUsize,
     pub notify: tokio::sync::Notify,
+    /// Answer with keep-alive and serve further requests on the connection (else each answer
+    /// closes it).
+    pub keep_alive: AtomicBool,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
 }
 
 impl Receiver {
@@ -60,21 +65,26 @@ impl Receiver {
                     return;
                 };
                 let r = r.clone();
-                tokio::spawn(async move { r.serve(socket).await });
+                r.connections.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut socket = socket;
+                    let mut buf = Vec::new();
+                    while r.serve(&mut socket, &mut buf).await {}
+                });
             }
         });
         (receiver, url)
     }
 
-    async fn serve(&self, mut socket: tokio::net::TcpStream) {
-        let mut buf = Vec::new();
+    /// Serves one request; `true` when the connection stays open for another.
+    async fn serve(&self, socket: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
         let mut chunk = [0u8; 4096];
         let head_end = loop {
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
             match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return false,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         };
@@ -91,11 +101,12 @@ impl Receiver {
             .unwrap_or(0);
         while buf.len() < head_end + len {
             match socket.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return false,
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
             }
         }
         let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
         let n = self.requests.fetch_add(1, Ordering::SeqCst);
         if self.hang.load(Ordering::SeqCst) {
             self.received.lock().expect("lock").push(Received {
@@ -107,7 +118,7 @@ impl Receiver {
             // Hold the connection open, never answering.
             let _ = socket.read(&mut chunk).await;
             std::future::pending::<()>().await;
-            return;
+            return false;
         }
         let status = if n < self.fail_first.load(Ordering::SeqCst) {
             500
@@ -125,15 +136,20 @@ impl Receiver {
         } else {
             "Internal Server Error"
         };
+        let keep_alive = self.keep_alive.load(Ordering::SeqCst);
+        let connection = if keep_alive { "keep-alive" } else { "close" };
         let _ = socket
             .write_all(
                 format!(
-                    "HTTP/1.1 {status} {reason}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    "HTTP/1.1 {status} {reason}\r\ncontent-length: 2\r\nconnection: {connection}\r\n\r\nok"
                 )
                 .as_bytes(),
             )
             .await;
-        let _ = socket.shutdown().await;
+        if !keep_alive {
+            let _ = socket.shutdown().await;
+        }
+        keep_alive
     }
 
     /// A copy of what was received so far.

@@ -46,6 +46,9 @@ db_behaviours!(
     a_slow_consumer_falls_behind_and_loses_nothing,
     out_of_order_commits_are_not_skipped_by_the_activity_stream,
     erasure_clears_the_activity_log,
+    local_writes_reach_a_stream_in_memory,
+    a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing,
+    local_and_remote_writers_mix_without_gaps_or_duplicates,
 );
 
 /// The next item within 10 s (a generous bound: this checks delivery, not latency).
@@ -353,4 +356,157 @@ async fn erasure_clears_the_activity_log(db: &TestDb) {
     );
     quiet(&mut replay, Duration::from_millis(500)).await;
     assert!(store.client(linked.id).await.is_ok());
+}
+
+fn session_reads(store: &Store) -> u64 {
+    store
+        .streams
+        .session_reads
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+async fn local_writes_reach_a_stream_in_memory(db: &TestDb) {
+    // A long poll: every read below is one the stream chose, not a timer.
+    let store = Store::open_with(
+        &db.url,
+        StoreOptions {
+            subscription_poll: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = session();
+    let first = store.append(s, "before", SenderType::Client).await.unwrap();
+    let mut live = Box::pin(store.subscribe_session(s, None).await.unwrap());
+    // Let the PostgreSQL listener connect (it makes every stream look once when it does).
+    quiet(&mut live, Duration::from_millis(300)).await;
+    let before = session_reads(&store);
+    let mut written = Vec::new();
+    for i in 0..30 {
+        let m = store
+            .append(s, &format!("m{i}"), SenderType::Client)
+            .await
+            .unwrap();
+        assert_eq!(next(&mut live).await, m, "in id order, one by one");
+        written.push(m);
+    }
+    let reads = session_reads(&store) - before;
+    assert_eq!(
+        reads, 0,
+        "30 local messages handed over in memory, {reads} database reads"
+    );
+    assert!(written.iter().all(|m| m.id > first.id));
+    drop(live);
+    store.close().await;
+}
+
+async fn a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing(db: &TestDb) {
+    let store = Store::open_with(
+        &db.url,
+        StoreOptions {
+            subscription_poll: Duration::from_secs(60),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = session();
+    let mut live = Box::pin(store.subscribe_session(s, None).await.unwrap());
+    quiet(&mut live, Duration::from_millis(300)).await;
+    // Two messages taken in memory first (the stream now follows on)…
+    let mut written = Vec::new();
+    for i in 0..2 {
+        let m = store
+            .append(s, &format!("a{i}"), SenderType::Bot)
+            .await
+            .unwrap();
+        assert_eq!(next(&mut live).await, m);
+        written.push(m);
+    }
+    let before = session_reads(&store);
+    // …then more batches than a slot holds, none consumed meanwhile.
+    let total = crate::streams::SLOT_DELIVERIES + 2 * crate::streams::PAGE as usize;
+    let mut later = Vec::with_capacity(total);
+    for i in 0..total {
+        later.push(
+            store
+                .append(s, &format!("m{i}"), SenderType::Client)
+                .await
+                .unwrap(),
+        );
+    }
+    for expected in &later {
+        assert_eq!(&next(&mut live).await, expected);
+    }
+    quiet(&mut live, Duration::from_millis(200)).await;
+    assert!(
+        session_reads(&store) > before,
+        "the overflowed slot sent the stream to the database"
+    );
+    // And it follows on in memory again afterwards.
+    let reads = session_reads(&store);
+    let m = store.append(s, "after", SenderType::Bot).await.unwrap();
+    assert_eq!(next(&mut live).await, m);
+    assert_eq!(session_reads(&store), reads);
+    drop(live);
+    store.close().await;
+}
+
+async fn local_and_remote_writers_mix_without_gaps_or_duplicates(db: &TestDb) {
+    // Store `a` holds the streams; `db.store` is "another server" on the same database. On
+    // PostgreSQL the remote rows arrive by NOTIFY and often carry lower ids than local rows
+    // handed over in memory; on SQLite the other store is another process's view (it polls).
+    let poll = match db.store.kind() {
+        BackendKind::Postgres => Duration::from_secs(60),
+        BackendKind::Sqlite => Duration::from_millis(100),
+    };
+    let a = Store::open_with(
+        &db.url,
+        StoreOptions {
+            subscription_poll: poll,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let sessions: Vec<SessionId> = (0..4).map(|_| session()).collect();
+    let mut streams = Vec::new();
+    for s in &sessions {
+        streams.push(Box::pin(a.subscribe_session(*s, None).await.unwrap()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut writers = Vec::new();
+    for w in 0..8usize {
+        let store = if w % 2 == 0 {
+            a.clone()
+        } else {
+            db.store.clone()
+        };
+        let sessions = sessions.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..25usize {
+                let s = sessions[(w + i) % sessions.len()];
+                store
+                    .append(s, &format!("w{w} m{i}"), SenderType::Client)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    for (s, live) in sessions.iter().zip(streams.iter_mut()) {
+        let stored = db.store.history(*s).await.unwrap();
+        let mut got = Vec::with_capacity(stored.len());
+        while got.len() < stored.len() {
+            got.push(next(live).await);
+        }
+        assert_eq!(got, stored, "every message once, in id order");
+        quiet(live, Duration::from_millis(300)).await;
+    }
+    assert_eq!(count(&db.store, "chat_messages").await, 200);
+    drop(streams);
+    a.close().await;
 }

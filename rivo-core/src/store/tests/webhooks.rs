@@ -53,6 +53,7 @@ db_behaviours!(
     two_workers_deliver_each_event_once,
     erasure_removes_outbox_rows,
     purge_removes_old_delivered_rows,
+    a_keep_alive_endpoint_gets_its_deliveries_on_one_connection,
 );
 
 /// Fast retries, loopback allowed.
@@ -591,4 +592,66 @@ async fn purge_removes_old_delivered_rows(db: &TestDb) {
     assert_eq!(count(store, "webhook_deliveries").await, 1);
     assert_eq!(count(store, "webhook_attempts").await, 0);
     assert_eq!(store.webhook_queue().await.unwrap().depth, 1);
+}
+
+/// Deliveries to one endpoint reuse a kept-alive connection (one TCP connection for ten
+/// deliveries made one after another), and each is still signed and recorded.
+async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb) {
+    let store = &db.store;
+    store.set_webhook_options(test_options());
+    let (rx, url) = Receiver::start().await;
+    rx.keep_alive.store(true, Ordering::SeqCst);
+    let hook = endpoint(store, &url, &[EventKind::MessageCreated]).await;
+    let w = worker(store);
+    let s = session();
+    for i in 0..10 {
+        store
+            .append(s, &format!("message {i}"), SenderType::Client)
+            .await
+            .unwrap();
+        assert!(
+            rx.wait_until(10, |r| r.len() > i).await,
+            "delivery {i}: {:?}",
+            rx.all()
+        );
+        // Recorded as delivered: the attempt is over and its connection back in the pool
+        // (the receiver saw the request before the worker read the answer).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let page = store
+                .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
+                .await
+                .unwrap();
+            let delivered = page
+                .items
+                .iter()
+                .filter(|d| d.status == DeliveryStatus::Delivered)
+                .count();
+            if delivered > i {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "delivery {i} recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    stop(w).await;
+    let got = rx.delivered();
+    assert_eq!(got.len(), 10);
+    for r in &got {
+        assert_signed(r, &hook.secret);
+    }
+    assert_eq!(rx.connections.load(Ordering::SeqCst), 1, "one connection");
+    let page = store
+        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.total, 10);
+    assert!(
+        page.items
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1)
+    );
 }
