@@ -358,6 +358,7 @@ csm_errors!(
 csm_errors!(
     /// Errors of reading one client.
     CsmReadErrors {
+        400 => "A malformed id (not a 64-bit integer).",
         401 => "No, wrong, expired or revoked credentials.",
         403 => "Missing `client.view_client`.",
         404 => "`{\"error\": \"Not found\"}`: no such client.",
@@ -382,6 +383,7 @@ csm_errors!(
 csm_errors!(
     /// Errors of deleting a client.
     CsmDeleteErrors {
+        400 => "A malformed id (not a 64-bit integer).",
         401 => "No, wrong, expired or revoked credentials.",
         403 => "Missing `client.delete_client`, or (cookie sessions) a missing or wrong `X-CSRFToken`.",
         404 => "`{\"error\": \"Not found\"}`: no such client.",
