@@ -12,6 +12,7 @@ instead of 100 curl processes.
 """
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -105,7 +106,7 @@ async def main():
     loop.add_signal_handler(signal.SIGINT, stop.set)
     tasks = [asyncio.create_task(follow(s)) for s in sessions]
     await stop.wait()
-    while time.monotonic() - last_event[0] < 1.0:
+    while time.monotonic() - last_event[0] < float(os.environ.get("STREAMS_QUIET_SECS", "1.0")):
         await asyncio.sleep(0.2)
     stats["distinct"] = sum(len(v) for v in seen.values())
     with open(stats_file, "w") as f:

@@ -372,7 +372,7 @@ impl TargetTx {
 /// columns present (see the module docs), from 898bd7e's `client_context` table to the later
 /// original's context on the client, `data_type` and client link on messages, and assignments
 /// without assignee ("awaiting assignment"). A context that is not a JSON object is kept under
-/// [`NON_OBJECT_CONTEXT_KEY`]. DRF tokens are counted in the report, not imported.
+/// the key `"value"`. DRF tokens are counted in the report, not imported.
 ///
 /// The source is checked first: unknown stages, sender types or data types, empty messages,
 /// emails equal ignoring case, several contexts or active assignments for one client fail
