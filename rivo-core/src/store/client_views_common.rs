@@ -219,47 +219,17 @@ impl Backend {
                 .fetch_optional(&mut *tx)
                 .await?;
                 if holder.flatten() != Some(user.0) {
-                    sqlx::query(
-                        "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
-                         WHERE client_id = $3 AND is_active = $4",
-                    )
-                    .bind(false)
-                    .bind(at)
-                    .bind(id.0)
-                    .bind(true)
-                    .execute(&mut *tx)
-                    .await?;
-                    let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
-                        "INSERT INTO client_assignments (client_id, assigned_to_id, \
-                         assigned_by_id, is_active, remarks, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {ASSIGNMENT_COLS}"
-                    )))
-                    .bind(id.0)
-                    .bind(user.0)
-                    .bind(edit.by.map(|u| u.0))
-                    .bind(true)
-                    .bind(&edit.remarks)
-                    .bind(at)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| match e.as_database_error() {
-                        Some(db) if db.is_foreign_key_violation() => {
-                            Error::invalid("assign_to", Rule::DoesNotExist { id: user.0 })
-                        }
-                        _ => unique_conflict(e, &["client_id"]),
-                    })?;
-                    let assignment = Assignment::try_from(row)?;
-                    let repr = format!("client {id} -> user {user}");
-                    record(
+                    assign_in(
                         &mut tx,
+                        id,
+                        user,
+                        edit.by,
+                        &edit.remarks,
+                        at,
                         &audit,
-                        AuditAction::Create,
-                        "clientassignment",
-                        assignment.id,
-                        &repr,
+                        "assign_to",
                     )
                     .await?;
-                    emit(&mut tx, &Event::ClientAssigned(assignment)).await?;
                     assigned = true;
                 }
             }

@@ -196,6 +196,64 @@ async fn emit(tx: &mut Tx, event: &Event) -> Result<()> {
     Ok(())
 }
 
+/// Ends the client's active assignment and makes `assigned_to` its active assignee, inside `tx`
+/// (whose caller has locked the client row): the assignment row, its audit entry and the
+/// `client.assigned` event. A user that does not exist is a validation error on `field`.
+#[allow(clippy::too_many_arguments)]
+async fn assign_in(
+    tx: &mut Tx,
+    client_id: ClientId,
+    assigned_to: UserId,
+    assigned_by: Option<UserId>,
+    remarks: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    audit: &Audit<'_>,
+    field: &'static str,
+) -> Result<Assignment> {
+    sqlx::query(
+        "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
+         WHERE client_id = $3 AND is_active = $4",
+    )
+    .bind(false)
+    .bind(at)
+    .bind(client_id.0)
+    .bind(true)
+    .execute(&mut **tx)
+    .await?;
+    let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
+        "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
+         remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         RETURNING {ASSIGNMENT_COLS}"
+    )))
+    .bind(client_id.0)
+    .bind(assigned_to.0)
+    .bind(assigned_by.map(|u| u.0))
+    .bind(true)
+    .bind(remarks)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match e.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => {
+            Error::invalid(field, Rule::DoesNotExist { id: assigned_to.0 })
+        }
+        _ => unique_conflict(e, &["client_id"]),
+    })?;
+    let assignment = Assignment::try_from(row)?;
+    let repr = format!("client {client_id} -> user {assigned_to}");
+    record(
+        tx,
+        audit,
+        AuditAction::Create,
+        "clientassignment",
+        assignment.id,
+        &repr,
+    )
+    .await?;
+    emit(tx, &Event::ClientAssigned(assignment.clone())).await?;
+    Ok(assignment)
+}
+
 async fn record(
     tx: &mut Tx,
     audit: &Audit<'_>,
@@ -1427,48 +1485,17 @@ impl Backend {
             return Err(Error::NotFound { entity: "client" });
         }
         Self::check_ref(&mut tx, "users", "assigned_by", assigned_by.map(|u| u.0)).await?;
-        let at = now();
-        sqlx::query(
-            "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
-             WHERE client_id = $3 AND is_active = $4",
-        )
-        .bind(false)
-        .bind(at)
-        .bind(client_id.0)
-        .bind(true)
-        .execute(&mut *tx)
-        .await?;
-        let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
-             remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-             RETURNING {ASSIGNMENT_COLS}"
-        )))
-        .bind(client_id.0)
-        .bind(assigned_to.0)
-        .bind(assigned_by.map(|u| u.0))
-        .bind(true)
-        .bind(remarks)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| match e.as_database_error() {
-            Some(db) if db.is_foreign_key_violation() => {
-                Error::invalid("assigned_to", Rule::DoesNotExist { id: assigned_to.0 })
-            }
-            _ => unique_conflict(e, &["client_id"]),
-        })?;
-        let assignment = Assignment::try_from(row)?;
-        let repr = format!("client {client_id} -> user {assigned_to}");
-        record(
+        let assignment = assign_in(
             &mut tx,
+            client_id,
+            assigned_to,
+            assigned_by,
+            remarks,
+            now(),
             &audit,
-            AuditAction::Create,
-            "clientassignment",
-            assignment.id,
-            &repr,
+            "assigned_to",
         )
         .await?;
-        emit(&mut tx, &Event::ClientAssigned(assignment.clone())).await?;
         tx.commit().await?;
         Ok(assignment)
     }
