@@ -298,11 +298,15 @@ impl Backend {
         if done.is_empty() && limit <= 0 {
             return Ok(Vec::new());
         }
+        // The endpoint check is a correlated EXISTS, not `endpoint_id IN (…)`: with the IN,
+        // SQLite's planner walked the endpoint's index (every delivery the endpoint ever had)
+        // and sorted it, a cost growing with the outbox, instead of the partial index of due
+        // deliveries in `next_attempt_at` order, which stops after `limit` rows.
         let pick = format!(
             "SELECT d.id FROM webhook_deliveries d \
              WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
                AND (d.locked_until IS NULL OR d.locked_until <= $2) \
-               AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.active) \
+               AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.active) \
              ORDER BY d.next_attempt_at LIMIT $3{}",
             skip_locked()
         );
