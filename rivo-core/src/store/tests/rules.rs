@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, count, session};
+use super::{TestDb, count, session, staff};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
@@ -32,7 +32,7 @@ fn object(value: Json) -> Map<String, Json> {
 
 /// The users of the gate's matrix, each given `client.view_client` unless the name says
 /// otherwise.
-pub(super) async fn gate_users(store: &Store) -> Vec<(&'static str, User)> {
+async fn gate_users(store: &Store) -> Vec<(&'static str, User)> {
     let view = BTreeSet::from([Permission::new(Action::View, Model::Client)]);
     let make = |name: &'static str, active: bool, staff: bool, superuser: bool, perms: bool| {
         let permissions = if perms { view.clone() } else { BTreeSet::new() };
@@ -136,6 +136,9 @@ async fn an_authorized_store_records_writes_as_the_caller(store: &Store) {
 }
 
 async fn a_context_change_whose_second_change_fails_leaves_the_context_as_it_was(store: &Store) {
+    // Acting as a user, so that every write would be in the audit log.
+    let admin = staff(store, "root").await;
+    let store = &store.acting_as(&admin);
     let client = store.create_client(NewClient::new("Ada")).await.unwrap();
     let linked = session();
     let before = store
@@ -190,6 +193,8 @@ async fn a_context_change_whose_second_change_fails_leaves_the_context_as_it_was
 }
 
 async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store) {
+    let admin = staff(store, "root").await;
+    let store = &store.acting_as(&admin);
     let client = store.create_client(NewClient::new("Bo")).await.unwrap();
     let linked = session();
     let audited = count(store, "audit_log").await;
@@ -249,6 +254,8 @@ async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store
 }
 
 async fn no_context_change_writes_nothing(store: &Store) {
+    let admin = staff(store, "root").await;
+    let store = &store.acting_as(&admin);
     let client = store.create_client(NewClient::new("Cy")).await.unwrap();
     let before = store
         .change_context(client.id, &[ContextChange::Set("k".into(), json!(1))])
