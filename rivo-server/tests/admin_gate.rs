@@ -144,7 +144,10 @@ async fn the_http_admin_answers_as_the_core_gate(db: &TestDb) {
 async fn a_context_patch_whose_second_change_fails_changes_nothing(db: &TestDb) {
     let store = &db.store;
     let c = db.client();
-    let perms = [Permission::new(Action::Change, Model::Context)];
+    let perms = [
+        Permission::new(Action::View, Model::Context),
+        Permission::new(Action::Change, Model::Context),
+    ];
     let (_, token) = user_with_token(store, "editor", true, true, false, &perms).await;
     let client = store.create_client(NewClient::new("Ada")).await.unwrap();
     let session = rivo_core::SessionId::new_random();
