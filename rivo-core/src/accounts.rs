@@ -802,9 +802,7 @@ fn account_conflict(err: Error) -> Error {
     let (field, message) = match err.unique_violation() {
         None => return err,
         Some(UniqueRule::UserEmail) => ("email", "A user with that email already exists."),
-        Some(UniqueRule::UserUsername) => {
-            ("username", "A user with that username already exists.")
-        }
+        Some(UniqueRule::UserUsername) => ("username", "A user with that username already exists."),
         Some(UniqueRule::RoleName) => ("name", "A role with this name already exists."),
         Some(UniqueRule::OneActiveAssignment | UniqueRule::Other) => {
             ("non_field_errors", "This value is already taken.")

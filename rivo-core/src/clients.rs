@@ -538,7 +538,9 @@ impl Store {
         let described = match changes {
             [] => return self.context(client_id).await,
             [one] => one.describe(),
-            several => json!({ "changes": several.iter().map(ContextChange::describe).collect::<Vec<_>>() }),
+            several => {
+                json!({ "changes": several.iter().map(ContextChange::describe).collect::<Vec<_>>() })
+            }
         };
         dispatch!(self.change_context(client_id, changes, &self.limits, self.audit(described)))
     }

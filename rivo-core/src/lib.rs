@@ -55,10 +55,10 @@
 //! [`Error::Conflict`] names the field whose value is taken, [`Error::NotFound`] names what is
 //! missing, and [`Error::Database`] means the database failed — callers never parse strings.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
-pub mod access;
 pub mod chat;
 pub mod chat_guard;
 pub mod client_views;

@@ -30,7 +30,13 @@ async fn body_json(resp: poem::test::TestResponse) -> Value {
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-async fn request(c: &Client, token: &str, method: &str, path: &str, body: Option<Value>) -> poem::test::TestResponse {
+async fn request(
+    c: &Client,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> poem::test::TestResponse {
     let req = match method {
         "DELETE" => c.delete(path),
         "PATCH" => c.patch(path),
@@ -79,7 +85,15 @@ async fn the_http_admin_answers_as_the_core_gate(db: &TestDb) {
     let delete = Permission::new(Action::Delete, Model::Client);
     let users = [
         user_with_token(store, "inactive_staff", false, true, false, &[view, delete]).await,
-        user_with_token(store, "active_non_staff", true, false, false, &[view, delete]).await,
+        user_with_token(
+            store,
+            "active_non_staff",
+            true,
+            false,
+            false,
+            &[view, delete],
+        )
+        .await,
         user_with_token(store, "staff_without_perm", true, true, false, &[]).await,
         user_with_token(store, "staff_with_perm", true, true, false, &[view]).await,
         user_with_token(store, "superuser", true, true, true, &[]).await,
@@ -89,7 +103,11 @@ async fn the_http_admin_answers_as_the_core_gate(db: &TestDb) {
     let routes = [
         (Access::AdminIndex, "GET", "/api/v1/admin/"),
         (Access::Admin(view), "GET", "/api/v1/admin/clients/"),
-        (Access::Admin(delete), "DELETE", "/api/v1/admin/clients/999999/"),
+        (
+            Access::Admin(delete),
+            "DELETE",
+            "/api/v1/admin/clients/999999/",
+        ),
         (Access::AuditLog, "GET", "/api/v1/admin/log/"),
         (Access::Superuser, "GET", "/api/v1/admin/webhooks/"),
         (Access::Member(view), "GET", "/api/v1/clients/"),
@@ -119,7 +137,11 @@ async fn the_http_admin_answers_as_the_core_gate(db: &TestDb) {
             } else {
                 refused_somewhere += 1;
                 assert_eq!(status, StatusCode::FORBIDDEN, "{what}");
-                assert_eq!(body_json(resp).await, json!({"detail": PERMISSION_DENIED}), "{what}");
+                assert_eq!(
+                    body_json(resp).await,
+                    json!({"detail": PERMISSION_DENIED}),
+                    "{what}"
+                );
             }
         }
         // The admin index lists the audit log exactly for those the core lets read it.
@@ -156,7 +178,10 @@ async fn a_context_patch_whose_second_change_fails_changes_nothing(db: &TestDb) 
             client.id,
             &[
                 ContextChange::Replace(
-                    json!({"amount": 100, "city": "Oslo"}).as_object().cloned().unwrap(),
+                    json!({"amount": 100, "city": "Oslo"})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
                 ),
                 ContextChange::ChatSession(Some(session)),
             ],
@@ -187,7 +212,10 @@ async fn a_context_patch_whose_second_change_fails_changes_nothing(db: &TestDb) 
     assert_eq!(after.chat_session_id, Some(session));
     // Over HTTP too.
     let shown = body_json(request(&c, &token, "GET", &path, None).await).await;
-    assert_eq!(shown["context_data"], json!({"amount": 100, "city": "Oslo"}));
+    assert_eq!(
+        shown["context_data"],
+        json!({"amount": 100, "city": "Oslo"})
+    );
     // The same PATCH without the bad key applies every change at once.
     let resp = request(
         &c,
@@ -226,10 +254,7 @@ async fn a_context_put_replaces_and_links_in_one_change(db: &TestDb) {
     assert_eq!(resp.0.status(), StatusCode::OK);
     let context = store.context(client.id).await.unwrap();
     assert_eq!(context.chat_session_id, Some(session));
-    assert_eq!(
-        serde_json::Value::Object(context.data),
-        json!({"k": 1})
-    );
+    assert_eq!(serde_json::Value::Object(context.data), json!({"k": 1}));
     // One audit entry for the replace and the link together.
     let log = store
         .list_audit(

@@ -546,7 +546,10 @@ fn a_bad_database_url_scheme_is_a_configuration_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{cmd}: {stderr}");
         assert!(stderr.contains("configuration error"), "{cmd}: {stderr}");
-        assert!(stderr.contains("unsupported database URL scheme"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("unsupported database URL scheme"),
+            "{cmd}: {stderr}"
+        );
         assert!(!stderr.contains("hunter2"), "{cmd}: {stderr}");
     }
     let err = rivo_server::error::ApiError::from(rivo_core::Error::Config("bad URL".into()));

@@ -187,7 +187,9 @@ async fn index_loop(backend: super::sqlite::Backend) {
             match backend.index_search_tail(INDEX_PASS).await {
                 Ok(n) if n >= INDEX_PASS as u64 => continue,
                 Ok(_) => break,
-                Err(Error::Database(crate::error::DatabaseError(sqlx::Error::PoolClosed))) => return,
+                Err(Error::Database(crate::error::DatabaseError(sqlx::Error::PoolClosed))) => {
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "indexing new messages for search failed");
                     break;

@@ -53,7 +53,9 @@ impl BackendKind {
 /// here, matched exactly (never by substring).
 pub(crate) fn unique_rule(e: &sqlx::Error) -> Option<crate::error::UniqueRule> {
     use crate::error::UniqueRule;
-    let db = e.as_database_error().filter(|db| db.is_unique_violation())?;
+    let db = e
+        .as_database_error()
+        .filter(|db| db.is_unique_violation())?;
     let name = match db.constraint() {
         Some(constraint) => constraint.to_owned(),
         None => db

@@ -1623,7 +1623,10 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let before = store.context(client.id).await.unwrap();
     assert!(before.data.is_empty());
     store
-        .change_context(client.id, &[ContextChange::Set("amount".into(), json!(100))])
+        .change_context(
+            client.id,
+            &[ContextChange::Set("amount".into(), json!(100))],
+        )
         .await
         .unwrap();
     let merged = store

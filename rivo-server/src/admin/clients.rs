@@ -362,10 +362,7 @@ impl AdminClientsApi {
         body.finish()?;
         let mut changes = vec![ContextChange::Replace(data.unwrap_or_default())];
         changes.extend(session.map(ContextChange::ChatSession));
-        let context = admin
-            .store
-            .change_context(ClientId(id.0), &changes)
-            .await?;
+        let context = admin.store.change_context(ClientId(id.0), &changes).await?;
         Ok(found(context.into()))
     }
 
@@ -418,10 +415,7 @@ impl AdminClientsApi {
         if let Some(session) = session {
             changes.push(ContextChange::ChatSession(session));
         }
-        let context = admin
-            .store
-            .change_context(ClientId(id.0), &changes)
-            .await?;
+        let context = admin.store.change_context(ClientId(id.0), &changes).await?;
         Ok(found(context.into()))
     }
 

@@ -59,9 +59,7 @@ async fn gate_users(store: &Store) -> Vec<(&'static str, User)> {
     ]
 }
 
-async fn the_admin_gate_admits_active_staff_by_permission_and_the_log_to_superusers(
-    store: &Store,
-) {
+async fn the_admin_gate_admits_active_staff_by_permission_and_the_log_to_superusers(store: &Store) {
     let view = Permission::new(Action::View, Model::Client);
     let delete = Permission::new(Action::Delete, Model::Client);
     let accesses = [
@@ -111,11 +109,17 @@ async fn an_authorized_store_records_writes_as_the_caller(store: &Store) {
     let users = gate_users(store).await;
     let (_, clerk) = &users[3];
     let as_clerk = store
-        .authorize(clerk, Access::Admin(Permission::new(Action::Add, Model::Client)))
+        .authorize(
+            clerk,
+            Access::Admin(Permission::new(Action::Add, Model::Client)),
+        )
         .await;
     assert!(matches!(as_clerk, Err(Error::PermissionDenied(_))));
     let as_clerk = store
-        .authorize(clerk, Access::Admin(Permission::new(Action::View, Model::Client)))
+        .authorize(
+            clerk,
+            Access::Admin(Permission::new(Action::View, Model::Client)),
+        )
         .await
         .unwrap();
     let client = as_clerk.create_client(NewClient::new("Ada")).await.unwrap();
@@ -394,7 +398,10 @@ async fn a_bad_database_url_is_a_configuration_error() {
         assert!(matches!(err, Error::Config(_)), "{url}: {err:?}");
         assert!(!err.is_unavailable(), "{url}");
         assert_eq!(err.kind(), "config");
-        assert!(err.to_string().starts_with("configuration error: "), "{err}");
+        assert!(
+            err.to_string().starts_with("configuration error: "),
+            "{err}"
+        );
     }
 }
 
