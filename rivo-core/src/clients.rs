@@ -671,6 +671,21 @@ impl Store {
     }
 }
 
+/// Words a unique rule broken by a client write (the SQL layer only says which rule:
+/// [`Error::unique_violation`]): a second active assignment is a conflict on `client_id`.
+/// Other errors pass through.
+pub(crate) fn client_conflict(err: Error) -> Error {
+    let (field, message) = match err.unique_violation() {
+        None => return err,
+        Some(UniqueRule::OneActiveAssignment) => ("client_id", "This client_id is already taken."),
+        Some(_) => ("non_field_errors", "This value is already taken."),
+    };
+    Error::Conflict {
+        field,
+        message: message.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,20 +703,5 @@ mod tests {
             "application_in_process"
         );
         assert!("Lead".parse::<Stage>().is_err());
-    }
-}
-
-/// Words a unique rule broken by a client write (the SQL layer only says which rule:
-/// [`Error::unique_violation`]): a second active assignment is a conflict on `client_id`.
-/// Other errors pass through.
-pub(crate) fn client_conflict(err: Error) -> Error {
-    let (field, message) = match err.unique_violation() {
-        None => return err,
-        Some(UniqueRule::OneActiveAssignment) => ("client_id", "This client_id is already taken."),
-        Some(_) => ("non_field_errors", "This value is already taken."),
-    };
-    Error::Conflict {
-        field,
-        message: message.to_owned(),
     }
 }

@@ -7,6 +7,12 @@ use std::fmt;
 /// Callers can tell every case apart without parsing strings: a taken email is
 /// [`Error::Conflict`] with `field == "email"`, a bad input is [`Error::Validation`] listing every
 /// wrong field, a database outage is [`Error::Database`].
+///
+/// The database driver (sqlx) is no part of this type: [`Error::Database`] and
+/// [`Error::Migration`] hold opaque wrappers, so a driver upgrade is no breaking change. The
+/// only trace left is a pair of `From` conversions from sqlx's errors, which rivo-core's own
+/// code uses with `?`; they are hidden from the docs and not meant to be called by embedders
+/// (Rust has no private trait impls).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The object asked for does not exist.
