@@ -62,12 +62,12 @@ async fn main() -> Result<(), Error> {
         store
             .change_context(
                 client.id,
-                ContextChange::Merge(
+                &[ContextChange::Merge(
                     json!({"amount": 12000, "source": "chatbot"})
                         .as_object()
                         .cloned()
                         .unwrap_or_default(),
-                ),
+                )],
             )
             .await?;
         clients.push(client);
@@ -92,6 +92,7 @@ async fn main() -> Result<(), Error> {
         store
             .set_stage(ada.id, Stage::DocsPending, None, "")
             .await?
+            .change
             .is_none()
     );
     store

@@ -8,9 +8,10 @@ use std::sync::OnceLock;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
-use crate::error::{AuthFailure, Error, Result, Rule, ValidationErrors};
+use crate::audit::set_fields;
+use crate::error::{AuthFailure, Error, Result, Rule, UniqueRule, ValidationErrors};
 use crate::ids::{RoleId, UserId};
 use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
 use crate::store::{Store, dispatch};
@@ -328,7 +329,18 @@ impl User {
 }
 
 /// A user to create. The password is hashed with argon2 before it reaches the database.
-#[derive(Clone, Default)]
+///
+/// Its one default ([`NewUser::default`], also behind [`NewUser::new`] and
+/// `NewUser { .., ..Default::default() }`) is an *active* user that is neither staff nor
+/// superuser, with no password, role or permissions: an account is active unless said otherwise.
+///
+/// ```
+/// use rivo_core::accounts::NewUser;
+/// assert!(NewUser::default().is_active);
+/// assert!(NewUser::new("ann@example.com", "ann").is_active);
+/// assert!(!NewUser::default().is_staff && !NewUser::default().is_superuser);
+/// ```
+#[derive(Clone)]
 pub struct NewUser {
     /// Login email (required, unique case-insensitively).
     pub email: String,
@@ -347,7 +359,7 @@ pub struct NewUser {
     pub role_id: Option<RoleId>,
     /// Who creates this user.
     pub created_by: Option<UserId>,
-    /// Whether the account may log in (you probably want `true`).
+    /// Whether the account may log in (default `true`).
     pub is_active: bool,
     /// Staff flag.
     pub is_staff: bool,
@@ -371,13 +383,32 @@ impl fmt::Debug for NewUser {
     }
 }
 
+impl Default for NewUser {
+    /// An active user, not staff, not superuser, with nothing else set.
+    fn default() -> Self {
+        Self {
+            email: String::new(),
+            username: String::new(),
+            password: None,
+            first_name: String::new(),
+            last_name: String::new(),
+            phone: String::new(),
+            role_id: None,
+            created_by: None,
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            permissions: BTreeSet::new(),
+        }
+    }
+}
+
 impl NewUser {
-    /// An active user with this email and username and no other attributes.
+    /// The [default](NewUser::default) user (active) with this email and username.
     pub fn new(email: impl Into<String>, username: impl Into<String>) -> Self {
         Self {
             email: email.into(),
             username: username.into(),
-            is_active: true,
             ..Self::default()
         }
     }
@@ -765,14 +796,22 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// The fields an update sets, as a JSON object for the audit log.
-pub(crate) fn set_fields<const N: usize>(fields: [(&str, Option<Json>); N]) -> Json {
-    Json::Object(
-        fields
-            .into_iter()
-            .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
-            .collect(),
-    )
+/// Words a unique rule broken by a user or role write, in Django REST framework's sentences
+/// (the SQL layer only says which rule: [`Error::unique_violation`]). Other errors pass through.
+fn account_conflict(err: Error) -> Error {
+    let (field, message) = match err.unique_violation() {
+        None => return err,
+        Some(UniqueRule::UserEmail) => ("email", "A user with that email already exists."),
+        Some(UniqueRule::UserUsername) => ("username", "A user with that username already exists."),
+        Some(UniqueRule::RoleName) => ("name", "A role with this name already exists."),
+        Some(UniqueRule::OneActiveAssignment | UniqueRule::Other) => {
+            ("non_field_errors", "This value is already taken.")
+        }
+    };
+    Error::Conflict {
+        field,
+        message: message.to_owned(),
+    }
 }
 
 /// What the store keeps of a login: the hash and whether the account may log in.
@@ -807,7 +846,7 @@ impl Store {
             "description": role.description,
             "permissions": role.permissions,
         });
-        dispatch!(self.create_role(&role, self.audit(changes)))
+        dispatch!(self.create_role(&role, self.audit(changes))).map_err(account_conflict)
     }
 
     /// One role by id.
@@ -831,7 +870,7 @@ impl Store {
             ("description", update.description.as_ref().map(|v| json!(v))),
             ("permissions", update.permissions.as_ref().map(|v| json!(v))),
         ]);
-        dispatch!(self.update_role(id, &update, self.audit(changes)))
+        dispatch!(self.update_role(id, &update, self.audit(changes))).map_err(account_conflict)
     }
 
     /// Deletes a role; its users keep their accounts with no role.
@@ -917,6 +956,7 @@ impl Store {
             "permissions": user.permissions,
         });
         dispatch!(self.create_user(&clean, &user, &hash, self.audit(changes)))
+            .map_err(account_conflict)
     }
 
     /// One user by id.
@@ -960,7 +1000,7 @@ impl Store {
             ("is_superuser", update.is_superuser.map(|v| json!(v))),
             ("permissions", update.permissions.as_ref().map(|v| json!(v))),
         ]);
-        dispatch!(self.update_user(id, &update, self.audit(changes)))
+        dispatch!(self.update_user(id, &update, self.audit(changes))).map_err(account_conflict)
     }
 
     /// Deletes a user. Their assignments go with them; stage changes and assignments they made,
@@ -1019,7 +1059,12 @@ impl Store {
             dispatch!(self.credentials(email.trim()))?
         };
         let Some(credentials) = credentials else {
-            let _ = verify_password(password, dummy_hash()).await?;
+            // The dummy hash is made (once) on the hashing thread too, never on a runtime worker.
+            let password = password.to_owned();
+            let _ = hashing("password check", move || {
+                verify_password_blocking(&password, dummy_hash())
+            })
+            .await?;
             return Err(Error::Authentication(AuthFailure::UnknownEmail));
         };
         if !verify_password(password, &credentials.password_hash).await? {

@@ -191,3 +191,16 @@ impl Store {
         dispatch!(self.list_audit(filter, sort, page))
     }
 }
+
+/// The fields an update sets, as a JSON object for the audit log's `changes` (fields left as
+/// they are, `None`, are not listed).
+pub(crate) fn set_fields<const N: usize>(
+    fields: [(&str, Option<serde_json::Value>); N],
+) -> serde_json::Value {
+    serde_json::Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+            .collect(),
+    )
+}

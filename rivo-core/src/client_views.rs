@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
-use crate::accounts::{Action, Model, Permission, User, set_fields};
+use crate::accounts::{Action, Model, Permission, User};
+use crate::audit::set_fields;
 use crate::clients::{Client, ClientUpdate, Stage, clean_client_fields};
 use crate::error::{Error, Result, Rule, ValidationErrors};
 use crate::ids::{ClientId, UserId};
@@ -215,7 +216,8 @@ impl Store {
             by,
         };
         let (client, staged, assigned) =
-            dispatch!(self.edit_client(id, &clean, self.audit(changes)))?;
+            dispatch!(self.edit_client(id, &clean, self.audit(changes)))
+                .map_err(crate::clients::client_conflict)?;
         if staged || assigned {
             self.streams.wake(crate::streams::Wake::Activity);
         }

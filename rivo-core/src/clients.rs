@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
-use crate::accounts::set_fields;
+use crate::audit::set_fields;
 
-use crate::error::{Error, Result, Rule, ValidationErrors};
+use crate::error::{Error, Result, Rule, UniqueRule, ValidationErrors};
 use crate::ids::{AssignmentId, ClientId, ContextId, SessionId, StageChangeId, UserId};
 use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
 use crate::store::{Store, dispatch};
@@ -266,6 +266,16 @@ impl ContextChange {
     }
 }
 
+/// What [`Store::set_stage`] did, read in its own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageOutcome {
+    /// The client as the stage change left it (in the asked stage either way).
+    pub client: Client,
+    /// The stage history entry written; `None` when the client already was in that stage
+    /// (then nothing was written).
+    pub change: Option<StageChange>,
+}
+
 /// One entry of a client's stage history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageChange {
@@ -481,20 +491,58 @@ impl Store {
         Ok(self.context(client_id).await?.data.remove(key))
     }
 
-    /// Changes a client's context atomically (read, change and write in one transaction, so
-    /// concurrent changes of different keys are all kept) and returns it.
+    /// Applies `changes` to a client's context, in order, as one atomic change, and returns
+    /// the context. Every change is checked before anything is read, then the context is read,
+    /// changed and written in **one** transaction (so concurrent changes of different keys are
+    /// all kept), and the [`Limits`](crate::Limits) are checked on the result: when any change
+    /// fails, nothing is written and the context stays exactly as it was.
+    ///
+    /// The audit log gets one entry per call: its `changes` is the change's description
+    /// (`{"set": {…}}`, `{"remove": key}`, `{"merge": {…}}`, `{"replace": {…}}` or
+    /// `{"chat_session_id": …}`) for one change, or `{"changes": [those, in order]}` for
+    /// several. An empty slice changes nothing, writes no audit entry, and returns the context
+    /// as it is.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::clients::{ContextChange, NewClient};
+    /// use serde_json::json;
+    /// let store = rivo_core::Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let client = store.create_client(NewClient::new("Ada")).await?;
+    /// store.change_context(client.id, &[ContextChange::Set("a".into(), json!(1))]).await?;
+    /// // The second change is refused, so the first is not applied either.
+    /// let refused = store
+    ///     .change_context(
+    ///         client.id,
+    ///         &[ContextChange::Set("b".into(), json!(2)), ContextChange::Remove(String::new())],
+    ///     )
+    ///     .await;
+    /// assert!(refused.is_err());
+    /// assert_eq!(store.context(client.id).await?.data.get("b"), None);
+    /// # Ok(()) }
+    /// ```
     pub async fn change_context(
         &self,
         client_id: ClientId,
-        change: ContextChange,
+        changes: &[ContextChange],
     ) -> Result<ClientContext> {
-        if let ContextChange::Set(key, _) | ContextChange::Remove(key) = &change
-            && key.is_empty()
-        {
-            return Err(Error::invalid("key", Rule::Blank));
+        for change in changes {
+            if let ContextChange::Set(key, _) | ContextChange::Remove(key) = change
+                && key.is_empty()
+            {
+                return Err(Error::invalid("key", Rule::Blank));
+            }
         }
-        let changes = change.describe();
-        dispatch!(self.change_context(client_id, change, &self.limits, self.audit(changes)))
+        let described = match changes {
+            [] => return self.context(client_id).await,
+            [one] => one.describe(),
+            several => {
+                json!({ "changes": several.iter().map(ContextChange::describe).collect::<Vec<_>>() })
+            }
+        };
+        dispatch!(self.change_context(client_id, changes, &self.limits, self.audit(described)))
     }
 
     /// Contexts matching `filter`, newest first by default.
@@ -509,7 +557,8 @@ impl Store {
 
     /// Moves a client to `to_stage`: updates the client and writes the stage history entry in
     /// one transaction (with the client row locked, so concurrent changes serialise and the
-    /// history always replays to the current stage). Returns `None`, writing nothing, when the
+    /// history always replays to the current stage). Returns the client as that transaction
+    /// left it, and the history entry; the entry is `None`, and nothing is written, when the
     /// client is already in that stage.
     pub async fn set_stage(
         &self,
@@ -517,22 +566,22 @@ impl Store {
         to_stage: Stage,
         changed_by: Option<UserId>,
         remarks: &str,
-    ) -> Result<Option<StageChange>> {
+    ) -> Result<StageOutcome> {
         let remarks = clean_remarks(remarks)?;
         let changes = json!({ "to_stage": to_stage, "remarks": remarks });
-        let change = dispatch!(self.set_stage(
+        let outcome = dispatch!(self.set_stage(
             client_id,
             to_stage,
             changed_by,
             &remarks,
             self.audit(changes)
         ))?;
-        if change.is_some() {
+        if outcome.change.is_some() {
             self.streams.wake(crate::streams::Wake::Activity);
         }
         self.webhooks
             .committed(crate::events::EventKind::ClientStageChanged);
-        Ok(change)
+        Ok(outcome)
     }
 
     /// Stage history entries matching `filter`, newest first by default.
@@ -582,7 +631,8 @@ impl Store {
             assigned_by,
             &remarks,
             self.audit(changes)
-        ))?;
+        ))
+        .map_err(client_conflict)?;
         self.streams.wake(crate::streams::Wake::Activity);
         self.webhooks
             .committed(crate::events::EventKind::ClientAssigned);
@@ -618,6 +668,21 @@ impl Store {
         page: PageRequest,
     ) -> Result<Page<Assignment>> {
         dispatch!(self.list_assignments(filter, sort, page))
+    }
+}
+
+/// Words a unique rule broken by a client write (the SQL layer only says which rule:
+/// [`Error::unique_violation`]): a second active assignment is a conflict on `client_id`.
+/// Other errors pass through.
+pub(crate) fn client_conflict(err: Error) -> Error {
+    let (field, message) = match err.unique_violation() {
+        None => return err,
+        Some(UniqueRule::OneActiveAssignment) => ("client_id", "This client_id is already taken."),
+        Some(_) => ("non_field_errors", "This value is already taken."),
+    };
+    Error::Conflict {
+        field,
+        message: message.to_owned(),
     }
 }
 

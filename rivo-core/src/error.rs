@@ -7,6 +7,12 @@ use std::fmt;
 /// Callers can tell every case apart without parsing strings: a taken email is
 /// [`Error::Conflict`] with `field == "email"`, a bad input is [`Error::Validation`] listing every
 /// wrong field, a database outage is [`Error::Database`].
+///
+/// The database driver (sqlx) is no part of this type: [`Error::Database`] and
+/// [`Error::Migration`] hold opaque wrappers, so a driver upgrade is no breaking change. The
+/// only trace left is a pair of `From` conversions from sqlx's errors, which rivo-core's own
+/// code uses with `?`; they are hidden from the docs and not meant to be called by embedders
+/// (Rust has no private trait impls).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The object asked for does not exist.
@@ -40,12 +46,19 @@ pub enum Error {
     /// [`crate::chat_guard::ChatPolicy::bot_key`] requires.
     #[error("posting as bot needs the bot key")]
     BotKeyRequired,
-    /// The database failed or could not be reached.
+    /// The database failed or could not be reached. The [`DatabaseError`] is opaque (the
+    /// database driver is no part of rivo-core's API); ask it [`DatabaseError::code`] or
+    /// [`Error::kind`] what happened.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] DatabaseError),
     /// Applying migrations failed.
     #[error("migration error: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(#[source] MigrationError),
+    /// rivo-core was configured wrongly (e.g. a `DATABASE_URL` with an unsupported scheme or
+    /// an unparsable option): no retry helps, an operator must fix the setting. Never
+    /// [`Error::is_unavailable`]. The text says what is wrong and never holds a password.
+    #[error("configuration error: {0}")]
+    Config(String),
     /// A stored value could not be understood (a row written by something other than rivo).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -75,7 +88,7 @@ impl Error {
     /// A short, stable name of what went wrong, from a closed set, for metrics labels and logs
     /// (never a value from the input): `not_found`, `conflict`, `validation`, `authentication`,
     /// `throttled`, `bot_key_required`, `permission_denied`, `unsupported`, `in_use`,
-    /// `corrupt`, `internal`, `migration`, and for [`Error::Database`] one of `db_pool_timeout`
+    /// `corrupt`, `internal`, `migration`, `config`, and for [`Error::Database`] one of `db_pool_timeout`
     /// (no connection within the acquire timeout), `db_pool_closed`, `db_io` (connection lost
     /// or refused), `db_tls`, `db_protocol`, `db_row_not_found`, `db_decode`,
     /// `db_unique_violation`, `db_foreign_key_violation`, `db_check_violation`,
@@ -89,8 +102,9 @@ impl Error {
             Error::Authentication(_) => "authentication",
             Error::Throttled { .. } => "throttled",
             Error::BotKeyRequired => "bot_key_required",
-            Error::Database(e) => database_error_kind(e),
+            Error::Database(e) => database_error_kind(&e.0),
             Error::Migration(_) => "migration",
+            Error::Config(_) => "config",
             Error::Corrupt(_) => "corrupt",
             Error::PermissionDenied(_) => "permission_denied",
             Error::Unsupported(_) => "unsupported",
@@ -103,11 +117,123 @@ impl Error {
     /// bad input). Servers map it to `503`.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Error::Database(e) => !matches!(e, sqlx::Error::RowNotFound),
+            Error::Database(e) => !matches!(e.0, sqlx::Error::RowNotFound),
             Error::Migration(_) => true,
             _ => false,
         }
     }
+
+    /// Which unique rule of the schema a write broke, if this is a unique violation. The SQL
+    /// layer only reports the rule; the domain module that made the write words it (e.g.
+    /// [`crate::accounts`] turns [`UniqueRule::UserEmail`] into "A user with that email
+    /// already exists.").
+    pub(crate) fn unique_violation(&self) -> Option<UniqueRule> {
+        match self {
+            Error::Database(e) => crate::store::unique_rule(&e.0),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps a driver error; sqlx's `Configuration` error (a URL or option it cannot parse) becomes
+/// [`Error::Config`]. Hidden from the docs: this is how rivo-core's own code uses `?`, not an
+/// API, so that the driver stays out of rivo-core's documented API.
+#[doc(hidden)]
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Configuration(e) => Error::Config(e.to_string()),
+            e => Error::Database(DatabaseError(e)),
+        }
+    }
+}
+
+/// Wraps a migration failure (hidden like the conversion of driver errors).
+#[doc(hidden)]
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Migration(MigrationError(e))
+    }
+}
+
+/// A failure of the database or of the connection to it: opaque, so that a new database
+/// driver version is no breaking change of rivo-core. `Display` and
+/// [`source`](std::error::Error::source) show the driver's own error;
+/// [`Error::kind`] classifies it; [`DatabaseError::code`] gives the database's error code.
+pub struct DatabaseError(pub(crate) sqlx::Error);
+
+impl DatabaseError {
+    /// The error code the database reported (PostgreSQL's SQLSTATE, e.g. `"57014"` for a
+    /// statement cancelled by `statement_timeout`; SQLite's extended result code), or `None`
+    /// when the database itself reported nothing (a lost connection, a pool timeout, …).
+    pub fn code(&self) -> Option<String> {
+        self.0
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|c| c.into_owned())
+    }
+
+    /// Whether the database refused a write for breaking a unique rule.
+    pub fn is_unique_violation(&self) -> bool {
+        self.0
+            .as_database_error()
+            .is_some_and(|db| db.is_unique_violation())
+    }
+}
+
+impl fmt::Debug for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Applying the migrations failed: opaque like [`DatabaseError`]; `Display` says why.
+pub struct MigrationError(pub(crate) sqlx::migrate::MigrateError);
+
+impl fmt::Debug for MigrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for MigrationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// The unique rules of rivo's schema, as the SQL layer reports a broken one (see
+/// `store::unique_rule`); the domain modules word them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UniqueRule {
+    /// `roles.name`.
+    RoleName,
+    /// `users.username`.
+    UserUsername,
+    /// `users.email` (case-insensitively, and by its normalised identity).
+    UserEmail,
+    /// At most one active assignment per client.
+    OneActiveAssignment,
+    /// Any other unique rule.
+    Other,
 }
 
 /// [`Error::kind`] of a database error.

@@ -43,8 +43,9 @@
 //! let lead = store
 //!     .create_client(NewClient { chat_session_id: Some(session), ..NewClient::new("Grace") })
 //!     .await?;
-//! store.set_stage(lead.id, Stage::Contacted, None, "called").await?;
-//! assert_eq!(store.client(lead.id).await?.current_stage, Stage::Contacted);
+//! let moved = store.set_stage(lead.id, Stage::Contacted, None, "called").await?;
+//! assert_eq!(moved.client.current_stage, Stage::Contacted);
+//! assert_eq!(store.client(lead.id).await?, moved.client);
 //! # Ok(()) }
 //! ```
 //!
@@ -54,6 +55,7 @@
 //! [`Error::Conflict`] names the field whose value is taken, [`Error::NotFound`] names what is
 //! missing, and [`Error::Database`] means the database failed — callers never parse strings.
 
+pub mod access;
 pub mod accounts;
 pub mod audit;
 pub mod auth;
@@ -79,12 +81,14 @@ pub mod webhooks;
 
 pub use accounts::{Permission, Role, User};
 pub use chat::{ChatMessage, SenderType};
-pub use clients::{Assignment, Client, ClientContext, Stage, StageChange};
-pub use error::{AuthFailure, Error, Result, Rule, ValidationErrors};
+pub use clients::{Assignment, Client, ClientContext, Stage, StageChange, StageOutcome};
+pub use error::{
+    AuthFailure, DatabaseError, Error, MigrationError, Result, Rule, ValidationErrors,
+};
 pub use ids::{
     AssignmentId, ClientId, ContextId, MessageId, RoleId, SessionId, StageChangeId, UserId,
 };
 pub use limits::Limits;
 pub use query::{Page, PageRequest, Sort};
 pub use store::{BackendKind, GroupCommitStats, Store, StoreLock, StoreOptions};
-pub use validate::{email_identity, python_strip};
+pub use validate::email_identity;

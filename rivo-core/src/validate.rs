@@ -3,7 +3,7 @@
 use crate::error::Rule;
 
 /// Trims like Python's `str.strip()`: Unicode whitespace plus the separators U+001C..U+001F.
-pub fn python_strip(s: &str) -> &str {
+pub(crate) fn python_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 

@@ -1063,6 +1063,7 @@ async fn new_rows_get_ids_past_the_imported_maximum(
         .set_stage(client.id, Stage::Contacted, Some(user.id), "called")
         .await
         .unwrap()
+        .change
         .unwrap();
     assert_eq!(change.id, StageChangeId(12));
     store

@@ -16,6 +16,7 @@ use poem_openapi::{
     SecurityScheme,
     auth::{ApiKey, Bearer},
 };
+use rivo_core::access::Access;
 use rivo_core::auth::TokenKind;
 use rivo_core::{Permission, Store, User};
 use sha2::Sha256;
@@ -269,9 +270,26 @@ impl Auth {
         })
     }
 
-    /// The caller if they may use the admin: active staff holding `permission` (superusers hold
-    /// every permission). `401` for bad credentials, `403` otherwise. The returned store records
-    /// the caller's writes in the audit log.
+    /// The caller if rivo-core's admin gate lets them use `access`
+    /// ([`Store::authorize`]): `401` for bad credentials, `403` when the gate refuses. The
+    /// returned store records the caller's writes in the audit log.
+    pub async fn authorize(
+        &self,
+        req: &Request,
+        config: &Config,
+        store: &Store,
+        access: Access,
+    ) -> Result<Admin, ApiError> {
+        let caller = self.caller(req, config)?;
+        let store = store.authorize(&caller.user, access).await?;
+        Ok(Admin {
+            store,
+            user: caller.user,
+        })
+    }
+
+    /// The caller if they may use the admin section needing `permission`
+    /// ([`Access::Admin`]: active staff holding it).
     pub async fn admin(
         &self,
         req: &Request,
@@ -279,26 +297,13 @@ impl Auth {
         store: &Store,
         permission: Permission,
     ) -> Result<Admin, ApiError> {
-        let caller = self.caller(req, config)?;
-        if !caller.user.is_active || !caller.user.is_staff {
-            return Err(ApiError::Forbidden(
-                "You do not have permission to perform this action.",
-            ));
-        }
-        if !store.has_permission(&caller.user, permission).await? {
-            return Err(ApiError::Forbidden(
-                "You do not have permission to perform this action.",
-            ));
-        }
-        Ok(Admin {
-            store: store.acting_as(&caller.user),
-            user: caller.user,
-        })
+        self.authorize(req, config, store, Access::Admin(permission))
+            .await
     }
 
-    /// The caller if they hold `permission` (superusers hold every permission), staff or not:
-    /// the CSM routes of `/api/v1/clients/`, where (as in the later original) any active user
-    /// with the permission works leads. `401` for bad credentials, `403` otherwise.
+    /// The caller if they hold `permission`, staff or not ([`Access::Member`]): the CSM routes
+    /// of `/api/v1/clients/`, where (as in the later original) any active user with the
+    /// permission works leads.
     pub async fn member(
         &self,
         req: &Request,
@@ -306,35 +311,19 @@ impl Auth {
         store: &Store,
         permission: Permission,
     ) -> Result<Admin, ApiError> {
-        let caller = self.caller(req, config)?;
-        if !caller.user.is_active || !store.has_permission(&caller.user, permission).await? {
-            return Err(ApiError::Forbidden(
-                "You do not have permission to perform this action.",
-            ));
-        }
-        Ok(Admin {
-            store: store.acting_as(&caller.user),
-            user: caller.user,
-        })
+        self.authorize(req, config, store, Access::Member(permission))
+            .await
     }
 
-    /// Like [`Auth::admin`] but for superusers only (e.g. the audit log).
+    /// The caller if they may use a superuser-only part of the admin ([`Access::Superuser`]:
+    /// the webhooks).
     pub async fn superuser(
         &self,
         req: &Request,
         config: &Config,
         store: &Store,
     ) -> Result<Admin, ApiError> {
-        let caller = self.caller(req, config)?;
-        if !(caller.user.is_active && caller.user.is_staff && caller.user.is_superuser) {
-            return Err(ApiError::Forbidden(
-                "You do not have permission to perform this action.",
-            ));
-        }
-        Ok(Admin {
-            store: store.acting_as(&caller.user),
-            user: caller.user,
-        })
+        self.authorize(req, config, store, Access::Superuser).await
     }
 }
 

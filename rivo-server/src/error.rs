@@ -16,6 +16,7 @@
 //! | unsupported content type | 415 | `{"detail": "Unsupported media type \"…\" in request."}` |
 //! | [`rivo_core::Error::Throttled`] | 429 | `{"detail": …}` and `Retry-After` |
 //! | database unavailable | 503 | `{"detail": …}` |
+//! | [`rivo_core::Error::Config`] (misconfigured: no retry helps; `serve` refuses to start) | 500 | `{"detail": "A server error occurred."}` |
 //! | anything else | 500 | `{"detail": "A server error occurred."}` |
 
 use std::borrow::Cow;
@@ -287,6 +288,10 @@ impl From<rivo_core::Error> for ApiError {
             Error::BotKeyRequired => ApiError::Forbidden(
                 "Posting as bot requires the X-Rivo-Bot-Key header with the bot key.",
             ),
+            Error::Config(_) => {
+                tracing::error!(%err, "misconfigured");
+                ApiError::Internal
+            }
             err if err.is_unavailable() => {
                 tracing::error!(%err, "database unavailable");
                 ApiError::Unavailable

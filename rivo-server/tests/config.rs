@@ -525,3 +525,36 @@ fn chat_contract_and_lead_capture_settings_are_read_and_checked() {
         assert!(err.to_string().contains(name), "{name}={value}: {err}");
     }
 }
+
+/// A `DATABASE_URL` rivo cannot use is a configuration error: `serve` and `check` refuse to
+/// start and say so (never a 503 "unavailable" later), and if an embedder's request meets one
+/// it is a 500, not a 503.
+#[test]
+fn a_bad_database_url_scheme_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in ["serve", "check"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+            .arg(cmd)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SECRET_KEY", "top-secret-value-123")
+            .env("DATABASE_URL", "mysql://rivo:hunter2@localhost/rivo")
+            .env("DEBUG", "True")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{cmd}: {stderr}");
+        assert!(stderr.contains("configuration error"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("unsupported database URL scheme"),
+            "{cmd}: {stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{cmd}: {stderr}");
+    }
+    let err = rivo_server::error::ApiError::from(rivo_core::Error::Config("bad URL".into()));
+    assert_eq!(
+        poem::error::ResponseError::status(&err),
+        poem::http::StatusCode::INTERNAL_SERVER_ERROR
+    );
+}

@@ -425,7 +425,7 @@ pub async fn import_django(
     let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&connect))
         .await
         .map_err(|_| {
-            Error::Database(sqlx::Error::Io(std::io::Error::new(
+            Error::from(sqlx::Error::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!(
                     "no answer from the Django database within {} s",

@@ -135,7 +135,7 @@ impl Appender {
             .lock()
             .map_err(|_| Error::Internal("append queue poisoned".into()))?
             .clone()
-            .ok_or(Error::Database(sqlx::Error::PoolClosed))?;
+            .ok_or_else(|| Error::from(sqlx::Error::PoolClosed))?;
         let (reply, answer) = oneshot::channel();
         queue
             .send(Job {
@@ -144,7 +144,7 @@ impl Appender {
                 reply,
             })
             .await
-            .map_err(|_| Error::Database(sqlx::Error::PoolClosed))?;
+            .map_err(|_| Error::from(sqlx::Error::PoolClosed))?;
         drop(queue);
         answer
             .await
@@ -187,7 +187,9 @@ async fn index_loop(backend: super::sqlite::Backend) {
             match backend.index_search_tail(INDEX_PASS).await {
                 Ok(n) if n >= INDEX_PASS as u64 => continue,
                 Ok(_) => break,
-                Err(Error::Database(sqlx::Error::PoolClosed)) => return,
+                Err(Error::Database(crate::error::DatabaseError(sqlx::Error::PoolClosed))) => {
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "indexing new messages for search failed");
                     break;
@@ -286,7 +288,7 @@ fn fail_all(jobs: Vec<Job>, e: &Error) {
 /// A copy of a batch's error for each of its callers (errors are not `Clone`).
 fn shared_error(e: &Error) -> Error {
     match e {
-        Error::Database(db) => Error::Database(sqlx::Error::Io(std::io::Error::other(format!(
+        Error::Database(db) => Error::from(sqlx::Error::Io(std::io::Error::other(format!(
             "the batch holding this message failed: {db}"
         )))),
         other => Error::Internal(other.to_string()),

@@ -19,7 +19,7 @@ use crate::chat::{
 use crate::clients::{
     Assignment, AssignmentFilter, CleanClient, Client, ClientContext, ClientFilter, ClientSort,
     ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange,
-    StageChangeFilter,
+    StageChangeFilter, StageOutcome,
 };
 use crate::error::{Error, Result, Rule};
 use crate::events::{ClientCreated, Event};
@@ -48,31 +48,8 @@ fn now() -> DateTime<Utc> {
 fn not_found(entity: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |e| match e {
         sqlx::Error::RowNotFound => Error::NotFound { entity },
-        other => Error::Database(other),
+        other => Error::from(other),
     }
-}
-
-/// Maps a unique violation to [`Error::Conflict`] on the first field whose name appears in the
-/// constraint (PostgreSQL) or message (SQLite); other errors pass through.
-fn unique_conflict(e: sqlx::Error, fields: &[&'static str]) -> Error {
-    if let Some(db) = e.as_database_error()
-        && db.is_unique_violation()
-    {
-        let text = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
-        let field = fields
-            .iter()
-            .copied()
-            .find(|f| text.contains(f))
-            .unwrap_or("non_field_errors");
-        let message = match field {
-            "email" => "A user with that email already exists.".to_owned(),
-            "username" => "A user with that username already exists.".to_owned(),
-            "name" => "A role with this name already exists.".to_owned(),
-            other => format!("This {other} is already taken."),
-        };
-        return Error::Conflict { field, message };
-    }
-    Error::Database(e)
 }
 
 fn bind_value(qb: &mut QueryBuilder<Db>, value: &Value) {
@@ -237,7 +214,7 @@ async fn assign_in(
         Some(db) if db.is_foreign_key_violation() => {
             Error::invalid(field, Rule::DoesNotExist { id: assigned_to.0 })
         }
-        _ => unique_conflict(e, &["client_id"]),
+        _ => Error::from(e),
     })?;
     let assignment = Assignment::try_from(row)?;
     let repr = format!("client {client_id} -> user {assigned_to}");
@@ -769,7 +746,7 @@ impl Backend {
         .bind(at)
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| unique_conflict(e, &["name"]))?;
+        .map_err(Error::from)?;
         Self::replace_permissions(
             &mut tx,
             "role_permissions",
@@ -831,7 +808,7 @@ impl Backend {
                 .await
                 .map_err(|e| match e {
                     sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
-                    e => unique_conflict(e, &["name"]),
+                    e => Error::from(e),
                 })?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
@@ -949,7 +926,7 @@ impl Backend {
         .bind(crate::validate::email_identity(&clean.email))
         .fetch_one(&mut *tx)
         .await
-        .map_err(|e| unique_conflict(e, &["email", "username"]))?;
+        .map_err(Error::from)?;
         let created = User::try_from(row)?;
         Self::replace_permissions(
             &mut tx,
@@ -1042,7 +1019,7 @@ impl Backend {
             .await
             .map_err(|e| match e {
                 sqlx::Error::RowNotFound => Error::NotFound { entity: "user" },
-                e => unique_conflict(e, &["email", "username"]),
+                e => Error::from(e),
             })?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "user_permissions", "user_id", id.0, permissions)
@@ -1311,7 +1288,7 @@ impl Backend {
     pub(crate) async fn change_context(
         &self,
         client_id: ClientId,
-        change: ContextChange,
+        changes: &[ContextChange],
         limits: &crate::Limits,
         audit: Audit<'_>,
     ) -> Result<ClientContext> {
@@ -1343,7 +1320,9 @@ impl Backend {
                 updated_at: at,
             },
         };
-        change.apply(&mut context);
+        for change in changes {
+            change.clone().apply(&mut context);
+        }
         limits.check_context(&context.data)?;
         let row: ContextRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
@@ -1395,28 +1374,38 @@ impl Backend {
         changed_by: Option<UserId>,
         remarks: &str,
         audit: Audit<'_>,
-    ) -> Result<Option<StageChange>> {
+    ) -> Result<StageOutcome> {
         let mut tx = self.begin().await?;
-        let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT current_stage FROM clients WHERE id = $1{FOR_UPDATE}"
+        let row: Option<ClientRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{FOR_UPDATE}"
         )))
         .bind(client_id.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(current) = current else {
+        let Some(row) = row else {
             return Err(Error::NotFound { entity: "client" });
         };
-        if current == to_stage.as_str() {
-            return Ok(None);
+        let client = Client::try_from(row)?;
+        if client.current_stage == to_stage {
+            tx.commit().await?;
+            return Ok(StageOutcome {
+                client,
+                change: None,
+            });
         }
+        let current = client.current_stage.as_str();
         Self::check_ref(&mut tx, "users", "changed_by", changed_by.map(|u| u.0)).await?;
         let at = now();
-        sqlx::query("UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3")
-            .bind(to_stage.as_str())
-            .bind(at)
-            .bind(client_id.0)
-            .execute(&mut *tx)
-            .await?;
+        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
+            "UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3 \
+             RETURNING {CLIENT_COLS}"
+        )))
+        .bind(to_stage.as_str())
+        .bind(at)
+        .bind(client_id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let client = Client::try_from(row)?;
         let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
              remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -1447,7 +1436,10 @@ impl Backend {
         .await?;
         emit(&mut tx, &Event::ClientStageChanged(change.clone())).await?;
         tx.commit().await?;
-        Ok(Some(change))
+        Ok(StageOutcome {
+            client,
+            change: Some(change),
+        })
     }
 
     pub(crate) async fn list_stage_changes(
@@ -1583,7 +1575,7 @@ impl Backend {
         .await
         .map_err(|e| match e.as_database_error() {
             Some(db) if db.is_foreign_key_violation() => Error::NotFound { entity: "user" },
-            _ => Error::Database(e),
+            _ => Error::from(e),
         })?;
         Ok(())
     }

@@ -396,7 +396,7 @@ fn import_error(e: sqlx::Error, table: &str, ids: impl IntoIterator<Item = i64>)
         ),
         _ => {
             tracing::error!(table, rows = %rows, error = %e, "importing rows failed");
-            Error::Database(e)
+            Error::from(e)
         }
     }
 }

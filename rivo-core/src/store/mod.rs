@@ -45,6 +45,39 @@ impl BackendKind {
     }
 }
 
+/// Which unique rule of the schema a driver error broke, if it is a unique violation: the SQL
+/// layer's whole part in wording conflicts (the domain modules turn the rule into a field and a
+/// sentence). PostgreSQL names the constraint or index (`users_email_identity`); SQLite names
+/// the columns (`users.email_key`) or, for an expression index, the index
+/// (`index 'users_email_key'`). Both spellings of every unique rule in `migrations/` are listed
+/// here, matched exactly (never by substring).
+pub(crate) fn unique_rule(e: &sqlx::Error) -> Option<crate::error::UniqueRule> {
+    use crate::error::UniqueRule;
+    let db = e
+        .as_database_error()
+        .filter(|db| db.is_unique_violation())?;
+    let name = match db.constraint() {
+        Some(constraint) => constraint.to_owned(),
+        None => db
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+            .unwrap_or(db.message())
+            .to_owned(),
+    };
+    Some(match name.as_str() {
+        "roles_name_key" | "roles.name" => UniqueRule::RoleName,
+        "users_username_key" | "users.username" => UniqueRule::UserUsername,
+        "users_email_key"
+        | "index 'users_email_key'"
+        | "users_email_identity"
+        | "users.email_key" => UniqueRule::UserEmail,
+        "client_assignments_one_active" | "client_assignments.client_id" => {
+            UniqueRule::OneActiveAssignment
+        }
+        _ => UniqueRule::Other,
+    })
+}
+
 /// Gives the sqlx pool behind a backend's pool field (PostgreSQL wraps its pool).
 pub(crate) trait AsPool<DB: sqlx::Database> {
     fn as_pool(&self) -> &sqlx::Pool<DB>;
@@ -228,12 +261,9 @@ impl Store {
                 Backend::Sqlite(sqlite::Backend::connect(url, &options).await?)
             }
             None => {
-                return Err(Error::Database(sqlx::Error::Configuration(
-                    format!(
-                        "unsupported database URL scheme {:?}: use postgres:// or sqlite:",
-                        url.split(':').next().unwrap_or_default()
-                    )
-                    .into(),
+                return Err(Error::Config(format!(
+                    "unsupported database URL scheme {:?}: use postgres:// or sqlite:",
+                    url.split(':').next().unwrap_or_default()
                 )));
             }
         };

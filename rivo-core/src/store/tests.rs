@@ -135,6 +135,7 @@ mod chat_scale;
 mod leads;
 mod observe;
 mod privacy;
+mod rules;
 mod streams;
 mod summaries;
 mod webhooks;
@@ -172,7 +173,7 @@ async fn migrations_run_without_the_statement_timeout() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014")),
+        matches!(&err, Error::Database(db) if db.code().as_deref() == Some("57014")),
         "{err:?}"
     );
     store.close().await;
@@ -208,7 +209,7 @@ async fn statement_timeout_cancels_a_slow_postgres_query() {
         .await
         .unwrap_err();
     match &err {
-        Error::Database(sqlx::Error::Database(db)) => {
+        Error::Database(db) => {
             assert_eq!(db.code().as_deref(), Some("57014"), "{err:?}")
         }
         other => panic!("expected the server to cancel the statement, got {other:?}"),
@@ -1417,6 +1418,7 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
         .set_stage(client.id, Stage::Contacted, Some(agent.id), "  first call ")
         .await
         .unwrap()
+        .change
         .unwrap();
     assert_eq!(
         (change.from_stage, change.to_stage),
@@ -1430,7 +1432,8 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
         store
             .set_stage(client.id, Stage::Contacted, None, "again")
             .await
-            .unwrap(),
+            .unwrap()
+            .change,
         None
     );
     store
@@ -1534,18 +1537,21 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let before = store.context(client.id).await.unwrap();
     assert!(before.data.is_empty());
     store
-        .change_context(client.id, ContextChange::Set("amount".into(), json!(100)))
+        .change_context(
+            client.id,
+            &[ContextChange::Set("amount".into(), json!(100))],
+        )
         .await
         .unwrap();
     let merged = store
         .change_context(
             client.id,
-            ContextChange::Merge(
+            &[ContextChange::Merge(
                 json!({"amount": 200, "city": "Oslo"})
                     .as_object()
                     .unwrap()
                     .clone(),
-            ),
+            )],
         )
         .await
         .unwrap();
@@ -1561,23 +1567,23 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     );
     assert_eq!(store.context_value(client.id, "nope").await.unwrap(), None);
     store
-        .change_context(client.id, ContextChange::Remove("amount".into()))
+        .change_context(client.id, &[ContextChange::Remove("amount".into())])
         .await
         .unwrap();
     let s = session();
     store
-        .change_context(client.id, ContextChange::ChatSession(Some(s)))
+        .change_context(client.id, &[ContextChange::ChatSession(Some(s))])
         .await
         .unwrap();
     let replaced = store
         .change_context(
             client.id,
-            ContextChange::Replace(
+            &[ContextChange::Replace(
                 json!({"nested": {"a": [1, 2]}})
                     .as_object()
                     .unwrap()
                     .clone(),
-            ),
+            )],
         )
         .await
         .unwrap();
@@ -1587,13 +1593,13 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     );
     assert_eq!(replaced.chat_session_id, Some(s));
     let err = store
-        .change_context(client.id, ContextChange::Set(String::new(), json!(1)))
+        .change_context(client.id, &[ContextChange::Set(String::new(), json!(1))])
         .await
         .unwrap_err();
     assert_eq!(validation_fields(err)[0].0, "key");
     assert!(matches!(
         store
-            .change_context(ClientId(999), ContextChange::Set("a".into(), json!(1)))
+            .change_context(ClientId(999), &[ContextChange::Set("a".into(), json!(1))])
             .await,
         Err(Error::NotFound { entity: "client" })
     ));
@@ -1607,7 +1613,7 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
         .unwrap();
     assert!(store.context(client.id).await.unwrap().data.is_empty());
     let recreated = store
-        .change_context(client.id, ContextChange::Set("k".into(), json!(true)))
+        .change_context(client.id, &[ContextChange::Set("k".into(), json!(true))])
         .await
         .unwrap();
     assert_eq!(recreated.data, *json!({"k": true}).as_object().unwrap());
@@ -1620,7 +1626,7 @@ async fn concurrent_context_merges_keep_every_key(store: &Store) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .change_context(client.id, ContextChange::Set(format!("k{i}"), json!(i)))
+                .change_context(client.id, &[ContextChange::Set(format!("k{i}"), json!(i))])
                 .await
                 .unwrap();
         }));
@@ -1755,7 +1761,7 @@ async fn database_refuses_two_active_assignments(store: &Store) {
         .await
         .unwrap_err();
     match err {
-        Error::Database(e) => assert!(e.as_database_error().unwrap().is_unique_violation()),
+        Error::Database(e) => assert!(e.is_unique_violation()),
         other => panic!("expected a unique violation, got {other:?}"),
     }
 }
@@ -1784,7 +1790,7 @@ async fn deleting_a_client_cascades(store: &Store) {
         .unwrap();
     store.assign(client.id, agent.id, None, "").await.unwrap();
     store
-        .change_context(client.id, ContextChange::Set("a".into(), json!(1)))
+        .change_context(client.id, &[ContextChange::Set("a".into(), json!(1))])
         .await
         .unwrap();
     store.delete_client(client.id).await.unwrap();
@@ -2281,7 +2287,7 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         .await
         .unwrap();
     as_admin
-        .change_context(client.id, ContextChange::Set("k".into(), json!(1)))
+        .change_context(client.id, &[ContextChange::Set("k".into(), json!(1))])
         .await
         .unwrap();
     as_admin
@@ -2413,7 +2419,8 @@ async fn audit_never_records_a_rolled_back_change(store: &Store) {
         as_admin
             .set_stage(client.id, Stage::Lead, None, "")
             .await
-            .unwrap(),
+            .unwrap()
+            .change,
         None
     );
     assert_eq!(count(store, "audit_log").await, 0);
@@ -2800,7 +2807,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
         )
     };
     as_admin
-        .change_context(client.id, merge(3, 5))
+        .change_context(client.id, &[merge(3, 5)])
         .await
         .unwrap();
     for (change, text) in [
@@ -2808,7 +2815,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
         (merge(1, 300), "no larger than 200 bytes"),
     ] {
         let err = as_admin
-            .change_context(client.id, change)
+            .change_context(client.id, &[change])
             .await
             .unwrap_err();
         let Error::Validation(errors) = err else {
@@ -2826,7 +2833,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
     as_admin
         .change_context(
             client.id,
-            ContextChange::Set("k0".into(), json!("y".repeat(100))),
+            &[ContextChange::Set("k0".into(), json!("y".repeat(100)))],
         )
         .await
         .unwrap();
@@ -2839,7 +2846,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
         },
     )
     .acting_as(&admin);
-    wide.change_context(client.id, merge(1000, 1))
+    wide.change_context(client.id, &[merge(1000, 1)])
         .await
         .unwrap();
     let log = store

@@ -360,24 +360,16 @@ impl AdminClientsApi {
         let data = body.opt_object("context_data");
         let session = body.opt_nullable_session("chat_session_id");
         body.finish()?;
-        let client = ClientId(id.0);
-        let mut context = admin
-            .store
-            .change_context(client, ContextChange::Replace(data.unwrap_or_default()))
-            .await?;
-        if let Some(session) = session {
-            context = admin
-                .store
-                .change_context(client, ContextChange::ChatSession(session))
-                .await?;
-        }
+        let mut changes = vec![ContextChange::Replace(data.unwrap_or_default())];
+        changes.extend(session.map(ContextChange::ChatSession));
+        let context = admin.store.change_context(ClientId(id.0), &changes).await?;
         Ok(found(context.into()))
     }
 
     /// Merge keys into a client's context
     ///
-    /// Sets the keys of `context_data` (other keys stay) and removes the keys in `remove`, in
-    /// one transaction each.
+    /// Sets the keys of `context_data` (other keys stay) and removes the keys in `remove`, all
+    /// in one transaction: when one change is refused, none is applied.
     #[oai(
         path = "/clients/:id/context/",
         method = "patch",
@@ -415,7 +407,6 @@ impl AdminClientsApi {
         };
         let session = body.opt_nullable_session("chat_session_id");
         body.finish()?;
-        let client = ClientId(id.0);
         let mut changes: Vec<ContextChange> = Vec::new();
         if let Some(data) = data {
             changes.push(ContextChange::Merge(data));
@@ -424,14 +415,7 @@ impl AdminClientsApi {
         if let Some(session) = session {
             changes.push(ContextChange::ChatSession(session));
         }
-        let mut context = None;
-        for change in changes {
-            context = Some(admin.store.change_context(client, change).await?);
-        }
-        let context = match context {
-            Some(context) => context,
-            None => admin.store.context(client).await?,
-        };
+        let context = admin.store.change_context(ClientId(id.0), &changes).await?;
         Ok(found(context.into()))
     }
 
@@ -461,21 +445,19 @@ impl AdminClientsApi {
         let stage: Option<Stage> = body.choice("to_stage");
         let remarks = body.opt_string("remarks");
         body.finish()?;
-        let client = ClientId(id.0);
-        let history = admin
+        let outcome = admin
             .store
             .set_stage(
-                client,
+                ClientId(id.0),
                 stage.unwrap_or_default(),
                 Some(admin.user.id),
                 remarks.as_deref().unwrap_or_default(),
             )
             .await?;
-        let current = admin.store.client(client).await?;
         Ok(found(StageResult {
-            changed: history.is_some(),
-            client: current.into(),
-            history: history.map(Into::into),
+            changed: outcome.change.is_some(),
+            client: outcome.client.into(),
+            history: outcome.change.map(Into::into),
         }))
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Query};
+use rivo_core::access::Access;
 use rivo_core::accounts::{Action, Model};
 use rivo_core::accounts::{RoleFilter, RoleSort, UserFilter, UserSort};
 use rivo_core::audit::{AuditFilter, AuditSort};
@@ -19,7 +20,7 @@ use super::bodies::{AuditActionName, AuditPage};
 use super::{AdminTag, Found, ListErrors, Paging, ReadErrors, found};
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::error::{ApiError, OpError};
+use crate::error::OpError;
 
 /// What the caller may do with one kind of object.
 #[derive(Debug, Object, Serialize)]
@@ -81,11 +82,7 @@ impl AdminLogApi {
         config: Data<&Arc<Config>>,
     ) -> Result<Found<AdminIndex>, OpError<ReadErrors>> {
         let caller = auth.caller(req, &config)?;
-        if !caller.user.is_active || !caller.user.is_staff {
-            return Err(
-                ApiError::Forbidden("You do not have permission to perform this action.").into(),
-            );
-        }
+        store.authorize(&caller.user, Access::AdminIndex).await?;
         let held = store.effective_permissions(&caller.user).await?;
         let can = |model: Model| Abilities {
             view: held.contains(&Permission::new(Action::View, model)),
@@ -190,7 +187,7 @@ impl AdminLogApi {
                 permissions: abilities,
             });
         }
-        if caller.user.is_superuser {
+        if store.may(&caller.user, Access::AuditLog).await? {
             let count = store
                 .list_audit(&AuditFilter::default(), Sort::asc(AuditSort::Id), one)
                 .await?;
@@ -241,7 +238,9 @@ impl AdminLogApi {
         /// Only this action.
         action: Query<Option<AuditActionName>>,
     ) -> Result<Found<AuditPage>, OpError<ListErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = auth
+            .authorize(req, &config, &store, Access::AuditLog)
+            .await?;
         let paging = Paging::new(page.0, page_size.0)?;
         let filter = AuditFilter {
             actor_id: actor.0.map(UserId),

@@ -208,6 +208,7 @@ impl AdminAccountsApi {
         let is_superuser = body.opt_bool("is_superuser");
         let permissions = body.opt_permissions("permissions");
         body.finish()?;
+        let default = NewUser::default();
         let user = admin
             .store
             .create_user_as(
@@ -221,9 +222,9 @@ impl AdminAccountsApi {
                     phone: phone.unwrap_or_default(),
                     role_id: role.map(RoleId),
                     created_by: Some(admin.user.id),
-                    is_active: is_active.unwrap_or(true),
-                    is_staff: is_staff.unwrap_or(false),
-                    is_superuser: is_superuser.unwrap_or(false),
+                    is_active: is_active.unwrap_or(default.is_active),
+                    is_staff: is_staff.unwrap_or(default.is_staff),
+                    is_superuser: is_superuser.unwrap_or(default.is_superuser),
                     permissions: permissions.unwrap_or_default(),
                 },
             )

@@ -373,7 +373,7 @@ async fn session_rows_link_the_client_of_the_context(db: &TestDb) {
     assert_eq!(rows[&other].client_id, None);
     // Moving a context to another session relinks both.
     store
-        .change_context(second.id, ContextChange::ChatSession(Some(other)))
+        .change_context(second.id, &[ContextChange::ChatSession(Some(other))])
         .await
         .unwrap();
     let rows = session_rows(store).await;

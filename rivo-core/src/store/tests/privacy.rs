@@ -336,7 +336,7 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
     as_admin
         .change_context(
             ada.id,
-            ContextChange::Set("passport".into(), json!("PX-123456")),
+            &[ContextChange::Set("passport".into(), json!("PX-123456"))],
         )
         .await
         .unwrap();

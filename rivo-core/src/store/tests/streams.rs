@@ -122,6 +122,7 @@ async fn activity_stream_reports_messages_and_client_events_and_resumes(db: &Tes
         .set_stage(client.id, Stage::Contacted, Some(user.id), "called")
         .await
         .unwrap()
+        .change
         .unwrap();
     let changed = next(&mut live).await;
     assert_eq!(changed.event, Event::ClientStageChanged(change.clone()));

@@ -154,6 +154,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
         .set_stage(client.id, Stage::Contacted, None, "called")
         .await
         .unwrap()
+        .change
         .unwrap();
     let assignment = store
         .assign(client.id, support.id, None, "yours")
