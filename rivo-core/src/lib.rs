@@ -55,6 +55,7 @@
 //! missing, and [`Error::Database`] means the database failed — callers never parse strings.
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod chat;

@@ -23,10 +23,7 @@ use sha2::Sha256;
 use crate::config::Config;
 use crate::error::ApiError;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "rivo_session";
-/// Name of the cookie holding the CSRF token (readable by scripts, unlike the session).
-pub const CSRF_COOKIE: &str = "rivo_csrftoken";
+pub use rivo_core::admin::{CSRF_COOKIE, SESSION_COOKIE};
 /// Header that must repeat the CSRF token on unsafe requests authenticated by cookie.
 pub const CSRF_HEADER: &str = "x-csrftoken";
 

@@ -10,10 +10,14 @@
 pub mod bodies;
 pub mod chat;
 pub mod clients;
+pub mod ctx;
 mod examples;
+pub mod index;
 pub mod input;
 mod log;
+mod names;
 pub mod privacy;
+mod resource;
 pub mod users;
 pub mod webhooks;
 
@@ -25,12 +29,47 @@ use rivo_core::{PageRequest, Sort, query::SortField};
 
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
 
-pub use chat::AdminChatApi;
-pub use clients::AdminClientsApi;
+pub use chat::{AdminChatApi, AdminChatMessagesApi, AdminChatSessionsApi};
+pub use clients::{
+    AdminAssignmentsApi, AdminClientsApi, AdminClientsResourceApi, AdminContextsApi,
+    AdminStageHistoryApi,
+};
+pub use index::AdminIndexApi;
 pub use log::AdminLogApi;
 pub use privacy::AdminPrivacyApi;
-pub use users::AdminAccountsApi;
+pub use users::{AdminAccountsApi, AdminRolesApi, AdminUsersApi};
 pub use webhooks::AdminWebhooksApi;
+
+/// The admin index and the list/read/delete routes generated from the section descriptions
+/// ([`rivo_core::admin::RESOURCES`]), one API per section.
+pub type AdminResourceApis = (
+    AdminIndexApi,
+    AdminUsersApi,
+    AdminRolesApi,
+    AdminChatSessionsApi,
+    AdminChatMessagesApi,
+    AdminClientsResourceApi,
+    AdminContextsApi,
+    AdminStageHistoryApi,
+    AdminAssignmentsApi,
+    AdminLogApi,
+);
+
+/// An instance of each of [`AdminResourceApis`].
+pub fn resource_apis() -> AdminResourceApis {
+    (
+        AdminIndexApi,
+        AdminUsersApi,
+        AdminRolesApi,
+        AdminChatSessionsApi,
+        AdminChatMessagesApi,
+        AdminClientsResourceApi,
+        AdminContextsApi,
+        AdminStageHistoryApi,
+        AdminAssignmentsApi,
+        AdminLogApi,
+    )
+}
 
 /// The OpenAPI tags of the admin and account routes.
 #[derive(poem_openapi::Tags)]
@@ -58,8 +97,7 @@ pub enum AdminTag {
     AdminWebhooks,
 }
 
-/// Default page size of admin lists.
-pub const DEFAULT_PAGE_SIZE: u32 = 25;
+pub use rivo_core::admin::DEFAULT_PAGE_SIZE;
 
 /// `?page=` and `?page_size=` as DRF's `PageNumberPagination` reads them: a missing or bad
 /// `page_size` means the default, a page below 1 or past the last is `404 Invalid page.`.
