@@ -967,7 +967,7 @@ async function clientPage(id) {
     h("h2", {}, "Stage: ", h("span", { class: `stage stage-${client.current_stage}`, id: "current-stage" }, stageLabel(client.current_stage))),
     canChange ? stageForm : null,
     history ? [
-      h("h3", {}, "Stage history"),
+      h("h3", {}, sectionOf("stage_history").label),
       history.results.length
         ? h("div", { class: "results" }, h("table", { id: "stage-history" },
           h("thead", {}, h("tr", {}, ["When", "From", "To", "Changed by", "Remarks"].map((c) => h("th", { scope: "col" }, c)))),
