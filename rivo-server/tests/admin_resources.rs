@@ -186,6 +186,23 @@ fn every_description_matches_the_spec() {
     }
 }
 
+#[test]
+fn the_spec_spells_the_stages_and_the_session_cookie_as_the_core_does() {
+    let spec = spec();
+    let stages: Vec<&str> = spec["components"]["schemas"]["Stage"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let core: Vec<&str> = admin::stages().map(|(value, _)| value).collect();
+    assert_eq!(stages, core);
+    assert_eq!(
+        spec["components"]["securitySchemes"]["SessionCookie"]["name"],
+        admin::SESSION_COOKIE
+    );
+}
+
 /// The names of the UI's section extras (`export const SECTIONS = { name: {…}, … }`).
 fn ui_section_names(js: &str) -> Vec<String> {
     let body = js
