@@ -688,7 +688,7 @@ async function formPage(name, id) {
   if (!editable) {
     mount(main, h("h1", {}, title), h("h2", { class: "subtitle" }, itemTitle),
       readonlyBlock(item, section.readonly || Object.keys(item)),
-      section.extraLinks ? section.extraLinks(id, item).map((l) => h("p", {}, h("a", { href: l.href, id: l.id || null }, l.label))) : null,
+      section.extraLinks ? section.extraLinks(id, item, abilities).map((l) => h("p", {}, h("a", { href: l.href, id: l.id || null }, l.label))) : null,
       h("div", { class: "submit-row" }, deleteLink));
     return;
   }
@@ -705,7 +705,7 @@ async function formPage(name, id) {
     h("fieldset", { class: "module" }, controls),
     !adding ? readonlyBlock(item, section.readonly) : null,
     h("div", { class: "submit-row" }, save,
-      section.extraLinks && !adding ? section.extraLinks(id, item).map((l) => h("a", { class: "button", href: l.href, id: l.id || null }, l.label)) : null,
+      section.extraLinks && !adding ? section.extraLinks(id, item, abilities).map((l) => h("a", { class: "button", href: l.href, id: l.id || null }, l.label)) : null,
       deleteLink));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -27,8 +27,9 @@ export const SECTIONS = {
         help: "Superusers hold every permission." },
     ],
     readonly: ["date_joined", "last_login", "created_at", "updated_at"],
-    /** Links next to "Save" on an object's form. */
-    extraLinks: (id) => [{ id: "change-password", label: "Change password", href: `#/users/${id}/password` }],
+    /** Links on an object's page (`abilities`: what the caller may do in the section). */
+    extraLinks: (id, item, abilities) => (abilities.change
+      ? [{ id: "change-password", label: "Change password", href: `#/users/${id}/password` }] : []),
     /** Sub-pages of an object (`#/users/7/password`). */
     actions: ["password"],
   },
