@@ -6,6 +6,16 @@
 //! Only active staff get in; each route needs the Django-style permission of its model
 //! (`client.change_client`, …), which superusers always hold. Every write is recorded in the
 //! audit log (`GET /api/v1/admin/log/`).
+//!
+//! Each section is described once, in [`rivo_core::admin`] (label, permission model, columns,
+//! filters, search, orderings). Its list, read and delete routes are generated from that
+//! description and its store methods by `admin_resource!` (see `resource.rs`); the index
+//! (`index.rs`) serves the descriptions, and the admin UI renders from them. Writes and actions
+//! (stage, assign, context, …) are written by hand. Every handler takes one
+//! [`ctx::AdminCtx`] and gates in one line with [`ctx::AdminCtx::require`].
+//!
+//! Adding a section: a `ResourceSpec` (plus its `ResourceKind` and count) in `rivo_core::admin`,
+//! one `admin_resource!` call with the store calls, and its API in [`AdminResourceApis`].
 
 pub mod bodies;
 pub mod chat;
