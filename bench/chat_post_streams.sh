@@ -72,7 +72,11 @@ PY
   }
 }
 
-# One POST run of variant $1 on database $2: prints requests/s.
+# CPU time (user + system) a process has used so far, in clock ticks (1/100 s).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# One POST run of variant $1 on database $2: prints requests/s, and appends the server's and
+# the stream client's CPU µs per request over the timed load to $OUT/cpu-$variant.
 post_run() {
   local variant=$1 url=$2 c=$3 pid rps base=http://127.0.0.1:$PORT
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
@@ -80,6 +84,7 @@ post_run() {
   pid=$!
   for _ in $(seq 200); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
   variant_stop() { :; }
+  STREAMS_PID=
   if declare -F "${variant}_start" >/dev/null; then
     "${variant}_start" "$base" "$url"
   else
@@ -88,7 +93,12 @@ post_run() {
     variant_start "$base" "$url"
   fi
   post_load "$base/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" >/dev/null
+  local s0 c0 s1 c1
+  s0=$(ticks "$pid"); c0=$([ -n "$STREAMS_PID" ] && ticks "$STREAMS_PID" || echo 0)
   rps=$(post_load "$base/api/v1/chat/stream/" "$c" "$SECS" "$OUT/bodies.jsonl")
+  s1=$(ticks "$pid"); c1=$([ -n "$STREAMS_PID" ] && ticks "$STREAMS_PID" || echo 0)
+  echo "$(( (s1 - s0) * 10000 / (rps * SECS) )) $(( (c1 - c0) * 10000 / (rps * SECS) ))" \
+    >> "$OUT/cpu-${url%%:*}-$variant"
   variant_stop
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   kill $(jobs -p) 2>/dev/null || true
@@ -124,5 +134,9 @@ for key in $(printf '%s\n' "${!R[@]}" | sort); do
   p=$(printf '%s\n' ${R[$base]:-} | median)
   ratio=$([ -n "$p" ] && python3 -c "print(f'{$m/$p:.3f}')" || echo "-")
   printf '%-32s runs: %-40s median: %-6s vs plain: %s\n' "$key" "${R[$key]}" "$m" "$ratio"
+done
+for f in "$OUT"/cpu-*; do
+  printf '%-32s CPU µs per request, median: server %s, stream client %s\n' "${f##*/cpu-}" \
+    "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)"
 done
 [ -f "$OUT/streams-check" ] && cat "$OUT/streams-check"

@@ -50,6 +50,7 @@ async def main():
 asyncio.run(main())
 PY
 python3 "$OUT/receiver.py" "$RPORT" &
+RECEIVER=$!
 
 # wrk: POST a chat message to a random one of 1000 sessions.
 cat > "$OUT/post.lua" <<'LUA'
@@ -92,7 +93,11 @@ print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" 
   fi
 }
 
-# One run: prints "requests/s pending-at-stop delivered".
+# CPU time (user + system) a process has used so far, in clock ticks (1/100 s).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# One run: prints "requests/s pending-at-stop delivered server-cpu-µs/request
+# receiver-cpu-µs/request" (CPU over the timed load only).
 run() {
   local backend=$1 variant=$2 url pid rps now
   url=$(fresh "$backend")
@@ -108,14 +113,17 @@ run() {
   pid=$!
   for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
   wrk -t2 -c"$C" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" >/dev/null
+  local s0 r0 s1 r1
+  s0=$(ticks "$pid"); r0=$(ticks "$RECEIVER")
   rps=$(wrk -t2 -c"$C" -d"${SECS}s" -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
     awk '/Non-2xx/ {bad=1} /^Requests\/sec/ {print int($2)} END {if (bad) print "NON-2xx" > "/dev/stderr"}')
+  s1=$(ticks "$pid"); r1=$(ticks "$RECEIVER")
   local pending delivered
   pending=$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
   sleep 3
   delivered=$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  echo "$rps $pending $delivered"
+  echo "$rps $pending $delivered $(( (s1 - s0) * 10000 / (rps * SECS) )) $(( (r1 - r0) * 10000 / (rps * SECS) ))"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -123,8 +131,8 @@ for backend in $BACKENDS; do
   for variant in $VARIANTS; do : > "$OUT/$variant"; done
   for round in $(seq "$ROUNDS"); do
     for variant in $VARIANTS; do
-      read -r rps pending delivered < <(run "$backend" "$variant")
-      echo "$backend c=$C round $round $variant: $rps req/s (deliveries pending at stop: $pending, delivered 3 s later: $delivered)"
+      read -r rps pending delivered scpu rcpu < <(run "$backend" "$variant")
+      echo "$backend c=$C round $round $variant: $rps req/s (deliveries pending at stop: $pending, delivered 3 s later: $delivered; CPU per request: server ${scpu} µs, receiver ${rcpu} µs)"
       echo "$rps" >> "$OUT/$variant"
     done
   done

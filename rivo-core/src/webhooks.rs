@@ -1066,39 +1066,68 @@ impl Store {
         );
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        // Attempts finished but not yet recorded, and since when the oldest has waited.
         let mut done: Vec<(AttemptRow, Outcome)> = Vec::new();
+        let mut waiting_since: Option<tokio::time::Instant> = None;
+        // Whether deliveries may be due: set by a wake-up (a new event), the poll tick (retries
+        // coming due, other servers' events) and a claim that filled every free slot; cleared
+        // by a claim that found fewer. So an idle worker writes nothing.
+        let mut may_be_due = true;
         loop {
-            // Attempts that finished meanwhile are recorded together, in one transaction.
             while let Some(finished) = inflight.try_join_next() {
                 if let Ok(finished) = finished {
                     done.push(finished);
                 }
             }
-            self.record_attempts(&mut done).await;
+            if !done.is_empty() {
+                waiting_since.get_or_insert_with(tokio::time::Instant::now);
+            }
             let options = self.webhooks.options();
-            let free = options.concurrency.max(1).saturating_sub(inflight.len());
-            if free > 0 {
+            let slots = options.concurrency.max(1);
+            let free = slots.saturating_sub(inflight.len());
+            if cycle_due(
+                inflight.len(),
+                slots,
+                waiting_since.map(|t| t.elapsed()),
+                !done.is_empty(),
+                may_be_due && free > 0,
+            ) {
+                let claim = if may_be_due { free } else { 0 };
                 let now = Utc::now();
                 let lease = chrono::Duration::from_std(options.lease()).unwrap_or_default();
-                match dispatch!(self.claim_deliveries(
+                match dispatch!(self.finish_and_claim(
+                    &done,
                     micros(now),
                     micros(now + lease),
-                    i64::try_from(free).unwrap_or(1)
+                    i64::try_from(claim).unwrap_or(1)
                 )) {
                     Ok(claimed) => {
+                        if claim > 0 {
+                            may_be_due = claimed.len() >= claim;
+                        }
                         for row in claimed {
                             let store = self.clone();
                             let options = options.clone();
                             inflight.spawn(async move { store.attempt(row, &options).await });
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
+                    // The claims of unrecorded attempts expire and those deliveries are
+                    // attempted again (at least once).
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        attempts = done.len(),
+                        "recording and claiming webhook deliveries failed"
+                    ),
                 }
+                done.clear();
+                waiting_since = None;
             }
+            let record_by = waiting_since.map(|t| t + RECORD_WITHIN);
             tokio::select! {
                 () = &mut shutdown => break,
-                () = self.webhooks.wake.notified() => {}
+                () = self.webhooks.wake.notified() => may_be_due = true,
                 _ = poll.tick() => {
+                    may_be_due = true;
                     if let Err(e) = self.refresh_subscriptions().await {
                         tracing::warn!(error = %e, "reading webhook subscriptions failed");
                     }
@@ -1114,6 +1143,7 @@ impl Store {
                         done.push(finished);
                     }
                 }
+                () = sleep_until_some(record_by) => {}
             }
         }
         while let Some(finished) = inflight.join_next().await {
@@ -1121,19 +1151,9 @@ impl Store {
                 done.push(finished);
             }
         }
-        self.record_attempts(&mut done).await;
-    }
-
-    /// Records finished attempts (and empties `done`). On failure the claims expire and the
-    /// deliveries are attempted again (at least once).
-    async fn record_attempts(&self, done: &mut Vec<(AttemptRow, Outcome)>) {
-        if done.is_empty() {
-            return;
-        }
-        if let Err(e) = dispatch!(self.finish_attempts(done)) {
+        if let Err(e) = dispatch!(self.finish_and_claim(&done, 0, 0, 0)) {
             tracing::warn!(error = %e, attempts = done.len(), "recording webhook attempts failed");
         }
-        done.clear();
     }
 
     /// One attempt of a claimed delivery and its outcome (recorded by the worker).
@@ -1215,6 +1235,40 @@ impl Store {
         Outcome::Retry {
             at: now_us.saturating_add(delay).min(give_up),
         }
+    }
+}
+
+/// How long a finished attempt may wait to be recorded with others (see [`cycle_due`]).
+const RECORD_WITHIN: Duration = Duration::from_millis(50);
+
+/// Whether the worker runs a cycle now: one write transaction that records the attempts that
+/// finished and claims deliveries for the free slots.
+///
+/// The cycles are grouped so that each carries several deliveries: with `inflight` attempts
+/// of `slots` running, a cycle waits until half the slots are free (or nothing is in flight,
+/// or the oldest unrecorded attempt has waited [`RECORD_WITHIN`]). On SQLite every write
+/// transaction takes the one writer away from the chat's appends, so one cycle per finished
+/// attempt (two transactions each) would cost the chat half its throughput under load.
+fn cycle_due(
+    inflight: usize,
+    slots: usize,
+    oldest_waited: Option<Duration>,
+    to_record: bool,
+    to_claim: bool,
+) -> bool {
+    if !to_record && !to_claim {
+        return false;
+    }
+    inflight == 0
+        || slots.saturating_sub(inflight) >= slots.div_ceil(2)
+        || oldest_waited.is_some_and(|w| w >= RECORD_WITHIN)
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -1434,6 +1488,29 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_groups_its_writes_until_half_its_slots_are_free() {
+        let ms = Duration::from_millis;
+        // Nothing to record or claim: no write at all.
+        assert!(!cycle_due(0, 16, None, false, false));
+        assert!(!cycle_due(3, 16, Some(ms(500)), false, false));
+        // Idle worker: a new event is claimed at once.
+        assert!(cycle_due(0, 16, None, false, true));
+        // Busy worker: one finished attempt waits for others ...
+        assert!(!cycle_due(15, 16, Some(ms(1)), true, true));
+        assert!(!cycle_due(9, 16, Some(ms(10)), true, true));
+        // ... until half the slots are free,
+        assert!(cycle_due(8, 16, Some(ms(1)), true, true));
+        assert!(!cycle_due(2, 3, Some(ms(1)), true, false));
+        assert!(cycle_due(1, 3, Some(ms(1)), true, false));
+        // or the oldest has waited long enough (a few slow endpoints hold the rest).
+        assert!(cycle_due(15, 16, Some(RECORD_WITHIN), true, false));
+        // The last attempts in flight finishing are recorded at once.
+        assert!(cycle_due(0, 16, Some(ms(0)), true, false));
+        // One slot: every attempt is its own cycle.
+        assert!(cycle_due(0, 1, Some(ms(0)), true, true));
+    }
 
     #[test]
     fn signatures_verify_and_refuse() {

@@ -10,7 +10,6 @@
 #![allow(clippy::type_complexity)] // Source rows are read as plain tuples.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use rivo_core::accounts::{
@@ -22,6 +21,7 @@ use rivo_core::clients::{
 };
 use rivo_core::import::{ImportOptions, ImportReport, import_django};
 use rivo_core::*;
+use rivo_testkit::ScratchDb;
 use serde_json::{Value as Json, json};
 use sqlx::{AssertSqlSafe, Connection};
 use uuid::Uuid;
@@ -41,72 +41,23 @@ fn later_schema_until(commit: &str) -> &'static str {
     &LATER[..end]
 }
 
-static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("RIVO_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            if std::env::var("RIVO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
-            }
-            if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-                // Straight to stderr, not `eprintln!`: the harness would capture the notice.
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    b"Django import suite skipped: its source database is PostgreSQL; set \
-                      RIVO_TEST_POSTGRES_URL to run it\n",
-                );
-            }
-            None
-        }
-    }
-}
-
-fn with_search_path(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
-}
-
-async fn create_schema(url: &str, prefix: &str) -> String {
-    let schema = format!("{prefix}_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    schema
-}
-
-async fn drop_schema(url: &str, schema: &str) {
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-}
-
 /// The Django database: a PostgreSQL schema holding the fixtures.
 struct Source {
-    admin_url: String,
-    schema: String,
+    scratch: ScratchDb,
     url: String,
 }
 
 impl Source {
-    async fn new(admin_url: &str) -> Self {
-        let schema = create_schema(admin_url, "django_src").await;
-        let url = with_search_path(admin_url, &schema);
+    /// `None` when the PostgreSQL suite is skipped.
+    async fn new() -> Option<Self> {
+        let scratch = ScratchDb::postgres("django_src").await?;
         let source = Self {
-            admin_url: admin_url.to_owned(),
-            schema,
-            url,
+            url: scratch.url.clone(),
+            scratch,
         };
         source.exec(SCHEMA).await;
         source.exec(DATA).await;
-        source
+        Some(source)
     }
 
     /// Runs SQL (several statements allowed) in the Django database.
@@ -124,7 +75,7 @@ impl Source {
     }
 
     async fn finish(self) {
-        drop_schema(&self.admin_url, &self.schema).await;
+        self.scratch.remove().await;
     }
 }
 
@@ -138,42 +89,23 @@ enum Kind {
 struct Target {
     store: Store,
     url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, schema: String },
+    scratch: ScratchDb,
 }
 
 impl Target {
-    async fn new(kind: Kind, admin_url: &str) -> Self {
-        let (url, cleanup) = match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("rivo.sqlite3").display()
-                );
-                (url, Cleanup::Sqlite(dir))
-            }
-            Kind::Postgres => {
-                let schema = create_schema(admin_url, "rivo_import").await;
-                (
-                    with_search_path(admin_url, &schema),
-                    Cleanup::Postgres {
-                        admin_url: admin_url.to_owned(),
-                        schema,
-                    },
-                )
-            }
+    async fn new(kind: Kind) -> Self {
+        let scratch = match kind {
+            Kind::Sqlite => ScratchDb::sqlite(),
+            Kind::Postgres => ScratchDb::postgres("rivo_import")
+                .await
+                .expect("the source is on the same PostgreSQL"),
         };
-        let store = Store::open(&url).await.unwrap();
+        let store = Store::open(&scratch.url).await.unwrap();
         store.migrate().await.unwrap();
         Self {
             store,
-            url,
-            cleanup,
+            url: scratch.url.clone(),
+            scratch,
         }
     }
 
@@ -203,9 +135,7 @@ impl Target {
 
     async fn finish(self) {
         self.store.close().await;
-        if let Cleanup::Postgres { admin_url, schema } = self.cleanup {
-            drop_schema(&admin_url, &schema).await;
-        }
+        self.scratch.remove().await;
     }
 }
 
@@ -215,11 +145,10 @@ where
     F: FnOnce(Source, Target) -> Fut,
     Fut: std::future::Future<Output = (Source, Target)>,
 {
-    let Some(admin_url) = postgres_url() else {
+    let Some(source) = Source::new().await else {
         return;
     };
-    let source = Source::new(&admin_url).await;
-    let target = Target::new(kind, &admin_url).await;
+    let target = Target::new(kind).await;
     let (source, target) = body(source, target).await;
     target.finish().await;
     source.finish().await;
@@ -1231,8 +1160,10 @@ async fn bad_source_rows_are_named_and_nothing_is_written(
 }
 
 /// A URL whose search_path is a schema without the Django tables.
-fn target_url_of_empty_schema(source: &Source) -> String {
-    with_search_path(&source.admin_url, "pg_catalog")
+fn target_url_of_empty_schema(_source: &Source) -> String {
+    let server = rivo_testkit::postgres_url().expect("the source is on PostgreSQL");
+    let separator = if server.contains('?') { '&' } else { '?' };
+    format!("{server}{separator}options=-c%20search_path%3Dpg_catalog")
 }
 
 /// A context that is not a JSON object is kept, under `value` (`import::NON_OBJECT_CONTEXT_KEY`).

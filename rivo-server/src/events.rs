@@ -42,7 +42,9 @@ use crate::config::{Config, EventStreamLimits};
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
 use crate::render::to_drf_json;
 
-/// Event streams open now in this process (every app), for the `rivo_event_streams_open` gauge.
+/// Event streams open now in this process (every app), for the `rivo_event_streams_open` gauge:
+/// counted once a stream has read its starting point, so a client that waits for the gauge
+/// knows that every message stored from then on reaches its streams.
 static OPEN_IN_PROCESS: AtomicUsize = AtomicUsize::new(0);
 
 /// Event streams open now in this process.
@@ -93,9 +95,9 @@ impl EventStreams {
                     ),
                 )
             })?;
-        OPEN_IN_PROCESS.fetch_add(1, Relaxed);
         Ok(Slot {
             open: self.open.clone(),
+            started: false,
         })
     }
 
@@ -130,12 +132,27 @@ impl EventStreams {
 /// One open stream; dropping it frees the place.
 struct Slot {
     open: Arc<AtomicUsize>,
+    /// Counted in [`OPEN_IN_PROCESS`] (its starting point is read).
+    started: bool,
+}
+
+impl Slot {
+    /// The stream has read where it starts: count it as open in the gauge.
+    fn started(mut self) -> Self {
+        if !self.started {
+            self.started = true;
+            OPEN_IN_PROCESS.fetch_add(1, Relaxed);
+        }
+        self
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.fetch_sub(1, Relaxed);
-        OPEN_IN_PROCESS.fetch_sub(1, Relaxed);
+        if self.started {
+            OPEN_IN_PROCESS.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -307,7 +324,7 @@ impl ChatEventsApi {
         // Each message exactly as the history shows it, in the server's chat contract.
         let compat = config.chat_compat;
         let items = streams
-            .bounded(slot, messages)
+            .bounded(slot.started(), messages)
             .map(move |m| ChatMessageBody::render(m, compat))
             .boxed();
         Ok(ChatEventsResponse::Ok(
@@ -370,7 +387,7 @@ impl AdminEventsApi {
         let activity = store.subscribe_activity(after).await?;
         let compat = config.chat_compat;
         let items = streams
-            .bounded(slot, activity)
+            .bounded(slot.started(), activity)
             .map(move |a| ActivityEventBody::new(a.cursor, a.event, compat))
             .boxed();
         Ok(AdminEventsResponse::Ok(

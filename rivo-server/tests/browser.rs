@@ -9,6 +9,7 @@
 //! `docs/admin-client.png`). `RIVO_CHROMIUM` and `RIVO_CHROMEDRIVER` override the default
 //! `/usr/bin/chromium` and `/usr/bin/chromedriver`.
 
+use rivo_testkit::free_port;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -73,13 +74,6 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
         }
     }
     Some((chromium, driver))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn wait_for_port(port: u16, what: &str) {

@@ -11,6 +11,7 @@
 
 mod common;
 
+use rivo_testkit::free_port;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -593,13 +594,6 @@ async fn http_assigns_and_stage_changes_stay_consistent(db: &TestDb) {
 }
 
 // ---------- SIGTERM on the real binary under load, both backends ----------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
 
 fn raw_post(session: SessionId, message: &str) -> String {
     let body = format!(r#"{{"session_id":"{session}","message":"{message}"}}"#);

@@ -7,7 +7,8 @@
 #![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
 
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
+
+use rivo_testkit::ScratchDb;
 
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -15,30 +16,18 @@ const SCHEMA: &str = include_str!("../../rivo-core/tests/fixtures/django_schema.
 const DATA: &str = include_str!("../../rivo-core/tests/fixtures/django_data.sql");
 const LATER: &str = include_str!("../../rivo-core/tests/fixtures/django_later.sql");
 
-static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
-
-fn postgres_url() -> Option<String> {
-    match std::env::var("RIVO_TEST_POSTGRES_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            if std::env::var("RIVO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
-            }
-            if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-                // Straight to stderr, not `eprintln!`: the harness would capture the notice.
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    b"import-django command suite skipped: set RIVO_TEST_POSTGRES_URL to run it\n",
-                );
-            }
-            None
-        }
-    }
-}
-
-fn with_search_path(url: &str, schema: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+/// The Django source (a PostgreSQL schema) and the rivo target (PostgreSQL or SQLite), or
+/// `None` when the PostgreSQL suite is skipped.
+async fn databases(postgres_target: bool, prefix: &str) -> Option<(ScratchDb, ScratchDb)> {
+    let source = ScratchDb::postgres(&format!("django_{prefix}")).await?;
+    let target = if postgres_target {
+        ScratchDb::postgres(&format!("rivo_{prefix}"))
+            .await
+            .expect("the source is on the same PostgreSQL")
+    } else {
+        ScratchDb::sqlite()
+    };
+    Some((source, target))
 }
 
 async fn admin_exec(url: &str, sql: String) {
@@ -68,26 +57,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 async fn import_django_command(postgres_target: bool) {
-    let Some(url) = postgres_url() else { return };
-    let id = uuid::Uuid::new_v4().simple();
-    let source_schema = format!("django_cli_src_{id}");
-    let target_schema = format!("rivo_cli_dst_{id}");
-    admin_exec(
-        &url,
-        format!("CREATE SCHEMA {source_schema}; CREATE SCHEMA {target_schema}"),
-    )
-    .await;
-    let source = with_search_path(&url, &source_schema);
-    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = if postgres_target {
-        with_search_path(&url, &target_schema)
-    } else {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("rivo.sqlite3").display()
-        )
+    let Some((source_db, target_db)) = databases(postgres_target, "cli_src").await else {
+        return;
     };
+    let source = source_db.url.clone();
+    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
+    let target = target_db.url.clone();
 
     let out = rivo_server(&target, &["import-django", "--from", &source]);
     let stdout = text(&out.stdout);
@@ -137,38 +112,21 @@ async fn import_django_command(postgres_target: bool) {
     assert!(user.is_superuser);
     store.close().await;
 
-    admin_exec(
-        &url,
-        format!("DROP SCHEMA {source_schema} CASCADE; DROP SCHEMA {target_schema} CASCADE"),
-    )
-    .await;
+    target_db.remove().await;
+    source_db.remove().await;
 }
 
 /// A database of the later original (1ecf1f0): its schema is detected, its leads, contexts,
 /// data types and unassigned assignments come along, and its users log in.
 async fn import_django_command_later_original(postgres_target: bool) {
-    let Some(url) = postgres_url() else { return };
-    let id = uuid::Uuid::new_v4().simple();
-    let source_schema = format!("django_cli_later_{id}");
-    let target_schema = format!("rivo_cli_later_{id}");
-    admin_exec(
-        &url,
-        format!("CREATE SCHEMA {source_schema}; CREATE SCHEMA {target_schema}"),
-    )
-    .await;
-    let source = with_search_path(&url, &source_schema);
+    let Some((source_db, target_db)) = databases(postgres_target, "cli_later").await else {
+        return;
+    };
+    let source = source_db.url.clone();
     admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
     // Separately: the migrations drop a table the rows above have deferred checks on.
     admin_exec(&source, LATER.to_owned()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let target = if postgres_target {
-        with_search_path(&url, &target_schema)
-    } else {
-        format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("rivo.sqlite3").display()
-        )
-    };
+    let target = target_db.url.clone();
     let out = rivo_server(&target, &["import-django", "--from", &source]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
@@ -215,11 +173,8 @@ async fn import_django_command_later_original(postgres_target: bool) {
     assert_eq!(history[1].data_type, rivo_core::chat::DataType::Name);
     store.close().await;
 
-    admin_exec(
-        &url,
-        format!("DROP SCHEMA {source_schema} CASCADE; DROP SCHEMA {target_schema} CASCADE"),
-    )
-    .await;
+    target_db.remove().await;
+    source_db.remove().await;
 }
 
 mod sqlite {

@@ -12,9 +12,10 @@ mod common;
 #[path = "../../rivo-core/src/store/tests/receiver.rs"]
 mod receiver;
 
+use rivo_testkit::free_port;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -386,15 +387,19 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+/// `rivo-server serve` on `database_url` with loopback receivers allowed and fast retries.
+///
+/// Waits for readiness on a blocking thread: the test's own runtime (one thread) keeps running
+/// the receiver and the test's store meanwhile (a store's transaction left open across a
+/// blocked runtime would hold SQLite's write lock from the starting server).
+async fn start(database_url: &str, dir: &std::path::Path) -> Server {
+    let (url, dir) = (database_url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || start_blocking(&url, &dir))
+        .await
         .unwrap()
 }
 
-/// `rivo-server serve` on `database_url` with loopback receivers allowed and fast retries.
-fn start(database_url: &str, dir: &std::path::Path) -> Server {
+fn start_blocking(database_url: &str, dir: &std::path::Path) -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
         .current_dir(dir)
@@ -497,7 +502,7 @@ async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // SQLite: one server per file; the test's own store lets go of nothing it locks.
-    let mut server = start(&db.url, dir.path());
+    let mut server = start(&db.url, dir.path()).await;
     rx.hang.store(true, Ordering::SeqCst);
     let session = SessionId::new_random();
     post_message(&server, session, "in flight when killed");
@@ -509,7 +514,7 @@ async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     rx.hang.store(false, Ordering::SeqCst);
-    let server = start(&db.url, dir.path());
+    let server = start(&db.url, dir.path()).await;
     // The killed claim expires (lease: 2 × 1 s + 5 s) and the restarted server delivers.
     assert!(
         rx.wait_until(30, |r| r.iter().any(|r| r.answered == 200))
@@ -569,8 +574,8 @@ async fn postgres_two_binaries_deliver_each_event_once() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let a = start(&db.url, dir.path());
-    let b = start(&db.url, dir.path());
+    let a = start(&db.url, dir.path()).await;
+    let b = start(&db.url, dir.path()).await;
     let posts = tokio::task::spawn_blocking(move || {
         let threads: Vec<_> = (0..4)
             .map(|t| {

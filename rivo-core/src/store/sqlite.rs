@@ -367,7 +367,20 @@ impl Backend {
     /// migration 0012) in one write transaction, in id order, and moves the mark; returns how
     /// many. Appends leave new rows to this (run by the store's background indexer), so the
     /// trigram index costs one FTS5 segment per pass instead of one per append batch.
+    ///
+    /// Whether there is anything to index is read first, outside the write lock: an idle store
+    /// takes no write transaction (the writer stays free for appends, and for other processes
+    /// on the same file).
     pub(crate) async fn index_search_tail(&self, limit: i64) -> crate::Result<u64> {
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM chat_messages WHERE id > \
+             (SELECT indexed_upto FROM chat_messages_fts_state) LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?;
+        if pending.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let upto: Option<i64> = sqlx::query_scalar(
             "SELECT max(id) FROM (SELECT id FROM chat_messages WHERE id > \

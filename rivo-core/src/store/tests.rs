@@ -4,7 +4,6 @@
 //! suite instead of skipping it, so CI cannot skip it silently.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -22,117 +21,32 @@ struct TestDb {
     store: Store,
     /// The store's URL, to open more stores on the same database.
     url: String,
-    cleanup: Cleanup,
+    scratch: rivo_testkit::ScratchDb,
 }
-
-enum Cleanup {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { url: String, schema: String },
-    PooledDatabase { url: String, database: String },
-}
-
-/// Creates a fresh database through the pooler at `url` (a `…?pooler=transaction` URL; the
-/// statements go unnamed over the simple protocol) and returns its URL and name.
-async fn pooled_test_database(url: &str) -> (String, String) {
-    let database = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {database} TEMPLATE template0"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    admin.close().await.unwrap();
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    (format!("{server}/{database}?{query}"), database)
-}
-
-async fn drop_pooled_test_database(url: &str, database: &str) {
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-}
-
-static SKIP_NOTICE: AtomicBool = AtomicBool::new(false);
 
 impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("rivo.sqlite3").display()
-        );
-        let store = Store::open(&url).await.unwrap();
+    async fn open(scratch: rivo_testkit::ScratchDb) -> Self {
+        let store = Store::open(&scratch.url).await.unwrap();
         store.migrate().await.unwrap();
         Self {
             store,
-            url,
-            cleanup: Cleanup::Sqlite(dir),
+            url: scratch.url.clone(),
+            scratch,
         }
     }
 
+    async fn sqlite() -> Self {
+        Self::open(rivo_testkit::ScratchDb::sqlite()).await
+    }
+
+    /// `None` when the PostgreSQL suite is skipped (see `rivo_testkit::postgres_url`).
     async fn postgres() -> Option<Self> {
-        let Ok(url) = std::env::var("RIVO_TEST_POSTGRES_URL") else {
-            if std::env::var("RIVO_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set");
-            }
-            if !SKIP_NOTICE.swap(true, Ordering::Relaxed) {
-                // Straight to stderr, not `eprintln!`: the harness would capture the notice.
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    b"PostgreSQL suite skipped: set RIVO_TEST_POSTGRES_URL to run it\n",
-                );
-            }
-            return None;
-        };
-        if url.contains("pooler=transaction") {
-            // Through a transaction-mode pooler no connection option (`search_path`) reaches
-            // the server: a fresh database per test instead of a schema.
-            let (store_url, database) = pooled_test_database(&url).await;
-            let store = Store::open(&store_url).await.unwrap();
-            store.migrate().await.unwrap();
-            return Some(Self {
-                store,
-                url: store_url,
-                cleanup: Cleanup::PooledDatabase { url, database },
-            });
-        }
-        let schema = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let store_url = format!("{url}{sep}options=-c%20search_path%3D{schema}");
-        let store = Store::open(&store_url).await.unwrap();
-        store.migrate().await.unwrap();
-        Some(Self {
-            store,
-            url: store_url,
-            cleanup: Cleanup::Postgres { url, schema },
-        })
+        Some(Self::open(rivo_testkit::ScratchDb::postgres("rivo_core").await?).await)
     }
 
     async fn finish(self) {
         self.store.close().await;
-        if let Cleanup::PooledDatabase { url, database } = &self.cleanup {
-            drop_pooled_test_database(url, database).await;
-            return;
-        }
-        if let Cleanup::Postgres { url, schema } = self.cleanup {
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
+        self.scratch.remove().await;
     }
 }
 

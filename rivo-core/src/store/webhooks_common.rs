@@ -107,6 +107,58 @@ async fn outbox_purge_delivered(tx: &mut Tx, before: i64) -> Result<u64> {
     .rows_affected())
 }
 
+/// Records attempts of claimed deliveries and their outcomes and releases the claims, in `tx`
+/// (a worker records the attempts that finished together at once).
+async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    // Bound the statement's parameters (SQLite: 32,766): 500 rows × 5.
+    for chunk in done.chunks(500) {
+        let mut qb = QueryBuilder::<Db>::new(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
+             latency_ms, error) ",
+        );
+        qb.push_values(chunk, |mut b, (attempt, _)| {
+            b.push_bind(attempt.delivery_id)
+                .push_bind(attempt.attempted_at)
+                .push_bind(attempt.status_code)
+                .push_bind(attempt.latency_ms)
+                .push_bind(&attempt.error);
+        });
+        qb.build().execute(&mut **tx).await?;
+        let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
+        let mut first = true;
+        for (attempt, outcome) in chunk {
+            let (status, next, finished) = match *outcome {
+                Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
+                Outcome::Retry { at } => ("pending", Some(at), None),
+                Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
+            };
+            if !first {
+                qb.push(", ");
+            }
+            first = false;
+            qb.push("(CAST(")
+                .push_bind(attempt.delivery_id)
+                .push(" AS BIGINT), CAST(")
+                .push_bind(status)
+                .push(" AS TEXT), CAST(")
+                .push_bind(next)
+                .push(" AS BIGINT), CAST(")
+                .push_bind(finished)
+                .push(" AS BIGINT))");
+        }
+        qb.push(
+            ") UPDATE webhook_deliveries SET status = v.status, attempts = attempts + 1, \
+             next_attempt_at = COALESCE(v.nxt, next_attempt_at), finished_at = v.fin, \
+             locked_until = NULL FROM v WHERE webhook_deliveries.id = v.id",
+        );
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Backend {
     pub(crate) async fn create_webhook(
         &self,
@@ -227,16 +279,25 @@ impl Backend {
         Ok(masks.into_iter().fold(0, |a, m| a | m))
     }
 
-    /// Claims up to `limit` due deliveries of active endpoints until `lease_until` and returns
-    /// them with what the worker needs to send them (the endpoint's URL and secret, and for
-    /// `message.created` the message). On PostgreSQL one statement (one round trip) claims and
-    /// reads; on SQLite (in process) a claim and two reads in one transaction.
-    pub(crate) async fn claim_deliveries(
+    /// One worker cycle in one write transaction: records the attempts in `done` (and releases
+    /// their claims), then claims up to `limit` due deliveries of active endpoints until
+    /// `lease_until` and returns them with what the worker needs to send them (the endpoint's
+    /// URL and secret, and for `message.created` the message). With `limit` 0 it only records.
+    ///
+    /// One transaction instead of two matters on SQLite, where every write transaction takes
+    /// the one writer away from the chat's group commits. On PostgreSQL the claim and its reads
+    /// are one statement (one round trip); with nothing to record it runs outside a
+    /// transaction.
+    pub(crate) async fn finish_and_claim(
         &self,
+        done: &[(AttemptRow, Outcome)],
         now_us: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>> {
+        if done.is_empty() && limit <= 0 {
+            return Ok(Vec::new());
+        }
         let pick = format!(
             "SELECT d.id FROM webhook_deliveries d \
              WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
@@ -247,7 +308,20 @@ impl Backend {
         );
         if !FOR_UPDATE.is_empty() {
             use sqlx::{FromRow, Row};
-            let rows = sqlx::query(AssertSqlSafe(format!(
+            let mut tx = if done.is_empty() {
+                None
+            } else {
+                let mut tx = self.begin().await?;
+                finish_attempts_in(&mut tx, done).await?;
+                Some(tx)
+            };
+            if limit <= 0 {
+                if let Some(tx) = tx {
+                    tx.commit().await?;
+                }
+                return Ok(Vec::new());
+            }
+            let claim = sqlx::query(AssertSqlSafe(format!(
                 "WITH c AS (UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) \
                      RETURNING id, endpoint_id, event_id, event_type, payload, message_id, \
                      created_at, attempts, retry_since, next_attempt_at) \
@@ -262,9 +336,14 @@ impl Backend {
             )))
             .bind(lease_until)
             .bind(now_us)
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
+            .bind(limit);
+            let rows = match tx.as_mut() {
+                Some(tx) => claim.fetch_all(&mut **tx).await?,
+                None => claim.fetch_all(&self.write).await?,
+            };
+            if let Some(tx) = tx {
+                tx.commit().await?;
+            }
             return rows
                 .iter()
                 .map(|row| -> Result<ClaimedRow> {
@@ -287,6 +366,11 @@ impl Backend {
                 .collect();
         }
         let mut tx = self.begin().await?;
+        finish_attempts_in(&mut tx, done).await?;
+        if limit <= 0 {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
         let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
             "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) RETURNING id"
         )))
@@ -335,60 +419,6 @@ impl Backend {
         }
         tx.commit().await?;
         Ok(claimed)
-    }
-
-    /// Records attempts of claimed deliveries and their outcomes, and releases the claims, all
-    /// in one transaction (a worker records the attempts that finished together at once).
-    pub(crate) async fn finish_attempts(&self, done: &[(AttemptRow, Outcome)]) -> Result<()> {
-        if done.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin().await?;
-        // Bound the statement's parameters (SQLite: 32,766): 500 rows × 5.
-        for chunk in done.chunks(500) {
-            let mut qb = QueryBuilder::<Db>::new(
-                "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
-                 latency_ms, error) ",
-            );
-            qb.push_values(chunk, |mut b, (attempt, _)| {
-                b.push_bind(attempt.delivery_id)
-                    .push_bind(attempt.attempted_at)
-                    .push_bind(attempt.status_code)
-                    .push_bind(attempt.latency_ms)
-                    .push_bind(&attempt.error);
-            });
-            qb.build().execute(&mut *tx).await?;
-            let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
-            let mut first = true;
-            for (attempt, outcome) in chunk {
-                let (status, next, finished) = match *outcome {
-                    Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
-                    Outcome::Retry { at } => ("pending", Some(at), None),
-                    Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
-                };
-                if !first {
-                    qb.push(", ");
-                }
-                first = false;
-                qb.push("(CAST(")
-                    .push_bind(attempt.delivery_id)
-                    .push(" AS BIGINT), CAST(")
-                    .push_bind(status)
-                    .push(" AS TEXT), CAST(")
-                    .push_bind(next)
-                    .push(" AS BIGINT), CAST(")
-                    .push_bind(finished)
-                    .push(" AS BIGINT))");
-            }
-            qb.push(
-                ") UPDATE webhook_deliveries SET status = v.status, attempts = attempts + 1, \
-                 next_attempt_at = COALESCE(v.nxt, next_attempt_at), finished_at = v.fin, \
-                 locked_until = NULL FROM v WHERE webhook_deliveries.id = v.id",
-            );
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(crate) async fn list_deliveries(

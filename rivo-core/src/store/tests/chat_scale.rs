@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use sqlx::Connection;
-
-use super::{Cleanup, TestDb, count, drop_pooled_test_database, pooled_test_database, session};
+use super::{TestDb, count, session};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -388,52 +386,21 @@ async fn session_rows_link_the_client_of_the_context(db: &TestDb) {
     assert_eq!(rows[&early].message_count, 1);
 }
 
-/// What [`unmigrated`] made, to remove.
-enum Scratch {
-    None,
-    Schema(String, String),
-    Database(String, String),
-}
-
-/// A store on a fresh database of the same backend, with no migration applied.
-async fn unmigrated(db: &TestDb) -> (Store, Option<tempfile::TempDir>, Scratch) {
-    match &db.cleanup {
-        Cleanup::Sqlite(_) => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("old.sqlite3").display()
-            );
-            (Store::open(&url).await.unwrap(), Some(dir), Scratch::None)
-        }
-        Cleanup::PooledDatabase { url, .. } => {
-            let (store_url, database) = pooled_test_database(url).await;
-            (
-                Store::open(&store_url).await.unwrap(),
-                None,
-                Scratch::Database(url.clone(), database),
-            )
-        }
-        Cleanup::Postgres { url, schema } => {
-            let old = format!("{schema}_old");
-            let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {old}")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-            let sep = if url.contains('?') { '&' } else { '?' };
-            let store_url = format!("{url}{sep}options=-c%20search_path%3D{old}");
-            (
-                Store::open(&store_url).await.unwrap(),
-                None,
-                Scratch::Schema(url.clone(), old),
-            )
-        }
-    }
+/// A store on a fresh database of the same backend as `db`, with no migration applied, and
+/// the database to remove afterwards.
+async fn unmigrated(db: &TestDb) -> (Store, rivo_testkit::ScratchDb) {
+    let scratch = if db.scratch.is_postgres() {
+        rivo_testkit::ScratchDb::postgres("rivo_core_old")
+            .await
+            .unwrap()
+    } else {
+        rivo_testkit::ScratchDb::sqlite()
+    };
+    (Store::open(&scratch.url).await.unwrap(), scratch)
 }
 
 async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestDb) {
-    let (store, _dir, pg) = unmigrated(db).await;
+    let (store, scratch) = unmigrated(db).await;
     store.migrate_until(2).await.unwrap();
     // A database of the previous release: messages out of id order in time, two sessions, a
     // context linking one of them.
@@ -520,17 +487,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     store.append(a, "new", SenderType::Client).await.unwrap();
     assert_rows_match_recount(&store, &[a, b]).await;
     store.close().await;
-    match pg {
-        Scratch::Schema(url, schema) => {
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
-        Scratch::None => {}
-    }
+    scratch.remove().await;
 }
 
 async fn indexed_search_matches_like_before(db: &TestDb) {
@@ -912,7 +869,7 @@ async fn a_batch_over_many_sessions_equals_the_recount_and_is_searchable(db: &Te
 /// A database at 0006 with data: migration 0007 (FTS5 merge settings on SQLite, nothing on
 /// PostgreSQL) keeps its session rows and search entries, and appends after it keep them right.
 async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
-    let (store, _dir, pg) = unmigrated(db).await;
+    let (store, scratch) = unmigrated(db).await;
     store.migrate_until(6).await.unwrap();
     let (a, b) = (session(), session());
     let (a_sql, b_sql) = match store.kind() {
@@ -1029,24 +986,14 @@ async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
     assert_rows_match_recount(&store, &[a, b, c]).await;
     assert_eq!(found_texts(&store, "for a").await, Vec::<String>::new());
     store.close().await;
-    match pg {
-        Scratch::Schema(url, schema) => {
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
-        Scratch::None => {}
-    }
+    scratch.remove().await;
 }
 
 /// 0010 (issue 16): old messages read as `message`, old assignments keep their rows, ids and
 /// the AUTOINCREMENT position (SQLite rebuilds the table), and an active row may now have no
 /// assignee while the one-active rule still holds.
 async fn migration_0010_keeps_assignments_and_messages_of_a_0009_database(db: &TestDb) {
-    let (store, _dir, scratch) = unmigrated(db).await;
+    let (store, scratch) = unmigrated(db).await;
     store.migrate_until(9).await.unwrap();
     let at = "'2026-01-01T00:00:00Z'";
     for sql in [
@@ -1127,17 +1074,7 @@ async fn migration_0010_keeps_assignments_and_messages_of_a_0009_database(db: &T
             .is_err()
     );
     store.close().await;
-    match scratch {
-        Scratch::Schema(url, schema) => {
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
-        }
-        Scratch::Database(url, database) => drop_pooled_test_database(&url, &database).await,
-        Scratch::None => {}
-    }
+    scratch.remove().await;
 }
 
 /// Issue 12: on SQLite new messages are indexed for search in the background, after the
