@@ -1,6 +1,6 @@
 //! The admin's page-at-once lookups (`permissions_of_users`, `client_names`, `user_emails`)
 //! answer for every id asked, leave unknown ids out, and cost nothing for an empty page. Runs on
-//! SQLite, and on PostgreSQL when `RIVO_TEST_POSTGRES_URL` is set (each run in its own schema).
+//! SQLite, and on PostgreSQL when `RIVO_TEST_POSTGRES_URL` is set.
 
 #![allow(clippy::unwrap_used, missing_docs)] // Test helpers: a failure should panic.
 
@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use rivo_core::accounts::{Action, Model, NewUser};
 use rivo_core::clients::NewClient;
 use rivo_core::{ClientId, Permission, Store, UserId};
-use sqlx::Connection;
 
 async fn lookups_answer_per_id(store: &Store) {
     let view = Permission::new(Action::View, Model::Client);
@@ -79,48 +78,22 @@ async fn lookups_answer_per_id(store: &Store) {
     assert!(store.client_names(&[]).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn sqlite_lookups_answer_per_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("rivo.sqlite3").display()
-    );
-    let store = Store::open(&url).await.unwrap();
+async fn on(db: rivo_testkit::ScratchDb) {
+    let store = Store::open(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     lookups_answer_per_id(&store).await;
     store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn sqlite_lookups_answer_per_id() {
+    on(rivo_testkit::ScratchDb::sqlite()).await;
 }
 
 #[tokio::test]
 async fn postgres_lookups_answer_per_id() {
-    let Some(base) = std::env::var("RIVO_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty() && !u.contains("pooler=transaction"))
-    else {
-        assert!(
-            std::env::var("RIVO_TEST_REQUIRE_POSTGRES").map_or(true, |v| v != "1"),
-            "RIVO_TEST_REQUIRE_POSTGRES=1 but RIVO_TEST_POSTGRES_URL is not set"
-        );
-        return;
-    };
-    let schema = format!("rivo_lookups_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let store = Store::open(&format!(
-        "{base}{separator}options=-c%20search_path%3D{schema}"
-    ))
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    lookups_answer_per_id(&store).await;
-    store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    if let Some(db) = rivo_testkit::ScratchDb::postgres("rivo_lookups").await {
+        on(db).await;
+    }
 }
