@@ -55,6 +55,13 @@ pub enum Access {
     Member(Permission),
 }
 
+impl Access {
+    /// An admin section or action that needs `action` on `model`.
+    pub fn admin(action: crate::accounts::Action, model: crate::accounts::Model) -> Self {
+        Self::Admin(Permission::new(action, model))
+    }
+}
+
 /// The store's authorization policy.
 impl Store {
     /// Checks that `user` may use `access` and returns this store acting as them (their writes

@@ -1093,6 +1093,29 @@ impl Store {
         dispatch!(self.user_permissions(id))
     }
 
+    /// The permissions each of `ids` holds directly (not through the role), in one query: a
+    /// page of users costs one query, whatever its size. Every id is a key (unknown ids and
+    /// users without permissions map to an empty set).
+    pub async fn permissions_of_users(
+        &self,
+        ids: &[UserId],
+    ) -> Result<std::collections::BTreeMap<UserId, BTreeSet<Permission>>> {
+        dispatch!(self.permissions_of_users(ids))
+    }
+
+    /// The emails of the users `ids` (their `__str__` in the admin), in one query; unknown ids
+    /// are left out.
+    pub async fn user_emails(
+        &self,
+        ids: &[UserId],
+    ) -> Result<std::collections::BTreeMap<UserId, String>> {
+        let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        Ok(dispatch!(self.user_emails(&raw))?
+            .into_iter()
+            .map(|(id, email)| (UserId(id), email))
+            .collect())
+    }
+
     /// Everything the user may do: nothing when inactive, every permission for a superuser,
     /// otherwise their own permissions plus their role's.
     pub async fn effective_permissions(&self, user: &User) -> Result<BTreeSet<Permission>> {

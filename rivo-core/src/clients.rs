@@ -442,6 +442,19 @@ impl Store {
         Ok(created)
     }
 
+    /// The names of the clients `ids` (their `__str__` in the admin), in one query; unknown
+    /// ids are left out.
+    pub async fn client_names(
+        &self,
+        ids: &[ClientId],
+    ) -> Result<std::collections::BTreeMap<ClientId, String>> {
+        let raw: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        Ok(dispatch!(self.client_names(&raw))?
+            .into_iter()
+            .map(|(id, name)| (ClientId(id), name))
+            .collect())
+    }
+
     /// One client by id.
     pub async fn client(&self, id: ClientId) -> Result<Client> {
         dispatch!(self.client(id))

@@ -57,6 +57,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod chat;

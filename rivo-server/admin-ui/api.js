@@ -31,14 +31,36 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
+/** The CSRF cookie's name: the server writes it into the page (`data-csrf-cookie`). */
+const CSRF_COOKIE = document.documentElement.dataset.csrfCookie;
+
 /** Whether the browser holds a session cookie pair (the CSRF cookie is readable). */
 export function hasSessionCookie() {
-  return document.cookie.split(";").some((c) => c.trim().startsWith("rivo_csrftoken="));
+  return document.cookie.split(";").some((c) => c.trim().startsWith(`${CSRF_COOKIE}=`));
 }
 
-/** Calls the API; resolves with the parsed body, rejects with an `ApiError`. */
+let navigation = new AbortController();
+
+/** Starts a navigation: reads still pending for the previous page are aborted. */
+export function beginNavigation() {
+  navigation.abort();
+  navigation = new AbortController();
+}
+
+/** Whether `err` is the abort of a read of a page left before it answered. */
+export function isAbort(err) {
+  return err instanceof DOMException && err.name === "AbortError";
+}
+
+/**
+ * Calls the API; resolves with the parsed body, rejects with an `ApiError` (or an abort error
+ * when a read belonged to a page the user has left: see `beginNavigation`). Writes are never
+ * aborted.
+ */
 export async function api(method, path, body) {
   const headers = { Accept: "application/json" };
+  const read = method === "GET" || method === "HEAD";
+  const signal = read ? navigation.signal : undefined;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRFToken"] = csrfToken;
   const resp = await fetch(path, {
@@ -46,6 +68,7 @@ export async function api(method, path, body) {
     headers,
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
   });
   const text = await resp.text();
   let data = null;

@@ -1,9 +1,9 @@
 // The Rivo admin: a single page over the admin API, routed in the URL fragment
 // (`#/clients/1`). Every action is an API call a script could make too.
 
-import { ADMIN, ApiError, api, hasSessionCookie, setCsrfToken, withQuery } from "./api.js";
+import { ADMIN, ApiError, api, beginNavigation, hasSessionCookie, isAbort, setCsrfToken, withQuery } from "./api.js";
 import { formatDate, h, humanize, mount, preview, uid, yesNo } from "./dom.js";
-import { ORDER, SECTIONS, STAGES } from "./sections.js";
+import { SECTIONS } from "./sections.js";
 import { erasePage, personalDataPage, privacyCard, privacyHomeLinks } from "./privacy.js";
 import { onActivity, stopLive } from "./live.js";
 
@@ -12,10 +12,58 @@ const crumbs = document.getElementById("breadcrumbs");
 const messages = document.getElementById("messages");
 const userTools = document.getElementById("user-tools");
 
-const PAGE_SIZE = 25;
+/**
+ * The logged-in user (`/account/me/`), and from the admin index (`/admin/`): the sections they
+ * may see (descriptions, counts, abilities) in menu order, the stages and the page size.
+ */
+const session = { me: null, sections: new Map(), stages: [], pageSize: 25 };
 
-/** The logged-in user (`/account/me/`) and the sections they may see (`/admin/`). */
-const session = { me: null, sections: new Map() };
+/** Reads the admin index into `session`. */
+function useIndex(index) {
+  session.sections = new Map(index.sections.map((s) => [s.name, s]));
+  session.stages = index.stages.map((s) => [s.value, s.label]);
+  session.pageSize = index.page_size;
+}
+
+/**
+ * A section as the pages use it: the server's description (labels, route, columns, filters,
+ * search, orderings, abilities) with the UI's extras from sections.js (form fields, titles).
+ */
+function sectionOf(name) {
+  const served = session.sections.get(name);
+  if (!served) return null;
+  const ui = SECTIONS[name] || {};
+  const editable = served.create_operation || served.update_operation;
+  return {
+    ...ui,
+    name,
+    label: served.label,
+    singular: served.singular,
+    plural: served.plural,
+    api: served.path,
+    id: served.id_field,
+    search: served.search_fields.length > 0,
+    defaultOrdering: served.default_ordering,
+    columns: served.columns,
+    filters: served.filters,
+    detail: served.detail,
+    deletable: Boolean(served.delete_operation),
+    readable: Boolean(served.read_operation),
+    bulkDelete: served.bulk_delete_path,
+    fields: editable ? ui.fields : undefined,
+    creatable: Boolean(served.create_operation && ui.fields),
+    rowLink: served.detail === "row_client" ? (row) => `#/clients/${row.client}` : null,
+    abilities: served.permissions,
+  };
+}
+
+/** A stage's label (`docs_pending` → `Docs Pending`), as the server names it. */
+function stageLabel(value) {
+  return session.stages.find(([v]) => v === value)?.[1] ?? humanize(value);
+}
+
+/** The navigation being rendered: a newer one makes older renders stop (see `render`). */
+let navigation = 0;
 /** Messages to show on the next page ("The client … was added"). */
 let flashes = [];
 /** Rows picked for "delete selected", kept for the confirmation page. */
@@ -65,6 +113,11 @@ function renderUserTools() {
 
 async function render() {
   const { parts, query } = parseHash();
+  // A slow earlier page must never overwrite a later one: the previous navigation's pending
+  // API reads are aborted, and only the latest render marks the page ready.
+  const token = ++navigation;
+  beginNavigation();
+  main.setAttribute("aria-busy", "true");
   try {
     if (!session.me && parts[0] !== "login") {
       if (!(await loadSession())) {
@@ -77,8 +130,11 @@ async function render() {
     showFlashes();
     await route(parts, query);
   } catch (err) {
+    if (token !== navigation || isAbort(err)) return;
     showError(err);
   }
+  if (token !== navigation) return;
+  main.removeAttribute("aria-busy");
   main.dataset.ready = location.hash || "#/";
 }
 
@@ -89,18 +145,18 @@ async function route(parts, query) {
   if (!name) return homePage();
   if (name === "personal_data" && !id) return personalDataPage(privacyUi(), query);
   if (name === "webhooks" && session.me?.is_superuser) return webhooksPage(id, action);
-  const section = SECTIONS[name];
-  const abilities = session.sections.get(name)?.permissions;
-  if (!section || !abilities) return notFound();
+  const section = sectionOf(name);
+  if (!section) return notFound();
   if (!id) return changeList(name, query);
   if (id === "add") return formPage(name, null);
   if (id === "delete-selected") return bulkDeletePage(name, query);
   if (action === "delete") return deletePage(name, id);
-  if (action === "erase" && (name === "clients" || name === "chat_sessions")) return erasePage(privacyUi(), name, id);
-  if (action === "password" && name === "users") return passwordPage(id);
-  if (action) return notFound();
-  if (name === "clients") return clientPage(id);
-  if (name === "chat_sessions") return transcriptPage(id);
+  if (action && !(section.actions || []).includes(action)) return notFound();
+  if (action === "erase") return erasePage(privacyUi(), name, id);
+  if (action === "password") return passwordPage(id);
+  if (section.detail === "client") return clientPage(id);
+  if (section.detail === "transcript") return transcriptPage(id);
+  if (!section.readable) return notFound();
   return formPage(name, id);
 }
 
@@ -110,6 +166,7 @@ function privacyUi() {
 }
 
 function showError(err) {
+  if (isAbort(err)) return;
   if (err instanceof ApiError && err.status === 401) {
     session.me = null;
     flash("Your session has ended. Please log in again.", "warning");
@@ -119,7 +176,8 @@ function showError(err) {
   let text = err instanceof ApiError ? err.message : "Something went wrong. Reload the page and try again.";
   if (err instanceof ApiError && err.status === 403) text = "You do not have permission to do that.";
   if (err instanceof ApiError && err.status === 404) text = "That object does not exist (it may have been deleted).";
-  mount(messages, h("p", { class: "message error", role: "alert" }, text));
+  // `messages` is the polite live region already: no `role=alert` inside it.
+  mount(messages, h("p", { class: "message error" }, text));
   if (!(err instanceof ApiError)) console.warn(err);
 }
 
@@ -138,7 +196,7 @@ async function loadSession() {
     setCsrfToken(me.csrf_token);
     const index = await api("GET", `${ADMIN}/`);
     session.me = me;
-    session.sections = new Map(index.sections.map((s) => [s.name, s]));
+    useIndex(index);
     return true;
   } catch (err) {
     if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
@@ -191,7 +249,7 @@ function loginPage(query) {
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       const text = err.status === 400 || err.status === 401
-        ? "Please enter the correct email address and password for a staff account. Note that both fields may be case-sensitive."
+        ? "Please enter the correct email address and password for a staff account. Note that the password is case-sensitive."
         : err.message;
       mount(errors, h("p", {}, text));
     }
@@ -205,9 +263,9 @@ function loginPage(query) {
 
 function homePage() {
   setTitle("Site administration", null);
-  const rows = ORDER.filter((name) => session.sections.has(name)).map((name) => {
+  const rows = [...session.sections.keys()].map((name) => {
     const s = session.sections.get(name);
-    const canAdd = s.permissions.add && SECTIONS[name].fields;
+    const canAdd = s.permissions.add && sectionOf(name).creatable;
     return h("tr", {},
       h("th", { scope: "row" }, h("a", { href: `#/${name}` }, s.label)),
       h("td", { class: "count", title: s.count_is_estimate ? "An estimate: the table is too large to count on every visit" : null }, s.count_is_estimate ? `about ${s.count.toLocaleString("en")}` : String(s.count)),
@@ -229,41 +287,18 @@ function homePage() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Looking up names of referenced objects (clients, users, roles)
+// Names of referenced objects. Lists serve them with their rows (`client_name`,
+// `changed_by_repr`, …: Django's `__str__`), so a page costs one request; only roles, for the
+// role column and filter, are read once as a list.
 
 class Names {
   constructor() {
-    this.clients = new Map();
-    this.users = new Map();
     this.roles = new Map();
   }
 
-  /** Fetches the names of the objects `rows` refer to in `columns`, as far as the user may see them. */
+  /** Reads the role names when `columns` show roles. */
   async load(rows, columns) {
-    const want = { client: new Set(), user: new Set() };
-    let roles = false;
-    for (const col of columns) {
-      for (const row of rows) {
-        const value = row[col.key];
-        if (value === null || value === undefined) continue;
-        if (col.kind === "client") want.client.add(value);
-        if (col.kind === "user" || col.kind === "assignee") want.user.add(value);
-        if (col.kind === "role") roles = true;
-      }
-    }
-    const jobs = [];
-    if (session.sections.has("clients")) {
-      for (const id of want.client) {
-        if (!this.clients.has(id)) jobs.push(api("GET", `${ADMIN}/clients/${id}/`).then((c) => this.clients.set(id, c.name)));
-      }
-    }
-    if (session.sections.has("users")) {
-      for (const id of want.user) {
-        if (!this.users.has(id)) jobs.push(api("GET", `${ADMIN}/users/${id}/`).then((u) => this.users.set(id, u.email)));
-      }
-    }
-    if (roles) jobs.push(this.loadRoles());
-    await Promise.allSettled(jobs);
+    if (rows.length && columns.some((col) => col.kind === "role")) await this.loadRoles().catch(() => null);
   }
 
   async loadRoles() {
@@ -278,14 +313,14 @@ class Names {
       case "bool": return yesNo(value);
       case "date": return formatDate(value);
       case "preview": return preview(value, 50);
-      case "stage": return value ? h("span", { class: `stage stage-${value}` }, humanize(value)) : "—";
+      case "stage": return value ? h("span", { class: `stage stage-${value}` }, stageLabel(value)) : "—";
       case "human": return humanize(value);
       case "session": return value ? h("a", { href: `#/chat_sessions/${encodeURIComponent(value)}`, class: "mono" }, value) : "—";
       case "client":
-        return value == null ? "—" : h("a", { href: `#/clients/${value}` }, this.clients.get(value) ?? `Client #${value}`);
-      case "user": return value == null ? "—" : (this.users.get(value) ?? `User #${value}`);
+        return value == null ? "—" : h("a", { href: `#/clients/${value}` }, row.client_name ?? `Client #${value}`);
+      case "user": return value == null ? "—" : (row[`${col.key}_repr`] ?? `User #${value}`);
       // An assignment's assignee: null means the later original's "awaiting assignment".
-      case "assignee": return value == null ? "Awaiting assignment" : (this.users.get(value) ?? `User #${value}`);
+      case "assignee": return value == null ? "Awaiting assignment" : (row[`${col.key}_repr`] ?? `User #${value}`);
       case "role": return value == null ? "—" : (this.roles.get(value) ?? `Role #${value}`);
       default: return value === null || value === undefined || value === "" ? "—" : String(value);
     }
@@ -301,14 +336,14 @@ function plural(section) {
 }
 
 async function changeList(name, query) {
-  const section = SECTIONS[name];
-  const abilities = session.sections.get(name).permissions;
+  const section = sectionOf(name);
+  const abilities = section.abilities;
   const params = Object.fromEntries(query.entries());
   const page = Number(params.page || 1);
-  const data = await api("GET", withQuery(section.api, { ...params, page_size: PAGE_SIZE }));
+  const data = await api("GET", withQuery(section.api, { ...params, page_size: session.pageSize }));
   const names = new Names();
   await names.load(data.results, section.columns);
-  if (section.filters.some((f) => f.choices === "roles")) await names.loadRoles().catch(() => null);
+  if (section.filters.some((f) => f.choices_from === "roles")) await names.loadRoles().catch(() => null);
 
   const title = abilities.change && section.fields ? `Select ${section.singular} to change` : `Select ${section.singular} to view`;
   setTitle(section.label);
@@ -333,7 +368,9 @@ async function changeList(name, query) {
 
   // Filters
   const filters = section.filters.filter((f) => !f.hidden).map((f) => {
-    const choices = f.choices === "roles" ? [...names.roles].map(([id, label]) => [String(id), label]) : f.choices;
+    const choices = f.choices_from === "roles"
+      ? [...names.roles].map(([id, label]) => [String(id), label])
+      : (f.choices || []).map((c) => [c.value, c.label]);
     const current = params[f.key] ?? "";
     const item = (value, label) => h("li", { class: current === value ? "selected" : null },
       h("a", { href: link({ [f.key]: value, page: null }), "aria-current": current === value ? "true" : null }, label));
@@ -362,7 +399,7 @@ async function changeList(name, query) {
     event.preventDefault();
     if (actionSelect.value !== "delete_selected") return;
     if (!selected.size) {
-      mount(messages, h("p", { class: "message warning", role: "alert" }, "Items must be selected in order to perform actions on them. No items have been changed."));
+      mount(messages, h("p", { class: "message warning" }, "Items must be selected in order to perform actions on them. No items have been changed."));
       return;
     }
     const rows = data.results.filter((r) => selected.has(String(r[section.id])));
@@ -378,7 +415,7 @@ async function changeList(name, query) {
     const desc = ordering === `-${col.sort}`;
     const next = asc ? `-${col.sort}` : col.sort;
     return h("th", { scope: "col", class: "sortable", "aria-sort": asc ? "ascending" : desc ? "descending" : null },
-      h("a", { href: link({ ordering: next, page: null }), title: `Sort by ${col.label}` }, col.label, asc ? " ▲" : desc ? " ▼" : ""));
+      h("a", { href: link({ ordering: next, page: null }), title: `Sort by ${col.label}` }, col.label, asc || desc ? h("span", { "aria-hidden": "true" }, asc ? " ▲" : " ▼") : null));
   });
   const allBox = h("input", { type: "checkbox", id: "select-all", "aria-label": "Select all on this page" });
   allBox.addEventListener("change", () => {
@@ -390,7 +427,7 @@ async function changeList(name, query) {
   const rows = data.results.map((row) => {
     const id = String(row[section.id]);
     const href = section.rowLink ? section.rowLink(row) : `#/${name}/${encodeURIComponent(id)}`;
-    const box = h("input", { type: "checkbox", class: "action-select", value: id, "aria-label": `Select ${id}` });
+    const box = h("input", { type: "checkbox", class: "action-select", value: id, "aria-label": `Select ${section.title ? section.title(row) : `${section.singular} ${id}`}` });
     box.addEventListener("change", () => {
       if (box.checked) selected.add(id); else selected.delete(id);
       box.closest("tr").classList.toggle("selected", box.checked);
@@ -417,7 +454,7 @@ async function changeList(name, query) {
   // Pagination. An estimated count (a list too large to count exactly) shows only the pages
   // the API vouches for: the previous and next ones.
   const estimated = Boolean(data.count_is_estimate);
-  const pages = estimated ? page + (data.next ? 1 : 0) : Math.max(1, Math.ceil(data.count / PAGE_SIZE));
+  const pages = estimated ? page + (data.next ? 1 : 0) : Math.max(1, Math.ceil(data.count / session.pageSize));
   const pageLinks = [];
   for (let p = estimated ? Math.max(1, page - 1) : 1; p <= pages; p += 1) {
     if (pages > 10 && p > 2 && p < pages - 1 && Math.abs(p - page) > 2) {
@@ -442,7 +479,7 @@ async function changeList(name, query) {
         hiddenActive.length ? h("ul", { class: "active-filters" }, hiddenActive) : null,
         actions, table, paginator),
       filters.length ? h("aside", { class: "changelist-filter", "aria-label": "Filter" }, h("h2", {}, "Filter"), filters) : null));
-  if (name === "chat_sessions") followList(name);
+  if (section.live) followList(name);
 }
 
 /** Re-reads a chat list when messages arrive (at most once a second; not while rows are picked). */
@@ -460,13 +497,15 @@ function followList(name) {
 }
 
 async function bulkDeletePage(name, query) {
-  const section = SECTIONS[name];
+  const section = sectionOf(name);
   const ids = (query.get("ids") || "").split(",").filter(Boolean);
   const remembered = pendingBulk && pendingBulk.name === name ? pendingBulk.rows : [];
   const label = (id) => {
     const row = remembered.find((r) => String(r[section.id]) === id);
     if (!row) return `${humanize(section.singular)} ${id}`;
-    return section.title ? `${humanize(section.singular)}: ${section.title(row)}${row.message ? ` — ${preview(row.message, 50)}` : ""}` : `${humanize(section.singular)} ${id}`;
+    if (!section.title) return `${humanize(section.singular)} ${id}`;
+    const sub = section.subtitle ? section.subtitle(row) : null;
+    return `${humanize(section.singular)}: ${section.title(row)}${sub ? ` — ${sub}` : ""}`;
   };
   setTitle("Are you sure?", [[section.label, `#/${name}`]]);
   const confirm = h("button", { type: "submit", class: "danger", id: "confirm-delete" }, "Yes, I’m sure");
@@ -505,8 +544,7 @@ async function bulkDeletePage(name, query) {
 }
 
 async function refreshCounts() {
-  const index = await api("GET", `${ADMIN}/`);
-  session.sections = new Map(index.sections.map((s) => [s.name, s]));
+  useIndex(await api("GET", `${ADMIN}/`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,6 +555,12 @@ function showFieldErrors(form, err) {
   for (const el of form.querySelectorAll(".errorlist")) el.remove();
   for (const el of form.querySelectorAll(".field.errors")) el.classList.remove("errors");
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  // Keep the help texts a field is described by; drop the error lists just removed.
+  for (const el of form.querySelectorAll("[aria-describedby]")) {
+    const kept = el.getAttribute("aria-describedby").split(" ").filter((ref) => ref && document.getElementById(ref));
+    if (kept.length) el.setAttribute("aria-describedby", kept.join(" "));
+    else el.removeAttribute("aria-describedby");
+  }
   const top = form.querySelector(".form-errors");
   if (top) mount(top);
   if (!err) return;
@@ -531,7 +575,8 @@ function showFieldErrors(form, err) {
       const input = wrapper.querySelector("input, select, textarea");
       if (input) {
         input.setAttribute("aria-invalid", "true");
-        input.setAttribute("aria-describedby", errId);
+        const refs = (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+        input.setAttribute("aria-describedby", [...refs, errId].join(" "));
       }
       wrapper.append(h("ul", { class: "errorlist", id: errId }, msgs.map((m) => h("li", {}, m))));
     } else {
@@ -565,7 +610,8 @@ async function buildControl(field, value) {
       return h("textarea", { id, name: field.name, rows: 3, value: value ?? "" });
     case "select":
       return h("select", { id, name: field.name },
-        field.choices.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
+        (field.choices === "stages" ? session.stages : field.choices)
+          .map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
     case "role": {
       const names = new Names();
       await names.loadRoles().catch(() => null);
@@ -626,10 +672,10 @@ function readonlyBlock(item, keys) {
 }
 
 async function formPage(name, id) {
-  const section = SECTIONS[name];
-  const abilities = session.sections.get(name).permissions;
+  const section = sectionOf(name);
+  const abilities = section.abilities;
   const adding = id === null;
-  if (adding && !(abilities.add && section.fields)) return notFound();
+  if (adding && !(abilities.add && section.creatable)) return notFound();
   const item = adding ? null : await api("GET", `${section.api}${encodeURIComponent(id)}/`);
   const editable = Boolean(section.fields) && (adding || abilities.change);
   const itemTitle = item && section.title ? section.title(item) : `${humanize(section.singular)} ${id}`;
@@ -642,7 +688,7 @@ async function formPage(name, id) {
   if (!editable) {
     mount(main, h("h1", {}, title), h("h2", { class: "subtitle" }, itemTitle),
       readonlyBlock(item, section.readonly || Object.keys(item)),
-      name === "chat_messages" ? h("p", {}, h("a", { href: `#/chat_sessions/${encodeURIComponent(item.session_id)}` }, "View the whole conversation")) : null,
+      section.extraLinks ? section.extraLinks(id, item, abilities).map((l) => h("p", {}, h("a", { href: l.href, id: l.id || null }, l.label))) : null,
       h("div", { class: "submit-row" }, deleteLink));
     return;
   }
@@ -659,7 +705,7 @@ async function formPage(name, id) {
     h("fieldset", { class: "module" }, controls),
     !adding ? readonlyBlock(item, section.readonly) : null,
     h("div", { class: "submit-row" }, save,
-      name === "users" && !adding ? h("a", { class: "button", href: `#/users/${id}/password`, id: "change-password" }, "Change password") : null,
+      section.extraLinks && !adding ? section.extraLinks(id, item, abilities).map((l) => h("a", { class: "button", href: l.href, id: l.id || null }, l.label)) : null,
       deleteLink));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -672,7 +718,7 @@ async function formPage(name, id) {
       await refreshCounts();
       const label = section.title ? section.title(saved) : saved[section.id];
       flash(`The ${section.singular} “${label}” was ${adding ? "added" : "changed"} successfully.`);
-      go(name === "clients" ? `#/clients/${saved.id}` : `#/${name}`);
+      go(section.detail === "client" ? `#/${name}/${saved[section.id]}` : `#/${name}`);
     } catch (err) {
       save.disabled = false;
       if (!(err instanceof ApiError) || err.status === 401) throw err;
@@ -684,8 +730,8 @@ async function formPage(name, id) {
 }
 
 async function deletePage(name, id) {
-  const section = SECTIONS[name];
-  if (!section.deletable || !session.sections.get(name).permissions.delete) return notFound();
+  const section = sectionOf(name);
+  if (!section.deletable || !section.abilities.delete) return notFound();
   const item = await api("GET", `${section.api}${encodeURIComponent(id)}/`);
   const label = section.title ? section.title(item) : id;
   setTitle("Are you sure?", [[section.label, `#/${name}`], [label, `#/${name}/${encodeURIComponent(id)}`]]);
@@ -711,9 +757,10 @@ async function deletePage(name, id) {
 }
 
 async function passwordPage(id) {
-  if (!session.sections.get("users").permissions.change) return notFound();
-  const user = await api("GET", `${ADMIN}/users/${encodeURIComponent(id)}/`);
-  setTitle("Change password", [["Users", "#/users"], [user.email, `#/users/${id}`]]);
+  const users = sectionOf("users");
+  if (!users.abilities.change) return notFound();
+  const user = await api("GET", `${users.api}${encodeURIComponent(id)}/`);
+  setTitle("Change password", [[users.label, "#/users"], [user.email, `#/users/${id}`]]);
   const p1 = h("input", { id: "id_password", name: "password", type: "password", autocomplete: "new-password", required: true });
   const p2 = h("input", { id: "id_password2", name: "password2", type: "password", autocomplete: "new-password", required: true });
   const form = h("form", { class: "change-form", id: "password-form", novalidate: true },
@@ -775,9 +822,10 @@ function followTranscript(sessionId, container, onCount) {
 }
 
 async function transcriptPage(sessionId) {
-  const abilities = session.sections.get("chat_sessions").permissions;
-  const history = await api("GET", `${ADMIN}/chat/sessions/${encodeURIComponent(sessionId)}/`);
-  setTitle(`Session ${sessionId}`, [["Chat sessions", "#/chat_sessions"]]);
+  const sessions = sectionOf("chat_sessions");
+  const abilities = sessions.abilities;
+  const history = await api("GET", `${sessions.api}${encodeURIComponent(sessionId)}/`);
+  setTitle(`Session ${sessionId}`, [[sessions.label, "#/chat_sessions"]]);
   const count = h("span", { id: "message-count" }, `${history.messages.length} messages`);
   const live = h("div", { id: "live-transcript" }, transcript(history));
   mount(main,
@@ -850,13 +898,14 @@ async function summaryCard(id, canRequest) {
 
 async function clientPage(id) {
   const perms = (name) => session.sections.get(name)?.permissions || {};
-  const client = await api("GET", `${ADMIN}/clients/${encodeURIComponent(id)}/`);
-  setTitle(client.name, [["Clients", "#/clients"]]);
+  const clients = sectionOf("clients");
+  const client = await api("GET", `${clients.api}${encodeURIComponent(id)}/`);
+  setTitle(client.name, [[clients.label, "#/clients"]]);
   const cards = [];
 
   // Details form (the generic change form, inline)
   const canChange = perms("clients").change;
-  const fields = SECTIONS.clients.fields.filter((f) => !f.addOnly);
+  const fields = sectionOf("clients").fields.filter((f) => !f.addOnly);
   const detailControls = [];
   for (const field of fields) {
     const control = await buildControl(field, client[field.name]);
@@ -885,7 +934,7 @@ async function clientPage(id) {
 
   // Stage
   const stageSelect = h("select", { id: "id_to_stage", name: "to_stage" },
-    STAGES.map((s) => h("option", { value: s, selected: s === client.current_stage }, humanize(s))));
+    session.stages.map(([value, label]) => h("option", { value, selected: value === client.current_stage }, label)));
   const remarks = h("input", { id: "id_stage_remarks", name: "remarks", type: "text" });
   const stageForm = h("form", { id: "stage-form", novalidate: true },
     h("div", { class: "form-errors" }),
@@ -897,7 +946,7 @@ async function clientPage(id) {
     event.preventDefault();
     try {
       const result = await api("POST", `${ADMIN}/clients/${id}/stage/`, { to_stage: stageSelect.value, remarks: remarks.value });
-      flash(result.changed ? `Moved to ${humanize(result.client.current_stage)}.` : "The client is already at that stage.", result.changed ? "success" : "info");
+      flash(result.changed ? `Moved to ${stageLabel(result.client.current_stage)}.` : "The client is already at that stage.", result.changed ? "success" : "info");
       render();
     } catch (err) {
       if (!(err instanceof ApiError) || err.status === 401) throw err;
@@ -913,14 +962,12 @@ async function clientPage(id) {
   if (session.sections.has("assignments")) {
     assignments = await api("GET", withQuery(`${ADMIN}/clients/${id}/assignments/`, { ordering: "-created_at", page_size: 100 }));
   }
-  const userColumns = [{ key: "changed_by", kind: "user" }, { key: "assigned_to", kind: "assignee" }, { key: "assigned_by", kind: "user" }];
-  await names.load([...(history?.results || []), ...(assignments?.results || [])], userColumns);
 
   cards.push(h("section", { class: "card", id: "client-stage" },
-    h("h2", {}, "Stage: ", h("span", { class: `stage stage-${client.current_stage}`, id: "current-stage" }, humanize(client.current_stage))),
+    h("h2", {}, "Stage: ", h("span", { class: `stage stage-${client.current_stage}`, id: "current-stage" }, stageLabel(client.current_stage))),
     canChange ? stageForm : null,
     history ? [
-      h("h3", {}, "Stage history"),
+      h("h3", {}, sectionOf("stage_history").label),
       history.results.length
         ? h("div", { class: "results" }, h("table", { id: "stage-history" },
           h("thead", {}, h("tr", {}, ["When", "From", "To", "Changed by", "Remarks"].map((c) => h("th", { scope: "col" }, c)))),

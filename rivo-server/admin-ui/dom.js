@@ -48,7 +48,7 @@ export function formatDate(value) {
 /** A yes/no icon with text for screen readers. */
 export function yesNo(value) {
   return h("span", { class: value ? "yes" : "no", title: value ? "Yes" : "No" },
-    value ? "✔" : "✘", h("span", { class: "sr-only" }, value ? " yes" : " no"));
+    h("span", { "aria-hidden": "true" }, value ? "✔" : "✘"), h("span", { class: "sr-only" }, value ? " yes" : " no"));
 }
 
 /** The first `n` characters of `text`, with an ellipsis when cut. */

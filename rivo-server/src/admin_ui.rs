@@ -81,13 +81,25 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
+/// The page with the names the scripts share with the server filled in (the CSRF cookie's,
+/// from [`rivo_core::admin::CSRF_COOKIE`]); the other files as they are.
+fn body(asset: &Asset) -> poem::Body {
+    if asset.name == INDEX.name {
+        let page = String::from_utf8_lossy(asset.body)
+            .replace("{{CSRF_COOKIE}}", rivo_core::admin::CSRF_COOKIE);
+        poem::Body::from_string(page)
+    } else {
+        poem::Body::from(asset.body)
+    }
+}
+
 fn serve(asset: &Asset) -> Response {
     let mut resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, asset.content_type)
         // Assets change with the binary; revalidation is cheap and avoids stale UIs after upgrades.
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(asset.body);
+        .body(body(asset));
     resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -8,7 +8,8 @@ use rivo_core::Store;
 
 use crate::account::AccountApi;
 use crate::admin::{
-    AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminLogApi, AdminPrivacyApi, AdminWebhooksApi,
+    AdminAccountsApi, AdminChatApi, AdminClientsApi, AdminPrivacyApi, AdminResourceApis,
+    AdminWebhooksApi,
 };
 use crate::chat::{self, BodyLimit, ChatApis};
 use crate::clients_api::{AdminSummariesApi, ClientsApi};
@@ -26,7 +27,7 @@ pub type Apis = (
     AdminAccountsApi,
     AdminChatApi,
     AdminClientsApi,
-    AdminLogApi,
+    AdminResourceApis,
     AdminPrivacyApi,
     ChatEventsApi,
     AdminEventsApi,
@@ -47,7 +48,7 @@ fn apis() -> Apis {
         AdminAccountsApi,
         AdminChatApi,
         AdminClientsApi,
-        AdminLogApi,
+        crate::admin::resource_apis(),
         AdminPrivacyApi,
         ChatEventsApi,
         AdminEventsApi,
@@ -75,7 +76,9 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 /// register a path parameter followed by a slash; the server answers both spellings).
 pub fn openapi_json() -> String {
     let spec = api_service().spec();
-    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(&spec) else {
+    // Merging: a path served by two APIs (a generated list/read/delete and hand-written
+    // writes) is written twice by poem-openapi, once per API.
+    let Ok(mut doc) = crate::spec::parse_merging_duplicates(&spec) else {
         return spec;
     };
     if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {

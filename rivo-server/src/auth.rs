@@ -24,10 +24,7 @@ use sha2::Sha256;
 use crate::config::Config;
 use crate::error::ApiError;
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "rivo_session";
-/// Name of the cookie holding the CSRF token (readable by scripts, unlike the session).
-pub const CSRF_COOKIE: &str = "rivo_csrftoken";
+pub use rivo_core::admin::{CSRF_COOKIE, SESSION_COOKIE};
 /// Header that must repeat the CSRF token on unsafe requests authenticated by cookie.
 pub const CSRF_HEADER: &str = "x-csrftoken";
 
@@ -286,44 +283,6 @@ impl Auth {
             store,
             user: caller.user,
         })
-    }
-
-    /// The caller if they may use the admin section needing `permission`
-    /// ([`Access::Admin`]: active staff holding it).
-    pub async fn admin(
-        &self,
-        req: &Request,
-        config: &Config,
-        store: &Store,
-        permission: Permission,
-    ) -> Result<Admin, ApiError> {
-        self.authorize(req, config, store, Access::Admin(permission))
-            .await
-    }
-
-    /// The caller if they hold `permission`, staff or not ([`Access::Member`]): the CSM routes
-    /// of `/api/v1/clients/`, where (as in the later original) any active user with the
-    /// permission works leads.
-    pub async fn member(
-        &self,
-        req: &Request,
-        config: &Config,
-        store: &Store,
-        permission: Permission,
-    ) -> Result<Admin, ApiError> {
-        self.authorize(req, config, store, Access::Member(permission))
-            .await
-    }
-
-    /// The caller if they may use a superuser-only part of the admin ([`Access::Superuser`]:
-    /// the webhooks).
-    pub async fn superuser(
-        &self,
-        req: &Request,
-        config: &Config,
-        store: &Store,
-    ) -> Result<Admin, ApiError> {
-        self.authorize(req, config, store, Access::Superuser).await
     }
 }
 

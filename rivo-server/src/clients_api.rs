@@ -20,10 +20,8 @@
 //!   stage.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Timelike, Utc};
-use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, types::Example};
 use rivo_core::accounts::{Action, Model};
 use rivo_core::client_views::{
@@ -34,14 +32,14 @@ use rivo_core::summaries::{SUMMARY_KEY, SummaryJob};
 use rivo_core::{ClientId, Permission, Stage, Store, UserId};
 use serde::{Serialize, Serializer};
 
+use crate::admin::ctx::AdminCtx;
 use crate::admin::input::JsonBody;
 use crate::admin::{AdminTag, NoContent, error_schema};
-use crate::auth::Auth;
-use crate::config::Config;
 use crate::error::{ApiError, ErrorMessage, ErrorSet, OpError};
 use crate::render::{DrfDateTime, DrfJson};
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::Type;
+use rivo_core::access::Access;
 
 /// Default `?limit=` of the client list.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -430,14 +428,10 @@ impl ClientsApi {
     /// labels. One page of at most `limit` rows (default 100, at most 500) in one query;
     /// `has_more` says whether `page + 1` has rows. `assigned_to=me`: only the caller's
     /// clients. Needs `client.view_client` (staff not required).
-    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/clients/", method = "get", operation_id = "clients_list")]
     async fn list(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// `me`: only clients whose active assignment is the caller's.
         assigned_to: Query<Option<String>>,
         /// Only clients in this stage (a stage code).
@@ -447,13 +441,8 @@ impl ClientsApi {
         /// Rows per page (default 100, at most 500).
         limit: Query<Option<i64>>,
     ) -> Result<CsmOk<CsmClientList>, OpError<CsmListErrors>> {
-        let member = auth
-            .member(
-                req,
-                &config,
-                &store,
-                permission(Action::View, Model::Client),
-            )
+        let member = ctx
+            .require(Access::Member(permission(Action::View, Model::Client)))
             .await?;
         let page = match page.0 {
             None => 1,
@@ -501,14 +490,11 @@ impl ClientsApi {
     #[oai(path = "/clients/", method = "post", operation_id = "clients_create")]
     async fn create(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<CsmCreateRequest>,
     ) -> Result<CsmCreatedResponse, OpError<CsmWriteErrors>> {
-        let member = auth
-            .member(req, &config, &store, permission(Action::Add, Model::Client))
+        let member = ctx
+            .require(Access::Member(permission(Action::Add, Model::Client)))
             .await?;
         let mut body = body;
         let name = body.string("name");
@@ -543,20 +529,12 @@ impl ClientsApi {
     #[oai(path = "/clients/:id/", method = "get", operation_id = "clients_read")]
     async fn read(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<CsmOk<CsmClientDetail>, OpError<CsmReadErrors>> {
-        let member = auth
-            .member(
-                req,
-                &config,
-                &store,
-                permission(Action::View, Model::Client),
-            )
+        let member = ctx
+            .require(Access::Member(permission(Action::View, Model::Client)))
             .await?;
         let detail = member
             .store
@@ -583,15 +561,12 @@ impl ClientsApi {
     )]
     async fn update(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<CsmUpdateRequest>,
     ) -> Result<CsmOk<CsmUpdated>, OpError<CsmWriteErrors>> {
-        let caller = auth.caller(req, &config)?;
+        let user = ctx.user()?;
         let mut body = body;
         let name = body.opt_string("name");
         let email = body.opt_string("email");
@@ -608,8 +583,8 @@ impl ClientsApi {
             .transpose()?;
         let deny = || ApiError::Forbidden("You do not have permission to perform this action.");
         let may = |action: Action, model: Model| {
-            let store = store.0.clone();
-            let user = caller.user.clone();
+            let store = ctx.store().clone();
+            let user = user.clone();
             async move { store.has_permission(&user, permission(action, model)).await }
         };
         if changes_client && !may(Action::Change, Model::Client).await? {
@@ -638,8 +613,8 @@ impl ClientsApi {
                 return Err(deny().into());
             }
         }
-        store
-            .acting_as(&caller.user)
+        ctx.store()
+            .acting_as(&user)
             .edit_client(
                 ClientId(id.0),
                 ClientEdit {
@@ -648,7 +623,7 @@ impl ClientsApi {
                     assignment,
                     remarks: remarks.unwrap_or_default(),
                 },
-                Some(caller.user.id),
+                Some(user.id),
             )
             .await
             .map_err(not_found)?;
@@ -668,20 +643,12 @@ impl ClientsApi {
     )]
     async fn delete(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<NoContent, OpError<CsmDeleteErrors>> {
-        let member = auth
-            .member(
-                req,
-                &config,
-                &store,
-                permission(Action::Delete, Model::Client),
-            )
+        let member = ctx
+            .require(Access::Member(permission(Action::Delete, Model::Client)))
             .await?;
         member
             .store
@@ -806,20 +773,12 @@ impl AdminSummariesApi {
     )]
     async fn summary_read(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<CsmOk<SummaryStatusBody>, OpError<crate::admin::ReadErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                permission(Action::View, Model::Context),
-            )
+        let admin = ctx
+            .require(Access::Admin(permission(Action::View, Model::Context)))
             .await?;
         let client = ClientId(id.0);
         // The job first: a job read as done was committed with its summary, which the
@@ -841,20 +800,12 @@ impl AdminSummariesApi {
     )]
     async fn summary_request(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<SummaryAccepted, OpError<crate::admin::DeleteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                permission(Action::Change, Model::Context),
-            )
+        let admin = ctx
+            .require(Access::Admin(permission(Action::Change, Model::Context)))
             .await?;
         let client = ClientId(id.0);
         let job = admin.store.request_summary(client).await?;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use poem::{Request, http::StatusCode, web::Data, web::sse::Event as SseEvent};
+use poem::{http::StatusCode, web::Data, web::sse::Event as SseEvent};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Query},
@@ -31,16 +31,17 @@ use poem_openapi::{
 use rivo_core::accounts::{Action, Model};
 use rivo_core::events::Event;
 use rivo_core::streams::ActivityCursor;
-use rivo_core::{MessageId, Permission, SessionId, Store};
+use rivo_core::{MessageId, SessionId, Store};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::admin::AdminTag;
-use crate::auth::Auth;
+use crate::admin::ctx::AdminCtx;
 use crate::chat::{ChatMessageBody, ChatTag};
 use crate::config::{Config, EventStreamLimits};
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, ErrorSet, FieldErrors, OpError, one_of};
 use crate::render::to_drf_json;
+use rivo_core::access::Access;
 
 /// Event streams open now in this process (every app), for the `rivo_event_streams_open` gauge:
 /// counted once a stream has read its starting point, so a client that waits for the gauge
@@ -351,14 +352,10 @@ impl AdminEventsApi {
     /// on all sessions, new clients, stage changes and assignments. Needs
     /// `chat.view_chathistory` (session cookie or token); the check is made when the stream
     /// opens, and a stream lasts at most `RIVO_EVENT_STREAM_MAX_SECS`.
-    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get", operation_id = "admin_events")]
     async fn events(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         streams: Data<&EventStreams>,
         /// Start after this cursor (the `id` of an event). Without it (and without
         /// `Last-Event-ID`) the stream starts now.
@@ -368,13 +365,8 @@ impl AdminEventsApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> Result<AdminEventsResponse, OpError<AdminEventsErrors>> {
-        auth.admin(
-            req,
-            &config,
-            &store,
-            Permission::new(Action::View, Model::ChatHistory),
-        )
-        .await?;
+        ctx.require(Access::admin(Action::View, Model::ChatHistory))
+            .await?;
         let after = match resume_from(last_event_id.0, after.0) {
             None => None,
             Some((field, text)) => Some(
@@ -384,8 +376,8 @@ impl AdminEventsApi {
             ),
         };
         let slot = streams.acquire()?;
-        let activity = store.subscribe_activity(after).await?;
-        let compat = config.chat_compat;
+        let activity = ctx.store().subscribe_activity(after).await?;
+        let compat = ctx.config().chat_compat;
         let items = streams
             .bounded(slot.started(), activity)
             .map(move |a| ActivityEventBody::new(a.cursor, a.event, compat))

@@ -218,6 +218,88 @@ fn mark_nullable_response_fields(doc: &mut Value) {
     }
 }
 
+/// Parses JSON like `serde_json::from_str`, but an object key given twice keeps both values
+/// when they are objects (merged, recursively) instead of only the last one.
+pub fn parse_merging_duplicates(text: &str) -> Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    struct Merging;
+
+    impl<'de> DeserializeSeed<'de> for Merging {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Merging {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Merging)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut object = serde_json::Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let value = map.next_value_seed(Merging)?;
+                match (object.get_mut(&key), value) {
+                    (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+                    (_, value) => {
+                        object.insert(key, value);
+                    }
+                }
+            }
+            Ok(Value::Object(object))
+        }
+    }
+
+    fn merge(into: &mut serde_json::Map<String, Value>, from: serde_json::Map<String, Value>) {
+        for (key, value) in from {
+            match (into.get_mut(&key), value) {
+                (Some(Value::Object(old)), Value::Object(new)) => merge(old, new),
+                (_, value) => {
+                    into.insert(key, value);
+                }
+            }
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = Merging.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +383,16 @@ mod tests {
             doc["components"]["schemas"]["Client"]["properties"]["stage"],
             json!({"$ref": "#/components/schemas/Stage", "description": "Stage."})
         );
+    }
+
+    #[test]
+    fn a_path_served_by_two_apis_keeps_the_operations_of_both() {
+        let doc = super::parse_merging_duplicates(
+            r#"{"paths": {"/a/": {"get": {"operationId": "read"}}, "/a/": {"patch": {"operationId": "update"}}}, "n": [1, 2.5, null, true]}"#,
+        )
+        .unwrap();
+        assert_eq!(doc["paths"]["/a/"]["get"]["operationId"], "read");
+        assert_eq!(doc["paths"]["/a/"]["patch"]["operationId"], "update");
+        assert_eq!(doc["n"], json!([1, 2.5, null, true]));
     }
 }

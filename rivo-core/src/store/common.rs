@@ -1125,6 +1125,61 @@ impl Backend {
             .collect()
     }
 
+    pub(crate) async fn permissions_of_users(
+        &self,
+        ids: &[UserId],
+    ) -> Result<std::collections::BTreeMap<UserId, BTreeSet<Permission>>> {
+        let mut held: std::collections::BTreeMap<UserId, BTreeSet<Permission>> =
+            ids.iter().map(|id| (*id, BTreeSet::new())).collect();
+        if ids.is_empty() {
+            return Ok(held);
+        }
+        let mut query = QueryBuilder::<Db>::new(
+            "SELECT user_id, permission FROM user_permissions WHERE user_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.0);
+        }
+        query.push(")");
+        let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&self.read).await?;
+        for (user, permission) in rows {
+            let permission = permission
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("unknown permission {permission:?}")))?;
+            held.entry(UserId(user)).or_default().insert(permission);
+        }
+        Ok(held)
+    }
+
+    /// `(id, text)` pairs of `table` for `ids`, in one query (`column` chosen by rivo-core).
+    async fn labels_of(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            QueryBuilder::<Db>::new(format!("SELECT id, {column} FROM {table} WHERE id IN ("));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        query.push(")");
+        Ok(query.build_query_as().fetch_all(&self.read).await?)
+    }
+
+    pub(crate) async fn client_names(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        self.labels_of("clients", "name", ids).await
+    }
+
+    pub(crate) async fn user_emails(&self, ids: &[i64]) -> Result<Vec<(i64, String)>> {
+        self.labels_of("users", "email", ids).await
+    }
+
     // ----- clients -----
 
     pub(crate) async fn create_client(

@@ -290,6 +290,10 @@ pub struct ContextBody {
     pub id: i64,
     /// The client.
     pub client: i64,
+    /// The client's name (in lists; Django's `__str__`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// The chat session the lead came from.
     pub chat_session_id: Option<Uuid>,
     /// A JSON object.
@@ -305,6 +309,7 @@ impl From<ClientContext> for ContextBody {
         Self {
             id: c.id.0,
             client: c.client_id.0,
+            client_name: None,
             chat_session_id: c.chat_session_id.map(|s| s.0),
             context_data: Value::Object(c.data),
             created_at: DrfDateTime(c.created_at),
@@ -321,12 +326,20 @@ pub struct StageChangeBody {
     pub id: i64,
     /// The client.
     pub client: i64,
+    /// The client's name (in lists; Django's `__str__`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// The stage before (null for the first entry).
     pub from_stage: Option<StageName>,
     /// The stage after.
     pub to_stage: StageName,
     /// Who changed it.
     pub changed_by: Option<i64>,
+    /// Who changed it, by email (in lists).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_by_repr: Option<String>,
     /// Remarks.
     pub remarks: String,
     /// When.
@@ -340,9 +353,11 @@ impl From<StageChange> for StageChangeBody {
         Self {
             id: h.id.0,
             client: h.client_id.0,
+            client_name: None,
             from_stage: h.from_stage.map(Into::into),
             to_stage: h.to_stage.into(),
             changed_by: h.changed_by.map(|u| u.0),
+            changed_by_repr: None,
             remarks: h.remarks,
             created_at: DrfDateTime(h.created_at),
             updated_at: DrfDateTime(h.updated_at),
@@ -358,11 +373,23 @@ pub struct AssignmentBody {
     pub id: i64,
     /// The client.
     pub client: i64,
+    /// The client's name (in lists; Django's `__str__`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
     /// The support user; `null` on an active assignment means "awaiting assignment" (written
     /// by chat lead capture when no one is picked automatically).
     pub assigned_to: Option<i64>,
+    /// The support user, by email (in lists).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_to_repr: Option<String>,
     /// Who assigned.
     pub assigned_by: Option<i64>,
+    /// Who assigned, by email (in lists).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assigned_by_repr: Option<String>,
     /// At most one active assignment per client.
     pub is_active: bool,
     /// Remarks.
@@ -378,8 +405,11 @@ impl From<Assignment> for AssignmentBody {
         Self {
             id: a.id.0,
             client: a.client_id.0,
+            client_name: None,
             assigned_to: a.assigned_to.map(|u| u.0),
+            assigned_to_repr: None,
             assigned_by: a.assigned_by.map(|u| u.0),
+            assigned_by_repr: None,
             is_active: a.is_active,
             remarks: a.remarks,
             created_at: DrfDateTime(a.created_at),

@@ -1,28 +1,21 @@
 //! `/api/v1/admin/chat/messages/` and `/api/v1/admin/chat/sessions/`.
 
-use std::sync::Arc;
-
-use poem::{Request, web::Data};
-use poem_openapi::{Object, OpenApi, param::Path, param::Query};
+use poem_openapi::{Object, OpenApi};
 use rivo_core::accounts::{Action, Model};
+use rivo_core::admin::{CHAT_MESSAGES, CHAT_SESSIONS};
 use rivo_core::chat::{HistoryCursor, MessageFilter, MessageSort, SessionCursor, SessionFilter};
-use rivo_core::{MessageId, Permission, SessionId, Sort, Store};
+use rivo_core::{MessageId, SessionId, Sort};
 use serde::Serialize;
 
 use super::bodies::{ChatMessagePage, ChatSessionPage, TranscriptBody};
-use super::input::JsonBody;
-use super::{
-    AdminTag, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors, found,
-    keyset_paged, time_before, time_from,
-};
-use crate::auth::Auth;
-use crate::chat::{ChatMessageBody, SenderTypeName};
-use crate::config::Config;
-use crate::error::{ApiError, OpError};
+use rivo_core::access::Access;
 
-fn chat_permission(action: Action) -> Permission {
-    Permission::new(action, Model::ChatHistory)
-}
+use super::ctx::AdminCtx;
+use super::input::JsonBody;
+use super::resource::admin_resource;
+use super::{AdminTag, Found, NoContent, WriteErrors, found, keyset_paged, time_before, time_from};
+use crate::chat::{ChatMessageBody, SenderTypeName};
+use crate::error::{ApiError, OpError};
 
 /// An empty `cursor` is the first page; anything else must be a cursor of that list.
 fn parse_cursor<C: std::str::FromStr<Err = rivo_core::Rule>>(
@@ -59,119 +52,11 @@ pub struct DeletedCount {
     pub deleted: u64,
 }
 
-/// Chat messages and sessions.
+/// Chat actions beyond list, read and delete.
 pub struct AdminChatApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin/chat", tag = "AdminTag::AdminChat")]
 impl AdminChatApi {
-    /// List chat messages
-    ///
-    /// Newest first by default. `search` matches the text.
-    #[allow(clippy::too_many_arguments)]
-    #[oai(
-        path = "/messages/",
-        method = "get",
-        operation_id = "admin_chat_messages_list"
-    )]
-    async fn messages_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// Case-insensitive text to find in messages.
-        search: Query<Option<String>>,
-        /// `id`, `sent_at`, `session_id` or `sender_type`; `-` for descending.
-        ordering: Query<Option<String>>,
-        /// Only this session (any UUID spelling).
-        session_id: Query<Option<String>>,
-        /// Only this sender.
-        sender_type: Query<Option<SenderTypeName>>,
-        /// Sent on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
-        sent_at_after: Query<Option<String>>,
-        /// Sent on or before this date, or before this instant.
-        sent_at_before: Query<Option<String>>,
-        /// Keyset paging, newest first: empty for the first page, then the `next` link's
-        /// value. Deep pages cost what the first does; `page` and `ordering` are ignored.
-        cursor: Query<Option<String>>,
-    ) -> Result<Found<ChatMessagePage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::View))
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let filter = MessageFilter {
-            session_id: session_id.0.as_deref().map(session_param).transpose()?,
-            sender_type: sender_type.0.map(|s| match s {
-                SenderTypeName::Client => rivo_core::SenderType::Client,
-                SenderTypeName::Bot => rivo_core::SenderType::Bot,
-            }),
-            sent_from: time_from("sent_at_after", sent_at_after.0.as_deref())?,
-            sent_before: time_before("sent_at_before", sent_at_before.0.as_deref())?,
-            search: search.0,
-        };
-        if let Some(cursor) = cursor.0 {
-            let after = parse_cursor::<HistoryCursor>(&cursor)?;
-            let messages = admin
-                .store
-                .list_messages_after(&filter, after, paging.size)
-                .await?;
-            return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
-        }
-        let sort = super::ordering(ordering.0.as_deref(), Sort::desc(MessageSort::SentAt));
-        let messages = admin
-            .store
-            .list_messages(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ChatMessagePage::from(paging.paged(req, messages)?)))
-    }
-
-    /// Read a chat message
-    #[oai(
-        path = "/messages/:id/",
-        method = "get",
-        operation_id = "admin_chat_messages_read"
-    )]
-    async fn messages_read(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Message id.
-        id: Path<i64>,
-    ) -> Result<Found<ChatMessageBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::View))
-            .await?;
-        Ok(found(admin.store.message(MessageId(id.0)).await?.into()))
-    }
-
-    /// Delete a chat message
-    #[oai(
-        path = "/messages/:id/",
-        method = "delete",
-        operation_id = "admin_chat_messages_delete"
-    )]
-    async fn messages_delete(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Message id.
-        id: Path<i64>,
-    ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::Delete))
-            .await?;
-        admin.store.delete_message(MessageId(id.0)).await?;
-        Ok(NoContent::NoContent)
-    }
-
     /// Delete chat messages in bulk
     ///
     /// Deletes the listed messages in one transaction; ids that do not exist are skipped.
@@ -182,52 +67,108 @@ impl AdminChatApi {
     )]
     async fn messages_bulk_delete(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<BulkDeleteRequest>,
     ) -> Result<Found<DeletedCount>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::Delete))
+        let admin = ctx
+            .require(Access::admin(Action::Delete, Model::ChatHistory))
             .await?;
         let ids = parse_ids(body)?;
         let deleted = admin.store.delete_messages(&ids).await?;
         Ok(found(DeletedCount { deleted }))
     }
+}
 
+admin_resource! {
+    /// Chat messages.
+    AdminChatMessagesApi for CHAT_MESSAGES, tag = "AdminTag::AdminChat";
+
+    list:
+    /// List chat messages
+    ///
+    /// Newest first by default. `search` matches the text.
+    ("/chat/messages/", "admin_chat_messages_list") -> ChatMessagePage {
+        /// Case-insensitive text to find in messages.
+        search: String,
+        /// `id`, `sent_at`, `session_id` or `sender_type`; `-` for descending.
+        ordering: String,
+        /// Only this session (any UUID spelling).
+        session_id: String,
+        /// Only this sender.
+        sender_type: SenderTypeName,
+        /// Sent on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
+        sent_at_after: String,
+        /// Sent on or before this date, or before this instant.
+        sent_at_before: String,
+        /// Keyset paging, newest first: empty for the first page, then the `next` link's
+        /// value. Deep pages cost what the first does; `page` and `ordering` are ignored.
+        cursor: String,
+    } |admin, req, paging| {
+        let filter = MessageFilter {
+            session_id: session_id.as_deref().map(session_param).transpose()?,
+            sender_type: sender_type.map(|s| match s {
+                SenderTypeName::Client => rivo_core::SenderType::Client,
+                SenderTypeName::Bot => rivo_core::SenderType::Bot,
+            }),
+            sent_from: time_from("sent_at_after", sent_at_after.as_deref())?,
+            sent_before: time_before("sent_at_before", sent_at_before.as_deref())?,
+            search,
+        };
+        if let Some(cursor) = cursor {
+            let after = parse_cursor::<HistoryCursor>(&cursor)?;
+            let messages = admin
+                .store
+                .list_messages_after(&filter, after, paging.size)
+                .await?;
+            return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
+        }
+        let sort = super::ordering(
+            ordering.as_deref(),
+            CHAT_MESSAGES.default_sort(Sort::desc(MessageSort::SentAt)),
+        );
+        let messages = admin
+            .store
+            .list_messages(&filter, sort, paging.request())
+            .await?;
+        Ok(found(ChatMessagePage::from(paging.paged(req, messages)?)))
+    }
+
+    read:
+    /// Read a chat message
+    ("/chat/messages/:id/", "admin_chat_messages_read", /// Message id.
+        id: i64) -> ChatMessageBody
+    |admin| {
+        Ok(found(admin.store.message(MessageId(id)).await?.into()))
+    }
+
+    delete:
+    /// Delete a chat message
+    ("/chat/messages/:id/", "admin_chat_messages_delete", /// Message id.
+        id: i64)
+    |admin| {
+        admin.store.delete_message(MessageId(id)).await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+admin_resource! {
+    /// Chat sessions.
+    AdminChatSessionsApi for CHAT_SESSIONS, tag = "AdminTag::AdminChat";
+
+    list:
     /// List chat sessions
     ///
     /// Most recently active first, with message counts. `search` finds sessions with a message
     /// containing the text.
-    #[oai(
-        path = "/sessions/",
-        method = "get",
-        operation_id = "admin_chat_sessions_list"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn sessions_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
+    ("/chat/sessions/", "admin_chat_sessions_list") -> ChatSessionPage {
         /// Case-insensitive text to find in the sessions' messages.
-        search: Query<Option<String>>,
+        search: String,
         /// Keyset paging: empty for the first page, then the `next` link's value. Deep pages
         /// cost what the first does; `page` is ignored.
-        cursor: Query<Option<String>>,
-    ) -> Result<Found<ChatSessionPage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::View))
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let filter = SessionFilter { search: search.0 };
-        if let Some(cursor) = cursor.0 {
+        cursor: String,
+    } |admin, req, paging| {
+        let filter = SessionFilter { search };
+        if let Some(cursor) = cursor {
             let after = parse_cursor::<SessionCursor>(&cursor)?;
             let sessions = admin
                 .store
@@ -239,27 +180,14 @@ impl AdminChatApi {
         Ok(found(ChatSessionPage::from(paging.paged(req, sessions)?)))
     }
 
+    read:
     /// Read a chat session's transcript
     ///
     /// Every message of the session, oldest first (404 for a session without messages).
-    #[oai(
-        path = "/sessions/:session_id/",
-        method = "get",
-        operation_id = "admin_chat_sessions_read"
-    )]
-    async fn sessions_read(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// The session (any UUID spelling).
-        session_id: Path<String>,
-    ) -> Result<Found<TranscriptBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::View))
-            .await?;
-        let session = session_param(&session_id.0)?;
+    ("/chat/sessions/:session_id/", "admin_chat_sessions_read", /// The session (any UUID spelling).
+        session_id: String) -> TranscriptBody
+    |admin| {
+        let session = session_param(&session_id)?;
         let messages = admin.store.history(session).await?;
         if messages.is_empty() {
             return Err(ApiError::NotFound.into());
@@ -270,27 +198,14 @@ impl AdminChatApi {
         }))
     }
 
+    delete:
     /// Delete a chat session
     ///
     /// Deletes every message of the session in one transaction.
-    #[oai(
-        path = "/sessions/:session_id/",
-        method = "delete",
-        operation_id = "admin_chat_sessions_delete"
-    )]
-    async fn sessions_delete(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// The session (any UUID spelling).
-        session_id: Path<String>,
-    ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, chat_permission(Action::Delete))
-            .await?;
-        let session = session_param(&session_id.0)?;
+    ("/chat/sessions/:session_id/", "admin_chat_sessions_delete", /// The session (any UUID spelling).
+        session_id: String)
+    |admin| {
+        let session = session_param(&session_id)?;
         if admin.store.delete_session(session).await? == 0 {
             return Err(ApiError::NotFound.into());
         }

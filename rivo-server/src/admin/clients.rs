@@ -1,33 +1,34 @@
 //! `/api/v1/admin/clients/` with each client's context, stage and assignment, and the global
 //! `/contexts/`, `/stage-history/` and `/assignments/` lists.
 
-use std::sync::Arc;
-
-use poem::{Request, web::Data};
 use poem_openapi::{Object, OpenApi, param::Path, param::Query};
 use rivo_core::accounts::{Action, Model};
+use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
 use rivo_core::clients::{
     AssignmentFilter, ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter,
     HistorySort, NewClient, StageChangeFilter,
 };
-use rivo_core::{ClientId, Permission, SessionId, Sort, Stage, Store, UserId};
+use rivo_core::{ClientId, SessionId, Sort, Stage, UserId};
 use serde::Serialize;
 
 use super::bodies::{
     AssignmentBody, AssignmentPage, ClientBody, ClientPage, ContextBody, ContextPage,
     StageChangeBody, StageChangePage, StageName,
 };
+use rivo_core::access::Access;
+
+use super::ctx::AdminCtx;
 use super::input::JsonBody;
+use super::resource::admin_resource;
 use super::{
     AdminTag, Created, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors,
-    created, found, time_before, time_from,
+    created, found, names, time_before, time_from,
 };
-use crate::auth::Auth;
-use crate::config::Config;
+use crate::auth::Admin;
 use crate::error::{ApiError, OpError};
 
-fn client_permission(action: Action) -> Permission {
-    Permission::new(action, Model::Client)
+fn client_permission(action: Action) -> Access {
+    Access::admin(action, Model::Client)
 }
 
 /// A client to create.
@@ -120,55 +121,6 @@ pub struct AdminClientsApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminClients")]
 impl AdminClientsApi {
-    /// List clients
-    ///
-    /// Newest first by default. `search` matches name, email and phone.
-    #[allow(clippy::too_many_arguments)]
-    #[oai(
-        path = "/clients/",
-        method = "get",
-        operation_id = "admin_clients_list"
-    )]
-    async fn clients_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// Case-insensitive text to find.
-        search: Query<Option<String>>,
-        /// `created_at`, `updated_at`, `name`, `email`, `current_stage` or `id`; `-` for
-        /// descending.
-        ordering: Query<Option<String>>,
-        /// Only clients in this stage.
-        current_stage: Query<Option<StageName>>,
-        /// Created on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
-        created_at_after: Query<Option<String>>,
-        /// Created on or before this date, or before this instant.
-        created_at_before: Query<Option<String>>,
-    ) -> Result<Found<ClientPage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::View))
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let filter = ClientFilter {
-            search: search.0,
-            stage: current_stage.0.map(Stage::from),
-            created_from: time_from("created_at_after", created_at_after.0.as_deref())?,
-            created_before: time_before("created_at_before", created_at_before.0.as_deref())?,
-        };
-        let sort = super::ordering(ordering.0.as_deref(), Sort::desc(ClientSort::CreatedAt));
-        let clients = admin
-            .store
-            .list_clients(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
-    }
-
     /// Create a client
     ///
     /// Creates the client, its context and the first stage history entry in one transaction.
@@ -179,15 +131,10 @@ impl AdminClientsApi {
     )]
     async fn clients_create(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<ClientCreateRequest>,
     ) -> Result<Created<ClientBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::Add))
-            .await?;
+        let admin = ctx.require(client_permission(Action::Add)).await?;
         let mut body = body;
         let name = body.string("name");
         let email = body.opt_string("email");
@@ -211,27 +158,6 @@ impl AdminClientsApi {
         Ok(created(client.into()))
     }
 
-    /// Read a client
-    #[oai(
-        path = "/clients/:id/",
-        method = "get",
-        operation_id = "admin_clients_read"
-    )]
-    async fn clients_read(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Client id.
-        id: Path<i64>,
-    ) -> Result<Found<ClientBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::View))
-            .await?;
-        Ok(found(admin.store.client(ClientId(id.0)).await?.into()))
-    }
-
     /// Update a client
     ///
     /// Only the fields sent change.
@@ -242,17 +168,12 @@ impl AdminClientsApi {
     )]
     async fn clients_update(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<ClientUpdateRequest>,
     ) -> Result<Found<ClientBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::Change))
-            .await?;
+        let admin = ctx.require(client_permission(Action::Change)).await?;
         let mut body = body;
         if body.has("current_stage") {
             body.raw("current_stage");
@@ -277,30 +198,6 @@ impl AdminClientsApi {
         ))
     }
 
-    /// Delete a client
-    ///
-    /// With its context, stage history and assignments.
-    #[oai(
-        path = "/clients/:id/",
-        method = "delete",
-        operation_id = "admin_clients_delete"
-    )]
-    async fn clients_delete(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Client id.
-        id: Path<i64>,
-    ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::Delete))
-            .await?;
-        admin.store.delete_client(ClientId(id.0)).await?;
-        Ok(NoContent::NoContent)
-    }
-
     /// Read a client's context
     #[oai(
         path = "/clients/:id/context/",
@@ -309,20 +206,12 @@ impl AdminClientsApi {
     )]
     async fn context_read(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<Found<ContextBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::View, Model::Context),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::View, Model::Context))
             .await?;
         Ok(found(admin.store.context(ClientId(id.0)).await?.into()))
     }
@@ -337,21 +226,13 @@ impl AdminClientsApi {
     )]
     async fn context_replace(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<ContextReplaceRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Change, Model::Context),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::Context))
             .await?;
         let mut body = body;
         if !body.has("context_data") {
@@ -377,21 +258,13 @@ impl AdminClientsApi {
     )]
     async fn context_merge(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<ContextMergeRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Change, Model::Context),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::Context))
             .await?;
         let mut body = body;
         let data = body.opt_object("context_data");
@@ -430,17 +303,12 @@ impl AdminClientsApi {
     )]
     async fn set_stage(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<StageRequest>,
     ) -> Result<Found<StageResult>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, client_permission(Action::Change))
-            .await?;
+        let admin = ctx.require(client_permission(Action::Change)).await?;
         let mut body = body;
         let stage: Option<Stage> = body.choice("to_stage");
         let remarks = body.opt_string("remarks");
@@ -472,21 +340,13 @@ impl AdminClientsApi {
     )]
     async fn assign(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         body: JsonBody<AssignRequest>,
     ) -> Result<Created<AssignmentBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Add, Model::ClientAssignment),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Add, Model::ClientAssignment))
             .await?;
         let mut body = body;
         let to = body.id("assigned_to");
@@ -514,20 +374,12 @@ impl AdminClientsApi {
     )]
     async fn unassign(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<Found<AssignmentBody>, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Change, Model::ClientAssignment),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::ClientAssignment))
             .await?;
         match admin.store.unassign(ClientId(id.0)).await? {
             Some(ended) => Ok(found(ended.into())),
@@ -535,108 +387,9 @@ impl AdminClientsApi {
         }
     }
 
-    /// List client contexts
-    #[allow(clippy::too_many_arguments)]
-    #[oai(
-        path = "/contexts/",
-        method = "get",
-        operation_id = "admin_contexts_list"
-    )]
-    async fn contexts_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-        /// Only this client's context.
-        client: Query<Option<i64>>,
-        /// Only contexts linked to this chat session.
-        chat_session_id: Query<Option<String>>,
-    ) -> Result<Found<ContextPage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::View, Model::Context),
-            )
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let filter = ContextFilter {
-            client_id: client.0.map(ClientId),
-            chat_session_id: chat_session_id
-                .0
-                .as_deref()
-                .map(|s| {
-                    s.parse::<SessionId>()
-                        .map_err(|rule| ApiError::field("chat_session_id", rule.to_string()))
-                })
-                .transpose()?,
-        };
-        let sort = super::ordering(ordering.0.as_deref(), Sort::desc(HistorySort::CreatedAt));
-        let contexts = admin
-            .store
-            .list_contexts(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ContextPage::from(paging.paged(req, contexts)?)))
-    }
-
-    /// List stage history
-    ///
-    /// Newest first by default.
-    #[allow(clippy::too_many_arguments)]
-    #[oai(
-        path = "/stage-history/",
-        method = "get",
-        operation_id = "admin_stage_history_list"
-    )]
-    async fn stage_history_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-        /// Only this client's history.
-        client: Query<Option<i64>>,
-        /// Only changes to this stage.
-        to_stage: Query<Option<StageName>>,
-        /// Only changes by this user.
-        changed_by: Query<Option<i64>>,
-    ) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-        let filter = StageChangeFilter {
-            client_id: client.0.map(ClientId),
-            to_stage: to_stage.0.map(Stage::from),
-            changed_by: changed_by.0.map(UserId),
-        };
-        stage_history(
-            req,
-            &auth,
-            &store,
-            &config,
-            page.0,
-            page_size.0,
-            ordering.0,
-            filter,
-        )
-        .await
-    }
-
     /// List a client's stage history
     ///
     /// Newest first by default.
-    #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/clients/:id/stage-history/",
         method = "get",
@@ -644,10 +397,7 @@ impl AdminClientsApi {
     )]
     async fn client_stage_history(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         /// Page number, from 1.
@@ -661,69 +411,14 @@ impl AdminClientsApi {
             client_id: Some(ClientId(id.0)),
             ..Default::default()
         };
-        stage_history(
-            req,
-            &auth,
-            &store,
-            &config,
-            page.0,
-            page_size.0,
-            ordering.0,
-            filter,
-        )
-        .await
-    }
-
-    /// List assignments
-    ///
-    /// Newest first by default.
-    #[allow(clippy::too_many_arguments)]
-    #[oai(
-        path = "/assignments/",
-        method = "get",
-        operation_id = "admin_assignments_list"
-    )]
-    async fn assignments_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-        /// Only this client's assignments.
-        client: Query<Option<i64>>,
-        /// Only active (or ended) assignments.
-        is_active: Query<Option<bool>>,
-        /// Only assignments to this user.
-        assigned_to: Query<Option<i64>>,
-    ) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-        let filter = AssignmentFilter {
-            client_id: client.0.map(ClientId),
-            is_active: is_active.0,
-            assigned_to: assigned_to.0.map(UserId),
-        };
-        assignments(
-            req,
-            &auth,
-            &store,
-            &config,
-            page.0,
-            page_size.0,
-            ordering.0,
-            filter,
-        )
-        .await
+        let admin = ctx.require(STAGE_HISTORY.access(Action::View)).await?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        stage_history(ctx.req(), &admin, paging, ordering.0, filter).await
     }
 
     /// List a client's assignments
     ///
     /// Newest first by default.
-    #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/clients/:id/assignments/",
         method = "get",
@@ -731,10 +426,7 @@ impl AdminClientsApi {
     )]
     async fn client_assignments(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         /// Page number, from 1.
@@ -748,72 +440,200 @@ impl AdminClientsApi {
             client_id: Some(ClientId(id.0)),
             ..Default::default()
         };
-        assignments(
-            req,
-            &auth,
-            &store,
-            &config,
-            page.0,
-            page_size.0,
-            ordering.0,
-            filter,
-        )
-        .await
+        let admin = ctx.require(ASSIGNMENTS.access(Action::View)).await?;
+        let paging = Paging::new(page.0, page_size.0)?;
+        assignments(ctx.req(), &admin, paging, ordering.0, filter).await
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A page of stage history, named.
 async fn stage_history(
-    req: &Request,
-    auth: &Auth,
-    store: &Store,
-    config: &Config,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    req: &poem::Request,
+    admin: &Admin,
+    paging: Paging,
     ordering: Option<String>,
     filter: StageChangeFilter,
 ) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-    let admin = auth
-        .admin(
-            req,
-            config,
-            store,
-            Permission::new(Action::View, Model::ClientStageHistory),
-        )
-        .await?;
-    let paging = Paging::new(page, page_size)?;
-    let sort = super::ordering(ordering.as_deref(), Sort::desc(HistorySort::CreatedAt));
+    let sort = super::ordering(
+        ordering.as_deref(),
+        STAGE_HISTORY.default_sort(Sort::desc(HistorySort::CreatedAt)),
+    );
     let history = admin
         .store
         .list_stage_changes(&filter, sort, paging.request())
         .await?;
-    Ok(found(StageChangePage::from(paging.paged(req, history)?)))
+    let mut page = StageChangePage::from(paging.paged(req, history)?);
+    names::stage_changes(&admin.store, &mut page.results).await?;
+    Ok(found(page))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A page of assignments, named.
 async fn assignments(
-    req: &Request,
-    auth: &Auth,
-    store: &Store,
-    config: &Config,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    req: &poem::Request,
+    admin: &Admin,
+    paging: Paging,
     ordering: Option<String>,
     filter: AssignmentFilter,
 ) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-    let admin = auth
-        .admin(
-            req,
-            config,
-            store,
-            Permission::new(Action::View, Model::ClientAssignment),
-        )
-        .await?;
-    let paging = Paging::new(page, page_size)?;
-    let sort = super::ordering(ordering.as_deref(), Sort::desc(HistorySort::CreatedAt));
+    let sort = super::ordering(
+        ordering.as_deref(),
+        ASSIGNMENTS.default_sort(Sort::desc(HistorySort::CreatedAt)),
+    );
     let list = admin
         .store
         .list_assignments(&filter, sort, paging.request())
         .await?;
-    Ok(found(AssignmentPage::from(paging.paged(req, list)?)))
+    let mut page = AssignmentPage::from(paging.paged(req, list)?);
+    names::assignments(&admin.store, &mut page.results).await?;
+    Ok(found(page))
+}
+
+admin_resource! {
+    /// `GET` and `DELETE` of clients (create, update and actions: [`AdminClientsApi`]).
+    AdminClientsResourceApi for CLIENTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List clients
+    ///
+    /// Newest first by default. `search` matches name, email and phone.
+    ("/clients/", "admin_clients_list") -> ClientPage {
+        /// Case-insensitive text to find.
+        search: String,
+        /// `created_at`, `updated_at`, `name`, `email`, `current_stage` or `id`; `-` for
+        /// descending.
+        ordering: String,
+        /// Only clients in this stage.
+        current_stage: StageName,
+        /// Created on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
+        created_at_after: String,
+        /// Created on or before this date, or before this instant.
+        created_at_before: String,
+    } |admin, req, paging| {
+        let filter = ClientFilter {
+            search,
+            stage: current_stage.map(Stage::from),
+            created_from: time_from("created_at_after", created_at_after.as_deref())?,
+            created_before: time_before("created_at_before", created_at_before.as_deref())?,
+        };
+        let sort = super::ordering(
+            ordering.as_deref(),
+            CLIENTS.default_sort(Sort::desc(ClientSort::CreatedAt)),
+        );
+        let clients = admin
+            .store
+            .list_clients(&filter, sort, paging.request())
+            .await?;
+        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
+    }
+
+    read:
+    /// Read a client
+    ("/clients/:id/", "admin_clients_read", /// Client id.
+        id: i64) -> ClientBody
+    |admin| {
+        Ok(found(admin.store.client(ClientId(id)).await?.into()))
+    }
+
+    delete:
+    /// Delete a client
+    ///
+    /// With its context, stage history and assignments.
+    ("/clients/:id/", "admin_clients_delete", /// Client id.
+        id: i64)
+    |admin| {
+        admin.store.delete_client(ClientId(id)).await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+admin_resource! {
+    /// Client contexts, all clients.
+    AdminContextsApi for CONTEXTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List client contexts
+    ("/contexts/", "admin_contexts_list") -> ContextPage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's context.
+        client: i64,
+        /// Only contexts linked to this chat session.
+        chat_session_id: String,
+    } |admin, req, paging| {
+        let filter = ContextFilter {
+            client_id: client.map(ClientId),
+            chat_session_id: chat_session_id
+                .as_deref()
+                .map(|s| {
+                    s.parse::<SessionId>()
+                        .map_err(|rule| ApiError::field("chat_session_id", rule.to_string()))
+                })
+                .transpose()?,
+        };
+        let sort = super::ordering(
+            ordering.as_deref(),
+            CONTEXTS.default_sort(Sort::desc(HistorySort::CreatedAt)),
+        );
+        let contexts = admin
+            .store
+            .list_contexts(&filter, sort, paging.request())
+            .await?;
+        let mut page = ContextPage::from(paging.paged(req, contexts)?);
+        names::contexts(&admin.store, &mut page.results).await?;
+        Ok(found(page))
+    }
+}
+
+admin_resource! {
+    /// Stage history, all clients.
+    AdminStageHistoryApi for STAGE_HISTORY, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List stage history
+    ///
+    /// Newest first by default.
+    ("/stage-history/", "admin_stage_history_list") -> StageChangePage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's history.
+        client: i64,
+        /// Only changes to this stage.
+        to_stage: StageName,
+        /// Only changes by this user.
+        changed_by: i64,
+    } |admin, req, paging| {
+        let filter = StageChangeFilter {
+            client_id: client.map(ClientId),
+            to_stage: to_stage.map(Stage::from),
+            changed_by: changed_by.map(UserId),
+        };
+        stage_history(req, &admin, paging, ordering, filter).await
+    }
+}
+
+admin_resource! {
+    /// Assignments, all clients.
+    AdminAssignmentsApi for ASSIGNMENTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List assignments
+    ///
+    /// Newest first by default.
+    ("/assignments/", "admin_assignments_list") -> AssignmentPage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's assignments.
+        client: i64,
+        /// Only active (or ended) assignments.
+        is_active: bool,
+        /// Only assignments to this user.
+        assigned_to: i64,
+    } |admin, req, paging| {
+        let filter = AssignmentFilter {
+            client_id: client.map(ClientId),
+            is_active,
+            assigned_to: assigned_to.map(UserId),
+        };
+        assignments(req, &admin, paging, ordering, filter).await
+    }
 }

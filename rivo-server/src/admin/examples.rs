@@ -261,6 +261,7 @@ impl Example for ContextBody {
         Self {
             id: 5,
             client: 5,
+            client_name: Some("Ada Lovelace".into()),
             chat_session_id: Some(session()),
             context_data: json!({"amount": 12000, "source": "chatbot"}),
             created_at: at(CREATED),
@@ -293,9 +294,11 @@ impl Example for StageChangeBody {
         Self {
             id: 9,
             client: 5,
+            client_name: Some("Ada Lovelace".into()),
             from_stage: Some(StageName::Lead),
             to_stage: StageName::Contacted,
             changed_by: Some(7),
+            changed_by_repr: Some("support@example.com".into()),
             remarks: "called back".into(),
             created_at: at(CHANGED),
             updated_at: at(CHANGED),
@@ -327,8 +330,11 @@ impl Example for AssignmentBody {
         Self {
             id: 3,
             client: 5,
+            client_name: Some("Ada Lovelace".into()),
             assigned_to: Some(7),
+            assigned_to_repr: Some("support@example.com".into()),
             assigned_by: Some(1),
+            assigned_by_repr: Some("admin@example.com".into()),
             is_active: true,
             remarks: "speaks Norwegian".into(),
             created_at: at(CHANGED),

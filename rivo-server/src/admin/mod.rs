@@ -6,14 +6,28 @@
 //! Only active staff get in; each route needs the Django-style permission of its model
 //! (`client.change_client`, …), which superusers always hold. Every write is recorded in the
 //! audit log (`GET /api/v1/admin/log/`).
+//!
+//! Each section is described once, in [`rivo_core::admin`] (label, permission model, columns,
+//! filters, search, orderings). Its list, read and delete routes are generated from that
+//! description and its store methods by `admin_resource!` (see `resource.rs`); the index
+//! (`index.rs`) serves the descriptions, and the admin UI renders from them. Writes and actions
+//! (stage, assign, context, …) are written by hand. Every handler takes one
+//! [`ctx::AdminCtx`] and gates in one line with [`ctx::AdminCtx::require`].
+//!
+//! Adding a section: a `ResourceSpec` (plus its `ResourceKind` and count) in `rivo_core::admin`,
+//! one `admin_resource!` call with the store calls, and its API in [`AdminResourceApis`].
 
 pub mod bodies;
 pub mod chat;
 pub mod clients;
+pub mod ctx;
 mod examples;
+pub mod index;
 pub mod input;
 mod log;
+mod names;
 pub mod privacy;
+mod resource;
 pub mod users;
 pub mod webhooks;
 
@@ -25,12 +39,47 @@ use rivo_core::{PageRequest, Sort, query::SortField};
 
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
 
-pub use chat::AdminChatApi;
-pub use clients::AdminClientsApi;
+pub use chat::{AdminChatApi, AdminChatMessagesApi, AdminChatSessionsApi};
+pub use clients::{
+    AdminAssignmentsApi, AdminClientsApi, AdminClientsResourceApi, AdminContextsApi,
+    AdminStageHistoryApi,
+};
+pub use index::AdminIndexApi;
 pub use log::AdminLogApi;
 pub use privacy::AdminPrivacyApi;
-pub use users::AdminAccountsApi;
+pub use users::{AdminAccountsApi, AdminRolesApi, AdminUsersApi};
 pub use webhooks::AdminWebhooksApi;
+
+/// The admin index and the list/read/delete routes generated from the section descriptions
+/// ([`rivo_core::admin::RESOURCES`]), one API per section.
+pub type AdminResourceApis = (
+    AdminIndexApi,
+    AdminUsersApi,
+    AdminRolesApi,
+    AdminChatSessionsApi,
+    AdminChatMessagesApi,
+    AdminClientsResourceApi,
+    AdminContextsApi,
+    AdminStageHistoryApi,
+    AdminAssignmentsApi,
+    AdminLogApi,
+);
+
+/// An instance of each of [`AdminResourceApis`].
+pub fn resource_apis() -> AdminResourceApis {
+    (
+        AdminIndexApi,
+        AdminUsersApi,
+        AdminRolesApi,
+        AdminChatSessionsApi,
+        AdminChatMessagesApi,
+        AdminClientsResourceApi,
+        AdminContextsApi,
+        AdminStageHistoryApi,
+        AdminAssignmentsApi,
+        AdminLogApi,
+    )
+}
 
 /// The OpenAPI tags of the admin and account routes.
 #[derive(poem_openapi::Tags)]
@@ -58,8 +107,7 @@ pub enum AdminTag {
     AdminWebhooks,
 }
 
-/// Default page size of admin lists.
-pub const DEFAULT_PAGE_SIZE: u32 = 25;
+pub use rivo_core::admin::DEFAULT_PAGE_SIZE;
 
 /// `?page=` and `?page_size=` as DRF's `PageNumberPagination` reads them: a missing or bad
 /// `page_size` means the default, a page below 1 or past the last is `404 Invalid page.`.

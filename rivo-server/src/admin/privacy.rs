@@ -1,24 +1,22 @@
 //! Erasure and export of one person's data, and finding unlinked conversations that mention an
 //! email or phone number: thin mappings of [`rivo_core::privacy`].
 
-use std::sync::Arc;
-
-use poem::{Request, web::Data};
 use poem_openapi::payload::PlainText;
 use poem_openapi::{Object, OpenApi, ResponseContent, param::Path, param::Query};
 use rivo_core::accounts::{Action, Model};
 use rivo_core::privacy::{
     ClientErasure, ClientExport, PersonalDataQuery, SessionErasure, SessionExport, TranscriptFormat,
 };
-use rivo_core::{ClientId, Permission, SessionId, Store};
+use rivo_core::{ClientId, Permission, SessionId};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::bodies::{AssignmentBody, ChatSessionBody, ClientBody, ContextBody, StageChangeBody};
+use rivo_core::access::Access;
+
+use super::ctx::AdminCtx;
 use super::{AdminTag, DeleteErrors, Found, ReadErrors, found};
-use crate::auth::Auth;
 use crate::chat::ChatMessageBody;
-use crate::config::Config;
 use crate::error::{ApiError, OpError};
 
 /// One chat session and its whole conversation. Parses into `rivo_core::privacy::SessionExport`.
@@ -215,17 +213,6 @@ fn session_param(value: &str) -> Result<SessionId, ApiError> {
         .map_err(|rule: rivo_core::Rule| ApiError::field("session_id", rule.to_string()))
 }
 
-/// Requires a second view permission besides the one [`Auth::admin`] checked.
-async fn also_needs(admin: &crate::auth::Admin, permission: Permission) -> Result<(), ApiError> {
-    if admin.store.has_permission(&admin.user, permission).await? {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "You do not have permission to perform this action.",
-        ))
-    }
-}
-
 const CLIENT_VIEW: Permission = Permission {
     model: Model::Client,
     action: Action::View,
@@ -252,15 +239,13 @@ impl AdminPrivacyApi {
     )]
     async fn client_export(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<Found<ClientExportBody>, OpError<ReadErrors>> {
-        let admin = auth.admin(req, &config, &store, CLIENT_VIEW).await?;
-        also_needs(&admin, CHAT_VIEW).await?;
+        let admin = ctx
+            .require_both(Access::Admin(CLIENT_VIEW), CHAT_VIEW)
+            .await?;
         let export = admin.store.export_client(ClientId(id.0)).await?;
         Ok(found(export.into()))
     }
@@ -276,17 +261,15 @@ impl AdminPrivacyApi {
     )]
     async fn client_transcript(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
         /// `text` (default) or `csv`.
         format: Query<Option<String>>,
     ) -> Result<TranscriptFile, OpError<ReadErrors>> {
-        let admin = auth.admin(req, &config, &store, CLIENT_VIEW).await?;
-        also_needs(&admin, CHAT_VIEW).await?;
+        let admin = ctx
+            .require_both(Access::Admin(CLIENT_VIEW), CHAT_VIEW)
+            .await?;
         let format = format_param(format.0.as_deref())?;
         let export = admin.store.export_client(ClientId(id.0)).await?;
         Ok(transcript_file(
@@ -309,20 +292,12 @@ impl AdminPrivacyApi {
     )]
     async fn client_erase(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
     ) -> Result<Found<ClientErasureBody>, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Erase, Model::Client),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Erase, Model::Client))
             .await?;
         let erasure = admin.store.erase_client(ClientId(id.0)).await?;
         Ok(found(erasure.into()))
@@ -338,14 +313,11 @@ impl AdminPrivacyApi {
     )]
     async fn session_export(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// The session (any UUID spelling).
         session_id: Path<String>,
     ) -> Result<Found<SessionExportBody>, OpError<ReadErrors>> {
-        let admin = auth.admin(req, &config, &store, CHAT_VIEW).await?;
+        let admin = ctx.require(Access::Admin(CHAT_VIEW)).await?;
         let session = session_param(&session_id.0)?;
         Ok(found(admin.store.export_session(session).await?.into()))
     }
@@ -361,16 +333,13 @@ impl AdminPrivacyApi {
     )]
     async fn session_transcript(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// The session (any UUID spelling).
         session_id: Path<String>,
         /// `text` (default) or `csv`.
         format: Query<Option<String>>,
     ) -> Result<TranscriptFile, OpError<ReadErrors>> {
-        let admin = auth.admin(req, &config, &store, CHAT_VIEW).await?;
+        let admin = ctx.require(Access::Admin(CHAT_VIEW)).await?;
         let session = session_param(&session_id.0)?;
         let format = format_param(format.0.as_deref())?;
         let export = admin.store.export_session(session).await?;
@@ -393,20 +362,12 @@ impl AdminPrivacyApi {
     )]
     async fn session_erase(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// The session (any UUID spelling).
         session_id: Path<String>,
     ) -> Result<Found<SessionErasureBody>, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(
-                req,
-                &config,
-                &store,
-                Permission::new(Action::Erase, Model::ChatHistory),
-            )
+        let admin = ctx
+            .require(Access::admin(Action::Erase, Model::ChatHistory))
             .await?;
         let session = session_param(&session_id.0)?;
         Ok(found(admin.store.erase_session(session).await?.into()))
@@ -423,13 +384,9 @@ impl AdminPrivacyApi {
         method = "get",
         operation_id = "admin_chat_personal_data"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn personal_data(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// An email address.
         email: Query<Option<String>>,
         /// A phone number (at least 6 digits).
@@ -437,7 +394,7 @@ impl AdminPrivacyApi {
         /// Most messages returned (1 to 1000, default 100).
         limit: Query<Option<u32>>,
     ) -> Result<Found<UnlinkedMessagesBody>, OpError<ReadErrors>> {
-        let admin = auth.admin(req, &config, &store, CHAT_VIEW).await?;
+        let admin = ctx.require(Access::Admin(CHAT_VIEW)).await?;
         let query = match (email.0, phone.0) {
             (Some(email), None) => PersonalDataQuery::Email(email),
             (None, Some(phone)) => PersonalDataQuery::Phone(phone),

@@ -1,28 +1,21 @@
 //! `/api/v1/admin/users/`, `/roles/` and `/permissions/`.
 
-use std::sync::Arc;
-
-use poem::{Request, web::Data};
-use poem_openapi::{Object, OpenApi, param::Path, param::Query};
+use poem_openapi::{Object, OpenApi, param::Path};
 use rivo_core::accounts::{
     Action, Model, NewRole, NewUser, RoleFilter, RoleSort, RoleUpdate, UserFilter, UserSort,
     UserUpdate,
 };
+use rivo_core::admin::{ROLES, USERS};
 use rivo_core::{Permission, RoleId, Sort, Store, UserId};
 
 use super::bodies::{PermissionBody, RoleBody, RolePage, UserBody, UserPage};
-use super::input::JsonBody;
-use super::{
-    AdminTag, Created, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors,
-    created, found,
-};
-use crate::auth::Auth;
-use crate::config::Config;
-use crate::error::OpError;
+use rivo_core::access::Access;
 
-fn perm(action: Action, model: Model) -> Permission {
-    Permission::new(action, model)
-}
+use super::ctx::AdminCtx;
+use super::input::JsonBody;
+use super::resource::admin_resource;
+use super::{AdminTag, Created, Found, NoContent, ReadErrors, WriteErrors, created, found};
+use crate::error::OpError;
 
 /// A user to create.
 #[derive(Debug, Object)]
@@ -121,80 +114,16 @@ pub struct AdminAccountsApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminAccounts")]
 impl AdminAccountsApi {
-    /// List users
-    ///
-    /// Newest first by default. `search` matches email, username, first and last name.
-    #[allow(clippy::too_many_arguments)]
-    #[oai(path = "/users/", method = "get", operation_id = "admin_users_list")]
-    async fn users_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// Case-insensitive text to find.
-        search: Query<Option<String>>,
-        /// `email`, `username`, `first_name`, `last_name`, `date_joined`, `last_login`,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-        /// Only active (or inactive) users.
-        is_active: Query<Option<bool>>,
-        /// Only staff (or non-staff) users.
-        is_staff: Query<Option<bool>>,
-        /// Only superusers (or others).
-        is_superuser: Query<Option<bool>>,
-        /// Only users with this role id.
-        role: Query<Option<i64>>,
-    ) -> Result<Found<UserPage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::View, Model::User))
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let filter = UserFilter {
-            search: search.0,
-            is_active: is_active.0,
-            is_staff: is_staff.0,
-            is_superuser: is_superuser.0,
-            role_id: role.0.map(RoleId),
-        };
-        let sort = super::ordering(ordering.0.as_deref(), Sort::desc(UserSort::CreatedAt));
-        let users = admin
-            .store
-            .list_users(&filter, sort, paging.request())
-            .await?;
-        let (next, previous) = paging.links(req, &users)?;
-        let mut results = Vec::with_capacity(users.items.len());
-        for user in users.items {
-            results.push(user_body(&admin.store, user).await?);
-        }
-        Ok(found(UserPage {
-            count: users.total,
-            count_is_estimate: users.estimated,
-            next,
-            previous,
-            results,
-        }))
-    }
-
     /// Create a user
     ///
     /// The password is hashed with argon2 and never returned or logged.
     #[oai(path = "/users/", method = "post", operation_id = "admin_users_create")]
     async fn users_create(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<UserCreateRequest>,
     ) -> Result<Created<UserBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Add, Model::User))
-            .await?;
+        let admin = ctx.require(Access::admin(Action::Add, Model::User)).await?;
         let mut body = body;
         let email = body.string("email");
         let username = body.string("username");
@@ -232,28 +161,6 @@ impl AdminAccountsApi {
         Ok(created(user_body(&admin.store, user).await?))
     }
 
-    /// Read a user
-    #[oai(
-        path = "/users/:id/",
-        method = "get",
-        operation_id = "admin_users_read"
-    )]
-    async fn users_read(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// User id.
-        id: Path<i64>,
-    ) -> Result<Found<UserBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::View, Model::User))
-            .await?;
-        let user = admin.store.user(UserId(id.0)).await?;
-        Ok(found(user_body(&admin.store, user).await?))
-    }
-
     /// Update a user
     ///
     /// Only the fields sent change. Passwords change with `admin_users_set_password`.
@@ -264,16 +171,13 @@ impl AdminAccountsApi {
     )]
     async fn users_update(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
         body: JsonBody<UserUpdateRequest>,
     ) -> Result<Found<UserBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Change, Model::User))
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::User))
             .await?;
         let mut body = body;
         let update = UserUpdate {
@@ -296,30 +200,6 @@ impl AdminAccountsApi {
         Ok(found(user_body(&admin.store, user).await?))
     }
 
-    /// Delete a user
-    ///
-    /// Their assignments go with them; what they changed keeps existing without them.
-    #[oai(
-        path = "/users/:id/",
-        method = "delete",
-        operation_id = "admin_users_delete"
-    )]
-    async fn users_delete(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// User id.
-        id: Path<i64>,
-    ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Delete, Model::User))
-            .await?;
-        admin.store.delete_user(UserId(id.0)).await?;
-        Ok(NoContent::NoContent)
-    }
-
     /// Set a user's password
     ///
     /// Checks the password like Django's validators and ends every session and token of the
@@ -331,16 +211,13 @@ impl AdminAccountsApi {
     )]
     async fn users_set_password(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
         body: JsonBody<PasswordRequest>,
     ) -> Result<NoContent, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Change, Model::User))
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::User))
             .await?;
         let mut body = body;
         let password = body.string("password");
@@ -352,51 +229,14 @@ impl AdminAccountsApi {
         Ok(NoContent::NoContent)
     }
 
-    /// List roles
-    ///
-    /// By name by default. `search` matches name and description.
-    #[oai(path = "/roles/", method = "get", operation_id = "admin_roles_list")]
-    #[allow(clippy::too_many_arguments)]
-    async fn roles_list(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// Case-insensitive text to find.
-        search: Query<Option<String>>,
-        /// `name`, `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-    ) -> Result<Found<RolePage>, OpError<ListErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::View, Model::Role))
-            .await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        let sort = super::ordering(ordering.0.as_deref(), Sort::asc(RoleSort::Name));
-        let roles = admin
-            .store
-            .list_roles(&RoleFilter { search: search.0 }, sort, paging.request())
-            .await?;
-        Ok(found(RolePage::from(paging.paged(req, roles)?)))
-    }
-
     /// Create a role
     #[oai(path = "/roles/", method = "post", operation_id = "admin_roles_create")]
     async fn roles_create(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<RoleCreateRequest>,
     ) -> Result<Created<RoleBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Add, Model::Role))
-            .await?;
+        let admin = ctx.require(Access::admin(Action::Add, Model::Role)).await?;
         let mut body = body;
         let name = body.string("name");
         let description = body.opt_string("description");
@@ -413,27 +253,6 @@ impl AdminAccountsApi {
         Ok(created(role.into()))
     }
 
-    /// Read a role
-    #[oai(
-        path = "/roles/:id/",
-        method = "get",
-        operation_id = "admin_roles_read"
-    )]
-    async fn roles_read(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Role id.
-        id: Path<i64>,
-    ) -> Result<Found<RoleBody>, OpError<ReadErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::View, Model::Role))
-            .await?;
-        Ok(found(admin.store.role(RoleId(id.0)).await?.into()))
-    }
-
     /// Update a role
     ///
     /// Only the fields sent change; `permissions` replaces the whole set.
@@ -444,16 +263,13 @@ impl AdminAccountsApi {
     )]
     async fn roles_update(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Role id.
         id: Path<i64>,
         body: JsonBody<RoleUpdateRequest>,
     ) -> Result<Found<RoleBody>, OpError<WriteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Change, Model::Role))
+        let admin = ctx
+            .require(Access::admin(Action::Change, Model::Role))
             .await?;
         let mut body = body;
         let update = RoleUpdate {
@@ -467,30 +283,6 @@ impl AdminAccountsApi {
         ))
     }
 
-    /// Delete a role
-    ///
-    /// Its users keep their accounts without a role.
-    #[oai(
-        path = "/roles/:id/",
-        method = "delete",
-        operation_id = "admin_roles_delete"
-    )]
-    async fn roles_delete(
-        &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
-        /// Role id.
-        id: Path<i64>,
-    ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth
-            .admin(req, &config, &store, perm(Action::Delete, Model::Role))
-            .await?;
-        admin.store.delete_role(RoleId(id.0)).await?;
-        Ok(NoContent::NoContent)
-    }
-
     /// List permissions
     ///
     /// Every permission a role or user can hold, model by model (not paginated).
@@ -501,13 +293,125 @@ impl AdminAccountsApi {
     )]
     async fn permissions_list(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
     ) -> Result<Found<Vec<PermissionBody>>, OpError<ReadErrors>> {
-        auth.admin(req, &config, &store, perm(Action::View, Model::Role))
+        ctx.require(Access::admin(Action::View, Model::Role))
             .await?;
         Ok(found(Permission::all().map(Into::into).collect()))
+    }
+}
+
+admin_resource! {
+    /// `GET` and `DELETE` of users (create, update and passwords: [`AdminAccountsApi`]).
+    AdminUsersApi for USERS, tag = "AdminTag::AdminAccounts";
+
+    list:
+    /// List users
+    ///
+    /// Newest first by default. `search` matches email, username, first and last name.
+    ("/users/", "admin_users_list") -> UserPage {
+        /// Case-insensitive text to find.
+        search: String,
+        /// `email`, `username`, `first_name`, `last_name`, `date_joined`, `last_login`,
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only active (or inactive) users.
+        is_active: bool,
+        /// Only staff (or non-staff) users.
+        is_staff: bool,
+        /// Only superusers (or others).
+        is_superuser: bool,
+        /// Only users with this role id.
+        role: i64,
+    } |admin, req, paging| {
+        let filter = UserFilter {
+            search,
+            is_active,
+            is_staff,
+            is_superuser,
+            role_id: role.map(RoleId),
+        };
+        let sort = super::ordering(ordering.as_deref(), USERS.default_sort(Sort::desc(UserSort::CreatedAt)));
+        let users = admin.store.list_users(&filter, sort, paging.request()).await?;
+        let (next, previous) = paging.links(req, &users)?;
+        let ids: Vec<UserId> = users.items.iter().map(|u| u.id).collect();
+        let mut held = admin.store.permissions_of_users(&ids).await?;
+        let results = users
+            .items
+            .into_iter()
+            .map(|user| {
+                let permissions = held.remove(&user.id).unwrap_or_default();
+                UserBody::new(user, permissions)
+            })
+            .collect();
+        Ok(found(UserPage {
+            count: users.total,
+            count_is_estimate: users.estimated,
+            next,
+            previous,
+            results,
+        }))
+    }
+
+    read:
+    /// Read a user
+    ("/users/:id/", "admin_users_read", /// User id.
+        id: i64) -> UserBody
+    |admin| {
+        let user = admin.store.user(UserId(id)).await?;
+        Ok(found(user_body(&admin.store, user).await?))
+    }
+
+    delete:
+    /// Delete a user
+    ///
+    /// Their assignments go with them; what they changed keeps existing without them.
+    ("/users/:id/", "admin_users_delete", /// User id.
+        id: i64)
+    |admin| {
+        admin.store.delete_user(UserId(id)).await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+admin_resource! {
+    /// `GET` and `DELETE` of roles (create and update: [`AdminAccountsApi`]).
+    AdminRolesApi for ROLES, tag = "AdminTag::AdminAccounts";
+
+    list:
+    /// List roles
+    ///
+    /// By name by default. `search` matches name and description.
+    ("/roles/", "admin_roles_list") -> RolePage {
+        /// Case-insensitive text to find.
+        search: String,
+        /// `name`, `created_at` or `id`; `-` for descending.
+        ordering: String,
+    } |admin, req, paging| {
+        let sort = super::ordering(ordering.as_deref(), ROLES.default_sort(Sort::asc(RoleSort::Name)));
+        let roles = admin
+            .store
+            .list_roles(&RoleFilter { search }, sort, paging.request())
+            .await?;
+        Ok(found(RolePage::from(paging.paged(req, roles)?)))
+    }
+
+    read:
+    /// Read a role
+    ("/roles/:id/", "admin_roles_read", /// Role id.
+        id: i64) -> RoleBody
+    |admin| {
+        Ok(found(admin.store.role(RoleId(id)).await?.into()))
+    }
+
+    delete:
+    /// Delete a role
+    ///
+    /// Its users keep their accounts without a role.
+    ("/roles/:id/", "admin_roles_delete", /// Role id.
+        id: i64)
+    |admin| {
+        admin.store.delete_role(RoleId(id)).await?;
+        Ok(NoContent::NoContent)
     }
 }

@@ -9,23 +9,21 @@
 //! `rotate_secret`) and never again: reads show its last four characters (`secret_hint`). It is
 //! stored, because signing needs it, and never logged.
 
-use std::sync::Arc;
-
-use poem::{Request, web::Data};
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi, param::Path, param::Query};
+use rivo_core::PageRequest;
 use rivo_core::events::EventKind;
 use rivo_core::webhooks::{Attempt, CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookUpdate};
-use rivo_core::{PageRequest, Store};
 use serde::Serialize;
 
+use rivo_core::access::Access;
+
+use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::{
     AdminTag, Created, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors,
     created, found,
 };
-use crate::auth::Auth;
-use crate::config::Config;
 use crate::error::OpError;
 use crate::render::DrfDateTime;
 
@@ -335,16 +333,13 @@ impl AdminWebhooksApi {
     )]
     async fn list(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Page number, from 1.
         page: Query<Option<i64>>,
         /// Rows per page (default 25, at most 1000).
         page_size: Query<Option<i64>>,
     ) -> Result<Found<WebhookPage>, OpError<ListErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         let paging = Paging::new(page.0, page_size.0)?;
         let all = admin.store.list_webhooks().await?;
         let request = paging.request();
@@ -362,7 +357,7 @@ impl AdminWebhooksApi {
             estimated: false,
             has_next,
         };
-        Ok(found(WebhookPage::from(paging.paged(req, page)?)))
+        Ok(found(WebhookPage::from(paging.paged(ctx.req(), page)?)))
     }
 
     /// Register a webhook endpoint
@@ -377,13 +372,10 @@ impl AdminWebhooksApi {
     )]
     async fn create(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         body: JsonBody<WebhookCreateRequest>,
     ) -> Result<Created<WebhookBody>, OpError<WriteErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         let mut body = body;
         let url = body.string("url");
         let events = body.events("events");
@@ -414,14 +406,11 @@ impl AdminWebhooksApi {
     )]
     async fn read(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Endpoint id.
         id: Path<i64>,
     ) -> Result<Found<WebhookBody>, OpError<ReadErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         Ok(found(admin.store.webhook(id.0).await?.into()))
     }
 
@@ -437,15 +426,12 @@ impl AdminWebhooksApi {
     )]
     async fn update(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Endpoint id.
         id: Path<i64>,
         body: JsonBody<WebhookUpdateRequest>,
     ) -> Result<Found<WebhookBody>, OpError<WriteErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         let mut body = body;
         let url = body.opt_string("url");
         let events = if body.has("events") {
@@ -492,14 +478,11 @@ impl AdminWebhooksApi {
     )]
     async fn delete(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Endpoint id.
         id: Path<i64>,
     ) -> Result<NoContent, OpError<DeleteErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         admin.store.delete_webhook(id.0).await?;
         Ok(NoContent::NoContent)
     }
@@ -513,13 +496,9 @@ impl AdminWebhooksApi {
         method = "get",
         operation_id = "admin_webhooks_deliveries"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn deliveries(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Endpoint id.
         id: Path<i64>,
         /// Page number, from 1.
@@ -527,12 +506,12 @@ impl AdminWebhooksApi {
         /// Rows per page (default 25, at most 1000).
         page_size: Query<Option<i64>>,
     ) -> Result<Found<WebhookDeliveryPage>, OpError<ListErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         let paging = Paging::new(page.0, page_size.0)?;
         let request: PageRequest = paging.request();
         let deliveries = admin.store.list_webhook_deliveries(id.0, request).await?;
         Ok(found(WebhookDeliveryPage::from(
-            paging.paged(req, deliveries)?,
+            paging.paged(ctx.req(), deliveries)?,
         )))
     }
 
@@ -548,14 +527,11 @@ impl AdminWebhooksApi {
     )]
     async fn resend(
         &self,
-        req: &Request,
-        auth: Auth,
-        store: Data<&Store>,
-        config: Data<&Arc<Config>>,
+        ctx: AdminCtx<'_>,
         /// Delivery id.
         id: Path<i64>,
     ) -> Result<Found<DeliveryBody>, OpError<DeleteErrors>> {
-        let admin = auth.superuser(req, &config, &store).await?;
+        let admin = ctx.require(Access::Superuser).await?;
         Ok(found(
             admin.store.resend_webhook_delivery(id.0).await?.into(),
         ))
