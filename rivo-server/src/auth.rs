@@ -18,7 +18,7 @@ use poem_openapi::{
 };
 use rivo_core::access::Access;
 use rivo_core::auth::TokenKind;
-use rivo_core::{Permission, Store, User};
+use rivo_core::{Store, User};
 use sha2::Sha256;
 
 use crate::config::Config;
