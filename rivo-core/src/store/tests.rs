@@ -131,6 +131,37 @@ behaviours!(
     deleting_the_actor_keeps_the_log,
 );
 
+/// Declares each behaviour once per backend, given the whole [`TestDb`] (the topic files under
+/// `store/tests/`): `sqlite::name` and `postgres::name`. The runtime is two worker threads unless
+/// a `(tokio::test arguments);` prefix says otherwise.
+macro_rules! db_behaviours {
+    ($($name:ident),* $(,)?) => {
+        db_behaviours!((flavor = "multi_thread", worker_threads = 2); $($name),*);
+    };
+    ($runtime:tt; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test $runtime]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test $runtime]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
 mod chat_scale;
 mod leads;
 mod observe;

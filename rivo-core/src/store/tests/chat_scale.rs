@@ -9,32 +9,6 @@ use crate::chat::*;
 use crate::clients::*;
 use crate::*;
 
-/// Declares each behaviour once per backend, given the whole [`TestDb`].
-macro_rules! db_behaviours {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 db_behaviours!(
     appends_from_two_stores_group_commit_keep_order_and_session_rows,
     a_failed_batch_acknowledges_no_caller_and_writes_nothing,

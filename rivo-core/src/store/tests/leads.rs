@@ -18,31 +18,6 @@ use crate::query::{PageRequest, Sort};
 use crate::webhooks::NewWebhook;
 use crate::*;
 
-macro_rules! db_behaviours {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 db_behaviours!(
     a_session_becomes_one_normalised_lead_with_one_history_row,
     an_existing_assignment_survives_a_repeated_phone_message,

@@ -18,34 +18,10 @@ use crate::auth::LoginPolicy;
 use crate::observability::names;
 use crate::*;
 
-/// Each behaviour once per backend, on a current-thread runtime so the thread-local recorder
-/// sees every task (the group-commit writer included).
-macro_rules! observed_behaviours {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "current_thread")]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "current_thread")]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
-observed_behaviours!(
+// On a current-thread runtime, so the thread-local recorder sees every task (the
+// group-commit writer included).
+db_behaviours!(
+    (flavor = "current_thread");
     pool_stats_name_each_pool_and_its_connections,
     operations_in_flight_rise_and_fall_also_when_cancelled,
     operations_failures_batches_and_logins_are_measured,

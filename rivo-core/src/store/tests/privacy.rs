@@ -13,32 +13,6 @@ use crate::clients::*;
 use crate::privacy::*;
 use crate::*;
 
-/// Declares each behaviour once per backend, given the whole [`TestDb`].
-macro_rules! db_behaviours {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 db_behaviours!(
     retention_deletes_old_sessions_in_bounded_batches_and_keeps_clients,
     retention_runs_once_across_stores,

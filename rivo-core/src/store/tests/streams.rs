@@ -14,31 +14,6 @@ use crate::events::Event;
 use crate::streams::{Activity, ActivityCursor};
 use crate::*;
 
-macro_rules! db_behaviours {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite().await;
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                    db.finish().await;
-                }
-            )*
-        }
-    };
-}
-
 db_behaviours!(
     session_stream_gives_new_messages_and_resumes_after_an_id,
     activity_stream_reports_messages_and_client_events_and_resumes,
