@@ -69,8 +69,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
         .license(poem_openapi::LicenseObject::new("MIT OR Apache-2.0"))
 }
 
-/// The OpenAPI document (JSON) the server serves at [`SPEC_PATH`] and `rivo-server openapi`
-/// prints; `openapi.json` at the repository root is a copy of it.
+/// The OpenAPI document (JSON) the server serves at `/api/v1/openapi.json` and
+/// `rivo-server openapi` prints; `openapi.json` at the repository root is a copy of it.
 ///
 /// Every path is spelled with its trailing slash, Django's convention (poem-openapi cannot
 /// register a path parameter followed by a slash; the server answers both spellings).

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
+use poem::Request;
 use poem::http::Method;
 use poem::web::cookie::{Cookie, SameSite};
-use poem::{Request, web::Data};
 use poem_openapi::{
     SecurityScheme,
     auth::{ApiKey, Bearer},
@@ -294,9 +294,6 @@ pub struct Admin {
     /// The store, acting as them (writes go to the audit log).
     pub store: Store,
 }
-
-/// The request data every authenticated handler reads.
-pub type ConfigData<'a> = Data<&'a Arc<Config>>;
 
 /// The client address a request came from (for the login throttle and the chat rate limits):
 /// the TCP peer, or, when the peer is one of `RIVO_TRUSTED_PROXIES`, the right-most

@@ -1,10 +1,14 @@
 //! # rivo-server
 //!
 //! The HTTP server of Rivo over [`rivo_core`]: the chat API, wire-compatible with the original
-//! Django REST framework server ([`chat`]), logins ([`account`], [`auth`]) and the admin API
-//! ([`admin`]), with a generated OpenAPI spec (`/api/v1/openapi.json`) and an interactive viewer
-//! (`/api/docs/`), and the admin web UI at `/admin/` ([`admin_ui`]). Handlers are thin: every
-//! rule lives in `rivo-core`.
+//! Django REST framework server, logins and the admin API, with a generated OpenAPI spec
+//! (`/api/v1/openapi.json`, also [`openapi_json()`]) and an interactive viewer (`/api/docs/`),
+//! and the admin web UI at `/admin/`. Handlers are thin: every rule lives in `rivo-core`.
+//!
+//! The public surface is what embedders use: [`app()`] (the whole server as one poem
+//! endpoint), [`api_service()`], [`Config`] (and the [`config`] module of its parts), the
+//! background tasks a server runs beside the app ([`spawn_purger`], [`spawn_webhook_worker`]),
+//! and the binary's entry points ([`cli`], [`telemetry`]). Every other module is private.
 //!
 //! [`app()`] builds the whole server as one poem endpoint, so tests drive it in-process with
 //! `poem::test::TestClient` and other apps can mount it:
@@ -19,26 +23,28 @@
 //! # Ok(()) }
 //! ```
 
-pub mod account;
-pub mod admin;
-pub mod admin_ui;
-pub mod app;
-pub mod auth;
-pub mod chat;
+mod account;
+mod admin;
+mod admin_ui;
+mod app;
+mod auth;
+mod chat;
 pub mod cli;
-pub mod clients_api;
+mod clients_api;
 pub mod config;
-pub mod error;
-pub mod events;
-pub mod http;
-pub mod middleware;
-pub mod observability;
-pub mod proxy;
-pub mod render;
-pub mod server;
-pub mod spec;
+mod error;
+mod events;
+mod http;
+mod middleware;
+mod observability;
+mod proxy;
+mod render;
+mod server;
+mod spec;
 pub mod telemetry;
 
 pub use app::{api_service, app, openapi_json};
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
+pub use render::drf_datetime;
+pub use server::{spawn_purger, spawn_webhook_worker};

@@ -456,11 +456,6 @@ impl ApiConventions {
         Some((name, route.template.clone()))
     }
 
-    /// The `Allow` value of the API path `path`, if it is one.
-    pub fn allow(&self, path: &str) -> Option<&str> {
-        self.route(path).map(|r| r.allow.as_str())
-    }
-
     /// The middleware function, for `EndpointExt::around`.
     pub fn layer<E: Endpoint + 'static>(
         self,

@@ -79,7 +79,7 @@ async fn without_paging_parameters_the_body_is_the_original(db: &TestDb) {
                 r#"{{"id":{},"session_id":"{SESSION}","message":"{}","sender_type":"client","sent_at":"{}"}}"#,
                 m.id.0,
                 m.message,
-                rivo_server::render::drf_datetime(&m.sent_at)
+                rivo_server::drf_datetime(&m.sent_at)
             )
         })
         .collect();

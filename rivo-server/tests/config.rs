@@ -552,7 +552,7 @@ fn a_bad_database_url_scheme_is_a_configuration_error() {
         );
         assert!(!stderr.contains("hunter2"), "{cmd}: {stderr}");
     }
-    let err = rivo_server::error::ApiError::from(rivo_core::Error::Config("bad URL".into()));
+    let err = rivo_server::ApiError::from(rivo_core::Error::Config("bad URL".into()));
     assert_eq!(
         poem::error::ResponseError::status(&err),
         poem::http::StatusCode::INTERNAL_SERVER_ERROR

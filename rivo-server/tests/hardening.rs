@@ -88,7 +88,7 @@ async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb
         ..Config::default()
     };
     let purgers: Vec<_> = (0..2)
-        .map(|_| rivo_server::server::spawn_purger(store.clone(), &config).unwrap())
+        .map(|_| rivo_server::spawn_purger(store.clone(), &config).unwrap())
         .collect();
     let mut left = (i64::MAX, i64::MAX);
     for _ in 0..500 {
@@ -119,7 +119,7 @@ async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb
         purge_interval: Duration::ZERO,
         ..Config::default()
     };
-    assert!(rivo_server::server::spawn_purger(store.clone(), &off).is_none());
+    assert!(rivo_server::spawn_purger(store.clone(), &off).is_none());
 }
 
 // ---------- finding 7: one email identity on both backends ----------

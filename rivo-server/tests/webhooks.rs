@@ -306,7 +306,7 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
     .await;
     let secret = created["secret"].as_str().unwrap().to_owned();
     let id = created["id"].as_i64().unwrap();
-    let (worker, stop) = rivo_server::server::spawn_webhook_worker(db.store.clone(), &config);
+    let (worker, stop) = rivo_server::spawn_webhook_worker(db.store.clone(), &config);
     let session = SessionId::new_random();
     let (status, _) = send(
         &c,

@@ -12,7 +12,6 @@
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi, param::Path, param::Query};
 use rivo_core::PageRequest;
-use rivo_core::events::EventKind;
 use rivo_core::webhooks::{Attempt, CreatedWebhook, Delivery, NewWebhook, Webhook, WebhookUpdate};
 use serde::Serialize;
 
@@ -536,9 +535,4 @@ impl AdminWebhooksApi {
             admin.store.resend_webhook_delivery(id.0).await?.into(),
         ))
     }
-}
-
-/// The event types, for the UI and validation messages.
-pub fn event_types() -> Vec<&'static str> {
-    EventKind::ALL.iter().map(|k| k.as_str()).collect()
 }
