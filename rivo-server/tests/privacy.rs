@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{Client, TestDb, header, text};
 use poem::http::StatusCode;
@@ -479,15 +479,19 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     assert!(!sessions.contains(&chat.to_string()), "{sessions}");
 }
 
-fn run(url: &str, args: &[&str]) -> Output {
+/// Runs the CLI on `url`, awaiting it: the test's own store (on this one-thread runtime) keeps
+/// running meanwhile, so a write transaction of its background search indexer never holds
+/// SQLite's lock across a blocked runtime (the CLI would fail with "database is locked").
+async fn run(url: &str, args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_rivo-server"))
         .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", url)
         .args(args)
         .output()
+        .await
         .unwrap()
 }
 
@@ -528,7 +532,7 @@ async fn cli_purges_exports_and_erases(db: &TestDb) {
         raw(&db.url, sql).await;
     }
 
-    let dry = run(&db.url, &["purge", "--older-than", "90d", "--dry-run"]);
+    let dry = run(&db.url, &["purge", "--older-than", "90d", "--dry-run"]).await;
     assert!(dry.status.success(), "{dry:?}");
     assert!(
         stdout(&dry).contains("1 sessions with 2 messages"),
@@ -537,7 +541,7 @@ async fn cli_purges_exports_and_erases(db: &TestDb) {
     );
     assert_eq!(store.history(old).await.unwrap().len(), 2);
 
-    let purged = run(&db.url, &["purge", "--older-than", "90d"]);
+    let purged = run(&db.url, &["purge", "--older-than", "90d"]).await;
     assert!(purged.status.success(), "{purged:?}");
     assert!(
         stdout(&purged).contains("Deleted 1 sessions with 2 messages"),
@@ -546,23 +550,24 @@ async fn cli_purges_exports_and_erases(db: &TestDb) {
     );
     assert!(store.history(old).await.unwrap().is_empty());
     assert_eq!(store.history(recent).await.unwrap().len(), 1);
-    let bad = run(&db.url, &["purge", "--older-than", "soon"]);
+    let bad = run(&db.url, &["purge", "--older-than", "soon"]).await;
     assert!(!bad.status.success());
 
-    let export = run(&db.url, &["export", "session", &recent.to_string()]);
+    let export = run(&db.url, &["export", "session", &recent.to_string()]).await;
     assert!(export.status.success(), "{export:?}");
     let parsed: SessionExport = serde_json::from_str(&stdout(&export)).unwrap();
     assert_eq!(parsed, store.export_session(recent).await.unwrap());
     let csv = run(
         &db.url,
         &["export", "--format", "csv", "session", &recent.to_string()],
-    );
+    )
+    .await;
     assert_eq!(stdout(&csv), parsed.transcript(TranscriptFormat::Csv));
 
-    let refused = run(&db.url, &["erase", "session", &recent.to_string()]);
+    let refused = run(&db.url, &["erase", "session", &recent.to_string()]).await;
     assert!(!refused.status.success());
     assert_eq!(store.history(recent).await.unwrap().len(), 1);
-    let erased = run(&db.url, &["erase", "--yes", "session", &recent.to_string()]);
+    let erased = run(&db.url, &["erase", "--yes", "session", &recent.to_string()]).await;
     assert!(erased.status.success(), "{erased:?}");
     assert!(store.history(recent).await.unwrap().is_empty());
 }
