@@ -15,7 +15,7 @@ mod fake_openai;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Client, TestDb, text};
+use common::{Client, TestDb};
 use fake_openai::{FakeOpenAi, Reply};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
@@ -45,31 +45,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = match method {
-        "GET" => c.get(path),
-        "POST" => c.post(path),
-        "PUT" => c.put(path),
-        "PATCH" => c.patch(path),
-        "DELETE" => c.delete(path),
-        _ => unreachable!(),
-    };
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Token {token}"));
-    }
-    if let Some(body) = body {
-        req = req.body_json(&body);
-    }
-    let resp = req.send().await;
-    let status = resp.0.status();
-    let body = text(resp).await;
-    (
-        status,
-        if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).unwrap_or(Value::String(body))
-        },
-    )
+    common::send_json(c, method, token.map(|t| format!("Token {t}")), path, body).await
 }
 
 fn perms(list: &[(Action, Model)]) -> BTreeSet<Permission> {

@@ -74,30 +74,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut req = match method {
-        "GET" => c.get(path),
-        "POST" => c.post(path),
-        "PATCH" => c.patch(path),
-        "DELETE" => c.delete(path),
-        _ => unreachable!(),
-    };
-    if let Some(token) = token {
-        req = req.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        req = req.body_json(&body);
-    }
-    let resp = req.send().await;
-    let status = resp.0.status();
-    let body = text(resp).await;
-    (
-        status,
-        if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body).unwrap_or(Value::String(body))
-        },
-    )
+    common::send_json(c, method, token.map(|t| format!("Bearer {t}")), path, body).await
 }
 
 fn allow_loopback() -> Config {

@@ -89,6 +89,40 @@ macro_rules! on_every_backend {
 }
 
 /// The body of a test response as text.
+/// Sends `method path` with an optional `Authorization` header value and JSON body; answers
+/// the status and the body as JSON (`Null` when empty, a string when not JSON).
+pub async fn send_json(
+    c: &Client,
+    method: &str,
+    authorization: Option<String>,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (poem::http::StatusCode, serde_json::Value) {
+    let mut req = match method {
+        "GET" => c.get(path),
+        "POST" => c.post(path),
+        "PUT" => c.put(path),
+        "PATCH" => c.patch(path),
+        "DELETE" => c.delete(path),
+        other => panic!("unsupported method {other}"),
+    };
+    if let Some(authorization) = authorization {
+        req = req.header("authorization", authorization);
+    }
+    if let Some(body) = body {
+        req = req.body_json(&body);
+    }
+    let resp = req.send().await;
+    let status = resp.0.status();
+    let body = text(resp).await;
+    let body = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))
+    };
+    (status, body)
+}
+
 pub async fn text(resp: poem::test::TestResponse) -> String {
     resp.0.into_body().into_string().await.expect("utf-8 body")
 }
