@@ -107,13 +107,68 @@ async fn outbox_purge_delivered(tx: &mut Tx, before: i64) -> Result<u64> {
     .rows_affected())
 }
 
+/// The columns of a finished attempt's delivery: status, next attempt, finished at.
+fn outcome_columns(attempt: &AttemptRow, outcome: Outcome) -> (&'static str, Option<i64>, Option<i64>) {
+    match outcome {
+        Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
+        Outcome::Retry { at } => ("pending", Some(at), None),
+        Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
+    }
+}
+
 /// Records attempts of claimed deliveries and their outcomes and releases the claims, in `tx`
-/// (a worker records the attempts that finished together at once).
-async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Result<()> {
+/// (a worker records the attempts that finished together at once), and releases the claims
+/// of `release` (claimed, never attempted: a worker stopping).
+///
+/// On SQLite one row at a time, with statements whose text never changes: each is prepared
+/// once per connection and then found in the statement cache. A multi-row `VALUES` list has a
+/// new text for every batch size and, on the writer connection whose cache the chat's appends
+/// also fill, was prepared again and again (~200k instructions each, more than the rows' own
+/// writes). PostgreSQL keeps one multi-row statement per batch (one round trip; its few texts,
+/// one per batch size up to the worker's slots, stay cached).
+async fn finish_attempts_in(
+    tx: &mut Tx,
+    done: &[(AttemptRow, Outcome)],
+    release: &[i64],
+) -> Result<()> {
+    for id in release {
+        sqlx::query("UPDATE webhook_deliveries SET locked_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
     if done.is_empty() {
         return Ok(());
     }
-    // Bound the statement's parameters (SQLite: 32,766): 500 rows × 5.
+    if FOR_UPDATE.is_empty() {
+        for (attempt, outcome) in done {
+            let (status, next, finished) = outcome_columns(attempt, *outcome);
+            sqlx::query(
+                "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
+                 latency_ms, error) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(attempt.delivery_id)
+            .bind(attempt.attempted_at)
+            .bind(attempt.status_code)
+            .bind(attempt.latency_ms)
+            .bind(&attempt.error)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+                 next_attempt_at = COALESCE($2, next_attempt_at), finished_at = $3, \
+                 locked_until = NULL WHERE id = $4",
+            )
+            .bind(status)
+            .bind(next)
+            .bind(finished)
+            .bind(attempt.delivery_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        return Ok(());
+    }
+    // Bound the statement's parameters: 500 rows × 5.
     for chunk in done.chunks(500) {
         let mut qb = QueryBuilder::<Db>::new(
             "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
@@ -130,11 +185,7 @@ async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Resu
         let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
         let mut first = true;
         for (attempt, outcome) in chunk {
-            let (status, next, finished) = match *outcome {
-                Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
-                Outcome::Retry { at } => ("pending", Some(at), None),
-                Outcome::Failed => ("failed", None, Some(attempt.attempted_at)),
-            };
+            let (status, next, finished) = outcome_columns(attempt, *outcome);
             if !first {
                 qb.push(", ");
             }
@@ -157,6 +208,26 @@ async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Resu
         qb.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A claimed delivery from a row of the claim's reads (`CLAIMED_COLS`).
+fn claimed_of(row: &<Db as sqlx::Database>::Row) -> Result<ClaimedRow> {
+    use sqlx::{FromRow, Row};
+    let mut claimed = ClaimedRow::from_row(row)?;
+    if let (Some(id), Some(session_id)) = (
+        claimed.message_id,
+        row.try_get::<Option<uuid::Uuid>, _>("m_session_id")?,
+    ) {
+        claimed.message = Some(ChatMessage::try_from(MessageRow::new(
+            id,
+            session_id,
+            row.try_get("m_message")?,
+            row.try_get("m_sender_type")?,
+            row.try_get("m_data_type")?,
+            row.try_get("m_sent_at")?,
+        ))?);
+    }
+    Ok(claimed)
 }
 
 impl Backend {
@@ -280,7 +351,7 @@ impl Backend {
     }
 
     /// One worker cycle in one write transaction: records the attempts in `done` (and releases
-    /// their claims), then claims up to `limit` due deliveries of active endpoints until
+    /// their claims) and releases the unattempted claims in `release`, then claims up to `limit` due deliveries of active endpoints until
     /// `lease_until` and returns them with what the worker needs to send them (the endpoint's
     /// URL and secret, and for `message.created` the message). With `limit` 0 it only records.
     ///
@@ -291,32 +362,43 @@ impl Backend {
     pub(crate) async fn finish_and_claim(
         &self,
         done: &[(AttemptRow, Outcome)],
+        release: &[i64],
         now_us: i64,
         lease_until: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedRow>> {
-        if done.is_empty() && limit <= 0 {
+        if done.is_empty() && release.is_empty() && limit <= 0 {
             return Ok(Vec::new());
         }
         // The endpoint check is a correlated EXISTS, not `endpoint_id IN (…)`: with the IN,
         // SQLite's planner walked the endpoint's index (every delivery the endpoint ever had)
         // and sorted it, a cost growing with the outbox, instead of the partial index of due
         // deliveries in `next_attempt_at` order, which stops after `limit` rows.
+        //
+        // The limit is a literal, not a bound parameter: SQLite's planner reads a bound LIMIT's
+        // value, which marks the statement to be prepared again at every new binding (every
+        // run: ~180k instructions, more than the rest of a delivery's SQL). The worker always
+        // claims the same number, so the text, and its cached preparation, stays the same.
         let pick = format!(
             "SELECT d.id FROM webhook_deliveries d \
              WHERE d.status = 'pending' AND d.next_attempt_at <= $2 \
                AND (d.locked_until IS NULL OR d.locked_until <= $2) \
                AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.active) \
-             ORDER BY d.next_attempt_at LIMIT $3{}",
+             ORDER BY d.next_attempt_at LIMIT {limit}{}",
             skip_locked()
         );
-        if !FOR_UPDATE.is_empty() {
-            use sqlx::{FromRow, Row};
-            let mut tx = if done.is_empty() {
+        // What the worker needs to send a claimed delivery: the endpoint's URL and secret, and
+        // for `message.created` the message.
+        const CLAIMED_COLS: &str = "c.id, c.endpoint_id, c.event_id, c.event_type, c.payload, \
+             c.message_id, c.created_at, c.attempts, c.retry_since, e.url, e.secret, \
+             m.session_id AS m_session_id, m.message AS m_message, \
+             m.sender_type AS m_sender_type, m.data_type AS m_data_type, m.sent_at AS m_sent_at";
+        let rows = if !FOR_UPDATE.is_empty() {
+            let mut tx = if done.is_empty() && release.is_empty() {
                 None
             } else {
                 let mut tx = self.begin().await?;
-                finish_attempts_in(&mut tx, done).await?;
+                finish_attempts_in(&mut tx, done, release).await?;
                 Some(tx)
             };
             if limit <= 0 {
@@ -325,22 +407,18 @@ impl Backend {
                 }
                 return Ok(Vec::new());
             }
+            // One statement: the claim and its reads (one round trip).
             let claim = sqlx::query(AssertSqlSafe(format!(
                 "WITH c AS (UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) \
                      RETURNING id, endpoint_id, event_id, event_type, payload, message_id, \
                      created_at, attempts, retry_since, next_attempt_at) \
-                 SELECT c.id, c.endpoint_id, c.event_id, c.event_type, c.payload, c.message_id, \
-                     c.created_at, c.attempts, c.retry_since, e.url, e.secret, \
-                     m.session_id AS m_session_id, m.message AS m_message, \
-                     m.sender_type AS m_sender_type, \
-                     m.data_type AS m_data_type, m.sent_at AS m_sent_at \
+                 SELECT {CLAIMED_COLS} \
                  FROM c JOIN webhook_endpoints e ON e.id = c.endpoint_id \
                  LEFT JOIN chat_messages m ON m.id = c.message_id \
                  ORDER BY c.next_attempt_at, c.id"
             )))
             .bind(lease_until)
-            .bind(now_us)
-            .bind(limit);
+            .bind(now_us);
             let rows = match tx.as_mut() {
                 Some(tx) => claim.fetch_all(&mut **tx).await?,
                 None => claim.fetch_all(&self.write).await?,
@@ -348,81 +426,44 @@ impl Backend {
             if let Some(tx) = tx {
                 tx.commit().await?;
             }
-            return rows
-                .iter()
-                .map(|row| -> Result<ClaimedRow> {
-                    let mut claimed = ClaimedRow::from_row(row)?;
-                    if let (Some(id), Some(session_id)) = (
-                        claimed.message_id,
-                        row.try_get::<Option<uuid::Uuid>, _>("m_session_id")?,
-                    ) {
-                        claimed.message = Some(ChatMessage::try_from(MessageRow::new(
-                            id,
-                            session_id,
-                            row.try_get("m_message")?,
-                            row.try_get("m_sender_type")?,
-                            row.try_get("m_data_type")?,
-                            row.try_get("m_sent_at")?,
-                        ))?);
-                    }
-                    Ok(claimed)
-                })
-                .collect();
-        }
-        let mut tx = self.begin().await?;
-        finish_attempts_in(&mut tx, done).await?;
-        if limit <= 0 {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) RETURNING id"
-        )))
-        .bind(lease_until)
-        .bind(now_us)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::<Db>::new(
-            "SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.message_id, \
-             d.created_at, d.attempts, d.retry_since, e.url, e.secret \
-             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             WHERE d.id IN (",
-        );
-        let mut list = qb.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        qb.push(") ORDER BY d.next_attempt_at, d.id");
-        let mut claimed: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-        let message_ids: Vec<i64> = claimed.iter().filter_map(|c| c.message_id).collect();
-        if !message_ids.is_empty() {
-            let mut qb = QueryBuilder::<Db>::new(format!(
-                "SELECT {MESSAGE_COLS} FROM chat_messages WHERE id IN ("
-            ));
-            let mut list = qb.separated(", ");
-            for id in &message_ids {
-                list.push_bind(*id);
+            rows
+        } else {
+            let mut tx = self.begin().await?;
+            finish_attempts_in(&mut tx, done, release).await?;
+            if limit <= 0 {
+                tx.commit().await?;
+                return Ok(Vec::new());
             }
-            qb.push(")");
-            let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            let messages: std::collections::HashMap<i64, ChatMessage> = rows
-                .into_iter()
-                .map(ChatMessage::try_from)
-                .map(|m| m.map(|m| (m.id.0, m)))
-                .collect::<Result<_>>()?;
-            for c in &mut claimed {
-                if let Some(id) = c.message_id {
-                    c.message = messages.get(&id).cloned();
-                }
+            let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                "UPDATE webhook_deliveries SET locked_until = $1 WHERE id IN ({pick}) RETURNING id"
+            )))
+            .bind(lease_until)
+            .bind(now_us)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                tx.commit().await?;
+                return Ok(Vec::new());
             }
-        }
-        tx.commit().await?;
-        Ok(claimed)
+            // SQLite's UPDATE … RETURNING cannot join: the reads are a second statement, its
+            // ids one JSON parameter so that its text (and its cached preparation) is the same
+            // for every claim.
+            let ids = serde_json::to_string(&ids)
+                .map_err(|e| Error::Internal(format!("claimed ids: {e}")))?;
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {CLAIMED_COLS} \
+                 FROM webhook_deliveries c JOIN webhook_endpoints e ON e.id = c.endpoint_id \
+                 LEFT JOIN chat_messages m ON m.id = c.message_id \
+                 WHERE c.id IN (SELECT value FROM json_each($1)) \
+                 ORDER BY c.next_attempt_at, c.id"
+            )))
+            .bind(ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            rows
+        };
+        rows.iter().map(claimed_of).collect()
     }
 
     pub(crate) async fn list_deliveries(

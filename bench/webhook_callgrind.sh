@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Instructions the rivo-server process executes per chat POST, counted by valgrind's callgrind
+# (instructions, not seconds: the same on a quiet or a loaded machine), for three variants:
+#   plain    no webhook endpoint;
+#   outbox   one endpoint subscribed to message.created, the server's worker off
+#            (RIVO_WEBHOOK_CONCURRENCY=0): the outbox row written in the POST's transaction;
+#   webhook  the same endpoint with the worker on: each POST is also delivered (signed HTTP
+#            POST to a local receiver), and the run waits until every delivery is recorded.
+# "per delivery" = (webhook − outbox) / N: what delivering one event costs the server.
+# A fixed number of requests N (bench/post_n.py), not a fixed time, makes runs comparable.
+#
+#   bench/webhook_callgrind.sh   # env: BIN (target/release/rivo-server), N (2000), C (8),
+#                                #      BACKENDS ("sqlite postgres"), VARIANTS, KEEP (a dir to
+#                                #      keep the callgrind.out files in, for callgrind_annotate)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rivo-server}
+N=${N:-2000}
+C=${C:-8}
+BACKENDS=${BACKENDS:-sqlite postgres}
+VARIANTS=${VARIANTS:-plain outbox webhook}
+PORT=${PORT:-5092}
+RPORT=${RECEIVER_PORT:-5093}
+PG=postgres://postgres@127.0.0.1:5432
+OUT=$(mktemp -d)
+export RUST_LOG=warn
+trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_callgrind_bench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
+
+cat > "$OUT/receiver.py" <<'PY'
+import asyncio, sys
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            n = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    n = int(line[15:])
+            await r.readexactly(n)
+            w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        w.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+PY
+python3 "$OUT/receiver.py" "$RPORT" &
+
+fresh() {
+  if [ "$1" = postgres ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_callgrind_bench" \
+      -c "CREATE DATABASE rivo_callgrind_bench" >/dev/null
+    echo "$PG/rivo_callgrind_bench"
+  else
+    rm -f "$OUT"/bench.sqlite3*
+    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
+  fi
+}
+
+sql() {
+  if [[ $1 == postgres* ]]; then
+    psql "$1" -qAtc "$2"
+  else
+    python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], timeout=30)
+rows = c.execute(sys.argv[2]).fetchall()
+c.commit()
+print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" | cut -d'?' -f1)" "$2"
+  fi
+}
+
+run() { # backend variant -> total instructions of the server process
+  local backend=$1 variant=$2 url pid workers=16 now
+  url=$(fresh "$backend")
+  DATABASE_URL=$url "$BIN" migrate >/dev/null
+  [ "$variant" = outbox ] && workers=0
+  if [ "$variant" != plain ]; then
+    now=$(date +%s%6N)
+    sql "$url" "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, created_at, updated_at) VALUES ('http://127.0.0.1:$RPORT/hook', 'whsec_benchbenchbenchbench', 1, TRUE, 'bench', $now, $now)" >/dev/null
+  fi
+  rm -f "$OUT"/callgrind.out
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
+    RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True \
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" serve \
+    > "$OUT/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  python3 bench/post_n.py "$PORT" "$N" "$C"
+  if [ "$variant" = webhook ]; then
+    for _ in $(seq 1200); do
+      [ "$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'")" -ge "$N" ] && break
+      sleep 0.25
+    done
+  fi
+  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$OUT/callgrind.out" "$KEEP/callgrind.$backend.$variant.out"
+  grep -E '^(summary|totals):' "$OUT/callgrind.out" | head -1 | awk '{print $2}'
+}
+
+for backend in $BACKENDS; do
+  declare -A ir=()
+  for variant in $VARIANTS; do
+    ir[$variant]=$(run "$backend" "$variant")
+    echo "$backend $variant: $(( ${ir[$variant]} / N )) instructions per request (N=$N, total ${ir[$variant]})"
+  done
+  if [ -n "${ir[outbox]:-}" ] && [ -n "${ir[webhook]:-}" ]; then
+    echo "$backend: delivery $(( (${ir[webhook]} - ${ir[outbox]}) / N )) instructions per event"
+  fi
+  if [ -n "${ir[plain]:-}" ] && [ -n "${ir[outbox]:-}" ]; then
+    echo "$backend: outbox write $(( (${ir[outbox]} - ${ir[plain]}) / N )) instructions per event"
+  fi
+  unset ir
+done
