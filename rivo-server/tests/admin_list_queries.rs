@@ -26,17 +26,23 @@ struct CountStatements;
 static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-struct Summary(String);
+/// An event's `summary` and its full `db.statement`.
+#[derive(Default)]
+struct Summary(String, String);
 
 impl tracing::field::Visit for Summary {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "summary" {
-            value.clone_into(&mut self.0);
+        match field.name() {
+            "summary" => value.clone_into(&mut self.0),
+            "db.statement" => value.clone_into(&mut self.1),
+            _ => {}
         }
     }
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "summary" {
-            self.0 = format!("{value:?}");
+        match field.name() {
+            "summary" => self.0 = format!("{value:?}"),
+            "db.statement" => self.1 = format!("{value:?}"),
+            _ => {}
         }
     }
 }
@@ -44,10 +50,13 @@ impl tracing::field::Visit for Summary {
 impl<S: tracing::Subscriber> Layer<S> for CountStatements {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         if event.metadata().target() == "sqlx::query" {
-            let mut summary = Summary(String::new());
+            let mut summary = Summary::default();
             event.record(&mut summary);
-            // A new SQLite connection's set-up (`PRAGMA …`) is the pool's, not the page's.
-            if summary.0.starts_with("PRAGMA") {
+            // A new SQLite connection's set-up (`PRAGMA …`) is the pool's, not the page's; the
+            // SQLite search indexer's background statements (which read or write the FTS
+            // tables) can land inside a measured request (SQLite's statements run on its
+            // connection threads, outside the request's span, so they are told apart by text).
+            if summary.0.starts_with("PRAGMA") || summary.1.contains("chat_messages_fts") {
                 return;
             }
             SEEN.lock().unwrap().push(summary.0);
@@ -168,7 +177,10 @@ async fn a_list_page_costs_the_same_statements_at_5_and_50_rows(db: &TestDb) {
             "{list}: a page of 5 rows costs {small} statements, a page of 50 costs {large}:\n\
              {small_seen:#?}\n{large_seen:#?}"
         );
-        assert!(small <= 8, "{list}: {small} statements for one page");
+        assert!(
+            (1..=8).contains(&small),
+            "{list}: {small} statements for one page (none counted: the counter is broken)"
+        );
     }
 
     // The names the UI shows come with the rows.

@@ -120,12 +120,13 @@ fn outcome_columns(attempt: &AttemptRow, outcome: Outcome) -> (&'static str, Opt
 /// (a worker records the attempts that finished together at once), and releases the claims
 /// of `release` (claimed, never attempted: a worker stopping).
 ///
-/// On SQLite one row at a time, with statements whose text never changes: each is prepared
-/// once per connection and then found in the statement cache. A multi-row `VALUES` list has a
-/// new text for every batch size and, on the writer connection whose cache the chat's appends
-/// also fill, was prepared again and again (~200k instructions each, more than the rows' own
-/// writes). PostgreSQL keeps one multi-row statement per batch (one round trip; its few texts,
-/// one per batch size up to the worker's slots, stay cached).
+/// On SQLite two statements for the whole batch whose texts never change: the rows travel as
+/// one JSON parameter (`json_each`). A multi-row `VALUES` list has a new text for every batch
+/// size and, on the writer connection whose statement cache the chat's appends also fill, was
+/// prepared again and again (~200k instructions each, more than the rows' own writes); and
+/// one statement per row would cost a round trip to SQLite's connection thread each.
+/// PostgreSQL keeps one multi-row statement per batch (its few texts, one per batch size up
+/// to the worker's slots, stay cached).
 async fn finish_attempts_in(
     tx: &mut Tx,
     done: &[(AttemptRow, Outcome)],
@@ -141,31 +142,42 @@ async fn finish_attempts_in(
         return Ok(());
     }
     if FOR_UPDATE.is_empty() {
-        for (attempt, outcome) in done {
-            let (status, next, finished) = outcome_columns(attempt, *outcome);
-            sqlx::query(
-                "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
-                 latency_ms, error) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(attempt.delivery_id)
-            .bind(attempt.attempted_at)
-            .bind(attempt.status_code)
-            .bind(attempt.latency_ms)
-            .bind(&attempt.error)
-            .execute(&mut **tx)
-            .await?;
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
-                 next_attempt_at = COALESCE($2, next_attempt_at), finished_at = $3, \
-                 locked_until = NULL WHERE id = $4",
-            )
-            .bind(status)
-            .bind(next)
-            .bind(finished)
-            .bind(attempt.delivery_id)
-            .execute(&mut **tx)
-            .await?;
-        }
+        // [delivery id, attempted at, status code, latency ms, error, status, next, finished]
+        let rows: Vec<_> = done
+            .iter()
+            .map(|(attempt, outcome)| {
+                let (status, next, finished) = outcome_columns(attempt, *outcome);
+                (
+                    attempt.delivery_id,
+                    attempt.attempted_at,
+                    attempt.status_code,
+                    attempt.latency_ms,
+                    &attempt.error,
+                    status,
+                    next,
+                    finished,
+                )
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows)
+            .map_err(|e| Error::Internal(format!("webhook attempts: {e}")))?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, latency_ms, \
+             error) SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 \
+             FROM json_each($1)",
+        )
+        .bind(&rows)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = r.value ->> 5, attempts = attempts + 1, \
+             next_attempt_at = COALESCE(r.value ->> 6, next_attempt_at), \
+             finished_at = r.value ->> 7, locked_until = NULL \
+             FROM json_each($1) AS r WHERE webhook_deliveries.id = r.value ->> 0",
+        )
+        .bind(&rows)
+        .execute(&mut **tx)
+        .await?;
         return Ok(());
     }
     // Bound the statement's parameters: 500 rows × 5.
