@@ -2,12 +2,12 @@
 // of the client and chat session pages, the erase confirmation pages (`#/clients/1/erase`,
 // `#/chat_sessions/<uuid>/erase`) and the search for unlinked conversations by email or phone
 // (`#/personal_data`). Everything is shown only to users holding the permissions the API asks.
-//
-// The page helpers of app.js come in as `ui`: `{ me, flash, go, showError, showFieldErrors,
-// fieldRow, setTitle, refreshCounts, notFound }`.
 
 import { ADMIN, ApiError, api, withQuery } from "./api.js";
 import { formatDate, h, mount } from "./dom.js";
+import { fieldRow, showFieldErrors } from "./forms.js";
+import { refreshCounts, sectionOf, session } from "./session.js";
+import { flash, go, main, notFound, setTitle, showError } from "./shell.js";
 
 /** The permissions (codenames, as `/account/me/` lists them) each privacy action needs. */
 const NEEDS = {
@@ -88,10 +88,10 @@ async function download(path, name, json) {
  * page: export buttons (JSON, transcript as text or CSV) and the erase button. `null` when the
  * user may do neither.
  */
-export function privacyCard(ui, kind, id) {
+export function privacyCard(kind, id) {
   const k = KINDS[kind];
-  const canExport = may(ui.me, k.canExport);
-  const canErase = may(ui.me, k.canErase);
+  const canExport = may(session.me, k.canExport);
+  const canErase = may(session.me, k.canErase);
   if (!canExport && !canErase) return null;
   const status = h("p", { class: "help", id: "privacy-status", "aria-live": "polite" });
   const exportButton = (elId, label, path, file, json) => {
@@ -104,7 +104,7 @@ export function privacyCard(ui, kind, id) {
         mount(status, `Downloaded ${label.toLowerCase()}.`);
       } catch (err) {
         mount(status);
-        ui.showError(err);
+        showError(err);
       } finally {
         button.disabled = false;
       }
@@ -127,7 +127,7 @@ export function privacyCard(ui, kind, id) {
         ? "Erasing deletes the client with its context, stage history, assignments and linked conversations, for a request for erasure. It cannot be undone."
         : "Erasing deletes the conversation and its messages, for a request for erasure. It cannot be undone."),
       h("div", { class: "button-row" },
-        h("button", { type: "button", class: "danger", id: "erase", onclick: () => ui.go(`${k.page(id)}/erase`) },
+        h("button", { type: "button", class: "danger", id: "erase", onclick: () => go(`${k.page(id)}/erase`) },
           kind === "clients" ? "Erase this client…" : "Erase this conversation…")),
     ] : null);
 }
@@ -138,9 +138,9 @@ function count(n, one, many) {
 }
 
 /** The confirmation page of an erasure, then the erasure. */
-export async function erasePage(ui, kind, id) {
+export async function erasePage(kind, id) {
   const k = KINDS[kind];
-  if (!k || !may(ui.me, k.canErase)) return ui.notFound();
+  if (!k || !may(session.me, k.canErase)) return notFound();
   let label;
   let what;
   if (kind === "clients") {
@@ -151,7 +151,7 @@ export async function erasePage(ui, kind, id) {
       "every conversation linked to the client, with all its messages;",
       "the details of earlier audit log entries about them (who did what and when is kept).",
     ];
-    ui.setTitle("Erase client", [["Clients", k.list], [client.name, k.page(id)]]);
+    setTitle("Erase client", [[sectionOf(kind).label, k.list], [client.name, k.page(id)]]);
   } else {
     const history = await api("GET", `${k.api(id)}/`);
     label = `the conversation ${id}`;
@@ -160,34 +160,34 @@ export async function erasePage(ui, kind, id) {
       "the link of any client to it (the client is kept);",
       "the details of earlier audit log entries about it (who did what and when is kept).",
     ];
-    ui.setTitle("Erase conversation", [["Chat sessions", k.list], [id, k.page(id)]]);
+    setTitle("Erase conversation", [[sectionOf(kind).label, k.list], [id, k.page(id)]]);
   }
   const understood = h("input", { type: "checkbox", id: "erase-understood", name: "understood" });
   const confirm = h("button", { type: "submit", class: "danger", id: "confirm-erase" }, "Erase permanently");
   const form = h("form", { id: "erase-form", novalidate: true },
     h("div", { class: "form-errors" }),
-    ui.fieldRow({ name: "understood", label: "I understand that this cannot be undone" }, understood),
+    fieldRow({ name: "understood", label: "I understand that this cannot be undone" }, understood),
     h("div", { class: "submit-row" }, confirm, h("a", { class: "button cancel", href: k.page(id) }, "No, take me back")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!understood.checked) {
-      ui.showFieldErrors(form, new ApiError(400, { understood: ["Tick this box to confirm the erasure."] }));
+      showFieldErrors(form, new ApiError(400, { understood: ["Tick this box to confirm the erasure."] }));
       return;
     }
     confirm.disabled = true;
     try {
       const done = await api("POST", `${k.api(id)}/erase/`);
-      await ui.refreshCounts();
-      ui.flash(kind === "clients"
+      await refreshCounts();
+      flash(kind === "clients"
         ? `The client was erased: ${count(done.sessions, "conversation", "conversations")} with ${count(done.messages, "message", "messages")}, ${count(done.stage_changes, "stage change", "stage changes")} and ${count(done.assignments, "assignment", "assignments")} deleted.`
         : `The conversation was erased: ${count(done.messages, "message", "messages")} deleted.`);
-      ui.go(k.list);
+      go(k.list);
     } catch (err) {
       confirm.disabled = false;
-      ui.showError(err);
+      showError(err);
     }
   });
-  mount(document.getElementById("main"),
+  mount(main,
     h("h1", {}, "Are you sure?"),
     h("p", {}, `Erasing ${label} permanently deletes:`),
     h("ul", { id: "erase-summary" }, what.map((line) => h("li", {}, line))),
@@ -197,9 +197,9 @@ export async function erasePage(ui, kind, id) {
 }
 
 /** `#/personal_data?email=…` or `?phone=…`: messages of unlinked conversations with that value. */
-export async function personalDataPage(ui, query) {
-  if (!may(ui.me, "findPersonalData")) return ui.notFound();
-  ui.setTitle("Find personal data");
+export async function personalDataPage(query) {
+  if (!may(session.me, "findPersonalData")) return notFound();
+  setTitle("Find personal data");
   const by = query.get("phone") !== null ? "phone" : "email";
   const value = query.get(by) || "";
   const kind = h("select", { id: "pd-kind", name: "kind" },
@@ -209,15 +209,15 @@ export async function personalDataPage(ui, query) {
   const form = h("form", { id: "personal-data-form", role: "search", novalidate: true },
     h("div", { class: "form-errors" }),
     h("div", { class: "inline-fields" },
-      ui.fieldRow({ name: "kind", label: "Search by" }, kind),
-      ui.fieldRow({ name: by, label: "Email or phone number" }, input),
+      fieldRow({ name: "kind", label: "Search by" }, kind),
+      fieldRow({ name: by, label: "Email or phone number" }, input),
       h("button", { type: "submit", class: "primary", id: "pd-search" }, "Search")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    ui.go(withQuery("#/personal_data", { [kind.value]: input.value.trim() }));
+    go(withQuery("#/personal_data", { [kind.value]: input.value.trim() }));
   });
   const results = h("div", { id: "personal-data-results" });
-  mount(document.getElementById("main"),
+  mount(main,
     h("h1", {}, "Find personal data"),
     h("p", {}, "Messages of conversations that are linked to no client and mention an email address or a phone number (its digits, whatever the spacing). Open a conversation to export or erase it."),
     form, results);
@@ -230,7 +230,7 @@ export async function personalDataPage(ui, query) {
     found = await api("GET", withQuery(`${ADMIN}/chat/personal-data/`, { [by]: value }));
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 400) throw err;
-    ui.showFieldErrors(form, err);
+    showFieldErrors(form, err);
     return;
   }
   const sessions = new Set(found.results.map((m) => m.session_id));

@@ -225,8 +225,31 @@ fn ui_section_names(js: &str) -> Vec<String> {
 }
 
 const SECTIONS_JS: &str = include_str!("../admin-ui/sections.js");
-const APP_JS: &str = include_str!("../admin-ui/app.js");
-const API_JS: &str = include_str!("../admin-ui/api.js");
+
+/// Every script of the UI as `(path under admin-ui/, text)`: main.js, the shared modules and the
+/// page modules under `pages/`.
+fn ui_scripts() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "js") {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("admin-ui");
+    let mut scripts = Vec::new();
+    walk(&root, &root, &mut scripts);
+    scripts.sort();
+    scripts
+}
 
 #[test]
 fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
@@ -255,10 +278,17 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
             "sections.js declares {copy:?} again"
         );
     }
-    for copy in ["STAGES", "PAGE_SIZE", "ORDER"] {
-        assert!(!APP_JS.contains(copy), "app.js declares {copy:?} again");
-    }
-    for (file, js) in [("app.js", APP_JS), ("api.js", API_JS)] {
+    let scripts = ui_scripts();
+    assert!(
+        scripts.iter().any(|(file, _)| file == "main.js")
+            && scripts.iter().any(|(file, _)| file.starts_with("pages/")),
+        "could not read the UI's scripts: {:?}",
+        scripts.iter().map(|(file, _)| file).collect::<Vec<_>>()
+    );
+    for (file, js) in &scripts {
+        for copy in ["STAGES", "PAGE_SIZE", "ORDER"] {
+            assert!(!js.contains(copy), "{file} declares {copy:?} again");
+        }
         assert!(
             !js.contains(admin::CSRF_COOKIE),
             "{file} spells the CSRF cookie's name"
