@@ -83,12 +83,14 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// The page with the names the scripts share with the server filled in (the CSRF cookie's,
-/// from [`rivo_core::admin::CSRF_COOKIE`]); the other files as they are.
+/// The page with the names the scripts share with the server filled in (the CSRF cookie's and
+/// header's, from [`rivo_core::admin::CSRF_COOKIE`] and [`rivo_core::admin::CSRF_HEADER`], which
+/// the server's CSRF check reads too); the other files as they are.
 fn body(asset: &Asset) -> poem::Body {
     if asset.name == INDEX.name {
         let page = String::from_utf8_lossy(asset.body)
-            .replace("{{CSRF_COOKIE}}", rivo_core::admin::CSRF_COOKIE);
+            .replace("{{CSRF_COOKIE}}", rivo_core::admin::CSRF_COOKIE)
+            .replace("{{CSRF_HEADER}}", rivo_core::admin::CSRF_HEADER);
         poem::Body::from_string(page)
     } else {
         poem::Body::from(asset.body)

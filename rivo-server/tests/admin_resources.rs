@@ -293,6 +293,11 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
             !js.contains(admin::CSRF_COOKIE),
             "{file} spells the CSRF cookie's name"
         );
+        assert!(
+            !js.to_ascii_lowercase()
+                .contains(&admin::CSRF_HEADER.to_ascii_lowercase()),
+            "{file} spells the CSRF header's name"
+        );
         for (value, _) in admin::stages().filter(|(v, _)| v.contains('_')) {
             assert!(
                 !js.contains(&format!("\"{value}\"")),
@@ -386,18 +391,25 @@ async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
     assert_eq!(index["page_size"], admin::DEFAULT_PAGE_SIZE);
     assert_eq!(index["max_page_size"], admin::MAX_PAGE_SIZE);
     assert_eq!(index["csrf_cookie"], admin::CSRF_COOKIE);
+    assert_eq!(index["csrf_header"], admin::CSRF_HEADER);
     assert_eq!(index["session_cookie"], admin::SESSION_COOKIE);
 }
 
-async fn the_page_carries_the_csrf_cookie_name(db: &TestDb) {
+/// The page carries the names its scripts need before any API call: the CSRF cookie's and the
+/// CSRF header's, spelled as the server's CSRF check reads them.
+async fn the_page_carries_the_csrf_cookie_and_header_names(db: &TestDb) {
     let html = text(db.client().get("/admin/").send().await).await;
     assert!(
         html.contains(&format!("data-csrf-cookie=\"{}\"", admin::CSRF_COOKIE)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("data-csrf-header=\"{}\"", admin::CSRF_HEADER)),
         "{html}"
     );
 }
 
 on_every_backend!(
     the_index_serves_the_descriptions_and_shared_constants,
-    the_page_carries_the_csrf_cookie_name,
+    the_page_carries_the_csrf_cookie_and_header_names,
 );
