@@ -3,9 +3,9 @@
 // `__str__`), so a page costs one request; only roles, for the role column and filter, are read
 // once as a list.
 
-import { ADMIN, api, withQuery } from "./api.js";
+import { api, withQuery } from "./api.js";
 import { formatDate, h, humanize, preview, yesNo } from "./dom.js";
-import { session, stageLabel } from "./session.js";
+import { sectionOf, session, stageLabel } from "./session.js";
 
 export class Names {
   constructor() {
@@ -19,7 +19,7 @@ export class Names {
 
   async loadRoles() {
     if (!session.sections.has("roles") || this.roles.size) return;
-    const page = await api("GET", withQuery(`${ADMIN}/roles/`, { page_size: 100, ordering: "name" }));
+    const page = await api("GET", withQuery(sectionOf("roles").api, { page_size: 100, ordering: "name" }));
     for (const role of page.results) this.roles.set(role.id, role.name);
   }
 

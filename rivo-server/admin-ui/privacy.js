@@ -24,10 +24,12 @@ export function may(me, action) {
   return NEEDS[action].every((p) => held.has(p));
 }
 
-/** The two kinds of object that can be exported and erased, by section name. */
+/**
+ * The two kinds of object that can be exported and erased, by section name (their API routes are
+ * the sections' served `path`s: see `route`).
+ */
 const KINDS = {
   clients: {
-    api: (id) => `${ADMIN}/clients/${encodeURIComponent(id)}`,
     file: (id) => `client-${id}`,
     canExport: "exportClient",
     canErase: "eraseClient",
@@ -35,7 +37,6 @@ const KINDS = {
     page: (id) => `#/clients/${encodeURIComponent(id)}`,
   },
   chat_sessions: {
-    api: (id) => `${ADMIN}/chat/sessions/${encodeURIComponent(id)}`,
     file: (id) => `session-${id}`,
     canExport: "exportSession",
     canErase: "eraseSession",
@@ -43,6 +44,11 @@ const KINDS = {
     page: (id) => `#/chat_sessions/${encodeURIComponent(id)}`,
   },
 };
+
+/** The API route of one object of `kind`: its section's served `path` and the id. */
+function route(kind, id) {
+  return `${sectionOf(kind).api}${encodeURIComponent(id)}`;
+}
 
 /** The file name of a `Content-Disposition: attachment; filename="…"` header, if any. */
 function dispositionName(header) {
@@ -117,9 +123,9 @@ export function privacyCard(kind, id) {
     canExport ? [
       h("p", {}, `A copy of everything stored about ${subject}, for a request for access.`),
       h("div", { class: "button-row", role: "group", "aria-label": "Export" },
-        exportButton("export-json", "Export (JSON)", `${k.api(id)}/export/`, k.file(id), true),
-        exportButton("export-text", "Transcript (text)", withQuery(`${k.api(id)}/transcript/`, { format: "text" }), `${k.file(id)}.txt`, false),
-        exportButton("export-csv", "Transcript (CSV)", withQuery(`${k.api(id)}/transcript/`, { format: "csv" }), `${k.file(id)}.csv`, false)),
+        exportButton("export-json", "Export (JSON)", `${route(kind, id)}/export/`, k.file(id), true),
+        exportButton("export-text", "Transcript (text)", withQuery(`${route(kind, id)}/transcript/`, { format: "text" }), `${k.file(id)}.txt`, false),
+        exportButton("export-csv", "Transcript (CSV)", withQuery(`${route(kind, id)}/transcript/`, { format: "csv" }), `${k.file(id)}.csv`, false)),
       status,
     ] : null,
     canErase ? [
@@ -144,7 +150,7 @@ export async function erasePage(kind, id) {
   let label;
   let what;
   if (kind === "clients") {
-    const client = await api("GET", `${k.api(id)}/`);
+    const client = await api("GET", `${route(kind, id)}/`);
     label = `the client “${client.name}”`;
     what = [
       "the client’s details, its context data and its stage and assignment history;",
@@ -153,7 +159,7 @@ export async function erasePage(kind, id) {
     ];
     setTitle("Erase client", [[sectionOf(kind).label, k.list], [client.name, k.page(id)]]);
   } else {
-    const history = await api("GET", `${k.api(id)}/`);
+    const history = await api("GET", `${route(kind, id)}/`);
     label = `the conversation ${id}`;
     what = [
       `its ${count(history.messages.length, "message", "messages")} and the session itself;`,
@@ -176,7 +182,7 @@ export async function erasePage(kind, id) {
     }
     confirm.disabled = true;
     try {
-      const done = await api("POST", `${k.api(id)}/erase/`);
+      const done = await api("POST", `${route(kind, id)}/erase/`);
       await refreshCounts();
       flash(kind === "clients"
         ? `The client was erased: ${count(done.sessions, "conversation", "conversations")} with ${count(done.messages, "message", "messages")}, ${count(done.stage_changes, "stage change", "stage changes")} and ${count(done.assignments, "assignment", "assignments")} deleted.`

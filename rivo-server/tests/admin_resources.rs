@@ -1,7 +1,8 @@
 //! The admin's section descriptions (`rivo_core::admin::RESOURCES`), the OpenAPI spec and the
 //! admin UI agree: every described route, filter, ordering and column exists in the spec with
 //! the described shape, the admin index serves the descriptions, and the UI's section extras
-//! name only described sections and re-declare nothing the index serves.
+//! name only described sections and re-declare nothing the index serves (labels, routes, stages,
+//! the page size, the CSRF names).
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
 
@@ -309,6 +310,13 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
                 !js.contains(&format!("\"{}\"", r.label)),
                 "{file} spells the label {:?}",
                 r.label
+            );
+            // Section routes come from the index's `path`, not from `${ADMIN}/…`.
+            let tail = r.path.strip_prefix("/api/v1/admin").unwrap();
+            assert!(
+                !js.contains(r.path) && !js.contains(&format!("${{ADMIN}}{tail}")),
+                "{file} spells the route {}",
+                r.path
             );
         }
     }

@@ -1,7 +1,7 @@
 // A client's page (`#/clients/7`): details, stage and its history, assignment and its history,
 // context, AI summary, the linked conversation and the personal-data card.
 
-import { ADMIN, ApiError, api, withQuery } from "../api.js";
+import { ApiError, api, withQuery } from "../api.js";
 import { formatDate, h, humanize, mount, yesNo } from "../dom.js";
 import { buildControl, fieldRow, formFailed, readForm, readonlyBlock, showFieldErrors } from "../forms.js";
 import { Names } from "../names.js";
@@ -28,10 +28,10 @@ function summaryValue(value) {
   return String(value);
 }
 
-async function summaryCard(id, canRequest) {
+async function summaryCard(base, canRequest) {
   let status;
   try {
-    status = await api("GET", `${ADMIN}/clients/${id}/summary/`);
+    status = await api("GET", `${base}/summary/`);
   } catch (err) {
     if (!(err instanceof ApiError) || err.status === 401) throw err;
     return h("section", { class: "card", id: "client-summary" }, h("h2", {}, "AI summary"),
@@ -51,7 +51,7 @@ async function summaryCard(id, canRequest) {
     : null;
   button?.addEventListener("click", async () => {
     try {
-      await api("POST", `${ADMIN}/clients/${id}/summary/`);
+      await api("POST", `${base}/summary/`);
       flash("Summary queued: it appears here when the model has answered.");
       render();
     } catch (err) {
@@ -92,21 +92,23 @@ function historyTable(id, heads, rows, cells) {
       h("td", {}, row.remarks || "—"))))));
 }
 
-/** Reads one page of a client's history list (`path` under the client), newest first. */
-function readHistory(id, path) {
-  return api("GET", withQuery(`${ADMIN}/clients/${id}/${path}/`, { ordering: "-created_at", page_size: 100 }));
+/** Reads one page of a client's history list (`path` under the client's route), newest first. */
+function readHistory(base, path) {
+  return api("GET", withQuery(`${base}/${path}/`, { ordering: "-created_at", page_size: 100 }));
 }
 
 export async function clientPage(id) {
   const perms = (name) => session.sections.get(name)?.permissions || {};
   const clients = sectionOf("clients");
-  const client = await api("GET", `${clients.api}${encodeURIComponent(id)}/`);
+  // The client's route; its actions (stage, assign, context, summary) are under it.
+  const base = `${clients.api}${encodeURIComponent(id)}`;
+  const client = await api("GET", `${base}/`);
   setTitle(client.name, [[clients.label, "#/clients"]]);
   const cards = [];
 
   // Details form (the generic change form, inline)
   const canChange = perms("clients").change;
-  const fields = sectionOf("clients").fields.filter((f) => !f.addOnly);
+  const fields = clients.fields.filter((f) => !f.addOnly);
   const detailControls = [];
   for (const field of fields) {
     const control = await buildControl(field, client[field.name]);
@@ -121,7 +123,7 @@ export async function clientPage(id) {
     h("div", { class: "submit-row" }, detailSave,
       perms("clients").delete ? h("a", { class: "button deletelink", href: `#/clients/${id}/delete` }, "Delete") : null));
   onSubmit(details, async () => {
-    const saved = await api("PATCH", `${ADMIN}/clients/${id}/`, readForm(details, fields, false));
+    const saved = await api("PATCH", `${base}/`, readForm(details, fields, false));
     flash(`The client “${saved.name}” was changed successfully.`);
     return true;
   });
@@ -134,13 +136,13 @@ export async function clientPage(id) {
   const stageForm = remarksForm("stage-form", fieldRow({ name: "to_stage", label: "Move to stage" }, stageSelect), remarks,
     h("button", { type: "submit", class: "primary", id: "move-stage" }, "Move to stage"));
   onSubmit(stageForm, async () => {
-    const result = await api("POST", `${ADMIN}/clients/${id}/stage/`, { to_stage: stageSelect.value, remarks: remarks.value });
+    const result = await api("POST", `${base}/stage/`, { to_stage: stageSelect.value, remarks: remarks.value });
     flash(result.changed ? `Moved to ${stageLabel(result.client.current_stage)}.` : "The client is already at that stage.", result.changed ? "success" : "info");
     return true;
   });
   const names = new Names();
-  const history = session.sections.has("stage_history") ? await readHistory(id, "stage-history") : null;
-  const assignments = session.sections.has("assignments") ? await readHistory(id, "assignments") : null;
+  const history = session.sections.has("stage_history") ? await readHistory(base, "stage-history") : null;
+  const assignments = session.sections.has("assignments") ? await readHistory(base, "assignments") : null;
 
   cards.push(h("section", { class: "card", id: "client-stage" },
     h("h2", {}, "Stage: ", h("span", { class: `stage stage-${client.current_stage}`, id: "current-stage" }, stageLabel(client.current_stage))),
@@ -160,7 +162,7 @@ export async function clientPage(id) {
     const active = assignments.results.find((a) => a.is_active);
     let staff = [];
     if (session.sections.has("users")) {
-      staff = (await api("GET", withQuery(`${ADMIN}/users/`, { is_staff: "true", is_active: "true", page_size: 100, ordering: "email" }))).results;
+      staff = (await api("GET", withQuery(sectionOf("users").api, { is_staff: "true", is_active: "true", page_size: 100, ordering: "email" }))).results;
     }
     const picker = staff.length
       ? h("select", { id: "id_assigned_to", name: "assigned_to" },
@@ -172,14 +174,14 @@ export async function clientPage(id) {
       h("button", { type: "submit", class: "primary", id: "assign" }, active ? "Reassign" : "Assign"));
     onSubmit(assignForm, async () => {
       const body = { assigned_to: picker.value ? Number(picker.value) : null, remarks: assignRemarks.value };
-      await api("POST", `${ADMIN}/clients/${id}/assign/`, body);
+      await api("POST", `${base}/assign/`, body);
       flash("Assignment saved.");
       return true;
     });
     const unassign = active && perms("assignments").change
       ? h("button", { type: "button", id: "unassign", onclick: async () => {
         try {
-          await api("POST", `${ADMIN}/clients/${id}/unassign/`, {});
+          await api("POST", `${base}/unassign/`, {});
           flash("Assignment ended.");
           render();
         } catch (err) {
@@ -203,7 +205,7 @@ export async function clientPage(id) {
   let context = null;
   if (session.sections.has("contexts")) {
     try {
-      context = await api("GET", `${ADMIN}/clients/${id}/context/`);
+      context = await api("GET", `${base}/context/`);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 404) throw err;
     }
@@ -229,19 +231,19 @@ export async function clientPage(id) {
         showFieldErrors(ctxForm, new ApiError(400, { context_data: ["Enter a JSON object, e.g. {\"key\": \"value\"}."] }));
         return false;
       }
-      await api("PUT", `${ADMIN}/clients/${id}/context/`, { context_data: data, chat_session_id: chatId.value.trim() || null });
+      await api("PUT", `${base}/context/`, { context_data: data, chat_session_id: chatId.value.trim() || null });
       flash("Context saved.");
       return true;
     });
     cards.push(h("section", { class: "card", id: "client-context" }, h("h2", {}, "Context"), ctxForm));
-    cards.push(await summaryCard(id, perms("contexts").change));
+    cards.push(await summaryCard(base, perms("contexts").change));
   }
 
   // Linked conversation
   if (context?.chat_session_id && session.sections.has("chat_sessions")) {
     let linked;
     try {
-      linked = await api("GET", `${ADMIN}/chat/sessions/${encodeURIComponent(context.chat_session_id)}/`);
+      linked = await api("GET", `${sectionOf("chat_sessions").api}${encodeURIComponent(context.chat_session_id)}/`);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 404) throw err;
       linked = { session_id: context.chat_session_id, messages: [] };

@@ -1,6 +1,6 @@
 // A user's password change (`#/users/7/password`), as Django's admin has it.
 
-import { ADMIN, ApiError, api } from "../api.js";
+import { ApiError, api } from "../api.js";
 import { h, mount } from "../dom.js";
 import { fieldRow, formFailed, showFieldErrors } from "../forms.js";
 import { sectionOf } from "../session.js";
@@ -26,7 +26,7 @@ export async function passwordPage(id) {
       return;
     }
     try {
-      await api("POST", `${ADMIN}/users/${encodeURIComponent(id)}/password/`, { password: p1.value });
+      await api("POST", `${users.api}${encodeURIComponent(id)}/password/`, { password: p1.value });
       flash("Password changed successfully.");
       go(`#/users/${id}`);
     } catch (err) {
