@@ -1,4 +1,5 @@
-// The admin API over the cookie session: JSON in and out, X-CSRFToken on unsafe requests.
+// The admin API over the cookie session: JSON in and out, the CSRF token in its header on unsafe
+// requests.
 
 /** An error answer of the API: `status` and the DRF-shaped `body`. */
 export class ApiError extends Error {
@@ -31,8 +32,11 @@ export function setCsrfToken(token) {
   csrfToken = token || null;
 }
 
-/** The CSRF cookie's name: the server writes it into the page (`data-csrf-cookie`). */
-const CSRF_COOKIE = document.documentElement.dataset.csrfCookie;
+/**
+ * The CSRF cookie's name and the header that repeats the token: the server writes both into the
+ * page (`data-csrf-cookie`, `data-csrf-header`) from the names its CSRF check uses.
+ */
+const { csrfCookie: CSRF_COOKIE, csrfHeader: CSRF_HEADER } = document.documentElement.dataset;
 
 /** Whether the browser holds a session cookie pair (the CSRF cookie is readable). */
 export function hasSessionCookie() {
@@ -62,7 +66,7 @@ export async function api(method, path, body) {
   const read = method === "GET" || method === "HEAD";
   const signal = read ? navigation.signal : undefined;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRFToken"] = csrfToken;
+  if (method !== "GET" && method !== "HEAD" && csrfToken) headers[CSRF_HEADER] = csrfToken;
   const resp = await fetch(path, {
     method,
     headers,

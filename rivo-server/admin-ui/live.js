@@ -5,7 +5,8 @@
 
 import { ADMIN } from "./api.js";
 
-const TYPES = ["message.created", "client.created", "client.stage_changed", "client.assigned"];
+/** The kinds of activity: what the stream sends and what a webhook endpoint may subscribe to. */
+export const EVENT_TYPES = ["message.created", "client.created", "client.stage_changed", "client.assigned"];
 
 let source = null;
 let handlers = [];
@@ -33,5 +34,5 @@ export function onActivity(handler) {
     }
     for (const h of handlers) h(event);
   };
-  for (const type of TYPES) source.addEventListener(type, dispatch);
+  for (const type of EVENT_TYPES) source.addEventListener(type, dispatch);
 }

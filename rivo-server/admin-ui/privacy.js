@@ -2,12 +2,12 @@
 // of the client and chat session pages, the erase confirmation pages (`#/clients/1/erase`,
 // `#/chat_sessions/<uuid>/erase`) and the search for unlinked conversations by email or phone
 // (`#/personal_data`). Everything is shown only to users holding the permissions the API asks.
-//
-// The page helpers of app.js come in as `ui`: `{ me, flash, go, showError, showFieldErrors,
-// fieldRow, setTitle, refreshCounts, notFound }`.
 
 import { ADMIN, ApiError, api, withQuery } from "./api.js";
 import { formatDate, h, mount } from "./dom.js";
+import { fieldRow, showFieldErrors } from "./forms.js";
+import { refreshCounts, sectionOf, session } from "./session.js";
+import { flash, go, main, notFound, setTitle, showError } from "./shell.js";
 
 /** The permissions (codenames, as `/account/me/` lists them) each privacy action needs. */
 const NEEDS = {
@@ -24,10 +24,12 @@ export function may(me, action) {
   return NEEDS[action].every((p) => held.has(p));
 }
 
-/** The two kinds of object that can be exported and erased, by section name. */
+/**
+ * The two kinds of object that can be exported and erased, by section name (their API routes are
+ * the sections' served `path`s: see `route`).
+ */
 const KINDS = {
   clients: {
-    api: (id) => `${ADMIN}/clients/${encodeURIComponent(id)}`,
     file: (id) => `client-${id}`,
     canExport: "exportClient",
     canErase: "eraseClient",
@@ -35,7 +37,6 @@ const KINDS = {
     page: (id) => `#/clients/${encodeURIComponent(id)}`,
   },
   chat_sessions: {
-    api: (id) => `${ADMIN}/chat/sessions/${encodeURIComponent(id)}`,
     file: (id) => `session-${id}`,
     canExport: "exportSession",
     canErase: "eraseSession",
@@ -43,6 +44,11 @@ const KINDS = {
     page: (id) => `#/chat_sessions/${encodeURIComponent(id)}`,
   },
 };
+
+/** The API route of one object of `kind`: its section's served `path` and the id. */
+function route(kind, id) {
+  return `${sectionOf(kind).api}${encodeURIComponent(id)}`;
+}
 
 /** The file name of a `Content-Disposition: attachment; filename="…"` header, if any. */
 function dispositionName(header) {
@@ -88,10 +94,10 @@ async function download(path, name, json) {
  * page: export buttons (JSON, transcript as text or CSV) and the erase button. `null` when the
  * user may do neither.
  */
-export function privacyCard(ui, kind, id) {
+export function privacyCard(kind, id) {
   const k = KINDS[kind];
-  const canExport = may(ui.me, k.canExport);
-  const canErase = may(ui.me, k.canErase);
+  const canExport = may(session.me, k.canExport);
+  const canErase = may(session.me, k.canErase);
   if (!canExport && !canErase) return null;
   const status = h("p", { class: "help", id: "privacy-status", "aria-live": "polite" });
   const exportButton = (elId, label, path, file, json) => {
@@ -104,7 +110,7 @@ export function privacyCard(ui, kind, id) {
         mount(status, `Downloaded ${label.toLowerCase()}.`);
       } catch (err) {
         mount(status);
-        ui.showError(err);
+        showError(err);
       } finally {
         button.disabled = false;
       }
@@ -117,9 +123,9 @@ export function privacyCard(ui, kind, id) {
     canExport ? [
       h("p", {}, `A copy of everything stored about ${subject}, for a request for access.`),
       h("div", { class: "button-row", role: "group", "aria-label": "Export" },
-        exportButton("export-json", "Export (JSON)", `${k.api(id)}/export/`, k.file(id), true),
-        exportButton("export-text", "Transcript (text)", withQuery(`${k.api(id)}/transcript/`, { format: "text" }), `${k.file(id)}.txt`, false),
-        exportButton("export-csv", "Transcript (CSV)", withQuery(`${k.api(id)}/transcript/`, { format: "csv" }), `${k.file(id)}.csv`, false)),
+        exportButton("export-json", "Export (JSON)", `${route(kind, id)}/export/`, k.file(id), true),
+        exportButton("export-text", "Transcript (text)", withQuery(`${route(kind, id)}/transcript/`, { format: "text" }), `${k.file(id)}.txt`, false),
+        exportButton("export-csv", "Transcript (CSV)", withQuery(`${route(kind, id)}/transcript/`, { format: "csv" }), `${k.file(id)}.csv`, false)),
       status,
     ] : null,
     canErase ? [
@@ -127,7 +133,7 @@ export function privacyCard(ui, kind, id) {
         ? "Erasing deletes the client with its context, stage history, assignments and linked conversations, for a request for erasure. It cannot be undone."
         : "Erasing deletes the conversation and its messages, for a request for erasure. It cannot be undone."),
       h("div", { class: "button-row" },
-        h("button", { type: "button", class: "danger", id: "erase", onclick: () => ui.go(`${k.page(id)}/erase`) },
+        h("button", { type: "button", class: "danger", id: "erase", onclick: () => go(`${k.page(id)}/erase`) },
           kind === "clients" ? "Erase this client…" : "Erase this conversation…")),
     ] : null);
 }
@@ -138,56 +144,56 @@ function count(n, one, many) {
 }
 
 /** The confirmation page of an erasure, then the erasure. */
-export async function erasePage(ui, kind, id) {
+export async function erasePage(kind, id) {
   const k = KINDS[kind];
-  if (!k || !may(ui.me, k.canErase)) return ui.notFound();
+  if (!k || !may(session.me, k.canErase)) return notFound();
   let label;
   let what;
   if (kind === "clients") {
-    const client = await api("GET", `${k.api(id)}/`);
+    const client = await api("GET", `${route(kind, id)}/`);
     label = `the client “${client.name}”`;
     what = [
       "the client’s details, its context data and its stage and assignment history;",
       "every conversation linked to the client, with all its messages;",
       "the details of earlier audit log entries about them (who did what and when is kept).",
     ];
-    ui.setTitle("Erase client", [["Clients", k.list], [client.name, k.page(id)]]);
+    setTitle("Erase client", [[sectionOf(kind).label, k.list], [client.name, k.page(id)]]);
   } else {
-    const history = await api("GET", `${k.api(id)}/`);
+    const history = await api("GET", `${route(kind, id)}/`);
     label = `the conversation ${id}`;
     what = [
       `its ${count(history.messages.length, "message", "messages")} and the session itself;`,
       "the link of any client to it (the client is kept);",
       "the details of earlier audit log entries about it (who did what and when is kept).",
     ];
-    ui.setTitle("Erase conversation", [["Chat sessions", k.list], [id, k.page(id)]]);
+    setTitle("Erase conversation", [[sectionOf(kind).label, k.list], [id, k.page(id)]]);
   }
   const understood = h("input", { type: "checkbox", id: "erase-understood", name: "understood" });
   const confirm = h("button", { type: "submit", class: "danger", id: "confirm-erase" }, "Erase permanently");
   const form = h("form", { id: "erase-form", novalidate: true },
     h("div", { class: "form-errors" }),
-    ui.fieldRow({ name: "understood", label: "I understand that this cannot be undone" }, understood),
+    fieldRow({ name: "understood", label: "I understand that this cannot be undone" }, understood),
     h("div", { class: "submit-row" }, confirm, h("a", { class: "button cancel", href: k.page(id) }, "No, take me back")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!understood.checked) {
-      ui.showFieldErrors(form, new ApiError(400, { understood: ["Tick this box to confirm the erasure."] }));
+      showFieldErrors(form, new ApiError(400, { understood: ["Tick this box to confirm the erasure."] }));
       return;
     }
     confirm.disabled = true;
     try {
-      const done = await api("POST", `${k.api(id)}/erase/`);
-      await ui.refreshCounts();
-      ui.flash(kind === "clients"
+      const done = await api("POST", `${route(kind, id)}/erase/`);
+      await refreshCounts();
+      flash(kind === "clients"
         ? `The client was erased: ${count(done.sessions, "conversation", "conversations")} with ${count(done.messages, "message", "messages")}, ${count(done.stage_changes, "stage change", "stage changes")} and ${count(done.assignments, "assignment", "assignments")} deleted.`
         : `The conversation was erased: ${count(done.messages, "message", "messages")} deleted.`);
-      ui.go(k.list);
+      go(k.list);
     } catch (err) {
       confirm.disabled = false;
-      ui.showError(err);
+      showError(err);
     }
   });
-  mount(document.getElementById("main"),
+  mount(main,
     h("h1", {}, "Are you sure?"),
     h("p", {}, `Erasing ${label} permanently deletes:`),
     h("ul", { id: "erase-summary" }, what.map((line) => h("li", {}, line))),
@@ -197,9 +203,9 @@ export async function erasePage(ui, kind, id) {
 }
 
 /** `#/personal_data?email=…` or `?phone=…`: messages of unlinked conversations with that value. */
-export async function personalDataPage(ui, query) {
-  if (!may(ui.me, "findPersonalData")) return ui.notFound();
-  ui.setTitle("Find personal data");
+export async function personalDataPage(query) {
+  if (!may(session.me, "findPersonalData")) return notFound();
+  setTitle("Find personal data");
   const by = query.get("phone") !== null ? "phone" : "email";
   const value = query.get(by) || "";
   const kind = h("select", { id: "pd-kind", name: "kind" },
@@ -209,15 +215,15 @@ export async function personalDataPage(ui, query) {
   const form = h("form", { id: "personal-data-form", role: "search", novalidate: true },
     h("div", { class: "form-errors" }),
     h("div", { class: "inline-fields" },
-      ui.fieldRow({ name: "kind", label: "Search by" }, kind),
-      ui.fieldRow({ name: by, label: "Email or phone number" }, input),
+      fieldRow({ name: "kind", label: "Search by" }, kind),
+      fieldRow({ name: by, label: "Email or phone number" }, input),
       h("button", { type: "submit", class: "primary", id: "pd-search" }, "Search")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    ui.go(withQuery("#/personal_data", { [kind.value]: input.value.trim() }));
+    go(withQuery("#/personal_data", { [kind.value]: input.value.trim() }));
   });
   const results = h("div", { id: "personal-data-results" });
-  mount(document.getElementById("main"),
+  mount(main,
     h("h1", {}, "Find personal data"),
     h("p", {}, "Messages of conversations that are linked to no client and mention an email address or a phone number (its digits, whatever the spacing). Open a conversation to export or erase it."),
     form, results);
@@ -230,7 +236,7 @@ export async function personalDataPage(ui, query) {
     found = await api("GET", withQuery(`${ADMIN}/chat/personal-data/`, { [by]: value }));
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 400) throw err;
-    ui.showFieldErrors(form, err);
+    showFieldErrors(form, err);
     return;
   }
   const sessions = new Set(found.results.map((m) => m.session_id));

@@ -3,8 +3,8 @@
 //!
 //! The UI talks only to the documented admin API with the cookie session and CSRF header, so
 //! everything it shows a script can do too. It routes in the URL fragment (`/admin/#/clients/1`),
-//! so the server answers only `/admin/` and the listed asset names; anything else under
-//! `/admin/` (including `..` tricks) is a 404.
+//! so the server answers only `/admin/` and the listed asset names (`pages/` holds one module
+//! per page); anything else under `/admin/` (including `..` tricks) is a 404.
 
 use poem::{
     Endpoint, Response, Result, Route, get, handler,
@@ -36,39 +36,41 @@ const INDEX: Asset = Asset {
     body: include_bytes!("../admin-ui/index.html"),
 };
 
-/// Every file of the UI (a fixed list: nothing is looked up on disk or by pattern).
+/// A script of the UI, by its path under `admin-ui/` (and `/admin/`).
+macro_rules! script {
+    ($name:literal) => {
+        Asset {
+            name: $name,
+            content_type: "text/javascript; charset=utf-8",
+            body: include_bytes!(concat!("../admin-ui/", $name)),
+        }
+    };
+}
+
+/// Every file of the UI (a fixed list: nothing is looked up on disk or by pattern). The page
+/// loads `main.js`, which imports the others: the shared modules, then one module per page
+/// under `pages/`.
 const ASSETS: &[Asset] = &[
     INDEX,
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/app.js"),
-    },
-    Asset {
-        name: "api.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/api.js"),
-    },
-    Asset {
-        name: "sections.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/sections.js"),
-    },
-    Asset {
-        name: "live.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/live.js"),
-    },
-    Asset {
-        name: "dom.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/dom.js"),
-    },
-    Asset {
-        name: "privacy.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../admin-ui/privacy.js"),
-    },
+    script!("main.js"),
+    script!("api.js"),
+    script!("dom.js"),
+    script!("session.js"),
+    script!("shell.js"),
+    script!("sections.js"),
+    script!("names.js"),
+    script!("forms.js"),
+    script!("live.js"),
+    script!("privacy.js"),
+    script!("pages/home.js"),
+    script!("pages/login.js"),
+    script!("pages/changelist.js"),
+    script!("pages/form.js"),
+    script!("pages/delete.js"),
+    script!("pages/password.js"),
+    script!("pages/transcript.js"),
+    script!("pages/client.js"),
+    script!("pages/webhooks.js"),
     Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
@@ -81,12 +83,14 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// The page with the names the scripts share with the server filled in (the CSRF cookie's,
-/// from [`rivo_core::admin::CSRF_COOKIE`]); the other files as they are.
+/// The page with the names the scripts share with the server filled in (the CSRF cookie's and
+/// header's, from [`rivo_core::admin::CSRF_COOKIE`] and [`rivo_core::admin::CSRF_HEADER`], which
+/// the server's CSRF check reads too); the other files as they are.
 fn body(asset: &Asset) -> poem::Body {
     if asset.name == INDEX.name {
         let page = String::from_utf8_lossy(asset.body)
-            .replace("{{CSRF_COOKIE}}", rivo_core::admin::CSRF_COOKIE);
+            .replace("{{CSRF_COOKIE}}", rivo_core::admin::CSRF_COOKIE)
+            .replace("{{CSRF_HEADER}}", rivo_core::admin::CSRF_HEADER);
         poem::Body::from_string(page)
     } else {
         poem::Body::from(asset.body)
@@ -116,6 +120,17 @@ fn index() -> Response {
 /// `GET /admin/<name>`: one of the embedded files, or a JSON 404.
 #[handler]
 fn embedded_file(Path(name): Path<String>) -> Result<Response> {
+    asset(&name)
+}
+
+/// `GET /admin/pages/<name>`: one of the page modules.
+#[handler]
+fn embedded_page(Path(name): Path<String>) -> Result<Response> {
+    asset(&format!("pages/{name}"))
+}
+
+/// The embedded file called `name` exactly, or a JSON 404.
+fn asset(name: &str) -> Result<Response> {
     match ASSETS.iter().find(|a| a.name == name) {
         Some(asset) => Ok(serve(asset)),
         None => Err(ApiError::NotFound.into()),
@@ -127,4 +142,5 @@ pub fn endpoint() -> impl Endpoint {
     Route::new()
         .at("/", get(index))
         .at("/:name", get(embedded_file))
+        .at("/pages/:name", get(embedded_page))
 }

@@ -24,9 +24,9 @@ use sha2::Sha256;
 use crate::config::Config;
 use crate::error::ApiError;
 
-pub use rivo_core::admin::{CSRF_COOKIE, SESSION_COOKIE};
-/// Header that must repeat the CSRF token on unsafe requests authenticated by cookie.
-pub const CSRF_HEADER: &str = "x-csrftoken";
+/// The cookie names, and the header that must repeat the CSRF token on unsafe requests
+/// authenticated by cookie: one spelling each, which the admin UI's page is given too.
+pub use rivo_core::admin::{CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE};
 
 /// How a request proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The admin's section descriptions (`rivo_core::admin::RESOURCES`), the OpenAPI spec and the
 //! admin UI agree: every described route, filter, ordering and column exists in the spec with
 //! the described shape, the admin index serves the descriptions, and the UI's section extras
-//! name only described sections and re-declare nothing the index serves.
+//! name only described sections and re-declare nothing the index serves (labels, routes, stages,
+//! the page size, the CSRF names).
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
 
@@ -225,8 +226,31 @@ fn ui_section_names(js: &str) -> Vec<String> {
 }
 
 const SECTIONS_JS: &str = include_str!("../admin-ui/sections.js");
-const APP_JS: &str = include_str!("../admin-ui/app.js");
-const API_JS: &str = include_str!("../admin-ui/api.js");
+
+/// Every script of the UI as `(path under admin-ui/, text)`: main.js, the shared modules and the
+/// page modules under `pages/`.
+fn ui_scripts() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_some_and(|e| e == "js") {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("admin-ui");
+    let mut scripts = Vec::new();
+    walk(&root, &root, &mut scripts);
+    scripts.sort();
+    scripts
+}
 
 #[test]
 fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
@@ -255,13 +279,25 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
             "sections.js declares {copy:?} again"
         );
     }
-    for copy in ["STAGES", "PAGE_SIZE", "ORDER"] {
-        assert!(!APP_JS.contains(copy), "app.js declares {copy:?} again");
-    }
-    for (file, js) in [("app.js", APP_JS), ("api.js", API_JS)] {
+    let scripts = ui_scripts();
+    assert!(
+        scripts.iter().any(|(file, _)| file == "main.js")
+            && scripts.iter().any(|(file, _)| file.starts_with("pages/")),
+        "could not read the UI's scripts: {:?}",
+        scripts.iter().map(|(file, _)| file).collect::<Vec<_>>()
+    );
+    for (file, js) in &scripts {
+        for copy in ["STAGES", "PAGE_SIZE", "ORDER"] {
+            assert!(!js.contains(copy), "{file} declares {copy:?} again");
+        }
         assert!(
             !js.contains(admin::CSRF_COOKIE),
             "{file} spells the CSRF cookie's name"
+        );
+        assert!(
+            !js.to_ascii_lowercase()
+                .contains(&admin::CSRF_HEADER.to_ascii_lowercase()),
+            "{file} spells the CSRF header's name"
         );
         for (value, _) in admin::stages().filter(|(v, _)| v.contains('_')) {
             assert!(
@@ -274,6 +310,13 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
                 !js.contains(&format!("\"{}\"", r.label)),
                 "{file} spells the label {:?}",
                 r.label
+            );
+            // Section routes come from the index's `path`, not from `${ADMIN}/…`.
+            let tail = r.path.strip_prefix("/api/v1/admin").unwrap();
+            assert!(
+                !js.contains(r.path) && !js.contains(&format!("${{ADMIN}}{tail}")),
+                "{file} spells the route {}",
+                r.path
             );
         }
     }
@@ -356,18 +399,25 @@ async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
     assert_eq!(index["page_size"], admin::DEFAULT_PAGE_SIZE);
     assert_eq!(index["max_page_size"], admin::MAX_PAGE_SIZE);
     assert_eq!(index["csrf_cookie"], admin::CSRF_COOKIE);
+    assert_eq!(index["csrf_header"], admin::CSRF_HEADER);
     assert_eq!(index["session_cookie"], admin::SESSION_COOKIE);
 }
 
-async fn the_page_carries_the_csrf_cookie_name(db: &TestDb) {
+/// The page carries the names its scripts need before any API call: the CSRF cookie's and the
+/// CSRF header's, spelled as the server's CSRF check reads them.
+async fn the_page_carries_the_csrf_cookie_and_header_names(db: &TestDb) {
     let html = text(db.client().get("/admin/").send().await).await;
     assert!(
         html.contains(&format!("data-csrf-cookie=\"{}\"", admin::CSRF_COOKIE)),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("data-csrf-header=\"{}\"", admin::CSRF_HEADER)),
         "{html}"
     );
 }
 
 on_every_backend!(
     the_index_serves_the_descriptions_and_shared_constants,
-    the_page_carries_the_csrf_cookie_name,
+    the_page_carries_the_csrf_cookie_and_header_names,
 );
