@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{TestDb, count, session};
+use super::{TestDb, count, list, session};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -445,17 +445,16 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     assert_eq!(rows[&b].client_id, Some(ClientId(7)));
     assert_eq!(rows[&a].client_id, None);
     // The search indexes cover the old rows too.
-    let found = store
-        .list_messages(
-            &MessageFilter {
-                search: Some("needle".into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(10),
-        )
-        .await
-        .unwrap();
+    let found = list(
+        &store,
+        &MessageFilter {
+            search: Some("needle".into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(10),
+    )
+    .await;
     assert_eq!(found.items.iter().map(|m| m.id.0).collect::<Vec<_>>(), [1]);
     // And appends continue on top of the backfilled rows.
     store.append(a, "new", SenderType::Client).await.unwrap();
@@ -483,17 +482,16 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
         store.append(s, t, SenderType::Client).await.unwrap();
     }
     let search = |text: &'static str| async move {
-        let found = store
-            .list_messages(
-                &MessageFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(MessageSort::Id),
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let found = list(
+            store,
+            &MessageFilter {
+                search: Some(text.into()),
+                ..Default::default()
+            },
+            Sort::asc(MessageSort::Id),
+            PageRequest::first(100),
+        )
+        .await;
         let sessions = store
             .list_sessions(
                 &SessionFilter {
@@ -540,21 +538,20 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
         .await
         .unwrap();
     let clients = |text: &'static str| async move {
-        store
-            .list_clients(
-                &ClientFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(ClientSort::Id),
-                PageRequest::first(10),
-            )
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
+        list(
+            store,
+            &ClientFilter {
+                search: Some(text.into()),
+                ..Default::default()
+            },
+            Sort::asc(ClientSort::Id),
+            PageRequest::first(10),
+        )
+        .await
+        .items
+        .into_iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
     };
     assert_eq!(clients("C12345").await, ["Client 50%"]);
     assert_eq!(clients("t 50%").await, ["Client 50%"]);
@@ -588,17 +585,16 @@ async fn counts_are_exact_up_to_the_limit_then_estimated(db: &TestDb) {
     let messages = |search: Option<&'static str>, page: u64| {
         let store = store.clone();
         async move {
-            store
-                .list_messages(
-                    &MessageFilter {
-                        search: search.map(Into::into),
-                        ..Default::default()
-                    },
-                    Sort::asc(MessageSort::Id),
-                    PageRequest::page(page, 3),
-                )
-                .await
-                .unwrap()
+            list(
+                &store,
+                &MessageFilter {
+                    search: search.map(Into::into),
+                    ..Default::default()
+                },
+                Sort::asc(MessageSort::Id),
+                PageRequest::page(page, 3),
+            )
+            .await
         }
     };
     // Few matches: exact.
@@ -697,15 +693,14 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
             ..Default::default()
         },
     ] {
-        let offset = store
-            .list_messages(
-                &filter,
-                Sort::desc(MessageSort::SentAt),
-                PageRequest::first(1000),
-            )
-            .await
-            .unwrap()
-            .items;
+        let offset = list(
+            store,
+            &filter,
+            Sort::desc(MessageSort::SentAt),
+            PageRequest::first(1000),
+        )
+        .await
+        .items;
         let mut keyset = Vec::new();
         let mut after = None;
         loop {
@@ -730,17 +725,16 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
 
 /// Messages of one search: every text found for `needle`, sorted.
 async fn found_texts(store: &Store, needle: &str) -> Vec<String> {
-    let found = store
-        .list_messages(
-            &MessageFilter {
-                search: Some(needle.into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(1000),
-        )
-        .await
-        .unwrap();
+    let found = list(
+        store,
+        &MessageFilter {
+            search: Some(needle.into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(1000),
+    )
+    .await;
     assert_eq!(found.total as usize, found.items.len(), "{needle}");
     let mut texts: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
     texts.sort();
@@ -1068,17 +1062,16 @@ async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestD
         .await
         .unwrap();
     let search = |text: &'static str| async move {
-        let found = store
-            .list_messages(
-                &MessageFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(MessageSort::Id),
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let found = list(
+            store,
+            &MessageFilter {
+                search: Some(text.into()),
+                ..Default::default()
+            },
+            Sort::asc(MessageSort::Id),
+            PageRequest::first(100),
+        )
+        .await;
         let sessions = store
             .list_sessions(
                 &SessionFilter {
