@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, text};
+use common::{PASSWORD, TestDb, get, send, superuser_token, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::{SessionId, Store, StoreOptions};
@@ -28,8 +28,6 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream as TokioStream};
 use tokio::sync::watch;
-
-const PASSWORD: &str = "a long enough passphrase";
 
 fn session() -> SessionId {
     SessionId::new_random()
@@ -385,25 +383,6 @@ async fn outage(silent: bool) {
 
 // ---------- concurrency over HTTP, both backends ----------
 
-async fn superuser_token(db: &TestDb, c: &common::Client) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "root@example.com", "password": PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    let body: Value = serde_json::from_str(&text(resp).await).unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// 64 writers (half on one session, half over 8 others), 10 messages each, over HTTP: no lost
 /// or duplicated message, history in id order, and no 5xx (on SQLite: no `database is locked`).
 async fn http_writers_lose_nothing_and_keep_id_order(db: &TestDb) {
@@ -495,12 +474,14 @@ async fn http_assigns_and_stage_changes_stay_consistent(db: &TestDb) {
             .unwrap();
         agents.push(u.id.0);
     }
-    let resp = c
-        .post("/api/v1/admin/clients/")
-        .header("authorization", format!("Bearer {token}"))
-        .body_json(&json!({"name": "Hot lead"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/",
+        json!({"name": "Hot lead"}),
+    )
+    .await;
     assert_eq!(resp.0.status(), StatusCode::CREATED);
     let id = serde_json::from_str::<Value>(&text(resp).await).unwrap()["id"]
         .as_i64()
@@ -555,11 +536,7 @@ async fn http_assigns_and_stage_changes_stay_consistent(db: &TestDb) {
         let c = db.client();
         let token = token.clone();
         async move {
-            let resp = c
-                .get(path)
-                .header("authorization", format!("Bearer {token}"))
-                .send()
-                .await;
+            let resp = get(&c, &token, &path).await;
             serde_json::from_str::<Value>(&text(resp).await).unwrap()
         }
     };
@@ -970,11 +947,7 @@ async fn pg_unreachable_while_checking_credentials_answers_503() {
     proxy.restore();
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..50 {
-        let resp = c
-            .get("/api/v1/account/me/")
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await;
+        let resp = get(&c, &token, "/api/v1/account/me/").await;
         status = resp.0.status();
         if status == StatusCode::OK {
             break;

@@ -208,3 +208,9 @@ pub async fn send(
         req.body_json(&body).send().await
     }
 }
+
+/// Creates the superuser `root` (see [`make_user`]) and answers its API token.
+pub async fn superuser_token(db: &TestDb, c: &Client) -> String {
+    make_user(&db.store, "root", true, true).await;
+    login(c, "root@example.com").await
+}
