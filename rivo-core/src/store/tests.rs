@@ -210,3 +210,17 @@ async fn list<F: Listing>(
 async fn list_all<F: Listing>(store: &Store, filter: &F, sort: Sort<F::Order>) -> Page<F::Item> {
     list(store, filter, sort, PageRequest::default()).await
 }
+
+/// Appends `m0`, `m1`, … up to `m{n-1}` to `session` as the client, and answers them in order.
+async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<ChatMessage> {
+    let mut written = Vec::with_capacity(n);
+    for i in 0..n {
+        written.push(
+            store
+                .append(session, &format!("m{i}"), SenderType::Client)
+                .await
+                .unwrap(),
+        );
+    }
+    written
+}

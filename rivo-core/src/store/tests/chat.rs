@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{list, list_all, session, validation_fields};
+use super::{append_numbered, list, list_all, session, validation_fields};
 use crate::chat::*;
 use crate::*;
 
@@ -74,16 +74,11 @@ async fn history_is_per_session_oldest_first(store: &Store) {
 
 async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
     let s = session();
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(
-            store
-                .append(s, &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap()
-                .id,
-        );
-    }
+    let ids: Vec<MessageId> = append_numbered(store, s, 5)
+        .await
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     // Give every message the same timestamp, and a later one to the first: order must follow
     // sent_at first, then id.
     store
@@ -124,12 +119,7 @@ async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
 
 async fn history_pages_cover_every_message_once(store: &Store) {
     let s = session();
-    for i in 0..25 {
-        store
-            .append(s, &format!("m{i}"), SenderType::Client)
-            .await
-            .unwrap();
-    }
+    append_numbered(store, s, 25).await;
     let all = store.history(s).await.unwrap();
     let first = store.history_page(s, None, 10).await.unwrap();
     assert_eq!(first.messages, all[..10]);
@@ -334,16 +324,11 @@ async fn sessions_are_listed_and_deleted(store: &Store) {
 
 async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
     let s = session();
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        ids.push(
-            store
-                .append(s, &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap()
-                .id,
-        );
-    }
+    let ids: Vec<MessageId> = append_numbered(store, s, 5)
+        .await
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     store.delete_message(ids[0]).await.unwrap();
     assert!(matches!(
         store.delete_message(ids[0]).await,

@@ -463,6 +463,33 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     scratch.remove().await;
 }
 
+/// The first 100 messages (oldest first) and sessions a search for `text` finds.
+async fn search_messages_and_sessions(
+    store: &Store,
+    text: &str,
+) -> (Page<ChatMessage>, Page<SessionSummary>) {
+    let found = list(
+        store,
+        &MessageFilter {
+            search: Some(text.into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(100),
+    )
+    .await;
+    let sessions = store
+        .list_sessions(
+            &SessionFilter {
+                search: Some(text.into()),
+            },
+            PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    (found, sessions)
+}
+
 async fn indexed_search_matches_like_before(db: &TestDb) {
     let store = &db.store;
     let texts = [
@@ -482,25 +509,7 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
         store.append(s, t, SenderType::Client).await.unwrap();
     }
     let search = |text: &'static str| async move {
-        let found = list(
-            store,
-            &MessageFilter {
-                search: Some(text.into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(100),
-        )
-        .await;
-        let sessions = store
-            .list_sessions(
-                &SessionFilter {
-                    search: Some(text.into()),
-                },
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let (found, sessions) = search_messages_and_sessions(store, text).await;
         assert_eq!(found.total as usize, found.items.len());
         assert_eq!(sessions.total as usize, found.items.len(), "{text}");
         let mut got: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
@@ -1062,25 +1071,7 @@ async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestD
         .await
         .unwrap();
     let search = |text: &'static str| async move {
-        let found = list(
-            store,
-            &MessageFilter {
-                search: Some(text.into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(100),
-        )
-        .await;
-        let sessions = store
-            .list_sessions(
-                &SessionFilter {
-                    search: Some(text.into()),
-                },
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let (found, sessions) = search_messages_and_sessions(store, text).await;
         (
             found.items.iter().map(|m| m.id).collect::<Vec<_>>(),
             sessions
