@@ -14,12 +14,11 @@ mod receiver;
 
 use rivo_testkit::free_port;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::process::{self, Server, call};
 use common::{Client, TestDb, text};
 use poem::http::StatusCode;
 use receiver::{Received, Receiver};
@@ -352,18 +351,6 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
 
 // ----- the real binary -----
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `rivo-server serve` on `database_url` with loopback receivers allowed and fast retries.
 ///
 /// Waits for readiness on a blocking thread: the test's own runtime (one thread) keeps running
@@ -378,75 +365,33 @@ async fn start(database_url: &str, dir: &std::path::Path) -> Server {
 
 fn start_blocking(database_url: &str, dir: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+    let mut command = process::command(port, database_url);
+    command
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", database_url)
         .env("RIVO_WEBHOOK_ALLOW_PRIVATE", "True")
         .env("RIVO_WEBHOOK_TIMEOUT_SECS", "1")
         .env("RIVO_WEBHOOK_BACKOFF_BASE_MS", "50")
-        .env("RIVO_WEBHOOK_BACKOFF_CAP_SECS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok((200, _)) = call(server.addr, "GET", "/readyz", None) {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .env("RIVO_WEBHOOK_BACKOFF_CAP_SECS", "1");
+    Server::start(command, port, "/readyz", Duration::from_secs(60))
 }
 
-fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(raw.as_bytes())?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-fn post_message(server: &Server, session: SessionId, text: &str) {
+/// POSTs a client message to the server at `addr`, asserting a 2xx.
+fn post_message(addr: SocketAddr, session: SessionId, text: &str) {
     let body = json!({"session_id": session.to_string(), "message": text, "sender_type": "client"});
-    let (status, body) = call(
-        server.addr,
+    let resp = call(
+        addr,
         "POST",
         "/api/v1/chat/stream/",
+        &[],
         Some(&body.to_string()),
     )
     .unwrap();
-    assert!((200..300).contains(&status), "{status} {body}");
+    assert!(
+        (200..300).contains(&resp.status),
+        "{} {}",
+        resp.status,
+        resp.body
+    );
 }
 
 async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
@@ -482,7 +427,7 @@ async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
     let mut server = start(&db.url, dir.path()).await;
     rx.hang.store(true, Ordering::SeqCst);
     let session = SessionId::new_random();
-    post_message(&server, session, "in flight when killed");
+    post_message(server.addr, session, "in flight when killed");
     assert!(
         rx.wait_until(15, |r| !r.is_empty()).await,
         "the attempt started"
@@ -560,9 +505,7 @@ async fn postgres_two_binaries_deliver_each_event_once() {
                 std::thread::spawn(move || {
                     for i in 0..20 {
                         let server = if (t + i) % 2 == 0 { a } else { b };
-                        let body = json!({"session_id": SessionId::new_random().to_string(), "message": format!("m{t}-{i}"), "sender_type": "client"});
-                        let (status, _) = call(server, "POST", "/api/v1/chat/stream/", Some(&body.to_string())).unwrap();
-                        assert!((200..300).contains(&status));
+                        post_message(server, SessionId::new_random(), &format!("m{t}-{i}"));
                     }
                 })
             })

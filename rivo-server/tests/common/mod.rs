@@ -7,6 +7,8 @@ use poem::{Endpoint, EndpointExt, Response, endpoint::BoxEndpoint, test::TestCli
 use rivo_core::{Store, StoreOptions};
 use rivo_server::Config;
 
+pub mod process;
+
 pub type Client = TestClient<BoxEndpoint<'static, Response>>;
 
 /// A migrated store that cleans up after itself.
