@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestDb, get, send, superuser_token, text};
+use common::{PASSWORD, TestDb, get, send, set_cookies, superuser_token, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::{SessionId, Store, StoreOptions};
@@ -867,12 +867,9 @@ async fn credentials(store: &Store, c: &common::Client) -> (String, String) {
         .send()
         .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
-    let cookie = resp
-        .0
-        .headers()
-        .get_all("set-cookie")
+    let cookie = set_cookies(&resp)
         .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .map(|v| v.split(';').next().unwrap().to_owned())
         .collect::<Vec<_>>()
         .join("; ");
     (token, cookie)

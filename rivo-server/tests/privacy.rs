@@ -5,43 +5,25 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::process::Output;
 
-use common::{Client, PASSWORD, TestDb, header, send, text};
+use common::{Client, TestDb, body_json, header, send, staff_token, text};
 use poem::http::StatusCode;
-use rivo_core::accounts::{Action, Model, NewUser};
+use rivo_core::accounts::{Action, Model};
 use rivo_core::clients::{ClientUpdate, NewClient};
 use rivo_core::privacy::{ClientExport, SessionExport, TranscriptFormat};
 use rivo_core::{Permission, SenderType, SessionId, Stage};
 use serde_json::{Value, json};
 
-async fn body_json(resp: poem::test::TestResponse) -> Value {
-    let body = text(resp).await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
 /// A staff user with `permissions` (or a superuser) and their token.
 async fn login(db: &TestDb, c: &Client, name: &str, permissions: Option<&[Permission]>) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: permissions.is_none(),
-            permissions: permissions
-                .unwrap_or_default()
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>(),
-            ..NewUser::new(format!("{name}@example.com"), name).password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": format!("{name}@example.com"), "password": PASSWORD}))
-        .send()
-        .await;
-    body_json(resp).await["token"].as_str().unwrap().to_owned()
+    staff_token(
+        db,
+        c,
+        name,
+        permissions.map(|p| p.iter().copied().collect()),
+    )
+    .await
 }
 
 async fn get(c: &Client, token: &str, path: &str) -> (StatusCode, String) {

@@ -19,15 +19,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::process::{self, Server, call};
-use common::{Client, TestDb, text};
+use common::{Client, TestDb, staff_token};
 use poem::http::StatusCode;
 use receiver::{Received, Receiver};
-use rivo_core::accounts::{Action, Model, NewUser};
+use rivo_core::accounts::{Action, Model};
 use rivo_core::{Permission, SessionId};
 use rivo_server::Config;
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a long enough passphrase";
 
 on_every_backend!(
     admin_api_manages_endpoints_superusers_only,
@@ -35,11 +33,8 @@ on_every_backend!(
     binary_killed_mid_delivery_delivers_after_restart,
 );
 
-async fn body_json(resp: poem::test::TestResponse) -> Value {
-    let body = text(resp).await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
+/// A staff user with every permission on clients, chat history and users (or a superuser) and
+/// their token.
 async fn login(db: &TestDb, c: &Client, name: &str, superuser: bool) -> String {
     let all: BTreeSet<Permission> = [Model::Client, Model::ChatHistory, Model::User]
         .into_iter()
@@ -49,21 +44,7 @@ async fn login(db: &TestDb, c: &Client, name: &str, superuser: bool) -> String {
                 .map(move |a| Permission::new(a, m))
         })
         .collect();
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: superuser,
-            permissions: if superuser { BTreeSet::new() } else { all },
-            ..NewUser::new(format!("{name}@example.com"), name).password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": format!("{name}@example.com"), "password": PASSWORD}))
-        .send()
-        .await;
-    body_json(resp).await["token"].as_str().unwrap().to_owned()
+    staff_token(db, c, name, (!superuser).then_some(all)).await
 }
 
 async fn send(

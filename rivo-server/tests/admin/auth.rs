@@ -8,7 +8,9 @@ use rivo_core::auth::LoginPolicy;
 use rivo_server::Config;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestDb, bearer, body_json, get, header, make_user, text};
+use crate::common::{
+    PASSWORD, TestDb, bearer, body_json, get, header, make_user, set_cookies, text,
+};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -188,13 +190,7 @@ async fn cookie_sessions_need_csrf_on_unsafe_methods(db: &TestDb) {
         .send()
         .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
-    let cookies: Vec<String> = resp
-        .0
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cookies = set_cookies(&resp);
     let session = cookies
         .iter()
         .find(|c| c.starts_with("rivo_session="))
@@ -308,13 +304,7 @@ async fn session_cookies_are_secure_outside_debug(db: &TestDb) {
         .send()
         .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
-    let cookies: Vec<String> = resp
-        .0
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
+    let cookies = set_cookies(&resp);
     assert_eq!(cookies.len(), 2);
     assert!(cookies.iter().all(|c| c.contains("Secure")), "{cookies:?}");
 }

@@ -105,26 +105,14 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         "closed",
         "contacted",
     ];
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let c = db.client();
-        let token = token.clone();
-        let stage = stages[i % stages.len()];
-        tasks.push(tokio::spawn(async move {
-            send(
-                &c,
-                &token,
-                "POST",
-                &format!("/api/v1/admin/clients/{id}/stage/"),
-                json!({"to_stage": stage}),
-            )
-            .await
-            .0
-            .status()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    let changes = (0..12).map(|i| {
+        (
+            format!("/api/v1/admin/clients/{id}/stage/"),
+            json!({"to_stage": stages[i % stages.len()]}),
+        )
+    });
+    for status in post_at_once(db, &token, changes).await {
+        assert_eq!(status, StatusCode::OK);
     }
     let history = body_json(
         get(
@@ -144,26 +132,15 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     assert_eq!(client["current_stage"], current);
 
     // Concurrent assigns: exactly one active assignment.
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let c = db.client();
-        let token = token.clone();
+    let assigns = (0..16).map(|i| {
         let to = if i % 2 == 0 { agent.id.0 } else { root.id.0 };
-        tasks.push(tokio::spawn(async move {
-            send(
-                &c,
-                &token,
-                "POST",
-                &format!("/api/v1/admin/clients/{id}/assign/"),
-                json!({"assigned_to": to}),
-            )
-            .await
-            .0
-            .status()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+        (
+            format!("/api/v1/admin/clients/{id}/assign/"),
+            json!({"assigned_to": to}),
+        )
+    });
+    for status in post_at_once(db, &token, assigns).await {
+        assert_eq!(status, StatusCode::CREATED);
     }
     let active = body_json(
         get(
@@ -217,4 +194,25 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     )
     .await;
     assert_eq!(none.0.status(), StatusCode::NOT_FOUND);
+}
+
+/// Sends every `(path, body)` POST at once, each on a client of its own, and answers their
+/// statuses in order.
+async fn post_at_once(
+    db: &TestDb,
+    token: &str,
+    requests: impl Iterator<Item = (String, Value)>,
+) -> Vec<StatusCode> {
+    let tasks: Vec<_> = requests
+        .map(|(path, body)| {
+            let c = db.client();
+            let token = token.to_owned();
+            tokio::spawn(async move { send(&c, &token, "POST", &path, body).await.0.status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses
 }

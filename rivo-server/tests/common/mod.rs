@@ -216,3 +216,34 @@ pub async fn superuser_token(db: &TestDb, c: &Client) -> String {
     make_user(&db.store, "root", true, true).await;
     login(c, "root@example.com").await
 }
+
+/// Every `Set-Cookie` header of a test response, in order.
+pub fn set_cookies(resp: &poem::test::TestResponse) -> Vec<String> {
+    resp.0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("an ASCII cookie").to_owned())
+        .collect()
+}
+
+/// Creates the active staff user `name` (see [`make_user`]) with `permissions`, or a superuser
+/// when `None`, and answers its API token.
+pub async fn staff_token(
+    db: &TestDb,
+    c: &Client,
+    name: &str,
+    permissions: Option<std::collections::BTreeSet<rivo_core::Permission>>,
+) -> String {
+    db.store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: true,
+            is_superuser: permissions.is_none(),
+            permissions: permissions.unwrap_or_default(),
+            ..rivo_core::accounts::NewUser::new(format!("{name}@example.com"), name)
+                .password(PASSWORD)
+        })
+        .await
+        .expect("create the test user");
+    login(c, &format!("{name}@example.com")).await
+}
