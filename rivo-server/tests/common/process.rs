@@ -104,7 +104,13 @@ pub fn call(
     stream.write_all(raw.as_bytes())?;
     let mut out = String::new();
     stream.read_to_string(&mut out)?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    Ok(parse(&out))
+}
+
+/// Reads a raw HTTP/1.1 response: the status (0 when there is none), the headers as sent, and
+/// the body (not decoded).
+pub fn parse(raw: &str) -> Resp {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -115,9 +121,19 @@ pub fn call(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    Ok(Resp {
+    Resp {
         status,
         headers,
         body: body.to_owned(),
-    })
+    }
+}
+
+impl Resp {
+    /// The headers with lowercase names.
+    pub fn lowercase_headers<C: FromIterator<(String, String)>>(&self) -> C {
+        self.headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+            .collect()
+    }
 }

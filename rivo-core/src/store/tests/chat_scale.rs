@@ -379,13 +379,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     // A database of the previous release: messages out of id order in time, two sessions, a
     // context linking one of them.
     let (a, b) = (session(), session());
-    let (a_sql, b_sql) = match store.kind() {
-        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
-        BackendKind::Sqlite => (
-            format!("X'{}'", a.0.simple()),
-            format!("X'{}'", b.0.simple()),
-        ),
-    };
+    let (a_sql, b_sql) = (session_sql(&store, a), session_sql(&store, b));
     let rows = [
         (
             1,
@@ -413,21 +407,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
             .await
             .unwrap();
     }
-    store
-        .execute_raw(
-            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
-             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await
-        .unwrap();
-    store
-        .execute_raw(&format!(
-            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
-             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
-             '2026-01-01T00:00:00Z')"
-        ))
-        .await
-        .unwrap();
+    insert_client_7_linked_to(&store, &b_sql).await;
     if store.kind() == BackendKind::Postgres {
         // Explicit ids, as an old release's import would leave them: move the sequence on.
         store
@@ -461,6 +441,34 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     assert_rows_match_recount(&store, &[a, b]).await;
     store.close().await;
     scratch.remove().await;
+}
+
+/// `session` as an SQL literal of the store's dialect.
+fn session_sql(store: &Store, session: SessionId) -> String {
+    match store.kind() {
+        BackendKind::Postgres => format!("'{session}'"),
+        BackendKind::Sqlite => format!("X'{}'", session.0.simple()),
+    }
+}
+
+/// Client 7 (Ada) and a context linking it to the session `b_sql` (an SQL literal), written by
+/// hand as an earlier release left them.
+async fn insert_client_7_linked_to(store: &Store, b_sql: &str) {
+    store
+        .execute_raw(
+            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
+             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
 }
 
 /// The first 100 messages (oldest first) and sessions a search for `text` finds.
@@ -849,30 +857,10 @@ async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
     let (store, scratch) = unmigrated(db).await;
     store.migrate_until(6).await.unwrap();
     let (a, b) = (session(), session());
-    let (a_sql, b_sql) = match store.kind() {
-        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
-        BackendKind::Sqlite => (
-            format!("X'{}'", a.0.simple()),
-            format!("X'{}'", b.0.simple()),
-        ),
-    };
+    let (a_sql, b_sql) = (session_sql(&store, a), session_sql(&store, b));
     // What the previous schema's appends left: messages, and (on PostgreSQL, where the append
     // statement writes them) the session rows.
-    store
-        .execute_raw(
-            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
-             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await
-        .unwrap();
-    store
-        .execute_raw(&format!(
-            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
-             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
-             '2026-01-01T00:00:00Z')"
-        ))
-        .await
-        .unwrap();
+    insert_client_7_linked_to(&store, &b_sql).await;
     let old = [
         (
             &a_sql,
