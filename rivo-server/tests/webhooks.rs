@@ -356,6 +356,26 @@ fn start_blocking(database_url: &str, dir: &std::path::Path) -> Server {
     Server::start(command, port, "/readyz", Duration::from_secs(60))
 }
 
+/// An active webhook to `url` for created messages.
+fn message_hook(url: String) -> rivo_core::webhooks::NewWebhook {
+    rivo_core::webhooks::NewWebhook {
+        url,
+        events: vec![rivo_core::events::EventKind::MessageCreated],
+        active: true,
+        ..Default::default()
+    }
+}
+
+/// Allows loopback receivers on the test's store, then creates [`message_hook`] there.
+async fn loopback_hook(db: &TestDb, url: String) -> rivo_core::webhooks::CreatedWebhook {
+    db.store
+        .set_webhook_options(rivo_core::webhooks::WebhookOptions {
+            allow_private: true,
+            ..Default::default()
+        });
+    db.store.create_webhook(message_hook(url)).await.unwrap()
+}
+
 /// POSTs a client message to the server at `addr`, asserting a 2xx.
 fn post_message(addr: SocketAddr, session: SessionId, text: &str) {
     let body = json!({"session_id": session.to_string(), "message": text, "sender_type": "client"});
@@ -377,32 +397,10 @@ fn post_message(addr: SocketAddr, session: SessionId, text: &str) {
 
 async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
     let (rx, url) = Receiver::start().await;
-    let created = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url: url.clone(),
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await;
+    let created = db.store.create_webhook(message_hook(url.clone())).await;
     // The test's store has the default (strict) options: loopback is refused there.
     assert!(created.is_err());
-    db.store
-        .set_webhook_options(rivo_core::webhooks::WebhookOptions {
-            allow_private: true,
-            ..Default::default()
-        });
-    let hook = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url,
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let hook = loopback_hook(db, url).await;
     let dir = tempfile::tempdir().unwrap();
     // SQLite: one server per file; the test's own store lets go of nothing it locks.
     let mut server = start(&db.url, dir.path()).await;
@@ -461,21 +459,7 @@ async fn postgres_two_binaries_deliver_each_event_once() {
         return;
     };
     let (rx, url) = Receiver::start().await;
-    db.store
-        .set_webhook_options(rivo_core::webhooks::WebhookOptions {
-            allow_private: true,
-            ..Default::default()
-        });
-    let hook = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url,
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let hook = loopback_hook(&db, url).await;
     let dir = tempfile::tempdir().unwrap();
     let a = start(&db.url, dir.path()).await;
     let b = start(&db.url, dir.path()).await;
