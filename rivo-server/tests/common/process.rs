@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// A directory removed after the server (its SQLite file, say), see [`Server::with_dir`].
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -28,6 +30,7 @@ impl Server {
         let server = Self {
             child: command.spawn().expect("spawn rivo-server"),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir: None,
         };
         let deadline = Instant::now() + timeout;
         while !call(server.addr, "GET", path, &[], None).is_ok_and(|r| r.status == 200) {
@@ -35,6 +38,17 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         server
+    }
+
+    /// Keeps `dir` until the server is dropped.
+    pub fn with_dir(mut self, dir: tempfile::TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// The directory given to [`Server::with_dir`].
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("a server started with_dir").path()
     }
 }
 
