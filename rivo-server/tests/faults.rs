@@ -175,23 +175,34 @@ async fn pg_partition_during_writes_answers_503_and_recovers() {
     outage(true).await;
 }
 
-async fn outage(silent: bool) {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+/// A proxy in front of `db`'s PostgreSQL, and a store on `db`'s database through it with at
+/// most `max_connections`, each acquired within `db_timeout`.
+async fn store_behind_proxy(
+    db: &TestDb,
+    max_connections: u32,
+    db_timeout: Duration,
+) -> (Proxy, Store) {
     let proxy = Proxy::start(reroute(&db.url, "127.0.0.1:1".parse().unwrap()).0).await;
     let (_, proxied_url) = reroute(&db.url, proxy.addr);
-    let db_timeout = Duration::from_secs(2);
     let store = Store::open_with(
         &proxied_url,
         StoreOptions {
-            max_connections: 8,
+            max_connections,
             acquire_timeout: db_timeout,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+    (proxy, store)
+}
+
+async fn outage(silent: bool) {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let db_timeout = Duration::from_secs(2);
+    let (proxy, store) = store_behind_proxy(&db, 8, db_timeout).await;
     let config = Config {
         db_timeout,
         request_timeout: Duration::from_secs(3),
@@ -920,19 +931,8 @@ async fn pg_unreachable_while_checking_credentials_answers_503() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let proxy = Proxy::start(reroute(&db.url, "127.0.0.1:1".parse().unwrap()).0).await;
-    let (_, proxied_url) = reroute(&db.url, proxy.addr);
     let db_timeout = Duration::from_secs(1);
-    let store = Store::open_with(
-        &proxied_url,
-        StoreOptions {
-            max_connections: 4,
-            acquire_timeout: db_timeout,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (proxy, store) = store_behind_proxy(&db, 4, db_timeout).await;
     let config = Config {
         db_timeout,
         ..Config::default()
