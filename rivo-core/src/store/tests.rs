@@ -224,3 +224,11 @@ async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<Cha
     }
     written
 }
+
+/// The user `NewUser::new(email, username)` makes: active, not staff, without a password.
+async fn plain_user(store: &Store, email: impl Into<String>, username: impl Into<String>) -> User {
+    store
+        .create_user(NewUser::new(email, username))
+        .await
+        .unwrap()
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{count, list, list_all, staff, validation_fields};
+use super::{count, list, list_all, plain_user, staff, validation_fields};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::clients::*;
@@ -44,10 +44,7 @@ async fn user_password_is_stored_as_argon2_only(store: &Store) {
     assert!(!hashes[0].contains("correct horse"));
     assert!(user.is_active && !user.is_staff && !user.is_superuser);
     assert_eq!(user.last_login, None);
-    let no_password = store
-        .create_user(NewUser::new("bo@example.com", "bo"))
-        .await
-        .unwrap();
+    let no_password = plain_user(store, "bo@example.com", "bo").await;
     assert!(matches!(
         store.authenticate("bo@example.com", "").await,
         Err(Error::Authentication(AuthFailure::WrongPassword))
@@ -110,10 +107,7 @@ async fn authenticate_tells_failures_apart_internally(store: &Store) {
 }
 
 async fn email_is_unique_case_insensitively(store: &Store) {
-    store
-        .create_user(NewUser::new("dee@example.com", "dee"))
-        .await
-        .unwrap();
+    plain_user(store, "dee@example.com", "dee").await;
     let err = store
         .create_user(NewUser::new("DEE@example.com", "dee2"))
         .await
@@ -122,10 +116,7 @@ async fn email_is_unique_case_insensitively(store: &Store) {
         matches!(err, Error::Conflict { field: "email", .. }),
         "{err:?}"
     );
-    let other = store
-        .create_user(NewUser::new("eve@example.com", "eve"))
-        .await
-        .unwrap();
+    let other = plain_user(store, "eve@example.com", "eve").await;
     let err = store
         .update_user(
             other.id,
@@ -166,10 +157,7 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
         admin.id
     );
     // ... so it may be registered, as a different user, on both backends.
-    store
-        .create_user(NewUser::new("admİn@example.com", "admin2"))
-        .await
-        .unwrap();
+    plain_user(store, "admİn@example.com", "admin2").await;
 
     // SQLite's lower() is ASCII-only: É and é used to be two users there.
     let upper = store
@@ -266,10 +254,7 @@ async fn migrate_backfills_email_identity(store: &Store) {
         user.id
     );
     // Two users that only differ by case, as SQLite allowed before: a clear error.
-    store
-        .create_user(NewUser::new("x@example.com", "x"))
-        .await
-        .unwrap();
+    plain_user(store, "x@example.com", "x").await;
     store
         .execute_raw("UPDATE users SET email_key = NULL")
         .await
@@ -286,10 +271,7 @@ async fn migrate_backfills_email_identity(store: &Store) {
 }
 
 async fn username_is_unique(store: &Store) {
-    store
-        .create_user(NewUser::new("f1@example.com", "fay"))
-        .await
-        .unwrap();
+    plain_user(store, "f1@example.com", "fay").await;
     let err = store
         .create_user(NewUser::new("f2@example.com", "fay"))
         .await

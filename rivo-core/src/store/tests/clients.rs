@@ -4,7 +4,7 @@
 use chrono::Duration;
 use serde_json::json;
 
-use super::{count, list, list_all, session, staff, validation_fields};
+use super::{count, list, list_all, plain_user, session, staff, validation_fields};
 use crate::accounts::*;
 use crate::clients::*;
 use crate::*;
@@ -458,10 +458,7 @@ async fn assign_deactivates_previous_assignment(store: &Store) {
 
 async fn assign_requires_active_staff_user(store: &Store) {
     let client = store.create_client(NewClient::new("Dot")).await.unwrap();
-    let plain = store
-        .create_user(NewUser::new("plain@example.com", "plain"))
-        .await
-        .unwrap();
+    let plain = plain_user(store, "plain@example.com", "plain").await;
     let err = store
         .assign(client.id, plain.id, None, "")
         .await

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, count, list_all, session, staff};
+use super::{TestDb, count, list_all, plain_user, session, staff};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
@@ -311,14 +311,8 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
         Error::Conflict { field, message } => (field, message),
         other => panic!("expected a conflict, got {other:?}"),
     };
-    store
-        .create_user(NewUser::new("fay@example.com", "fay"))
-        .await
-        .unwrap();
-    let other = store
-        .create_user(NewUser::new("gus@example.com", "gus"))
-        .await
-        .unwrap();
+    plain_user(store, "fay@example.com", "fay").await;
+    let other = plain_user(store, "gus@example.com", "gus").await;
     let err = store
         .create_user(NewUser::new("FAY@example.com", "fay2"))
         .await
