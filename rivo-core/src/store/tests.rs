@@ -144,6 +144,14 @@ fn validation_fields(err: Error) -> Vec<(String, String)> {
     }
 }
 
+/// The field and the sentence of a conflict; panics, showing it, on any other error.
+fn conflict(err: Error) -> (&'static str, String) {
+    match err {
+        Error::Conflict { field, message } => (field, message),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
 async fn count(store: &Store, table: &str) -> i64 {
     store
         .fetch_texts(&format!("SELECT CAST(count(*) AS TEXT) FROM {table}"))

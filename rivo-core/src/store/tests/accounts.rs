@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{count, list, list_all, plain_user, staff, validation_fields};
+use super::{conflict, count, list, list_all, plain_user, staff, validation_fields};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::clients::*;
@@ -112,10 +112,7 @@ async fn email_is_unique_case_insensitively(store: &Store) {
         .create_user(NewUser::new("DEE@example.com", "dee2"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Conflict { field: "email", .. }),
-        "{err:?}"
-    );
+    assert_eq!(conflict(err).0, "email");
     let other = plain_user(store, "eve@example.com", "eve").await;
     let err = store
         .update_user(
@@ -127,10 +124,7 @@ async fn email_is_unique_case_insensitively(store: &Store) {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Conflict { field: "email", .. }),
-        "{err:?}"
-    );
+    assert_eq!(conflict(err).0, "email");
     assert_eq!(count(store, "users").await, 2);
 }
 
@@ -170,10 +164,7 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
             .create_user(NewUser::new(same, "email2"))
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, Error::Conflict { field: "email", .. }),
-            "{same}: {err:?}"
-        );
+        assert_eq!(conflict(err).0, "email", "{same}");
         assert_eq!(
             store.authenticate(same, PW).await.unwrap().id,
             upper.id,
@@ -276,16 +267,7 @@ async fn username_is_unique(store: &Store) {
         .create_user(NewUser::new("f2@example.com", "fay"))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Conflict {
-                field: "username",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_eq!(conflict(err).0, "username");
 }
 
 async fn user_validation_reports_every_field(store: &Store) {
@@ -537,10 +519,7 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         })
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Conflict { field: "name", .. }),
-        "{err:?}"
-    );
+    assert_eq!(conflict(err).0, "name");
     let err = store
         .create_role(NewRole {
             name: "x".repeat(101),
@@ -581,7 +560,7 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Conflict { field: "name", .. }));
+    assert_eq!(conflict(err).0, "name");
     let listed = list_all(store, &RoleFilter::default(), Sort::asc(RoleSort::Name)).await;
     assert_eq!(
         listed

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, count, list_all, plain_user, session, staff};
+use super::{TestDb, conflict, count, list_all, plain_user, session, staff};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
@@ -307,10 +307,6 @@ async fn a_user_made_from_the_default_is_active(store: &Store) {
 }
 
 async fn unique_rules_are_worded_by_their_domain(store: &Store) {
-    let conflict = |err: Error| match err {
-        Error::Conflict { field, message } => (field, message),
-        other => panic!("expected a conflict, got {other:?}"),
-    };
     plain_user(store, "fay@example.com", "fay").await;
     let other = plain_user(store, "gus@example.com", "gus").await;
     let err = store
