@@ -8,43 +8,14 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Client, TestDb, text};
+use common::{Client, TestDb, body_json, superuser_token};
 use poem::http::StatusCode;
-use rivo_core::accounts::NewUser;
 use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough passphrase";
-
-async fn body_json(resp: poem::test::TestResponse) -> Value {
-    let body = text(resp).await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-async fn root(db: &TestDb, c: &Client) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "root@example.com", "password": PASSWORD}))
-        .send()
-        .await;
-    body_json(resp).await["token"].as_str().unwrap().to_owned()
-}
-
 async fn get(c: &Client, token: &str, path: &str) -> (StatusCode, Value) {
-    let resp = c
-        .get(path)
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await;
+    let resp = common::get(c, token, path).await;
     let status = resp.0.status();
     (status, body_json(resp).await)
 }
@@ -84,7 +55,7 @@ async fn walk(c: &Client, token: &str, first: &str, key: &str) -> Vec<String> {
 
 async fn session_list_shows_rows_and_pages_by_cursor(db: &TestDb) {
     let c = db.client();
-    let token = root(db, &c).await;
+    let token = superuser_token(db, &c).await;
     let linked = SessionId::new_random();
     let client = db
         .store

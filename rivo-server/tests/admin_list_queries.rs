@@ -11,7 +11,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use common::{Client, TestDb, text};
+use common::{Client, TestDb, get, login, make_user, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
 use rivo_core::clients::NewClient;
@@ -77,28 +77,11 @@ fn install_counter() {
 /// One measurement at a time: the counter is global, and the backends' tests run in parallel.
 static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const PASSWORD: &str = "a long enough passphrase";
-
-async fn token(c: &Client, email: &str) -> String {
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    let body: Value = serde_json::from_str(&text(resp).await).unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// The statements one GET costs, and its body.
 async fn cost(c: &Client, token: &str, path: &str) -> (usize, Value) {
     SEEN.lock().unwrap().clear();
     let before = STATEMENTS.load(Ordering::SeqCst);
-    let resp = c
-        .get(path)
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await;
+    let resp = get(c, token, path).await;
     let status = resp.0.status();
     let body: Value = serde_json::from_str(&text(resp).await).unwrap();
     assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -107,14 +90,7 @@ async fn cost(c: &Client, token: &str, path: &str) -> (usize, Value) {
 
 async fn a_list_page_costs_the_same_statements_at_5_and_50_rows(db: &TestDb) {
     let store = &db.store;
-    store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(PASSWORD)
-        })
-        .await
-        .unwrap();
+    make_user(store, "root", true, true).await;
     // 50 staff users, each holding a permission of their own, and 50 clients, each moved
     // along by one of them and assigned to another.
     let mut staff = Vec::new();
@@ -150,7 +126,7 @@ async fn a_list_page_costs_the_same_statements_at_5_and_50_rows(db: &TestDb) {
     }
 
     let c = db.client();
-    let token = token(&c, "root@example.com").await;
+    let token = login(&c, "root@example.com").await;
     // Warm up (pool connections, prepared statements, the session check's first use).
     cost(&c, &token, "/api/v1/admin/users/?page_size=5").await;
 

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestDb, text};
+use common::{TestDb, get, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::admin::{self, ColumnKind, RESOURCES, ResourceSpec};
@@ -340,11 +340,7 @@ async fn index_for_superuser(db: &TestDb) -> Value {
         .await;
     let token: Value = serde_json::from_str(&text(resp).await).unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
-    let resp = c
-        .get("/api/v1/admin/")
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await;
+    let resp = get(&c, &token, "/api/v1/admin/").await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     serde_json::from_str(&text(resp).await).unwrap()
 }

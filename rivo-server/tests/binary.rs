@@ -3,75 +3,36 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
 
+mod common;
+
 use rivo_testkit::free_port;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{self, Server};
+
 const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only if a test failed before stopping it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `rivo-server` with a clean environment, on the SQLite file `t.sqlite3` in `dir`.
+/// `rivo-server` with a clean environment, on the SQLite file `t.sqlite3` in `dir`, its output
+/// captured by `output()`.
 fn command(dir: &std::path::Path, port: u16) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
+    let mut command = process::command(port, &process::sqlite_in(dir));
     command
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.join("t.sqlite3").display()),
-        )
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     command
 }
 
 fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = command(dir.path(), port)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        _dir: dir,
-    };
-    wait_healthy(server.addr);
-    server
-}
-
-fn wait_healthy(addr: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(resp) = request(
-            addr,
-            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        ) && resp.starts_with("HTTP/1.1 200")
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut command = command(dir.path(), port);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    Server::start(command, port, "/healthz", Duration::from_secs(30)).with_dir(dir)
 }
 
 fn request(addr: SocketAddr, raw: &str) -> std::io::Result<String> {
@@ -202,7 +163,7 @@ fn rows_in_file_alone(path: &std::path::Path) -> Option<i64> {
 #[test]
 fn second_server_on_one_sqlite_file_is_refused_backup_runs_online_and_stop_checkpoints() {
     let mut server = start();
-    let dir = server._dir.path().to_owned();
+    let dir = server.dir().to_owned();
     for i in 0..20 {
         let created = request(
             server.addr,
@@ -250,12 +211,9 @@ fn second_server_on_one_sqlite_file_is_refused_backup_runs_online_and_stop_check
 
     // The lock went with the process: a new server starts on the file.
     let port = free_port();
-    let mut next = command(&dir, port)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_healthy(SocketAddr::from(([127, 0, 0, 1], port)));
-    sigterm(&next);
-    assert_eq!(wait_exit(&mut next).code(), Some(0));
+    let mut command = command(&dir, port);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut next = Server::start(command, port, "/healthz", Duration::from_secs(30));
+    sigterm(&next.child);
+    assert_eq!(wait_exit(&mut next.child).code(), Some(0));
 }

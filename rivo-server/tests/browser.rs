@@ -9,16 +9,16 @@
 //! `docs/admin-client.png`). `RIVO_CHROMIUM` and `RIVO_CHROMEDRIVER` override the default
 //! `/usr/bin/chromium` and `/usr/bin/chromedriver`.
 
-use rivo_testkit::free_port;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
+use browser_kit::{Guard, browser_binaries};
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+
+mod browser_kit;
 
 #[path = "../../rivo-core/src/store/tests/receiver.rs"]
 #[allow(missing_docs, clippy::unwrap_used)]
@@ -45,88 +45,14 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// The chromium and chromedriver to use, or `None` (after saying why) when the suite is off.
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
-    if std::env::var("RIVO_TEST_BROWSER").map_or(true, |v| v != "1") {
-        println!(
-            "browser suite skipped: set RIVO_TEST_BROWSER=1 (needs chromium and chromium-driver)"
-        );
-        return None;
-    }
-    let required = std::env::var("RIVO_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let chromium = std::env::var_os("RIVO_CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    let driver = std::env::var_os("RIVO_CHROMEDRIVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
-    for path in [&chromium, &driver] {
-        if !path.exists() {
-            let msg = format!(
-                "{} not found: apt-get install -y chromium chromium-driver",
-                path.display()
-            );
-            if required {
-                panic!("RIVO_TEST_REQUIRE_BROWSER=1 but {msg}");
-            }
-            println!("browser suite skipped: {msg}");
-            return None;
-        }
-    }
-    Some((chromium, driver))
-}
-
-async fn wait_for_port(port: u16, what: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{what} did not listen on port {port}");
-}
-
-/// A process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
-
 /// The real server binary on a free port, with a fresh SQLite database and a superuser.
 async fn start_server(dir: &Path) -> (Guard, String) {
-    let db = format!("sqlite://{}?mode=rwc", dir.join("rivo.sqlite3").display());
-    let bin = env!("CARGO_BIN_EXE_rivo-server");
-    let status = Command::new(bin)
-        .args(["createsuperuser", "--email", ADMIN_EMAIL])
-        .env("DATABASE_URL", &db)
-        .env("RIVO_SUPERUSER_PASSWORD", ADMIN_PASSWORD)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .expect("run createsuperuser");
-    assert!(status.success(), "createsuperuser failed");
-    let port = free_port();
-    let child = Command::new(bin)
-        .env("DATABASE_URL", &db)
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
+    let env = [
         // The webhook step's receiver runs on loopback.
-        .env("RIVO_WEBHOOK_ALLOW_PRIVATE", "True")
-        .env("RIVO_WEBHOOK_BACKOFF_BASE_MS", "100")
-        .current_dir(dir)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start rivo-server");
-    wait_for_port(port, "rivo-server").await;
-    (Guard(child), format!("http://127.0.0.1:{port}"))
+        ("RIVO_WEBHOOK_ALLOW_PRIVATE", "True"),
+        ("RIVO_WEBHOOK_BACKOFF_BASE_MS", "100"),
+    ];
+    browser_kit::start_server(dir, ADMIN_EMAIL, ADMIN_PASSWORD, &env).await
 }
 
 /// Where the browser saves downloads.
@@ -135,15 +61,6 @@ fn downloads_dir(dir: &Path) -> PathBuf {
 }
 
 async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
-    let port = free_port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start chromedriver");
-    wait_for_port(port, "chromedriver").await;
     let profile = dir.join("chromium-profile");
     let caps = json!({
         "browserName": "chrome",
@@ -163,15 +80,7 @@ async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Cl
         },
         "goog:loggingPrefs": { "browser": "ALL" },
     });
-    let Value::Object(caps) = caps else {
-        unreachable!()
-    };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("WebDriver session");
-    (Guard(child), client)
+    browser_kit::start_browser(driver, caps).await
 }
 
 /// chromedriver's `POST /session/{id}/se/log`: the browser console since the last call.

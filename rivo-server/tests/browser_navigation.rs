@@ -6,98 +6,21 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use rivo_testkit::free_port;
+use browser_kit::{Guard, browser_binaries};
+use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+
+mod browser_kit;
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
-    if std::env::var("RIVO_TEST_BROWSER").map_or(true, |v| v != "1") {
-        println!("browser suite skipped: set RIVO_TEST_BROWSER=1");
-        return None;
-    }
-    let chromium = std::env::var_os("RIVO_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    let driver = std::env::var_os("RIVO_CHROMEDRIVER")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
-    if !(chromium.exists() && driver.exists()) {
-        assert!(
-            !std::env::var("RIVO_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1"),
-            "RIVO_TEST_REQUIRE_BROWSER=1 but chromium or chromedriver is missing"
-        );
-        println!("browser suite skipped: apt-get install -y chromium chromium-driver");
-        return None;
-    }
-    Some((chromium, driver))
-}
-
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.start_kill();
-    }
-}
-
-async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on port {port}");
-}
-
-async fn start_server(dir: &Path) -> (Guard, String) {
-    let db = format!("sqlite://{}?mode=rwc", dir.join("rivo.sqlite3").display());
-    let bin = env!("CARGO_BIN_EXE_rivo-server");
-    let status = Command::new(bin)
-        .args(["createsuperuser", "--email", EMAIL])
-        .env("DATABASE_URL", &db)
-        .env("RIVO_SUPERUSER_PASSWORD", PASSWORD)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success(), "createsuperuser failed");
-    let port = free_port();
-    let child = Command::new(bin)
-        .env("DATABASE_URL", &db)
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .current_dir(dir)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(port).await;
-    (Guard(child), format!("http://127.0.0.1:{port}"))
-}
-
 async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
-    let port = free_port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_for_port(port).await;
-    let Value::Object(caps) = json!({
+    let caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": chromium,
@@ -107,15 +30,8 @@ async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Cl
                 format!("--user-data-dir={}", dir.join("profile").display()),
             ],
         },
-    }) else {
-        unreachable!()
-    };
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    (Guard(child), client)
+    });
+    browser_kit::start_browser(driver, caps).await
 }
 
 async fn wait_text(client: &Client, css: &str, text: &str) {
@@ -158,7 +74,7 @@ async fn a_slow_earlier_page_never_overwrites_a_later_one() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_server, base) = start_server(dir.path()).await;
+    let (_server, base) = browser_kit::start_server(dir.path(), EMAIL, PASSWORD, &[]).await;
     let (_driver, client) = start_browser(&chromium, &driver, dir.path()).await;
 
     client.goto(&format!("{base}/admin/#/")).await.unwrap();

@@ -679,18 +679,7 @@ async fn admin_summary_routes_show_status_and_errors(db: &TestDb) {
     ])
     .await;
     let c = db.client_with(summaries_config(&base));
-    let worker = {
-        let store = db.store.clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            store
-                .run_summary_worker(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        (stop, handle)
-    };
+    let worker = spawn_summary_worker(db);
     let (status, body) = send(&c, "POST", Some(&token), &path, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["enabled"], json!(true));
@@ -737,9 +726,28 @@ async fn admin_summary_routes_show_status_and_errors(db: &TestDb) {
     worker.1.await.unwrap();
 }
 
-/// B4: the provider hangs far longer than any chat POST takes; the visitor's messages are all
-/// answered while the summary call is still in flight (ordering, not a timing threshold).
-async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
+/// The summary worker of `db`'s store, running until the sender is dropped.
+fn spawn_summary_worker(
+    db: &TestDb,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = db.store.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        store
+            .run_summary_worker(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, handle)
+}
+
+/// A provider whose first call hangs for a minute, and a summaries configuration calling it
+/// that waits two.
+async fn hanging_provider() -> (std::sync::Arc<FakeOpenAi>, Config) {
     let (fake, base) = FakeOpenAi::start(vec![Reply::Sleep(
         Duration::from_secs(60),
         Box::new(Reply::Content("{}".into())),
@@ -747,18 +755,17 @@ async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
     .await;
     let mut config = summaries_config(&base);
     config.summaries.timeout = Duration::from_secs(120);
+    (fake, config)
+}
+
+/// B4: the provider hangs far longer than any chat POST takes; the visitor's messages are all
+/// answered while the summary call is still in flight (ordering, not a timing threshold).
+async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
+    let (fake, config) = hanging_provider().await;
     let c = db.client_with(config.clone());
     let (_, token) = user(db, &c, "admin", ALL, true).await;
     db.store.set_summary_options(config.summaries.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = db.store.clone();
-    let worker = tokio::spawn(async move {
-        store
-            .run_summary_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, worker) = spawn_summary_worker(db);
     let id = linked_client(db, "Ada").await;
     let path = format!("/api/v1/admin/clients/{}/summary/", id.0);
     let (status, _) = send(&c, "POST", Some(&token), &path, None).await;
@@ -810,26 +817,12 @@ async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
 /// lead queues its summary and answers 201 at once; the summary call (hanging at the provider)
 /// runs in the worker, and the visitor's next messages are answered while it is in flight.
 async fn a_lead_completed_in_the_chat_is_answered_while_its_summary_hangs(db: &TestDb) {
-    let (fake, base) = FakeOpenAi::start(vec![Reply::Sleep(
-        Duration::from_secs(60),
-        Box::new(Reply::Content("{}".into())),
-    )])
-    .await;
-    let mut config = summaries_config(&base);
-    config.summaries.timeout = Duration::from_secs(120);
+    let (fake, mut config) = hanging_provider().await;
     config.chat_compat = rivo_server::config::ChatCompat::LeadCapture;
     let c = db.client_with(config.clone());
     let (_, token) = user(db, &c, "admin", ALL, true).await;
     db.store.set_summary_options(config.summaries.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = db.store.clone();
-    let worker = tokio::spawn(async move {
-        store
-            .run_summary_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let (stop, worker) = spawn_summary_worker(db);
     let session = SessionId::new_random();
     let post = |message: String, data_type: &str| {
         let body = format!(

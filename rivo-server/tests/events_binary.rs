@@ -15,91 +15,31 @@ mod common;
 use rivo_testkit::free_port;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TestDb;
+use common::process::{self, Server, call};
 
 /// The documented bound (README, BENCHMARKS.md): resident memory added per idle event stream.
 const RSS_BOUND_KIB_PER_STREAM: u64 = 128;
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(database_url: &str, env: &[(&str, &str)]) -> Server {
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", database_url)
-        .env("SECRET_KEY", "event stream test key")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut command = process::command(port, database_url);
+    command.env("SECRET_KEY", "event stream test key");
     for (k, v) in env {
-        cmd.env(k, v);
+        command.env(k, v);
     }
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(resp) = post_or_get(server.addr, "GET", "/readyz", None)
-            && resp.0 == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// One request on its own connection: `(status, body)`.
-fn post_or_get(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    json: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = json.unwrap_or("");
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    if json.is_some() {
-        raw.push_str("Content-Type: application/json\r\n");
-    }
-    raw.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(raw.as_bytes())?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_owned()))
+    Server::start(command, port, "/readyz", Duration::from_secs(60))
 }
 
 /// POSTs a message, returns its id.
 fn post(addr: SocketAddr, session: &str, message: &str) -> i64 {
     let body = serde_json::json!({"session_id": session, "message": message}).to_string();
-    let (status, body) = post_or_get(addr, "POST", "/api/v1/chat/stream/", Some(&body)).unwrap();
-    assert_eq!(status, 201, "{body}");
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
-    json["id"].as_i64().unwrap()
+    let resp = call(addr, "POST", "/api/v1/chat/stream/", &[], Some(&body)).unwrap();
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    resp.json()["id"].as_i64().unwrap()
 }
 
 /// An open SSE connection read as raw text.

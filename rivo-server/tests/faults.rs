@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestDb, text};
+use common::{PASSWORD, TestDb, get, send, set_cookies, superuser_token, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::{SessionId, Store, StoreOptions};
@@ -28,8 +28,6 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream as TokioStream};
 use tokio::sync::watch;
-
-const PASSWORD: &str = "a long enough passphrase";
 
 fn session() -> SessionId {
     SessionId::new_random()
@@ -177,23 +175,34 @@ async fn pg_partition_during_writes_answers_503_and_recovers() {
     outage(true).await;
 }
 
-async fn outage(silent: bool) {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+/// A proxy in front of `db`'s PostgreSQL, and a store on `db`'s database through it with at
+/// most `max_connections`, each acquired within `db_timeout`.
+async fn store_behind_proxy(
+    db: &TestDb,
+    max_connections: u32,
+    db_timeout: Duration,
+) -> (Proxy, Store) {
     let proxy = Proxy::start(reroute(&db.url, "127.0.0.1:1".parse().unwrap()).0).await;
     let (_, proxied_url) = reroute(&db.url, proxy.addr);
-    let db_timeout = Duration::from_secs(2);
     let store = Store::open_with(
         &proxied_url,
         StoreOptions {
-            max_connections: 8,
+            max_connections,
             acquire_timeout: db_timeout,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+    (proxy, store)
+}
+
+async fn outage(silent: bool) {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let db_timeout = Duration::from_secs(2);
+    let (proxy, store) = store_behind_proxy(&db, 8, db_timeout).await;
     let config = Config {
         db_timeout,
         request_timeout: Duration::from_secs(3),
@@ -385,25 +394,6 @@ async fn outage(silent: bool) {
 
 // ---------- concurrency over HTTP, both backends ----------
 
-async fn superuser_token(db: &TestDb, c: &common::Client) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "root@example.com", "password": PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    let body: Value = serde_json::from_str(&text(resp).await).unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// 64 writers (half on one session, half over 8 others), 10 messages each, over HTTP: no lost
 /// or duplicated message, history in id order, and no 5xx (on SQLite: no `database is locked`).
 async fn http_writers_lose_nothing_and_keep_id_order(db: &TestDb) {
@@ -495,12 +485,14 @@ async fn http_assigns_and_stage_changes_stay_consistent(db: &TestDb) {
             .unwrap();
         agents.push(u.id.0);
     }
-    let resp = c
-        .post("/api/v1/admin/clients/")
-        .header("authorization", format!("Bearer {token}"))
-        .body_json(&json!({"name": "Hot lead"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/",
+        json!({"name": "Hot lead"}),
+    )
+    .await;
     assert_eq!(resp.0.status(), StatusCode::CREATED);
     let id = serde_json::from_str::<Value>(&text(resp).await).unwrap()["id"]
         .as_i64()
@@ -555,11 +547,7 @@ async fn http_assigns_and_stage_changes_stay_consistent(db: &TestDb) {
         let c = db.client();
         let token = token.clone();
         async move {
-            let resp = c
-                .get(path)
-                .header("authorization", format!("Bearer {token}"))
-                .send()
-                .await;
+            let resp = get(&c, &token, &path).await;
             serde_json::from_str::<Value>(&text(resp).await).unwrap()
         }
     };
@@ -890,12 +878,9 @@ async fn credentials(store: &Store, c: &common::Client) -> (String, String) {
         .send()
         .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
-    let cookie = resp
-        .0
-        .headers()
-        .get_all("set-cookie")
+    let cookie = set_cookies(&resp)
         .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .map(|v| v.split(';').next().unwrap().to_owned())
         .collect::<Vec<_>>()
         .join("; ");
     (token, cookie)
@@ -946,19 +931,8 @@ async fn pg_unreachable_while_checking_credentials_answers_503() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let proxy = Proxy::start(reroute(&db.url, "127.0.0.1:1".parse().unwrap()).0).await;
-    let (_, proxied_url) = reroute(&db.url, proxy.addr);
     let db_timeout = Duration::from_secs(1);
-    let store = Store::open_with(
-        &proxied_url,
-        StoreOptions {
-            max_connections: 4,
-            acquire_timeout: db_timeout,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (proxy, store) = store_behind_proxy(&db, 4, db_timeout).await;
     let config = Config {
         db_timeout,
         ..Config::default()
@@ -970,11 +944,7 @@ async fn pg_unreachable_while_checking_credentials_answers_503() {
     proxy.restore();
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..50 {
-        let resp = c
-            .get("/api/v1/account/me/")
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await;
+        let resp = get(&c, &token, "/api/v1/account/me/").await;
         status = resp.0.status();
         if status == StatusCode::OK {
             break;

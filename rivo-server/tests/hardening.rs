@@ -8,15 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestDb, text};
+use common::{PASSWORD, TestDb, send, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::{LoginPolicy, TokenKind};
 use rivo_server::Config;
 use serde_json::{Value, json};
 use sqlx::Connection;
-
-const PASSWORD: &str = "a long enough passphrase";
 
 /// `SELECT count(*)` on the test database, read outside the store.
 async fn count(db: &TestDb, sql: &str) -> i64 {
@@ -151,19 +149,23 @@ async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
     let body: Value = serde_json::from_str(&text(resp).await).unwrap();
     assert_eq!(body["user"]["email"], "ÉMAIL@x.com", "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
-    let resp = c
-        .post("/api/v1/admin/users/")
-        .header("authorization", format!("Bearer {token}"))
-        .body_json(&json!({"email": "émail@x.com", "username": "email2"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/users/",
+        json!({"email": "émail@x.com", "username": "email2"}),
+    )
+    .await;
     resp.assert_status(StatusCode::CONFLICT);
-    let resp = c
-        .post("/api/v1/admin/users/")
-        .header("authorization", format!("Bearer {token}"))
-        .body_json(&json!({"email": "admİn@example.com", "username": "admin2"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/users/",
+        json!({"email": "admİn@example.com", "username": "admin2"}),
+    )
+    .await;
     resp.assert_status(StatusCode::CREATED);
 }
 

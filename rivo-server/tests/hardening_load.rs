@@ -53,19 +53,8 @@ async fn request(
     stream.write_all(body.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
+    let resp = common::process::parse(&String::from_utf8_lossy(&raw));
+    (resp.status, resp.lowercase_headers(), resp.body)
 }
 
 async fn login(addr: SocketAddr, email: &str, password: &str, forwarded: Option<&str>) -> u16 {

@@ -8,13 +8,11 @@
 
 mod common;
 
-use common::{Client, TestDb, header, text};
+use common::{TestDb, bearer, get, header, send, superuser_token, text};
 use poem::http::{HeaderValue, StatusCode};
-use rivo_core::accounts::NewUser;
 use rivo_server::Config;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough passphrase";
 const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 /// Asserts a client error (or success) with a JSON body and returns (status, body).
@@ -28,31 +26,6 @@ async fn not_5xx(what: &str, resp: poem::test::TestResponse) -> (StatusCode, Val
     let json = serde_json::from_str::<Value>(&body)
         .unwrap_or_else(|e| panic!("{what}: {status} body is not JSON ({e}): {body:.200}"));
     (status, json)
-}
-
-async fn superuser_token(db: &TestDb, c: &Client) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "root@example.com", "password": PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    serde_json::from_str::<Value>(&text(resp).await).unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn auth(token: &str) -> String {
-    format!("Bearer {token}")
 }
 
 /// Over the configured limit → 413 with a JSON body, on every route that takes a body; the
@@ -82,7 +55,7 @@ async fn oversized_bodies_are_413_json(db: &TestDb) {
             _ => c.patch(path),
         };
         if authed {
-            req = req.header("authorization", auth(&token));
+            req = req.header("authorization", bearer(&token));
         }
         let resp = req
             .content_type("application/json")
@@ -133,7 +106,7 @@ async fn deep_and_huge_json_are_rejected_cleanly(db: &TestDb) {
         assert_eq!(status, StatusCode::BAD_REQUEST);
         let resp = c
             .post("/api/v1/admin/clients/")
-            .header("authorization", auth(&token))
+            .header("authorization", bearer(&token))
             .content_type("application/json")
             .body(body.to_owned())
             .send()
@@ -142,34 +115,40 @@ async fn deep_and_huge_json_are_rejected_cleanly(db: &TestDb) {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
     // A client context with many keys and a deep (but parseable) value.
-    let resp = c
-        .post("/api/v1/admin/clients/")
-        .header("authorization", auth(&token))
-        .body_json(&json!({"name": "Wide"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/",
+        json!({"name": "Wide"}),
+    )
+    .await;
     let (_, client) = not_5xx("create", resp).await;
     let id = client["id"].as_i64().unwrap();
     let wide: serde_json::Map<String, Value> =
         (0..20_000).map(|i| (format!("k{i}"), json!(i))).collect();
-    let resp = c
-        .put(format!("/api/v1/admin/clients/{id}/context/"))
-        .header("authorization", auth(&token))
-        .body_json(&json!({"context": wide}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "PUT",
+        &format!("/api/v1/admin/clients/{id}/context/"),
+        json!({"context": wide}),
+    )
+    .await;
     not_5xx("wide context", resp).await;
     for context in [
         json!({"k\u{0}": "v"}),
         json!({"k": "v\u{0}"}),
         json!({"k": ["\u{0}"]}),
     ] {
-        let resp = c
-            .put(format!("/api/v1/admin/clients/{id}/context/"))
-            .header("authorization", auth(&token))
-            .body_json(&json!({"context": context}))
-            .send()
-            .await;
+        let resp = send(
+            &c,
+            &token,
+            "PUT",
+            &format!("/api/v1/admin/clients/{id}/context/"),
+            json!({"context": context}),
+        )
+        .await;
         let (status, body) = not_5xx("NUL in context", resp).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {body}");
     }
@@ -177,12 +156,14 @@ async fn deep_and_huge_json_are_rejected_cleanly(db: &TestDb) {
     for _ in 0..100 {
         nested = json!({ "n": nested });
     }
-    let resp = c
-        .patch(format!("/api/v1/admin/clients/{id}/context/"))
-        .header("authorization", auth(&token))
-        .body_json(&json!({"context": {"deep": nested}}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "PATCH",
+        &format!("/api/v1/admin/clients/{id}/context/"),
+        json!({"context": {"deep": nested}}),
+    )
+    .await;
     not_5xx("nested context", resp).await;
 }
 
@@ -245,7 +226,7 @@ async fn invalid_utf8_and_nul_bytes_are_400(db: &TestDb) {
     ] {
         let resp = c
             .post(path)
-            .header("authorization", auth(&token))
+            .header("authorization", bearer(&token))
             .body_json(&body)
             .send()
             .await;
@@ -268,11 +249,7 @@ async fn invalid_utf8_and_nul_bytes_are_400(db: &TestDb) {
         "/api/v1/chat/history/?session_id=%00",
         "/api/v1/chat/history/?session_id=%FF",
     ] {
-        let resp = c
-            .get(query)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, query).await;
         not_5xx(query, resp).await;
     }
 }
@@ -288,12 +265,14 @@ async fn sql_and_like_metacharacters_match_literally(db: &TestDb) {
         "O'Brien",
         "plain",
     ] {
-        let resp = c
-            .post("/api/v1/admin/clients/")
-            .header("authorization", auth(&token))
-            .body_json(&json!({"name": name}))
-            .send()
-            .await;
+        let resp = send(
+            &c,
+            &token,
+            "POST",
+            "/api/v1/admin/clients/",
+            json!({"name": name}),
+        )
+        .await;
         assert_eq!(resp.0.status(), StatusCode::CREATED);
     }
     for (search, expected) in [
@@ -308,11 +287,7 @@ async fn sql_and_like_metacharacters_match_literally(db: &TestDb) {
         ("*", 0),
     ] {
         let path = format!("/api/v1/admin/clients/?search={search}");
-        let resp = c
-            .get(&path)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, &path).await;
         let (status, body) = not_5xx(&path, resp).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["count"], expected, "{path}: {body}");
@@ -329,18 +304,10 @@ async fn sql_and_like_metacharacters_match_literally(db: &TestDb) {
         "/api/v1/admin/users/?role=1%20OR%201=1",
         "/api/v1/admin/stage-history/?client=1;DELETE",
     ] {
-        let resp = c
-            .get(query)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, query).await;
         not_5xx(query, resp).await;
     }
-    let resp = c
-        .get("/api/v1/admin/clients/")
-        .header("authorization", auth(&token))
-        .send()
-        .await;
+    let resp = get(&c, &token, "/api/v1/admin/clients/").await;
     let (_, body) = not_5xx("clients after", resp).await;
     assert_eq!(body["count"], 5, "the table is intact");
 }
@@ -470,11 +437,7 @@ async fn path_traversal_under_admin_is_404(db: &TestDb) {
         "/api/docs/../../Cargo.toml",
         "/api/docs/%2e%2e/%2e%2e/etc/passwd",
     ] {
-        let resp = c
-            .get(path)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, path).await;
         let status = resp.0.status();
         let body = text(resp).await;
         assert!(!status.is_server_error(), "{path}: {status}");
@@ -513,11 +476,7 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
             "page=2147483648&page_size=2147483647",
         ] {
             let path = format!("{list}?{query}");
-            let resp = c
-                .get(&path)
-                .header("authorization", auth(&token))
-                .send()
-                .await;
+            let resp = get(&c, &token, &path).await;
             not_5xx(&path, resp).await;
         }
     }
@@ -535,11 +494,7 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
         "/api/v1/chat/history/?session_id=1b4e28ba-2fa1-11d2-883f-0016d3cca427&after=-1",
         "/api/v1/chat/history/?session_id=1b4e28ba-2fa1-11d2-883f-0016d3cca427&after=9223372036854775807",
     ] {
-        let resp = c
-            .get(path)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, path).await;
         not_5xx(path, resp).await;
     }
     for body in [
@@ -550,18 +505,20 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
     ] {
         let resp = c
             .post("/api/v1/admin/chat/messages/bulk-delete/")
-            .header("authorization", auth(&token))
+            .header("authorization", bearer(&token))
             .body_json(&body)
             .send()
             .await;
         not_5xx("bulk-delete", resp).await;
     }
-    let resp = c
-        .post("/api/v1/admin/clients/9223372036854775807/assign/")
-        .header("authorization", auth(&token))
-        .body_json(&json!({"assigned_to": -1}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/9223372036854775807/assign/",
+        json!({"assigned_to": -1}),
+    )
+    .await;
     not_5xx("assign huge", resp).await;
 }
 
@@ -577,20 +534,24 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
     let (status, body) = not_5xx("sender_type", resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["sender_type"].is_array(), "{body}");
-    let resp = c
-        .post("/api/v1/admin/clients/")
-        .header("authorization", auth(&token))
-        .body_json(&json!({"name": "Enum", "current_stage": "martian"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/",
+        json!({"name": "Enum", "current_stage": "martian"}),
+    )
+    .await;
     let (status, _) = not_5xx("current_stage", resp).await;
     assert!(status.is_client_error() || status == StatusCode::CREATED);
-    let resp = c
-        .post("/api/v1/admin/clients/")
-        .header("authorization", auth(&token))
-        .body_json(&json!({"name": "Enum"}))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/clients/",
+        json!({"name": "Enum"}),
+    )
+    .await;
     let (_, client) = not_5xx("create", resp).await;
     let id = client["id"].as_i64().unwrap();
     for stage in [
@@ -600,12 +561,14 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
         json!(null),
         json!(["lead"]),
     ] {
-        let resp = c
-            .post(format!("/api/v1/admin/clients/{id}/stage/"))
-            .header("authorization", auth(&token))
-            .body_json(&json!({"to_stage": stage}))
-            .send()
-            .await;
+        let resp = send(
+            &c,
+            &token,
+            "POST",
+            &format!("/api/v1/admin/clients/{id}/stage/"),
+            json!({"to_stage": stage}),
+        )
+        .await;
         let (status, _) = not_5xx("to_stage", resp).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "to_stage {stage}");
     }
@@ -620,11 +583,7 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
         "/api/v1/admin/users/?ordering=password",
         "/api/v1/admin/users/?ordering=-password_hash",
     ] {
-        let resp = c
-            .get(query)
-            .header("authorization", auth(&token))
-            .send()
-            .await;
+        let resp = get(&c, &token, query).await;
         let (status, body) = not_5xx(query, resp).await;
         if status == StatusCode::OK {
             // Ignored like DRF's OrderingFilter does with unknown fields: no hashes leak.

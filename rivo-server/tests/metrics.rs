@@ -12,7 +12,7 @@ use rivo_testkit::free_port;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,15 +55,10 @@ fn start(db: &TestDb, env: &[(&str, String)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = dir.path().join("server.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
+    let mut command = common::process::command(port, &db.url);
     command
         .arg("serve")
         .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "info")
         .env("RIVO_LOGIN_MAX_FAILURES", "2")
         .env("RIVO_PURGE_INTERVAL_SECS", "0");
@@ -71,7 +66,6 @@ fn start(db: &TestDb, env: &[(&str, String)]) -> Server {
         command.env(name, value);
     }
     let child = command
-        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -121,26 +115,18 @@ fn http(
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let raw = String::from_utf8_lossy(&raw).into_owned();
-    let Some((head, body)) = raw.split_once("\r\n\r\n") else {
+    if !raw.contains("\r\n\r\n") {
         return (0, HashMap::new(), String::new());
-    };
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    }
+    let resp = common::process::parse(&raw);
+    let headers: HashMap<String, String> = resp.lowercase_headers();
     assert!(
         !headers
             .get("transfer-encoding")
             .is_some_and(|v| v.contains("chunked")),
         "chunked bodies are not decoded by this helper"
     );
-    (status, headers, body.to_owned())
+    (resp.status, headers, resp.body)
 }
 
 fn get(

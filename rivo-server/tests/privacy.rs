@@ -5,53 +5,29 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::process::Output;
 
-use common::{Client, TestDb, header, text};
+use common::{Client, TestDb, body_json, header, send, staff_token, text};
 use poem::http::StatusCode;
-use rivo_core::accounts::{Action, Model, NewUser};
+use rivo_core::accounts::{Action, Model};
 use rivo_core::clients::{ClientUpdate, NewClient};
 use rivo_core::privacy::{ClientExport, SessionExport, TranscriptFormat};
 use rivo_core::{Permission, SenderType, SessionId, Stage};
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough passphrase";
-
-async fn body_json(resp: poem::test::TestResponse) -> Value {
-    let body = text(resp).await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
 /// A staff user with `permissions` (or a superuser) and their token.
 async fn login(db: &TestDb, c: &Client, name: &str, permissions: Option<&[Permission]>) -> String {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: permissions.is_none(),
-            permissions: permissions
-                .unwrap_or_default()
-                .iter()
-                .copied()
-                .collect::<BTreeSet<_>>(),
-            ..NewUser::new(format!("{name}@example.com"), name).password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": format!("{name}@example.com"), "password": PASSWORD}))
-        .send()
-        .await;
-    body_json(resp).await["token"].as_str().unwrap().to_owned()
+    staff_token(
+        db,
+        c,
+        name,
+        permissions.map(|p| p.iter().copied().collect()),
+    )
+    .await
 }
 
 async fn get(c: &Client, token: &str, path: &str) -> (StatusCode, String) {
-    let resp = c
-        .get(path)
-        .header("authorization", format!("Bearer {token}"))
-        .send()
-        .await;
+    let resp = common::get(c, token, path).await;
     let status = resp.0.status();
     (status, text(resp).await)
 }
@@ -133,14 +109,12 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
     assert_eq!(parsed.sessions[0].messages.len(), 2);
 
     // Transcripts download as CSV or text.
-    let resp = c
-        .get(format!(
-            "/api/v1/admin/clients/{}/transcript/?format=csv",
-            ada.id
-        ))
-        .header("authorization", format!("Bearer {viewer}"))
-        .send()
-        .await;
+    let resp = common::get(
+        &c,
+        &viewer,
+        &format!("/api/v1/admin/clients/{}/transcript/?format=csv", ada.id),
+    )
+    .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     assert!(
         header(&resp, "content-type")
@@ -343,11 +317,14 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         .append(chat, "again: Grace, 555 010 7777", SenderType::Client)
         .await
         .unwrap();
-    let resp = c
-        .delete(format!("/api/v1/admin/chat/messages/{}/", extra.id.0))
-        .header("authorization", format!("Bearer {root}"))
-        .send()
-        .await;
+    let resp = send(
+        &c,
+        &root,
+        "DELETE",
+        &format!("/api/v1/admin/chat/messages/{}/", extra.id.0),
+        Value::Null,
+    )
+    .await;
     assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
     let boss = db.store.user_by_email("root@example.com").await.unwrap();
     let walk_in = db

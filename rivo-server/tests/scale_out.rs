@@ -12,121 +12,23 @@
 mod common;
 
 use rivo_testkit::free_port;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::TestDb;
+use common::process::{self, Resp, Server, call};
+use common::{PASSWORD, TestDb};
 use rivo_core::accounts::NewUser;
 use serde_json::Value;
 
-const PASSWORD: &str = "a long enough passphrase";
 const SECRET_KEY: &str = "scale-out test key shared by both instances";
-
-/// One `rivo-server serve` process.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts the real binary on a free port against `database_url` and waits for `/readyz`.
 fn start(database_url: &str) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", database_url)
+    let mut command = process::command(port, database_url);
+    command
         .env("SECRET_KEY", SECRET_KEY)
-        .env("RIVO_LOGIN_MAX_FAILURES", "3")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(resp) = call(server.addr, "GET", "/readyz", &[], None)
-            && resp.status == 200
-        {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
-            .filter_map(|(_, v)| v.split(';').next())
-            .find_map(|pair| pair.strip_prefix(&format!("{name}=")).map(str::to_owned))
-    }
-}
-
-/// One HTTP/1.1 request on its own connection.
-fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    json_body: Option<&str>,
-) -> std::io::Result<Resp> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    let body = json_body.unwrap_or("");
-    if json_body.is_some() {
-        raw.push_str("Content-Type: application/json\r\n");
-    }
-    raw.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(raw.as_bytes())?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    Ok(Resp {
-        status,
-        headers,
-        body: body.to_owned(),
-    })
+        .env("RIVO_LOGIN_MAX_FAILURES", "3");
+    Server::start(command, port, "/readyz", Duration::from_secs(60))
 }
 
 fn request(

@@ -8,60 +8,24 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers: a failure should panic.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::process::{self, Server};
 
 fn start(envs: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
-    cmd.current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env(
-            "DATABASE_URL",
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("t.sqlite3").display()
-            ),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let port = rivo_testkit::free_port();
+    let mut command = process::command(port, &process::sqlite_in(dir.path()));
+    command.current_dir(dir.path());
     for (k, v) in envs {
-        cmd.env(k, v);
+        command.env(k, v);
     }
-    let server = Server {
-        child: cmd.spawn().unwrap(),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthz(server.addr).is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
+    Server::start(command, port, "/healthz", Duration::from_secs(30)).with_dir(dir)
 }
 
 fn healthz(addr: SocketAddr) -> Option<String> {

@@ -14,21 +14,18 @@ mod receiver;
 
 use rivo_testkit::free_port;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Client, TestDb, text};
+use common::process::{self, Server, call};
+use common::{Client, TestDb, staff_token};
 use poem::http::StatusCode;
 use receiver::{Received, Receiver};
-use rivo_core::accounts::{Action, Model, NewUser};
+use rivo_core::accounts::{Action, Model};
 use rivo_core::{Permission, SessionId};
 use rivo_server::Config;
 use serde_json::{Value, json};
-
-const PASSWORD: &str = "a long enough passphrase";
 
 on_every_backend!(
     admin_api_manages_endpoints_superusers_only,
@@ -36,11 +33,8 @@ on_every_backend!(
     binary_killed_mid_delivery_delivers_after_restart,
 );
 
-async fn body_json(resp: poem::test::TestResponse) -> Value {
-    let body = text(resp).await;
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
+/// A staff user with every permission on clients, chat history and users (or a superuser) and
+/// their token.
 async fn login(db: &TestDb, c: &Client, name: &str, superuser: bool) -> String {
     let all: BTreeSet<Permission> = [Model::Client, Model::ChatHistory, Model::User]
         .into_iter()
@@ -50,21 +44,7 @@ async fn login(db: &TestDb, c: &Client, name: &str, superuser: bool) -> String {
                 .map(move |a| Permission::new(a, m))
         })
         .collect();
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: superuser,
-            permissions: if superuser { BTreeSet::new() } else { all },
-            ..NewUser::new(format!("{name}@example.com"), name).password(PASSWORD)
-        })
-        .await
-        .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": format!("{name}@example.com"), "password": PASSWORD}))
-        .send()
-        .await;
-    body_json(resp).await["token"].as_str().unwrap().to_owned()
+    staff_token(db, c, name, (!superuser).then_some(all)).await
 }
 
 async fn send(
@@ -352,18 +332,6 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
 
 // ----- the real binary -----
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `rivo-server serve` on `database_url` with loopback receivers allowed and fast retries.
 ///
 /// Waits for readiness on a blocking thread: the test's own runtime (one thread) keeps running
@@ -378,111 +346,67 @@ async fn start(database_url: &str, dir: &std::path::Path) -> Server {
 
 fn start_blocking(database_url: &str, dir: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_rivo-server"))
+    let mut command = process::command(port, database_url);
+    command
         .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("DATABASE_URL", database_url)
         .env("RIVO_WEBHOOK_ALLOW_PRIVATE", "True")
         .env("RIVO_WEBHOOK_TIMEOUT_SECS", "1")
         .env("RIVO_WEBHOOK_BACKOFF_BASE_MS", "50")
-        .env("RIVO_WEBHOOK_BACKOFF_CAP_SECS", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok((200, _)) = call(server.addr, "GET", "/readyz", None) {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
+        .env("RIVO_WEBHOOK_BACKOFF_CAP_SECS", "1");
+    Server::start(command, port, "/readyz", Duration::from_secs(60))
+}
+
+/// An active webhook to `url` for created messages.
+fn message_hook(url: String) -> rivo_core::webhooks::NewWebhook {
+    rivo_core::webhooks::NewWebhook {
+        url,
+        events: vec![rivo_core::events::EventKind::MessageCreated],
+        active: true,
+        ..Default::default()
     }
 }
 
-fn call(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    let raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(raw.as_bytes())?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out)?;
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-fn post_message(server: &Server, session: SessionId, text: &str) {
-    let body = json!({"session_id": session.to_string(), "message": text, "sender_type": "client"});
-    let (status, body) = call(
-        server.addr,
-        "POST",
-        "/api/v1/chat/stream/",
-        Some(&body.to_string()),
-    )
-    .unwrap();
-    assert!((200..300).contains(&status), "{status} {body}");
-}
-
-async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
-    let (rx, url) = Receiver::start().await;
-    let created = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url: url.clone(),
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await;
-    // The test's store has the default (strict) options: loopback is refused there.
-    assert!(created.is_err());
+/// Allows loopback receivers on the test's store, then creates [`message_hook`] there.
+async fn loopback_hook(db: &TestDb, url: String) -> rivo_core::webhooks::CreatedWebhook {
     db.store
         .set_webhook_options(rivo_core::webhooks::WebhookOptions {
             allow_private: true,
             ..Default::default()
         });
-    let hook = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url,
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    db.store.create_webhook(message_hook(url)).await.unwrap()
+}
+
+/// POSTs a client message to the server at `addr`, asserting a 2xx.
+fn post_message(addr: SocketAddr, session: SessionId, text: &str) {
+    let body = json!({"session_id": session.to_string(), "message": text, "sender_type": "client"});
+    let resp = call(
+        addr,
+        "POST",
+        "/api/v1/chat/stream/",
+        &[],
+        Some(&body.to_string()),
+    )
+    .unwrap();
+    assert!(
+        (200..300).contains(&resp.status),
+        "{} {}",
+        resp.status,
+        resp.body
+    );
+}
+
+async fn binary_killed_mid_delivery_delivers_after_restart(db: &TestDb) {
+    let (rx, url) = Receiver::start().await;
+    let created = db.store.create_webhook(message_hook(url.clone())).await;
+    // The test's store has the default (strict) options: loopback is refused there.
+    assert!(created.is_err());
+    let hook = loopback_hook(db, url).await;
     let dir = tempfile::tempdir().unwrap();
     // SQLite: one server per file; the test's own store lets go of nothing it locks.
     let mut server = start(&db.url, dir.path()).await;
     rx.hang.store(true, Ordering::SeqCst);
     let session = SessionId::new_random();
-    post_message(&server, session, "in flight when killed");
+    post_message(server.addr, session, "in flight when killed");
     assert!(
         rx.wait_until(15, |r| !r.is_empty()).await,
         "the attempt started"
@@ -535,21 +459,7 @@ async fn postgres_two_binaries_deliver_each_event_once() {
         return;
     };
     let (rx, url) = Receiver::start().await;
-    db.store
-        .set_webhook_options(rivo_core::webhooks::WebhookOptions {
-            allow_private: true,
-            ..Default::default()
-        });
-    let hook = db
-        .store
-        .create_webhook(rivo_core::webhooks::NewWebhook {
-            url,
-            events: vec![rivo_core::events::EventKind::MessageCreated],
-            active: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let hook = loopback_hook(&db, url).await;
     let dir = tempfile::tempdir().unwrap();
     let a = start(&db.url, dir.path()).await;
     let b = start(&db.url, dir.path()).await;
@@ -560,9 +470,7 @@ async fn postgres_two_binaries_deliver_each_event_once() {
                 std::thread::spawn(move || {
                     for i in 0..20 {
                         let server = if (t + i) % 2 == 0 { a } else { b };
-                        let body = json!({"session_id": SessionId::new_random().to_string(), "message": format!("m{t}-{i}"), "sender_type": "client"});
-                        let (status, _) = call(server, "POST", "/api/v1/chat/stream/", Some(&body.to_string())).unwrap();
-                        assert!((200..300).contains(&status));
+                        post_message(server, SessionId::new_random(), &format!("m{t}-{i}"));
                     }
                 })
             })

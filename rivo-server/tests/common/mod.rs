@@ -7,6 +7,8 @@ use poem::{Endpoint, EndpointExt, Response, endpoint::BoxEndpoint, test::TestCli
 use rivo_core::{Store, StoreOptions};
 use rivo_server::Config;
 
+pub mod process;
+
 pub type Client = TestClient<BoxEndpoint<'static, Response>>;
 
 /// A migrated store that cleans up after itself.
@@ -134,4 +136,114 @@ pub fn header(resp: &poem::test::TestResponse, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// The password of every user [`make_user`] creates.
+pub const PASSWORD: &str = "a long enough passphrase";
+
+/// The body of a test response as JSON; panics, showing the body, when it is not JSON.
+pub async fn body_json(resp: poem::test::TestResponse) -> serde_json::Value {
+    let body = text(resp).await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// An active user `name` (email `name@example.com`, first name `name`, password [`PASSWORD`]).
+pub async fn make_user(store: &Store, name: &str, staff: bool, superuser: bool) -> rivo_core::User {
+    store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: staff,
+            is_superuser: superuser,
+            first_name: name.to_owned(),
+            ..rivo_core::accounts::NewUser::new(format!("{name}@example.com"), name)
+                .password(PASSWORD)
+        })
+        .await
+        .expect("create the test user")
+}
+
+/// Logs `email` in with [`PASSWORD`] (asserting 200) and answers the API token.
+pub async fn login(c: &Client, email: &str) -> String {
+    let resp = c
+        .post("/api/v1/account/login/")
+        .body_json(&serde_json::json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), poem::http::StatusCode::OK);
+    body_json(resp).await["token"]
+        .as_str()
+        .expect("a token in the login answer")
+        .to_owned()
+}
+
+/// The `Authorization` header value for `token`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// `GET path` with `token`.
+pub async fn get(c: &Client, token: &str, path: &str) -> poem::test::TestResponse {
+    c.get(path)
+        .header("authorization", bearer(token))
+        .send()
+        .await
+}
+
+/// `method path` with `token`, and `body` as JSON unless the method is GET or DELETE.
+pub async fn send(
+    c: &Client,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> poem::test::TestResponse {
+    let req = match method {
+        "POST" => c.post(path),
+        "PATCH" => c.patch(path),
+        "PUT" => c.put(path),
+        "DELETE" => c.delete(path),
+        _ => c.get(path),
+    };
+    let req = req.header("authorization", bearer(token));
+    if method == "GET" || method == "DELETE" {
+        req.send().await
+    } else {
+        req.body_json(&body).send().await
+    }
+}
+
+/// Creates the superuser `root` (see [`make_user`]) and answers its API token.
+pub async fn superuser_token(db: &TestDb, c: &Client) -> String {
+    make_user(&db.store, "root", true, true).await;
+    login(c, "root@example.com").await
+}
+
+/// Every `Set-Cookie` header of a test response, in order.
+pub fn set_cookies(resp: &poem::test::TestResponse) -> Vec<String> {
+    resp.0
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("an ASCII cookie").to_owned())
+        .collect()
+}
+
+/// Creates the active staff user `name` (see [`make_user`]) with `permissions`, or a superuser
+/// when `None`, and answers its API token.
+pub async fn staff_token(
+    db: &TestDb,
+    c: &Client,
+    name: &str,
+    permissions: Option<std::collections::BTreeSet<rivo_core::Permission>>,
+) -> String {
+    db.store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: true,
+            is_superuser: permissions.is_none(),
+            permissions: permissions.unwrap_or_default(),
+            ..rivo_core::accounts::NewUser::new(format!("{name}@example.com"), name)
+                .password(PASSWORD)
+        })
+        .await
+        .expect("create the test user");
+    login(c, &format!("{name}@example.com")).await
 }

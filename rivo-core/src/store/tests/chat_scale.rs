@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{TestDb, count, session};
+use super::{TestDb, count, list, session};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -379,13 +379,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     // A database of the previous release: messages out of id order in time, two sessions, a
     // context linking one of them.
     let (a, b) = (session(), session());
-    let (a_sql, b_sql) = match store.kind() {
-        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
-        BackendKind::Sqlite => (
-            format!("X'{}'", a.0.simple()),
-            format!("X'{}'", b.0.simple()),
-        ),
-    };
+    let (a_sql, b_sql) = (session_sql(&store, a), session_sql(&store, b));
     let rows = [
         (
             1,
@@ -413,21 +407,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
             .await
             .unwrap();
     }
-    store
-        .execute_raw(
-            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
-             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await
-        .unwrap();
-    store
-        .execute_raw(&format!(
-            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
-             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
-             '2026-01-01T00:00:00Z')"
-        ))
-        .await
-        .unwrap();
+    insert_client_7_linked_to(&store, &b_sql).await;
     if store.kind() == BackendKind::Postgres {
         // Explicit ids, as an old release's import would leave them: move the sequence on.
         store
@@ -445,23 +425,77 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     assert_eq!(rows[&b].client_id, Some(ClientId(7)));
     assert_eq!(rows[&a].client_id, None);
     // The search indexes cover the old rows too.
-    let found = store
-        .list_messages(
-            &MessageFilter {
-                search: Some("needle".into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(10),
-        )
-        .await
-        .unwrap();
+    let found = list(
+        &store,
+        &MessageFilter {
+            search: Some("needle".into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(10),
+    )
+    .await;
     assert_eq!(found.items.iter().map(|m| m.id.0).collect::<Vec<_>>(), [1]);
     // And appends continue on top of the backfilled rows.
     store.append(a, "new", SenderType::Client).await.unwrap();
     assert_rows_match_recount(&store, &[a, b]).await;
     store.close().await;
     scratch.remove().await;
+}
+
+/// `session` as an SQL literal of the store's dialect.
+fn session_sql(store: &Store, session: SessionId) -> String {
+    match store.kind() {
+        BackendKind::Postgres => format!("'{session}'"),
+        BackendKind::Sqlite => format!("X'{}'", session.0.simple()),
+    }
+}
+
+/// Client 7 (Ada) and a context linking it to the session `b_sql` (an SQL literal), written by
+/// hand as an earlier release left them.
+async fn insert_client_7_linked_to(store: &Store, b_sql: &str) {
+    store
+        .execute_raw(
+            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
+             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        )
+        .await
+        .unwrap();
+    store
+        .execute_raw(&format!(
+            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
+             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
+             '2026-01-01T00:00:00Z')"
+        ))
+        .await
+        .unwrap();
+}
+
+/// The first 100 messages (oldest first) and sessions a search for `text` finds.
+async fn search_messages_and_sessions(
+    store: &Store,
+    text: &str,
+) -> (Page<ChatMessage>, Page<SessionSummary>) {
+    let found = list(
+        store,
+        &MessageFilter {
+            search: Some(text.into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(100),
+    )
+    .await;
+    let sessions = store
+        .list_sessions(
+            &SessionFilter {
+                search: Some(text.into()),
+            },
+            PageRequest::first(100),
+        )
+        .await
+        .unwrap();
+    (found, sessions)
 }
 
 async fn indexed_search_matches_like_before(db: &TestDb) {
@@ -483,26 +517,7 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
         store.append(s, t, SenderType::Client).await.unwrap();
     }
     let search = |text: &'static str| async move {
-        let found = store
-            .list_messages(
-                &MessageFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(MessageSort::Id),
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
-        let sessions = store
-            .list_sessions(
-                &SessionFilter {
-                    search: Some(text.into()),
-                },
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let (found, sessions) = search_messages_and_sessions(store, text).await;
         assert_eq!(found.total as usize, found.items.len());
         assert_eq!(sessions.total as usize, found.items.len(), "{text}");
         let mut got: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
@@ -540,21 +555,20 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
         .await
         .unwrap();
     let clients = |text: &'static str| async move {
-        store
-            .list_clients(
-                &ClientFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(ClientSort::Id),
-                PageRequest::first(10),
-            )
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
+        list(
+            store,
+            &ClientFilter {
+                search: Some(text.into()),
+                ..Default::default()
+            },
+            Sort::asc(ClientSort::Id),
+            PageRequest::first(10),
+        )
+        .await
+        .items
+        .into_iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
     };
     assert_eq!(clients("C12345").await, ["Client 50%"]);
     assert_eq!(clients("t 50%").await, ["Client 50%"]);
@@ -588,17 +602,16 @@ async fn counts_are_exact_up_to_the_limit_then_estimated(db: &TestDb) {
     let messages = |search: Option<&'static str>, page: u64| {
         let store = store.clone();
         async move {
-            store
-                .list_messages(
-                    &MessageFilter {
-                        search: search.map(Into::into),
-                        ..Default::default()
-                    },
-                    Sort::asc(MessageSort::Id),
-                    PageRequest::page(page, 3),
-                )
-                .await
-                .unwrap()
+            list(
+                &store,
+                &MessageFilter {
+                    search: search.map(Into::into),
+                    ..Default::default()
+                },
+                Sort::asc(MessageSort::Id),
+                PageRequest::page(page, 3),
+            )
+            .await
         }
     };
     // Few matches: exact.
@@ -697,15 +710,14 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
             ..Default::default()
         },
     ] {
-        let offset = store
-            .list_messages(
-                &filter,
-                Sort::desc(MessageSort::SentAt),
-                PageRequest::first(1000),
-            )
-            .await
-            .unwrap()
-            .items;
+        let offset = list(
+            store,
+            &filter,
+            Sort::desc(MessageSort::SentAt),
+            PageRequest::first(1000),
+        )
+        .await
+        .items;
         let mut keyset = Vec::new();
         let mut after = None;
         loop {
@@ -730,17 +742,16 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
 
 /// Messages of one search: every text found for `needle`, sorted.
 async fn found_texts(store: &Store, needle: &str) -> Vec<String> {
-    let found = store
-        .list_messages(
-            &MessageFilter {
-                search: Some(needle.into()),
-                ..Default::default()
-            },
-            Sort::asc(MessageSort::Id),
-            PageRequest::first(1000),
-        )
-        .await
-        .unwrap();
+    let found = list(
+        store,
+        &MessageFilter {
+            search: Some(needle.into()),
+            ..Default::default()
+        },
+        Sort::asc(MessageSort::Id),
+        PageRequest::first(1000),
+    )
+    .await;
     assert_eq!(found.total as usize, found.items.len(), "{needle}");
     let mut texts: Vec<String> = found.items.into_iter().map(|m| m.message).collect();
     texts.sort();
@@ -846,30 +857,10 @@ async fn migration_0007_keeps_rows_and_search_of_a_0006_database(db: &TestDb) {
     let (store, scratch) = unmigrated(db).await;
     store.migrate_until(6).await.unwrap();
     let (a, b) = (session(), session());
-    let (a_sql, b_sql) = match store.kind() {
-        BackendKind::Postgres => (format!("'{a}'"), format!("'{b}'")),
-        BackendKind::Sqlite => (
-            format!("X'{}'", a.0.simple()),
-            format!("X'{}'", b.0.simple()),
-        ),
-    };
+    let (a_sql, b_sql) = (session_sql(&store, a), session_sql(&store, b));
     // What the previous schema's appends left: messages, and (on PostgreSQL, where the append
     // statement writes them) the session rows.
-    store
-        .execute_raw(
-            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) \
-             VALUES (7, 'Ada', '', '', 'lead', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
-        )
-        .await
-        .unwrap();
-    store
-        .execute_raw(&format!(
-            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
-             updated_at) VALUES (7, {b_sql}, '{{}}', '2026-01-01T00:00:00Z', \
-             '2026-01-01T00:00:00Z')"
-        ))
-        .await
-        .unwrap();
+    insert_client_7_linked_to(&store, &b_sql).await;
     let old = [
         (
             &a_sql,
@@ -1068,26 +1059,7 @@ async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestD
         .await
         .unwrap();
     let search = |text: &'static str| async move {
-        let found = store
-            .list_messages(
-                &MessageFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                Sort::asc(MessageSort::Id),
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
-        let sessions = store
-            .list_sessions(
-                &SessionFilter {
-                    search: Some(text.into()),
-                },
-                PageRequest::first(100),
-            )
-            .await
-            .unwrap();
+        let (found, sessions) = search_messages_and_sessions(store, text).await;
         (
             found.items.iter().map(|m| m.id).collect::<Vec<_>>(),
             sessions

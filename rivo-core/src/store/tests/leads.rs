@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, count, session, staff};
+use super::{TestDb, count, list, session, staff};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -29,34 +29,32 @@ db_behaviours!(
 );
 
 async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> {
-    store
-        .list_assignments(
-            &AssignmentFilter {
-                client_id: Some(client),
-                is_active: Some(true),
-                ..Default::default()
-            },
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::first(100),
-        )
-        .await
-        .unwrap()
-        .items
+    list(
+        store,
+        &AssignmentFilter {
+            client_id: Some(client),
+            is_active: Some(true),
+            ..Default::default()
+        },
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::first(100),
+    )
+    .await
+    .items
 }
 
 async fn history_rows(store: &Store, client: ClientId) -> Vec<StageChange> {
-    store
-        .list_stage_changes(
-            &StageChangeFilter {
-                client_id: Some(client),
-                ..Default::default()
-            },
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::first(100),
-        )
-        .await
-        .unwrap()
-        .items
+    list(
+        store,
+        &StageChangeFilter {
+            client_id: Some(client),
+            ..Default::default()
+        },
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::first(100),
+    )
+    .await
+    .items
 }
 
 /// Sends name, email and phone for `s`, returning the last answer.

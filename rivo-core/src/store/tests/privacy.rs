@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{TestDb, count, session, staff};
+use super::{TestDb, count, list, session, staff};
 use crate::audit::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -56,15 +56,14 @@ async fn old_session(store: &Store, n: usize, days_ago: i64, text: &str) -> Sess
 }
 
 async fn all_audit(store: &Store) -> Vec<AuditEntry> {
-    store
-        .list_audit(
-            &AuditFilter::default(),
-            Sort::asc(AuditSort::Id),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap()
-        .items
+    list(
+        store,
+        &AuditFilter::default(),
+        Sort::asc(AuditSort::Id),
+        PageRequest::page(1, 1000),
+    )
+    .await
+    .items
 }
 
 async fn retention_deletes_old_sessions_in_bounded_batches_and_keeps_clients(db: &TestDb) {
@@ -216,58 +215,53 @@ async fn retention_runs_once_across_stores(db: &TestDb) {
 /// Every readable trace of `needles` through the store's read API, as text.
 async fn readable_everywhere(store: &Store) -> String {
     let mut out = String::new();
-    let clients = store
-        .list_clients(
-            &ClientFilter::default(),
-            Sort::asc(ClientSort::CreatedAt),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap();
+    let clients = list(
+        store,
+        &ClientFilter::default(),
+        Sort::asc(ClientSort::CreatedAt),
+        PageRequest::page(1, 1000),
+    )
+    .await;
     out += &serde_json::to_string(&clients.items).unwrap();
     for c in &clients.items {
         out += &serde_json::to_string(&store.export_client(c.id).await.unwrap()).unwrap();
     }
-    let contexts = store
-        .list_contexts(
-            &ContextFilter::default(),
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap();
+    let contexts = list(
+        store,
+        &ContextFilter::default(),
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::page(1, 1000),
+    )
+    .await;
     out += &serde_json::to_string(&contexts.items).unwrap();
-    let stages = store
-        .list_stage_changes(
-            &StageChangeFilter::default(),
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap();
+    let stages = list(
+        store,
+        &StageChangeFilter::default(),
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::page(1, 1000),
+    )
+    .await;
     out += &serde_json::to_string(&stages.items).unwrap();
-    let assignments = store
-        .list_assignments(
-            &AssignmentFilter::default(),
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap();
+    let assignments = list(
+        store,
+        &AssignmentFilter::default(),
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::page(1, 1000),
+    )
+    .await;
     out += &serde_json::to_string(&assignments.items).unwrap();
     let sessions = store
         .list_sessions(&SessionFilter::default(), PageRequest::page(1, 1000))
         .await
         .unwrap();
     out += &serde_json::to_string(&sessions.items).unwrap();
-    let messages = store
-        .list_messages(
-            &MessageFilter::default(),
-            Sort::asc(MessageSort::Id),
-            PageRequest::page(1, 1000),
-        )
-        .await
-        .unwrap();
+    let messages = list(
+        store,
+        &MessageFilter::default(),
+        Sort::asc(MessageSort::Id),
+        PageRequest::page(1, 1000),
+    )
+    .await;
     out += &serde_json::to_string(&messages.items).unwrap();
     out += &serde_json::to_string(&all_audit(store).await).unwrap();
     out
@@ -406,17 +400,16 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(found.total, 0);
-    let audit_search = store
-        .list_audit(
-            &AuditFilter {
-                search: Some("Ada".into()),
-                ..Default::default()
-            },
-            Sort::desc(AuditSort::Id),
-            PageRequest::page(1, 10),
-        )
-        .await
-        .unwrap();
+    let audit_search = list(
+        store,
+        &AuditFilter {
+            search: Some("Ada".into()),
+            ..Default::default()
+        },
+        Sort::desc(AuditSort::Id),
+        PageRequest::page(1, 10),
+    )
+    .await;
     assert_eq!(audit_search.total, 0);
     assert!(
         store
@@ -569,17 +562,16 @@ async fn exports_round_trip_and_equal_the_store(db: &TestDb) {
     assert_eq!(parsed.format, EXPORT_FORMAT);
     assert_eq!(parsed.client, store.client(client.id).await.unwrap());
     assert_eq!(parsed.context, store.context(client.id).await.unwrap());
-    let stages = store
-        .list_stage_changes(
-            &StageChangeFilter {
-                client_id: Some(client.id),
-                ..Default::default()
-            },
-            Sort::asc(HistorySort::CreatedAt),
-            PageRequest::page(1, 100),
-        )
-        .await
-        .unwrap();
+    let stages = list(
+        store,
+        &StageChangeFilter {
+            client_id: Some(client.id),
+            ..Default::default()
+        },
+        Sort::asc(HistorySort::CreatedAt),
+        PageRequest::page(1, 100),
+    )
+    .await;
     assert_eq!(parsed.stage_history, stages.items);
     assert_eq!(parsed.stage_history.len(), 2);
     assert_eq!(parsed.assignments.len(), 1);

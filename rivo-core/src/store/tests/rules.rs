@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, count, session, staff};
+use super::{TestDb, conflict, count, list_all, plain_user, session, staff};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
 use crate::clients::*;
-use crate::query::{PageRequest, Sort};
+use crate::query::Sort;
 use crate::*;
 
 behaviours!(
@@ -123,18 +123,16 @@ async fn an_authorized_store_records_writes_as_the_caller(store: &Store) {
         .await
         .unwrap();
     let client = as_clerk.create_client(NewClient::new("Ada")).await.unwrap();
-    let log = store
-        .list_audit(
-            &AuditFilter {
-                object_type: Some("client".into()),
-                object_id: Some(client.id.to_string()),
-                ..AuditFilter::default()
-            },
-            Sort::asc(AuditSort::Id),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
+    let log = list_all(
+        store,
+        &AuditFilter {
+            object_type: Some("client".into()),
+            object_id: Some(client.id.to_string()),
+            ..AuditFilter::default()
+        },
+        Sort::asc(AuditSort::Id),
+    )
+    .await;
     assert_eq!(log.items.len(), 1);
     assert_eq!(log.items[0].actor_id, Some(clerk.id));
 }
@@ -218,17 +216,15 @@ async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store
     assert_eq!(context.chat_session_id, Some(linked));
     assert_eq!(store.context(client.id).await.unwrap(), context);
     assert_eq!(count(store, "audit_log").await, audited + 1);
-    let log = store
-        .list_audit(
-            &AuditFilter {
-                object_type: Some("context".into()),
-                ..AuditFilter::default()
-            },
-            Sort::desc(AuditSort::Id),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
+    let log = list_all(
+        store,
+        &AuditFilter {
+            object_type: Some("context".into()),
+            ..AuditFilter::default()
+        },
+        Sort::desc(AuditSort::Id),
+    )
+    .await;
     assert_eq!(
         log.items[0].changes,
         json!({"changes": [
@@ -243,17 +239,15 @@ async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store
         .change_context(client.id, &[ContextChange::Remove("y".into())])
         .await
         .unwrap();
-    let log = store
-        .list_audit(
-            &AuditFilter {
-                object_type: Some("context".into()),
-                ..AuditFilter::default()
-            },
-            Sort::desc(AuditSort::Id),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
+    let log = list_all(
+        store,
+        &AuditFilter {
+            object_type: Some("context".into()),
+            ..AuditFilter::default()
+        },
+        Sort::desc(AuditSort::Id),
+    )
+    .await;
     assert_eq!(log.items[0].changes, json!({"remove": "y"}));
 }
 
@@ -313,18 +307,8 @@ async fn a_user_made_from_the_default_is_active(store: &Store) {
 }
 
 async fn unique_rules_are_worded_by_their_domain(store: &Store) {
-    let conflict = |err: Error| match err {
-        Error::Conflict { field, message } => (field, message),
-        other => panic!("expected a conflict, got {other:?}"),
-    };
-    store
-        .create_user(NewUser::new("fay@example.com", "fay"))
-        .await
-        .unwrap();
-    let other = store
-        .create_user(NewUser::new("gus@example.com", "gus"))
-        .await
-        .unwrap();
+    plain_user(store, "fay@example.com", "fay").await;
+    let other = plain_user(store, "gus@example.com", "gus").await;
     let err = store
         .create_user(NewUser::new("FAY@example.com", "fay2"))
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, count, session, staff};
+use super::{TestDb, append_numbered, count, session, staff};
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::Event;
@@ -165,14 +165,15 @@ async fn activity_stream_reports_messages_and_client_events_and_resumes(db: &Tes
     assert_eq!(n, 5, "3 client events and 2 messages");
 }
 
-async fn a_write_through_another_store_wakes_a_stream(db: &TestDb) {
-    // On PostgreSQL the subscriber polls only every minute: the NOTIFY must wake it. On
-    // SQLite another store is another process's view (one file serves one server): it polls.
+/// Another store on `db`'s database, as another server would open it: on PostgreSQL it polls
+/// only every minute (a NOTIFY must wake its streams); on SQLite, another process's view of
+/// the file, it polls every 100 ms.
+async fn another_server(db: &TestDb) -> Store {
     let poll = match db.store.kind() {
         BackendKind::Postgres => Duration::from_secs(60),
         BackendKind::Sqlite => Duration::from_millis(100),
     };
-    let reader = Store::open_with(
+    Store::open_with(
         &db.url,
         StoreOptions {
             subscription_poll: poll,
@@ -180,7 +181,13 @@ async fn a_write_through_another_store_wakes_a_stream(db: &TestDb) {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn a_write_through_another_store_wakes_a_stream(db: &TestDb) {
+    // On PostgreSQL the subscriber polls only every minute: the NOTIFY must wake it. On
+    // SQLite another store is another process's view (one file serves one server): it polls.
+    let reader = another_server(db).await;
     let s = session();
     let mut live = Box::pin(reader.subscribe_session(s, None).await.unwrap());
     let mut activity = Box::pin(reader.subscribe_activity(None).await.unwrap());
@@ -226,15 +233,7 @@ async fn a_slow_consumer_falls_behind_and_loses_nothing(db: &TestDb) {
     quiet(&mut live, Duration::from_millis(50)).await;
     // More wake-ups than the ring holds and more rows than a page, none consumed meanwhile.
     let total = crate::streams::WAKE_BUFFER + 2 * crate::streams::PAGE as usize;
-    let mut written = Vec::with_capacity(total);
-    for i in 0..total {
-        written.push(
-            store
-                .append(s, &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap(),
-        );
-    }
+    let written = append_numbered(store, s, total).await;
     for expected in &written {
         assert_eq!(&next(&mut live).await, expected);
     }
@@ -403,15 +402,7 @@ async fn a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing(db: 
     let before = session_reads(&store);
     // …then more batches than a slot holds, none consumed meanwhile.
     let total = crate::streams::SLOT_DELIVERIES + 2 * crate::streams::PAGE as usize;
-    let mut later = Vec::with_capacity(total);
-    for i in 0..total {
-        later.push(
-            store
-                .append(s, &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap(),
-        );
-    }
+    let later = append_numbered(&store, s, total).await;
     for expected in &later {
         assert_eq!(&next(&mut live).await, expected);
     }
@@ -433,19 +424,7 @@ async fn local_and_remote_writers_mix_without_gaps_or_duplicates(db: &TestDb) {
     // Store `a` holds the streams; `db.store` is "another server" on the same database. On
     // PostgreSQL the remote rows arrive by NOTIFY and often carry lower ids than local rows
     // handed over in memory; on SQLite the other store is another process's view (it polls).
-    let poll = match db.store.kind() {
-        BackendKind::Postgres => Duration::from_secs(60),
-        BackendKind::Sqlite => Duration::from_millis(100),
-    };
-    let a = Store::open_with(
-        &db.url,
-        StoreOptions {
-            subscription_poll: poll,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let a = another_server(db).await;
     let sessions: Vec<SessionId> = (0..4).map(|_| session()).collect();
     let mut streams = Vec::new();
     for s in &sessions {

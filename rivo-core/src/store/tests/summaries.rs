@@ -12,7 +12,7 @@ use std::time::Duration;
 use fake_openai::{FakeOpenAi, Reply};
 use serde_json::json;
 
-use super::{TestDb, count, session, staff, validation_fields};
+use super::{TestDb, count, plain_user, session, staff, validation_fields};
 use crate::accounts::*;
 use crate::client_views::*;
 use crate::clients::*;
@@ -461,10 +461,7 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     let store = &db.store;
     let by = staff(store, "boss").await;
     let agent = csm(store, "agent").await;
-    let plain = store
-        .create_user(NewUser::new("plain@example.com", "plain"))
-        .await
-        .unwrap();
+    let plain = plain_user(store, "plain@example.com", "plain").await;
     let client = store.create_client(NewClient::new("Dot")).await.unwrap();
     // Everything wrong at once: nothing written.
     let err = store
@@ -580,10 +577,7 @@ async fn csms_need_not_be_staff_to_be_assigned(db: &TestDb) {
     let cee = csm(store, "cee").await;
     assert!(!cee.is_staff);
     assert!(store.may_be_assigned(&cee).await.unwrap());
-    let plain = store
-        .create_user(NewUser::new("plain@example.com", "plain"))
-        .await
-        .unwrap();
+    let plain = plain_user(store, "plain@example.com", "plain").await;
     assert!(!store.may_be_assigned(&plain).await.unwrap());
     let client = store.create_client(NewClient::new("Dot")).await.unwrap();
     let a = store.assign(client.id, cee.id, None, "").await.unwrap();
