@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use crate::accounts::{
@@ -24,385 +24,13 @@ use crate::clients::{
 use crate::error::{Error, Result, Rule};
 use crate::events::{ClientCreated, Event};
 use crate::ids::*;
-use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
+use crate::query::{Cond, Page, PageRequest, Sort};
 use crate::store::rows::*;
 
 type Tx = sqlx::Transaction<'static, Db>;
 
-impl Backend {
-    /// The read and the write pool (one pool twice on PostgreSQL), for
-    /// [`Store::pool_stats`](crate::Store::pool_stats).
-    pub(crate) fn pools(&self) -> [&sqlx::Pool<Db>; 2] {
-        [
-            super::AsPool::as_pool(&self.read),
-            super::AsPool::as_pool(&self.write),
-        ]
-    }
-}
-
-/// The current time at the precision both backends store (microseconds).
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-fn not_found(entity: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
-    move |e| match e {
-        sqlx::Error::RowNotFound => Error::NotFound { entity },
-        other => Error::from(other),
-    }
-}
-
-fn bind_value(qb: &mut QueryBuilder<Db>, value: &Value) {
-    match value {
-        Value::Int(v) => qb.push_bind(*v),
-        Value::Bool(v) => qb.push_bind(*v),
-        Value::Text(v) => qb.push_bind(v.clone()),
-        Value::Uuid(v) => qb.push_bind(*v),
-        Value::Time(v) => qb.push_bind(*v),
-    };
-}
-
-/// Whether a condition compares with text holding NUL: no stored text holds one (validation
-/// refuses it, PostgreSQL text cannot hold it), so the condition matches nothing.
-fn compares_nul(cond: &Cond) -> bool {
-    match cond {
-        Cond::Eq(_, Value::Text(t))
-        | Cond::AtLeast(_, Value::Text(t))
-        | Cond::Before(_, Value::Text(t))
-        | Cond::Search(_, t)
-        | Cond::IndexedSearch(_, t, _, _) => t.contains('\0'),
-        _ => false,
-    }
-}
-
-fn push_where(qb: &mut QueryBuilder<Db>, conds: &[Cond]) {
-    for (i, cond) in conds.iter().enumerate() {
-        qb.push(if i == 0 { " WHERE " } else { " AND " });
-        if compares_nul(cond) {
-            qb.push("1 = 0");
-            continue;
-        }
-        match cond {
-            Cond::Eq(col, v) => {
-                qb.push(col).push(" = ");
-                bind_value(qb, v);
-            }
-            Cond::AtLeast(col, v) => {
-                qb.push(col).push(" >= ");
-                bind_value(qb, v);
-            }
-            Cond::Before(col, v) => {
-                qb.push(col).push(" < ");
-                bind_value(qb, v);
-            }
-            Cond::Search(cols, pattern) => push_like(qb, cols, pattern),
-            Cond::AfterDesc(col, v, id) => {
-                qb.push(col).push(" <= ");
-                bind_value(qb, v);
-                qb.push(" AND (").push(col).push(" < ");
-                bind_value(qb, v);
-                qb.push(" OR id < ").push_bind(*id).push(")");
-            }
-            Cond::IndexedSearch(cols, pattern, fts, text) => {
-                push_fts(qb, fts, text);
-                push_like(qb, cols, pattern);
-            }
-        }
-    }
-}
-
-/// `(col LIKE pattern OR …)`, case-insensitive, metacharacters escaped.
-fn push_like(qb: &mut QueryBuilder<Db>, cols: &[&str], pattern: &str) {
-    qb.push("(");
-    for (j, col) in cols.iter().enumerate() {
-        if j > 0 {
-            qb.push(" OR ");
-        }
-        qb.push(col).push(LIKE);
-        qb.push_bind(pattern.to_owned());
-        qb.push(" ESCAPE '\\'");
-    }
-    qb.push(")");
-}
-
-/// On SQLite, `id IN (FTS5 trigram candidates) AND ` before the LIKE that decides; nothing on
-/// PostgreSQL (whose planner uses the trigram indexes for the LIKE itself) or for a text too
-/// short for trigrams.
-fn push_fts(qb: &mut QueryBuilder<Db>, fts: &str, text: &str) {
-    if !FTS_SEARCH {
-        return;
-    }
-    if let Some(phrase) = crate::query::fts_phrase(text) {
-        qb.push("(id IN (SELECT rowid FROM ")
-            .push(fts)
-            .push(" WHERE ")
-            .push(fts)
-            .push(" MATCH ")
-            .push_bind(phrase)
-            .push(")");
-        if fts == "chat_messages_fts" {
-            // Messages are indexed in the background, up to a mark: the rows above it are
-            // few and the LIKE that follows checks them, so the result stays exact.
-            qb.push(" OR id > (SELECT indexed_upto FROM chat_messages_fts_state)");
-        }
-        qb.push(") AND ");
-    }
-}
-
-fn push_order<F: SortField>(qb: &mut QueryBuilder<Db>, sort: Sort<F>) {
-    let dir = if sort.descending {
-        " DESC NULLS FIRST"
-    } else {
-        " ASC NULLS LAST"
-    };
-    qb.push(" ORDER BY ").push(sort.field.column()).push(dir);
-    if sort.field.column() != "id" {
-        qb.push(", id")
-            .push(if sort.descending { " DESC" } else { " ASC" });
-    }
-}
-
-/// Writes an audit entry in the transaction of the change, when the store acts as someone.
-/// Records `event` in the transaction of the change it reports: the seam through which the
-/// activity stream and the webhook outbox learn of client changes (chat messages are reported
-/// by the append batch itself). Called before the change's commit, so an event exists exactly
-/// when its change does.
-async fn emit(tx: &mut Tx, event: &Event) -> Result<()> {
-    record_activity(tx, event).await?;
-    outbox_enqueue(tx, event).await?;
-    Ok(())
-}
-
-/// Ends the client's active assignment and makes `assigned_to` its active assignee, inside `tx`
-/// (whose caller has locked the client row): the assignment row, its audit entry and the
-/// `client.assigned` event. A user that does not exist is a validation error on `field`.
-#[allow(clippy::too_many_arguments)]
-async fn assign_in(
-    tx: &mut Tx,
-    client_id: ClientId,
-    assigned_to: UserId,
-    assigned_by: Option<UserId>,
-    remarks: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    audit: &Audit<'_>,
-    field: &'static str,
-) -> Result<Assignment> {
-    sqlx::query(
-        "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
-         WHERE client_id = $3 AND is_active = $4",
-    )
-    .bind(false)
-    .bind(at)
-    .bind(client_id.0)
-    .bind(true)
-    .execute(&mut **tx)
-    .await?;
-    let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
-        "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
-         remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         RETURNING {ASSIGNMENT_COLS}"
-    )))
-    .bind(client_id.0)
-    .bind(assigned_to.0)
-    .bind(assigned_by.map(|u| u.0))
-    .bind(true)
-    .bind(remarks)
-    .bind(at)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(|e| match e.as_database_error() {
-        Some(db) if db.is_foreign_key_violation() => {
-            Error::invalid(field, Rule::DoesNotExist { id: assigned_to.0 })
-        }
-        _ => Error::from(e),
-    })?;
-    let assignment = Assignment::try_from(row)?;
-    let repr = format!("client {client_id} -> user {assigned_to}");
-    record(
-        tx,
-        audit,
-        AuditAction::Create,
-        "clientassignment",
-        assignment.id,
-        &repr,
-    )
-    .await?;
-    emit(tx, &Event::ClientAssigned(assignment.clone())).await?;
-    Ok(assignment)
-}
-
-async fn record(
-    tx: &mut Tx,
-    audit: &Audit<'_>,
-    action: AuditAction,
-    object_type: &str,
-    object_id: impl ToString,
-    object_repr: &str,
-) -> Result<()> {
-    let Some(actor) = audit.actor else {
-        return Ok(());
-    };
-    let repr: String = object_repr.chars().take(255).collect();
-    // The actor may have just deleted themselves: link only while the user exists.
-    sqlx::query(
-        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
-         object_repr, changes, created_at) \
-         VALUES ((SELECT id FROM users WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(actor.id.0)
-    .bind(&actor.repr)
-    .bind(action.as_str())
-    .bind(object_type)
-    .bind(object_id.to_string())
-    .bind(repr)
-    .bind(sqlx::types::Json(&audit.changes))
-    .bind(now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// A page from `limit + 1` fetched rows (the extra one only says that more follow).
-fn paged<R, T>(mut rows: Vec<R>, limit: i64, total: i64, estimated: bool) -> Result<Page<T>>
-where
-    T: TryFrom<R, Error = Error>,
-{
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let has_next = rows.len() > limit;
-    rows.truncate(limit);
-    Ok(Page {
-        items: rows.into_iter().map(T::try_from).collect::<Result<_>>()?,
-        total: u64::try_from(total).unwrap_or(0),
-        estimated,
-        has_next,
-    })
-}
-
-/// [`record`] for many objects of one kind at once: one multi-row INSERT (a bulk delete of 500
-/// messages is one statement, not 500). Each object is `(id, description, changes)`: its own
-/// changes are recorded when they are an object, the audit's shared changes otherwise.
-async fn record_many(
-    tx: &mut Tx,
-    audit: &Audit<'_>,
-    action: AuditAction,
-    object_type: &str,
-    objects: &[(String, String, serde_json::Value)],
-) -> Result<()> {
-    let Some(actor) = audit.actor else {
-        return Ok(());
-    };
-    if objects.is_empty() {
-        return Ok(());
-    }
-    let at = now();
-    let mut qb = QueryBuilder::<Db>::new(
-        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
-         object_repr, changes, created_at) ",
-    );
-    qb.push("SELECT (SELECT id FROM users WHERE id = ");
-    qb.push_bind(actor.id.0);
-    qb.push("), v.* FROM (");
-    qb.push_values(objects, |mut b, (id, repr, own)| {
-        let changes = if own.is_object() { own } else { &audit.changes };
-        b.push_bind(&actor.repr)
-            .push_bind(action.as_str())
-            .push_bind(object_type)
-            .push_bind(id)
-            .push_bind(repr.chars().take(255).collect::<String>())
-            .push_bind(sqlx::types::Json(changes))
-            .push_bind(at);
-    });
-    qb.push(") AS v");
-    qb.build().execute(&mut **tx).await?;
-    Ok(())
-}
-
-fn preview(text: &str) -> String {
-    text.chars().take(50).collect()
-}
 
 impl Backend {
-    /// `SELECT cols FROM table WHERE conds ORDER BY sort LIMIT/OFFSET` and the matching count.
-    async fn list<R, T, F>(
-        &self,
-        cols: &str,
-        table: &str,
-        conds: &[Cond],
-        sort: Sort<F>,
-        page: PageRequest,
-    ) -> Result<Page<T>>
-    where
-        R: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
-        T: TryFrom<R, Error = Error>,
-        F: SortField,
-    {
-        let (total, estimated) = self
-            .bounded_count(table, conds.is_empty(), |qb| push_where(qb, conds))
-            .await?;
-
-        let mut select = QueryBuilder::<Db>::new(format!("SELECT {cols} FROM {table}"));
-        push_where(&mut select, conds);
-        push_order(&mut select, sort);
-        let limit = page.clamped_limit();
-        select.push(" LIMIT ").push_bind(limit + 1);
-        select.push(" OFFSET ").push_bind(page.clamped_offset());
-        let rows: Vec<R> = select.build_query_as().fetch_all(&self.read).await?;
-        paged(rows, limit, total, estimated)
-    }
-
-    /// The rows of `table` matching the `WHERE` that `filter` pushes, counted exactly up to the
-    /// store's count limit (so a count never reads more rows than that) and estimated beyond:
-    /// from statistics for a whole table, or as the limit + 1 (a lower bound) for a filtered one.
-    async fn bounded_count(
-        &self,
-        table: &str,
-        unfiltered: bool,
-        filter: impl FnOnce(&mut QueryBuilder<Db>),
-    ) -> Result<(i64, bool)> {
-        if unfiltered && ESTIMATE_FIRST {
-            // Statistics that say "far more than the limit" answer at once.
-            if let Some(estimate) = self.estimate_rows(table).await?
-                && estimate > self.count_limit.saturating_mul(2)
-            {
-                return Ok((estimate, true));
-            }
-        }
-        let mut count =
-            QueryBuilder::<Db>::new(format!("SELECT count(*) FROM (SELECT 1 FROM {table}"));
-        filter(&mut count);
-        count
-            .push(" LIMIT ")
-            .push_bind(self.count_limit + 1)
-            .push(") AS bounded");
-        let counted: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
-        if counted <= self.count_limit {
-            return Ok((counted, false));
-        }
-        let estimate = if unfiltered {
-            self.estimate_rows(table).await?
-        } else {
-            None
-        };
-        Ok((estimate.unwrap_or(0).max(counted), true))
-    }
-
-    /// Runs a statement directly (tests only: for states the API cannot produce).
-    #[cfg(test)]
-    pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::query(AssertSqlSafe(sql.to_owned()))
-            .execute(&self.write)
-            .await?
-            .rows_affected())
-    }
-
-    /// Runs a query returning one text column (tests only).
-    #[cfg(test)]
-    pub(crate) async fn fetch_texts(&self, sql: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&self.write)
-            .await?)
-    }
-
     /// Fills `users.email_key` (migration 0004) where it is missing: rows written before the
     /// migration or by the Django import. Computed here in Rust because SQL's `lower()` differs
     /// between the backends ([`crate::email_identity`]). Two existing users with one identity
@@ -873,26 +501,6 @@ impl Backend {
         })
     }
 
-    /// Checks that an optional referenced row exists, as a validation error on `field`.
-    async fn check_ref(
-        tx: &mut Tx,
-        table: &str,
-        field: &'static str,
-        id: Option<i64>,
-    ) -> Result<()> {
-        let Some(id) = id else { return Ok(()) };
-        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM {table} WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(Error::invalid(field, Rule::DoesNotExist { id })),
-        }
-    }
-
     pub(crate) async fn create_user(
         &self,
         clean: &CleanUser,
@@ -1349,7 +957,7 @@ impl Backend {
     ) -> Result<ClientContext> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}", Db::FOR_UPDATE
         )))
         .bind(client_id.0)
         .fetch_optional(&mut *tx)
@@ -1432,7 +1040,7 @@ impl Backend {
     ) -> Result<StageOutcome> {
         let mut tx = self.begin().await?;
         let row: Option<ClientRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}", Db::FOR_UPDATE
         )))
         .bind(client_id.0)
         .fetch_optional(&mut *tx)
@@ -1523,7 +1131,7 @@ impl Backend {
     ) -> Result<Assignment> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}", Db::FOR_UPDATE
         )))
         .bind(client_id.0)
         .fetch_optional(&mut *tx)
@@ -1554,7 +1162,7 @@ impl Backend {
     ) -> Result<Option<Assignment>> {
         let mut tx = self.begin().await?;
         let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}", Db::FOR_UPDATE
         )))
         .bind(client_id.0)
         .fetch_optional(&mut *tx)
@@ -1716,7 +1324,7 @@ impl Backend {
         sorted.sort_unstable();
         sorted.dedup();
         for key in sorted {
-            lock_throttle_key(&mut tx, key).await?;
+            Db::lock_throttle_key(&mut tx, key).await?;
         }
         for (key, max) in keys {
             let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
@@ -1820,13 +1428,6 @@ const ERASED: &str = "[erased]";
 const SESSION_COLS: &str = "session_id, client_id, message_count, first_message_at AS first_sent_at, \
      last_message_at AS last_sent_at, last_message_preview, last_sender_type";
 
-/// `a, b, c` as binds (the caller checks that `ids` is not empty).
-fn push_uuid_list(qb: &mut QueryBuilder<Db>, ids: &[uuid::Uuid]) {
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-}
 
 /// Replaces the description and changes of the audit entries about `object_type` objects
 /// with ids `ids` by `[erased]`; returns how many entries changed.
@@ -2046,7 +1647,7 @@ impl Backend {
         qb.push(") AND last_message_at < ")
             .push_bind(cutoff)
             .push(" ORDER BY session_id")
-            .push(FOR_UPDATE);
+            .push(Db::FOR_UPDATE);
         let locked: Vec<uuid::Uuid> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
         if locked.is_empty() {
             tx.commit().await?;
@@ -2092,7 +1693,7 @@ impl Backend {
     ) -> Result<crate::privacy::ClientErasure> {
         let mut tx = self.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}", Db::FOR_UPDATE
         )))
         .bind(id.0)
         .fetch_optional(&mut *tx)

@@ -12,42 +12,11 @@ const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, atte
 /// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
 /// row goes to one claimer), nothing on SQLite (the single writer serialises claims).
 fn skip_locked() -> &'static str {
-    if FOR_UPDATE.is_empty() {
+    if Db::FOR_UPDATE.is_empty() {
         ""
     } else {
         " FOR UPDATE SKIP LOCKED"
     }
-}
-
-/// Writes one outbox row per active endpoint subscribed to `event`'s kind, in the transaction
-/// of the change it reports (called from `emit`). Nothing when no endpoint subscribes.
-async fn outbox_enqueue(tx: &mut Tx, event: &Event) -> Result<()> {
-    let kind = event.kind();
-    let (session_id, client_id) = match event {
-        Event::MessageCreated(m) => (Some(m.session_id.0), None),
-        Event::ClientCreated(c) => (c.chat_session_id.map(|s| s.0), Some(c.client.id.0)),
-        Event::ClientStageChanged(c) => (None, Some(c.client_id.0)),
-        Event::ClientAssigned(a) => (None, Some(a.client_id.0)),
-    };
-    let payload = serde_json::to_string(event)
-        .map_err(|e| Error::Internal(format!("event serialisation: {e}")))?;
-    let at = crate::webhooks::micros(now());
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, session_id, \
-         client_id, created_at, next_attempt_at, retry_since) \
-         SELECT id, $1, $2, $3, $4, $5, $6, $6, $6 FROM webhook_endpoints \
-         WHERE active AND (event_mask & $7) <> 0",
-    )
-    .bind(crate::webhooks::new_event_id())
-    .bind(kind.as_str())
-    .bind(payload)
-    .bind(session_id)
-    .bind(client_id)
-    .bind(at)
-    .bind(crate::webhooks::kind_bit(kind))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// SQLite's append batch: one outbox row per (message with id in `first..=last`, active
@@ -310,7 +279,7 @@ impl Backend {
              ORDER BY d.next_attempt_at LIMIT $3{}",
             skip_locked()
         );
-        if !FOR_UPDATE.is_empty() {
+        if !Db::FOR_UPDATE.is_empty() {
             use sqlx::{FromRow, Row};
             let mut tx = if done.is_empty() {
                 None
