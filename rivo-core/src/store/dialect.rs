@@ -63,8 +63,6 @@ impl<DB: Database, T: ?Sized> Param<DB> for T where
 
 /// The rows a statement changed, whatever the backend.
 pub(crate) trait RowsAffected {
-    // Only tests' `execute_raw` calls it generically yet; the rest of `common.rs` will.
-    #[allow(dead_code)]
     /// How many rows the statement inserted, updated or deleted.
     fn rows_affected(&self) -> u64;
 }
@@ -200,8 +198,6 @@ pub(crate) trait Dialect:
     ) -> Result<Vec<Mark>>;
 
     /// Brings the session rows up to date after an import wrote messages.
-    // The import calls each backend's own method until it is generic.
-    #[allow(dead_code)]
     fn import_sessions(
         sql: &Sql<Self>,
         tx: &mut Tx<Self>,
@@ -291,7 +287,7 @@ impl Dialect for Postgres {
         sql: &Sql<Self>,
         tx: &mut Tx<Self>,
     ) -> impl Future<Output = Result<()>> + Send {
-        sql.import_sessions(tx)
+        sql.refresh_imported_sessions(tx)
     }
 }
 
@@ -366,6 +362,6 @@ impl Dialect for Sqlite {
         sql: &Sql<Self>,
         tx: &mut Tx<Self>,
     ) -> impl Future<Output = Result<()>> + Send {
-        sql.import_sessions(tx)
+        sql.refresh_imported_sessions(tx)
     }
 }

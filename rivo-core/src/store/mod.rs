@@ -10,7 +10,7 @@ pub(crate) mod dialect;
 pub(crate) mod observe;
 mod postgres;
 pub(crate) mod rows;
-mod sql;
+pub(crate) mod sql;
 mod sqlite;
 #[cfg(test)]
 mod tests;

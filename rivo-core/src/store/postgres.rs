@@ -7,10 +7,7 @@ use ::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use ::sqlx::{Pool, Postgres};
 
 use super::dialect::Dialect;
-use super::sql::{
-    Sql, assign_in, emit, not_found, now, paged, preview, push_fts, push_like, push_uuid_list,
-    push_where, record, record_many, sqlx,
-};
+use super::sql::{Sql, not_found, now, record, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Postgres;
@@ -422,7 +419,7 @@ impl Backend {
 
     /// Recounts every session row from the messages, in the import's transaction (imports
     /// insert messages with their own ids and times, outside the append path).
-    pub(crate) async fn import_sessions(&self, tx: &mut Tx) -> crate::Result<()> {
+    pub(crate) async fn refresh_imported_sessions(&self, tx: &mut Tx) -> crate::Result<()> {
         sqlx::query(
             "INSERT INTO chat_sessions (session_id, client_id, message_count, first_message_at, \
                  last_message_at, last_message_preview, last_sender_type, append_seq) \
@@ -585,7 +582,17 @@ pub(crate) async fn lock_throttle_key(
     Ok(())
 }
 
-include!("common.rs");
-include!("import_common.rs");
+/// A transaction of this backend (the `include!`d files below use it).
+type Tx = sqlx::Transaction<'static, Db>;
+
+// What the `include!`d files below use.
+use sqlx::{AssertSqlSafe, QueryBuilder};
+
+use crate::audit::{Audit, AuditAction};
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result, Rule};
+use crate::ids::*;
+use crate::store::rows::*;
+
 include!("subscribe.rs");
 include!("webhooks_common.rs");

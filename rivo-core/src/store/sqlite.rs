@@ -9,10 +9,7 @@ use ::sqlx::sqlite::{
 };
 
 use super::dialect::Dialect;
-use super::sql::{
-    Sql, assign_in, emit, not_found, now, paged, preview, push_fts, push_like, push_uuid_list,
-    push_where, record, record_many, sqlx,
-};
+use super::sql::{Sql, not_found, now, record, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Sqlite;
@@ -413,7 +410,7 @@ impl Backend {
 
     /// Nothing to do: the insert trigger kept the session rows right row by row. The import
     /// wrote ids of its own: the live-stream marks are forgotten.
-    pub(crate) async fn import_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
+    pub(crate) async fn refresh_imported_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
         if let Ok(mut marks) = self.ext.marks.lock() {
             marks.forget();
         }
@@ -432,7 +429,17 @@ impl Backend {
     }
 }
 
-include!("common.rs");
-include!("import_common.rs");
+/// A transaction of this backend (the `include!`d files below use it).
+type Tx = sqlx::Transaction<'static, Db>;
+
+// What the `include!`d files below use.
+use sqlx::{AssertSqlSafe, QueryBuilder};
+
+use crate::audit::{Audit, AuditAction};
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result, Rule};
+use crate::ids::*;
+use crate::store::rows::*;
+
 include!("subscribe.rs");
 include!("webhooks_common.rs");

@@ -102,15 +102,3 @@ impl Backend {
 }
 
 
-/// Erasure: removes the activity rows of erased sessions (a deleted client's rows go with it by
-/// `ON DELETE CASCADE`). Called from `delete_conversations`, in the erasure's transaction.
-async fn forget_activity(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb = QueryBuilder::<Db>::new("DELETE FROM activity_events WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
-}

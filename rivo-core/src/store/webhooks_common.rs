@@ -40,42 +40,6 @@ async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) ->
     .rows_affected())
 }
 
-/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
-/// created from them).
-async fn outbox_forget_sessions(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb =
-            QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
-}
-
-/// Erasure: deletes the outbox rows carrying data of the client `id`.
-async fn outbox_forget_client(tx: &mut Tx, id: ClientId) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
-            .bind(id.0)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-    )
-}
-
-/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
-async fn outbox_purge_delivered(tx: &mut Tx, before: i64) -> Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
-    )
-    .bind(before)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
-}
-
 /// Records attempts of claimed deliveries and their outcomes and releases the claims, in `tx`
 /// (a worker records the attempts that finished together at once).
 async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Result<()> {

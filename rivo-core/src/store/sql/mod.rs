@@ -6,7 +6,7 @@
 use self::sqlx::{AssertSqlSafe, QueryBuilder};
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::dialect::Dialect;
+use super::dialect::{Dialect, RowsAffected as _};
 use crate::audit::{Audit, AuditAction};
 use crate::clients::Assignment;
 use crate::error::{Error, Result, Rule};
@@ -15,9 +15,16 @@ use crate::ids::{ClientId, UserId};
 use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
 use crate::store::rows::{ASSIGNMENT_COLS, AssignmentRow};
 
+mod accounts;
+mod audit;
+mod chat;
 mod client_views;
+mod clients;
+mod import;
 mod leads;
+mod privacy;
 mod summaries;
+mod tokens;
 
 pub(crate) use summaries::summaries_enqueue;
 
@@ -515,7 +522,6 @@ impl<DB: Dialect> Sql<DB> {
     /// Runs a statement directly (tests only: for states the API cannot produce).
     #[cfg(test)]
     pub(crate) async fn execute_raw(&self, sql: &str) -> Result<u64> {
-        use super::dialect::RowsAffected as _;
         Ok(sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&self.write)
             .await?
@@ -627,4 +633,65 @@ pub(crate) fn skip_locked<DB: Dialect>() -> &'static str {
     } else {
         " FOR UPDATE SKIP LOCKED"
     }
+}
+
+/// Erasure: removes the activity rows of erased sessions (a deleted client's rows go with it by
+/// `ON DELETE CASCADE`). Called from `delete_conversations`, in the erasure's transaction.
+pub(crate) async fn forget_activity<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<DB>::new("DELETE FROM activity_events WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
+/// created from them).
+pub(crate) async fn outbox_forget_sessions<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb =
+            QueryBuilder::<DB>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Erasure: deletes the outbox rows carrying data of the client `id`.
+pub(crate) async fn outbox_forget_client<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    id: ClientId,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
+pub(crate) async fn outbox_purge_delivered<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    before: i64,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
