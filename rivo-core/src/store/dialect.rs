@@ -126,6 +126,8 @@ pub(crate) trait Dialect:
     + for<'j> Is<Json<&'j serde_json::Value>, It: Param<Self>>
     + for<'j> Is<Json<&'j JsonMap>, It = Json<&'j JsonMap>>
     + for<'j> Is<Json<&'j JsonMap>, It: Param<Self>>
+    + Is<Option<i32>, It = Option<i32>>
+    + Is<Option<i32>, It: Param<Self>>
     + Is<Option<i64>, It = Option<i64>>
     + Is<Option<i64>, It: Param<Self>>
     + Is<Option<Uuid>, It = Option<Uuid>>

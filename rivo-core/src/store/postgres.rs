@@ -6,8 +6,7 @@ use std::time::Duration;
 use ::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use ::sqlx::{Pool, Postgres};
 
-use super::dialect::Dialect;
-use super::sql::{Sql, not_found, now, record, sqlx};
+use super::sql::{Sql, Tx, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Postgres;
@@ -399,7 +398,7 @@ impl Backend {
     /// The marks are to be handed to this process's streams after the commit.
     pub(crate) async fn append_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<Db>,
         rows: &[&super::append::NewMessage],
         origin: &str,
     ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
@@ -419,7 +418,7 @@ impl Backend {
 
     /// Recounts every session row from the messages, in the import's transaction (imports
     /// insert messages with their own ids and times, outside the append path).
-    pub(crate) async fn refresh_imported_sessions(&self, tx: &mut Tx) -> crate::Result<()> {
+    pub(crate) async fn refresh_imported_sessions(&self, tx: &mut Tx<Db>) -> crate::Result<()> {
         sqlx::query(
             "INSERT INTO chat_sessions (session_id, client_id, message_count, first_message_at, \
                  last_message_at, last_message_preview, last_sender_type, append_seq) \
@@ -581,18 +580,3 @@ pub(crate) async fn lock_throttle_key(
         .await?;
     Ok(())
 }
-
-/// A transaction of this backend (the `include!`d files below use it).
-type Tx = sqlx::Transaction<'static, Db>;
-
-// What the `include!`d files below use.
-use sqlx::{AssertSqlSafe, QueryBuilder};
-
-use crate::audit::{Audit, AuditAction};
-use crate::chat::ChatMessage;
-use crate::error::{Error, Result, Rule};
-use crate::ids::*;
-use crate::store::rows::*;
-
-include!("subscribe.rs");
-include!("webhooks_common.rs");

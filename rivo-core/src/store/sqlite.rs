@@ -8,8 +8,7 @@ use ::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::dialect::Dialect;
-use super::sql::{Sql, not_found, now, record, sqlx};
+use super::sql::{Sql, Tx, now, outbox_enqueue_messages, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Sqlite;
@@ -313,7 +312,7 @@ impl Backend {
     /// The marks come after the commit ([`Backend::committed_marks`]): none here.
     pub(crate) async fn append_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<Db>,
         rows: &[&super::append::NewMessage],
         _origin: &str,
     ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
@@ -410,7 +409,7 @@ impl Backend {
 
     /// Nothing to do: the insert trigger kept the session rows right row by row. The import
     /// wrote ids of its own: the live-stream marks are forgotten.
-    pub(crate) async fn refresh_imported_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
+    pub(crate) async fn refresh_imported_sessions(&self, _tx: &mut Tx<Db>) -> crate::Result<()> {
         if let Ok(mut marks) = self.ext.marks.lock() {
             marks.forget();
         }
@@ -428,18 +427,3 @@ impl Backend {
         Ok(span)
     }
 }
-
-/// A transaction of this backend (the `include!`d files below use it).
-type Tx = sqlx::Transaction<'static, Db>;
-
-// What the `include!`d files below use.
-use sqlx::{AssertSqlSafe, QueryBuilder};
-
-use crate::audit::{Audit, AuditAction};
-use crate::chat::ChatMessage;
-use crate::error::{Error, Result, Rule};
-use crate::ids::*;
-use crate::store::rows::*;
-
-include!("subscribe.rs");
-include!("webhooks_common.rs");

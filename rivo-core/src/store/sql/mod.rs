@@ -23,8 +23,12 @@ mod clients;
 mod import;
 mod leads;
 mod privacy;
+mod subscribe;
 mod summaries;
 mod tokens;
+mod webhooks;
+
+pub(crate) use webhooks::outbox_enqueue_messages;
 
 pub(crate) use summaries::summaries_enqueue;
 

@@ -1,6 +1,13 @@
-// Webhook storage, written once for both backends: `include!`d by `postgres.rs` and `sqlite.rs`
-// after `common.rs` (whose `Tx`, `Db`, `record`, `FOR_UPDATE` and `now` it uses). The public
-// API and the delivery worker are in `crate::webhooks`. Times are Unix microseconds.
+//! Webhook storage (the public API and the delivery worker are in `crate::webhooks`). Times are
+//! Unix microseconds.
+
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, Tx, not_found, now, record, skip_locked};
+use crate::audit::{Audit, AuditAction};
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result, Rule};
+use crate::store::dialect::RowsAffected as _;
+use crate::store::rows::*;
 
 use crate::webhooks::{AttemptRow, ClaimedRow, DeliveryRow, EndpointRow, Outcome};
 
@@ -9,22 +16,16 @@ const ENDPOINT_COLS: &str =
 const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
      created_at, next_attempt_at, finished_at";
 
-/// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
-/// row goes to one claimer), nothing on SQLite (the single writer serialises claims).
-fn skip_locked() -> &'static str {
-    if Db::FOR_UPDATE.is_empty() {
-        ""
-    } else {
-        " FOR UPDATE SKIP LOCKED"
-    }
-}
-
 /// SQLite's append batch: one outbox row per (message with id in `first..=last`, active
 /// endpoint subscribed to `message.created`), in the batch's transaction. The endpoints are
 /// the outer loop (`CROSS JOIN` fixes SQLite's join order), so with no subscriber it reads no
 /// message. PostgreSQL does the same in `APPEND_BATCH`.
-#[allow(dead_code)]
-async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) -> Result<u64> {
+pub(crate) async fn outbox_enqueue_messages<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    first: i64,
+    last: i64,
+    at: i64,
+) -> Result<u64> {
     Ok(sqlx::query(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, message_id, \
          session_id, created_at, next_attempt_at, retry_since) \
@@ -42,13 +43,16 @@ async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) ->
 
 /// Records attempts of claimed deliveries and their outcomes and releases the claims, in `tx`
 /// (a worker records the attempts that finished together at once).
-async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Result<()> {
+pub(crate) async fn finish_attempts_in<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    done: &[(AttemptRow, Outcome)],
+) -> Result<()> {
     if done.is_empty() {
         return Ok(());
     }
     // Bound the statement's parameters (SQLite: 32,766): 500 rows × 5.
     for chunk in done.chunks(500) {
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
              latency_ms, error) ",
         );
@@ -60,7 +64,7 @@ async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Resu
                 .push_bind(&attempt.error);
         });
         qb.build().execute(&mut **tx).await?;
-        let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
+        let mut qb = QueryBuilder::<DB>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
         let mut first = true;
         for (attempt, outcome) in chunk {
             let (status, next, finished) = match *outcome {
@@ -92,7 +96,7 @@ async fn finish_attempts_in(tx: &mut Tx, done: &[(AttemptRow, Outcome)]) -> Resu
     Ok(())
 }
 
-impl Backend {
+impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn create_webhook(
         &self,
         w: &crate::webhooks::CleanWebhook,
@@ -241,9 +245,9 @@ impl Backend {
                AND (d.locked_until IS NULL OR d.locked_until <= $2) \
                AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.active) \
              ORDER BY d.next_attempt_at LIMIT $3{}",
-            skip_locked()
+            skip_locked::<DB>()
         );
-        if !Db::FOR_UPDATE.is_empty() {
+        if !DB::FOR_UPDATE.is_empty() {
             use sqlx::{FromRow, Row};
             let mut tx = if done.is_empty() {
                 None
@@ -320,7 +324,7 @@ impl Backend {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.payload, d.message_id, \
              d.created_at, d.attempts, d.retry_since, e.url, e.secret \
              FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
@@ -334,7 +338,7 @@ impl Backend {
         let mut claimed: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&mut *tx).await?;
         let message_ids: Vec<i64> = claimed.iter().filter_map(|c| c.message_id).collect();
         if !message_ids.is_empty() {
-            let mut qb = QueryBuilder::<Db>::new(format!(
+            let mut qb = QueryBuilder::<DB>::new(format!(
                 "SELECT {MESSAGE_COLS} FROM chat_messages WHERE id IN ("
             ));
             let mut list = qb.separated(", ");
@@ -401,7 +405,7 @@ impl Backend {
         }
         // The last 20 attempts of each delivery are plenty to show (a delivery retried for
         // days has ~20 anyway with the default backoff cap).
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "SELECT delivery_id, attempted_at, status_code, latency_ms, error FROM (\
              SELECT a.*, row_number() OVER (PARTITION BY delivery_id ORDER BY id DESC) AS rn \
              FROM webhook_attempts a WHERE delivery_id IN (",

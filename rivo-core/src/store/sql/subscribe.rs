@@ -1,8 +1,13 @@
-// Reads and writes of live streams (`crate::streams`), compiled for each backend like
-// `common.rs`. Each backend defines `SESSION_TOKEN`, `GLOBAL_MESSAGES`, `ACTIVITY_EVENTS`,
-// `ACTIVITY_HEAD` and `NOTIFY_ACTIVITY` (the SQL that differs).
+//! Reads of live streams (`crate::streams`); the SQL that differs is in the [`Dialect`].
 
-impl Backend {
+use super::sqlx::{self, AssertSqlSafe};
+use super::{Dialect, Sql};
+use crate::chat::ChatMessage;
+use crate::error::Result;
+use crate::ids::*;
+use crate::store::rows::*;
+
+impl<DB: Dialect> Sql<DB> {
     /// The newest message id of `session`, 0 when it has none.
     pub(crate) async fn session_head(&self, session: SessionId) -> Result<i64> {
         Ok(sqlx::query_scalar(
@@ -15,7 +20,7 @@ impl Backend {
 
     /// The session's live-stream token now (see `crate::streams::Mark`): `SESSION_TOKEN`.
     pub(crate) async fn session_token(&self, session: SessionId) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(Db::SESSION_TOKEN)
+        Ok(sqlx::query_scalar(DB::SESSION_TOKEN)
             .bind(session.0)
             .fetch_one(&self.read)
             .await?)
@@ -43,8 +48,9 @@ impl Backend {
 
     /// Where "now" is in the message and the event log.
     pub(crate) async fn activity_head(&self) -> Result<crate::streams::ActivityCursor> {
-        let (mtx, mid, etx, eid): (i64, i64, i64, i64) =
-            sqlx::query_as(Db::ACTIVITY_HEAD).fetch_one(&self.read).await?;
+        let (mtx, mid, etx, eid): (i64, i64, i64, i64) = sqlx::query_as(DB::ACTIVITY_HEAD)
+            .fetch_one(&self.read)
+            .await?;
         Ok(crate::streams::ActivityCursor {
             messages: crate::streams::Position { tx: mtx, id: mid },
             events: crate::streams::Position { tx: etx, id: eid },
@@ -62,7 +68,7 @@ impl Backend {
         Vec<(crate::streams::Position, ChatMessage)>,
         Vec<(crate::streams::Position, String)>,
     )> {
-        let messages: Vec<(i64, MessageRow)> = sqlx::query(Db::GLOBAL_MESSAGES)
+        let messages: Vec<(i64, MessageRow)> = sqlx::query(DB::GLOBAL_MESSAGES)
             .bind(cursor.messages.tx)
             .bind(cursor.messages.id)
             .bind(limit)
@@ -87,7 +93,7 @@ impl Backend {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let events: Vec<(i64, i64, String)> = sqlx::query_as(Db::ACTIVITY_EVENTS)
+        let events: Vec<(i64, i64, String)> = sqlx::query_as(DB::ACTIVITY_EVENTS)
             .bind(cursor.events.tx)
             .bind(cursor.events.id)
             .bind(limit)
@@ -100,5 +106,3 @@ impl Backend {
         Ok((messages, events))
     }
 }
-
-
