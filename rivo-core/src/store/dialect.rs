@@ -217,6 +217,43 @@ impl HasPool for Sqlite {
     type Pool = sqlx::Pool<Sqlite>;
 }
 
+/// The [`Dialect`] operations that each backend implements as inherent methods of its
+/// `Sql<Self>` of the same name (in `postgres.rs` and `sqlite.rs`).
+macro_rules! backend_methods {
+    () => {
+        fn estimate_rows(
+            sql: &Sql<Self>,
+            table: &str,
+        ) -> impl Future<Output = Result<Option<i64>>> + Send {
+            sql.estimate_rows(table)
+        }
+
+        fn append_in(
+            sql: &Sql<Self>,
+            tx: &mut Tx<Self>,
+            rows: &[&NewMessage],
+            origin: &str,
+        ) -> impl Future<Output = Result<(Vec<ChatMessage>, Vec<Mark>)>> + Send {
+            sql.append_in(tx, rows, origin)
+        }
+
+        fn committed_marks(
+            sql: &Sql<Self>,
+            stored: &[ChatMessage],
+            marks: Vec<Mark>,
+        ) -> Result<Vec<Mark>> {
+            sql.committed_marks(stored, marks)
+        }
+
+        fn import_sessions(
+            sql: &Sql<Self>,
+            tx: &mut Tx<Self>,
+        ) -> impl Future<Output = Result<()>> + Send {
+            sql.refresh_imported_sessions(tx)
+        }
+    };
+}
+
 impl Dialect for Postgres {
     const LIKE: &'static str = " ILIKE ";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
@@ -257,40 +294,11 @@ impl Dialect for Postgres {
         pool.begin()
     }
 
-    fn estimate_rows(
-        sql: &Sql<Self>,
-        table: &str,
-    ) -> impl Future<Output = Result<Option<i64>>> + Send {
-        sql.estimate_rows(table)
-    }
-
     fn lock_throttle_key(tx: &mut Tx<Self>, key: &str) -> impl Future<Output = Result<()>> + Send {
         super::postgres::lock_throttle_key(tx, key)
     }
 
-    fn append_in(
-        sql: &Sql<Self>,
-        tx: &mut Tx<Self>,
-        rows: &[&NewMessage],
-        origin: &str,
-    ) -> impl Future<Output = Result<(Vec<ChatMessage>, Vec<Mark>)>> + Send {
-        sql.append_in(tx, rows, origin)
-    }
-
-    fn committed_marks(
-        sql: &Sql<Self>,
-        stored: &[ChatMessage],
-        marks: Vec<Mark>,
-    ) -> Result<Vec<Mark>> {
-        sql.committed_marks(stored, marks)
-    }
-
-    fn import_sessions(
-        sql: &Sql<Self>,
-        tx: &mut Tx<Self>,
-    ) -> impl Future<Output = Result<()>> + Send {
-        sql.refresh_imported_sessions(tx)
-    }
+    backend_methods!();
 }
 
 impl Dialect for Sqlite {
@@ -330,40 +338,11 @@ impl Dialect for Sqlite {
         pool.begin_with("BEGIN IMMEDIATE")
     }
 
-    fn estimate_rows(
-        sql: &Sql<Self>,
-        table: &str,
-    ) -> impl Future<Output = Result<Option<i64>>> + Send {
-        sql.estimate_rows(table)
-    }
-
     /// Throttle checks are already serialised: every write transaction holds the only writer
     /// connection and starts with `BEGIN IMMEDIATE`.
     async fn lock_throttle_key(_tx: &mut Tx<Self>, _key: &str) -> Result<()> {
         Ok(())
     }
 
-    fn append_in(
-        sql: &Sql<Self>,
-        tx: &mut Tx<Self>,
-        rows: &[&NewMessage],
-        origin: &str,
-    ) -> impl Future<Output = Result<(Vec<ChatMessage>, Vec<Mark>)>> + Send {
-        sql.append_in(tx, rows, origin)
-    }
-
-    fn committed_marks(
-        sql: &Sql<Self>,
-        stored: &[ChatMessage],
-        marks: Vec<Mark>,
-    ) -> Result<Vec<Mark>> {
-        sql.committed_marks(stored, marks)
-    }
-
-    fn import_sessions(
-        sql: &Sql<Self>,
-        tx: &mut Tx<Self>,
-    ) -> impl Future<Output = Result<()>> + Send {
-        sql.refresh_imported_sessions(tx)
-    }
+    backend_methods!();
 }

@@ -3,11 +3,81 @@
 use super::privacy::ERASED;
 use super::sqlx::{self, QueryBuilder};
 use super::{Dialect, Sql, Tx, now};
-use crate::audit::{AuditAction, AuditEntry, AuditFilter, AuditSort};
+use crate::audit::{Audit, AuditAction, AuditEntry, AuditFilter, AuditSort};
 use crate::error::Result;
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::dialect::RowsAffected as _;
 use crate::store::rows::*;
+
+pub(crate) async fn record<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    audit: &Audit<'_>,
+    action: AuditAction,
+    object_type: &str,
+    object_id: impl ToString,
+    object_repr: &str,
+) -> Result<()> {
+    let Some(actor) = audit.actor else {
+        return Ok(());
+    };
+    let repr: String = object_repr.chars().take(255).collect();
+    // The actor may have just deleted themselves: link only while the user exists.
+    sqlx::query(
+        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
+         object_repr, changes, created_at) \
+         VALUES ((SELECT id FROM users WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(actor.id.0)
+    .bind(&actor.repr)
+    .bind(action.as_str())
+    .bind(object_type)
+    .bind(object_id.to_string())
+    .bind(repr)
+    .bind(sqlx::types::Json(&audit.changes))
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// [`record`] for many objects of one kind at once: one multi-row INSERT (a bulk delete of 500
+/// messages is one statement, not 500). Each object is `(id, description, changes)`: its own
+/// changes are recorded when they are an object, the audit's shared changes otherwise.
+pub(crate) async fn record_many<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    audit: &Audit<'_>,
+    action: AuditAction,
+    object_type: &str,
+    objects: &[(String, String, serde_json::Value)],
+) -> Result<()> {
+    let Some(actor) = audit.actor else {
+        return Ok(());
+    };
+    if objects.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    let mut qb = QueryBuilder::<DB>::new(
+        "INSERT INTO audit_log (actor_id, actor_repr, action, object_type, object_id, \
+         object_repr, changes, created_at) ",
+    );
+    qb.push("SELECT (SELECT id FROM users WHERE id = ");
+    qb.push_bind(actor.id.0);
+    qb.push("), v.* FROM (");
+    qb.push_values(objects, |mut b, (id, repr, own)| {
+        let changes = if own.is_object() { own } else { &audit.changes };
+        b.push_bind(&actor.repr)
+            .push_bind(action.as_str())
+            .push_bind(object_type)
+            .push_bind(id)
+            .push_bind(repr.chars().take(255).collect::<String>())
+            .push_bind(sqlx::types::Json(changes))
+            .push_bind(at);
+    });
+    qb.push(") AS v");
+    qb.build().execute(&mut **tx).await?;
+    Ok(())
+}
 
 /// Replaces the description and changes of the audit entries about `object_type` objects
 /// with ids `ids` by `[erased]`; returns how many entries changed.

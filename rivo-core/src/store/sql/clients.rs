@@ -1,18 +1,76 @@
 //! Clients, their contexts, stage history and assignments.
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, assign_in, emit, not_found, now, record};
+use super::{Dialect, Sql, Tx, emit, not_found, now, record};
 use crate::audit::{Audit, AuditAction};
 use crate::clients::{
     Assignment, AssignmentFilter, CleanClient, Client, ClientContext, ClientFilter, ClientSort,
     ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange,
     StageChangeFilter, StageOutcome,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Rule};
 use crate::events::{ClientCreated, Event};
 use crate::ids::*;
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::rows::*;
+
+/// Ends the client's active assignment and makes `assigned_to` its active assignee, inside `tx`
+/// (whose caller has locked the client row): the assignment row, its audit entry and the
+/// `client.assigned` event. A user that does not exist is a validation error on `field`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn assign_in<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    client_id: ClientId,
+    assigned_to: UserId,
+    assigned_by: Option<UserId>,
+    remarks: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    audit: &Audit<'_>,
+    field: &'static str,
+) -> Result<Assignment> {
+    sqlx::query(
+        "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
+         WHERE client_id = $3 AND is_active = $4",
+    )
+    .bind(false)
+    .bind(at)
+    .bind(client_id.0)
+    .bind(true)
+    .execute(&mut **tx)
+    .await?;
+    let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
+        "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
+         remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         RETURNING {ASSIGNMENT_COLS}"
+    )))
+    .bind(client_id.0)
+    .bind(assigned_to.0)
+    .bind(assigned_by.map(|u| u.0))
+    .bind(true)
+    .bind(remarks)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| match e.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => {
+            Error::invalid(field, Rule::DoesNotExist { id: assigned_to.0 })
+        }
+        _ => Error::from(e),
+    })?;
+    let assignment = Assignment::try_from(row)?;
+    let repr = format!("client {client_id} -> user {assigned_to}");
+    record(
+        tx,
+        audit,
+        AuditAction::Create,
+        "clientassignment",
+        assignment.id,
+        &repr,
+    )
+    .await?;
+    emit(tx, &Event::ClientAssigned(assignment.clone())).await?;
+    Ok(assignment)
+}
 
 impl<DB: Dialect> Sql<DB> {
     /// `(id, text)` pairs of `table` for `ids`, in one query (`column` chosen by rivo-core).

@@ -1,11 +1,58 @@
 //! Reads of live streams (`crate::streams`); the SQL that differs is in the [`Dialect`].
 
-use super::sqlx::{self, AssertSqlSafe};
-use super::{Dialect, Sql};
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, Tx, now, push_uuid_list};
 use crate::chat::ChatMessage;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::ids::*;
+use crate::store::dialect::RowsAffected as _;
 use crate::store::rows::*;
+
+/// Writes a client event to the activity log in the change's transaction (and, on PostgreSQL,
+/// queues the wake-up `NOTIFY`, sent at commit). Message events are not written here: the
+/// activity stream reads them from `chat_messages` itself.
+pub(crate) async fn record_activity<DB: Dialect>(tx: &mut Tx<DB>, event: &Event) -> Result<()> {
+    let (client_id, session_id) = match event {
+        Event::MessageCreated(_) => return Ok(()),
+        Event::ClientCreated(c) => (c.client.id.0, c.chat_session_id.map(|s| s.0)),
+        Event::ClientStageChanged(s) => (s.client_id.0, None),
+        Event::ClientAssigned(a) => (a.client_id.0, None),
+    };
+    let payload = serde_json::to_string(event)
+        .map_err(|e| Error::Internal(format!("event not serialisable: {e}")))?;
+    sqlx::query(
+        "INSERT INTO activity_events (kind, client_id, session_id, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(event.kind().as_str())
+    .bind(client_id)
+    .bind(session_id)
+    .bind(payload)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    if let Some(notify) = DB::NOTIFY_ACTIVITY {
+        sqlx::query(notify).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Erasure: removes the activity rows of erased sessions (a deleted client's rows go with it by
+/// `ON DELETE CASCADE`). Called from `delete_conversations`, in the erasure's transaction.
+pub(crate) async fn forget_activity<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<DB>::new("DELETE FROM activity_events WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
 
 impl<DB: Dialect> Sql<DB> {
     /// The newest message id of `session`, 0 when it has none.

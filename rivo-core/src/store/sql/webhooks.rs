@@ -2,14 +2,101 @@
 //! Unix microseconds.
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, Tx, not_found, now, record, skip_locked};
+use super::{Dialect, Sql, Tx, not_found, now, push_uuid_list, record};
 use crate::audit::{Audit, AuditAction};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result, Rule};
+use crate::events::Event;
+use crate::ids::*;
 use crate::store::dialect::RowsAffected as _;
 use crate::store::rows::*;
-
 use crate::webhooks::{AttemptRow, ClaimedRow, DeliveryRow, EndpointRow, Outcome};
+
+/// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
+/// row goes to one claimer), nothing on SQLite (the single writer serialises claims).
+pub(crate) fn skip_locked<DB: Dialect>() -> &'static str {
+    if DB::FOR_UPDATE.is_empty() {
+        ""
+    } else {
+        " FOR UPDATE SKIP LOCKED"
+    }
+}
+
+/// Writes one outbox row per active endpoint subscribed to `event`'s kind, in the transaction
+/// of the change it reports (called from `emit`). Nothing when no endpoint subscribes.
+pub(crate) async fn outbox_enqueue<DB: Dialect>(tx: &mut Tx<DB>, event: &Event) -> Result<()> {
+    let kind = event.kind();
+    let (session_id, client_id) = match event {
+        Event::MessageCreated(m) => (Some(m.session_id.0), None),
+        Event::ClientCreated(c) => (c.chat_session_id.map(|s| s.0), Some(c.client.id.0)),
+        Event::ClientStageChanged(c) => (None, Some(c.client_id.0)),
+        Event::ClientAssigned(a) => (None, Some(a.client_id.0)),
+    };
+    let payload = serde_json::to_string(event)
+        .map_err(|e| Error::Internal(format!("event serialisation: {e}")))?;
+    let at = crate::webhooks::micros(now());
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, session_id, \
+         client_id, created_at, next_attempt_at, retry_since) \
+         SELECT id, $1, $2, $3, $4, $5, $6, $6, $6 FROM webhook_endpoints \
+         WHERE active AND (event_mask & $7) <> 0",
+    )
+    .bind(crate::webhooks::new_event_id())
+    .bind(kind.as_str())
+    .bind(payload)
+    .bind(session_id)
+    .bind(client_id)
+    .bind(at)
+    .bind(crate::webhooks::kind_bit(kind))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
+/// created from them).
+pub(crate) async fn outbox_forget_sessions<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb =
+            QueryBuilder::<DB>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Erasure: deletes the outbox rows carrying data of the client `id`.
+pub(crate) async fn outbox_forget_client<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    id: ClientId,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
+pub(crate) async fn outbox_purge_delivered<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    before: i64,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
 
 const ENDPOINT_COLS: &str =
     "id, url, secret, event_mask, active, description, created_at, updated_at";
