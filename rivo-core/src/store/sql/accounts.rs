@@ -10,11 +10,11 @@ use crate::accounts::{
 };
 use crate::audit::{Audit, AuditAction};
 use crate::error::{Error, Result};
-use crate::ids::*;
+use crate::ids::{RoleId, UserId};
 use crate::query::{Page, PageRequest, Sort};
-use crate::store::rows::*;
+use crate::store::rows::{CredentialsRow, ROLE_COLS, RoleRow, USER_COLS, UserRow};
 
-/// A role row kept as is through [`Backend::list`], to attach permissions afterwards.
+/// A role row kept as is through [`Sql::list`], to attach permissions afterwards.
 pub(super) struct RoleRowOk(pub(super) RoleRow);
 
 impl TryFrom<RoleRow> for RoleRowOk {

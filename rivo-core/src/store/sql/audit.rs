@@ -7,7 +7,7 @@ use crate::audit::{Audit, AuditAction, AuditEntry, AuditFilter, AuditSort};
 use crate::error::Result;
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::dialect::RowsAffected as _;
-use crate::store::rows::*;
+use crate::store::rows::{AUDIT_COLS, AuditRow};
 
 pub(crate) async fn record<DB: Dialect>(
     tx: &mut Tx<DB>,

@@ -9,10 +9,10 @@ use crate::chat::{
     ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter, SessionSummary,
 };
 use crate::error::{Error, Result};
-use crate::ids::*;
+use crate::ids::{ClientId, MessageId, SessionId};
 use crate::query::{Cond, Page, PageRequest, Sort};
 use crate::store::dialect::RowsAffected as _;
-use crate::store::rows::*;
+use crate::store::rows::{MESSAGE_COLS, MessageRow, SessionRow};
 
 pub(super) const SESSION_COLS: &str = "session_id, client_id, message_count, first_message_at AS first_sent_at, \
      last_message_at AS last_sent_at, last_message_preview, last_sender_type";

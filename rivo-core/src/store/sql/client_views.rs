@@ -8,8 +8,8 @@ use crate::audit::{Audit, AuditAction};
 use crate::clients::{Client, Stage, StageChange};
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::ids::*;
-use crate::store::rows::*;
+use crate::ids::ClientId;
+use crate::store::rows::{CLIENT_COLS, ClientRow, STAGE_CHANGE_COLS, StageChangeRow};
 
 use crate::client_views::{
     AssignmentChange, CleanEdit, ClientDetail, ClientOverview, HistoryEntry, OverviewFilter,

@@ -10,9 +10,12 @@ use crate::clients::{
 };
 use crate::error::{Error, Result, Rule};
 use crate::events::{ClientCreated, Event};
-use crate::ids::*;
+use crate::ids::{ClientId, ContextId, UserId};
 use crate::query::{Page, PageRequest, Sort};
-use crate::store::rows::*;
+use crate::store::rows::{
+    ASSIGNMENT_COLS, AssignmentRow, CLIENT_COLS, CONTEXT_COLS, ClientRow, ContextRow,
+    STAGE_CHANGE_COLS, StageChangeRow,
+};
 
 /// Ends the client's active assignment and makes `assigned_to` its active assignee, inside `tx`
 /// (whose caller has locked the client row): the assignment row, its audit entry and the

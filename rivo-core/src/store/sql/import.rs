@@ -8,7 +8,7 @@ use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, Tx};
 use crate::clients::Stage;
 use crate::error::{Error, Result, Rule};
-use crate::ids::*;
+use crate::ids::UserId;
 use crate::store::dialect::RowsAffected as _;
 
 impl<DB: Dialect> Sql<DB> {

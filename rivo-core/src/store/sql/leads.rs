@@ -7,8 +7,8 @@ use super::{Dialect, Sql, Tx, emit, now, summaries_enqueue};
 use crate::clients::{Assignment, Client, Stage};
 use crate::error::{Error, Result};
 use crate::events::{ClientCreated, Event};
-use crate::ids::*;
-use crate::store::rows::*;
+use crate::ids::{ClientId, SessionId};
+use crate::store::rows::{ASSIGNMENT_COLS, AssignmentRow, CLIENT_COLS, ClientRow};
 
 use crate::leads::{AssignmentRule, Captured, LeadCaptureOptions};
 

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::audit::AuditAction;
 use crate::error::{Error, Result};
-use crate::ids::*;
+use crate::ids::{ClientId, SessionId};
 use crate::store::dialect::RowsAffected as _;
 
 /// What an erased object's earlier audit entries keep in place of their description.

@@ -5,9 +5,9 @@ use super::{Dialect, Sql, Tx, now, push_uuid_list};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::Event;
-use crate::ids::*;
+use crate::ids::SessionId;
 use crate::store::dialect::RowsAffected as _;
-use crate::store::rows::*;
+use crate::store::rows::{MESSAGE_COLS, MessageRow};
 
 /// Writes a client event to the activity log in the change's transaction (and, on PostgreSQL,
 /// queues the wake-up `NOTIFY`, sent at commit). Message events are not written here: the

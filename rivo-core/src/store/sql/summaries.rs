@@ -6,8 +6,8 @@ use crate::audit::{Audit, AuditAction};
 use crate::chat::ChatMessage;
 use crate::clients::ClientContext;
 use crate::error::{Error, Result};
-use crate::ids::*;
-use crate::store::rows::*;
+use crate::ids::ClientId;
+use crate::store::rows::{CONTEXT_COLS, ContextRow, MESSAGE_COLS, MessageRow};
 
 use crate::summaries::{ClaimedJob, JobRow, SummaryReason};
 

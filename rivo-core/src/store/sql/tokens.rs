@@ -6,9 +6,9 @@ use super::sqlx::{self, AssertSqlSafe};
 use super::{Dialect, Sql, now, outbox_purge_delivered};
 use crate::accounts::User;
 use crate::error::{Error, Result};
-use crate::ids::*;
+use crate::ids::UserId;
 use crate::store::dialect::RowsAffected as _;
-use crate::store::rows::*;
+use crate::store::rows::{USER_COLS, UserRow};
 
 impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn insert_token(

@@ -7,9 +7,9 @@ use crate::audit::{Audit, AuditAction};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result, Rule};
 use crate::events::Event;
-use crate::ids::*;
+use crate::ids::ClientId;
 use crate::store::dialect::RowsAffected as _;
-use crate::store::rows::*;
+use crate::store::rows::{MESSAGE_COLS, MessageRow};
 use crate::webhooks::{AttemptRow, ClaimedRow, DeliveryRow, EndpointRow, Outcome};
 
 /// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
