@@ -32,6 +32,8 @@ use crate::clients::Stage;
 use crate::django_hash::{self, HashKind};
 use crate::error::{Error, Result, Rule};
 use crate::ids::{SessionId, UserId};
+use crate::store::dialect::Dialect;
+use crate::store::sql::{Sql, Tx};
 use crate::store::{Backend, BackendKind, Store, dispatch};
 
 /// Rows per read from the source and per INSERT into the target (16 columns at most, far below
@@ -328,40 +330,6 @@ fn context_object(value: Option<Json>) -> Map<String, Json> {
     }
 }
 
-/// The target's transaction for one table group, on whichever backend the store runs on.
-enum TargetTx {
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-}
-
-/// Calls an `import_*` method of the store's backend with the group's transaction.
-macro_rules! on_target {
-    ($store:expr, $tx:expr, $method:ident ( $($arg:expr),* $(,)? )) => {
-        match (&$store.backend, &mut $tx) {
-            (Backend::Postgres(b), TargetTx::Postgres(tx)) => b.$method(tx, $($arg),*).await,
-            (Backend::Sqlite(b), TargetTx::Sqlite(tx)) => b.$method(tx, $($arg),*).await,
-            _ => Err(Error::Internal("import: transaction of another backend".into())),
-        }
-    };
-}
-
-impl TargetTx {
-    async fn begin(store: &Store) -> Result<Self> {
-        Ok(match &store.backend {
-            Backend::Postgres(b) => TargetTx::Postgres(b.import_begin().await?),
-            Backend::Sqlite(b) => TargetTx::Sqlite(b.import_begin().await?),
-        })
-    }
-
-    async fn commit(self) -> Result<()> {
-        match self {
-            TargetTx::Postgres(tx) => tx.commit().await?,
-            TargetTx::Sqlite(tx) => tx.commit().await?,
-        }
-        Ok(())
-    }
-}
-
 /// Copies the original Django app's database at `source_url` (PostgreSQL) into `target`.
 ///
 /// `target` must be migrated. Unless [`ImportOptions::merge`] is set, it must hold no users,
@@ -433,15 +401,20 @@ pub async fn import_django(
                 ),
             )))
         })??;
-    let result = run(&mut conn, target, options).await;
+    // One generic path per backend: `run` and everything below it is written once over `DB`.
+    let result = match &target.backend {
+        Backend::Postgres(b) => run(&mut conn, b, target.kind(), options).await,
+        Backend::Sqlite(b) => run(&mut conn, b, target.kind(), options).await,
+    };
     // A failed close changes nothing: the snapshot was only read.
     let _ = conn.close().await;
     result
 }
 
-async fn run(
+async fn run<DB: Dialect>(
     conn: &mut PgConnection,
-    target: &Store,
+    target: &Sql<DB>,
+    kind: BackendKind,
     options: ImportOptions,
 ) -> Result<ImportReport> {
     let mut src = conn
@@ -449,14 +422,14 @@ async fn run(
         .await?;
     let schema = check_source(&mut src).await?;
     let mut report = ImportReport {
-        target: target.kind(),
+        target: kind,
         merge: options.merge,
         tables: Vec::new(),
         ignored_permissions: Vec::new(),
         groups: Vec::new(),
         unusable_passwords: Vec::new(),
     };
-    let mut ignored: BTreeMap<String, u64> = sqlx::query_scalar::<_, String>(
+    let mut ignored: BTreeMap<String, u64> = sqlx::query_scalar::<sqlx::Postgres, String>(
         "SELECT ct.app_label || '.' || p.codename FROM auth_permission p \
          JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY 1",
     )
@@ -480,9 +453,10 @@ async fn run(
     import_clients(&mut src, &schema, target, options, &mut report).await?;
     report_groups(&mut src, &schema, &mut report).await?;
     if schema.tokens {
-        let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM authtoken_token")
-            .fetch_one(&mut *src)
-            .await?;
+        let tokens: i64 =
+            sqlx::query_scalar::<sqlx::Postgres, i64>("SELECT count(*) FROM authtoken_token")
+                .fetch_one(&mut *src)
+                .await?;
         // DRF's permanent clear-text tokens are not carried over: everyone logs in again.
         let line = count(&mut report, "authtoken_token", "-");
         line.read = tokens as u64;
@@ -750,9 +724,9 @@ async fn read_grants(src: &mut PgConnection, sql: &'static str) -> Result<Vec<(i
     Ok(sqlx::query_as(sql).fetch_all(&mut *src).await?)
 }
 
-async fn import_grants(
-    target: &Store,
-    tx: &mut TargetTx,
+async fn import_grants<DB: Dialect>(
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
     grants: Vec<(i64, String)>,
     imported_owners: &HashSet<i64>,
     ignored: &mut BTreeMap<String, u64>,
@@ -773,22 +747,24 @@ async fn import_grants(
         }
     }
     for batch in known.chunks(CHUNK as usize) {
-        let inserted = on_target!(target, *tx, import_grants(table, owner_column, batch))?;
+        let inserted = target
+            .import_grants(&mut *tx, table, owner_column, batch)
+            .await?;
         line.imported += inserted;
         line.skipped += batch.len() as u64 - inserted;
     }
     Ok(())
 }
 
-async fn import_accounts(
+async fn import_accounts<DB: Dialect>(
     src: &mut PgConnection,
     schema: &SourceSchema,
-    target: &Store,
+    target: &Sql<DB>,
     options: ImportOptions,
     report: &mut ImportReport,
     ignored: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
-    let mut tx = TargetTx::begin(target).await?;
+    let mut tx = target.import_begin().await?;
     for (source, table) in [
         ("account_role", "roles"),
         ("account_role_permissions", "role_permissions"),
@@ -817,17 +793,15 @@ async fn import_accounts(
         after = last.id;
         if options.merge {
             let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
-            let present = on_target!(
-                target,
-                tx,
-                import_present("roles", "name", false, false, &names)
-            )?;
+            let present = target
+                .import_present(&mut tx, "roles", "name", false, false, &names)
+                .await?;
             let keys = rows.iter().map(|r| (r.id, r.name.as_str()));
             if let Some(e) = first_clash("account_role", "name", &present, keys) {
                 return Err(e);
             }
         }
-        let inserted: Vec<i64> = on_target!(target, tx, import_roles(&rows))?;
+        let inserted: Vec<i64> = target.import_roles(&mut tx, &rows).await?;
         let line = count(report, "account_role", "roles");
         line.read += rows.len() as u64;
         line.imported += inserted.len() as u64;
@@ -890,27 +864,23 @@ async fn import_accounts(
         }
         if options.merge {
             let emails: Vec<String> = rows.iter().map(|r| r.email.clone()).collect();
-            let present = on_target!(
-                target,
-                tx,
-                import_present("users", "email", true, false, &emails)
-            )?;
+            let present = target
+                .import_present(&mut tx, "users", "email", true, false, &emails)
+                .await?;
             let keys = rows.iter().map(|r| (r.id, r.email.as_str()));
             if let Some(e) = first_clash("account_user", "email", &present, keys) {
                 return Err(e);
             }
             let names: Vec<String> = rows.iter().map(|r| r.username.clone()).collect();
-            let present = on_target!(
-                target,
-                tx,
-                import_present("users", "username", false, false, &names)
-            )?;
+            let present = target
+                .import_present(&mut tx, "users", "username", false, false, &names)
+                .await?;
             let keys = rows.iter().map(|r| (r.id, r.username.as_str()));
             if let Some(e) = first_clash("account_user", "username", &present, keys) {
                 return Err(e);
             }
         }
-        let inserted: Vec<i64> = on_target!(target, tx, import_users(&rows))?;
+        let inserted: Vec<i64> = target.import_users(&mut tx, &rows).await?;
         let inserted: HashSet<i64> = inserted.into_iter().collect();
         created_by.extend(
             rows.iter()
@@ -924,7 +894,7 @@ async fn import_accounts(
         users_imported.extend(inserted);
     }
     // Users were written without `created_by`, so creators need not come first.
-    on_target!(target, tx, import_user_created_by(&created_by))?;
+    target.import_user_created_by(&mut tx, &created_by).await?;
     let grants = read_grants(
         src,
         "SELECT up.user_id::bigint, ct.app_label || '.' || p.codename \
@@ -944,19 +914,21 @@ async fn import_accounts(
     )
     .await?;
 
-    on_target!(target, tx, import_reset_ids(&["roles", "users"]))?;
+    target
+        .import_reset_ids(&mut tx, &["roles", "users"])
+        .await?;
     tx.commit().await?;
     tracing::info!("imported accounts");
     Ok(())
 }
 
-async fn import_chat(
+async fn import_chat<DB: Dialect>(
     src: &mut PgConnection,
     schema: &SourceSchema,
-    target: &Store,
+    target: &Sql<DB>,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let mut tx = TargetTx::begin(target).await?;
+    let mut tx = target.import_begin().await?;
     count(report, "chat_chathistory", "chat_messages");
     let mut after = 0;
     loop {
@@ -979,27 +951,27 @@ async fn import_chat(
             .into_iter()
             .map(SrcMessage::try_from)
             .collect::<Result<_>>()?;
-        let inserted = on_target!(target, tx, import_messages(&rows))?;
+        let inserted = target.import_messages(&mut tx, &rows).await?;
         let line = count(report, "chat_chathistory", "chat_messages");
         line.read += rows.len() as u64;
         line.imported += inserted;
         line.skipped += rows.len() as u64 - inserted;
     }
-    on_target!(target, tx, import_reset_ids(&["chat_messages"]))?;
-    on_target!(target, tx, import_sessions())?;
+    target.import_reset_ids(&mut tx, &["chat_messages"]).await?;
+    target.import_sessions(&mut tx).await?;
     tx.commit().await?;
     tracing::info!("imported chat history");
     Ok(())
 }
 
-async fn import_clients(
+async fn import_clients<DB: Dialect>(
     src: &mut PgConnection,
     schema: &SourceSchema,
-    target: &Store,
+    target: &Sql<DB>,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let mut tx = TargetTx::begin(target).await?;
+    let mut tx = target.import_begin().await?;
 
     count(report, "client_client", "clients");
     let mut after = 0;
@@ -1018,7 +990,7 @@ async fn import_clients(
             .into_iter()
             .map(SrcClient::try_from)
             .collect::<Result<_>>()?;
-        let inserted = on_target!(target, tx, import_clients(&rows))?;
+        let inserted = target.import_clients(&mut tx, &rows).await?;
         let line = count(report, "client_client", "clients");
         line.read += rows.len() as u64;
         line.imported += inserted;
@@ -1049,7 +1021,7 @@ async fn import_clients(
             .into_iter()
             .map(SrcStageChange::try_from)
             .collect::<Result<_>>()?;
-        let inserted = on_target!(target, tx, import_stage_changes(&rows))?;
+        let inserted = target.import_stage_changes(&mut tx, &rows).await?;
         let line = count(report, "client_clientstagehistory", "client_stage_history");
         line.read += rows.len() as u64;
         line.imported += inserted;
@@ -1078,11 +1050,16 @@ async fn import_clients(
                 .map(|r| (r.id, r.client_id.to_string()))
                 .collect();
             let clients: Vec<String> = active.iter().map(|(_, c)| c.clone()).collect();
-            let present = on_target!(
-                target,
-                tx,
-                import_present("client_assignments", "client_id", false, true, &clients)
-            )?;
+            let present = target
+                .import_present(
+                    &mut tx,
+                    "client_assignments",
+                    "client_id",
+                    false,
+                    true,
+                    &clients,
+                )
+                .await?;
             let keys = active.iter().map(|(id, k)| (*id, k.as_str()));
             if let Some(e) = first_clash(
                 "client_clientassignment",
@@ -1093,33 +1070,34 @@ async fn import_clients(
                 return Err(e);
             }
         }
-        let inserted = on_target!(target, tx, import_assignments(&rows))?;
+        let inserted = target.import_assignments(&mut tx, &rows).await?;
         let line = count(report, "client_clientassignment", "client_assignments");
         line.read += rows.len() as u64;
         line.imported += inserted;
         line.skipped += rows.len() as u64 - inserted;
     }
 
-    on_target!(
-        target,
-        tx,
-        import_reset_ids(&[
-            "clients",
-            "client_contexts",
-            "client_stage_history",
-            "client_assignments"
-        ])
-    )?;
+    target
+        .import_reset_ids(
+            &mut tx,
+            &[
+                "clients",
+                "client_contexts",
+                "client_stage_history",
+                "client_assignments",
+            ],
+        )
+        .await?;
     tx.commit().await?;
     tracing::info!("imported clients");
     Ok(())
 }
 
 /// Contexts of the 898bd7e schema: the `client_context` table.
-async fn import_context_table(
+async fn import_context_table<DB: Dialect>(
     src: &mut PgConnection,
-    target: &Store,
-    tx: &mut TargetTx,
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
@@ -1143,11 +1121,16 @@ async fn import_context_table(
             .collect::<Result<_>>()?;
         if options.merge {
             let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = on_target!(
-                target,
-                *tx,
-                import_present("client_contexts", "client_id", false, false, &clients)
-            )?;
+            let present = target
+                .import_present(
+                    &mut *tx,
+                    "client_contexts",
+                    "client_id",
+                    false,
+                    false,
+                    &clients,
+                )
+                .await?;
             let keys: Vec<(i64, String)> = rows
                 .iter()
                 .map(|r| (r.id, r.client_id.to_string()))
@@ -1157,7 +1140,7 @@ async fn import_context_table(
                 return Err(e);
             }
         }
-        let inserted = on_target!(target, *tx, import_contexts(&rows))?;
+        let inserted = target.import_contexts(&mut *tx, &rows).await?;
         let line = count(report, "client_context", "client_contexts");
         line.read += rows.len() as u64;
         line.imported += inserted;
@@ -1171,11 +1154,11 @@ async fn import_context_table(
 /// is the client's oldest (the original's `_get_client`: a session belongs to the client of its
 /// oldest linked message). A client with neither gets no context row. The row keeps the client's
 /// id and times.
-async fn import_client_contexts(
+async fn import_client_contexts<DB: Dialect>(
     src: &mut PgConnection,
     schema: &SourceSchema,
-    target: &Store,
-    tx: &mut TargetTx,
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
@@ -1230,11 +1213,16 @@ async fn import_client_contexts(
             .collect();
         if options.merge {
             let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = on_target!(
-                target,
-                *tx,
-                import_present("client_contexts", "client_id", false, false, &clients)
-            )?;
+            let present = target
+                .import_present(
+                    &mut *tx,
+                    "client_contexts",
+                    "client_id",
+                    false,
+                    false,
+                    &clients,
+                )
+                .await?;
             let keys: Vec<(i64, String)> = rows
                 .iter()
                 .map(|r| (r.id, r.client_id.to_string()))
@@ -1244,7 +1232,7 @@ async fn import_client_contexts(
                 return Err(e);
             }
         }
-        let inserted = on_target!(target, *tx, import_contexts(&rows))?;
+        let inserted = target.import_contexts(&mut *tx, &rows).await?;
         let line = count(report, T, "client_contexts");
         line.read += rows.len() as u64;
         line.imported += inserted;

@@ -6,9 +6,11 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 pub(crate) mod append;
+pub(crate) mod dialect;
 pub(crate) mod observe;
 mod postgres;
 pub(crate) mod rows;
+pub(crate) mod sql;
 mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -6,23 +6,17 @@ use std::time::Duration;
 use ::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use ::sqlx::{Pool, Postgres};
 
+use super::sql::{Sql, Tx, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Postgres;
 
-const LIKE: &str = " ILIKE ";
-const FOR_UPDATE: &str = " FOR UPDATE";
-/// Substring search needs no rewriting: the planner uses the pg_trgm GIN indexes.
-const FTS_SEARCH: bool = false;
-/// The planner's row estimate (kept current by autovacuum) answers an unfiltered count of a big
-/// table without reading it.
-const ESTIMATE_FIRST: bool = true;
+/// The PostgreSQL backend: the shared SQL on PostgreSQL's pools.
+pub(crate) type Backend = Sql<Postgres>;
 
+/// PostgreSQL's own state of a [`Backend`].
 #[derive(Debug, Clone)]
-pub(crate) struct Backend {
-    read: PgPool,
-    write: PgPool,
-    count_limit: i64,
+pub(crate) struct PgExt {
     /// Behind a transaction-mode pooler ([`StoreOptions::transaction_pooler`]).
     pooler: bool,
 }
@@ -33,7 +27,7 @@ pub(crate) struct Backend {
 /// may hand the server connection to another client (`unnamed prepared statement does not
 /// exist`). Inside a transaction the pooler keeps the server connection.
 #[derive(Debug, Clone)]
-struct PgPool {
+pub(crate) struct PgPool {
     pool: Pool<Db>,
     wrap: bool,
 }
@@ -45,7 +39,7 @@ impl super::AsPool<Db> for PgPool {
 }
 
 impl PgPool {
-    async fn begin(&self) -> Result<::sqlx::Transaction<'static, Db>, ::sqlx::Error> {
+    pub(crate) async fn begin(&self) -> Result<::sqlx::Transaction<'static, Db>, ::sqlx::Error> {
         self.pool.begin().await
     }
 
@@ -150,87 +144,6 @@ fn strip_pooler_param(url: &str) -> (String, bool) {
     }
 }
 
-/// `sqlx`, except that the query constructors (and [`QueryBuilder`]'s builds) send unnamed
-/// statements once a store of this process runs behind a transaction-mode pooler: a named
-/// (prepared) statement lives in one server connection, which a pooler hands to other clients
-/// between transactions (`prepared statement "sqlx_s_1" already exists`). The shared query code
-/// (`common.rs`) calls `sqlx::query(…)` and resolves to these.
-mod sqlx {
-    pub use ::sqlx::*;
-
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use ::sqlx::postgres::PgArguments;
-    use ::sqlx::query::{Query, QueryAs, QueryScalar};
-
-    static UNNAMED: AtomicBool = AtomicBool::new(false);
-
-    pub(super) fn set_unnamed() {
-        UNNAMED.store(true, Ordering::Relaxed);
-    }
-
-    fn persistent() -> bool {
-        !UNNAMED.load(Ordering::Relaxed)
-    }
-
-    pub fn query<'a>(sql: impl SqlSafeStr) -> Query<'a, Postgres, PgArguments> {
-        ::sqlx::query(sql).persistent(persistent())
-    }
-
-    pub fn query_as<'q, O>(sql: impl SqlSafeStr) -> QueryAs<'q, Postgres, O, PgArguments>
-    where
-        O: for<'r> FromRow<'r, postgres::PgRow>,
-    {
-        ::sqlx::query_as(sql).persistent(persistent())
-    }
-
-    pub fn query_scalar<'q, O>(sql: impl SqlSafeStr) -> QueryScalar<'q, Postgres, O, PgArguments>
-    where
-        (O,): for<'r> FromRow<'r, postgres::PgRow>,
-    {
-        ::sqlx::query_scalar(sql).persistent(persistent())
-    }
-
-    /// [`::sqlx::QueryBuilder`] whose builds follow the pooler setting.
-    pub struct QueryBuilder<DB: Database>(::sqlx::QueryBuilder<DB>);
-
-    impl QueryBuilder<Postgres> {
-        pub fn new(init: impl Into<String>) -> Self {
-            Self(::sqlx::QueryBuilder::new(init))
-        }
-
-        pub fn build(&mut self) -> Query<'_, Postgres, PgArguments> {
-            self.0.build().persistent(persistent())
-        }
-
-        pub fn build_query_as<'q, T: FromRow<'q, postgres::PgRow>>(
-            &'q mut self,
-        ) -> QueryAs<'q, Postgres, T, PgArguments> {
-            self.0.build_query_as().persistent(persistent())
-        }
-
-        pub fn build_query_scalar<'q, T>(&'q mut self) -> QueryScalar<'q, Postgres, T, PgArguments>
-        where
-            (T,): for<'r> FromRow<'r, postgres::PgRow>,
-        {
-            self.0.build_query_scalar().persistent(persistent())
-        }
-    }
-
-    impl<DB: Database> std::ops::Deref for QueryBuilder<DB> {
-        type Target = ::sqlx::QueryBuilder<DB>;
-        fn deref(&self) -> &Self::Target {
-            &self.0
-        }
-    }
-
-    impl<DB: Database> std::ops::DerefMut for QueryBuilder<DB> {
-        fn deref_mut(&mut self) -> &mut Self::Target {
-            &mut self.0
-        }
-    }
-}
-
 impl Backend {
     pub(crate) async fn connect(url: &str, options: &StoreOptions) -> crate::Result<Self> {
         let (url, pooler_param) = strip_pooler_param(url);
@@ -252,16 +165,16 @@ impl Backend {
             .idle_timeout(Some(Duration::from_secs(300)))
             .connect_lazy_with(connect);
         let pool = PgPool { pool, wrap: pooler };
-        Ok(Self {
+        Ok(Sql {
             read: pool.clone(),
             write: pool,
             count_limit: count_limit(options),
-            pooler,
+            ext: PgExt { pooler },
         })
     }
 
     pub(crate) async fn migrate(&self) -> crate::Result<()> {
-        if self.pooler {
+        if self.ext.pooler {
             self.migrate_in_one_transaction().await?;
             self.backfill_email_keys().await?;
             return Ok(());
@@ -305,7 +218,7 @@ impl Backend {
 
     pub(crate) async fn pending_migrations(&self) -> crate::Result<Vec<String>> {
         let migrator = sqlx::migrate!("../migrations/postgres");
-        if self.pooler {
+        if self.ext.pooler {
             let mut tx = self.read.begin().await?;
             let applied = self.applied_versions(&mut tx).await?;
             tx.commit().await?;
@@ -401,7 +314,7 @@ impl Backend {
         wake: tokio::sync::broadcast::Sender<crate::streams::Wake>,
         routes: std::sync::Arc<crate::streams::Routes>,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        if self.pooler {
+        if self.ext.pooler {
             return None;
         }
         let pool = self.write.pool.clone();
@@ -461,10 +374,6 @@ impl Backend {
         ))
     }
 
-    async fn begin(&self) -> crate::Result<sqlx::Transaction<'static, Db>> {
-        Ok(self.write.begin().await?)
-    }
-
     /// Writes a batch of messages in one statement (one round trip, one commit) and returns
     /// them in the batch's order.
     ///
@@ -489,7 +398,7 @@ impl Backend {
     /// The marks are to be handed to this process's streams after the commit.
     pub(crate) async fn append_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<Db>,
         rows: &[&super::append::NewMessage],
         origin: &str,
     ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
@@ -509,7 +418,7 @@ impl Backend {
 
     /// Recounts every session row from the messages, in the import's transaction (imports
     /// insert messages with their own ids and times, outside the append path).
-    pub(crate) async fn import_sessions(&self, tx: &mut Tx) -> crate::Result<()> {
+    pub(crate) async fn refresh_imported_sessions(&self, tx: &mut Tx<Db>) -> crate::Result<()> {
         sqlx::query(
             "INSERT INTO chat_sessions (session_id, client_id, message_count, first_message_at, \
                  last_message_at, last_message_preview, last_sender_type, append_seq) \
@@ -536,7 +445,7 @@ impl Backend {
     }
 
     /// The planner's estimate of a table's rows (`None` before its first ANALYZE).
-    async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
+    pub(crate) async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
         let estimate: Option<f32> =
             sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)")
                 .bind(table)
@@ -659,33 +568,9 @@ JOIN locked l ON l.session_id = n.session_id
 JOIN per_session p ON p.session_id = n.session_id
 CROSS JOIN wake ORDER BY n.id";
 
-/// A session's live-stream token: its row's `append_seq`, raised by every batch that appends
-/// to it, under the row's lock (see `APPEND_BATCH`).
-const SESSION_TOKEN: &str = "SELECT (SELECT append_seq FROM chat_sessions WHERE session_id = $1)";
-
-/// The newest position of each log where an activity stream starts "now": below the oldest
-/// transaction still running (rows of later transactions are still to come).
-const ACTIVITY_HEAD: &str = "SELECT h, 0::bigint, h, 0::bigint FROM \
-    (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h) AS s";
-
-/// Messages of every session after a `(tx, id)` position, in `(tx, id)` order, only from
-/// transactions older than every one still running: those are final, so nothing can later
-/// appear before a row already given.
-const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \
-    tx::text::bigint AS tx FROM chat_messages \
-    WHERE tx IS NOT NULL AND (tx, id) > ($1::text::xid8, $2) \
-    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
-
-/// Client events after a `(tx, id)` position, like [`GLOBAL_MESSAGES`].
-const ACTIVITY_EVENTS: &str = "SELECT tx::text::bigint, id, payload FROM activity_events \
-    WHERE (tx, id) > ($1::text::xid8, $2) \
-    AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
-
-/// Queues the wake-up of a client event (sent at commit; duplicates in one transaction fold).
-const NOTIFY_ACTIVITY: Option<&str> = Some("SELECT pg_notify('rivo_events', 'a')");
 /// Serialises throttle checks of one key until the end of `tx` (a transaction-scoped advisory
 /// lock in its own key space, class 1, so it works through a transaction-mode pooler too).
-async fn lock_throttle_key(
+pub(crate) async fn lock_throttle_key(
     tx: &mut sqlx::Transaction<'static, Db>,
     key: &str,
 ) -> crate::Result<()> {
@@ -695,11 +580,3 @@ async fn lock_throttle_key(
         .await?;
     Ok(())
 }
-
-include!("common.rs");
-include!("leads_common.rs");
-include!("import_common.rs");
-include!("subscribe.rs");
-include!("webhooks_common.rs");
-include!("summaries_common.rs");
-include!("client_views_common.rs");

@@ -3,29 +3,25 @@
 
 use std::str::FromStr;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
+use ::sqlx::Sqlite;
+use ::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 
+use super::sql::{Sql, Tx, now, outbox_enqueue_messages, sqlx};
 use super::{StoreOptions, count_limit};
 
 type Db = Sqlite;
 
-const LIKE: &str = " LIKE ";
-const FOR_UPDATE: &str = "";
-/// Substring search goes through the FTS5 trigram tables first.
-const FTS_SEARCH: bool = true;
-/// SQLite keeps no row statistics (the rowid span is only an upper bound): always count, up to
-/// the limit.
-const ESTIMATE_FIRST: bool = false;
-
 /// `PRAGMA journal_size_limit`: the WAL file is truncated to this size after a checkpoint.
 const JOURNAL_SIZE_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// The SQLite backend: the shared SQL on SQLite's pools.
+pub(crate) type Backend = Sql<Sqlite>;
+
+/// SQLite's own state of a [`Backend`].
 #[derive(Debug, Clone)]
-pub(crate) struct Backend {
-    read: Pool<Db>,
-    write: Pool<Db>,
-    count_limit: i64,
+pub(crate) struct SqliteExt {
     /// The last `sent_at` this process gave a message (times never go back).
     last_sent_at: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
     /// The database file; `None` in memory.
@@ -102,13 +98,15 @@ impl Backend {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            return Ok(Self {
+            return Ok(Sql {
                 read: pool.clone(),
                 write: pool,
                 count_limit: count_limit(options),
-                last_sent_at: Default::default(),
-                file: None,
-                marks: Default::default(),
+                ext: SqliteExt {
+                    last_sent_at: Default::default(),
+                    file: None,
+                    marks: Default::default(),
+                },
             });
         }
         let file = Some(connect.get_filename().to_path_buf());
@@ -126,13 +124,15 @@ impl Backend {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.read_only(true))
             .await?;
-        Ok(Self {
+        Ok(Sql {
             read,
             write,
-            file,
             count_limit: count_limit(options),
-            last_sent_at: Default::default(),
-            marks: Default::default(),
+            ext: SqliteExt {
+                last_sent_at: Default::default(),
+                file,
+                marks: Default::default(),
+            },
         })
     }
 
@@ -191,7 +191,7 @@ impl Backend {
     /// Takes an exclusive lock on `<database file>.lock`, held until the returned file is
     /// dropped (or the process exits, which the OS releases). `None` in memory.
     pub(crate) fn lock_exclusive(&self) -> crate::Result<Option<std::fs::File>> {
-        let Some(db) = &self.file else {
+        let Some(db) = &self.ext.file else {
             return Ok(None);
         };
         let mut name = db.as_os_str().to_owned();
@@ -233,7 +233,7 @@ impl Backend {
     /// own, so appends on the writer connection go on meanwhile (in memory, on the only one).
     pub(crate) async fn backup_to(&self, path: &str) -> crate::Result<()> {
         use sqlx::Connection;
-        let Some(file) = &self.file else {
+        let Some(file) = &self.ext.file else {
             sqlx::query("VACUUM INTO $1")
                 .bind(path)
                 .execute(&self.write)
@@ -253,12 +253,6 @@ impl Backend {
         Ok(())
     }
 
-    /// `BEGIN IMMEDIATE` takes the write lock up front, so a transaction that reads before it
-    /// writes never fails to upgrade its lock.
-    async fn begin(&self) -> crate::Result<sqlx::Transaction<'static, Db>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     /// Writes a batch of messages in one `BEGIN IMMEDIATE … COMMIT` on the writer and returns
     /// them in the batch's order. Triggers keep the session rows and the trigram index in the
     /// same transaction.
@@ -272,6 +266,7 @@ impl Backend {
     ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
         let written = self.append_batch_tx(rows).await;
         let mut marks = self
+            .ext
             .marks
             .lock()
             .map_err(|_| crate::Error::Internal("stream marks poisoned".into()))?;
@@ -305,6 +300,7 @@ impl Backend {
         _marks: Vec<crate::streams::Mark>,
     ) -> crate::Result<Vec<crate::streams::Mark>> {
         let mut marks = self
+            .ext
             .marks
             .lock()
             .map_err(|_| crate::Error::Internal("stream marks poisoned".into()))?;
@@ -316,12 +312,13 @@ impl Backend {
     /// The marks come after the commit ([`Backend::committed_marks`]): none here.
     pub(crate) async fn append_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<Db>,
         rows: &[&super::append::NewMessage],
         _origin: &str,
     ) -> crate::Result<(Vec<crate::ChatMessage>, Vec<crate::streams::Mark>)> {
         let sent_at = {
             let mut last = self
+                .ext
                 .last_sent_at
                 .lock()
                 .map_err(|_| crate::Error::Internal("clock poisoned".into()))?;
@@ -412,8 +409,8 @@ impl Backend {
 
     /// Nothing to do: the insert trigger kept the session rows right row by row. The import
     /// wrote ids of its own: the live-stream marks are forgotten.
-    pub(crate) async fn import_sessions(&self, _tx: &mut Tx) -> crate::Result<()> {
-        if let Ok(mut marks) = self.marks.lock() {
+    pub(crate) async fn refresh_imported_sessions(&self, _tx: &mut Tx<Db>) -> crate::Result<()> {
+        if let Ok(mut marks) = self.ext.marks.lock() {
             marks.forget();
         }
         Ok(())
@@ -421,7 +418,7 @@ impl Backend {
 
     /// A cheap upper bound of a table's rows (its rowid span). Two subqueries: SQLite answers
     /// a lone `max(rowid)` or `min(rowid)` from the b-tree's edge, but both in one SELECT scan.
-    async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
+    pub(crate) async fn estimate_rows(&self, table: &str) -> crate::Result<Option<i64>> {
         let span: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT (SELECT max(rowid) FROM {table}) - (SELECT min(rowid) FROM {table}) + 1"
         )))
@@ -430,39 +427,3 @@ impl Backend {
         Ok(span)
     }
 }
-
-/// Throttle checks are already serialised: every write transaction holds the only writer
-/// connection and starts with `BEGIN IMMEDIATE`.
-async fn lock_throttle_key(
-    _tx: &mut sqlx::Transaction<'static, Db>,
-    _key: &str,
-) -> crate::Result<()> {
-    Ok(())
-}
-
-/// Where "now" is: the newest id of each log (one writer: ids are taken in commit order).
-const ACTIVITY_HEAD: &str = "SELECT 0, (SELECT coalesce(max(id), 0) FROM chat_messages), \
-    0, (SELECT coalesce(max(id), 0) FROM activity_events)";
-
-/// A session's live-stream token: the id of its newest message (the writer hands a batch's
-/// rows over with the id it knows to be the newest before them, see `StreamMarks`).
-const SESSION_TOKEN: &str = "SELECT max(id) FROM chat_messages WHERE session_id = $1";
-
-/// Messages of every session after an id (the `tx` of a position is always 0 here).
-const GLOBAL_MESSAGES: &str = "SELECT id, session_id, message, sender_type, data_type, sent_at, \
-    0 AS tx FROM chat_messages WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
-
-/// Client events after an id.
-const ACTIVITY_EVENTS: &str = "SELECT 0, id, payload FROM activity_events \
-    WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
-
-/// No `NOTIFY`: the store wakes this process's streams after the commit.
-const NOTIFY_ACTIVITY: Option<&str> = None;
-
-include!("common.rs");
-include!("leads_common.rs");
-include!("import_common.rs");
-include!("subscribe.rs");
-include!("webhooks_common.rs");
-include!("summaries_common.rs");
-include!("client_views_common.rs");

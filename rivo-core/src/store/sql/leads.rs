@@ -1,7 +1,14 @@
-// Chat-to-lead capture ([`crate::leads`]), written once for both backends: this file is
-// `include!`d by `postgres.rs` and `sqlite.rs` after `common.rs` (it uses its imports, `Tx`,
-// `now()` and `emit()`), and relies on each backend's `append_in` (the group commit's own SQL,
-// run in a given transaction), `FOR_UPDATE` and `lock_throttle_key`.
+//! Lead capture (the public API is in `crate::leads`).
+
+use chrono::{DateTime, Utc};
+
+use super::sqlx::{self, AssertSqlSafe};
+use super::{Dialect, Sql, Tx, emit, now, summaries_enqueue};
+use crate::clients::{Assignment, Client, Stage};
+use crate::error::{Error, Result};
+use crate::events::{ClientCreated, Event};
+use crate::ids::{ClientId, SessionId};
+use crate::store::rows::{ASSIGNMENT_COLS, AssignmentRow, CLIENT_COLS, ClientRow};
 
 use crate::leads::{AssignmentRule, Captured, LeadCaptureOptions};
 
@@ -14,7 +21,7 @@ const ROUND_ROBIN_REMARKS: &str = "Assigned automatically (round-robin)";
 /// The advisory-lock key that serialises round-robin picks (PostgreSQL; SQLite has one writer).
 const PICK_LOCK_KEY: &str = "rivo-lead-round-robin";
 
-impl Backend {
+impl<DB: Dialect> Sql<DB> {
     /// Stores `row` and, when `value` is given (a contact detail the store may capture), puts
     /// it on the session's client, creating the client when missing: one transaction.
     pub(crate) async fn capture(
@@ -30,7 +37,7 @@ impl Backend {
         // concurrent messages of one session run one after the other from here on and the
         // second sees the client the first created. It also writes the `tx` column, the
         // streams' NOTIFY and the `message.created` outbox rows.
-        let (mut stored, marks) = self.append_in(&mut tx, &[row], origin).await?;
+        let (mut stored, marks) = DB::append_in(self, &mut tx, &[row], origin).await?;
         let message = stored
             .pop()
             .ok_or_else(|| Error::Internal("append returned no row".into()))?;
@@ -54,7 +61,7 @@ impl Backend {
                 None => None,
             };
             tx.commit().await?;
-            let marks = self.committed_marks(std::slice::from_ref(&message), marks)?;
+            let marks = DB::committed_marks(self, std::slice::from_ref(&message), marks)?;
             return Ok((
                 Captured {
                     message,
@@ -112,7 +119,7 @@ impl Backend {
                 .await?;
         }
         tx.commit().await?;
-        let marks = self.committed_marks(std::slice::from_ref(&message), marks)?;
+        let marks = DB::committed_marks(self, std::slice::from_ref(&message), marks)?;
         Ok((
             Captured {
                 message,
@@ -126,9 +133,10 @@ impl Backend {
     }
 
     /// A client read inside `tx`, its row locked until commit.
-    async fn client_in(tx: &mut Tx, id: i64) -> Result<Client> {
+    async fn client_in(tx: &mut Tx<DB>, id: i64) -> Result<Client> {
         let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}",
+            DB::FOR_UPDATE
         )))
         .bind(id)
         .fetch_one(&mut **tx)
@@ -139,7 +147,7 @@ impl Backend {
     /// An empty client in stage `lead` for `session`: its context row (which links the
     /// session row, through the relink trigger) and its first stage history row.
     async fn create_captured_client(
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         session: SessionId,
         at: DateTime<Utc>,
     ) -> Result<i64> {
@@ -178,7 +186,7 @@ impl Backend {
     /// assignment (which is never touched). Returns the assignment written, if any.
     async fn assign_completed_lead(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         client: ClientId,
         rule: &AssignmentRule,
         at: DateTime<Utc>,
@@ -196,7 +204,7 @@ impl Backend {
         let assignee = match rule {
             AssignmentRule::Awaiting => None,
             AssignmentRule::RoundRobin { role, cap } => {
-                lock_throttle_key(tx, PICK_LOCK_KEY).await?;
+                DB::lock_throttle_key(tx, PICK_LOCK_KEY).await?;
                 let picked: Option<i64> = sqlx::query_scalar(
                     "SELECT u.id FROM users u JOIN roles r ON r.id = u.role_id \
                      WHERE r.name = $1 AND u.is_active = $2 \

@@ -1,6 +1,15 @@
-// The CSM's client views, written once for both backends: `include!`d by `postgres.rs` and
-// `sqlite.rs` after `common.rs` (whose `Tx`, `Db`, `record`, `emit`, `FOR_UPDATE` and `now` it
-// uses). The public API is in `crate::client_views`.
+//! The CSM's client views (the public API is in `crate::client_views`).
+
+use chrono::{DateTime, Utc};
+
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, assign_in, emit, now, record};
+use crate::audit::{Audit, AuditAction};
+use crate::clients::{Client, Stage, StageChange};
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ids::ClientId;
+use crate::store::rows::{CLIENT_COLS, ClientRow, STAGE_CHANGE_COLS, StageChangeRow};
 
 use crate::client_views::{
     AssignmentChange, CleanEdit, ClientDetail, ClientOverview, HistoryEntry, OverviewFilter,
@@ -65,8 +74,8 @@ impl TryFrom<HistoryRow> for HistoryEntry {
 
 /// `SELECT` of overview rows up to the `WHERE`: the client, its active assignee's email and its
 /// context, joined (one query however many rows).
-fn overview_select() -> QueryBuilder<Db> {
-    let mut qb = QueryBuilder::<Db>::new(
+fn overview_select<DB: Dialect>() -> QueryBuilder<DB> {
+    let mut qb = QueryBuilder::<DB>::new(
         "SELECT c.id, c.name, c.email, c.phone, c.current_stage, c.created_at, c.updated_at, \
          u.email AS assignee_email, x.context_data AS context_data \
          FROM clients c \
@@ -80,7 +89,7 @@ fn overview_select() -> QueryBuilder<Db> {
     qb
 }
 
-impl Backend {
+impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn client_overviews(
         &self,
         filter: &OverviewFilter,
@@ -141,7 +150,8 @@ impl Backend {
     ) -> Result<(Client, bool, bool)> {
         let mut tx = self.begin().await?;
         let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT current_stage FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT current_stage FROM clients WHERE id = $1{}",
+            DB::FOR_UPDATE
         )))
         .bind(id.0)
         .fetch_optional(&mut *tx)
@@ -158,7 +168,7 @@ impl Backend {
         ];
         let touched = fields.iter().any(|(_, v)| v.is_some());
         if touched {
-            let mut qb = QueryBuilder::<Db>::new("UPDATE clients SET updated_at = ");
+            let mut qb = QueryBuilder::<DB>::new("UPDATE clients SET updated_at = ");
             qb.push_bind(at);
             for (column, value) in fields {
                 if let Some(value) = value {

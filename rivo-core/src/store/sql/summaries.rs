@@ -1,7 +1,13 @@
-// AI summary jobs, written once for both backends: `include!`d by `postgres.rs` and `sqlite.rs`
-// after `common.rs` (whose `Tx`, `Db`, `record`, `FOR_UPDATE` and `now` it uses) and
-// `webhooks_common.rs` (`skip_locked`). The public API and the worker are in
-// `crate::summaries`. Times are Unix microseconds.
+//! Storage of the AI summary jobs (the worker and public API are in `crate::summaries`).
+
+use super::sqlx::{self, AssertSqlSafe};
+use super::{Dialect, Sql, Tx, now, record, skip_locked};
+use crate::audit::{Audit, AuditAction};
+use crate::chat::ChatMessage;
+use crate::clients::ClientContext;
+use crate::error::{Error, Result};
+use crate::ids::ClientId;
+use crate::store::rows::{CONTEXT_COLS, ContextRow, MESSAGE_COLS, MessageRow};
 
 use crate::summaries::{ClaimedJob, JobRow, SummaryReason};
 
@@ -12,8 +18,8 @@ const JOB_COLS: &str = "client_id, reason, status, attempts, last_error, model, 
 /// becomes pending now (created, or re-armed with a new generation so a run in flight does not
 /// mark it done). The seam for lead capture: call it in the transaction where a lead becomes
 /// complete, then wake the worker after the commit (`Store::summaries.enqueued()`).
-pub(crate) async fn summaries_enqueue(
-    tx: &mut Tx,
+pub(crate) async fn summaries_enqueue<DB: Dialect>(
+    tx: &mut Tx<DB>,
     client: ClientId,
     reason: SummaryReason,
 ) -> Result<()> {
@@ -35,7 +41,7 @@ pub(crate) async fn summaries_enqueue(
     Ok(())
 }
 
-impl Backend {
+impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn request_summary(
         &self,
         client: ClientId,
@@ -44,7 +50,8 @@ impl Backend {
     ) -> Result<JobRow> {
         let mut tx = self.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}",
+            DB::FOR_UPDATE
         )))
         .bind(client.0)
         .fetch_optional(&mut *tx)
@@ -100,7 +107,7 @@ impl Backend {
                    OR (j.status = 'running' AND j.locked_until <= $2) \
                 ORDER BY j.next_attempt_at LIMIT $3{}) \
              RETURNING id, client_id, generation, attempts",
-            skip_locked()
+            skip_locked::<DB>()
         )))
         .bind(lease_until)
         .bind(now_us)
@@ -156,7 +163,8 @@ impl Backend {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{FOR_UPDATE}"
+            "SELECT id FROM clients WHERE id = $1{}",
+            DB::FOR_UPDATE
         )))
         .bind(client.0)
         .fetch_optional(&mut *tx)

@@ -1,18 +1,21 @@
-// Webhook storage, written once for both backends: `include!`d by `postgres.rs` and `sqlite.rs`
-// after `common.rs` (whose `Tx`, `Db`, `record`, `FOR_UPDATE` and `now` it uses). The public
-// API and the delivery worker are in `crate::webhooks`. Times are Unix microseconds.
+//! Webhook storage (the public API and the delivery worker are in `crate::webhooks`). Times are
+//! Unix microseconds.
 
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, Tx, not_found, now, push_uuid_list, record};
+use crate::audit::{Audit, AuditAction};
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result, Rule};
+use crate::events::Event;
+use crate::ids::ClientId;
+use crate::store::dialect::RowsAffected as _;
+use crate::store::rows::MessageRow;
 use crate::webhooks::{AttemptRow, ClaimedRow, DeliveryRow, EndpointRow, Outcome};
-
-const ENDPOINT_COLS: &str =
-    "id, url, secret, event_mask, active, description, created_at, updated_at";
-const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
-     created_at, next_attempt_at, finished_at";
 
 /// The row lock suffix of a worker's claim: `FOR UPDATE SKIP LOCKED` on PostgreSQL (each due
 /// row goes to one claimer), nothing on SQLite (the single writer serialises claims).
-fn skip_locked() -> &'static str {
-    if FOR_UPDATE.is_empty() {
+pub(crate) fn skip_locked<DB: Dialect>() -> &'static str {
+    if DB::FOR_UPDATE.is_empty() {
         ""
     } else {
         " FOR UPDATE SKIP LOCKED"
@@ -21,7 +24,7 @@ fn skip_locked() -> &'static str {
 
 /// Writes one outbox row per active endpoint subscribed to `event`'s kind, in the transaction
 /// of the change it reports (called from `emit`). Nothing when no endpoint subscribes.
-async fn outbox_enqueue(tx: &mut Tx, event: &Event) -> Result<()> {
+pub(crate) async fn outbox_enqueue<DB: Dialect>(tx: &mut Tx<DB>, event: &Event) -> Result<()> {
     let kind = event.kind();
     let (session_id, client_id) = match event {
         Event::MessageCreated(m) => (Some(m.session_id.0), None),
@@ -50,12 +53,66 @@ async fn outbox_enqueue(tx: &mut Tx, event: &Event) -> Result<()> {
     Ok(())
 }
 
+/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
+/// created from them).
+pub(crate) async fn outbox_forget_sessions<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb =
+            QueryBuilder::<DB>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+/// Erasure: deletes the outbox rows carrying data of the client `id`.
+pub(crate) async fn outbox_forget_client<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    id: ClientId,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
+            .bind(id.0)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
+pub(crate) async fn outbox_purge_delivered<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    before: i64,
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
+    )
+    .bind(before)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+const ENDPOINT_COLS: &str =
+    "id, url, secret, event_mask, active, description, created_at, updated_at";
+const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
+     created_at, next_attempt_at, finished_at";
+
 /// SQLite's append batch: one outbox row per (message with id in `first..=last`, active
 /// endpoint subscribed to `message.created`), in the batch's transaction. The endpoints are
 /// the outer loop (`CROSS JOIN` fixes SQLite's join order), so with no subscriber it reads no
 /// message. PostgreSQL does the same in `APPEND_BATCH`.
-#[allow(dead_code)]
-async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) -> Result<u64> {
+pub(crate) async fn outbox_enqueue_messages<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    first: i64,
+    last: i64,
+    at: i64,
+) -> Result<u64> {
     Ok(sqlx::query(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, message_id, \
          session_id, created_at, next_attempt_at, retry_since) \
@@ -71,44 +128,11 @@ async fn outbox_enqueue_messages(tx: &mut Tx, first: i64, last: i64, at: i64) ->
     .rows_affected())
 }
 
-/// Erasure: deletes the outbox rows carrying data of `sessions` (their messages, or a lead
-/// created from them).
-async fn outbox_forget_sessions(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb =
-            QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
-}
-
-/// Erasure: deletes the outbox rows carrying data of the client `id`.
-async fn outbox_forget_client(tx: &mut Tx, id: ClientId) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM webhook_deliveries WHERE client_id = $1")
-            .bind(id.0)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-    )
-}
-
-/// The purge: deletes deliveries delivered before `before` (µs), with their attempts.
-async fn outbox_purge_delivered(tx: &mut Tx, before: i64) -> Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND finished_at < $1",
-    )
-    .bind(before)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
-}
-
 /// The columns of a finished attempt's delivery: status, next attempt, finished at.
-fn outcome_columns(attempt: &AttemptRow, outcome: Outcome) -> (&'static str, Option<i64>, Option<i64>) {
+fn outcome_columns(
+    attempt: &AttemptRow,
+    outcome: Outcome,
+) -> (&'static str, Option<i64>, Option<i64>) {
     match outcome {
         Outcome::Delivered => ("delivered", None, Some(attempt.attempted_at)),
         Outcome::Retry { at } => ("pending", Some(at), None),
@@ -127,8 +151,8 @@ fn outcome_columns(attempt: &AttemptRow, outcome: Outcome) -> (&'static str, Opt
 /// one statement per row would cost a round trip to SQLite's connection thread each.
 /// PostgreSQL keeps one multi-row statement per batch (its few texts, one per batch size up
 /// to the worker's slots, stay cached).
-async fn finish_attempts_in(
-    tx: &mut Tx,
+pub(crate) async fn finish_attempts_in<DB: Dialect>(
+    tx: &mut Tx<DB>,
     done: &[(AttemptRow, Outcome)],
     release: &[i64],
 ) -> Result<()> {
@@ -141,7 +165,7 @@ async fn finish_attempts_in(
     if done.is_empty() {
         return Ok(());
     }
-    if FOR_UPDATE.is_empty() {
+    if DB::FOR_UPDATE.is_empty() {
         // [delivery id, attempted at, status code, latency ms, error, status, next, finished]
         let rows: Vec<_> = done
             .iter()
@@ -182,7 +206,7 @@ async fn finish_attempts_in(
     }
     // Bound the statement's parameters: 500 rows × 5.
     for chunk in done.chunks(500) {
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO webhook_attempts (delivery_id, attempted_at, status_code, \
              latency_ms, error) ",
         );
@@ -194,7 +218,7 @@ async fn finish_attempts_in(
                 .push_bind(&attempt.error);
         });
         qb.build().execute(&mut **tx).await?;
-        let mut qb = QueryBuilder::<Db>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
+        let mut qb = QueryBuilder::<DB>::new("WITH v (id, status, nxt, fin) AS (VALUES ");
         let mut first = true;
         for (attempt, outcome) in chunk {
             let (status, next, finished) = outcome_columns(attempt, *outcome);
@@ -223,7 +247,7 @@ async fn finish_attempts_in(
 }
 
 /// A claimed delivery from a row of the claim's reads (`CLAIMED_COLS`).
-fn claimed_of(row: &<Db as sqlx::Database>::Row) -> Result<ClaimedRow> {
+fn claimed_of<DB: Dialect>(row: &DB::Row) -> Result<ClaimedRow> {
     use sqlx::{FromRow, Row};
     let mut claimed = ClaimedRow::from_row(row)?;
     if let (Some(id), Some(session_id)) = (
@@ -242,7 +266,7 @@ fn claimed_of(row: &<Db as sqlx::Database>::Row) -> Result<ClaimedRow> {
     Ok(claimed)
 }
 
-impl Backend {
+impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn create_webhook(
         &self,
         w: &crate::webhooks::CleanWebhook,
@@ -397,7 +421,7 @@ impl Backend {
                AND (d.locked_until IS NULL OR d.locked_until <= $2) \
                AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND e.active) \
              ORDER BY d.next_attempt_at LIMIT {limit}{}",
-            skip_locked()
+            skip_locked::<DB>()
         );
         // What the worker needs to send a claimed delivery: the endpoint's URL and secret, and
         // for `message.created` the message.
@@ -405,7 +429,7 @@ impl Backend {
              c.message_id, c.created_at, c.attempts, c.retry_since, e.url, e.secret, \
              m.session_id AS m_session_id, m.message AS m_message, \
              m.sender_type AS m_sender_type, m.data_type AS m_data_type, m.sent_at AS m_sent_at";
-        let rows = if !FOR_UPDATE.is_empty() {
+        let rows = if !DB::FOR_UPDATE.is_empty() {
             let mut tx = if done.is_empty() && release.is_empty() {
                 None
             } else {
@@ -475,7 +499,7 @@ impl Backend {
             tx.commit().await?;
             rows
         };
-        rows.iter().map(claimed_of).collect()
+        rows.iter().map(claimed_of::<DB>).collect()
     }
 
     pub(crate) async fn list_deliveries(
@@ -521,7 +545,7 @@ impl Backend {
         }
         // The last 20 attempts of each delivery are plenty to show (a delivery retried for
         // days has ~20 anyway with the default backoff cap).
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "SELECT delivery_id, attempted_at, status_code, latency_ms, error FROM (\
              SELECT a.*, row_number() OVER (PARTITION BY delivery_id ORDER BY id DESC) AS rn \
              FROM webhook_attempts a WHERE delivery_id IN (",

@@ -1,11 +1,17 @@
-// Writing rows imported from the original Django app (see `crate::import`), written once and
-// compiled for each backend: `include!`d after `common.rs` by `postgres.rs` and `sqlite.rs`, so
-// it uses that file's imports (`Tx`, `QueryBuilder`, `AssertSqlSafe`, `Error`, `Result`).
-//
-// Every insert keeps the source ids and skips rows whose id is already present
-// (`ON CONFLICT (id) DO NOTHING`), which is what `--merge` counts as skipped.
+//! Writing rows imported from the original Django app (see `crate::import`), written once for
+//! every backend.
+//!
+//! Every insert keeps the source ids and skips rows whose id is already present
+//! (`ON CONFLICT (id) DO NOTHING`), which is what `--merge` counts as skipped.
 
-impl Backend {
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, Tx};
+use crate::clients::Stage;
+use crate::error::{Error, Result, Rule};
+use crate::ids::UserId;
+use crate::store::dialect::RowsAffected as _;
+
+impl<DB: Dialect> Sql<DB> {
     /// Replaces an imported (Django) password hash that just matched with `new`, only if it is
     /// still `old`: concurrent first logins upgrade once, and nothing else changes (tokens,
     /// `updated_at`), like Django's hasher upgrade. Whether this call replaced it.
@@ -26,7 +32,7 @@ impl Backend {
     }
 
     /// A transaction for one table group of an import.
-    pub(crate) async fn import_begin(&self) -> Result<Tx> {
+    pub(crate) async fn import_begin(&self) -> Result<Tx<DB>> {
         self.begin().await
     }
 
@@ -50,7 +56,7 @@ impl Backend {
     /// `lower()` on both sides when `lower`; only active rows when `active_only`).
     pub(crate) async fn import_present(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         table: &str,
         column: &str,
         lower: bool,
@@ -66,7 +72,7 @@ impl Backend {
         } else {
             value.clone()
         };
-        let mut qb = QueryBuilder::<Db>::new(format!("SELECT id, {value} FROM {table} WHERE "));
+        let mut qb = QueryBuilder::<DB>::new(format!("SELECT id, {value} FROM {table} WHERE "));
         if active_only {
             qb.push("is_active = ").push_bind(true).push(" AND ");
         }
@@ -87,13 +93,13 @@ impl Backend {
 
     pub(crate) async fn import_roles(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcRole],
     ) -> Result<Vec<i64>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO roles (id, name, description, created_at, updated_at) ",
         );
         qb.push_values(rows, |mut b, r| {
@@ -113,7 +119,7 @@ impl Backend {
     /// Inserts `(owner, permission)` grants, skipping those present; returns how many were new.
     pub(crate) async fn import_grants(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         table: &str,
         owner_column: &str,
         grants: &[(i64, String)],
@@ -122,7 +128,7 @@ impl Backend {
             return Ok(0);
         }
         let mut qb =
-            QueryBuilder::<Db>::new(format!("INSERT INTO {table} ({owner_column}, permission) "));
+            QueryBuilder::<DB>::new(format!("INSERT INTO {table} ({owner_column}, permission) "));
         qb.push_values(grants, |mut b, (owner, permission)| {
             b.push_bind(*owner).push_bind(permission);
         });
@@ -136,13 +142,13 @@ impl Backend {
     /// returns the ids inserted.
     pub(crate) async fn import_users(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcUser],
     ) -> Result<Vec<i64>> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO users (id, email, username, password, first_name, last_name, phone, \
              role_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, \
              updated_at, email_key) ",
@@ -175,7 +181,7 @@ impl Backend {
     /// Sets `created_by_id` of imported users: `(user, creator)` pairs.
     pub(crate) async fn import_user_created_by(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         links: &[(i64, i64)],
     ) -> Result<()> {
         for (user, creator) in links {
@@ -191,13 +197,13 @@ impl Backend {
 
     pub(crate) async fn import_messages(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcMessage],
     ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO chat_messages (id, session_id, message, sender_type, data_type, sent_at) ",
         );
         qb.push_values(rows, |mut b, r| {
@@ -219,13 +225,13 @@ impl Backend {
 
     pub(crate) async fn import_clients(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcClient],
     ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) ",
         );
         qb.push_values(rows, |mut b, r| {
@@ -248,13 +254,13 @@ impl Backend {
 
     pub(crate) async fn import_contexts(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcContext],
     ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO client_contexts (id, client_id, chat_session_id, context_data, \
              created_at, updated_at) ",
         );
@@ -277,13 +283,13 @@ impl Backend {
 
     pub(crate) async fn import_stage_changes(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcStageChange],
     ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO client_stage_history (id, client_id, from_stage, to_stage, \
              changed_by_id, remarks, created_at, updated_at) ",
         );
@@ -308,13 +314,13 @@ impl Backend {
 
     pub(crate) async fn import_assignments(
         &self,
-        tx: &mut Tx,
+        tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcAssignment],
     ) -> Result<u64> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut qb = QueryBuilder::<Db>::new(
+        let mut qb = QueryBuilder::<DB>::new(
             "INSERT INTO client_assignments (id, client_id, assigned_to_id, assigned_by_id, \
              is_active, remarks, created_at, updated_at) ",
         );
@@ -339,9 +345,9 @@ impl Backend {
 
     /// Makes the next id of each table one past its largest (never moving an id generator
     /// back): `setval` on PostgreSQL's identity sequences, `sqlite_sequence` on SQLite.
-    pub(crate) async fn import_reset_ids(&self, tx: &mut Tx, tables: &[&str]) -> Result<()> {
+    pub(crate) async fn import_reset_ids(&self, tx: &mut Tx<DB>, tables: &[&str]) -> Result<()> {
         for table in tables {
-            if <Db as sqlx::Database>::NAME == "PostgreSQL" {
+            if DB::NAME == "PostgreSQL" {
                 sqlx::query(AssertSqlSafe(format!(
                     "SELECT setval(s.seq, GREATEST(COALESCE((SELECT max(id) FROM {table}), 0) + 1, \
                      COALESCE(pg_sequence_last_value(s.seq) + 1, 1)), false) \
@@ -398,5 +404,13 @@ fn import_error(e: sqlx::Error, table: &str, ids: impl IntoIterator<Item = i64>)
             tracing::error!(table, rows = %rows, error = %e, "importing rows failed");
             Error::from(e)
         }
+    }
+}
+
+impl<DB: Dialect> Sql<DB> {
+    /// Brings the session rows up to date after the import wrote messages, in its transaction
+    /// ([`Dialect::import_sessions`]).
+    pub(crate) async fn import_sessions(&self, tx: &mut Tx<DB>) -> Result<()> {
+        DB::import_sessions(self, tx).await
     }
 }

@@ -1,8 +1,60 @@
-// Reads and writes of live streams (`crate::streams`), compiled for each backend like
-// `common.rs`. Each backend defines `SESSION_TOKEN`, `GLOBAL_MESSAGES`, `ACTIVITY_EVENTS`,
-// `ACTIVITY_HEAD` and `NOTIFY_ACTIVITY` (the SQL that differs).
+//! Reads of live streams (`crate::streams`); the SQL that differs is in the [`Dialect`].
 
-impl Backend {
+use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
+use super::{Dialect, Sql, Tx, now, push_uuid_list};
+use crate::chat::ChatMessage;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::ids::SessionId;
+use crate::store::dialect::RowsAffected as _;
+use crate::store::rows::{MESSAGE_COLS, MessageRow};
+
+/// Writes a client event to the activity log in the change's transaction (and, on PostgreSQL,
+/// queues the wake-up `NOTIFY`, sent at commit). Message events are not written here: the
+/// activity stream reads them from `chat_messages` itself.
+pub(crate) async fn record_activity<DB: Dialect>(tx: &mut Tx<DB>, event: &Event) -> Result<()> {
+    let (client_id, session_id) = match event {
+        Event::MessageCreated(_) => return Ok(()),
+        Event::ClientCreated(c) => (c.client.id.0, c.chat_session_id.map(|s| s.0)),
+        Event::ClientStageChanged(s) => (s.client_id.0, None),
+        Event::ClientAssigned(a) => (a.client_id.0, None),
+    };
+    let payload = serde_json::to_string(event)
+        .map_err(|e| Error::Internal(format!("event not serialisable: {e}")))?;
+    sqlx::query(
+        "INSERT INTO activity_events (kind, client_id, session_id, payload, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(event.kind().as_str())
+    .bind(client_id)
+    .bind(session_id)
+    .bind(payload)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    if let Some(notify) = DB::NOTIFY_ACTIVITY {
+        sqlx::query(notify).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Erasure: removes the activity rows of erased sessions (a deleted client's rows go with it by
+/// `ON DELETE CASCADE`). Called from `delete_conversations`, in the erasure's transaction.
+pub(crate) async fn forget_activity<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<DB>::new("DELETE FROM activity_events WHERE session_id IN (");
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(deleted)
+}
+
+impl<DB: Dialect> Sql<DB> {
     /// The newest message id of `session`, 0 when it has none.
     pub(crate) async fn session_head(&self, session: SessionId) -> Result<i64> {
         Ok(sqlx::query_scalar(
@@ -15,7 +67,7 @@ impl Backend {
 
     /// The session's live-stream token now (see `crate::streams::Mark`): `SESSION_TOKEN`.
     pub(crate) async fn session_token(&self, session: SessionId) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(SESSION_TOKEN)
+        Ok(sqlx::query_scalar(DB::SESSION_TOKEN)
             .bind(session.0)
             .fetch_one(&self.read)
             .await?)
@@ -43,8 +95,9 @@ impl Backend {
 
     /// Where "now" is in the message and the event log.
     pub(crate) async fn activity_head(&self) -> Result<crate::streams::ActivityCursor> {
-        let (mtx, mid, etx, eid): (i64, i64, i64, i64) =
-            sqlx::query_as(ACTIVITY_HEAD).fetch_one(&self.read).await?;
+        let (mtx, mid, etx, eid): (i64, i64, i64, i64) = sqlx::query_as(DB::ACTIVITY_HEAD)
+            .fetch_one(&self.read)
+            .await?;
         Ok(crate::streams::ActivityCursor {
             messages: crate::streams::Position { tx: mtx, id: mid },
             events: crate::streams::Position { tx: etx, id: eid },
@@ -62,7 +115,7 @@ impl Backend {
         Vec<(crate::streams::Position, ChatMessage)>,
         Vec<(crate::streams::Position, String)>,
     )> {
-        let messages: Vec<(i64, MessageRow)> = sqlx::query(GLOBAL_MESSAGES)
+        let messages: Vec<(i64, MessageRow)> = sqlx::query(DB::GLOBAL_MESSAGES)
             .bind(cursor.messages.tx)
             .bind(cursor.messages.id)
             .bind(limit)
@@ -87,7 +140,7 @@ impl Backend {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let events: Vec<(i64, i64, String)> = sqlx::query_as(ACTIVITY_EVENTS)
+        let events: Vec<(i64, i64, String)> = sqlx::query_as(DB::ACTIVITY_EVENTS)
             .bind(cursor.events.tx)
             .bind(cursor.events.id)
             .bind(limit)
@@ -99,46 +152,4 @@ impl Backend {
             .collect();
         Ok((messages, events))
     }
-}
-
-/// Writes a client event to the activity log in the change's transaction (and, on PostgreSQL,
-/// queues the wake-up `NOTIFY`, sent at commit). Message events are not written here: the
-/// activity stream reads them from `chat_messages` itself.
-async fn record_activity(tx: &mut Tx, event: &Event) -> Result<()> {
-    let (client_id, session_id) = match event {
-        Event::MessageCreated(_) => return Ok(()),
-        Event::ClientCreated(c) => (c.client.id.0, c.chat_session_id.map(|s| s.0)),
-        Event::ClientStageChanged(s) => (s.client_id.0, None),
-        Event::ClientAssigned(a) => (a.client_id.0, None),
-    };
-    let payload = serde_json::to_string(event)
-        .map_err(|e| Error::Internal(format!("event not serialisable: {e}")))?;
-    sqlx::query(
-        "INSERT INTO activity_events (kind, client_id, session_id, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.kind().as_str())
-    .bind(client_id)
-    .bind(session_id)
-    .bind(payload)
-    .bind(now())
-    .execute(&mut **tx)
-    .await?;
-    if let Some(notify) = NOTIFY_ACTIVITY {
-        sqlx::query(notify).execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-/// Erasure: removes the activity rows of erased sessions (a deleted client's rows go with it by
-/// `ON DELETE CASCADE`). Called from `delete_conversations`, in the erasure's transaction.
-async fn forget_activity(tx: &mut Tx, sessions: &[uuid::Uuid]) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb = QueryBuilder::<Db>::new("DELETE FROM activity_events WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
 }
