@@ -156,7 +156,8 @@ pub(crate) trait Dialect:
     /// `(message tx, message id, event tx, event id)`.
     const ACTIVITY_HEAD: &'static str;
     /// Messages of every session after a `(tx, id)` position, in position order, bound to
-    /// `(tx, id, limit)`.
+    /// `(tx, id)`; ends in `LIMIT `, the caller appends the number (a literal: see
+    /// the `sql` module).
     const GLOBAL_MESSAGES: &'static str;
     /// Client events after a `(tx, id)` position, like [`Dialect::GLOBAL_MESSAGES`].
     const ACTIVITY_EVENTS: &'static str;
@@ -275,10 +276,10 @@ impl Dialect for Postgres {
     const GLOBAL_MESSAGES: &'static str = "SELECT id, session_id, message, sender_type, \
         data_type, sent_at, tx::text::bigint AS tx FROM chat_messages \
         WHERE tx IS NOT NULL AND (tx, id) > ($1::text::xid8, $2) \
-        AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
+        AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT ";
     const ACTIVITY_EVENTS: &'static str = "SELECT tx::text::bigint, id, payload \
         FROM activity_events WHERE (tx, id) > ($1::text::xid8, $2) \
-        AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT $3";
+        AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, id LIMIT ";
     /// Sent at commit; duplicates in one transaction fold.
     const NOTIFY_ACTIVITY: Option<&'static str> = Some("SELECT pg_notify('rivo_events', 'a')");
 
@@ -318,9 +319,9 @@ impl Dialect for Sqlite {
     /// After an id (the `tx` of a position is always 0 here).
     const GLOBAL_MESSAGES: &'static str = "SELECT id, session_id, message, sender_type, \
         data_type, sent_at, 0 AS tx FROM chat_messages WHERE $1 IS NOT NULL AND id > $2 \
-        ORDER BY id LIMIT $3";
+        ORDER BY id LIMIT ";
     const ACTIVITY_EVENTS: &'static str = "SELECT 0, id, payload FROM activity_events \
-        WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT $3";
+        WHERE $1 IS NOT NULL AND id > $2 ORDER BY id LIMIT ";
     /// No `NOTIFY`: the store wakes this process's streams after the commit.
     const NOTIFY_ACTIVITY: Option<&'static str> = None;
 

@@ -379,11 +379,10 @@ impl Backend {
             return Ok(0);
         }
         let mut tx = self.begin().await?;
-        let upto: Option<i64> = sqlx::query_scalar(
+        let upto: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT max(id) FROM (SELECT id FROM chat_messages WHERE id > \
-             (SELECT indexed_upto FROM chat_messages_fts_state) ORDER BY id LIMIT $1)",
-        )
-        .bind(limit)
+             (SELECT indexed_upto FROM chat_messages_fts_state) ORDER BY id LIMIT {limit})"
+        )))
         .fetch_one(&mut *tx)
         .await?;
         let Some(upto) = upto else {

@@ -42,25 +42,23 @@ impl<DB: Dialect> Sql<DB> {
     ) -> Result<Vec<ChatMessage>> {
         let rows: Vec<MessageRow> = match after {
             None => {
-                sqlx::query_as(
+                sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages \
-                     WHERE session_id = $1 ORDER BY sent_at, id LIMIT $2",
-                )
+                     WHERE session_id = $1 ORDER BY sent_at, id LIMIT {limit}"
+                )))
                 .bind(session_id.0)
-                .bind(limit)
                 .fetch_all(&self.read)
                 .await?
             }
             Some(cursor) => {
-                sqlx::query_as(
+                sqlx::query_as(AssertSqlSafe(format!(
                     "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages \
                      WHERE session_id = $1 AND (sent_at > $2 OR (sent_at = $2 AND id > $3)) \
-                     ORDER BY sent_at, id LIMIT $4",
-                )
+                     ORDER BY sent_at, id LIMIT {limit}"
+                )))
                 .bind(session_id.0)
                 .bind(cursor.sent_at)
                 .bind(cursor.id.0)
-                .bind(limit)
                 .fetch_all(&self.read)
                 .await?
             }
@@ -204,7 +202,7 @@ impl<DB: Dialect> Sql<DB> {
                 .push(")");
         }
         select.push(" ORDER BY last_message_at DESC, session_id LIMIT ");
-        select.push_bind(limit + 1);
+        select.push(limit + 1);
         select.push(" OFFSET ").push_bind(offset);
         let rows: Vec<SessionRow> = select.build_query_as().fetch_all(&self.read).await?;
         paged(rows, limit, total, estimated)
@@ -235,7 +233,7 @@ impl<DB: Dialect> Sql<DB> {
         push_where(&mut select, &all);
         select.push(" ORDER BY sent_at DESC, id DESC LIMIT ");
         let limit = i64::from(limit);
-        select.push_bind(limit + 1);
+        select.push(limit + 1);
         let rows: Vec<MessageRow> = select.build_query_as().fetch_all(&self.read).await?;
         paged(rows, limit, total, estimated)
     }
@@ -324,7 +322,7 @@ impl<DB: Dialect> Sql<DB> {
             push_like(&mut qb, &["message"], &crate::query::like_pattern(needle));
         }
         qb.push(" ORDER BY sent_at DESC, id DESC LIMIT ")
-            .push_bind(limit);
+            .push(limit);
         let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&self.read).await?;
         rows.into_iter().map(ChatMessage::try_from).collect()
     }

@@ -104,7 +104,7 @@ impl<DB: Dialect> Sql<DB> {
             qb.push(" AND c.current_stage = ").push_bind(stage.as_str());
         }
         qb.push(" ORDER BY c.created_at DESC, c.id DESC LIMIT ")
-            .push_bind(limit)
+            .push(limit)
             .push(" OFFSET ")
             .push_bind(offset);
         let rows: Vec<OverviewRow> = qb.build_query_as().fetch_all(&self.read).await?;
@@ -122,13 +122,12 @@ impl<DB: Dialect> Sql<DB> {
         let Some(row) = row else {
             return Err(Error::NotFound { entity: "client" });
         };
-        let rows: Vec<HistoryRow> = sqlx::query_as(
+        let rows: Vec<HistoryRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT h.from_stage, h.to_stage, u.email AS by_email, h.created_at \
              FROM client_stage_history h LEFT JOIN users u ON u.id = h.changed_by_id \
-             WHERE h.client_id = $1 ORDER BY h.created_at DESC, h.id DESC LIMIT $2",
-        )
+             WHERE h.client_id = $1 ORDER BY h.created_at DESC, h.id DESC LIMIT {max_history}"
+        )))
         .bind(id.0)
-        .bind(max_history)
         .fetch_all(&self.read)
         .await?;
         Ok(ClientDetail {

@@ -2,6 +2,14 @@
 //! [`Dialect`], which carries what differs (a few constants and operations) and every sqlx bound
 //! the shared code needs. Each domain has its own file; this one holds the type, the list engine
 //! (`push_where`, `bind_value`, …) and the helpers every domain uses (`record`, `emit`, …).
+//!
+//! **Every `LIMIT` is a literal number, never a bound parameter.** SQLite's planner reads a
+//! bound LIMIT's value (`computeLimitRegisters`), which marks the prepared statement to be
+//! prepared again at its next binding: every run of a cached statement with `LIMIT $n` paid a
+//! full preparation (~180k instructions for the webhook claim, measured with callgrind). A
+//! literal keeps one cached statement per distinct limit; limits are numbers the store
+//! computes or clamps, never text from a caller. `OFFSET` stays bound (the planner does not
+//! read it).
 
 use self::sqlx::{AssertSqlSafe, QueryBuilder};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -270,7 +278,7 @@ impl<DB: Dialect> Sql<DB> {
         push_where(&mut select, conds);
         push_order(&mut select, sort);
         let limit = page.clamped_limit();
-        select.push(" LIMIT ").push_bind(limit + 1);
+        select.push(" LIMIT ").push(limit + 1);
         select.push(" OFFSET ").push_bind(page.clamped_offset());
         let rows: Vec<R> = select.build_query_as().fetch_all(&self.read).await?;
         paged(rows, limit, total, estimated)
@@ -298,7 +306,7 @@ impl<DB: Dialect> Sql<DB> {
         filter(&mut count);
         count
             .push(" LIMIT ")
-            .push_bind(self.count_limit + 1)
+            .push(self.count_limit + 1)
             .push(") AS bounded");
         let counted: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
         if counted <= self.count_limit {

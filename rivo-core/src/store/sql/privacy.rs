@@ -147,12 +147,11 @@ impl<DB: Dialect> Sql<DB> {
         limit: i64,
     ) -> Result<(u64, u64)> {
         let mut tx = self.begin().await?;
-        let candidates: Vec<uuid::Uuid> = sqlx::query_scalar(
+        let candidates: Vec<uuid::Uuid> = sqlx::query_scalar(AssertSqlSafe(format!(
             "SELECT session_id FROM chat_sessions WHERE last_message_at < $1 \
-             ORDER BY last_message_at, session_id LIMIT $2",
-        )
+             ORDER BY last_message_at, session_id LIMIT {limit}"
+        )))
         .bind(cutoff)
-        .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
         if candidates.is_empty() {

@@ -83,11 +83,10 @@ impl<DB: Dialect> Sql<DB> {
     ) -> Result<Vec<ChatMessage>> {
         let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLS} FROM chat_messages WHERE session_id = $1 AND id > $2 \
-             ORDER BY id LIMIT $3"
+             ORDER BY id LIMIT {limit}"
         )))
         .bind(session.0)
         .bind(after)
-        .bind(limit)
         .fetch_all(&self.read)
         .await?;
         rows.into_iter().map(ChatMessage::try_from).collect()
@@ -115,18 +114,18 @@ impl<DB: Dialect> Sql<DB> {
         Vec<(crate::streams::Position, ChatMessage)>,
         Vec<(crate::streams::Position, String)>,
     )> {
-        let messages: Vec<(i64, MessageRow)> = sqlx::query(DB::GLOBAL_MESSAGES)
-            .bind(cursor.messages.tx)
-            .bind(cursor.messages.id)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?
-            .into_iter()
-            .map(|row| {
-                use sqlx::{FromRow, Row};
-                Ok((row.try_get::<i64, _>("tx")?, MessageRow::from_row(&row)?))
-            })
-            .collect::<std::result::Result<_, sqlx::Error>>()?;
+        let messages: Vec<(i64, MessageRow)> =
+            sqlx::query(AssertSqlSafe(format!("{}{limit}", DB::GLOBAL_MESSAGES)))
+                .bind(cursor.messages.tx)
+                .bind(cursor.messages.id)
+                .fetch_all(&self.read)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    use sqlx::{FromRow, Row};
+                    Ok((row.try_get::<i64, _>("tx")?, MessageRow::from_row(&row)?))
+                })
+                .collect::<std::result::Result<_, sqlx::Error>>()?;
         let messages = messages
             .into_iter()
             .map(|(tx, row)| {
@@ -140,12 +139,12 @@ impl<DB: Dialect> Sql<DB> {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
-        let events: Vec<(i64, i64, String)> = sqlx::query_as(DB::ACTIVITY_EVENTS)
-            .bind(cursor.events.tx)
-            .bind(cursor.events.id)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await?;
+        let events: Vec<(i64, i64, String)> =
+            sqlx::query_as(AssertSqlSafe(format!("{}{limit}", DB::ACTIVITY_EVENTS)))
+                .bind(cursor.events.tx)
+                .bind(cursor.events.id)
+                .fetch_all(&self.read)
+                .await?;
         let events = events
             .into_iter()
             .map(|(tx, id, payload)| (crate::streams::Position { tx, id }, payload))

@@ -105,13 +105,12 @@ impl<DB: Dialect> Sql<DB> {
                 WHERE (j.status = 'pending' AND j.next_attempt_at <= $2 \
                        AND (j.locked_until IS NULL OR j.locked_until <= $2)) \
                    OR (j.status = 'running' AND j.locked_until <= $2) \
-                ORDER BY j.next_attempt_at LIMIT $3{}) \
+                ORDER BY j.next_attempt_at LIMIT {limit}{}) \
              RETURNING id, client_id, generation, attempts",
             skip_locked::<DB>()
         )))
         .bind(lease_until)
         .bind(now_us)
-        .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -136,10 +135,9 @@ impl<DB: Dialect> Sql<DB> {
         };
         let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLS} FROM chat_messages WHERE session_id = $1 \
-             AND data_type = 'message' ORDER BY id DESC LIMIT $2"
+             AND data_type = 'message' ORDER BY id DESC LIMIT {max_messages}"
         )))
         .bind(session)
-        .bind(i64::from(max_messages))
         .fetch_all(&self.read)
         .await?;
         let mut messages = rows

@@ -515,10 +515,9 @@ impl<DB: Dialect> Sql<DB> {
                 .await?;
         let rows: Vec<DeliveryRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE endpoint_id = $1 \
-             ORDER BY id DESC LIMIT $2 OFFSET $3"
+             ORDER BY id DESC LIMIT {limit} OFFSET $2"
         )))
         .bind(endpoint_id)
-        .bind(limit)
         .bind(offset)
         .fetch_all(&self.read)
         .await?;
