@@ -1,16 +1,16 @@
 //! Signed webhooks: endpoints, the outbox, and the delivery worker.
 //!
-//! - **Endpoints** ([`Store::create_webhook`], …) are an `http(s)` URL, a signing secret, the
-//!   [`EventKind`]s wanted and an active flag. URLs are checked against the SSRF rules of the
+//! - **Endpoints** ([`Store::create_webhook`](crate::Store::create_webhook), …) are an `http(s)` URL, a signing secret, the
+//!   [`EventKind`](crate::events::EventKind)s wanted and an active flag. URLs are checked against the SSRF rules of the
 //!   store's [`WebhookOptions`] when registered and again, against the addresses the name
 //!   resolves to, at every delivery (the connection goes to the address that was checked, so a
 //!   DNS answer that changes in between cannot redirect it).
-//! - **The outbox.** Every [`Event`] is written as one delivery row per subscribed active
+//! - **The outbox.** Every [`Event`](crate::events::Event) is written as one delivery row per subscribed active
 //!   endpoint in the same transaction as the change it reports (nothing when no endpoint
 //!   subscribes): client events when they are emitted, `message.created` by the group-commit
 //!   batch that stores the messages. A reported event always happened; a committed change is
 //!   always reported.
-//! - **The worker** ([`Store::run_webhook_worker`]) claims due deliveries (PostgreSQL:
+//! - **The worker** ([`Store::run_webhook_worker`](crate::Store::run_webhook_worker)) claims due deliveries (PostgreSQL:
 //!   `FOR UPDATE SKIP LOCKED` and a lease, so several servers each attempt a due delivery once,
 //!   and a killed server's claims expire and are retried), POSTs them signed, records every
 //!   attempt (status, latency, error) and retries failures with exponential backoff and full
@@ -21,7 +21,7 @@
 //!
 //! `POST <url>` with `Content-Type: application/json` and the body
 //! `{"id": "<event id>", "type": "message.created", "created_at": "<RFC 3339>", "data": {…}}`
-//! (`type`/`data` are the serialised [`Event`]). Headers:
+//! (`type`/`data` are the serialised [`Event`](crate::events::Event)). Headers:
 //!
 //! - `Rivo-Event-Id`: the event id (the same on every retry; per event, not per endpoint);
 //! - `Rivo-Event-Type`: the event's kind;

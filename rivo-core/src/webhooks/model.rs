@@ -53,7 +53,7 @@ impl std::fmt::Debug for CreatedWebhook {
 /// A new endpoint.
 #[derive(Clone, Default)]
 pub struct NewWebhook {
-    /// `http://` or `https://`, at most [`MAX_URL_LEN`] characters, no credentials.
+    /// `http://` or `https://`, at most [`MAX_URL_LEN`](super::MAX_URL_LEN) characters, no credentials.
     pub url: String,
     /// The kinds wanted (at least one).
     pub events: Vec<EventKind>,
@@ -132,7 +132,7 @@ pub struct Attempt {
     pub status_code: Option<u16>,
     /// How long it took, in milliseconds.
     pub latency_ms: u64,
-    /// What went wrong (at most [`MAX_ERROR_LEN`] characters), `None` on success.
+    /// What went wrong (at most [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN) characters), `None` on success.
     pub error: Option<String>,
 }
 

@@ -73,7 +73,7 @@ impl std::str::FromStr for Network {
     }
 }
 
-/// How webhooks are checked and delivered. Set with [`Store::set_webhook_options`].
+/// How webhooks are checked and delivered. Set with [`Store::set_webhook_options`](crate::Store::set_webhook_options).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookOptions {
     /// Allow every target address, private and loopback ones included (SSRF protection off;
@@ -97,7 +97,7 @@ pub struct WebhookOptions {
     /// How often the worker looks for due deliveries without being woken (other servers'
     /// events, retries). Default 1 s.
     pub poll_interval: Duration,
-    /// Delivered rows older than this are deleted by [`Store::purge_expired`]. Default 7 days.
+    /// Delivered rows older than this are deleted by [`Store::purge_expired`](crate::Store::purge_expired). Default 7 days.
     pub delivered_retention: Duration,
     /// Most endpoints. Default 100.
     pub max_endpoints: u32,
