@@ -1,0 +1,295 @@
+//! Clients, their stage history, assignments and contexts (from whichever table the source's
+//! commit keeps them in).
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use super::rows::{
+    SrcAssignment, SrcClient, SrcClientContextRow, SrcClientRow, SrcContext, SrcContextRow,
+    SrcStageChange, SrcStageChangeRow, context_object, parse_session,
+};
+use super::source::SourceSchema;
+use super::{ImportOptions, ImportReport};
+use super::{chunk, count, first_clash};
+use crate::error::Result;
+use crate::ids::SessionId;
+use crate::store::dialect::Dialect;
+use crate::store::sql::{Sql, Tx};
+
+pub(super) async fn import_clients<DB: Dialect>(
+    src: &mut PgConnection,
+    schema: &SourceSchema,
+    target: &Sql<DB>,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let mut tx = target.import_begin().await?;
+
+    count(report, "client_client", "clients");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcClientRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
+             current_stage, created_at, updated_at \
+             FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcClient> = rows
+            .into_iter()
+            .map(SrcClient::try_from)
+            .collect::<Result<_>>()?;
+        let inserted = target.import_clients(&mut tx, &rows).await?;
+        let line = count(report, "client_client", "clients");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    if schema.context_table {
+        import_context_table(src, target, &mut tx, options, report).await?;
+    } else {
+        import_client_contexts(src, schema, target, &mut tx, options, report).await?;
+    }
+
+    count(report, "client_clientstagehistory", "client_stage_history");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcStageChangeRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
+             changed_by_id::bigint AS changed_by_id, \
+             COALESCE(remarks, '') AS remarks, created_at, updated_at \
+             FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcStageChange> = rows
+            .into_iter()
+            .map(SrcStageChange::try_from)
+            .collect::<Result<_>>()?;
+        let inserted = target.import_stage_changes(&mut tx, &rows).await?;
+        let line = count(report, "client_clientstagehistory", "client_stage_history");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    count(report, "client_clientassignment", "client_assignments");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcAssignment> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+             assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
+             is_active, \
+             COALESCE(remarks, '') AS remarks, created_at, updated_at \
+             FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        if options.merge {
+            let active: Vec<(i64, String)> = rows
+                .iter()
+                .filter(|r| r.is_active)
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let clients: Vec<String> = active.iter().map(|(_, c)| c.clone()).collect();
+            let present = target
+                .import_present(
+                    &mut tx,
+                    "client_assignments",
+                    "client_id",
+                    false,
+                    true,
+                    &clients,
+                )
+                .await?;
+            let keys = active.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash(
+                "client_clientassignment",
+                "active assignment of client",
+                &present,
+                keys,
+            ) {
+                return Err(e);
+            }
+        }
+        let inserted = target.import_assignments(&mut tx, &rows).await?;
+        let line = count(report, "client_clientassignment", "client_assignments");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+
+    target
+        .import_reset_ids(
+            &mut tx,
+            &[
+                "clients",
+                "client_contexts",
+                "client_stage_history",
+                "client_assignments",
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    tracing::info!("imported clients");
+    Ok(())
+}
+
+/// Contexts of the 898bd7e schema: the `client_context` table.
+async fn import_context_table<DB: Dialect>(
+    src: &mut PgConnection,
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    count(report, "client_context", "client_contexts");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcContextRow> = chunk(
+            src,
+            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+             chat_session_id::text AS chat_session_id, \
+             context_data::jsonb AS context_data, created_at, updated_at \
+             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcContext> = rows
+            .into_iter()
+            .map(SrcContext::try_from)
+            .collect::<Result<_>>()?;
+        if options.merge {
+            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+            let present = target
+                .import_present(
+                    &mut *tx,
+                    "client_contexts",
+                    "client_id",
+                    false,
+                    false,
+                    &clients,
+                )
+                .await?;
+            let keys: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash("client_context", "client", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted = target.import_contexts(&mut *tx, &rows).await?;
+        let line = count(report, "client_context", "client_contexts");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+    Ok(())
+}
+
+/// Contexts of the later schema (b2fff2d on): the context on the client (`client_client.context`,
+/// e0ca024 on) and the client's chat session, which is the session whose oldest linked message
+/// is the client's oldest (the original's `_get_client`: a session belongs to the client of its
+/// oldest linked message). A client with neither gets no context row. The row keeps the client's
+/// id and times.
+async fn import_client_contexts<DB: Dialect>(
+    src: &mut PgConnection,
+    schema: &SourceSchema,
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    const T: &str = "client_client.context";
+    let mut sessions: HashMap<i64, SessionId> = HashMap::new();
+    if schema.message_client {
+        let links: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT DISTINCT ON (client_id) client_id::bigint, session_id::text, id::bigint \
+             FROM (SELECT DISTINCT ON (session_id) session_id, client_id, id \
+                   FROM chat_chathistory WHERE client_id IS NOT NULL \
+                   ORDER BY session_id, id) AS first_link \
+             ORDER BY client_id, id",
+        )
+        .fetch_all(&mut *src)
+        .await?;
+        for (client, session, message) in links {
+            let session = parse_session("chat_chathistory", message, "session_id", &session)?;
+            sessions.insert(client, session);
+        }
+    }
+    count(report, T, "client_contexts");
+    let mut after = 0;
+    loop {
+        let rows: Vec<SrcClientContextRow> = chunk(
+            src,
+            if schema.client_context_column {
+                "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
+                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+            } else {
+                "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+            },
+            after,
+        )
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        let rows: Vec<SrcContext> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let data = context_object(r.context.map(|j| j.0));
+                let chat_session_id = sessions.get(&r.id).copied();
+                (!data.is_empty() || chat_session_id.is_some()).then_some(SrcContext {
+                    id: r.id,
+                    client_id: r.id,
+                    chat_session_id,
+                    data,
+                    created_at: r.created_at,
+                    updated_at: r.updated_at,
+                })
+            })
+            .collect();
+        if options.merge {
+            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+            let present = target
+                .import_present(
+                    &mut *tx,
+                    "client_contexts",
+                    "client_id",
+                    false,
+                    false,
+                    &clients,
+                )
+                .await?;
+            let keys: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| (r.id, r.client_id.to_string()))
+                .collect();
+            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+            if let Some(e) = first_clash("client_client", "context of client", &present, keys) {
+                return Err(e);
+            }
+        }
+        let inserted = target.import_contexts(&mut *tx, &rows).await?;
+        let line = count(report, T, "client_contexts");
+        line.read += rows.len() as u64;
+        line.imported += inserted;
+        line.skipped += rows.len() as u64 - inserted;
+    }
+    Ok(())
+}
