@@ -26,70 +26,23 @@ OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_callgrind_bench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
 
-cat > "$OUT/receiver.py" <<'PY'
-import asyncio, sys
-async def handle(r, w):
-    try:
-        while True:
-            head = await r.readuntil(b"\r\n\r\n")
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    n = int(line[15:])
-            await r.readexactly(n)
-            w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            await w.drain()
-    except Exception:
-        pass
-    finally:
-        w.close()
-async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
-    async with server:
-        await server.serve_forever()
-asyncio.run(main())
-PY
-python3 "$OUT/receiver.py" "$RPORT" &
-
-fresh() {
-  if [ "$1" = postgres ]; then
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_callgrind_bench" \
-      -c "CREATE DATABASE rivo_callgrind_bench" >/dev/null
-    echo "$PG/rivo_callgrind_bench"
-  else
-    rm -f "$OUT"/bench.sqlite3*
-    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
-  fi
-}
-
-sql() {
-  if [[ $1 == postgres* ]]; then
-    psql "$1" -qAtc "$2"
-  else
-    python3 -c 'import sqlite3, sys
-c = sqlite3.connect(sys.argv[1], timeout=30)
-rows = c.execute(sys.argv[2]).fetchall()
-c.commit()
-print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" | cut -d'?' -f1)" "$2"
-  fi
-}
+DB_NAME=rivo_callgrind_bench
+# shellcheck source=bench/webhook_lib.sh
+source bench/webhook_lib.sh
+start_receiver
 
 run() { # backend variant -> total instructions of the server process
-  local backend=$1 variant=$2 url pid workers=16 now
+  local backend=$1 variant=$2 url pid workers=16
   url=$(fresh "$backend")
-  DATABASE_URL=$url "$BIN" migrate >/dev/null
   [ "$variant" = outbox ] && workers=0
-  if [ "$variant" != plain ]; then
-    now=$(date +%s%6N)
-    sql "$url" "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, created_at, updated_at) VALUES ('http://127.0.0.1:$RPORT/hook', 'whsec_benchbenchbenchbench', 1, TRUE, 'bench', $now, $now)" >/dev/null
-  fi
+  [ "$variant" != plain ] && add_endpoint "$url"
   rm -f "$OUT"/callgrind.out
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
     RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True \
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" serve \
     > "$OUT/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_ready 600
   python3 bench/post_n.py "$PORT" "$N" "$C"
   if [ "$variant" = webhook ]; then
     for _ in $(seq 1200); do

@@ -25,32 +25,10 @@ OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-# The receiver: keep-alive HTTP/1.1, answers every request 200 with an empty body.
-cat > "$OUT/receiver.py" <<'PY'
-import asyncio, sys
-async def handle(r, w):
-    try:
-        while True:
-            head = await r.readuntil(b"\r\n\r\n")
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    n = int(line[15:])
-            await r.readexactly(n)
-            w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            await w.drain()
-    except Exception:
-        pass
-    finally:
-        w.close()
-async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]), backlog=1024)
-    async with server:
-        await server.serve_forever()
-asyncio.run(main())
-PY
-python3 "$OUT/receiver.py" "$RPORT" &
-RECEIVER=$!
+DB_NAME=rivo_webhook_bench
+# shellcheck source=bench/webhook_lib.sh
+source bench/webhook_lib.sh
+start_receiver
 
 # wrk: POST a chat message to a random one of 1000 sessions.
 cat > "$OUT/post.lua" <<'LUA'
@@ -68,50 +46,21 @@ request = function()
 end
 LUA
 
-# A fresh, migrated database for `backend`; prints its URL.
-fresh() {
-  local backend=$1
-  if [ "$backend" = postgres ]; then
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_webhook_bench" \
-      -c "CREATE DATABASE rivo_webhook_bench" >/dev/null
-    echo "$PG/rivo_webhook_bench"
-  else
-    rm -f "$OUT"/bench.sqlite3*
-    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
-  fi
-}
-
-sql() { # run SQL $2 on database $1, print the rows
-  if [[ $1 == postgres* ]]; then
-    psql "$1" -qAtc "$2"
-  else
-    python3 -c 'import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-rows = c.execute(sys.argv[2]).fetchall()
-c.commit()
-print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" | cut -d'?' -f1)" "$2"
-  fi
-}
-
 # CPU time (user + system) a process has used so far, in clock ticks (1/100 s).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # One run: prints "requests/s pending-at-stop delivered server-cpu-µs/request
 # receiver-cpu-µs/request" (CPU over the timed load only).
 run() {
-  local backend=$1 variant=$2 url pid rps now
+  local backend=$1 variant=$2 url pid rps
   url=$(fresh "$backend")
-  DATABASE_URL=$url "$BIN" migrate >/dev/null
   local workers=16
   [ "$variant" = outbox ] && workers=0
-  if [ "$variant" != plain ]; then
-    now=$(date +%s%6N)
-    sql "$url" "INSERT INTO webhook_endpoints (url, secret, event_mask, active, description, created_at, updated_at) VALUES ('http://127.0.0.1:$RPORT/hook', 'whsec_benchbenchbenchbench', 1, TRUE, 'bench', $now, $now)" >/dev/null
-  fi
+  [ "$variant" != plain ] && add_endpoint "$url"
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
     RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  wait_ready 100
   wrk -t2 -c"$C" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" >/dev/null
   local s0 r0 s1 r1
   s0=$(ticks "$pid"); r0=$(ticks "$RECEIVER")
