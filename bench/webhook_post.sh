@@ -23,7 +23,7 @@ RPORT=${RECEIVER_PORT:-5083}
 PG=postgres://postgres@127.0.0.1:5432
 OUT=$(mktemp -d)
 export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_webhook_bench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
 
 DB_NAME=rivo_webhook_bench
 # shellcheck source=bench/webhook_lib.sh
