@@ -214,13 +214,7 @@ impl<DB: Dialect> Sql<DB> {
                 .push_bind(r.data_type.as_str())
                 .push_bind(r.sent_at);
         });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        Ok(qb
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "chat_chathistory", rows.iter().map(|r| r.id)))?
-            .rows_affected())
+        insert_skipping_present(tx, qb, "chat_chathistory", rows.iter().map(|r| r.id)).await
     }
 
     pub(crate) async fn import_clients(
@@ -243,13 +237,7 @@ impl<DB: Dialect> Sql<DB> {
                 .push_bind(r.created_at)
                 .push_bind(r.updated_at);
         });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        Ok(qb
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "client_client", rows.iter().map(|r| r.id)))?
-            .rows_affected())
+        insert_skipping_present(tx, qb, "client_client", rows.iter().map(|r| r.id)).await
     }
 
     pub(crate) async fn import_contexts(
@@ -272,13 +260,7 @@ impl<DB: Dialect> Sql<DB> {
                 .push_bind(r.created_at)
                 .push_bind(r.updated_at);
         });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        Ok(qb
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "client_context", rows.iter().map(|r| r.id)))?
-            .rows_affected())
+        insert_skipping_present(tx, qb, "client_context", rows.iter().map(|r| r.id)).await
     }
 
     pub(crate) async fn import_stage_changes(
@@ -303,13 +285,13 @@ impl<DB: Dialect> Sql<DB> {
                 .push_bind(r.created_at)
                 .push_bind(r.updated_at);
         });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        Ok(qb
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "client_clientstagehistory", rows.iter().map(|r| r.id)))?
-            .rows_affected())
+        insert_skipping_present(
+            tx,
+            qb,
+            "client_clientstagehistory",
+            rows.iter().map(|r| r.id),
+        )
+        .await
     }
 
     pub(crate) async fn import_assignments(
@@ -334,13 +316,7 @@ impl<DB: Dialect> Sql<DB> {
                 .push_bind(r.created_at)
                 .push_bind(r.updated_at);
         });
-        qb.push(" ON CONFLICT (id) DO NOTHING");
-        Ok(qb
-            .build()
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "client_clientassignment", rows.iter().map(|r| r.id)))?
-            .rows_affected())
+        insert_skipping_present(tx, qb, "client_clientassignment", rows.iter().map(|r| r.id)).await
     }
 
     /// Makes the next id of each table one past its largest (never moving an id generator
@@ -376,6 +352,23 @@ impl<DB: Dialect> Sql<DB> {
 }
 
 /// An insert of imported rows failed: name the Django table and the ids of the batch.
+/// Runs one imported table's `INSERT … VALUES` in `tx`, skipping ids already present (what
+/// `--merge` counts as skipped); a refused row is reported with its source table and ids.
+async fn insert_skipping_present<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    mut qb: QueryBuilder<DB>,
+    source_table: &str,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<u64> {
+    qb.push(" ON CONFLICT (id) DO NOTHING");
+    Ok(qb
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| import_error(e, source_table, ids))?
+        .rows_affected())
+}
+
 fn import_error(e: sqlx::Error, table: &str, ids: impl IntoIterator<Item = i64>) -> Error {
     let mut ids = ids.into_iter();
     let first = ids.next().unwrap_or_default();
