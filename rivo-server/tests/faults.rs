@@ -613,6 +613,15 @@ fn send_raw(addr: SocketAddr, raw: &str) -> Sent {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     if let Err(err) = stream.write_all(raw.as_bytes()) {
+        // A connection still in the listen backlog when the listener closes is reset; the reset
+        // can reach the client while it is still writing. Like a reset on read, the server never
+        // handled it (the caller checks that its message was not stored).
+        if matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ) {
+            return Sent::Reset;
+        }
         return Sent::Other(format!("write failed: {err}"));
     }
     let mut out = String::new();
