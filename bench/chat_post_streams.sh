@@ -80,7 +80,7 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 post_run() {
   local variant=$1 url=$2 c=$3 pid rps base=http://127.0.0.1:$PORT
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
-    RIVO_METRICS_TOKEN=$METRICS_TOKEN "$BIN" serve > "$OUT/server.log" 2>&1 &
+    RIVO_METRICS_TOKEN=$METRICS_TOKEN RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
   variant_stop() { :; }
@@ -140,3 +140,5 @@ for f in "$OUT"/cpu-*; do
     "$(cut -d' ' -f1 "$f" | median)" "$(cut -d' ' -f2 "$f" | median)"
 done
 [ -f "$OUT/streams-check" ] && cat "$OUT/streams-check"
+[ -f "$OUT/webhook-check" ] && cat "$OUT/webhook-check"
+true
