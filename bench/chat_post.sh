@@ -26,10 +26,7 @@ OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-for _ in $(seq 1000); do
-  printf '{"session_id":"%s","message":"Hello, I would like to know more","sender_type":"client"}\n' \
-    "$(cat /proc/sys/kernel/random/uuid)"
-done > "$OUT/bodies.jsonl"
+chat_bodies "$OUT/bodies.jsonl"
 
 # One POST run of `binary` on database `url` at concurrency `c`: prints requests/s.
 post_run() {

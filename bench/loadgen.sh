@@ -17,3 +17,13 @@ post_load() {
       python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))'
   fi
 }
+
+# `chat_bodies FILE [N] [MESSAGE]` writes N (1000) chat POST bodies to FILE, one a line, each for
+# a new random session, from a `client`.
+chat_bodies() {
+  local file=$1 n=${2:-1000} message=${3:-Hello, I would like to know more}
+  for _ in $(seq "$n"); do
+    printf '{"session_id":"%s","message":"%s","sender_type":"client"}\n' \
+      "$(cat /proc/sys/kernel/random/uuid)" "$message"
+  done > "$file"
+}

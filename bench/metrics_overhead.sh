@@ -9,7 +9,7 @@
 #
 #   bench/metrics_overhead.sh   # env: BIN, ROUNDS (5), SECONDS_PER_RUN (10), CONCURRENCY ("64"),
 #                               #      BACKENDS ("postgres sqlite"), TRACES (unset),
-#                               #      LOADGEN (oha, or wrk: Debian's wrk with bench/post_bodies.lua)
+#                               #      LOADGEN (oha when installed, else wrk: bench/loadgen.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rivo-server}
@@ -20,17 +20,14 @@ BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5083}
 OTLP_PORT=${OTLP_PORT:-5084}
 PG=postgres://postgres@127.0.0.1:5432
-OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
-LOADGEN=${LOADGEN:-oha}
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
 TOKEN=bench-metrics-token-0123456789abcdef
 OUT=$(mktemp -d)
 export RUST_LOG=warn
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_bench_metrics" >/dev/null 2>&1 || true' EXIT
 
-for _ in $(seq 1000); do
-  printf '{"session_id":"%s","message":"Hello, I would like to know more","sender_type":"client"}\n' \
-    "$(cat /proc/sys/kernel/random/uuid)"
-done > "$OUT/bodies.jsonl"
+chat_bodies "$OUT/bodies.jsonl"
 
 if [ -n "${TRACES:-}" ]; then
   # An OTLP/HTTP receiver that answers 200 to every POST and keeps nothing.
@@ -45,19 +42,6 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 PY
 fi
 
-# POSTs for $1 seconds at concurrency $2; prints requests/s, fails unless every answer was 201.
-load() {
-  local url="http://127.0.0.1:$PORT/api/v1/chat/stream/"
-  if [ "$LOADGEN" = wrk ]; then
-    BODIES="$OUT/bodies.jsonl" wrk -t2 -c "$2" -d "${1}s" -s bench/post_bodies.lua "$url" |
-      python3 -c 'import re,sys; t=sys.stdin.read(); m=re.search(r"rps=(\d+) non2xx=(\d+) errors=(\d+)", t); assert m and m[2]=="0" and m[3]=="0", t; print(m[1])'
-  else
-    "$OHA" --no-tui --output-format json -z "${1}s" -c "$2" -m POST -T application/json \
-      -Z "$OUT/bodies.jsonl" "$url" |
-      python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["statusCodeDistribution"]; assert set(s)=={"201"}, s; print(int(d["summary"]["requestsPerSec"]))'
-  fi
-}
-
 # One POST run on database `url` at concurrency `c` with mode off|on|traces: prints requests/s.
 post_run() {
   local url=$1 c=$2 mode=$3 pid rps scraper=""
@@ -69,14 +53,14 @@ post_run() {
   env "${env[@]}" "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  load 2 "$c" > /dev/null
+  post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" > /dev/null
   if [ "$mode" != off ]; then
     ( while sleep 1; do
         curl -fsS -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/metrics" > "$OUT/scrape.txt"
       done ) &
     scraper=$!
   fi
-  rps=$(load "$SECS" "$c")
+  rps=$(post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" "$SECS" "$OUT/bodies.jsonl")
   if [ -n "$scraper" ]; then
     kill "$scraper"; wait "$scraper" 2>/dev/null || true
     grep -q '^rivo_http_requests_total{operation="chat_send",status="2xx"}' "$OUT/scrape.txt"

@@ -41,11 +41,9 @@ PASSWORD='vivid otter harbour 2026 sky'
 
 # 1000 POST bodies, one per line, each with a random session.
 BODIES=$OUT/bodies.jsonl
-: > "$BODIES"
-for _ in $(seq 1000); do
-  printf '{"session_id":"%s","message":"Hello, I would like a quote for my order.","sender_type":"client"}\n' \
-    "$(cat /proc/sys/kernel/random/uuid)" >> "$BODIES"
-done
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
+chat_bodies "$BODIES" 1000 "Hello, I would like a quote for my order."
 # 10,000 clients: one in ten is a Smith (half of them in stage contacted), stages cycle.
 CLIENTS=$OUT/clients.jsonl
 python3 - "$CLIENTS" <<'PY'

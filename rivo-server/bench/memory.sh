@@ -21,10 +21,9 @@ if [ "$BACKEND" = postgres ]; then
 else
   DB="sqlite://$OUT/m.sqlite3?mode=rwc"
 fi
-for _ in $(seq 1000); do
-  printf '{"session_id":"%s","message":"Hello, I would like a quote for my order."}\n' \
-    "$(cat /proc/sys/kernel/random/uuid)"
-done > "$OUT/bodies.jsonl"
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
+chat_bodies "$OUT/bodies.jsonl" 1000 "Hello, I would like a quote for my order."
 DATABASE_URL=$DB PORT=$PORT BIND_ADDRESS=127.0.0.1 RUST_LOG=warn "$BIN" serve > "$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT

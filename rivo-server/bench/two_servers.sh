@@ -22,11 +22,9 @@ if [ -z "${BIN:-}" ]; then   # BIN=path/to/rivo-server measures a given binary, 
   BIN=${CARGO_TARGET_DIR:-target}/release/rivo-server
 fi
 BODIES=$OUT/bodies.jsonl
-: > "$BODIES"
-for _ in $(seq 1000); do
-  printf '{"session_id":"%s","message":"Hello, I would like a quote for my order.","sender_type":"client"}\n' \
-    "$(cat /proc/sys/kernel/random/uuid)" >> "$BODIES"
-done
+# shellcheck source=bench/loadgen.sh
+source bench/loadgen.sh
+chat_bodies "$BODIES" 1000 "Hello, I would like a quote for my order."
 psql "$PG_ADMIN_URL/postgres" -qc 'DROP DATABASE IF EXISTS rivo_bench_two' -c 'CREATE DATABASE rivo_bench_two'
 DB=$PG_ADMIN_URL/rivo_bench_two
 DATABASE_URL=$DB "$BIN" migrate >&2
