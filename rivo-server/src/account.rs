@@ -174,6 +174,7 @@ async fn check_credentials(
 }
 
 /// Logging in and out.
+#[derive(Default)]
 pub struct AccountApi;
 
 #[OpenApi(prefix_path = "/api/v1/account", tag = "AdminTag::Account")]

@@ -19,8 +19,9 @@ use crate::events::{AdminEventsApi, ChatEventsApi, EventStreams};
 use crate::middleware::{self, ApiConventions};
 use crate::render::json_response;
 
-/// Every `#[OpenApi]` struct of the server. An API added to this tuple gets the spec, the
-/// routes and the DRF conventions with no other change.
+/// Every `#[OpenApi]` struct of the server (each a `Default` unit struct, so the tuple is
+/// `Apis::default()`). An API added to this tuple gets the spec, the routes and the DRF
+/// conventions with no other change.
 pub type Apis = (
     ChatApis,
     AccountApi,
@@ -41,26 +42,9 @@ pub const SPEC_PATH: &str = "/api/v1/openapi.json";
 /// Path of the interactive API viewer.
 pub const DOCS_PATH: &str = "/api/docs/";
 
-fn apis() -> Apis {
-    (
-        chat::apis(),
-        AccountApi,
-        AdminAccountsApi,
-        AdminChatApi,
-        AdminClientsApi,
-        crate::admin::resource_apis(),
-        AdminPrivacyApi,
-        ChatEventsApi,
-        AdminEventsApi,
-        AdminWebhooksApi,
-        ClientsApi,
-        AdminSummariesApi,
-    )
-}
-
 /// The OpenAPI service of every API operation (paths are absolute, e.g. `/api/v1/chat/stream/`).
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(apis(), "Rivo API", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(Apis::default(), "Rivo API", env!("CARGO_PKG_VERSION"))
         .description(
             "The HTTP API of Rivo. The chat routes are wire-compatible with the original \
              Django REST framework server: DRF-shaped errors, trailing slashes optional, JSON, \

@@ -275,6 +275,7 @@ fn resume_from(header: Option<String>, query: Option<String>) -> Option<(&'stati
 }
 
 /// `GET /api/v1/chat/events/`.
+#[derive(Default)]
 pub struct ChatEventsApi;
 
 #[OpenApi(prefix_path = "/api/v1/chat/events/", tag = "ChatTag::Chat")]
@@ -341,6 +342,7 @@ impl ChatEventsApi {
 }
 
 /// `GET /api/v1/admin/events/`.
+#[derive(Default)]
 pub struct AdminEventsApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin/events/", tag = "AdminTag::AdminChat")]

@@ -7,13 +7,16 @@ use rivo_core::chat::{HistoryCursor, MessageFilter, MessageSort, SessionCursor, 
 use rivo_core::{MessageId, SessionId, Sort};
 use serde::Serialize;
 
-use super::bodies::{ChatMessagePage, ChatSessionPage, TranscriptBody};
+use super::bodies::TranscriptBody;
+use super::pages::{ChatMessagePage, ChatSessionPage};
 use rivo_core::access::Access;
 
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{AdminTag, Found, NoContent, WriteErrors, found, keyset_paged, time_before, time_from};
+use super::{
+    AdminTag, Found, NoContent, WriteErrors, found, keyset_paged, sort_for, time_before, time_from,
+};
 use crate::chat::{ChatMessageBody, SenderTypeName};
 use crate::error::{ApiError, OpError};
 
@@ -53,6 +56,7 @@ pub struct DeletedCount {
 }
 
 /// Chat actions beyond list, read and delete.
+#[derive(Default)]
 pub struct AdminChatApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin/chat", tag = "AdminTag::AdminChat")]
@@ -122,10 +126,7 @@ admin_resource! {
                 .await?;
             return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
         }
-        let sort = super::ordering(
-            ordering.as_deref(),
-            CHAT_MESSAGES.default_sort(Sort::desc(MessageSort::SentAt)),
-        );
+        let sort = sort_for(&CHAT_MESSAGES, ordering.as_deref(), Sort::desc(MessageSort::SentAt));
         let messages = admin
             .store
             .list_messages(&filter, sort, paging.request())

@@ -210,6 +210,7 @@ impl AdminSection {
 }
 
 /// The admin index.
+#[derive(Default)]
 pub struct AdminIndexApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::Admin")]

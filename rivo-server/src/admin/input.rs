@@ -308,19 +308,7 @@ impl<'a, T: Type + Send> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let limit = request
-            .data::<BodyLimit>()
-            .copied()
-            .unwrap_or(BodyLimit(8 * 1024 * 1024))
-            .0;
-        let bytes = body
-            .take()?
-            .into_bytes_limit(limit)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge { limit },
-                other => ApiError::BadRequest(format!("Could not read the request body: {other}")),
-            })?;
+        let bytes = BodyLimit::read(request, body).await?;
         if bytes.is_empty() {
             return Ok(Self::from_map(Map::new()));
         }

@@ -5,9 +5,10 @@ use rivo_core::UserId;
 use rivo_core::admin::LOG;
 use rivo_core::audit::{AuditFilter, AuditSort};
 
-use super::bodies::{AuditActionName, AuditPage};
+use super::bodies::AuditActionName;
+use super::pages::AuditPage;
 use super::resource::admin_resource;
-use super::{AdminTag, found};
+use super::{AdminTag, found, sort_for};
 
 admin_resource! {
     /// The audit log.
@@ -44,10 +45,7 @@ admin_resource! {
             }),
             search,
         };
-        let sort = super::ordering(
-            ordering.as_deref(),
-            LOG.default_sort(Sort::desc(AuditSort::CreatedAt)),
-        );
+        let sort = sort_for(&LOG, ordering.as_deref(), Sort::desc(AuditSort::CreatedAt));
         let entries = admin
             .store
             .list_audit(&filter, sort, paging.request())

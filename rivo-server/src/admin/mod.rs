@@ -26,6 +26,7 @@ pub mod index;
 pub mod input;
 mod log;
 mod names;
+pub mod pages;
 pub mod privacy;
 mod resource;
 pub mod users;
@@ -35,6 +36,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use poem::Request;
 use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::Type;
+use rivo_core::admin::ResourceSpec;
 use rivo_core::{PageRequest, Sort, query::SortField};
 
 use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
@@ -64,22 +66,6 @@ pub type AdminResourceApis = (
     AdminAssignmentsApi,
     AdminLogApi,
 );
-
-/// An instance of each of [`AdminResourceApis`].
-pub fn resource_apis() -> AdminResourceApis {
-    (
-        AdminIndexApi,
-        AdminUsersApi,
-        AdminRolesApi,
-        AdminChatSessionsApi,
-        AdminChatMessagesApi,
-        AdminClientsResourceApi,
-        AdminContextsApi,
-        AdminStageHistoryApi,
-        AdminAssignmentsApi,
-        AdminLogApi,
-    )
-}
 
 /// The OpenAPI tags of the admin and account routes.
 #[derive(poem_openapi::Tags)]
@@ -266,14 +252,18 @@ fn url_with(req: &Request, remove: &[&str], set: Option<(&str, String)>) -> Stri
     }
 }
 
-/// `?ordering=field` / `-field`; unknown fields are ignored (DRF's `OrderingFilter` does the
-/// same), falling back to `default`.
-pub fn ordering<F: SortField>(ordering: Option<&str>, default: Sort<F>) -> Sort<F> {
+/// A section's list order: `?ordering=field` / `-field`, else the section's default ordering,
+/// else `fallback`. Unknown fields are ignored (DRF's `OrderingFilter` does the same).
+pub fn sort_for<F: SortField>(
+    section: &ResourceSpec,
+    ordering: Option<&str>,
+    fallback: Sort<F>,
+) -> Sort<F> {
     ordering
         .and_then(|o| o.split(',').next())
         .map(str::trim)
         .and_then(Sort::parse)
-        .unwrap_or(default)
+        .unwrap_or_else(|| section.default_sort(fallback))
 }
 
 /// A `?…_after=` bound: a date (from its start) or an RFC 3339 datetime, inclusive.
@@ -313,15 +303,23 @@ fn parse_time(
 }
 
 /// Builds an [`ErrorSet`] from `(status, description)` pairs; each body schema follows the
-/// status (DRF's shapes).
+/// status (DRF's shapes, [`error_schema`]), or `with` another function of the status.
 macro_rules! error_set {
     ($(#[$doc:meta])* $name:ident { $($status:literal => $desc:literal),+ $(,)? }) => {
+        $crate::admin::error_set!(
+            $(#[$doc])* $name with $crate::admin::error_schema { $($status => $desc),+ }
+        );
+    };
+    (
+        $(#[$doc:meta])* $name:ident with $schema:path
+        { $($status:literal => $desc:literal),+ $(,)? }
+    ) => {
         $(#[$doc])*
         pub struct $name;
 
         impl $crate::error::ErrorSet for $name {
             fn responses() -> Vec<(u16, &'static str, poem_openapi::registry::MetaSchemaRef)> {
-                vec![$(($status, $desc, $crate::admin::error_schema($status))),+]
+                vec![$(($status, $desc, $schema($status))),+]
             }
         }
     };

@@ -223,6 +223,7 @@ const CHAT_VIEW: Permission = Permission {
 };
 
 /// Erasure and export of one person's data.
+#[derive(Default)]
 pub struct AdminPrivacyApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminPrivacy")]

@@ -48,6 +48,7 @@ macro_rules! admin_resource {
         )?
     ) => {
         $(#[$api_doc])*
+        #[derive(Default)]
         pub struct $api;
 
         #[poem_openapi::OpenApi(prefix_path = "/api/v1/admin", tag = $tag)]

@@ -8,13 +8,16 @@ use rivo_core::accounts::{
 use rivo_core::admin::{ROLES, USERS};
 use rivo_core::{Permission, RoleId, Sort, Store, UserId};
 
-use super::bodies::{PermissionBody, RoleBody, RolePage, UserBody, UserPage};
+use super::bodies::{PermissionBody, RoleBody, UserBody};
+use super::pages::{RolePage, UserPage};
 use rivo_core::access::Access;
 
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{AdminTag, Created, Found, NoContent, ReadErrors, WriteErrors, created, found};
+use super::{
+    AdminTag, Created, Found, NoContent, ReadErrors, WriteErrors, created, found, sort_for,
+};
 use crate::error::OpError;
 
 /// A user to create.
@@ -110,6 +113,7 @@ async fn user_body(store: &Store, user: rivo_core::User) -> Result<UserBody, riv
 }
 
 /// Users, roles and permissions.
+#[derive(Default)]
 pub struct AdminAccountsApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminAccounts")]
@@ -331,7 +335,7 @@ admin_resource! {
             is_superuser,
             role_id: role.map(RoleId),
         };
-        let sort = super::ordering(ordering.as_deref(), USERS.default_sort(Sort::desc(UserSort::CreatedAt)));
+        let sort = sort_for(&USERS, ordering.as_deref(), Sort::desc(UserSort::CreatedAt));
         let users = admin.store.list_users(&filter, sort, paging.request()).await?;
         let (next, previous) = paging.links(req, &users)?;
         let ids: Vec<UserId> = users.items.iter().map(|u| u.id).collect();
@@ -388,7 +392,7 @@ admin_resource! {
         /// `name`, `created_at` or `id`; `-` for descending.
         ordering: String,
     } |admin, req, paging| {
-        let sort = super::ordering(ordering.as_deref(), ROLES.default_sort(Sort::asc(RoleSort::Name)));
+        let sort = sort_for(&ROLES, ordering.as_deref(), Sort::asc(RoleSort::Name));
         let roles = admin
             .store
             .list_roles(&RoleFilter { search }, sort, paging.request())

@@ -1,122 +1,43 @@
 //! `/api/v1/admin/clients/` with each client's context, stage and assignment, and the global
 //! `/contexts/`, `/stage-history/` and `/assignments/` lists.
 
-use poem_openapi::{Object, OpenApi, param::Path, param::Query};
-use rivo_core::accounts::{Action, Model};
-use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
-use rivo_core::clients::{
-    AssignmentFilter, ClientFilter, ClientSort, ClientUpdate, ContextChange, ContextFilter,
-    HistorySort, NewClient, StageChangeFilter,
-};
-use rivo_core::{ClientId, SessionId, Sort, Stage, UserId};
-use serde::Serialize;
-
-use super::bodies::{
-    AssignmentBody, AssignmentPage, ClientBody, ClientPage, ContextBody, ContextPage,
-    StageChangeBody, StageChangePage, StageName,
-};
+use poem_openapi::{OpenApi, param::Path, param::Query};
 use rivo_core::access::Access;
+use rivo_core::accounts::{Action, Model};
+use rivo_core::admin::{ASSIGNMENTS, STAGE_HISTORY};
+use rivo_core::clients::{
+    AssignmentFilter, ClientUpdate, ContextChange, NewClient, StageChangeFilter,
+};
+use rivo_core::{ClientId, Stage, UserId};
 
+use super::bodies::{AssignmentBody, ClientBody, ContextBody};
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
-use super::resource::admin_resource;
+use super::pages::{AssignmentPage, StageChangePage};
 use super::{
-    AdminTag, Created, DeleteErrors, Found, ListErrors, NoContent, Paging, ReadErrors, WriteErrors,
-    created, found, names, time_before, time_from,
+    AdminTag, Created, DeleteErrors, Found, ListErrors, Paging, ReadErrors, WriteErrors, created,
+    found,
 };
-use crate::auth::Admin;
 use crate::error::{ApiError, OpError};
+
+mod lists;
+mod requests;
+
+pub use lists::{
+    AdminAssignmentsApi, AdminClientsResourceApi, AdminContextsApi, AdminStageHistoryApi,
+};
+use lists::{assignments, stage_history};
+pub use requests::{
+    AssignRequest, ClientCreateRequest, ClientUpdateRequest, ContextMergeRequest,
+    ContextReplaceRequest, StageRequest, StageResult,
+};
 
 fn client_permission(action: Action) -> Access {
     Access::admin(action, Model::Client)
 }
 
-/// A client to create.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ClientCreateRequest {
-    /// Name (required, at most 255 characters).
-    pub name: String,
-    /// Email.
-    pub email: Option<String>,
-    /// Phone (at most 20 characters).
-    pub phone: Option<String>,
-    /// First stage (default `lead`).
-    pub current_stage: Option<StageName>,
-    /// The chat session the lead came from.
-    pub chat_session_id: Option<String>,
-    /// Initial context (a JSON object).
-    pub context_data: Option<serde_json::Value>,
-}
-
-/// Changes to a client; absent fields stay as they are. Stages change with
-/// `admin_clients_set_stage`.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ClientUpdateRequest {
-    /// Name.
-    pub name: Option<String>,
-    /// Email.
-    pub email: Option<String>,
-    /// Phone.
-    pub phone: Option<String>,
-}
-
-/// A whole new context.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ContextReplaceRequest {
-    /// The new JSON object (replaces the old one).
-    pub context_data: serde_json::Value,
-    /// The chat session the lead came from (`null` unlinks; absent keeps it).
-    pub chat_session_id: Option<String>,
-}
-
-/// Keys to set in a context.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ContextMergeRequest {
-    /// Keys to set (top-level merge; other keys stay).
-    pub context_data: Option<serde_json::Value>,
-    /// Keys to remove.
-    pub remove: Option<Vec<String>>,
-    /// The chat session the lead came from (`null` unlinks; absent keeps it).
-    pub chat_session_id: Option<String>,
-}
-
-/// A stage change.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct StageRequest {
-    /// The new stage.
-    pub to_stage: StageName,
-    /// Why.
-    pub remarks: Option<String>,
-}
-
-/// The result of a stage change.
-#[derive(Debug, Object, Serialize)]
-#[oai(example)]
-pub struct StageResult {
-    /// Whether the stage changed (`false` when the client was already in it).
-    pub changed: bool,
-    /// The client after the change.
-    pub client: ClientBody,
-    /// The stage history entry written, if the stage changed.
-    pub history: Option<StageChangeBody>,
-}
-
-/// An assignment to make.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct AssignRequest {
-    /// Id of an active staff user.
-    pub assigned_to: i64,
-    /// Why.
-    pub remarks: Option<String>,
-}
-
 /// Clients and everything about them.
+#[derive(Default)]
 pub struct AdminClientsApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminClients")]
@@ -443,197 +364,5 @@ impl AdminClientsApi {
         let admin = ctx.require(ASSIGNMENTS.access(Action::View)).await?;
         let paging = Paging::new(page.0, page_size.0)?;
         assignments(ctx.req(), &admin, paging, ordering.0, filter).await
-    }
-}
-
-/// A page of stage history, named.
-async fn stage_history(
-    req: &poem::Request,
-    admin: &Admin,
-    paging: Paging,
-    ordering: Option<String>,
-    filter: StageChangeFilter,
-) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-    let sort = super::ordering(
-        ordering.as_deref(),
-        STAGE_HISTORY.default_sort(Sort::desc(HistorySort::CreatedAt)),
-    );
-    let history = admin
-        .store
-        .list_stage_changes(&filter, sort, paging.request())
-        .await?;
-    let mut page = StageChangePage::from(paging.paged(req, history)?);
-    names::stage_changes(&admin.store, &mut page.results).await?;
-    Ok(found(page))
-}
-
-/// A page of assignments, named.
-async fn assignments(
-    req: &poem::Request,
-    admin: &Admin,
-    paging: Paging,
-    ordering: Option<String>,
-    filter: AssignmentFilter,
-) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-    let sort = super::ordering(
-        ordering.as_deref(),
-        ASSIGNMENTS.default_sort(Sort::desc(HistorySort::CreatedAt)),
-    );
-    let list = admin
-        .store
-        .list_assignments(&filter, sort, paging.request())
-        .await?;
-    let mut page = AssignmentPage::from(paging.paged(req, list)?);
-    names::assignments(&admin.store, &mut page.results).await?;
-    Ok(found(page))
-}
-
-admin_resource! {
-    /// `GET` and `DELETE` of clients (create, update and actions: [`AdminClientsApi`]).
-    AdminClientsResourceApi for CLIENTS, tag = "AdminTag::AdminClients";
-
-    list:
-    /// List clients
-    ///
-    /// Newest first by default. `search` matches name, email and phone.
-    ("/clients/", "admin_clients_list") -> ClientPage {
-        /// Case-insensitive text to find.
-        search: String,
-        /// `created_at`, `updated_at`, `name`, `email`, `current_stage` or `id`; `-` for
-        /// descending.
-        ordering: String,
-        /// Only clients in this stage.
-        current_stage: StageName,
-        /// Created on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
-        created_at_after: String,
-        /// Created on or before this date, or before this instant.
-        created_at_before: String,
-    } |admin, req, paging| {
-        let filter = ClientFilter {
-            search,
-            stage: current_stage.map(Stage::from),
-            created_from: time_from("created_at_after", created_at_after.as_deref())?,
-            created_before: time_before("created_at_before", created_at_before.as_deref())?,
-        };
-        let sort = super::ordering(
-            ordering.as_deref(),
-            CLIENTS.default_sort(Sort::desc(ClientSort::CreatedAt)),
-        );
-        let clients = admin
-            .store
-            .list_clients(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
-    }
-
-    read:
-    /// Read a client
-    ("/clients/:id/", "admin_clients_read", /// Client id.
-        id: i64) -> ClientBody
-    |admin| {
-        Ok(found(admin.store.client(ClientId(id)).await?.into()))
-    }
-
-    delete:
-    /// Delete a client
-    ///
-    /// With its context, stage history and assignments.
-    ("/clients/:id/", "admin_clients_delete", /// Client id.
-        id: i64)
-    |admin| {
-        admin.store.delete_client(ClientId(id)).await?;
-        Ok(NoContent::NoContent)
-    }
-}
-
-admin_resource! {
-    /// Client contexts, all clients.
-    AdminContextsApi for CONTEXTS, tag = "AdminTag::AdminClients";
-
-    list:
-    /// List client contexts
-    ("/contexts/", "admin_contexts_list") -> ContextPage {
-        /// `created_at` or `id`; `-` for descending.
-        ordering: String,
-        /// Only this client's context.
-        client: i64,
-        /// Only contexts linked to this chat session.
-        chat_session_id: String,
-    } |admin, req, paging| {
-        let filter = ContextFilter {
-            client_id: client.map(ClientId),
-            chat_session_id: chat_session_id
-                .as_deref()
-                .map(|s| {
-                    s.parse::<SessionId>()
-                        .map_err(|rule| ApiError::field("chat_session_id", rule.to_string()))
-                })
-                .transpose()?,
-        };
-        let sort = super::ordering(
-            ordering.as_deref(),
-            CONTEXTS.default_sort(Sort::desc(HistorySort::CreatedAt)),
-        );
-        let contexts = admin
-            .store
-            .list_contexts(&filter, sort, paging.request())
-            .await?;
-        let mut page = ContextPage::from(paging.paged(req, contexts)?);
-        names::contexts(&admin.store, &mut page.results).await?;
-        Ok(found(page))
-    }
-}
-
-admin_resource! {
-    /// Stage history, all clients.
-    AdminStageHistoryApi for STAGE_HISTORY, tag = "AdminTag::AdminClients";
-
-    list:
-    /// List stage history
-    ///
-    /// Newest first by default.
-    ("/stage-history/", "admin_stage_history_list") -> StageChangePage {
-        /// `created_at` or `id`; `-` for descending.
-        ordering: String,
-        /// Only this client's history.
-        client: i64,
-        /// Only changes to this stage.
-        to_stage: StageName,
-        /// Only changes by this user.
-        changed_by: i64,
-    } |admin, req, paging| {
-        let filter = StageChangeFilter {
-            client_id: client.map(ClientId),
-            to_stage: to_stage.map(Stage::from),
-            changed_by: changed_by.map(UserId),
-        };
-        stage_history(req, &admin, paging, ordering, filter).await
-    }
-}
-
-admin_resource! {
-    /// Assignments, all clients.
-    AdminAssignmentsApi for ASSIGNMENTS, tag = "AdminTag::AdminClients";
-
-    list:
-    /// List assignments
-    ///
-    /// Newest first by default.
-    ("/assignments/", "admin_assignments_list") -> AssignmentPage {
-        /// `created_at` or `id`; `-` for descending.
-        ordering: String,
-        /// Only this client's assignments.
-        client: i64,
-        /// Only active (or ended) assignments.
-        is_active: bool,
-        /// Only assignments to this user.
-        assigned_to: i64,
-    } |admin, req, paging| {
-        let filter = AssignmentFilter {
-            client_id: client.map(ClientId),
-            is_active,
-            assigned_to: assigned_to.map(UserId),
-        };
-        assignments(req, &admin, paging, ordering, filter).await
     }
 }

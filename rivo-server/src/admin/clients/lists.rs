@@ -1,0 +1,206 @@
+//! The generated list, read and delete routes of clients, contexts, stage history and
+//! assignments.
+
+use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
+use rivo_core::clients::{
+    AssignmentFilter, ClientFilter, ClientSort, ContextFilter, HistorySort, StageChangeFilter,
+};
+use rivo_core::{ClientId, SessionId, Sort, Stage, UserId};
+
+use crate::admin::AdminTag;
+use crate::admin::bodies::{ClientBody, StageName};
+use crate::admin::pages::{AssignmentPage, ClientPage, ContextPage, StageChangePage};
+use crate::admin::resource::admin_resource;
+use crate::admin::{
+    Found, ListErrors, NoContent, Paging, found, names, sort_for, time_before, time_from,
+};
+use crate::auth::Admin;
+use crate::error::{ApiError, OpError};
+
+/// A page of stage history, named.
+pub(super) async fn stage_history(
+    req: &poem::Request,
+    admin: &Admin,
+    paging: Paging,
+    ordering: Option<String>,
+    filter: StageChangeFilter,
+) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
+    let sort = sort_for(
+        &STAGE_HISTORY,
+        ordering.as_deref(),
+        Sort::desc(HistorySort::CreatedAt),
+    );
+    let history = admin
+        .store
+        .list_stage_changes(&filter, sort, paging.request())
+        .await?;
+    let mut page = StageChangePage::from(paging.paged(req, history)?);
+    names::stage_changes(&admin.store, &mut page.results).await?;
+    Ok(found(page))
+}
+
+/// A page of assignments, named.
+pub(super) async fn assignments(
+    req: &poem::Request,
+    admin: &Admin,
+    paging: Paging,
+    ordering: Option<String>,
+    filter: AssignmentFilter,
+) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
+    let sort = sort_for(
+        &ASSIGNMENTS,
+        ordering.as_deref(),
+        Sort::desc(HistorySort::CreatedAt),
+    );
+    let list = admin
+        .store
+        .list_assignments(&filter, sort, paging.request())
+        .await?;
+    let mut page = AssignmentPage::from(paging.paged(req, list)?);
+    names::assignments(&admin.store, &mut page.results).await?;
+    Ok(found(page))
+}
+
+admin_resource! {
+    /// `GET` and `DELETE` of clients (create, update and actions: [`AdminClientsApi`]).
+    AdminClientsResourceApi for CLIENTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List clients
+    ///
+    /// Newest first by default. `search` matches name, email and phone.
+    ("/clients/", "admin_clients_list") -> ClientPage {
+        /// Case-insensitive text to find.
+        search: String,
+        /// `created_at`, `updated_at`, `name`, `email`, `current_stage` or `id`; `-` for
+        /// descending.
+        ordering: String,
+        /// Only clients in this stage.
+        current_stage: StageName,
+        /// Created on or after this date (`YYYY-MM-DD`) or instant (RFC 3339).
+        created_at_after: String,
+        /// Created on or before this date, or before this instant.
+        created_at_before: String,
+    } |admin, req, paging| {
+        let filter = ClientFilter {
+            search,
+            stage: current_stage.map(Stage::from),
+            created_from: time_from("created_at_after", created_at_after.as_deref())?,
+            created_before: time_before("created_at_before", created_at_before.as_deref())?,
+        };
+        let sort = sort_for(&CLIENTS, ordering.as_deref(), Sort::desc(ClientSort::CreatedAt));
+        let clients = admin
+            .store
+            .list_clients(&filter, sort, paging.request())
+            .await?;
+        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
+    }
+
+    read:
+    /// Read a client
+    ("/clients/:id/", "admin_clients_read", /// Client id.
+        id: i64) -> ClientBody
+    |admin| {
+        Ok(found(admin.store.client(ClientId(id)).await?.into()))
+    }
+
+    delete:
+    /// Delete a client
+    ///
+    /// With its context, stage history and assignments.
+    ("/clients/:id/", "admin_clients_delete", /// Client id.
+        id: i64)
+    |admin| {
+        admin.store.delete_client(ClientId(id)).await?;
+        Ok(NoContent::NoContent)
+    }
+}
+
+admin_resource! {
+    /// Client contexts, all clients.
+    AdminContextsApi for CONTEXTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List client contexts
+    ("/contexts/", "admin_contexts_list") -> ContextPage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's context.
+        client: i64,
+        /// Only contexts linked to this chat session.
+        chat_session_id: String,
+    } |admin, req, paging| {
+        let filter = ContextFilter {
+            client_id: client.map(ClientId),
+            chat_session_id: chat_session_id
+                .as_deref()
+                .map(|s| {
+                    s.parse::<SessionId>()
+                        .map_err(|rule| ApiError::field("chat_session_id", rule.to_string()))
+                })
+                .transpose()?,
+        };
+        let sort = sort_for(&CONTEXTS, ordering.as_deref(), Sort::desc(HistorySort::CreatedAt));
+        let contexts = admin
+            .store
+            .list_contexts(&filter, sort, paging.request())
+            .await?;
+        let mut page = ContextPage::from(paging.paged(req, contexts)?);
+        names::contexts(&admin.store, &mut page.results).await?;
+        Ok(found(page))
+    }
+}
+
+admin_resource! {
+    /// Stage history, all clients.
+    AdminStageHistoryApi for STAGE_HISTORY, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List stage history
+    ///
+    /// Newest first by default.
+    ("/stage-history/", "admin_stage_history_list") -> StageChangePage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's history.
+        client: i64,
+        /// Only changes to this stage.
+        to_stage: StageName,
+        /// Only changes by this user.
+        changed_by: i64,
+    } |admin, req, paging| {
+        let filter = StageChangeFilter {
+            client_id: client.map(ClientId),
+            to_stage: to_stage.map(Stage::from),
+            changed_by: changed_by.map(UserId),
+        };
+        stage_history(req, &admin, paging, ordering, filter).await
+    }
+}
+
+admin_resource! {
+    /// Assignments, all clients.
+    AdminAssignmentsApi for ASSIGNMENTS, tag = "AdminTag::AdminClients";
+
+    list:
+    /// List assignments
+    ///
+    /// Newest first by default.
+    ("/assignments/", "admin_assignments_list") -> AssignmentPage {
+        /// `created_at` or `id`; `-` for descending.
+        ordering: String,
+        /// Only this client's assignments.
+        client: i64,
+        /// Only active (or ended) assignments.
+        is_active: bool,
+        /// Only assignments to this user.
+        assigned_to: i64,
+    } |admin, req, paging| {
+        let filter = AssignmentFilter {
+            client_id: client.map(ClientId),
+            is_active,
+            assigned_to: assigned_to.map(UserId),
+        };
+        assignments(req, &admin, paging, ordering, filter).await
+    }
+}
