@@ -277,6 +277,9 @@ pub fn cors<E: Endpoint + 'static>(
                         header::ACCESS_CONTROL_ALLOW_METHODS,
                         "GET, HEAD, POST, OPTIONS",
                     )
+                    // django-cors-headers' default allow-list, as the original answered
+                    // (wire contract); `x-csrftoken` there is Django's CSRF header, which is
+                    // also `rivo_core::admin::CSRF_HEADER`.
                     .header(
                         header::ACCESS_CONTROL_ALLOW_HEADERS,
                         "accept, accept-encoding, authorization, content-type, dnt, origin, \
