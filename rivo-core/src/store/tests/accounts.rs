@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{conflict, count, list, list_all, plain_user, staff, validation_fields};
+use super::{conflict, count, list, list_all, plain_user, staff, validation_fields, deactivate, refused_user_update, refused_role_update, stage_changes_of, assignments_of};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::clients::*;
@@ -88,16 +88,7 @@ async fn authenticate_tells_failures_apart_internally(store: &Store) {
         Error::Authentication(AuthFailure::UnknownEmail)
     ));
     assert_eq!(unknown.to_string(), wrong.to_string());
-    store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(store, user.id).await;
     assert!(matches!(
         store
             .authenticate("cy@example.com", "a long passphrase")
@@ -114,16 +105,11 @@ async fn email_is_unique_case_insensitively(store: &Store) {
         .unwrap_err();
     assert_eq!(conflict(err).0, "email");
     let other = plain_user(store, "eve@example.com", "eve").await;
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                email: Some("Dee@Example.com".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken = UserUpdate {
+        email: Some("Dee@Example.com".into()),
+        ..Default::default()
+    };
+    let err = refused_user_update(store, other.id, taken).await;
     assert_eq!(conflict(err).0, "email");
     assert_eq!(count(store, "users").await, 2);
 }
@@ -483,16 +469,11 @@ async fn users_update_and_permissions_replace(store: &Store) {
         store.user_permissions(user.id).await.unwrap(),
         BTreeSet::from([view])
     );
-    let err = store
-        .update_user(
-            user.id,
-            UserUpdate {
-                username: Some("no spaces allowed".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let invalid = UserUpdate {
+        username: Some("no spaces allowed".into()),
+        ..Default::default()
+    };
+    let err = refused_user_update(store, user.id, invalid).await;
     assert_eq!(validation_fields(err)[0].0, "username");
     assert_eq!(store.user(user.id).await.unwrap().username, "max");
 }
@@ -550,16 +531,11 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         .await
         .unwrap();
     assert!(updated.permissions.is_empty());
-    let err = store
-        .update_role(
-            role.id,
-            RoleUpdate {
-                name: Some("Audit".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken = RoleUpdate {
+        name: Some("Audit".into()),
+        ..Default::default()
+    };
+    let err = refused_role_update(store, role.id, taken).await;
     assert_eq!(conflict(err).0, "name");
     let listed = list_all(store, &RoleFilter::default(), Sort::asc(RoleSort::Name)).await;
     assert_eq!(
@@ -626,16 +602,7 @@ async fn effective_permissions_follow_role_user_and_flags(store: &Store) {
             .await
             .unwrap()
     );
-    let inactive = store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inactive = deactivate(store, user.id).await;
     assert!(
         store
             .effective_permissions(&inactive)
@@ -794,16 +761,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .unwrap();
     assert!(created.is_superuser);
     // An inactive superuser grants nothing.
-    let retired = store
-        .update_user(
-            root.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let retired = deactivate(store, root.id).await;
     assert!(denied(
         store
             .create_user_as(
@@ -844,26 +802,10 @@ async fn deleting_a_user_cascades_and_sets_null(store: &Store) {
         .unwrap();
     store.delete_user(boss.id).await.unwrap();
     assert_eq!(store.user(agent.id).await.unwrap().created_by, None);
-    let history = list_all(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let history = stage_changes_of(store, client.id).await;
     assert_eq!(history.total, 2);
     assert!(history.items.iter().all(|h| h.changed_by.is_none()));
-    let assignments = list_all(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let assignments = assignments_of(store, client.id).await;
     assert_eq!(
         assignments.total, 1,
         "the assignment to the deleted user is gone"

@@ -1,7 +1,7 @@
 //! API tokens on every backend: hashed, expiring, revoked, refused for inactive users and on a
 //! password change.
 
-use super::{count, staff};
+use super::{count, staff, deactivate};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::*;
@@ -98,16 +98,7 @@ async fn tokens_of_inactive_users_are_refused(store: &Store) {
         )
         .await
         .unwrap();
-    store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(store, user.id).await;
     assert!(
         store
             .user_for_token(&issued.token, TokenKind::Session)

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{append_numbered, list, list_all, session, validation_fields};
+use super::{append_numbered, list, list_all, session, validation_fields, history_ids};
 use crate::chat::*;
 use crate::*;
 
@@ -96,13 +96,7 @@ async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
         ))
         .await
         .unwrap();
-    let order: Vec<MessageId> = store
-        .history(s)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
+    let order = history_ids(store, s).await;
     assert_eq!(order, vec![ids[1], ids[2], ids[3], ids[4], ids[0]]);
     let mut paged = Vec::new();
     let mut cursor = None;
@@ -167,8 +161,7 @@ async fn concurrent_appends_lose_nothing_and_keep_id_order(store: &Store) {
     assert_eq!(acknowledged.len(), 640);
     let mut stored = HashSet::new();
     for s in std::iter::once(one).chain(many.iter().copied()) {
-        let history = store.history(s).await.unwrap();
-        let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
+        let ids = history_ids(store, s).await;
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted, "history order disagrees with ids");
@@ -342,13 +335,7 @@ async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
         2
     );
     assert_eq!(store.delete_messages(&[]).await.unwrap(), 0);
-    let left: Vec<MessageId> = store
-        .history(s)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
+    let left = history_ids(store, s).await;
     assert_eq!(left, vec![ids[3], ids[4]]);
 }
 

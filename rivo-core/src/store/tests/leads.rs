@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, count, list, session, staff};
+use super::{TestDb, count, list, session, staff, active_assignments, history_ids, next};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -27,21 +27,6 @@ db_behaviours!(
     invalid_contact_details_write_nothing,
     captured_messages_reach_streams_and_webhooks,
 );
-
-async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> {
-    list(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client),
-            is_active: Some(true),
-            ..Default::default()
-        },
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::first(100),
-    )
-    .await
-    .items
-}
 
 async fn history_rows(store: &Store, client: ClientId) -> Vec<StageChange> {
     list(
@@ -235,8 +220,7 @@ async fn concurrent_contact_messages_of_one_session_make_one_client(db: &TestDb)
     assert_eq!(count(store, "client_stage_history").await, 1);
     assert_eq!(count(store, "client_assignments").await, 1);
     assert_eq!(store.history(s).await.unwrap().len(), 16);
-    let history = store.history(s).await.unwrap();
-    let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
+    let ids = history_ids(store, s).await;
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "history order agrees with ids");
@@ -398,14 +382,6 @@ async fn invalid_contact_details_write_nothing(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(count(store, "clients").await, 1);
-}
-
-async fn next<T>(stream: &mut (impl Stream<Item = Result<T>> + Unpin)) -> T {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an item within 10 s")
-        .expect("the stream goes on")
-        .expect("no error")
 }
 
 async fn captured_messages_reach_streams_and_webhooks(db: &TestDb) {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, conflict, count, list_all, plain_user, session, staff};
+use super::{TestDb, conflict, count, list_all, plain_user, session, staff, refused_user_update};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
@@ -328,27 +328,17 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
             "A user with that username already exists.".to_owned()
         )
     );
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                username: Some("fay".into()),
-                ..UserUpdate::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken_username = UserUpdate {
+        username: Some("fay".into()),
+        ..UserUpdate::default()
+    };
+    let err = refused_user_update(store, other.id, taken_username).await;
     assert_eq!(conflict(err).0, "username");
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                email: Some("Fay@Example.com".into()),
-                ..UserUpdate::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken_email = UserUpdate {
+        email: Some("Fay@Example.com".into()),
+        ..UserUpdate::default()
+    };
+    let err = refused_user_update(store, other.id, taken_email).await;
     assert_eq!(conflict(err).0, "email");
     // A role's name: "name" is also inside "username", but rules are matched exactly.
     store
