@@ -129,6 +129,16 @@ pub async fn text(resp: poem::test::TestResponse) -> String {
     resp.0.into_body().into_string().await.expect("utf-8 body")
 }
 
+/// Asserts a test response's status and its whole body.
+pub async fn assert_answer(
+    resp: poem::test::TestResponse,
+    status: poem::http::StatusCode,
+    body: impl AsRef<str>,
+) {
+    resp.assert_status(status);
+    assert_eq!(text(resp).await, body.as_ref());
+}
+
 /// A header of a test response.
 pub fn header(resp: &poem::test::TestResponse, name: &str) -> Option<String> {
     resp.0

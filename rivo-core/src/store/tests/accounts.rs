@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{conflict, count, list, list_all, plain_user, staff, validation_fields, deactivate, refused_user_update, refused_role_update, stage_changes_of, assignments_of};
+use super::{
+    assignments_of, conflict, count, deactivate, list, list_all, plain_user, refused_role_update,
+    refused_user_update, staff, stage_changes_of, validation_fields,
+};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::clients::*;

@@ -1,7 +1,7 @@
 //! API tokens on every backend: hashed, expiring, revoked, refused for inactive users and on a
 //! password change.
 
-use super::{count, staff, deactivate};
+use super::{count, deactivate, staff};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::*;

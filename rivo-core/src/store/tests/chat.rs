@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{append_numbered, list, list_all, session, validation_fields, history_ids};
+use super::{append_numbered, history_ids, list, list_all, session, validation_fields};
 use crate::chat::*;
 use crate::*;
 

@@ -4,7 +4,10 @@
 use chrono::Duration;
 use serde_json::json;
 
-use super::{count, list, list_all, plain_user, session, staff, validation_fields, refused_client_update, newest_first, stage_changes_of, assignments_of, active_assignments};
+use super::{
+    active_assignments, assignments_of, count, list, list_all, newest_first, plain_user,
+    refused_client_update, session, staff, stage_changes_of, validation_fields,
+};
 use crate::accounts::*;
 use crate::clients::*;
 use crate::*;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, count, list, session, staff, active_assignments, history_ids, next};
+use super::{TestDb, active_assignments, count, history_ids, list, next, session, staff};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;

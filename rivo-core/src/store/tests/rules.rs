@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{TestDb, conflict, count, list_all, plain_user, session, staff, refused_user_update};
+use super::{TestDb, conflict, count, list_all, plain_user, refused_user_update, session, staff};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, append_numbered, count, session, staff, next};
+use super::{TestDb, append_numbered, count, next, session, staff};
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::Event;
@@ -25,7 +25,6 @@ db_behaviours!(
     a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing,
     local_and_remote_writers_mix_without_gaps_or_duplicates,
 );
-
 
 /// Nothing arrives for `wait`.
 async fn quiet<T: std::fmt::Debug>(

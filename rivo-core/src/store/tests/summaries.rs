@@ -12,7 +12,7 @@ use std::time::Duration;
 use fake_openai::{FakeOpenAi, Reply};
 use serde_json::json;
 
-use super::{TestDb, count, plain_user, session, staff, validation_fields, deactivate};
+use super::{TestDb, count, deactivate, plain_user, session, staff, validation_fields};
 use crate::accounts::*;
 use crate::client_views::*;
 use crate::clients::*;
@@ -503,7 +503,11 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     );
     // A user who may not work clients cannot be assigned: still nothing written.
     let err = store
-        .edit_client(client.id, call_qualify_and_assign(plain.id, ""), Some(by.id))
+        .edit_client(
+            client.id,
+            call_qualify_and_assign(plain.id, ""),
+            Some(by.id),
+        )
         .await
         .unwrap_err();
     assert_eq!(validation_fields(err)[0].0, "assign_to");

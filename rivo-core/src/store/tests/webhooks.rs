@@ -272,9 +272,7 @@ async fn failing_receiver_gets_the_event_once_more_after_recovery(db: &TestDb) {
         assert_signed(r, &hook.secret);
         assert_eq!(r.header("rivo-event-id"), format!("msg_{}", m.id.0));
     }
-    let d = deliveries(store, &hook).await
-        .items
-        .remove(0);
+    let d = deliveries(store, &hook).await.items.remove(0);
     assert_eq!(d.status, DeliveryStatus::Delivered);
     assert_eq!(d.attempts, 4);
     let codes: Vec<_> = d.attempt_log.iter().map(|a| a.status_code).collect();
@@ -296,9 +294,7 @@ async fn deliveries_give_up_after_the_max_age(db: &TestDb) {
     store.create_client(NewClient::new("Gone")).await.unwrap();
     let mut failed = None;
     for _ in 0..100 {
-        let d = deliveries(store, &hook).await
-            .items
-            .remove(0);
+        let d = deliveries(store, &hook).await.items.remove(0);
         if d.status == DeliveryStatus::Failed {
             failed = Some(d);
             break;
