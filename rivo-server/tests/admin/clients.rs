@@ -3,7 +3,7 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, get, login, make_user, send, text};
+use crate::common::{TestDb, body_json, get, get_json, login, make_user, send, text};
 use crate::on_every_backend;
 
 on_every_backend!(stage_changes_and_assignments_are_transactional,);
@@ -19,8 +19,7 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     .await;
     assert_eq!(resp.0.status(), StatusCode::CREATED);
     let id = body_json(resp).await["id"].as_i64().unwrap();
-    let context =
-        body_json(get(&c, &token, &format!("/api/v1/admin/clients/{id}/context/")).await).await;
+    let context = get_json(&c, &token, &format!("/api/v1/admin/clients/{id}/context/")).await;
     assert_eq!(
         context["chat_session_id"],
         "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -128,7 +127,7 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         assert_eq!(entry["from_stage"], current);
         current = entry["to_stage"].clone();
     }
-    let client = body_json(get(&c, &token, &format!("/api/v1/admin/clients/{id}/")).await).await;
+    let client = get_json(&c, &token, &format!("/api/v1/admin/clients/{id}/")).await;
     assert_eq!(client["current_stage"], current);
 
     // Concurrent assigns: exactly one active assignment.

@@ -125,6 +125,17 @@ pub async fn send_json(
     (status, body)
 }
 
+/// [`send_json`] with `Authorization: Bearer {token}` when `token` is given.
+pub async fn send_bearer(
+    c: &Client,
+    method: &str,
+    token: Option<&str>,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (poem::http::StatusCode, serde_json::Value) {
+    send_json(c, method, token.map(bearer), path, body).await
+}
+
 pub async fn text(resp: poem::test::TestResponse) -> String {
     resp.0.into_body().into_string().await.expect("utf-8 body")
 }
@@ -196,6 +207,11 @@ pub async fn get(c: &Client, token: &str, path: &str) -> poem::test::TestRespons
         .header("authorization", bearer(token))
         .send()
         .await
+}
+
+/// `GET path` with `token`: the body as JSON (see [`body_json`]).
+pub async fn get_json(c: &Client, token: &str, path: &str) -> serde_json::Value {
+    body_json(get(c, token, path).await).await
 }
 
 /// `method path` with `token`, and `body` as JSON unless the method is GET or DELETE.
