@@ -263,10 +263,19 @@ async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> 
     .items
 }
 
+/// The JSON object `value` (a literal of the test), as contexts hold it.
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    value.as_object().cloned().expect("a JSON object")
+}
+
+/// The ids of `messages`, in their order.
+fn ids_of(messages: &[ChatMessage]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
 /// The ids of the history of `session`, in the order the store gives it.
 async fn history_ids(store: &Store, session: SessionId) -> Vec<MessageId> {
-    let history = store.history(session).await.unwrap();
-    history.iter().map(|m| m.id).collect()
+    ids_of(&store.history(session).await.unwrap())
 }
 
 /// The next item within 10 s (a generous bound: this checks delivery, not latency).

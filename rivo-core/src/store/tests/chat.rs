@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{append_numbered, history_ids, list, list_all, session, validation_fields};
+use super::{append_numbered, history_ids, ids_of, list, list_all, session, validation_fields};
 use crate::chat::*;
 use crate::*;
 
@@ -74,11 +74,7 @@ async fn history_is_per_session_oldest_first(store: &Store) {
 
 async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
     let s = session();
-    let ids: Vec<MessageId> = append_numbered(store, s, 5)
-        .await
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = ids_of(&append_numbered(store, s, 5).await);
     // Give every message the same timestamp, and a later one to the first: order must follow
     // sent_at first, then id.
     store
@@ -317,11 +313,7 @@ async fn sessions_are_listed_and_deleted(store: &Store) {
 
 async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
     let s = session();
-    let ids: Vec<MessageId> = append_numbered(store, s, 5)
-        .await
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = ids_of(&append_numbered(store, s, 5).await);
     store.delete_message(ids[0]).await.unwrap();
     assert!(matches!(
         store.delete_message(ids[0]).await,

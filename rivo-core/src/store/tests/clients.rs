@@ -5,7 +5,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::{
-    active_assignments, assignments_of, count, list, list_all, newest_first, plain_user,
+    active_assignments, assignments_of, count, list, list_all, newest_first, object, plain_user,
     refused_client_update, session, staff, stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
@@ -37,7 +37,7 @@ async fn create_client_writes_context_and_first_history(store: &Store) {
             email: "Tia@Example.com".into(),
             phone: " +44 20 ".into(),
             chat_session_id: Some(s),
-            context: json!({"loan": 5000}).as_object().unwrap().clone(),
+            context: object(json!({"loan": 5000})),
             created_by: Some(creator.id),
             ..NewClient::new(" Tia ")
         })
@@ -54,7 +54,7 @@ async fn create_client_writes_context_and_first_history(store: &Store) {
     assert_eq!(client.current_stage, Stage::Lead);
     let context = store.context(client.id).await.unwrap();
     assert_eq!(context.chat_session_id, Some(s));
-    assert_eq!(context.data, *json!({"loan": 5000}).as_object().unwrap());
+    assert_eq!(context.data, object(json!({"loan": 5000})));
     let history = stage_changes_of(store, client.id).await;
     assert_eq!(history.items.len(), 1);
     assert_eq!(
@@ -306,19 +306,13 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let merged = store
         .change_context(
             client.id,
-            &[ContextChange::Merge(
-                json!({"amount": 200, "city": "Oslo"})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            )],
+            &[ContextChange::Merge(object(
+                json!({"amount": 200, "city": "Oslo"}),
+            ))],
         )
         .await
         .unwrap();
-    assert_eq!(
-        merged.data,
-        *json!({"amount": 200, "city": "Oslo"}).as_object().unwrap()
-    );
+    assert_eq!(merged.data, object(json!({"amount": 200, "city": "Oslo"})));
     assert_eq!(merged.id, before.id);
     assert!(merged.updated_at >= before.updated_at);
     assert_eq!(
@@ -338,19 +332,13 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let replaced = store
         .change_context(
             client.id,
-            &[ContextChange::Replace(
-                json!({"nested": {"a": [1, 2]}})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            )],
+            &[ContextChange::Replace(object(
+                json!({"nested": {"a": [1, 2]}}),
+            ))],
         )
         .await
         .unwrap();
-    assert_eq!(
-        replaced.data,
-        *json!({"nested": {"a": [1, 2]}}).as_object().unwrap()
-    );
+    assert_eq!(replaced.data, object(json!({"nested": {"a": [1, 2]}})));
     assert_eq!(replaced.chat_session_id, Some(s));
     let err = store
         .change_context(client.id, &[ContextChange::Set(String::new(), json!(1))])
@@ -376,7 +364,7 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
         .change_context(client.id, &[ContextChange::Set("k".into(), json!(true))])
         .await
         .unwrap();
-    assert_eq!(recreated.data, *json!({"k": true}).as_object().unwrap());
+    assert_eq!(recreated.data, object(json!({"k": true})));
 }
 
 async fn concurrent_context_merges_keep_every_key(store: &Store) {
