@@ -229,6 +229,15 @@ async fn newest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F
     list_all(store, filter, Sort::desc(HistorySort::CreatedAt)).await
 }
 
+/// The first 100 history rows (contexts, stage changes or assignments) `filter` matches, oldest
+/// first.
+async fn oldest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F) -> Vec<F::Item> {
+    let oldest_first = Sort::asc(HistorySort::CreatedAt);
+    list(store, filter, oldest_first, PageRequest::first(100))
+        .await
+        .items
+}
+
 /// The stage changes of `client`, newest first.
 async fn stage_changes_of(store: &Store, client: ClientId) -> Page<StageChange> {
     let filter = StageChangeFilter {
@@ -249,18 +258,12 @@ async fn assignments_of(store: &Store, client: ClientId) -> Page<Assignment> {
 
 /// The active assignments of `client` (at most one, unless a rule is broken), oldest first.
 async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> {
-    list(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client),
-            is_active: Some(true),
-            ..Default::default()
-        },
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::first(100),
-    )
-    .await
-    .items
+    let filter = AssignmentFilter {
+        client_id: Some(client),
+        is_active: Some(true),
+        ..Default::default()
+    };
+    oldest_first(store, &filter).await
 }
 
 /// The JSON object `value` (a literal of the test), as contexts hold it.

@@ -78,13 +78,10 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
     );
     let text_log = log.to_string();
     assert!(!text_log.contains("passphrase"), "{text_log}");
-    let filtered = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/log/?object_type=user&object_id={id}"),
-        )
-        .await,
+    let filtered = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/log/?object_type=user&object_id={id}"),
     )
     .await;
     assert_eq!(filtered["count"], 2);

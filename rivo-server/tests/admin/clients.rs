@@ -113,13 +113,10 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     for status in post_at_once(db, &token, changes).await {
         assert_eq!(status, StatusCode::OK);
     }
-    let history = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/{id}/stage-history/?ordering=id&page_size=100"),
-        )
-        .await,
+    let history = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/clients/{id}/stage-history/?ordering=id&page_size=100"),
     )
     .await;
     let mut current = Value::Null;
@@ -141,23 +138,17 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     for status in post_at_once(db, &token, assigns).await {
         assert_eq!(status, StatusCode::CREATED);
     }
-    let active = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/assignments/?client={id}&is_active=true"),
-        )
-        .await,
+    let active = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/assignments/?client={id}&is_active=true"),
     )
     .await;
     assert_eq!(active["count"], 1);
-    let all = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/{id}/assignments/"),
-        )
-        .await,
+    let all = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/clients/{id}/assignments/"),
     )
     .await;
     assert_eq!(all["count"], 16);

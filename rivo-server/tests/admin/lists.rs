@@ -100,13 +100,10 @@ async fn lists_search_order_and_filter(db: &TestDb) {
             .map(|c| c["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    let found = body_json(
-        get(
-            &c,
-            &token,
-            "/api/v1/admin/clients/?search=X.IO&ordering=name",
-        )
-        .await,
+    let found = get_json(
+        &c,
+        &token,
+        "/api/v1/admin/clients/?search=X.IO&ordering=name",
     )
     .await;
     assert_eq!(names(&found), ["Ada", "Cy"]);
@@ -123,13 +120,10 @@ async fn lists_search_order_and_filter(db: &TestDb) {
     let resp = get(&c, &token, "/api/v1/admin/clients/?current_stage=bogus").await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
     let today = chrono::Utc::now().date_naive();
-    let found = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/?created_at_after={today}&created_at_before={today}"),
-        )
-        .await,
+    let found = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/clients/?created_at_after={today}&created_at_before={today}"),
     )
     .await;
     assert_eq!(found["count"], 4);
@@ -157,16 +151,13 @@ async fn lists_search_order_and_filter(db: &TestDb) {
         .append(session, "hi", SenderType::Bot)
         .await
         .unwrap();
-    let bots = body_json(
-        get(
-            &c,
-            &token,
-            &format!(
-                "/api/v1/admin/chat/messages/?session_id={}&sender_type=bot",
-                session.0.simple()
-            ),
-        )
-        .await,
+    let bots = get_json(
+        &c,
+        &token,
+        &format!(
+            "/api/v1/admin/chat/messages/?session_id={}&sender_type=bot",
+            session.0.simple()
+        ),
     )
     .await;
     assert_eq!(bots["count"], 1);

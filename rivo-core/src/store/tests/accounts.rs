@@ -117,6 +117,11 @@ async fn email_is_unique_case_insensitively(store: &Store) {
     assert_eq!(count(store, "users").await, 2);
 }
 
+/// The id of the user `email` logs in as with `password` (panics when the login is refused).
+async fn logs_in_as(store: &Store, email: &str, password: &str) -> UserId {
+    store.authenticate(email, password).await.unwrap().id
+}
+
 /// Issue 15, finding 7: `email_identity` (NFKC + Unicode lowercase) decides login, the
 /// throttle bucket and uniqueness, the same way on both backends.
 async fn email_identity_is_one_unicode_normalisation(store: &Store) {
@@ -131,14 +136,7 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
         Err(Error::Authentication(AuthFailure::UnknownEmail))
     ));
     assert!(store.user_by_email("admİn@example.com").await.is_err());
-    assert_eq!(
-        store
-            .authenticate("ADMIN@example.com", PW)
-            .await
-            .unwrap()
-            .id,
-        admin.id
-    );
+    assert_eq!(logs_in_as(store, "ADMIN@example.com", PW).await, admin.id);
     // ... so it may be registered, as a different user, on both backends.
     plain_user(store, "admİn@example.com", "admin2").await;
 
@@ -154,22 +152,11 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
             .await
             .unwrap_err();
         assert_eq!(conflict(err).0, "email", "{same}");
-        assert_eq!(
-            store.authenticate(same, PW).await.unwrap().id,
-            upper.id,
-            "{same}"
-        );
+        assert_eq!(logs_in_as(store, same, PW).await, upper.id, "{same}");
         assert_eq!(store.user_by_email(same).await.unwrap().id, upper.id);
     }
     // A decomposed é (e + U+0301) is refused as a new email by validation, but logs in.
-    assert_eq!(
-        store
-            .authenticate("e\u{301}mail@x.com", PW)
-            .await
-            .unwrap()
-            .id,
-        upper.id
-    );
+    assert_eq!(logs_in_as(store, "e\u{301}mail@x.com", PW).await, upper.id);
     assert_eq!(
         email_identity("  ÉMAIL@X.com "),
         email_identity("émail@x.com")
@@ -225,14 +212,7 @@ async fn migrate_backfills_email_identity(store: &Store) {
         .unwrap();
     assert!(store.authenticate("émile@example.com", PW).await.is_err());
     store.migrate().await.unwrap();
-    assert_eq!(
-        store
-            .authenticate("émile@example.com", PW)
-            .await
-            .unwrap()
-            .id,
-        user.id
-    );
+    assert_eq!(logs_in_as(store, "émile@example.com", PW).await, user.id);
     // Two users that only differ by case, as SQLite allowed before: a clear error.
     plain_user(store, "x@example.com", "x").await;
     store

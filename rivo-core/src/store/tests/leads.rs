@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, active_assignments, count, history_ids, list, next, session, staff};
+use super::{
+    TestDb, active_assignments, count, history_ids, list, next, oldest_first, session, staff,
+};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -29,17 +31,11 @@ db_behaviours!(
 );
 
 async fn history_rows(store: &Store, client: ClientId) -> Vec<StageChange> {
-    list(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client),
-            ..Default::default()
-        },
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::first(100),
-    )
-    .await
-    .items
+    let filter = StageChangeFilter {
+        client_id: Some(client),
+        ..Default::default()
+    };
+    oldest_first(store, &filter).await
 }
 
 /// Sends name, email and phone for `s`, returning the last answer.
