@@ -601,7 +601,7 @@ async fn history_parameter_errors(db: &TestDb) {
             "{uri}"
         );
     }
-    let resp = get_history(&c, &format!("session_id=not-a-uuid")).await;
+    let resp = get_history(&c, "session_id=not-a-uuid").await;
     assert_answer(
         resp,
         StatusCode::BAD_REQUEST,

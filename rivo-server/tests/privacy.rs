@@ -274,18 +274,14 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         .await
         .unwrap();
     let chat_admin = format!("/api/v1/admin/chat/sessions/{chat}");
+    let personal_data = |query: &str| format!("/api/v1/admin/chat/personal-data/?{query}");
 
     for query in [
         "email=grace@example.NET",
         "phone=%2B1-555-010-7777",
         "phone=5550107777",
     ] {
-        let body = viewer
-            .get(
-                &format!("/api/v1/admin/chat/personal-data/?{query}"),
-                StatusCode::OK,
-            )
-            .await;
+        let body = viewer.get(personal_data(query), StatusCode::OK).await;
         let body: Value = serde_json::from_str(&body).unwrap();
         let ids: Vec<_> = body["results"]
             .as_array()
@@ -301,11 +297,8 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         "phone=12",
         "email=nobody",
     ] {
-        let body = viewer
-            .get(
-                &format!("/api/v1/admin/chat/personal-data/?{query}"),
-                StatusCode::BAD_REQUEST,
-            )
+        viewer
+            .get(personal_data(query), StatusCode::BAD_REQUEST)
             .await;
     }
 

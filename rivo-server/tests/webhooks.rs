@@ -141,15 +141,9 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
     assert!(secret.starts_with("whsec_"));
     assert_eq!(created["secret_hint"], secret[secret.len() - 4..]);
     let id = created["id"].as_i64().unwrap();
+    let hook = format!("/api/v1/admin/webhooks/{id}/");
     // Shown once: reads and lists carry only the hint.
-    let (status, read) = send_bearer(
-        &c,
-        "GET",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, read) = send_bearer(&c, "GET", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(read.get("secret").is_none(), "{read}");
     assert_eq!(read["events"], json!(["message.created", "client.created"]));
@@ -162,7 +156,7 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
         &c,
         "PATCH",
         Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
+        &hook,
         Some(json!({"active": false, "rotate_secret": true})),
     )
     .await;
@@ -218,23 +212,9 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
         log.contains("webhook") && !log.contains(&secret) && !log.contains(rotated),
         "{log}"
     );
-    let (status, _) = send_bearer(
-        &c,
-        "DELETE",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, _) = send_bearer(&c, "DELETE", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = send_bearer(
-        &c,
-        "GET",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, _) = send_bearer(&c, "GET", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 

@@ -138,20 +138,10 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     for status in post_at_once(db, &token, assigns).await {
         assert_eq!(status, StatusCode::CREATED);
     }
-    let active = get_json(
-        &c,
-        &token,
-        &format!("/api/v1/admin/assignments/?client={id}&is_active=true"),
-    )
-    .await;
-    assert_eq!(active["count"], 1);
-    let all = get_json(
-        &c,
-        &token,
-        &format!("/api/v1/admin/clients/{id}/assignments/"),
-    )
-    .await;
-    assert_eq!(all["count"], 16);
+    let active = format!("/api/v1/admin/assignments/?client={id}&is_active=true");
+    assert_eq!(get_json(&c, &token, &active).await["count"], 1);
+    let all = format!("/api/v1/admin/clients/{id}/assignments/");
+    assert_eq!(get_json(&c, &token, &all).await["count"], 16);
     let resp = send(
         &c,
         &token,
