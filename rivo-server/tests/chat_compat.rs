@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Client, TestDb, assert_answer, header, text};
+use common::{
+    Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, header, text,
+};
 use poem::http::StatusCode;
 use rivo_server::Config;
 
@@ -601,13 +603,7 @@ async fn history_parameter_errors(db: &TestDb) {
             "{uri}"
         );
     }
-    let resp = get_history(&c, "session_id=not-a-uuid").await;
-    assert_answer(
-        resp,
-        StatusCode::BAD_REQUEST,
-        r#"{"session_id":["Must be a valid UUID."]}"#,
-    )
-    .await;
+    assert_history_refuses_a_session_id_not_a_uuid(&c).await;
 }
 
 async fn wrong_methods_are_405_with_allow(db: &TestDb) {

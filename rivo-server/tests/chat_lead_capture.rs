@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Client, TestDb, assert_answer, text};
+use common::{Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, text};
 use poem::http::StatusCode;
 use rivo_core::chat::{DataType, SessionFilter};
 use rivo_core::query::PageRequest;
@@ -296,16 +296,7 @@ async fn history_errors_in_both_contracts(db: &TestDb) {
             assert_answer(resp, StatusCode::BAD_REQUEST, missing).await;
         }
         // B8: an invalid session_id is a 400, never a 500.
-        let resp = c
-            .get(format!("{HISTORY}?session_id=not-a-uuid"))
-            .send()
-            .await;
-        assert_answer(
-            resp,
-            StatusCode::BAD_REQUEST,
-            r#"{"session_id":["Must be a valid UUID."]}"#,
-        )
-        .await;
+        assert_history_refuses_a_session_id_not_a_uuid(&c).await;
     }
 }
 

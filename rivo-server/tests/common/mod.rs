@@ -150,6 +150,16 @@ pub async fn assert_answer(
     assert_eq!(text(resp).await, body.as_ref());
 }
 
+/// Asserts that the chat history answers a `session_id` that is not a UUID with DRF's 400.
+pub async fn assert_history_refuses_a_session_id_not_a_uuid(c: &Client) {
+    let resp = c
+        .get("/api/v1/chat/history/?session_id=not-a-uuid")
+        .send()
+        .await;
+    let invalid = r#"{"session_id":["Must be a valid UUID."]}"#;
+    assert_answer(resp, poem::http::StatusCode::BAD_REQUEST, invalid).await;
+}
+
 /// A header of a test response.
 pub fn header(resp: &poem::test::TestResponse, name: &str) -> Option<String> {
     resp.0
