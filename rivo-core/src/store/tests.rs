@@ -229,11 +229,11 @@ async fn newest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F
     list_all(store, filter, Sort::desc(HistorySort::CreatedAt)).await
 }
 
-/// The first 100 history rows (contexts, stage changes or assignments) `filter` matches, oldest
-/// first.
+/// The first 1000 history rows (contexts, stage changes or assignments) `filter` matches,
+/// oldest first.
 async fn oldest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F) -> Vec<F::Item> {
     let oldest_first = Sort::asc(HistorySort::CreatedAt);
-    list(store, filter, oldest_first, PageRequest::first(100))
+    list(store, filter, oldest_first, PageRequest::first(1000))
         .await
         .items
 }
