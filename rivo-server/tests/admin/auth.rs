@@ -9,7 +9,7 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 
 use crate::common::{
-    PASSWORD, TestDb, bearer, body_json, get, header, make_user, set_cookies, text,
+    PASSWORD, TestDb, assert_answer, bearer, body_json, get, header, make_user, set_cookies, text,
 };
 use crate::on_every_backend;
 
@@ -58,11 +58,12 @@ async fn login_answers_a_token_and_the_user(db: &TestDb) {
         .await;
     assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
     let resp = get(&c, &token, "/api/v1/account/me/").await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"Incorrect authentication credentials."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"detail":"Incorrect authentication credentials."}"#,
+    )
+    .await;
 }
 
 async fn login_errors_follow_the_contract(db: &TestDb) {
@@ -73,11 +74,12 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         .body_json(&json!({}))
         .send()
         .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"email":["This field is required."],"password":["This field is required."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"email":["This field is required."],"password":["This field is required."]}"#,
+    )
+    .await;
     for (email, password) in [
         ("bob@example.com", "wrong"),
         ("nobody@example.com", PASSWORD),
@@ -87,8 +89,12 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
             .body_json(&json!({"email": email, "password": password}))
             .send()
             .await;
-        assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(text(resp).await, r#"{"error":"Invalid credentials"}"#);
+        assert_answer(
+            resp,
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"Invalid credentials"}"#,
+        )
+        .await;
     }
     db.store
         .update_user(
@@ -105,8 +111,12 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         .body_json(&json!({"email": "bob@example.com", "password": PASSWORD}))
         .send()
         .await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(text(resp).await, r#"{"error":"Invalid credentials"}"#);
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"Invalid credentials"}"#,
+    )
+    .await;
     let resp = c
         .post("/api/v1/account/login/")
         .content_type("text/plain")
@@ -128,11 +138,12 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
     );
     // Without any credentials the account routes answer 401 in DRF's words.
     let resp = c.get("/api/v1/account/me/").send().await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"Authentication credentials were not provided."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"detail":"Authentication credentials were not provided."}"#,
+    )
+    .await;
 }
 
 async fn failed_logins_are_throttled(db: &TestDb) {
@@ -234,11 +245,12 @@ async fn cookie_sessions_need_csrf_on_unsafe_methods(db: &TestDb) {
         .body_json(&create)
         .send()
         .await;
-    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::FORBIDDEN,
+        r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#,
+    )
+    .await;
     let resp = c
         .post("/api/v1/admin/clients/")
         .header("cookie", &cookie_header)

@@ -3,7 +3,9 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, get, get_json, login, make_user, send, text};
+use crate::common::{
+    TestDb, assert_answer, body_json, get, get_json, login, make_user, send, text,
+};
 use crate::on_every_backend;
 
 on_every_backend!(stage_changes_and_assignments_are_transactional,);
@@ -45,11 +47,12 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"context_data": [1]}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"context_data":["Expected a JSON object."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"context_data":["Expected a JSON object."]}"#,
+    )
+    .await;
 
     let moved = body_json(
         send(
@@ -89,11 +92,12 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"to_stage": "promoted"}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"to_stage":["\"promoted\" is not a valid choice."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"to_stage":["\"promoted\" is not a valid choice."]}"#,
+    )
+    .await;
 
     // Concurrent stage changes over HTTP: the history still replays to the current stage.
     let stages = [
@@ -150,11 +154,12 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"assigned_to": 999999}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"assigned_to":["Invalid pk \"999999\" - object does not exist."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"assigned_to":["Invalid pk \"999999\" - object does not exist."]}"#,
+    )
+    .await;
     let ended = send(
         &c,
         &token,

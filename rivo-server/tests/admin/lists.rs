@@ -5,7 +5,7 @@ use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, get, get_json, login, make_user, text};
+use crate::common::{TestDb, assert_answer, body_json, get, get_json, login, make_user, text};
 use crate::on_every_backend;
 
 on_every_backend!(lists_paginate_like_drf, lists_search_order_and_filter,);
@@ -133,11 +133,12 @@ async fn lists_search_order_and_filter(db: &TestDb) {
         "/api/v1/admin/clients/?created_at_after=yesterday",
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"created_at_after":["Enter a valid date or date/time (YYYY-MM-DD or RFC 3339)."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"created_at_after":["Enter a valid date or date/time (YYYY-MM-DD or RFC 3339)."]}"#,
+    )
+    .await;
     // Users: filters by flags; chat: by sender and session.
     make_user(&db.store, "plainuser", false, false).await;
     let staff = get_json(&c, &token, "/api/v1/admin/users/?is_staff=true").await;
