@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     PASSWORD, TestDb, assert_answer, bearer, body_json, get, header, make_user, set_cookies, text,
+    try_login,
 };
 use crate::on_every_backend;
 
@@ -24,11 +25,7 @@ on_every_backend!(
 async fn login_answers_a_token_and_the_user(db: &TestDb) {
     let c = db.client();
     let user = make_user(&db.store, "ann", true, false).await;
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "ANN@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "ANN@example.com", PASSWORD).await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     let body = body_json(resp).await;
     assert_eq!(
@@ -84,11 +81,7 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         ("bob@example.com", "wrong"),
         ("nobody@example.com", PASSWORD),
     ] {
-        let resp = c
-            .post("/api/v1/account/login/")
-            .body_json(&json!({"email": email, "password": password}))
-            .send()
-            .await;
+        let resp = try_login(&c, email, password).await;
         assert_answer(
             resp,
             StatusCode::UNAUTHORIZED,
@@ -106,11 +99,7 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         )
         .await
         .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "bob@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "bob@example.com", PASSWORD).await;
     assert_answer(
         resp,
         StatusCode::UNAUTHORIZED,
@@ -158,19 +147,11 @@ async fn failed_logins_are_throttled(db: &TestDb) {
     let c = db.client_with(config);
     make_user(&db.store, "cat", true, false).await;
     for _ in 0..3 {
-        let resp = c
-            .post("/api/v1/account/login/")
-            .body_json(&json!({"email": "cat@example.com", "password": "nope"}))
-            .send()
-            .await;
+        let resp = try_login(&c, "cat@example.com", "nope").await;
         assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
     }
     // Even the right password is refused now, with a Retry-After.
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "cat@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "cat@example.com", PASSWORD).await;
     assert_eq!(resp.0.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = header(&resp, "retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry));

@@ -192,13 +192,17 @@ pub async fn make_user(store: &Store, name: &str, staff: bool, superuser: bool) 
         .expect("create the test user")
 }
 
+/// Posts a login of `email` with `password`, whatever the answer.
+pub async fn try_login(c: &Client, email: &str, password: &str) -> poem::test::TestResponse {
+    c.post("/api/v1/account/login/")
+        .body_json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
 /// Logs `email` in with [`PASSWORD`] (asserting 200) and answers the API token.
 pub async fn login(c: &Client, email: &str) -> String {
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(c, email, PASSWORD).await;
     assert_eq!(resp.0.status(), poem::http::StatusCode::OK);
     body_json(resp).await["token"]
         .as_str()
