@@ -100,16 +100,9 @@ async fn read_all(caller: &Caller<'_>, paths: &[String]) -> String {
 async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
     let c = db.client();
     let root = login(db, &c, "root", None).await;
-    let viewer = login(
-        db,
-        &c,
-        "viewer",
-        Some(&[
-            Permission::new(Action::View, Model::Client),
-            Permission::new(Action::View, Model::ChatHistory),
-        ]),
-    )
-    .await;
+    let view_clients = Permission::new(Action::View, Model::Client);
+    let view_chats = Permission::new(Action::View, Model::ChatHistory);
+    let viewer = login(db, &c, "viewer", Some(&[view_clients, view_chats])).await;
     let boss = db.store.user_by_email("root@example.com").await.unwrap();
     let as_root = db.store.acting_as(&boss);
 
@@ -252,13 +245,8 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
 async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     let c = db.client();
     let root = login(db, &c, "root", None).await;
-    let viewer = login(
-        db,
-        &c,
-        "viewer",
-        Some(&[Permission::new(Action::View, Model::ChatHistory)]),
-    )
-    .await;
+    let view_chats = Permission::new(Action::View, Model::ChatHistory);
+    let viewer = login(db, &c, "viewer", Some(&[view_chats])).await;
     let chat = SessionId::new_random();
     let first = db
         .store

@@ -160,24 +160,11 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         r#"{"assigned_to":["Invalid pk \"999999\" - object does not exist."]}"#,
     )
     .await;
-    let ended = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/clients/{id}/unassign/"),
-        json!(null),
-    )
-    .await;
+    let unassign = format!("/api/v1/admin/clients/{id}/unassign/");
+    let ended = send(&c, &token, "POST", &unassign, json!(null)).await;
     assert_eq!(ended.0.status(), StatusCode::OK);
     assert_eq!(body_json(ended).await["is_active"], false);
-    let none = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/clients/{id}/unassign/"),
-        json!(null),
-    )
-    .await;
+    let none = send(&c, &token, "POST", &unassign, json!(null)).await;
     assert_eq!(none.0.status(), StatusCode::NOT_FOUND);
 }
 
