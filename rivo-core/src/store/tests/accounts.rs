@@ -269,22 +269,18 @@ async fn user_validation_reports_every_field(store: &Store) {
 }
 
 async fn user_references_must_exist(store: &Store) {
-    let err = store
-        .create_user(NewUser {
-            role_id: Some(RoleId(999)),
-            ..NewUser::new("g@example.com", "g")
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(validation_fields(err)[0].0, "role_id");
-    let err = store
-        .create_user(NewUser {
-            created_by: Some(UserId(999)),
-            ..NewUser::new("g@example.com", "g")
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(validation_fields(err)[0].0, "created_by");
+    let unknown_role = NewUser {
+        role_id: Some(RoleId(999)),
+        ..NewUser::new("g@example.com", "g")
+    };
+    let unknown_creator = NewUser {
+        created_by: Some(UserId(999)),
+        ..NewUser::new("g@example.com", "g")
+    };
+    for (user, field) in [(unknown_role, "role_id"), (unknown_creator, "created_by")] {
+        let err = store.create_user(user).await.unwrap_err();
+        assert_eq!(validation_fields(err)[0].0, field);
+    }
     assert_eq!(count(store, "users").await, 0);
 }
 
