@@ -461,12 +461,18 @@ struct Listed {
 async fn listed(store: &Store) -> Listed {
     let all = PageRequest::first(1000);
     let by_id = Sort::asc(HistorySort::Id);
+    let (role, user, client) = (
+        RoleFilter::default(),
+        UserFilter::default(),
+        ClientFilter::default(),
+    );
+    let (change, assignment) = (StageChangeFilter::default(), AssignmentFilter::default());
     let (roles, users, clients, stage_changes, assignments) = tokio::try_join!(
-        store.list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), all),
-        store.list_users(&UserFilter::default(), Sort::asc(UserSort::Id), all),
-        store.list_clients(&ClientFilter::default(), Sort::asc(ClientSort::Id), all),
-        store.list_stage_changes(&StageChangeFilter::default(), by_id, all),
-        store.list_assignments(&AssignmentFilter::default(), by_id, all),
+        store.list_roles(&role, Sort::asc(RoleSort::Id), all),
+        store.list_users(&user, Sort::asc(UserSort::Id), all),
+        store.list_clients(&client, Sort::asc(ClientSort::Id), all),
+        store.list_stage_changes(&change, by_id, all),
+        store.list_assignments(&assignment, by_id, all),
     )
     .unwrap();
     Listed {
