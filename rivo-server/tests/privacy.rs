@@ -157,7 +157,7 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
     let resp = common::get(
         &c,
         &viewer.token,
-        format!("{ada_admin}/transcript/?format=csv"),
+        &format!("{ada_admin}/transcript/?format=csv"),
     )
     .await;
     assert_eq!(resp.0.status(), StatusCode::OK);

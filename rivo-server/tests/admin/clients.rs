@@ -3,9 +3,7 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{
-    TestDb, assert_answer, body_json, get, get_json, login, make_user, send, text,
-};
+use crate::common::{TestDb, assert_answer, body_json, get_json, login, make_user, send};
 use crate::on_every_backend;
 
 on_every_backend!(stage_changes_and_assignments_are_transactional,);
