@@ -312,7 +312,7 @@ async fn admin_stream_reports_activity_and_needs_the_permission(db: &TestDb) {
     let token = |email: &'static str| {
         let c = &c;
         async move {
-            let resp = try_login(&c, email, PASSWORD).await;
+            let resp = try_login(c, email, PASSWORD).await;
             assert_eq!(resp.0.status(), StatusCode::OK);
             let body: Value = serde_json::from_str(&text(resp).await).unwrap();
             format!("Bearer {}", body["token"].as_str().unwrap())

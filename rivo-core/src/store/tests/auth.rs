@@ -2,7 +2,6 @@
 //! password change.
 
 use super::{count, deactivate, staff};
-use crate::accounts::*;
 use crate::auth::*;
 use crate::*;
 

@@ -4,19 +4,13 @@
 //! rules (awaiting, round-robin with a cap), sender rules, validation before any write, and
 //! captured messages seen by streams and webhooks.
 
-use std::time::Duration;
-
-use futures_util::{Stream, StreamExt};
-
-use super::{
-    TestDb, active_assignments, count, history_ids, list, next, oldest_first, session, staff,
-};
+use super::{TestDb, active_assignments, count, history_ids, next, oldest_first, session, staff};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::{Event, EventKind};
 use crate::leads::*;
-use crate::query::{PageRequest, Sort};
+use crate::query::PageRequest;
 use crate::webhooks::NewWebhook;
 use crate::*;
 
