@@ -7,19 +7,19 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rivo_core::{SenderType, SessionId, Store};
-use sqlx::Connection;
+use rivo_core::{ChatMessage, SenderType, SessionId, Store};
+use rivo_testkit::ScratchDb;
 
 struct Target {
     name: &'static str,
     store: Store,
     session_20: SessionId,
     session_1000: SessionId,
-    _dir: Option<tempfile::TempDir>,
+    _db: ScratchDb,
 }
 
-async fn seeded(name: &'static str, url: &str, dir: Option<tempfile::TempDir>) -> Target {
-    let store = Store::open(url).await.unwrap();
+async fn seeded(name: &'static str, db: ScratchDb) -> Target {
+    let store = Store::open(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     let (session_20, session_1000) = (SessionId::new_random(), SessionId::new_random());
     for (session, n) in [(session_20, 20), (session_1000, 1000)] {
@@ -44,33 +44,27 @@ async fn seeded(name: &'static str, url: &str, dir: Option<tempfile::TempDir>) -
         store,
         session_20,
         session_1000,
-        _dir: dir,
+        _db: db,
     }
 }
 
+/// A customer's first message, the one every append benchmark writes.
+async fn append_a_first_message(store: &Store, session: SessionId) -> ChatMessage {
+    store
+        .append(
+            session,
+            "Hello, I would like to know more",
+            SenderType::Client,
+        )
+        .await
+        .unwrap()
+}
+
 async fn targets() -> Vec<Target> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.sqlite3").display()
-    );
-    let mut targets = vec![seeded("sqlite", &url, Some(dir)).await];
+    let mut targets = vec![seeded("sqlite", ScratchDb::sqlite()).await];
     if let Ok(url) = std::env::var("RIVO_BENCH_POSTGRES_URL") {
-        let schema = format!("rivo_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        targets.push(
-            seeded(
-                "postgres",
-                &format!("{url}{sep}options=-c%20search_path%3D{schema}"),
-                None,
-            )
-            .await,
-        );
+        let db = ScratchDb::postgres_on(url, "rivo_bench").await;
+        targets.push(seeded("postgres", db).await);
     } else {
         eprintln!("PostgreSQL benchmarks skipped: set RIVO_BENCH_POSTGRES_URL");
     }
@@ -89,16 +83,7 @@ fn bench(c: &mut Criterion) {
                 i = i.wrapping_add(7919);
                 let session = pool[i % pool.len()];
                 let store = t.store.clone();
-                async move {
-                    store
-                        .append(
-                            session,
-                            "Hello, I would like to know more",
-                            SenderType::Client,
-                        )
-                        .await
-                        .unwrap()
-                }
+                async move { append_a_first_message(&store, session).await }
             })
         });
         // 64 concurrent callers, 16 appends each: what group commit is for (one element is
@@ -114,14 +99,7 @@ fn bench(c: &mut Criterion) {
                             let session = pool[w * 13 % pool.len()];
                             tokio::spawn(async move {
                                 for _ in 0..16 {
-                                    store
-                                        .append(
-                                            session,
-                                            "Hello, I would like to know more",
-                                            SenderType::Client,
-                                        )
-                                        .await
-                                        .unwrap();
+                                    append_a_first_message(&store, session).await;
                                 }
                             })
                         })

@@ -215,6 +215,32 @@ struct SrcUser {
     updated_at: DateTime<Utc>,
 }
 
+/// A row of `client_clientstagehistory`.
+#[derive(sqlx::FromRow)]
+struct SrcStageChange {
+    id: i64,
+    client_id: i64,
+    from_stage: String,
+    to_stage: String,
+    changed_by_id: Option<i64>,
+    remarks: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// A row of `client_clientassignment`.
+#[derive(sqlx::FromRow)]
+struct SrcAssignment {
+    id: i64,
+    client_id: i64,
+    assigned_to_id: i64,
+    assigned_by_id: Option<i64>,
+    is_active: bool,
+    remarks: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
 /// Every row of the Django database, as rivo models.
 struct Expected {
     roles: Vec<Role>,
@@ -227,22 +253,28 @@ struct Expected {
     assignments: Vec<Assignment>,
 }
 
+/// Every row `sql` selects from the Django database.
+async fn rows<T>(c: &mut sqlx::PgConnection, sql: &'static str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql).fetch_all(c).await.unwrap()
+}
+
 async fn expected(source: &Source) -> Expected {
     let mut c = source.connect().await;
-    let role_grants: Vec<(i64, String)> = sqlx::query_as(
+    let role_grants: Vec<(i64, String)> = rows(
+        &mut c,
         "SELECT rp.role_id, ct.app_label || '.' || p.codename FROM account_role_permissions rp \
          JOIN auth_permission p ON p.id = rp.permission_id \
          JOIN django_content_type ct ON ct.id = p.content_type_id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
-    let roles: Vec<(i64, String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+    .await;
+    let roles: Vec<(i64, String, String, DateTime<Utc>, DateTime<Utc>)> = rows(
+        &mut c,
         "SELECT id, name, description, created_at, updated_at FROM account_role ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let roles = roles
         .into_iter()
         .map(|(id, name, description, created_at, updated_at)| Role {
@@ -258,14 +290,13 @@ async fn expected(source: &Source) -> Expected {
             updated_at,
         })
         .collect();
-    let users: Vec<SrcUser> = sqlx::query_as(
+    let users: Vec<SrcUser> = rows(
+        &mut c,
         "SELECT id, email, username, first_name, last_name, phone, role_id, created_by_id, \
          is_active, is_staff, is_superuser, last_login, date_joined, created_at, updated_at \
          FROM account_user ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let users = users
         .into_iter()
         .map(|u| User {
@@ -286,27 +317,25 @@ async fn expected(source: &Source) -> Expected {
             updated_at: u.updated_at,
         })
         .collect();
-    let user_grants: Vec<(i64, String)> = sqlx::query_as(
+    let user_grants: Vec<(i64, String)> = rows(
+        &mut c,
         "SELECT up.user_id, ct.app_label || '.' || p.codename \
          FROM account_user_user_permissions up \
          JOIN auth_permission p ON p.id = up.permission_id \
          JOIN django_content_type ct ON ct.id = p.content_type_id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let mut user_permissions: BTreeMap<i64, BTreeSet<Permission>> = BTreeMap::new();
     for (user, codename) in user_grants {
         if let Ok(p) = codename.parse() {
             user_permissions.entry(user).or_default().insert(p);
         }
     }
-    let messages: Vec<(i64, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+    let messages: Vec<(i64, Uuid, String, String, DateTime<Utc>)> = rows(
+        &mut c,
         "SELECT id, session_id, message, sender_type, sent_at FROM chat_chathistory ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let messages = messages
         .into_iter()
         .map(|(id, session, message, sender, sent_at)| ChatMessage {
@@ -326,13 +355,12 @@ async fn expected(source: &Source) -> Expected {
         String,
         DateTime<Utc>,
         DateTime<Utc>,
-    )> = sqlx::query_as(
+    )> = rows(
+        &mut c,
         "SELECT id, name, email, phone, current_stage, created_at, updated_at \
              FROM client_client ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let clients = clients
         .into_iter()
         .map(
@@ -347,14 +375,12 @@ async fn expected(source: &Source) -> Expected {
             },
         )
         .collect();
-    let contexts: Vec<(i64, i64, Option<Uuid>, Json, DateTime<Utc>, DateTime<Utc>)> =
-        sqlx::query_as(
-            "SELECT id, client_id, chat_session_id, context_data, created_at, updated_at \
+    let contexts: Vec<(i64, i64, Option<Uuid>, Json, DateTime<Utc>, DateTime<Utc>)> = rows(
+        &mut c,
+        "SELECT id, client_id, chat_session_id, context_data, created_at, updated_at \
              FROM client_context ORDER BY id",
-        )
-        .fetch_all(&mut c)
-        .await
-        .unwrap();
+    )
+    .await;
     let contexts = contexts
         .into_iter()
         .map(
@@ -371,67 +397,43 @@ async fn expected(source: &Source) -> Expected {
             },
         )
         .collect();
-    let changes: Vec<(
-        i64,
-        i64,
-        String,
-        String,
-        Option<i64>,
-        String,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    )> = sqlx::query_as(
+    let changes: Vec<SrcStageChange> = rows(
+        &mut c,
         "SELECT id, client_id, from_stage, to_stage, changed_by_id, remarks, created_at, \
          updated_at FROM client_clientstagehistory ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let stage_changes = changes
         .into_iter()
-        .map(
-            |(id, client, from, to, by, remarks, created_at, updated_at)| StageChange {
-                id: StageChangeId(id),
-                client_id: ClientId(client),
-                from_stage: (!from.is_empty()).then(|| from.parse().unwrap()),
-                to_stage: to.parse().unwrap(),
-                changed_by: by.map(UserId),
-                remarks,
-                created_at,
-                updated_at,
-            },
-        )
+        .map(|h| StageChange {
+            id: StageChangeId(h.id),
+            client_id: ClientId(h.client_id),
+            from_stage: (!h.from_stage.is_empty()).then(|| h.from_stage.parse().unwrap()),
+            to_stage: h.to_stage.parse().unwrap(),
+            changed_by: h.changed_by_id.map(UserId),
+            remarks: h.remarks,
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        })
         .collect();
-    let assignments: Vec<(
-        i64,
-        i64,
-        i64,
-        Option<i64>,
-        bool,
-        String,
-        DateTime<Utc>,
-        DateTime<Utc>,
-    )> = sqlx::query_as(
+    let assignments: Vec<SrcAssignment> = rows(
+        &mut c,
         "SELECT id, client_id, assigned_to_id, assigned_by_id, is_active, remarks, created_at, \
          updated_at FROM client_clientassignment ORDER BY id",
     )
-    .fetch_all(&mut c)
-    .await
-    .unwrap();
+    .await;
     let assignments = assignments
         .into_iter()
-        .map(
-            |(id, client, to, by, is_active, remarks, created_at, updated_at)| Assignment {
-                id: AssignmentId(id),
-                client_id: ClientId(client),
-                assigned_to: Some(UserId(to)),
-                assigned_by: by.map(UserId),
-                is_active,
-                remarks,
-                created_at,
-                updated_at,
-            },
-        )
+        .map(|a| Assignment {
+            id: AssignmentId(a.id),
+            client_id: ClientId(a.client_id),
+            assigned_to: Some(UserId(a.assigned_to_id)),
+            assigned_by: a.assigned_by_id.map(UserId),
+            is_active: a.is_active,
+            remarks: a.remarks,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        })
         .collect();
     c.close().await.unwrap();
     Expected {
@@ -444,6 +446,55 @@ async fn expected(source: &Source) -> Expected {
         stage_changes,
         assignments,
     }
+}
+
+/// Every role, user, client, stage change and assignment of the store, by id: the listings the
+/// import is checked through.
+struct Listed {
+    roles: Vec<Role>,
+    users: Vec<User>,
+    clients: Vec<Client>,
+    stage_changes: Vec<StageChange>,
+    assignments: Vec<Assignment>,
+}
+
+async fn listed(store: &Store) -> Listed {
+    let all = PageRequest::first(1000);
+    let by_id = Sort::asc(HistorySort::Id);
+    let (role, user, client) = (
+        RoleFilter::default(),
+        UserFilter::default(),
+        ClientFilter::default(),
+    );
+    let (change, assignment) = (StageChangeFilter::default(), AssignmentFilter::default());
+    let (roles, users, clients, stage_changes, assignments) = tokio::try_join!(
+        store.list_roles(&role, Sort::asc(RoleSort::Id), all),
+        store.list_users(&user, Sort::asc(UserSort::Id), all),
+        store.list_clients(&client, Sort::asc(ClientSort::Id), all),
+        store.list_stage_changes(&change, by_id, all),
+        store.list_assignments(&assignment, by_id, all),
+    )
+    .unwrap();
+    Listed {
+        roles: roles.items,
+        users: users.items,
+        clients: clients.items,
+        stage_changes: stage_changes.items,
+        assignments: assignments.items,
+    }
+}
+
+/// The stage changes of one client, by id.
+async fn stage_changes_of(store: &Store, client: ClientId) -> Page<StageChange> {
+    let filter = StageChangeFilter {
+        client_id: Some(client),
+        ..Default::default()
+    };
+    let by_id = Sort::asc(HistorySort::Id);
+    store
+        .list_stage_changes(&filter, by_id, PageRequest::default())
+        .await
+        .unwrap()
 }
 
 /// Every message of the store, by id.
@@ -470,20 +521,12 @@ async fn all_messages(store: &Store) -> Vec<ChatMessage> {
 
 /// Checks that the store holds exactly the Django database's rows, through rivo's API.
 async fn assert_store_matches(store: &Store, expected: &Expected) {
-    let all = PageRequest::first(1000);
-    let roles = store
-        .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), all)
-        .await
-        .unwrap();
-    assert_eq!(roles.items, expected.roles);
+    let listed = listed(store).await;
+    assert_eq!(listed.roles, expected.roles);
     for role in &expected.roles {
         assert_eq!(&store.role(role.id).await.unwrap(), role);
     }
-    let users = store
-        .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), all)
-        .await
-        .unwrap();
-    assert_eq!(users.items, expected.users);
+    assert_eq!(listed.users, expected.users);
     for user in &expected.users {
         assert_eq!(
             store.user_permissions(user.id).await.unwrap(),
@@ -497,11 +540,7 @@ async fn assert_store_matches(store: &Store, expected: &Expected) {
         );
     }
     assert_eq!(all_messages(store).await, expected.messages);
-    let clients = store
-        .list_clients(&ClientFilter::default(), Sort::asc(ClientSort::Id), all)
-        .await
-        .unwrap();
-    assert_eq!(clients.items, expected.clients);
+    assert_eq!(listed.clients, expected.clients);
     for client in &expected.clients {
         let context = store.context(client.id).await.unwrap();
         match expected.contexts.iter().find(|c| c.client_id == client.id) {
@@ -509,24 +548,8 @@ async fn assert_store_matches(store: &Store, expected: &Expected) {
             None => assert_eq!((context.id, context.data.len()), (ContextId(0), 0)),
         }
     }
-    let changes = store
-        .list_stage_changes(
-            &StageChangeFilter::default(),
-            Sort::asc(HistorySort::Id),
-            all,
-        )
-        .await
-        .unwrap();
-    assert_eq!(changes.items, expected.stage_changes);
-    let assignments = store
-        .list_assignments(
-            &AssignmentFilter::default(),
-            Sort::asc(HistorySort::Id),
-            all,
-        )
-        .await
-        .unwrap();
-    assert_eq!(assignments.items, expected.assignments);
+    assert_eq!(listed.stage_changes, expected.stage_changes);
+    assert_eq!(listed.assignments, expected.assignments);
 }
 
 async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, Target) {
@@ -579,7 +602,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
             "client.view_clientassignment",
         ])
     );
-    let grace: SessionId = "a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601".parse().unwrap();
+    let grace = session("a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601");
     let history = store.history(grace).await.unwrap();
     assert_eq!(
         history.iter().map(|m| m.id.0).collect::<Vec<_>>(),
@@ -594,7 +617,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
         "2024-03-01T09:00:00.000001+00:00"
     );
     let history_first = history[0].sent_at;
-    let finnish: SessionId = "0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b".parse().unwrap();
+    let finnish = session("0f9e8d7c-6b5a-4938-a271-605f4e3d2c1b");
     let history = store.history(finnish).await.unwrap();
     assert_eq!(history[0].message, "Hei! Onko teillä lainoja? 🏠");
     assert_eq!(history[2].message, "नमस्ते, मुझे ऋण चाहिए");
@@ -642,17 +665,7 @@ async fn imports_every_row_and_link(source: Source, target: Target) -> (Source, 
     assert_eq!(context.data["loan"]["amount"], json!(250000));
     assert_eq!(context.data["address"]["lines"][1], json!("Apt 2"));
     assert_eq!(context.data["notes"], Json::Null);
-    let first = store
-        .list_stage_changes(
-            &StageChangeFilter {
-                client_id: Some(ClientId(1)),
-                ..Default::default()
-            },
-            Sort::asc(HistorySort::Id),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
+    let first = stage_changes_of(store, ClientId(1)).await;
     assert_eq!(first.items[0].from_stage, None);
     assert_eq!(first.items[1].from_stage, Some(Stage::Lead));
     assert_eq!(first.items[1].changed_by, Some(UserId(2)));
@@ -1047,17 +1060,7 @@ async fn new_rows_get_ids_past_the_imported_maximum(
         .unwrap();
     assert_eq!(client.id, ClientId(7));
     assert_eq!(store.context(client.id).await.unwrap().id, ContextId(6));
-    let changes = store
-        .list_stage_changes(
-            &StageChangeFilter {
-                client_id: Some(client.id),
-                ..Default::default()
-            },
-            Sort::asc(HistorySort::Id),
-            PageRequest::default(),
-        )
-        .await
-        .unwrap();
+    let changes = stage_changes_of(store, client.id).await;
     assert_eq!(changes.items[0].id, StageChangeId(11));
     let change = store
         .set_stage(client.id, Stage::Contacted, Some(user.id), "called")
@@ -1127,16 +1130,8 @@ async fn bad_source_rows_are_named_and_nothing_is_written(
             );
         }
         source.exec(fix_it).await;
-        let users = target
-            .store
-            .list_users(
-                &UserFilter::default(),
-                Sort::asc(UserSort::Id),
-                PageRequest::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(users.total, 0, "{break_it}: rows were written");
+        let users = listed(&target.store).await.users;
+        assert_eq!(users.len(), 0, "{break_it}: rows were written");
     }
     // Not a Django database at all.
     let err = import_django(
@@ -1222,14 +1217,10 @@ async fn imports_a_database_of_the_later_original(
     assert!(!report.tables.iter().any(|t| t.source == "client_context"));
 
     // Accounts: role descriptions, no creator any more, logins with the Django password.
-    let all = PageRequest::first(1000);
-    let roles = store
-        .list_roles(&RoleFilter::default(), Sort::asc(RoleSort::Id), all)
-        .await
-        .unwrap();
+    let listed = listed(store).await;
     assert_eq!(
-        roles
-            .items
+        listed
+            .roles
             .iter()
             .map(|r| (r.id.0, r.description.as_str()))
             .collect::<Vec<_>>(),
@@ -1240,13 +1231,9 @@ async fn imports_a_database_of_the_later_original(
             (5, "Works the leads captured from chats"),
         ]
     );
-    let users = store
-        .list_users(&UserFilter::default(), Sort::asc(UserSort::Id), all)
-        .await
-        .unwrap();
-    assert_eq!(users.items.len(), 6);
-    assert!(users.items.iter().all(|u| u.created_by.is_none()));
-    assert_eq!(users.items[2].role_id, Some(RoleId(5)));
+    assert_eq!(listed.users.len(), 6);
+    assert!(listed.users.iter().all(|u| u.created_by.is_none()));
+    assert_eq!(listed.users[2].role_id, Some(RoleId(5)));
     let priya = store
         .authenticate("priya.sharma@acme.example", "correct horse ✓")
         .await
@@ -1343,16 +1330,8 @@ async fn imports_a_database_of_the_later_original(
     assert_eq!(linked["a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f601"], None);
 
     // Assignments without assignee: active = awaiting assignment.
-    let assignments = store
-        .list_assignments(
-            &AssignmentFilter::default(),
-            Sort::asc(HistorySort::Id),
-            all,
-        )
-        .await
-        .unwrap();
-    let rows: Vec<(i64, i64, Option<i64>, bool, &str)> = assignments
-        .items
+    let rows: Vec<(i64, i64, Option<i64>, bool, &str)> = listed
+        .assignments
         .iter()
         .map(|a| {
             (
@@ -1375,15 +1354,7 @@ async fn imports_a_database_of_the_later_original(
     assert_eq!(rows[2], (3, 1, Some(2), true, "back to Priya"));
 
     // Stage history without a previous stage.
-    let changes = store
-        .list_stage_changes(
-            &StageChangeFilter::default(),
-            Sort::asc(HistorySort::Id),
-            all,
-        )
-        .await
-        .unwrap();
-    let first = changes.items.iter().find(|c| c.id.0 == 11).unwrap();
+    let first = listed.stage_changes.iter().find(|c| c.id.0 == 11).unwrap();
     assert_eq!((first.from_stage, first.to_stage), (None, Stage::Lead));
 
     // New rows continue after the imported ones.
@@ -1463,14 +1434,7 @@ async fn imports_a_database_between_two_commits(
         .find(|s| s.session_id == grace)
         .unwrap();
     assert_eq!(row.client_id, Some(ClientId(1)));
-    let assignments = store
-        .list_assignments(
-            &AssignmentFilter::default(),
-            Sort::asc(HistorySort::Id),
-            PageRequest::first(100),
-        )
-        .await
-        .unwrap();
-    assert!(assignments.items.iter().all(|a| a.assigned_to.is_some()));
+    let assignments = listed(store).await.assignments;
+    assert!(assignments.iter().all(|a| a.assigned_to.is_some()));
     (source, target)
 }

@@ -195,11 +195,7 @@ async fn a_context_patch_whose_second_change_fails_changes_nothing(db: &TestDb) 
         &token,
         "PATCH",
         &path,
-        Some(json!({
-            "context_data": {"amount": 200, "new": true},
-            "remove": ["city", ""],
-            "chat_session_id": null,
-        })),
+        Some(context_patch(&["city", ""])),
     )
     .await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
@@ -217,22 +213,20 @@ async fn a_context_patch_whose_second_change_fails_changes_nothing(db: &TestDb) 
         json!({"amount": 100, "city": "Oslo"})
     );
     // The same PATCH without the bad key applies every change at once.
-    let resp = request(
-        &c,
-        &token,
-        "PATCH",
-        &path,
-        Some(json!({
-            "context_data": {"amount": 200, "new": true},
-            "remove": ["city"],
-            "chat_session_id": null,
-        })),
-    )
-    .await;
+    let resp = request(&c, &token, "PATCH", &path, Some(context_patch(&["city"]))).await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     let changed = body_json(resp).await;
     assert_eq!(changed["context_data"], json!({"amount": 200, "new": true}));
     assert_eq!(changed["chat_session_id"], Value::Null);
+}
+
+/// A context PATCH that merges `amount` and `new`, unlinks the session and removes `keys`.
+fn context_patch(keys: &[&str]) -> Value {
+    json!({
+        "context_data": {"amount": 200, "new": true},
+        "remove": keys,
+        "chat_session_id": null,
+    })
 }
 
 async fn a_context_put_replaces_and_links_in_one_change(db: &TestDb) {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestDb, get, text};
+use common::{TestDb, get, text, try_login};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::admin::{self, ColumnKind, RESOURCES, ResourceSpec};
@@ -333,11 +333,7 @@ async fn index_for_superuser(db: &TestDb) -> Value {
         .await
         .unwrap();
     let c = db.client();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&serde_json::json!({"email": "root@example.com", "password": password}))
-        .send()
-        .await;
+    let resp = try_login(&c, "root@example.com", password).await;
     let token: Value = serde_json::from_str(&text(resp).await).unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
     let resp = get(&c, &token, "/api/v1/admin/").await;

@@ -61,25 +61,19 @@ fn downloads_dir(dir: &Path) -> PathBuf {
 }
 
 async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
-    let profile = dir.join("chromium-profile");
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,900", "--lang=en-US",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-            // Downloads (the privacy exports) land in `<dir>/downloads` without a prompt.
-            "prefs": {
-                "download.default_directory": downloads_dir(dir),
-                "download.prompt_for_download": false,
-            },
-        },
-        "goog:loggingPrefs": { "browser": "ALL" },
+    let quiet = [
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--lang=en-US",
+    ];
+    let mut caps = browser_kit::headless_chromium(chromium, &dir.join("chromium-profile"), &quiet);
+    // Downloads (the privacy exports) land in `<dir>/downloads` without a prompt.
+    caps["goog:chromeOptions"]["prefs"] = json!({
+        "download.default_directory": downloads_dir(dir),
+        "download.prompt_for_download": false,
     });
+    caps["goog:loggingPrefs"] = json!({ "browser": "ALL" });
     browser_kit::start_browser(driver, caps).await
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use browser_kit::{Guard, browser_binaries};
 use fantoccini::{Client, Locator};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 mod browser_kit;
 
@@ -20,17 +20,7 @@ const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn start_browser(chromium: &Path, driver: &Path, dir: &Path) -> (Guard, Client) {
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1280,900",
-                format!("--user-data-dir={}", dir.join("profile").display()),
-            ],
-        },
-    });
+    let caps = browser_kit::headless_chromium(chromium, &dir.join("profile"), &[]);
     browser_kit::start_browser(driver, caps).await
 }
 

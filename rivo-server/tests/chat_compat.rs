@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{Client, TestDb, header, text};
+use common::{
+    Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, header, text,
+};
 use poem::http::StatusCode;
 use rivo_server::Config;
 
@@ -15,11 +17,37 @@ const STREAM: &str = "/api/v1/chat/stream/";
 const HISTORY: &str = "/api/v1/chat/history/";
 
 async fn post_json(c: &Client, body: &str) -> poem::test::TestResponse {
+    post_as(c, "application/json", body.to_owned()).await
+}
+
+/// Posts `body` to the stream endpoint as `content_type`.
+async fn post_as(
+    c: &Client,
+    content_type: impl AsRef<str>,
+    body: impl Into<poem::Body>,
+) -> poem::test::TestResponse {
     c.post(STREAM)
-        .content_type("application/json")
-        .body(body.to_owned())
+        .content_type(content_type)
+        .body(body)
         .send()
         .await
+}
+
+/// `GET` of the history endpoint with the query string `query`.
+async fn get_history(c: &Client, query: &str) -> poem::test::TestResponse {
+    c.get(format!("{HISTORY}?{query}")).send().await
+}
+
+/// Asserts a 201 answer holding the stored message (see [`check_message`]); answers its id and
+/// `sent_at`.
+async fn assert_created(
+    resp: poem::test::TestResponse,
+    session: &str,
+    message_json: &str,
+    sender: &str,
+) -> (i64, String) {
+    resp.assert_status(StatusCode::CREATED);
+    check_message(&text(resp).await, session, message_json, sender)
 }
 
 /// Checks DRF's datetime format: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
@@ -83,22 +111,18 @@ async fn sender_type_defaults_to_client(db: &TestDb) {
         &format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#),
     )
     .await;
-    resp.assert_status(StatusCode::CREATED);
-    check_message(&text(resp).await, SESSION, "\"hi\"", "client");
+    assert_created(resp, SESSION, "\"hi\"", "client").await;
 }
 
 async fn form_body_is_accepted_and_empty_sender_type_means_client(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .post(STREAM)
-        .content_type("application/x-www-form-urlencoded")
-        .body(format!(
-            "session_id={SESSION}&message=+Hi+%26+bye+&sender_type="
-        ))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::CREATED);
-    check_message(&text(resp).await, SESSION, "\"Hi & bye\"", "client");
+    let resp = post_as(
+        &c,
+        "application/x-www-form-urlencoded",
+        format!("session_id={SESSION}&message=+Hi+%26+bye+&sender_type="),
+    )
+    .await;
+    assert_created(resp, SESSION, "\"Hi & bye\"", "client").await;
 }
 
 async fn multipart_body_is_accepted(db: &TestDb) {
@@ -110,14 +134,13 @@ async fn multipart_body_is_accepted(db: &TestDb) {
          --{boundary}\r\nContent-Disposition: form-data; name=\"sender_type\"\r\n\r\nbot\r\n\
          --{boundary}--\r\n"
     );
-    let resp = c
-        .post(STREAM)
-        .content_type(format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await;
-    resp.assert_status(StatusCode::CREATED);
-    check_message(&text(resp).await, SESSION, "\"from a form\"", "bot");
+    let resp = post_as(
+        &c,
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )
+    .await;
+    assert_created(resp, SESSION, "\"from a form\"", "bot").await;
 }
 
 async fn every_python_uuid_spelling_is_accepted_and_answered_lowercase(db: &TestDb) {
@@ -135,8 +158,7 @@ async fn every_python_uuid_spelling_is_accepted_and_answered_lowercase(db: &Test
             &format!(r#"{{"session_id":"{spelling}","message":"x"}}"#),
         )
         .await;
-        resp.assert_status(StatusCode::CREATED);
-        check_message(&text(resp).await, SESSION, "\"x\"", "client");
+        assert_created(resp, SESSION, "\"x\"", "client").await;
     }
 }
 
@@ -155,10 +177,7 @@ async fn history_is_oldest_first_and_echoes_the_session_as_sent(db: &TestDb) {
         ids.push(text(resp).await);
     }
     let spelled = "1B4E28BA2FA111D2883F0016D3CCA427";
-    let resp = c
-        .get(format!("{HISTORY}?session_id={spelled}"))
-        .send()
-        .await;
+    let resp = get_history(&c, &format!("session_id={spelled}")).await;
     resp.assert_status(StatusCode::OK);
     resp.assert_content_type("application/json");
     resp.assert_header("allow", "GET, HEAD, OPTIONS");
@@ -174,15 +193,13 @@ async fn history_is_oldest_first_and_echoes_the_session_as_sent(db: &TestDb) {
 
 async fn unknown_session_has_an_empty_history(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .get(format!("{HISTORY}?session_id=%7B{SESSION}%7D"))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::OK);
-    assert_eq!(
-        text(resp).await,
-        format!("{{\"session_id\":\"{{{SESSION}}}\",\"messages\":[]}}")
-    );
+    let resp = get_history(&c, &format!("session_id=%7B{SESSION}%7D")).await;
+    assert_answer(
+        resp,
+        StatusCode::OK,
+        format!("{{\"session_id\":\"{{{SESSION}}}\",\"messages\":[]}}"),
+    )
+    .await;
 }
 
 async fn field_errors(db: &TestDb) {
@@ -244,24 +261,24 @@ async fn field_errors(db: &TestDb) {
 
 async fn form_field_errors(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .post(STREAM)
-        .content_type("application/x-www-form-urlencoded")
-        .body("session_id=&message=")
-        .send()
-        .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"session_id":["Must be a valid UUID."],"message":["This field may not be blank."]}"#
-    );
+    let resp = post_as(
+        &c,
+        "application/x-www-form-urlencoded",
+        "session_id=&message=",
+    )
+    .await;
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"session_id":["Must be a valid UUID."],"message":["This field may not be blank."]}"#,
+    )
+    .await;
 }
 
 async fn json_numbers_are_text_for_message(db: &TestDb) {
     let c = db.client();
     let resp = post_json(&c, &format!(r#"{{"session_id":"{SESSION}","message":5}}"#)).await;
-    resp.assert_status(StatusCode::CREATED);
-    check_message(&text(resp).await, SESSION, "\"5\"", "client");
+    assert_created(resp, SESSION, "\"5\"", "client").await;
 }
 
 async fn malformed_json_is_a_400_parse_error(db: &TestDb) {
@@ -320,12 +337,7 @@ async fn malformed_json_is_a_400_parse_error(db: &TestDb) {
         (b"   ", "Expecting value: line 1 column 4 (char 3)"),
     ];
     for (body, reason) in cases {
-        let resp = c
-            .post(STREAM)
-            .content_type("application/json")
-            .body(body.to_vec())
-            .send()
-            .await;
+        let resp = post_as(&c, "application/json", body.to_vec()).await;
         resp.assert_status(StatusCode::BAD_REQUEST);
         resp.assert_content_type("application/json");
         let expected = serde_json::json!({ "detail": format!("JSON parse error - {reason}") });
@@ -351,29 +363,20 @@ async fn multipart_errors_are_djangos(db: &TestDb) {
             "Invalid boundary in multipart:  ",
         ),
     ] {
-        let resp = c
-            .post(STREAM)
-            .content_type(content_type)
-            .body("whatever")
-            .send()
-            .await;
+        let resp = post_as(&c, content_type, "whatever").await;
         resp.assert_status(StatusCode::BAD_REQUEST);
         let expected =
             serde_json::json!({ "detail": format!("Multipart form parse error - {detail}") });
         assert_eq!(text(resp).await, expected.to_string());
     }
     // A body that is not multipart at all holds no fields.
-    let resp = c
-        .post(STREAM)
-        .content_type("multipart/form-data; boundary=XyZzY")
-        .body("not multipart")
-        .send()
-        .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"session_id":["This field is required."],"message":["This field is required."]}"#
-    );
+    let resp = post_as(&c, "multipart/form-data; boundary=XyZzY", "not multipart").await;
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"session_id":["This field is required."],"message":["This field is required."]}"#,
+    )
+    .await;
     // Files: DRF's `str()` of an upload is its name; a file is not a string.
     let boundary = "XyZzY";
     let body = format!(
@@ -382,17 +385,13 @@ async fn multipart_errors_are_djangos(db: &TestDb) {
          --{boundary}\r\nContent-Disposition: form-data; name=\"sender_type\"; filename=\"../robot.png\"\r\n\
          Content-Type: image/png\r\n\r\nPNG\r\n--{boundary}--\r\n"
     );
-    let resp = c
-        .post(STREAM)
-        .content_type(format!("multipart/form-data; boundary={boundary}"))
-        .body(body)
-        .send()
-        .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"message":["Not a valid string."],"sender_type":["\"robot.png\" is not a valid choice."]}"#
-    );
+    let resp = post_as(
+        &c,
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )
+    .await;
+    assert_answer(resp, StatusCode::BAD_REQUEST, r#"{"message":["Not a valid string."],"sender_type":["\"robot.png\" is not a valid choice."]}"#).await;
 }
 
 /// DRF quotes Python's `str()` of a non-string choice; numbers are Python's.
@@ -423,13 +422,13 @@ async fn choice_errors_quote_python_values(db: &TestDb) {
     }
     // CharField's `str()` of a float; Python's `True` is the UUID number 1.
     let resp = post_json(&c, r#"{"session_id":true,"message":1e20}"#).await;
-    resp.assert_status(StatusCode::CREATED);
-    check_message(
-        &text(resp).await,
+    assert_created(
+        resp,
         "00000000-0000-0000-0000-000000000001",
         "\"1e+20\"",
         "client",
-    );
+    )
+    .await;
     // A repeated key: the last one wins (a Python dict).
     let resp = post_json(
         &c,
@@ -438,12 +437,12 @@ async fn choice_errors_quote_python_values(db: &TestDb) {
     .await;
     resp.assert_status(StatusCode::CREATED);
     // DRF's parser choice matches wildcards: `*/*` is read as JSON.
-    let resp = c
-        .post(STREAM)
-        .content_type("*/*")
-        .body(format!(r#"{{"session_id":"{SESSION}","message":"any"}}"#))
-        .send()
-        .await;
+    let resp = post_as(
+        &c,
+        "*/*",
+        format!(r#"{{"session_id":"{SESSION}","message":"any"}}"#),
+    )
+    .await;
     resp.assert_status(StatusCode::CREATED);
 }
 
@@ -520,23 +519,20 @@ async fn content_negotiation_is_drfs(db: &TestDb) {
 /// Django's `QueryDict.get` returns the last of repeated parameters.
 async fn repeated_session_id_takes_the_last(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .get(format!(
-            "{HISTORY}?session_id=not-a-uuid&session_id={SESSION}"
-        ))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::OK);
-    assert_eq!(
-        text(resp).await,
-        format!(r#"{{"session_id":"{SESSION}","messages":[]}}"#)
-    );
-    let resp = c
-        .get(format!("{HISTORY}?session_id={SESSION}&session_id="))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(text(resp).await, r#"{"error":"session_id is required"}"#);
+    let resp = get_history(&c, &format!("session_id=not-a-uuid&session_id={SESSION}")).await;
+    assert_answer(
+        resp,
+        StatusCode::OK,
+        format!(r#"{{"session_id":"{SESSION}","messages":[]}}"#),
+    )
+    .await;
+    let resp = get_history(&c, &format!("session_id={SESSION}&session_id=")).await;
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"error":"session_id is required"}"#,
+    )
+    .await;
 }
 
 /// A request without any Host header (HTTP/1.0) is answered whatever `ALLOWED_HOSTS` says.
@@ -545,10 +541,7 @@ async fn requests_without_host_are_answered(db: &TestDb) {
         allowed_hosts: Some(vec!["chat.example.com".to_owned()]),
         ..Config::default()
     });
-    let resp = c
-        .get(format!("{HISTORY}?session_id={SESSION}"))
-        .send()
-        .await;
+    let resp = get_history(&c, &format!("session_id={SESSION}")).await;
     resp.assert_status(StatusCode::OK);
     let resp = c
         .get(format!("{HISTORY}?session_id={SESSION}"))
@@ -560,12 +553,7 @@ async fn requests_without_host_are_answered(db: &TestDb) {
 
 async fn unsupported_media_types_are_415(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .post(STREAM)
-        .content_type("text/plain")
-        .body("hello")
-        .send()
-        .await;
+    let resp = post_as(&c, "text/plain", "hello").await;
     resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     resp.assert_content_type("application/json");
     assert_eq!(
@@ -573,11 +561,12 @@ async fn unsupported_media_types_are_415(db: &TestDb) {
         r#"{"detail":"Unsupported media type \"text/plain\" in request."}"#
     );
     let resp = c.post(STREAM).body("hello").send().await;
-    resp.assert_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"Unsupported media type \"\" in request."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        r#"{"detail":"Unsupported media type \"\" in request."}"#,
+    )
+    .await;
 }
 
 async fn rejected_requests_consume_no_id(db: &TestDb) {
@@ -614,15 +603,7 @@ async fn history_parameter_errors(db: &TestDb) {
             "{uri}"
         );
     }
-    let resp = c
-        .get(format!("{HISTORY}?session_id=not-a-uuid"))
-        .send()
-        .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"session_id":["Must be a valid UUID."]}"#
-    );
+    assert_history_refuses_a_session_id_not_a_uuid(&c).await;
 }
 
 async fn wrong_methods_are_405_with_allow(db: &TestDb) {
@@ -687,8 +668,7 @@ async fn head_history_has_no_body(db: &TestDb) {
         )
         .send()
         .await;
-    resp.assert_status(StatusCode::OK);
-    assert_eq!(text(resp).await, "");
+    assert_answer(resp, StatusCode::OK, "").await;
 }
 
 async fn missing_trailing_slash_gets_the_same_answer(db: &TestDb) {
@@ -707,11 +687,12 @@ async fn missing_trailing_slash_gets_the_same_answer(db: &TestDb) {
         .get(format!("/api/v1/chat/history?session_id={SESSION}"))
         .send()
         .await;
-    resp.assert_status(StatusCode::OK);
-    assert_eq!(
-        text(resp).await,
-        format!(r#"{{"session_id":"{SESSION}","messages":[{created}]}}"#)
-    );
+    assert_answer(
+        resp,
+        StatusCode::OK,
+        format!(r#"{{"session_id":"{SESSION}","messages":[{created}]}}"#),
+    )
+    .await;
     let resp = c.get("/api/v1/chat/stream").send().await;
     resp.assert_status(StatusCode::METHOD_NOT_ALLOWED);
     resp.assert_header("allow", "POST, OPTIONS");
@@ -965,8 +946,7 @@ async fn hosts_with_bad_syntax_or_twice_get_400(db: &TestDb) {
 async fn probes_and_docs(db: &TestDb) {
     let c = db.client();
     let resp = c.get("/healthz").send().await;
-    resp.assert_status(StatusCode::OK);
-    assert_eq!(text(resp).await, r#"{"status":"ok"}"#);
+    assert_answer(resp, StatusCode::OK, r#"{"status":"ok"}"#).await;
     let resp = c.get("/readyz").send().await;
     resp.assert_status(StatusCode::OK);
     let resp = c.get("/api/v1/openapi.json").send().await;
@@ -1041,10 +1021,7 @@ async fn database_outage_is_503_json() {
         text(resp).await,
         r#"{"detail":"Service temporarily unavailable, try again later."}"#
     );
-    let resp = c
-        .get(format!("{HISTORY}?session_id={SESSION}"))
-        .send()
-        .await;
+    let resp = get_history(&c, &format!("session_id={SESSION}")).await;
     resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);
     let resp = c.get("/readyz").send().await;
     resp.assert_status(StatusCode::SERVICE_UNAVAILABLE);

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Client, TestDb, text};
+use common::{Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, text};
 use poem::http::StatusCode;
 use rivo_core::chat::{DataType, SessionFilter};
 use rivo_core::query::PageRequest;
@@ -49,6 +49,15 @@ async fn post(c: &Client, body: &str) -> (StatusCode, String) {
         .await;
     let status = resp.0.status();
     (status, text(resp).await)
+}
+
+/// The first ten clients of the store, by id.
+async fn first_clients(store: &rivo_core::Store) -> rivo_core::Page<rivo_core::Client> {
+    let by_id = rivo_core::query::Sort::asc(rivo_core::clients::ClientSort::Id);
+    store
+        .list_clients(&Default::default(), by_id, PageRequest::first(10))
+        .await
+        .unwrap()
 }
 
 /// `{"id":N,…,"sent_at":"…"}` → the bytes between the id and `sent_at`'s value.
@@ -214,14 +223,7 @@ async fn contact_messages_make_one_normalised_lead(db: &TestDb) {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let store = &db.store;
-    let clients = store
-        .list_clients(
-            &Default::default(),
-            rivo_core::query::Sort::asc(rivo_core::clients::ClientSort::Id),
-            PageRequest::first(10),
-        )
-        .await
-        .unwrap();
+    let clients = first_clients(store).await;
     assert_eq!(clients.items.len(), 1);
     let client = &clients.items[0];
     assert_eq!(
@@ -280,15 +282,7 @@ async fn values_too_long_for_the_columns_are_400_and_write_nothing(db: &TestDb) 
             .unwrap()
             .is_empty()
     );
-    let clients = db
-        .store
-        .list_clients(
-            &Default::default(),
-            rivo_core::query::Sort::asc(rivo_core::clients::ClientSort::Id),
-            PageRequest::first(10),
-        )
-        .await
-        .unwrap();
+    let clients = first_clients(&db.store).await;
     assert!(clients.items.is_empty());
 }
 
@@ -299,19 +293,10 @@ async fn history_errors_in_both_contracts(db: &TestDb) {
     ] {
         for path in [HISTORY.to_owned(), format!("{HISTORY}?session_id=")] {
             let resp = c.get(&path).send().await;
-            resp.assert_status(StatusCode::BAD_REQUEST);
-            assert_eq!(text(resp).await, missing);
+            assert_answer(resp, StatusCode::BAD_REQUEST, missing).await;
         }
         // B8: an invalid session_id is a 400, never a 500.
-        let resp = c
-            .get(format!("{HISTORY}?session_id=not-a-uuid"))
-            .send()
-            .await;
-        resp.assert_status(StatusCode::BAD_REQUEST);
-        assert_eq!(
-            text(resp).await,
-            r#"{"session_id":["Must be a valid UUID."]}"#
-        );
+        assert_history_refuses_a_session_id_not_a_uuid(&c).await;
     }
 }
 

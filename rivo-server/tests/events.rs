@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestDb, header, text};
+use common::{Client, TestDb, header, text, try_login};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewRole, NewUser};
@@ -312,11 +312,7 @@ async fn admin_stream_reports_activity_and_needs_the_permission(db: &TestDb) {
     let token = |email: &'static str| {
         let c = &c;
         async move {
-            let resp = c
-                .post("/api/v1/account/login/")
-                .body_json(&json!({"email": email, "password": PASSWORD}))
-                .send()
-                .await;
+            let resp = try_login(c, email, PASSWORD).await;
             assert_eq!(resp.0.status(), StatusCode::OK);
             let body: Value = serde_json::from_str(&text(resp).await).unwrap();
             format!("Bearer {}", body["token"].as_str().unwrap())

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, TestDb, send, text};
+use common::{PASSWORD, TestDb, assert_answer, send, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::{LoginPolicy, TokenKind};
@@ -189,11 +189,12 @@ async fn message_and_history_limits_over_http(db: &TestDb) {
         .body_json(&json!({"session_id": session, "message": "x".repeat(17)}))
         .send()
         .await;
-    resp.assert_status(StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"message":["Ensure this field has no more than 16 characters."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"message":["Ensure this field has no more than 16 characters."]}"#,
+    )
+    .await;
     for i in 0..40 {
         c.post("/api/v1/chat/stream/")
             .body_json(&json!({"session_id": session, "message": format!("message {i:02}")}))

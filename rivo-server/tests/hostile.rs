@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestDb, bearer, get, header, send, superuser_token, text};
+use common::{Client, TestDb, bearer, get, header, send, superuser_token, text};
 use poem::http::{HeaderValue, StatusCode};
 use rivo_server::Config;
 use serde_json::{Value, json};
@@ -26,6 +26,14 @@ async fn not_5xx(what: &str, resp: poem::test::TestResponse) -> (StatusCode, Val
     let json = serde_json::from_str::<Value>(&body)
         .unwrap_or_else(|e| panic!("{what}: {status} body is not JSON ({e}): {body:.200}"));
     (status, json)
+}
+
+/// Creates the client `name` through the admin API (never a 5xx) and answers its id.
+async fn create_client(c: &Client, token: &str, name: &str) -> i64 {
+    let body = json!({ "name": name });
+    let resp = send(c, token, "POST", "/api/v1/admin/clients/", body).await;
+    let (_, client) = not_5xx("create", resp).await;
+    client["id"].as_i64().unwrap()
 }
 
 /// Over the configured limit → 413 with a JSON body, on every route that takes a body; the
@@ -115,16 +123,7 @@ async fn deep_and_huge_json_are_rejected_cleanly(db: &TestDb) {
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
     // A client context with many keys and a deep (but parseable) value.
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/clients/",
-        json!({"name": "Wide"}),
-    )
-    .await;
-    let (_, client) = not_5xx("create", resp).await;
-    let id = client["id"].as_i64().unwrap();
+    let id = create_client(&c, &token, "Wide").await;
     let wide: serde_json::Map<String, Value> =
         (0..20_000).map(|i| (format!("k{i}"), json!(i))).collect();
     let resp = send(
@@ -544,16 +543,7 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
     .await;
     let (status, _) = not_5xx("current_stage", resp).await;
     assert!(status.is_client_error() || status == StatusCode::CREATED);
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/clients/",
-        json!({"name": "Enum"}),
-    )
-    .await;
-    let (_, client) = not_5xx("create", resp).await;
-    let id = client["id"].as_i64().unwrap();
+    let id = create_client(&c, &token, "Enum").await;
     for stage in [
         json!("martian"),
         json!(""),

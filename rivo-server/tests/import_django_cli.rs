@@ -16,10 +16,11 @@ const SCHEMA: &str = include_str!("../../rivo-core/tests/fixtures/django_schema.
 const DATA: &str = include_str!("../../rivo-core/tests/fixtures/django_data.sql");
 const LATER: &str = include_str!("../../rivo-core/tests/fixtures/django_later.sql");
 
-/// The Django source (a PostgreSQL schema) and the rivo target (PostgreSQL or SQLite), or
-/// `None` when the PostgreSQL suite is skipped.
+/// The Django source (a PostgreSQL schema holding the fixtures' tables and rows) and the empty
+/// rivo target (PostgreSQL or SQLite), or `None` when the PostgreSQL suite is skipped.
 async fn databases(postgres_target: bool, prefix: &str) -> Option<(ScratchDb, ScratchDb)> {
     let source = ScratchDb::postgres(&format!("django_{prefix}")).await?;
+    admin_exec(&source.url, format!("{SCHEMA}\n{DATA}")).await;
     let target = if postgres_target {
         ScratchDb::postgres(&format!("rivo_{prefix}"))
             .await
@@ -52,11 +53,25 @@ fn rivo_server(database_url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Whether the import's report has the line `row` (columns separated by single spaces).
-fn has_row(stdout: &str, row: &str) -> bool {
+/// Runs `rivo-server args` on `database_url`, asserts it succeeded, and answers its stdout.
+fn imported(database_url: &str, args: &[&str]) -> String {
+    let out = rivo_server(database_url, args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     stdout
-        .lines()
-        .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == row)
+}
+
+/// Asserts that the import's report has each line of `rows` (columns separated by single
+/// spaces).
+fn assert_rows(stdout: &str, rows: &[&str]) {
+    for row in rows {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == *row),
+            "{row:?} missing from\n{stdout}"
+        );
+    }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -68,19 +83,17 @@ async fn import_django_command(postgres_target: bool) {
         return;
     };
     let source = source_db.url.clone();
-    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
     let target = target_db.url.clone();
 
-    let out = rivo_server(&target, &["import-django", "--from", &source]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    for row in [
-        "account_user users 6 6 0 0",
-        "chat_chathistory chat_messages 2509 2509 0 0",
-        "client_clientassignment client_assignments 5 5 0 0",
-    ] {
-        assert!(has_row(&stdout, row), "{row:?} missing from\n{stdout}");
-    }
+    let stdout = imported(&target, &["import-django", "--from", &source]);
+    assert_rows(
+        &stdout,
+        &[
+            "account_user users 6 6 0 0",
+            "chat_chathistory chat_messages 2509 2509 0 0",
+            "client_clientassignment client_assignments 5 5 0 0",
+        ],
+    );
     assert!(stdout.contains("7 legacy@acme.example (md5)"), "{stdout}");
 
     // Again: refused, with the way out in the message.
@@ -93,11 +106,9 @@ async fn import_django_command(postgres_target: bool) {
     );
 
     // With --merge: everything present is skipped.
-    let out = rivo_server(&target, &["import-django", "--from", &source, "--merge"]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    let stdout = imported(&target, &["import-django", "--from", &source, "--merge"]);
     assert!(stdout.contains("(merge)"), "{stdout}");
-    assert!(has_row(&stdout, "account_user users 6 0 6 0"), "{stdout}");
+    assert_rows(&stdout, &["account_user users 6 0 6 0"]);
 
     // The imported login works against the target.
     let store = rivo_core::Store::open(&target).await.unwrap();
@@ -119,22 +130,20 @@ async fn import_django_command_later_original(postgres_target: bool) {
         return;
     };
     let source = source_db.url.clone();
-    admin_exec(&source, format!("{SCHEMA}\n{DATA}")).await;
-    // Separately: the migrations drop a table the rows above have deferred checks on.
+    // Separately: the migrations drop a table the fixtures' rows have deferred checks on.
     admin_exec(&source, LATER.to_owned()).await;
     let target = target_db.url.clone();
-    let out = rivo_server(&target, &["import-django", "--from", &source]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    for row in [
-        "account_user users 6 6 0 0",
-        "chat_chathistory chat_messages 2517 2517 0 0",
-        "client_client.context client_contexts 3 3 0 0",
-        "client_clientassignment client_assignments 8 8 0 0",
-        "authtoken_token - 1 0 0 1",
-    ] {
-        assert!(has_row(&stdout, row), "{row:?} missing from\n{stdout}");
-    }
+    let stdout = imported(&target, &["import-django", "--from", &source]);
+    assert_rows(
+        &stdout,
+        &[
+            "account_user users 6 6 0 0",
+            "chat_chathistory chat_messages 2517 2517 0 0",
+            "client_client.context client_contexts 3 3 0 0",
+            "client_clientassignment client_assignments 8 8 0 0",
+            "authtoken_token - 1 0 0 1",
+        ],
+    );
 
     let store = rivo_core::Store::open(&target).await.unwrap();
     let user = store

@@ -15,46 +15,94 @@ use rivo_core::privacy::{ClientExport, SessionExport, TranscriptFormat};
 use rivo_core::{Permission, SenderType, SessionId, Stage};
 use serde_json::{Value, json};
 
-/// A staff user with `permissions` (or a superuser) and their token.
-async fn login(db: &TestDb, c: &Client, name: &str, permissions: Option<&[Permission]>) -> String {
-    staff_token(
-        db,
-        c,
-        name,
-        permissions.map(|p| p.iter().copied().collect()),
-    )
-    .await
+/// A staff user of the API: the test client and the user's token.
+struct Caller<'c> {
+    c: &'c Client,
+    token: String,
 }
 
-async fn get(c: &Client, token: &str, path: &str) -> (StatusCode, String) {
-    let resp = common::get(c, token, path).await;
-    let status = resp.0.status();
-    (status, text(resp).await)
+/// Logs in a staff user with `permissions` (or a superuser).
+async fn login<'c>(
+    db: &TestDb,
+    c: &'c Client,
+    name: &str,
+    permissions: Option<&[Permission]>,
+) -> Caller<'c> {
+    let permissions = permissions.map(|p| p.iter().copied().collect());
+    let token = staff_token(db, c, name, permissions).await;
+    Caller { c, token }
 }
 
-async fn post(c: &Client, token: &str, path: &str) -> (StatusCode, Value) {
-    let resp = c
-        .post(path)
-        .header("authorization", format!("Bearer {token}"))
-        .send()
+impl Caller<'_> {
+    /// `GET path`: the status and the body, whatever they are.
+    async fn read(&self, path: impl AsRef<str>) -> (StatusCode, String) {
+        let resp = common::get(self.c, &self.token, path.as_ref()).await;
+        let status = resp.0.status();
+        (status, text(resp).await)
+    }
+
+    /// `GET path`: asserts the answer's status (showing the path and the body) and answers
+    /// the body.
+    async fn get(&self, path: impl AsRef<str>, status: StatusCode) -> String {
+        let path = path.as_ref();
+        let (answered, body) = self.read(path).await;
+        assert_eq!(answered, status, "{path}: {body}");
+        body
+    }
+
+    /// `POST path` without a body: asserts the answer's status (showing the path and the
+    /// body) and answers the body as JSON.
+    async fn post(&self, path: impl AsRef<str>, status: StatusCode) -> Value {
+        let path = path.as_ref();
+        let resp = self
+            .c
+            .post(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .send()
+            .await;
+        assert_eq!(resp.0.status(), status, "{path}");
+        body_json(resp).await
+    }
+}
+
+/// Asserts that the audit log holds an erasure of `object_id` that names only the number of
+/// its messages.
+async fn assert_erasure_logged(root: &Caller<'_>, object_id: &str, messages: i64) {
+    let log = root
+        .get("/api/v1/admin/log/?page_size=1000", StatusCode::OK)
         .await;
-    let status = resp.0.status();
-    (status, body_json(resp).await)
+    let log: Value = serde_json::from_str(&log).unwrap();
+    let erasure = log["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["changes"].get("erasure").is_some())
+        .unwrap_or_else(|| panic!("no erasure entry: {log}"));
+    assert_eq!(erasure["object_id"], object_id);
+    assert_eq!(erasure["object_repr"], "[erased]");
+    assert_eq!(erasure["changes"]["erasure"]["messages"], messages);
+}
+
+/// The bodies of `paths` read as `caller`, each answered 200 or 404, one after the other.
+async fn read_all(caller: &Caller<'_>, paths: &[String]) -> String {
+    let mut everything = String::new();
+    for path in paths {
+        let (status, body) = caller.read(path).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
+            "{path}: {status} {body}"
+        );
+        everything += &body;
+    }
+    everything
 }
 
 async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
     let c = db.client();
     let root = login(db, &c, "root", None).await;
-    let viewer = login(
-        db,
-        &c,
-        "viewer",
-        Some(&[
-            Permission::new(Action::View, Model::Client),
-            Permission::new(Action::View, Model::ChatHistory),
-        ]),
-    )
-    .await;
+    let view_clients = Permission::new(Action::View, Model::Client);
+    let view_chats = Permission::new(Action::View, Model::ChatHistory);
+    let viewer = login(db, &c, "viewer", Some(&[view_clients, view_chats])).await;
     let boss = db.store.user_by_email("root@example.com").await.unwrap();
     let as_root = db.store.acting_as(&boss);
 
@@ -97,13 +145,10 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
         .unwrap();
 
     // Export: JSON that parses into rivo-core's typed export and equals the store's data.
-    let (status, body) = get(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/clients/{}/export/", ada.id),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let ada_admin = format!("/api/v1/admin/clients/{}", ada.id);
+    let body = viewer
+        .get(format!("{ada_admin}/export/"), StatusCode::OK)
+        .await;
     let parsed: ClientExport = serde_json::from_str(&body).unwrap();
     assert_eq!(parsed, db.store.export_client(ada.id).await.unwrap());
     assert_eq!(parsed.sessions[0].messages.len(), 2);
@@ -111,8 +156,8 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
     // Transcripts download as CSV or text.
     let resp = common::get(
         &c,
-        &viewer,
-        &format!("/api/v1/admin/clients/{}/transcript/?format=csv", ada.id),
+        &viewer.token,
+        &format!("{ada_admin}/transcript/?format=csv"),
     )
     .await;
     assert_eq!(resp.0.status(), StatusCode::OK);
@@ -126,40 +171,27 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
         format!("attachment; filename=\"client-{}.csv\"", ada.id)
     );
     assert_eq!(text(resp).await, parsed.transcript(TranscriptFormat::Csv));
-    let (status, body) = get(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/clients/{}/transcript/", ada.id),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let body = viewer
+        .get(format!("{ada_admin}/transcript/"), StatusCode::OK)
+        .await;
     assert_eq!(body, parsed.transcript(TranscriptFormat::Text));
-    let (status, body) = get(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/clients/{}/transcript/?format=pdf", ada.id),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let body = viewer
+        .get(
+            format!("{ada_admin}/transcript/?format=pdf"),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     assert!(body.contains("format"), "{body}");
 
     // Erasing needs its own permission.
-    let (status, _) = post(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/clients/{}/erase/", ada.id),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    viewer
+        .post(format!("{ada_admin}/erase/"), StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(db.store.client(ada.id).await.unwrap().name, "Ada Lovelace");
 
-    let (status, erased) = post(
-        &c,
-        &root,
-        &format!("/api/v1/admin/clients/{}/erase/", ada.id),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
+    let erased = root
+        .post(format!("{ada_admin}/erase/"), StatusCode::OK)
+        .await;
     assert_eq!(erased["client"], ada.id.0);
     assert_eq!(erased["sessions"], 1);
     assert_eq!(erased["messages"], 2);
@@ -176,33 +208,28 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
         format!("/api/v1/admin/chat/sessions/{chat}/export/"),
         format!("/api/v1/admin/chat/sessions/{chat}/transcript/"),
     ] {
-        let (status, body) = get(&c, &root, &path).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        root.get(&path, StatusCode::NOT_FOUND).await;
     }
-    let mut everything = String::new();
-    for path in [
-        "/api/v1/admin/clients/?page_size=1000".to_owned(),
-        "/api/v1/admin/clients/?search=Ada".to_owned(),
-        "/api/v1/admin/contexts/?page_size=1000".to_owned(),
-        "/api/v1/admin/stage-history/?page_size=1000".to_owned(),
-        "/api/v1/admin/assignments/?page_size=1000".to_owned(),
-        format!("/api/v1/admin/clients/{id}/stage-history/"),
-        format!("/api/v1/admin/clients/{id}/assignments/"),
-        "/api/v1/admin/chat/sessions/?page_size=1000".to_owned(),
-        "/api/v1/admin/chat/sessions/?search=lovelace".to_owned(),
-        "/api/v1/admin/chat/messages/?page_size=1000".to_owned(),
-        "/api/v1/admin/chat/personal-data/?email=ada.lovelace@example.org".to_owned(),
-        "/api/v1/admin/log/?page_size=1000".to_owned(),
-        "/api/v1/admin/log/?search=Ada".to_owned(),
-        format!("/api/v1/chat/history/?session_id={chat}"),
-    ] {
-        let (status, body) = get(&c, &root, &path).await;
-        assert!(
-            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
-            "{path}: {status} {body}"
-        );
-        everything += &body;
-    }
+    let everything = read_all(
+        &root,
+        &[
+            "/api/v1/admin/clients/?page_size=1000".to_owned(),
+            "/api/v1/admin/clients/?search=Ada".to_owned(),
+            "/api/v1/admin/contexts/?page_size=1000".to_owned(),
+            "/api/v1/admin/stage-history/?page_size=1000".to_owned(),
+            "/api/v1/admin/assignments/?page_size=1000".to_owned(),
+            format!("/api/v1/admin/clients/{id}/stage-history/"),
+            format!("/api/v1/admin/clients/{id}/assignments/"),
+            "/api/v1/admin/chat/sessions/?page_size=1000".to_owned(),
+            "/api/v1/admin/chat/sessions/?search=lovelace".to_owned(),
+            "/api/v1/admin/chat/messages/?page_size=1000".to_owned(),
+            "/api/v1/admin/chat/personal-data/?email=ada.lovelace@example.org".to_owned(),
+            "/api/v1/admin/log/?page_size=1000".to_owned(),
+            "/api/v1/admin/log/?search=Ada".to_owned(),
+            format!("/api/v1/chat/history/?session_id={chat}"),
+        ],
+    )
+    .await;
     for needle in [
         "Ada", "ada.", "Lovelace", "7946 000", "urgent", "VIP", "rang",
     ] {
@@ -212,28 +239,14 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
         );
     }
     // The erasure is in the log, without personal data.
-    let (_, log) = get(&c, &root, "/api/v1/admin/log/?page_size=1000").await;
-    let log: Value = serde_json::from_str(&log).unwrap();
-    let entries = log["results"].as_array().unwrap();
-    let erasure = entries
-        .iter()
-        .find(|e| e["changes"].get("erasure").is_some())
-        .unwrap_or_else(|| panic!("no erasure entry: {log}"));
-    assert_eq!(erasure["object_id"], id.to_string());
-    assert_eq!(erasure["object_repr"], "[erased]");
-    assert_eq!(erasure["changes"]["erasure"]["messages"], 2);
+    assert_erasure_logged(&root, &id.to_string(), 2).await;
 }
 
 async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     let c = db.client();
     let root = login(db, &c, "root", None).await;
-    let viewer = login(
-        db,
-        &c,
-        "viewer",
-        Some(&[Permission::new(Action::View, Model::ChatHistory)]),
-    )
-    .await;
+    let view_chats = Permission::new(Action::View, Model::ChatHistory);
+    let viewer = login(db, &c, "viewer", Some(&[view_chats])).await;
     let chat = SessionId::new_random();
     let first = db
         .store
@@ -248,19 +261,15 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         .append(chat, "Thanks, Grace", SenderType::Bot)
         .await
         .unwrap();
+    let chat_admin = format!("/api/v1/admin/chat/sessions/{chat}");
+    let personal_data = |query: &str| format!("/api/v1/admin/chat/personal-data/?{query}");
 
     for query in [
         "email=grace@example.NET",
         "phone=%2B1-555-010-7777",
         "phone=5550107777",
     ] {
-        let (status, body) = get(
-            &c,
-            &viewer,
-            &format!("/api/v1/admin/chat/personal-data/?{query}"),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        let body = viewer.get(personal_data(query), StatusCode::OK).await;
         let body: Value = serde_json::from_str(&body).unwrap();
         let ids: Vec<_> = body["results"]
             .as_array()
@@ -276,38 +285,26 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         "phone=12",
         "email=nobody",
     ] {
-        let (status, body) = get(
-            &c,
-            &viewer,
-            &format!("/api/v1/admin/chat/personal-data/?{query}"),
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        viewer
+            .get(personal_data(query), StatusCode::BAD_REQUEST)
+            .await;
     }
 
-    let (status, body) = get(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/chat/sessions/{chat}/export/"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = viewer
+        .get(format!("{chat_admin}/export/"), StatusCode::OK)
+        .await;
     let parsed: SessionExport = serde_json::from_str(&body).unwrap();
     assert_eq!(parsed, db.store.export_session(chat).await.unwrap());
-    let (status, body) = get(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/chat/sessions/{chat}/transcript/?format=text"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let body = viewer
+        .get(
+            format!("{chat_admin}/transcript/?format=text"),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(body, parsed.transcript(TranscriptFormat::Text));
-    let (status, _) = get(
-        &c,
-        &viewer,
-        "/api/v1/admin/chat/sessions/not-a-uuid/export/",
-    )
-    .await;
+    let (status, _) = viewer
+        .read("/api/v1/admin/chat/sessions/not-a-uuid/export/")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Audit entries about the session that hold its words: a message deleted by an admin (its
@@ -319,7 +316,7 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         .unwrap();
     let resp = send(
         &c,
-        &root,
+        &root.token,
         "DELETE",
         &format!("/api/v1/admin/chat/messages/{}/", extra.id.0),
         Value::Null,
@@ -336,23 +333,15 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         })
         .await
         .unwrap();
-    let (_, log) = get(&c, &root, "/api/v1/admin/log/?page_size=1000").await;
+    let (_, log) = root.read("/api/v1/admin/log/?page_size=1000").await;
     assert!(log.contains("Grace"), "no audit entry to scrub: {log}");
 
-    let (status, _) = post(
-        &c,
-        &viewer,
-        &format!("/api/v1/admin/chat/sessions/{chat}/erase/"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, erased) = post(
-        &c,
-        &root,
-        &format!("/api/v1/admin/chat/sessions/{chat}/erase/"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{erased}");
+    viewer
+        .post(format!("{chat_admin}/erase/"), StatusCode::FORBIDDEN)
+        .await;
+    let erased = root
+        .post(format!("{chat_admin}/erase/"), StatusCode::OK)
+        .await;
     assert_eq!(erased["messages"], 2);
     assert_eq!(erased["links_cleared"], 1);
     assert_eq!(erased["session_id"], chat.to_string());
@@ -363,46 +352,41 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         format!("/api/v1/admin/chat/sessions/{chat}/export/"),
         format!("/api/v1/admin/chat/sessions/{chat}/transcript/"),
     ] {
-        let (status, body) = get(&c, &root, &path).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        root.get(&path, StatusCode::NOT_FOUND).await;
     }
     // The public history answers like for a session never seen (it echoes the id asked for).
-    let (status, history) = get(
-        &c,
-        &root,
-        &format!("/api/v1/chat/history/?session_id={chat}"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{history}");
+    let history = root
+        .get(
+            &format!("/api/v1/chat/history/?session_id={chat}"),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(
         serde_json::from_str::<Value>(&history).unwrap()["messages"],
         json!([])
     );
-    let mut everything = String::new();
-    let mut log = String::new();
-    for path in [
-        "/api/v1/admin/chat/sessions/?page_size=1000".to_owned(),
-        "/api/v1/admin/chat/sessions/?search=grace".to_owned(),
-        "/api/v1/admin/chat/messages/?page_size=1000".to_owned(),
-        "/api/v1/admin/chat/messages/?search=Grace".to_owned(),
-        format!("/api/v1/admin/chat/messages/?session_id={chat}"),
-        "/api/v1/admin/chat/personal-data/?phone=5550107777".to_owned(),
-        "/api/v1/admin/contexts/?page_size=1000".to_owned(),
-        format!("/api/v1/admin/clients/{}/context/", walk_in.id),
-        "/api/v1/admin/log/?page_size=1000".to_owned(),
-        "/api/v1/admin/log/?search=Grace".to_owned(),
-    ] {
-        let (status, body) = get(&c, &root, &path).await;
-        assert!(
-            status == StatusCode::OK || status == StatusCode::NOT_FOUND,
-            "{path}: {status} {body}"
-        );
-        if path.starts_with("/api/v1/admin/log/") {
-            log += &body;
-        } else {
-            everything += &body;
-        }
-    }
+    let everything = read_all(
+        &root,
+        &[
+            "/api/v1/admin/chat/sessions/?page_size=1000".to_owned(),
+            "/api/v1/admin/chat/sessions/?search=grace".to_owned(),
+            "/api/v1/admin/chat/messages/?page_size=1000".to_owned(),
+            "/api/v1/admin/chat/messages/?search=Grace".to_owned(),
+            format!("/api/v1/admin/chat/messages/?session_id={chat}"),
+            "/api/v1/admin/chat/personal-data/?phone=5550107777".to_owned(),
+            "/api/v1/admin/contexts/?page_size=1000".to_owned(),
+            format!("/api/v1/admin/clients/{}/context/", walk_in.id),
+        ],
+    )
+    .await;
+    let log = read_all(
+        &root,
+        &[
+            "/api/v1/admin/log/?page_size=1000".to_owned(),
+            "/api/v1/admin/log/?search=Grace".to_owned(),
+        ],
+    )
+    .await;
     for needle in ["Grace", "grace", "555", "7777", "Thanks"] {
         assert!(
             !everything.contains(needle),
@@ -415,46 +399,25 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
         !everything.contains(&chat.to_string()),
         "the session id is readable: {everything}"
     );
-    let (_, context) = get(
-        &c,
-        &root,
-        &format!("/api/v1/admin/clients/{}/context/", walk_in.id),
-    )
-    .await;
+    let (_, context) = root
+        .read(&format!("/api/v1/admin/clients/{}/context/", walk_in.id))
+        .await;
     assert_eq!(
         serde_json::from_str::<Value>(&context).unwrap()["chat_session_id"],
         Value::Null,
         "{context}"
     );
-    let (_, log) = get(&c, &root, "/api/v1/admin/log/?page_size=1000").await;
-    let log: Value = serde_json::from_str(&log).unwrap();
-    let erasure = log["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["changes"].get("erasure").is_some())
-        .unwrap_or_else(|| panic!("no erasure entry: {log}"));
-    assert_eq!(erasure["object_id"], chat.to_string());
-    assert_eq!(erasure["object_repr"], "[erased]");
-    assert_eq!(erasure["changes"]["erasure"]["messages"], 2);
-    let (status, _) = post(
-        &c,
-        &root,
-        &format!("/api/v1/admin/chat/sessions/{chat}/erase/"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, body) = get(
-        &c,
-        &viewer,
-        "/api/v1/admin/chat/personal-data/?email=grace@example.net",
-    )
-    .await;
+    assert_erasure_logged(&root, &chat.to_string(), 2).await;
+    root.post(format!("{chat_admin}/erase/"), StatusCode::NOT_FOUND)
+        .await;
+    let (_, body) = viewer
+        .read("/api/v1/admin/chat/personal-data/?email=grace@example.net")
+        .await;
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["results"],
         json!([])
     );
-    let (_, sessions) = get(&c, &root, "/api/v1/admin/chat/sessions/").await;
+    let (_, sessions) = root.read("/api/v1/admin/chat/sessions/").await;
     assert!(!sessions.contains(&chat.to_string()), "{sessions}");
 }
 

@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
+use common::process::Resp;
 use serde_json::{Value, json};
 
 const SECRET_KEY: &str = "k3Y-very-secret-signing-key-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -127,53 +127,10 @@ fn check_deploy_lists_every_insecure_setting_and_fails_in_production() {
 
 // ---------- no secret in any log line ----------
 
-struct Resp {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
+/// One request to the server on its own connection, the body (unless empty) as JSON.
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(body);
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    stream.write_all(raw.as_bytes()).unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Resp {
-        status,
-        headers: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
-
-fn cookie(headers: &str, name: &str) -> String {
-    headers
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .filter_map(|c| c.split(';').next())
-        .find_map(|c| c.strip_prefix(&format!("{name}=")).map(str::to_owned))
-        .unwrap_or_else(|| panic!("no {name} cookie in {headers}"))
+    let body = (!body.is_empty()).then_some(body);
+    common::process::call(addr, method, path, headers, body).unwrap()
 }
 
 /// Everything secret seen on the wire during the run, to be searched for in the logs.
@@ -219,11 +176,7 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
     assert!(out.status.success(), "{text}");
     logs.push_str(&text);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = rivo_testkit::free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut serve = rivo(dir.path());
     env(&mut serve);
@@ -258,36 +211,27 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
     secrets.push(token.clone());
     let bearer = format!("Bearer {token}");
     assert_eq!(login(WRONG_PASSWORD).status, 401);
-    let me = http(
-        addr,
-        "GET",
-        "/api/v1/account/me/",
-        &[("Authorization", &bearer)],
-        "",
-    );
+    let me_as = |authorization: &str| {
+        http(
+            addr,
+            "GET",
+            "/api/v1/account/me/",
+            &[("Authorization", authorization)],
+            "",
+        )
+    };
+    let me = me_as(&bearer);
     assert_eq!(me.status, 200);
     let me: Value = serde_json::from_str(&me.body).unwrap();
     let user_id = me["id"].as_i64().unwrap();
     let forged = "Bearer 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     secrets.push(forged.trim_start_matches("Bearer ").to_owned());
-    assert_eq!(
-        http(
-            addr,
-            "GET",
-            "/api/v1/account/me/",
-            &[("Authorization", forged)],
-            ""
-        )
-        .status,
-        401
-    );
-    let client = http(
-        addr,
-        "POST",
-        "/api/v1/admin/clients/",
-        &[("Authorization", &bearer)],
-        r#"{"name": "Ada"}"#,
-    );
+    assert_eq!(me_as(forged).status, 401);
+    let create_client = |headers: &[(&str, &str)], name: &str| {
+        let body = json!({ "name": name }).to_string();
+        http(addr, "POST", "/api/v1/admin/clients/", headers, &body)
+    };
+    let client = create_client(&[("Authorization", &bearer)], "Ada");
     assert_eq!(client.status, 201, "{}", client.body);
 
     // A cookie session: the session cookie and the CSRF token are secrets too.
@@ -299,7 +243,9 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
         &json!({"email": "root@example.com", "password": ROOT_PASSWORD}).to_string(),
     );
     assert_eq!(session.status, 200, "{}", session.body);
-    let session_cookie = cookie(&session.headers, "rivo_session");
+    let session_cookie = session
+        .cookie("rivo_session")
+        .unwrap_or_else(|| panic!("no rivo_session cookie in {:?}", session.headers));
     let csrf = serde_json::from_str::<Value>(&session.body).unwrap()["csrf_token"]
         .as_str()
         .unwrap()
@@ -308,20 +254,11 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
     secrets.push(csrf.clone());
     let cookie_header = format!("rivo_session={session_cookie}; rivo_csrftoken={csrf}");
     // Without the CSRF header: refused; with it: accepted.
-    let refused = http(
-        addr,
-        "POST",
-        "/api/v1/admin/clients/",
-        &[("Cookie", &cookie_header)],
-        r#"{"name": "Grace"}"#,
-    );
+    let refused = create_client(&[("Cookie", &cookie_header)], "Grace");
     assert_eq!(refused.status, 403, "{}", refused.body);
-    let accepted = http(
-        addr,
-        "POST",
-        "/api/v1/admin/clients/",
+    let accepted = create_client(
         &[("Cookie", &cookie_header), ("X-CSRFToken", &csrf)],
-        r#"{"name": "Grace"}"#,
+        "Grace",
     );
     assert_eq!(accepted.status, 201, "{}", accepted.body);
 
@@ -340,14 +277,7 @@ async fn no_secret_in_any_log_line(db: &TestDb) {
     }
     assert!(throttled, "the login throttle never answered 429");
     assert_eq!(
-        http(
-            addr,
-            "GET",
-            "/api/v1/account/me/",
-            &[("Authorization", &bearer)],
-            ""
-        )
-        .status,
+        me_as(&bearer).status,
         401,
         "the token outlived the password change"
     );

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::process::{self, Server, call};
-use common::{Client, TestDb, staff_token};
+use common::{Client, TestDb, send_bearer, staff_token};
 use poem::http::StatusCode;
 use receiver::{Received, Receiver};
 use rivo_core::accounts::{Action, Model};
@@ -47,14 +47,16 @@ async fn login(db: &TestDb, c: &Client, name: &str, superuser: bool) -> String {
     staff_token(db, c, name, (!superuser).then_some(all)).await
 }
 
-async fn send(
-    c: &Client,
-    method: &str,
-    token: Option<&str>,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    common::send_json(c, method, token.map(|t| format!("Bearer {t}")), path, body).await
+/// `POST /api/v1/admin/webhooks/` with `body` as `token`'s holder: the status and the answer.
+async fn create_webhook(c: &Client, token: &str, body: Value) -> (StatusCode, Value) {
+    send_bearer(
+        c,
+        "POST",
+        Some(token),
+        "/api/v1/admin/webhooks/",
+        Some(body),
+    )
+    .await
 }
 
 fn allow_loopback() -> Config {
@@ -80,12 +82,10 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
     let strict = db.client();
     let root = login(db, &strict, "root", true).await;
     let staff = login(db, &strict, "staff", false).await;
-    let (status, body) = send(
+    let (status, body) = create_webhook(
         &strict,
-        "POST",
-        Some(&root),
-        "/api/v1/admin/webhooks/",
-        Some(json!({"url": url, "events": ["message.created"]})),
+        &root,
+        json!({"url": url, "events": ["message.created"]}),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -124,25 +124,16 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
         ),
         (json!({"events": ["client.created"]}), "url"),
     ] {
-        let (status, body) = send(
-            &strict,
-            "POST",
-            Some(&root),
-            "/api/v1/admin/webhooks/",
-            Some(bad.clone()),
-        )
-        .await;
+        let (status, body) = create_webhook(&strict, &root, bad.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} → {body}");
         assert!(body[field].is_array(), "{bad} → {body}");
     }
     // With RIVO_WEBHOOK_ALLOW_PRIVATE the loopback receiver is accepted.
     let c = db.client_with(allow_loopback());
-    let (status, created) = send(
+    let (status, created) = create_webhook(
         &c,
-        "POST",
-        Some(&root),
-        "/api/v1/admin/webhooks/",
-        Some(json!({"url": url, "events": ["message.created", "client.created"], "description": "bot"})),
+        &root,
+        json!({"url": url, "events": ["message.created", "client.created"], "description": "bot"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -150,28 +141,22 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
     assert!(secret.starts_with("whsec_"));
     assert_eq!(created["secret_hint"], secret[secret.len() - 4..]);
     let id = created["id"].as_i64().unwrap();
+    let hook = format!("/api/v1/admin/webhooks/{id}/");
     // Shown once: reads and lists carry only the hint.
-    let (status, read) = send(
-        &c,
-        "GET",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, read) = send_bearer(&c, "GET", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(read.get("secret").is_none(), "{read}");
     assert_eq!(read["events"], json!(["message.created", "client.created"]));
-    let (status, list) = send(&c, "GET", Some(&root), "/api/v1/admin/webhooks/", None).await;
+    let (status, list) = send_bearer(&c, "GET", Some(&root), "/api/v1/admin/webhooks/", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["count"], 1);
     assert!(list["results"][0].get("secret").is_none());
     // Update; rotation returns the new secret.
-    let (status, updated) = send(
+    let (status, updated) = send_bearer(
         &c,
         "PATCH",
         Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
+        &hook,
         Some(json!({"active": false, "rotate_secret": true})),
     )
     .await;
@@ -209,12 +194,12 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
                 None,
             ),
         ] {
-            let (status, body) = send(&c, method, token, &path, body).await;
+            let (status, body) = send_bearer(&c, method, token, &path, body).await;
             assert_eq!(status, expected, "{method} {path}: {body}");
         }
     }
     // The audit log has the writes, never the secret.
-    let (_, log) = send(
+    let (_, log) = send_bearer(
         &c,
         "GET",
         Some(&root),
@@ -227,23 +212,9 @@ async fn admin_api_manages_endpoints_superusers_only(db: &TestDb) {
         log.contains("webhook") && !log.contains(&secret) && !log.contains(rotated),
         "{log}"
     );
-    let (status, _) = send(
-        &c,
-        "DELETE",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, _) = send_bearer(&c, "DELETE", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = send(
-        &c,
-        "GET",
-        Some(&root),
-        &format!("/api/v1/admin/webhooks/{id}/"),
-        None,
-    )
-    .await;
+    let (status, _) = send_bearer(&c, "GET", Some(&root), &hook, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -253,19 +224,17 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
     let config = allow_loopback();
     let c = db.client_with(config.clone());
     let root = login(db, &c, "root", true).await;
-    let (_, created) = send(
+    let (_, created) = create_webhook(
         &c,
-        "POST",
-        Some(&root),
-        "/api/v1/admin/webhooks/",
-        Some(json!({"url": url, "events": ["message.created"]})),
+        &root,
+        json!({"url": url, "events": ["message.created"]}),
     )
     .await;
     let secret = created["secret"].as_str().unwrap().to_owned();
     let id = created["id"].as_i64().unwrap();
     let (worker, stop) = rivo_server::spawn_webhook_worker(db.store.clone(), &config);
     let session = SessionId::new_random();
-    let (status, _) = send(
+    let (status, _) = send_bearer(
         &c,
         "POST",
         None,
@@ -281,7 +250,7 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
     let path = format!("/api/v1/admin/webhooks/{id}/deliveries/");
     let mut page = Value::Null;
     for _ in 0..50 {
-        page = send(&c, "GET", Some(&root), &path, None).await.1;
+        page = send_bearer(&c, "GET", Some(&root), &path, None).await.1;
         if page["results"][0]["status"] == "delivered" {
             break;
         }
@@ -297,7 +266,7 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
     assert_eq!(d["attempt_log"][1]["status_code"], 200);
     assert!(d["attempt_log"][1]["latency_ms"].is_u64());
     let delivery = d["id"].as_i64().unwrap();
-    let (status, resent) = send(
+    let (status, resent) = send_bearer(
         &c,
         "POST",
         Some(&root),
@@ -319,7 +288,7 @@ async fn deliveries_are_listed_and_resent_over_http(db: &TestDb) {
         assert_eq!(r.json()["data"]["message"], "hello bot");
         assert_eq!(r.json()["data"]["session_id"], session.to_string());
     }
-    let (status, _) = send(
+    let (status, _) = send_bearer(
         &c,
         "POST",
         Some(&root),

@@ -95,7 +95,16 @@ impl ScratchDb {
     /// # Panics
     /// When the server cannot be reached or refuses to create it.
     pub async fn postgres(prefix: &str) -> Option<Self> {
-        let server = postgres_url()?;
+        Some(Self::postgres_on(postgres_url()?, prefix).await)
+    }
+
+    /// An empty PostgreSQL database named `{prefix}_{uuid}` on the server at `server` (a fresh
+    /// schema, or a fresh database when the URL says `pooler=transaction`), for callers with a
+    /// server of their own (the benchmarks' `RIVO_BENCH_POSTGRES_URL`).
+    ///
+    /// # Panics
+    /// When the server cannot be reached or refuses to create it.
+    pub async fn postgres_on(server: String, prefix: &str) -> Self {
         let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&server)
             .await
@@ -110,13 +119,13 @@ impl ScratchDb {
             let _ = conn.close().await;
             let (base, query) = server.split_once('?').unwrap_or((&server, ""));
             let host = base.rsplit_once('/').map_or(base, |(host, _)| host);
-            return Some(Self {
+            return Self {
                 url: format!("{host}/{name}?{query}"),
                 cleanup: Cleanup::Database {
                     server,
                     database: name,
                 },
-            });
+            };
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
             .execute(&mut conn)
@@ -124,13 +133,13 @@ impl ScratchDb {
             .expect("create schema");
         let _ = conn.close().await;
         let separator = if server.contains('?') { '&' } else { '?' };
-        Some(Self {
+        Self {
             url: format!("{server}{separator}options=-c%20search_path%3D{name}"),
             cleanup: Cleanup::Schema {
                 server,
                 schema: name,
             },
-        })
+        }
     }
 
     /// Whether this is a PostgreSQL database.

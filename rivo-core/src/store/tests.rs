@@ -7,6 +7,10 @@
 //! helpers the topics share (`list_all` and friends). The behaviours live in one file per topic
 //! under `store/tests/`.
 
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+
 use crate::accounts::*;
 use crate::audit::*;
 use crate::chat::*;
@@ -219,6 +223,73 @@ async fn list_all<F: Listing>(store: &Store, filter: &F, sort: Sort<F::Order>) -
     list(store, filter, sort, PageRequest::default()).await
 }
 
+/// The first page of the history rows (contexts, stage changes or assignments) `filter`
+/// matches, newest first.
+async fn newest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F) -> Page<F::Item> {
+    list_all(store, filter, Sort::desc(HistorySort::CreatedAt)).await
+}
+
+/// The first 1000 history rows (contexts, stage changes or assignments) `filter` matches,
+/// oldest first.
+async fn oldest_first<F: Listing<Order = HistorySort>>(store: &Store, filter: &F) -> Vec<F::Item> {
+    let oldest_first = Sort::asc(HistorySort::CreatedAt);
+    list(store, filter, oldest_first, PageRequest::first(1000))
+        .await
+        .items
+}
+
+/// The stage changes of `client`, newest first.
+async fn stage_changes_of(store: &Store, client: ClientId) -> Page<StageChange> {
+    let filter = StageChangeFilter {
+        client_id: Some(client),
+        ..Default::default()
+    };
+    newest_first(store, &filter).await
+}
+
+/// The assignments (active or not) of `client`, newest first.
+async fn assignments_of(store: &Store, client: ClientId) -> Page<Assignment> {
+    let filter = AssignmentFilter {
+        client_id: Some(client),
+        ..Default::default()
+    };
+    newest_first(store, &filter).await
+}
+
+/// The active assignments of `client` (at most one, unless a rule is broken), oldest first.
+async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> {
+    let filter = AssignmentFilter {
+        client_id: Some(client),
+        is_active: Some(true),
+        ..Default::default()
+    };
+    oldest_first(store, &filter).await
+}
+
+/// The JSON object `value` (a literal of the test), as contexts hold it.
+fn object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    value.as_object().cloned().expect("a JSON object")
+}
+
+/// The ids of `messages`, in their order.
+fn ids_of(messages: &[ChatMessage]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+/// The ids of the history of `session`, in the order the store gives it.
+async fn history_ids(store: &Store, session: SessionId) -> Vec<MessageId> {
+    ids_of(&store.history(session).await.unwrap())
+}
+
+/// The next item within 10 s (a generous bound: this checks delivery, not latency).
+async fn next<T>(stream: &mut (impl Stream<Item = Result<T>> + Unpin)) -> T {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an item within 10 s")
+        .expect("the stream goes on")
+        .expect("no error")
+}
+
 /// Appends `m0`, `m1`, … up to `m{n-1}` to `session` as the client, and answers them in order.
 async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<ChatMessage> {
     let mut written = Vec::with_capacity(n);
@@ -231,6 +302,39 @@ async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<Cha
         );
     }
     written
+}
+
+/// Deactivates a user (`is_active: false`) and returns it as stored.
+async fn deactivate(store: &Store, user: UserId) -> User {
+    let update = UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    store.update_user(user, update).await.unwrap()
+}
+
+/// The error the store refuses `update` of `user` with (panics if it applies it).
+async fn refused_user_update(store: &Store, user: UserId, update: UserUpdate) -> Error {
+    store
+        .update_user(user, update)
+        .await
+        .expect_err("the user update is refused")
+}
+
+/// The error the store refuses `update` of `role` with (panics if it applies it).
+async fn refused_role_update(store: &Store, role: RoleId, update: RoleUpdate) -> Error {
+    store
+        .update_role(role, update)
+        .await
+        .expect_err("the role update is refused")
+}
+
+/// The error the store refuses `update` of `client` with (panics if it applies it).
+async fn refused_client_update(store: &Store, client: ClientId, update: ClientUpdate) -> Error {
+    store
+        .update_client(client, update)
+        .await
+        .expect_err("the client update is refused")
 }
 
 /// The user `NewUser::new(email, username)` makes: active, not staff, without a password.

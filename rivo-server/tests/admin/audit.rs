@@ -7,7 +7,7 @@ use rivo_core::Permission;
 use rivo_core::accounts::{Action, Model, NewRole};
 use serde_json::json;
 
-use crate::common::{TestDb, body_json, get, login, make_user, send};
+use crate::common::{TestDb, body_json, get, get_json, login, make_user, send};
 use crate::on_every_backend;
 
 on_every_backend!(admin_writes_are_in_the_audit_log,);
@@ -47,7 +47,7 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
         json!({"to_stage": "lost"}),
     )
     .await;
-    let log = body_json(get(&c, &token, "/api/v1/admin/log/?ordering=id").await).await;
+    let log = get_json(&c, &token, "/api/v1/admin/log/?ordering=id").await;
     let summary: Vec<(String, String)> = log["results"]
         .as_array()
         .unwrap()
@@ -78,13 +78,10 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
     );
     let text_log = log.to_string();
     assert!(!text_log.contains("passphrase"), "{text_log}");
-    let filtered = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/log/?object_type=user&object_id={id}"),
-        )
-        .await,
+    let filtered = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/log/?object_type=user&object_id={id}"),
     )
     .await;
     assert_eq!(filtered["count"], 2);
@@ -114,7 +111,7 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
         get(&c, &staff_token, "/api/v1/admin/log/").await.0.status(),
         StatusCode::FORBIDDEN
     );
-    let index = body_json(get(&c, &staff_token, "/api/v1/admin/").await).await;
+    let index = get_json(&c, &staff_token, "/api/v1/admin/").await;
     let sections: HashSet<&str> = index["sections"]
         .as_array()
         .unwrap()
@@ -127,6 +124,6 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
         index["sections"][0]["permissions"],
         json!({"view": true, "add": false, "change": false, "delete": false})
     );
-    let root_index = body_json(get(&c, &token, "/api/v1/admin/").await).await;
+    let root_index = get_json(&c, &token, "/api/v1/admin/").await;
     assert_eq!(root_index["sections"].as_array().unwrap().len(), 9);
 }

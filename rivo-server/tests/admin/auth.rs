@@ -9,7 +9,8 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 
 use crate::common::{
-    PASSWORD, TestDb, bearer, body_json, get, header, make_user, set_cookies, text,
+    PASSWORD, TestDb, assert_answer, bearer, body_json, get, header, make_user, set_cookies, text,
+    try_login,
 };
 use crate::on_every_backend;
 
@@ -24,11 +25,7 @@ on_every_backend!(
 async fn login_answers_a_token_and_the_user(db: &TestDb) {
     let c = db.client();
     let user = make_user(&db.store, "ann", true, false).await;
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "ANN@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "ANN@example.com", PASSWORD).await;
     assert_eq!(resp.0.status(), StatusCode::OK);
     let body = body_json(resp).await;
     assert_eq!(
@@ -58,11 +55,12 @@ async fn login_answers_a_token_and_the_user(db: &TestDb) {
         .await;
     assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
     let resp = get(&c, &token, "/api/v1/account/me/").await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"Incorrect authentication credentials."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"detail":"Incorrect authentication credentials."}"#,
+    )
+    .await;
 }
 
 async fn login_errors_follow_the_contract(db: &TestDb) {
@@ -73,22 +71,23 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         .body_json(&json!({}))
         .send()
         .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"email":["This field is required."],"password":["This field is required."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"email":["This field is required."],"password":["This field is required."]}"#,
+    )
+    .await;
     for (email, password) in [
         ("bob@example.com", "wrong"),
         ("nobody@example.com", PASSWORD),
     ] {
-        let resp = c
-            .post("/api/v1/account/login/")
-            .body_json(&json!({"email": email, "password": password}))
-            .send()
-            .await;
-        assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(text(resp).await, r#"{"error":"Invalid credentials"}"#);
+        let resp = try_login(&c, email, password).await;
+        assert_answer(
+            resp,
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"Invalid credentials"}"#,
+        )
+        .await;
     }
     db.store
         .update_user(
@@ -100,13 +99,13 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         )
         .await
         .unwrap();
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "bob@example.com", "password": PASSWORD}))
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(text(resp).await, r#"{"error":"Invalid credentials"}"#);
+    let resp = try_login(&c, "bob@example.com", PASSWORD).await;
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"Invalid credentials"}"#,
+    )
+    .await;
     let resp = c
         .post("/api/v1/account/login/")
         .content_type("text/plain")
@@ -128,11 +127,12 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
     );
     // Without any credentials the account routes answer 401 in DRF's words.
     let resp = c.get("/api/v1/account/me/").send().await;
-    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"Authentication credentials were not provided."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::UNAUTHORIZED,
+        r#"{"detail":"Authentication credentials were not provided."}"#,
+    )
+    .await;
 }
 
 async fn failed_logins_are_throttled(db: &TestDb) {
@@ -147,19 +147,11 @@ async fn failed_logins_are_throttled(db: &TestDb) {
     let c = db.client_with(config);
     make_user(&db.store, "cat", true, false).await;
     for _ in 0..3 {
-        let resp = c
-            .post("/api/v1/account/login/")
-            .body_json(&json!({"email": "cat@example.com", "password": "nope"}))
-            .send()
-            .await;
+        let resp = try_login(&c, "cat@example.com", "nope").await;
         assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
     }
     // Even the right password is refused now, with a Retry-After.
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "cat@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "cat@example.com", PASSWORD).await;
     assert_eq!(resp.0.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = header(&resp, "retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry));
@@ -234,11 +226,12 @@ async fn cookie_sessions_need_csrf_on_unsafe_methods(db: &TestDb) {
         .body_json(&create)
         .send()
         .await;
-    assert_eq!(resp.0.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        text(resp).await,
-        r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::FORBIDDEN,
+        r#"{"detail":"CSRF Failed: CSRF token missing or incorrect."}"#,
+    )
+    .await;
     let resp = c
         .post("/api/v1/admin/clients/")
         .header("cookie", &cookie_header)

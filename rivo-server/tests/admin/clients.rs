@@ -3,7 +3,7 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, get, login, make_user, send, text};
+use crate::common::{TestDb, assert_answer, body_json, get_json, login, make_user, send};
 use crate::on_every_backend;
 
 on_every_backend!(stage_changes_and_assignments_are_transactional,);
@@ -19,8 +19,7 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     .await;
     assert_eq!(resp.0.status(), StatusCode::CREATED);
     let id = body_json(resp).await["id"].as_i64().unwrap();
-    let context =
-        body_json(get(&c, &token, &format!("/api/v1/admin/clients/{id}/context/")).await).await;
+    let context = get_json(&c, &token, &format!("/api/v1/admin/clients/{id}/context/")).await;
     assert_eq!(
         context["chat_session_id"],
         "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -46,11 +45,12 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"context_data": [1]}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"context_data":["Expected a JSON object."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"context_data":["Expected a JSON object."]}"#,
+    )
+    .await;
 
     let moved = body_json(
         send(
@@ -90,11 +90,12 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"to_stage": "promoted"}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"to_stage":["\"promoted\" is not a valid choice."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"to_stage":["\"promoted\" is not a valid choice."]}"#,
+    )
+    .await;
 
     // Concurrent stage changes over HTTP: the history still replays to the current stage.
     let stages = [
@@ -114,13 +115,10 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     for status in post_at_once(db, &token, changes).await {
         assert_eq!(status, StatusCode::OK);
     }
-    let history = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/{id}/stage-history/?ordering=id&page_size=100"),
-        )
-        .await,
+    let history = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/clients/{id}/stage-history/?ordering=id&page_size=100"),
     )
     .await;
     let mut current = Value::Null;
@@ -128,7 +126,7 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         assert_eq!(entry["from_stage"], current);
         current = entry["to_stage"].clone();
     }
-    let client = body_json(get(&c, &token, &format!("/api/v1/admin/clients/{id}/")).await).await;
+    let client = get_json(&c, &token, &format!("/api/v1/admin/clients/{id}/")).await;
     assert_eq!(client["current_stage"], current);
 
     // Concurrent assigns: exactly one active assignment.
@@ -142,26 +140,10 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
     for status in post_at_once(db, &token, assigns).await {
         assert_eq!(status, StatusCode::CREATED);
     }
-    let active = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/assignments/?client={id}&is_active=true"),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(active["count"], 1);
-    let all = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/{id}/assignments/"),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(all["count"], 16);
+    let active = format!("/api/v1/admin/assignments/?client={id}&is_active=true");
+    assert_eq!(get_json(&c, &token, &active).await["count"], 1);
+    let all = format!("/api/v1/admin/clients/{id}/assignments/");
+    assert_eq!(get_json(&c, &token, &all).await["count"], 16);
     let resp = send(
         &c,
         &token,
@@ -170,29 +152,17 @@ async fn stage_changes_and_assignments_are_transactional(db: &TestDb) {
         json!({"assigned_to": 999999}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"assigned_to":["Invalid pk \"999999\" - object does not exist."]}"#
-    );
-    let ended = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/clients/{id}/unassign/"),
-        json!(null),
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"assigned_to":["Invalid pk \"999999\" - object does not exist."]}"#,
     )
     .await;
+    let unassign = format!("/api/v1/admin/clients/{id}/unassign/");
+    let ended = send(&c, &token, "POST", &unassign, json!(null)).await;
     assert_eq!(ended.0.status(), StatusCode::OK);
     assert_eq!(body_json(ended).await["is_active"], false);
-    let none = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/clients/{id}/unassign/"),
-        json!(null),
-    )
-    .await;
+    let none = send(&c, &token, "POST", &unassign, json!(null)).await;
     assert_eq!(none.0.status(), StatusCode::NOT_FOUND);
 }
 

@@ -5,7 +5,7 @@ use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, get, login, make_user, text};
+use crate::common::{TestDb, assert_answer, body_json, get, get_json, login, make_user, text};
 use crate::on_every_backend;
 
 on_every_backend!(lists_paginate_like_drf, lists_search_order_and_filter,);
@@ -14,7 +14,7 @@ async fn lists_paginate_like_drf(db: &TestDb) {
     let c = db.client();
     make_user(&db.store, "root", true, true).await;
     let token = login(&c, "root@example.com").await;
-    let empty = body_json(get(&c, &token, "/api/v1/admin/clients/").await).await;
+    let empty = get_json(&c, &token, "/api/v1/admin/clients/").await;
     assert_eq!(
         empty,
         json!({"count": 0, "count_is_estimate": false, "next": null, "previous": null, "results": []})
@@ -25,7 +25,7 @@ async fn lists_paginate_like_drf(db: &TestDb) {
             .await
             .unwrap();
     }
-    let first = body_json(get(&c, &token, "/api/v1/admin/clients/?page_size=3").await).await;
+    let first = get_json(&c, &token, "/api/v1/admin/clients/?page_size=3").await;
     assert_eq!(first["count"], 7);
     assert_eq!(first["results"].as_array().unwrap().len(), 3);
     assert_eq!(first["results"][0]["name"], "Client 6", "newest first");
@@ -34,13 +34,12 @@ async fn lists_paginate_like_drf(db: &TestDb) {
         first["next"],
         "http://localhost/api/v1/admin/clients/?page_size=3&page=2"
     );
-    let second =
-        body_json(get(&c, &token, "/api/v1/admin/clients/?page_size=3&page=2").await).await;
+    let second = get_json(&c, &token, "/api/v1/admin/clients/?page_size=3&page=2").await;
     assert_eq!(
         second["previous"],
         "http://localhost/api/v1/admin/clients/?page_size=3"
     );
-    let last = body_json(get(&c, &token, "/api/v1/admin/clients/?page_size=3&page=3").await).await;
+    let last = get_json(&c, &token, "/api/v1/admin/clients/?page_size=3&page=3").await;
     assert_eq!(last["results"].as_array().unwrap().len(), 1);
     assert_eq!(last["next"], Value::Null);
     assert_eq!(
@@ -54,7 +53,7 @@ async fn lists_paginate_like_drf(db: &TestDb) {
     }
     // A page_size below 1 falls back to the default; a huge one is capped; a non-integer is a
     // malformed parameter.
-    let all = body_json(get(&c, &token, "/api/v1/admin/clients/?page_size=0").await).await;
+    let all = get_json(&c, &token, "/api/v1/admin/clients/?page_size=0").await;
     assert_eq!(all["results"].as_array().unwrap().len(), 7);
     let resp = get(&c, &token, "/api/v1/admin/clients/?page_size=abc").await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
@@ -101,37 +100,30 @@ async fn lists_search_order_and_filter(db: &TestDb) {
             .map(|c| c["name"].as_str().unwrap().to_owned())
             .collect()
     };
-    let found = body_json(
-        get(
-            &c,
-            &token,
-            "/api/v1/admin/clients/?search=X.IO&ordering=name",
-        )
-        .await,
+    let found = get_json(
+        &c,
+        &token,
+        "/api/v1/admin/clients/?search=X.IO&ordering=name",
     )
     .await;
     assert_eq!(names(&found), ["Ada", "Cy"]);
-    let found = body_json(get(&c, &token, "/api/v1/admin/clients/?ordering=-name").await).await;
+    let found = get_json(&c, &token, "/api/v1/admin/clients/?ordering=-name").await;
     assert_eq!(names(&found), ["Cy", "Bea", "Ada", "100% Dee"]);
-    let found = body_json(get(&c, &token, "/api/v1/admin/clients/?search=100%25").await).await;
+    let found = get_json(&c, &token, "/api/v1/admin/clients/?search=100%25").await;
     assert_eq!(names(&found), ["100% Dee"]);
-    let found = body_json(get(&c, &token, "/api/v1/admin/clients/?search=%25").await).await;
+    let found = get_json(&c, &token, "/api/v1/admin/clients/?search=%25").await;
     assert_eq!(found["count"], 1, "% is matched literally");
-    let found =
-        body_json(get(&c, &token, "/api/v1/admin/clients/?current_stage=qualified").await).await;
+    let found = get_json(&c, &token, "/api/v1/admin/clients/?current_stage=qualified").await;
     assert_eq!(names(&found), ["Bea"]);
-    let found = body_json(get(&c, &token, "/api/v1/admin/clients/?ordering=nonsense").await).await;
+    let found = get_json(&c, &token, "/api/v1/admin/clients/?ordering=nonsense").await;
     assert_eq!(found["count"], 4, "unknown ordering is ignored, like DRF");
     let resp = get(&c, &token, "/api/v1/admin/clients/?current_stage=bogus").await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
     let today = chrono::Utc::now().date_naive();
-    let found = body_json(
-        get(
-            &c,
-            &token,
-            &format!("/api/v1/admin/clients/?created_at_after={today}&created_at_before={today}"),
-        )
-        .await,
+    let found = get_json(
+        &c,
+        &token,
+        &format!("/api/v1/admin/clients/?created_at_after={today}&created_at_before={today}"),
     )
     .await;
     assert_eq!(found["count"], 4);
@@ -141,14 +133,15 @@ async fn lists_search_order_and_filter(db: &TestDb) {
         "/api/v1/admin/clients/?created_at_after=yesterday",
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        text(resp).await,
-        r#"{"created_at_after":["Enter a valid date or date/time (YYYY-MM-DD or RFC 3339)."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::BAD_REQUEST,
+        r#"{"created_at_after":["Enter a valid date or date/time (YYYY-MM-DD or RFC 3339)."]}"#,
+    )
+    .await;
     // Users: filters by flags; chat: by sender and session.
     make_user(&db.store, "plainuser", false, false).await;
-    let staff = body_json(get(&c, &token, "/api/v1/admin/users/?is_staff=true").await).await;
+    let staff = get_json(&c, &token, "/api/v1/admin/users/?is_staff=true").await;
     assert_eq!(staff["count"], 1);
     let session = SessionId::new_random();
     db.store
@@ -159,20 +152,17 @@ async fn lists_search_order_and_filter(db: &TestDb) {
         .append(session, "hi", SenderType::Bot)
         .await
         .unwrap();
-    let bots = body_json(
-        get(
-            &c,
-            &token,
-            &format!(
-                "/api/v1/admin/chat/messages/?session_id={}&sender_type=bot",
-                session.0.simple()
-            ),
-        )
-        .await,
+    let bots = get_json(
+        &c,
+        &token,
+        &format!(
+            "/api/v1/admin/chat/messages/?session_id={}&sender_type=bot",
+            session.0.simple()
+        ),
     )
     .await;
     assert_eq!(bots["count"], 1);
     assert_eq!(bots["results"][0]["message"], "hi");
-    let sessions = body_json(get(&c, &token, "/api/v1/admin/chat/sessions/").await).await;
+    let sessions = get_json(&c, &token, "/api/v1/admin/chat/sessions/").await;
     assert_eq!(sessions["results"][0]["message_count"], 2);
 }

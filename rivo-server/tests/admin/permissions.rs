@@ -10,7 +10,7 @@ use rivo_core::{Permission, SenderType, SessionId, Store};
 use rivo_server::Config;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestDb, body_json, login, make_user, send, text};
+use crate::common::{PASSWORD, TestDb, body_json, login, make_user, send, text, try_login};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -744,11 +744,7 @@ async fn user_grants_need_superuser_or_change_user(db: &TestDb) {
         }
     }
     // The refused superuser does not exist and cannot log in.
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&json!({"email": "a2@example.com", "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(&c, "a2@example.com", PASSWORD).await;
     assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
     // No self-promotion with change_user; the superuser may promote.
     let me = format!("{users}{}/", changer.id);

@@ -3,7 +3,7 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, body_json, login, make_user, send, text};
+use crate::common::{TestDb, assert_answer, body_json, login, make_user, send, text};
 use crate::on_every_backend;
 
 on_every_backend!(users_are_managed_without_exposing_passwords,);
@@ -39,11 +39,12 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
         json!({"email": "NEW@example.com", "username": "other"}),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::CONFLICT);
-    assert_eq!(
-        text(resp).await,
-        r#"{"email":["A user with that email already exists."]}"#
-    );
+    assert_answer(
+        resp,
+        StatusCode::CONFLICT,
+        r#"{"email":["A user with that email already exists."]}"#,
+    )
+    .await;
     // Malformed fields are reported together, then the rules of rivo-core, all fields at once.
     let resp = send(&c, &token, "POST", "/api/v1/admin/users/", json!({
         "email": "bad", "username": "bad name", "is_staff": "maybe", "permissions": ["chat.fly_chathistory"], "role": "x"
@@ -106,6 +107,5 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
         json!(null),
     )
     .await;
-    assert_eq!(resp.0.status(), StatusCode::NOT_FOUND);
-    assert_eq!(text(resp).await, r#"{"detail":"Not found."}"#);
+    assert_answer(resp, StatusCode::NOT_FOUND, r#"{"detail":"Not found."}"#).await;
 }

@@ -106,6 +106,25 @@ pub async fn start_server(
     (Guard(child), format!("http://127.0.0.1:{port}"))
 }
 
+/// The WebDriver capabilities of a headless `chromium` at 1280×900 with its profile in
+/// `profile`, and `extra_args` on its command line.
+pub fn headless_chromium(chromium: &Path, profile: &Path, extra_args: &[&str]) -> Value {
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--no-first-run".to_owned(),
+        "--window-size=1280,900".to_owned(),
+    ];
+    args.extend(extra_args.iter().map(|a| (*a).to_owned()));
+    args.push(format!("--user-data-dir={}", profile.display()));
+    serde_json::json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": { "binary": chromium, "args": args },
+    })
+}
+
 /// chromedriver on a free port, and a WebDriver session on it with `capabilities`.
 pub async fn start_browser(driver: &Path, capabilities: Value) -> (Guard, Client) {
     let port = free_port();

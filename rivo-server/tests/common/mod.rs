@@ -125,8 +125,39 @@ pub async fn send_json(
     (status, body)
 }
 
+/// [`send_json`] with `Authorization: Bearer {token}` when `token` is given.
+pub async fn send_bearer(
+    c: &Client,
+    method: &str,
+    token: Option<&str>,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (poem::http::StatusCode, serde_json::Value) {
+    send_json(c, method, token.map(bearer), path, body).await
+}
+
 pub async fn text(resp: poem::test::TestResponse) -> String {
     resp.0.into_body().into_string().await.expect("utf-8 body")
+}
+
+/// Asserts a test response's status and its whole body.
+pub async fn assert_answer(
+    resp: poem::test::TestResponse,
+    status: poem::http::StatusCode,
+    body: impl AsRef<str>,
+) {
+    resp.assert_status(status);
+    assert_eq!(text(resp).await, body.as_ref());
+}
+
+/// Asserts that the chat history answers a `session_id` that is not a UUID with DRF's 400.
+pub async fn assert_history_refuses_a_session_id_not_a_uuid(c: &Client) {
+    let resp = c
+        .get("/api/v1/chat/history/?session_id=not-a-uuid")
+        .send()
+        .await;
+    let invalid = r#"{"session_id":["Must be a valid UUID."]}"#;
+    assert_answer(resp, poem::http::StatusCode::BAD_REQUEST, invalid).await;
 }
 
 /// A header of a test response.
@@ -161,13 +192,17 @@ pub async fn make_user(store: &Store, name: &str, staff: bool, superuser: bool) 
         .expect("create the test user")
 }
 
+/// Posts a login of `email` with `password`, whatever the answer.
+pub async fn try_login(c: &Client, email: &str, password: &str) -> poem::test::TestResponse {
+    c.post("/api/v1/account/login/")
+        .body_json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+}
+
 /// Logs `email` in with [`PASSWORD`] (asserting 200) and answers the API token.
 pub async fn login(c: &Client, email: &str) -> String {
-    let resp = c
-        .post("/api/v1/account/login/")
-        .body_json(&serde_json::json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await;
+    let resp = try_login(c, email, PASSWORD).await;
     assert_eq!(resp.0.status(), poem::http::StatusCode::OK);
     body_json(resp).await["token"]
         .as_str()
@@ -186,6 +221,11 @@ pub async fn get(c: &Client, token: &str, path: &str) -> poem::test::TestRespons
         .header("authorization", bearer(token))
         .send()
         .await
+}
+
+/// `GET path` with `token`: the body as JSON (see [`body_json`]).
+pub async fn get_json(c: &Client, token: &str, path: &str) -> serde_json::Value {
+    body_json(get(c, token, path).await).await
 }
 
 /// `method path` with `token`, and `body` as JSON unless the method is GET or DELETE.

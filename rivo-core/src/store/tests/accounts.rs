@@ -3,7 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use super::{conflict, count, list, list_all, plain_user, staff, validation_fields};
+use super::{
+    assignments_of, conflict, count, deactivate, list, list_all, plain_user, refused_role_update,
+    refused_user_update, staff, stage_changes_of, validation_fields,
+};
 use crate::accounts::*;
 use crate::auth::*;
 use crate::clients::*;
@@ -88,16 +91,7 @@ async fn authenticate_tells_failures_apart_internally(store: &Store) {
         Error::Authentication(AuthFailure::UnknownEmail)
     ));
     assert_eq!(unknown.to_string(), wrong.to_string());
-    store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(store, user.id).await;
     assert!(matches!(
         store
             .authenticate("cy@example.com", "a long passphrase")
@@ -114,18 +108,18 @@ async fn email_is_unique_case_insensitively(store: &Store) {
         .unwrap_err();
     assert_eq!(conflict(err).0, "email");
     let other = plain_user(store, "eve@example.com", "eve").await;
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                email: Some("Dee@Example.com".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken = UserUpdate {
+        email: Some("Dee@Example.com".into()),
+        ..Default::default()
+    };
+    let err = refused_user_update(store, other.id, taken).await;
     assert_eq!(conflict(err).0, "email");
     assert_eq!(count(store, "users").await, 2);
+}
+
+/// The id of the user `email` logs in as with `password` (panics when the login is refused).
+async fn logs_in_as(store: &Store, email: &str, password: &str) -> UserId {
+    store.authenticate(email, password).await.unwrap().id
 }
 
 /// Issue 15, finding 7: `email_identity` (NFKC + Unicode lowercase) decides login, the
@@ -142,14 +136,7 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
         Err(Error::Authentication(AuthFailure::UnknownEmail))
     ));
     assert!(store.user_by_email("admİn@example.com").await.is_err());
-    assert_eq!(
-        store
-            .authenticate("ADMIN@example.com", PW)
-            .await
-            .unwrap()
-            .id,
-        admin.id
-    );
+    assert_eq!(logs_in_as(store, "ADMIN@example.com", PW).await, admin.id);
     // ... so it may be registered, as a different user, on both backends.
     plain_user(store, "admİn@example.com", "admin2").await;
 
@@ -165,22 +152,11 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
             .await
             .unwrap_err();
         assert_eq!(conflict(err).0, "email", "{same}");
-        assert_eq!(
-            store.authenticate(same, PW).await.unwrap().id,
-            upper.id,
-            "{same}"
-        );
+        assert_eq!(logs_in_as(store, same, PW).await, upper.id, "{same}");
         assert_eq!(store.user_by_email(same).await.unwrap().id, upper.id);
     }
     // A decomposed é (e + U+0301) is refused as a new email by validation, but logs in.
-    assert_eq!(
-        store
-            .authenticate("e\u{301}mail@x.com", PW)
-            .await
-            .unwrap()
-            .id,
-        upper.id
-    );
+    assert_eq!(logs_in_as(store, "e\u{301}mail@x.com", PW).await, upper.id);
     assert_eq!(
         email_identity("  ÉMAIL@X.com "),
         email_identity("émail@x.com")
@@ -236,14 +212,7 @@ async fn migrate_backfills_email_identity(store: &Store) {
         .unwrap();
     assert!(store.authenticate("émile@example.com", PW).await.is_err());
     store.migrate().await.unwrap();
-    assert_eq!(
-        store
-            .authenticate("émile@example.com", PW)
-            .await
-            .unwrap()
-            .id,
-        user.id
-    );
+    assert_eq!(logs_in_as(store, "émile@example.com", PW).await, user.id);
     // Two users that only differ by case, as SQLite allowed before: a clear error.
     plain_user(store, "x@example.com", "x").await;
     store
@@ -300,22 +269,18 @@ async fn user_validation_reports_every_field(store: &Store) {
 }
 
 async fn user_references_must_exist(store: &Store) {
-    let err = store
-        .create_user(NewUser {
-            role_id: Some(RoleId(999)),
-            ..NewUser::new("g@example.com", "g")
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(validation_fields(err)[0].0, "role_id");
-    let err = store
-        .create_user(NewUser {
-            created_by: Some(UserId(999)),
-            ..NewUser::new("g@example.com", "g")
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(validation_fields(err)[0].0, "created_by");
+    let unknown_role = NewUser {
+        role_id: Some(RoleId(999)),
+        ..NewUser::new("g@example.com", "g")
+    };
+    let unknown_creator = NewUser {
+        created_by: Some(UserId(999)),
+        ..NewUser::new("g@example.com", "g")
+    };
+    for (user, field) in [(unknown_role, "role_id"), (unknown_creator, "created_by")] {
+        let err = store.create_user(user).await.unwrap_err();
+        assert_eq!(validation_fields(err)[0].0, field);
+    }
     assert_eq!(count(store, "users").await, 0);
 }
 
@@ -483,16 +448,11 @@ async fn users_update_and_permissions_replace(store: &Store) {
         store.user_permissions(user.id).await.unwrap(),
         BTreeSet::from([view])
     );
-    let err = store
-        .update_user(
-            user.id,
-            UserUpdate {
-                username: Some("no spaces allowed".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let invalid = UserUpdate {
+        username: Some("no spaces allowed".into()),
+        ..Default::default()
+    };
+    let err = refused_user_update(store, user.id, invalid).await;
     assert_eq!(validation_fields(err)[0].0, "username");
     assert_eq!(store.user(user.id).await.unwrap().username, "max");
 }
@@ -550,16 +510,11 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         .await
         .unwrap();
     assert!(updated.permissions.is_empty());
-    let err = store
-        .update_role(
-            role.id,
-            RoleUpdate {
-                name: Some("Audit".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken = RoleUpdate {
+        name: Some("Audit".into()),
+        ..Default::default()
+    };
+    let err = refused_role_update(store, role.id, taken).await;
     assert_eq!(conflict(err).0, "name");
     let listed = list_all(store, &RoleFilter::default(), Sort::asc(RoleSort::Name)).await;
     assert_eq!(
@@ -626,16 +581,7 @@ async fn effective_permissions_follow_role_user_and_flags(store: &Store) {
             .await
             .unwrap()
     );
-    let inactive = store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inactive = deactivate(store, user.id).await;
     assert!(
         store
             .effective_permissions(&inactive)
@@ -794,16 +740,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .unwrap();
     assert!(created.is_superuser);
     // An inactive superuser grants nothing.
-    let retired = store
-        .update_user(
-            root.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let retired = deactivate(store, root.id).await;
     assert!(denied(
         store
             .create_user_as(
@@ -844,26 +781,10 @@ async fn deleting_a_user_cascades_and_sets_null(store: &Store) {
         .unwrap();
     store.delete_user(boss.id).await.unwrap();
     assert_eq!(store.user(agent.id).await.unwrap().created_by, None);
-    let history = list_all(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let history = stage_changes_of(store, client.id).await;
     assert_eq!(history.total, 2);
     assert!(history.items.iter().all(|h| h.changed_by.is_none()));
-    let assignments = list_all(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let assignments = assignments_of(store, client.id).await;
     assert_eq!(
         assignments.total, 1,
         "the assignment to the deleted user is gone"

@@ -1,8 +1,7 @@
 //! API tokens on every backend: hashed, expiring, revoked, refused for inactive users and on a
 //! password change.
 
-use super::{count, staff};
-use crate::accounts::*;
+use super::{count, deactivate, staff};
 use crate::auth::*;
 use crate::*;
 
@@ -98,16 +97,7 @@ async fn tokens_of_inactive_users_are_refused(store: &Store) {
         )
         .await
         .unwrap();
-    store
-        .update_user(
-            user.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(store, user.id).await;
     assert!(
         store
             .user_for_token(&issued.token, TokenKind::Session)

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{append_numbered, list, list_all, session, validation_fields};
+use super::{append_numbered, history_ids, ids_of, list, list_all, session, validation_fields};
 use crate::chat::*;
 use crate::*;
 
@@ -74,11 +74,7 @@ async fn history_is_per_session_oldest_first(store: &Store) {
 
 async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
     let s = session();
-    let ids: Vec<MessageId> = append_numbered(store, s, 5)
-        .await
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = ids_of(&append_numbered(store, s, 5).await);
     // Give every message the same timestamp, and a later one to the first: order must follow
     // sent_at first, then id.
     store
@@ -96,13 +92,7 @@ async fn history_order_breaks_sent_at_ties_by_id(store: &Store) {
         ))
         .await
         .unwrap();
-    let order: Vec<MessageId> = store
-        .history(s)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
+    let order = history_ids(store, s).await;
     assert_eq!(order, vec![ids[1], ids[2], ids[3], ids[4], ids[0]]);
     let mut paged = Vec::new();
     let mut cursor = None;
@@ -167,8 +157,7 @@ async fn concurrent_appends_lose_nothing_and_keep_id_order(store: &Store) {
     assert_eq!(acknowledged.len(), 640);
     let mut stored = HashSet::new();
     for s in std::iter::once(one).chain(many.iter().copied()) {
-        let history = store.history(s).await.unwrap();
-        let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
+        let ids = history_ids(store, s).await;
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted, "history order disagrees with ids");
@@ -324,11 +313,7 @@ async fn sessions_are_listed_and_deleted(store: &Store) {
 
 async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
     let s = session();
-    let ids: Vec<MessageId> = append_numbered(store, s, 5)
-        .await
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let ids = ids_of(&append_numbered(store, s, 5).await);
     store.delete_message(ids[0]).await.unwrap();
     assert!(matches!(
         store.delete_message(ids[0]).await,
@@ -342,13 +327,7 @@ async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
         2
     );
     assert_eq!(store.delete_messages(&[]).await.unwrap(), 0);
-    let left: Vec<MessageId> = store
-        .history(s)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
+    let left = history_ids(store, s).await;
     assert_eq!(left, vec![ids[3], ids[4]]);
 }
 

@@ -4,7 +4,10 @@
 use chrono::Duration;
 use serde_json::json;
 
-use super::{count, list, list_all, plain_user, session, staff, validation_fields};
+use super::{
+    active_assignments, assignments_of, count, list, list_all, newest_first, object, plain_user,
+    refused_client_update, session, staff, stage_changes_of, validation_fields,
+};
 use crate::accounts::*;
 use crate::clients::*;
 use crate::*;
@@ -34,7 +37,7 @@ async fn create_client_writes_context_and_first_history(store: &Store) {
             email: "Tia@Example.com".into(),
             phone: " +44 20 ".into(),
             chat_session_id: Some(s),
-            context: json!({"loan": 5000}).as_object().unwrap().clone(),
+            context: object(json!({"loan": 5000})),
             created_by: Some(creator.id),
             ..NewClient::new(" Tia ")
         })
@@ -51,29 +54,20 @@ async fn create_client_writes_context_and_first_history(store: &Store) {
     assert_eq!(client.current_stage, Stage::Lead);
     let context = store.context(client.id).await.unwrap();
     assert_eq!(context.chat_session_id, Some(s));
-    assert_eq!(context.data, *json!({"loan": 5000}).as_object().unwrap());
-    let history = list_all(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    assert_eq!(context.data, object(json!({"loan": 5000})));
+    let history = stage_changes_of(store, client.id).await;
     assert_eq!(history.items.len(), 1);
     assert_eq!(
         (history.items[0].from_stage, history.items[0].to_stage),
         (None, Stage::Lead)
     );
     assert_eq!(history.items[0].changed_by, Some(creator.id));
-    let by_session = list_all(
+    let by_session = newest_first(
         store,
         &ContextFilter {
             chat_session_id: Some(s),
             ..Default::default()
         },
-        Sort::desc(HistorySort::CreatedAt),
     )
     .await;
     assert_eq!(by_session.items[0].client_id, client.id);
@@ -101,16 +95,11 @@ async fn client_validation_reports_every_field(store: &Store) {
     assert_eq!(count(store, "clients").await, 0);
     assert_eq!(count(store, "client_contexts").await, 0);
     let ok = store.create_client(NewClient::new("Uma")).await.unwrap();
-    let err = store
-        .update_client(
-            ok.id,
-            ClientUpdate {
-                email: Some("bad@".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let invalid = ClientUpdate {
+        email: Some("bad@".into()),
+        ..Default::default()
+    };
+    let err = refused_client_update(store, ok.id, invalid).await;
     assert_eq!(validation_fields(err)[0].0, "email");
 }
 
@@ -230,15 +219,7 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
         store.client(client.id).await.unwrap().current_stage,
         Stage::Lost
     );
-    let history = list_all(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let history = stage_changes_of(store, client.id).await;
     let stages: Vec<(Option<Stage>, Stage)> = history
         .items
         .iter()
@@ -252,13 +233,12 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
             (None, Stage::Lead)
         ]
     );
-    let to_lost = list_all(
+    let to_lost = newest_first(
         store,
         &StageChangeFilter {
             to_stage: Some(Stage::Lost),
             ..Default::default()
         },
-        Sort::desc(HistorySort::CreatedAt),
     )
     .await;
     assert_eq!(to_lost.total, 1);
@@ -326,19 +306,13 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let merged = store
         .change_context(
             client.id,
-            &[ContextChange::Merge(
-                json!({"amount": 200, "city": "Oslo"})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            )],
+            &[ContextChange::Merge(object(
+                json!({"amount": 200, "city": "Oslo"}),
+            ))],
         )
         .await
         .unwrap();
-    assert_eq!(
-        merged.data,
-        *json!({"amount": 200, "city": "Oslo"}).as_object().unwrap()
-    );
+    assert_eq!(merged.data, object(json!({"amount": 200, "city": "Oslo"})));
     assert_eq!(merged.id, before.id);
     assert!(merged.updated_at >= before.updated_at);
     assert_eq!(
@@ -358,19 +332,13 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
     let replaced = store
         .change_context(
             client.id,
-            &[ContextChange::Replace(
-                json!({"nested": {"a": [1, 2]}})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
-            )],
+            &[ContextChange::Replace(object(
+                json!({"nested": {"a": [1, 2]}}),
+            ))],
         )
         .await
         .unwrap();
-    assert_eq!(
-        replaced.data,
-        *json!({"nested": {"a": [1, 2]}}).as_object().unwrap()
-    );
+    assert_eq!(replaced.data, object(json!({"nested": {"a": [1, 2]}})));
     assert_eq!(replaced.chat_session_id, Some(s));
     let err = store
         .change_context(client.id, &[ContextChange::Set(String::new(), json!(1))])
@@ -396,7 +364,7 @@ async fn context_keys_are_set_merged_and_removed(store: &Store) {
         .change_context(client.id, &[ContextChange::Set("k".into(), json!(true))])
         .await
         .unwrap();
-    assert_eq!(recreated.data, *json!({"k": true}).as_object().unwrap());
+    assert_eq!(recreated.data, object(json!({"k": true})));
 }
 
 async fn concurrent_context_merges_keep_every_key(store: &Store) {
@@ -432,25 +400,16 @@ async fn assign_deactivates_previous_assignment(store: &Store) {
     let second = store.assign(client.id, b.id, None, "").await.unwrap();
     let active = store.active_assignment(client.id).await.unwrap().unwrap();
     assert_eq!(active.id, second.id);
-    let all = list_all(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client.id),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
+    let all = assignments_of(store, client.id).await;
     assert_eq!(all.total, 2);
     assert!(!all.items[1].is_active && all.items[1].id == first.id);
-    let to_a = list_all(
+    let to_a = newest_first(
         store,
         &AssignmentFilter {
             assigned_to: Some(a.id),
             is_active: Some(false),
             ..Default::default()
         },
-        Sort::desc(HistorySort::CreatedAt),
     )
     .await;
     assert_eq!(to_a.total, 1);
@@ -502,17 +461,7 @@ async fn concurrent_assigns_leave_exactly_one_active(store: &Store) {
         }
     }
     assert_eq!(ok, 32);
-    let active = list_all(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client.id),
-            is_active: Some(true),
-            ..Default::default()
-        },
-        Sort::desc(HistorySort::CreatedAt),
-    )
-    .await;
-    assert_eq!(active.total, 1);
+    assert_eq!(active_assignments(store, client.id).await.len(), 1);
 }
 
 async fn database_refuses_two_active_assignments(store: &Store) {

@@ -1,8 +1,6 @@
 //! The database itself on every backend: migrations are idempotent and run without the
 //! statement timeout, and PostgreSQL cancels a statement that outlives it.
 
-use sqlx::Connection;
-
 use crate::*;
 
 behaviours!(migrate_is_idempotent);
@@ -18,15 +16,9 @@ async fn migrations_run_without_the_statement_timeout() {
     if url.contains("pooler=transaction") {
         return;
     }
-    let schema = format!("rivo_core_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let sep = if url.contains('?') { '&' } else { '?' };
+    let scratch = rivo_testkit::ScratchDb::postgres_on(url, "rivo_core").await;
     let store = Store::open_with(
-        &format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+        &scratch.url,
         StoreOptions {
             statement_timeout: Some(std::time::Duration::from_millis(20)),
             ..StoreOptions::default()
@@ -45,10 +37,7 @@ async fn migrations_run_without_the_statement_timeout() {
         "{err:?}"
     );
     store.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    scratch.remove().await;
 }
 
 /// Issue 15, finding 12: with a statement timeout the PostgreSQL server cancels a slow

@@ -4,17 +4,13 @@
 //! rules (awaiting, round-robin with a cap), sender rules, validation before any write, and
 //! captured messages seen by streams and webhooks.
 
-use std::time::Duration;
-
-use futures_util::{Stream, StreamExt};
-
-use super::{TestDb, count, list, session, staff};
+use super::{TestDb, active_assignments, count, history_ids, next, oldest_first, session, staff};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::{Event, EventKind};
 use crate::leads::*;
-use crate::query::{PageRequest, Sort};
+use crate::query::PageRequest;
 use crate::webhooks::NewWebhook;
 use crate::*;
 
@@ -28,33 +24,12 @@ db_behaviours!(
     captured_messages_reach_streams_and_webhooks,
 );
 
-async fn active_assignments(store: &Store, client: ClientId) -> Vec<Assignment> {
-    list(
-        store,
-        &AssignmentFilter {
-            client_id: Some(client),
-            is_active: Some(true),
-            ..Default::default()
-        },
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::first(100),
-    )
-    .await
-    .items
-}
-
 async fn history_rows(store: &Store, client: ClientId) -> Vec<StageChange> {
-    list(
-        store,
-        &StageChangeFilter {
-            client_id: Some(client),
-            ..Default::default()
-        },
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::first(100),
-    )
-    .await
-    .items
+    let filter = StageChangeFilter {
+        client_id: Some(client),
+        ..Default::default()
+    };
+    oldest_first(store, &filter).await
 }
 
 /// Sends name, email and phone for `s`, returning the last answer.
@@ -235,8 +210,7 @@ async fn concurrent_contact_messages_of_one_session_make_one_client(db: &TestDb)
     assert_eq!(count(store, "client_stage_history").await, 1);
     assert_eq!(count(store, "client_assignments").await, 1);
     assert_eq!(store.history(s).await.unwrap().len(), 16);
-    let history = store.history(s).await.unwrap();
-    let ids: Vec<MessageId> = history.iter().map(|m| m.id).collect();
+    let ids = history_ids(store, s).await;
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted, "history order agrees with ids");
@@ -398,14 +372,6 @@ async fn invalid_contact_details_write_nothing(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(count(store, "clients").await, 1);
-}
-
-async fn next<T>(stream: &mut (impl Stream<Item = Result<T>> + Unpin)) -> T {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an item within 10 s")
-        .expect("the stream goes on")
-        .expect("no error")
 }
 
 async fn captured_messages_reach_streams_and_webhooks(db: &TestDb) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{TestDb, count, list, session, staff};
+use super::{TestDb, count, list, oldest_first, session, staff};
 use crate::audit::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -212,6 +212,11 @@ async fn retention_runs_once_across_stores(db: &TestDb) {
     b.close().await;
 }
 
+/// `value` as JSON text.
+fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
 /// Every readable trace of `needles` through the store's read API, as text.
 async fn readable_everywhere(store: &Store) -> String {
     let mut out = String::new();
@@ -222,39 +227,18 @@ async fn readable_everywhere(store: &Store) -> String {
         PageRequest::page(1, 1000),
     )
     .await;
-    out += &serde_json::to_string(&clients.items).unwrap();
+    out += &json_text(&clients.items);
     for c in &clients.items {
-        out += &serde_json::to_string(&store.export_client(c.id).await.unwrap()).unwrap();
+        out += &json_text(&store.export_client(c.id).await.unwrap());
     }
-    let contexts = list(
-        store,
-        &ContextFilter::default(),
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::page(1, 1000),
-    )
-    .await;
-    out += &serde_json::to_string(&contexts.items).unwrap();
-    let stages = list(
-        store,
-        &StageChangeFilter::default(),
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::page(1, 1000),
-    )
-    .await;
-    out += &serde_json::to_string(&stages.items).unwrap();
-    let assignments = list(
-        store,
-        &AssignmentFilter::default(),
-        Sort::asc(HistorySort::CreatedAt),
-        PageRequest::page(1, 1000),
-    )
-    .await;
-    out += &serde_json::to_string(&assignments.items).unwrap();
+    out += &json_text(&oldest_first(store, &ContextFilter::default()).await);
+    out += &json_text(&oldest_first(store, &StageChangeFilter::default()).await);
+    out += &json_text(&oldest_first(store, &AssignmentFilter::default()).await);
     let sessions = store
         .list_sessions(&SessionFilter::default(), PageRequest::page(1, 1000))
         .await
         .unwrap();
-    out += &serde_json::to_string(&sessions.items).unwrap();
+    out += &json_text(&sessions.items);
     let messages = list(
         store,
         &MessageFilter::default(),
@@ -262,8 +246,8 @@ async fn readable_everywhere(store: &Store) -> String {
         PageRequest::page(1, 1000),
     )
     .await;
-    out += &serde_json::to_string(&messages.items).unwrap();
-    out += &serde_json::to_string(&all_audit(store).await).unwrap();
+    out += &json_text(&messages.items);
+    out += &json_text(&all_audit(store).await);
     out
 }
 

@@ -5,9 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::json;
 
-use super::{TestDb, conflict, count, list_all, plain_user, session, staff};
+use super::{
+    TestDb, conflict, count, list_all, object, plain_user, refused_user_update, session, staff,
+};
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
 use crate::audit::*;
@@ -25,10 +27,6 @@ behaviours!(
     a_user_made_from_the_default_is_active,
     unique_rules_are_worded_by_their_domain,
 );
-
-fn object(value: Json) -> Map<String, Json> {
-    value.as_object().cloned().unwrap_or_default()
-}
 
 /// The users of the gate's matrix, each given `client.view_client` unless the name says
 /// otherwise.
@@ -216,17 +214,9 @@ async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store
     assert_eq!(context.chat_session_id, Some(linked));
     assert_eq!(store.context(client.id).await.unwrap(), context);
     assert_eq!(count(store, "audit_log").await, audited + 1);
-    let log = list_all(
-        store,
-        &AuditFilter {
-            object_type: Some("context".into()),
-            ..AuditFilter::default()
-        },
-        Sort::desc(AuditSort::Id),
-    )
-    .await;
+    let newest = newest_context_audit(store).await;
     assert_eq!(
-        log.items[0].changes,
+        newest.changes,
         json!({"changes": [
             {"merge": {"x": 1, "y": 2}},
             {"remove": "x"},
@@ -239,16 +229,18 @@ async fn several_context_changes_are_one_write_and_one_audit_entry(store: &Store
         .change_context(client.id, &[ContextChange::Remove("y".into())])
         .await
         .unwrap();
-    let log = list_all(
-        store,
-        &AuditFilter {
-            object_type: Some("context".into()),
-            ..AuditFilter::default()
-        },
-        Sort::desc(AuditSort::Id),
-    )
-    .await;
-    assert_eq!(log.items[0].changes, json!({"remove": "y"}));
+    let newest = newest_context_audit(store).await;
+    assert_eq!(newest.changes, json!({"remove": "y"}));
+}
+
+/// The newest audit entry about a context.
+async fn newest_context_audit(store: &Store) -> AuditEntry {
+    let filter = AuditFilter {
+        object_type: Some("context".into()),
+        ..AuditFilter::default()
+    };
+    let mut log = list_all(store, &filter, Sort::desc(AuditSort::Id)).await;
+    log.items.remove(0)
 }
 
 async fn no_context_change_writes_nothing(store: &Store) {
@@ -328,27 +320,17 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
             "A user with that username already exists.".to_owned()
         )
     );
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                username: Some("fay".into()),
-                ..UserUpdate::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken_username = UserUpdate {
+        username: Some("fay".into()),
+        ..UserUpdate::default()
+    };
+    let err = refused_user_update(store, other.id, taken_username).await;
     assert_eq!(conflict(err).0, "username");
-    let err = store
-        .update_user(
-            other.id,
-            UserUpdate {
-                email: Some("Fay@Example.com".into()),
-                ..UserUpdate::default()
-            },
-        )
-        .await
-        .unwrap_err();
+    let taken_email = UserUpdate {
+        email: Some("Fay@Example.com".into()),
+        ..UserUpdate::default()
+    };
+    let err = refused_user_update(store, other.id, taken_email).await;
     assert_eq!(conflict(err).0, "email");
     // A role's name: "name" is also inside "username", but rules are matched exactly.
     store

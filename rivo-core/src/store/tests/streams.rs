@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, append_numbered, count, session, staff};
+use super::{TestDb, append_numbered, count, next, session, staff};
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::Event;
@@ -25,15 +25,6 @@ db_behaviours!(
     a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing,
     local_and_remote_writers_mix_without_gaps_or_duplicates,
 );
-
-/// The next item within 10 s (a generous bound: this checks delivery, not latency).
-async fn next<T>(stream: &mut (impl Stream<Item = Result<T>> + Unpin)) -> T {
-    tokio::time::timeout(Duration::from_secs(10), stream.next())
-        .await
-        .expect("an item within 10 s")
-        .expect("the stream goes on")
-        .expect("no error")
-}
 
 /// Nothing arrives for `wait`.
 async fn quiet<T: std::fmt::Debug>(
@@ -173,15 +164,17 @@ async fn another_server(db: &TestDb) -> Store {
         BackendKind::Postgres => Duration::from_secs(60),
         BackendKind::Sqlite => Duration::from_millis(100),
     };
-    Store::open_with(
-        &db.url,
-        StoreOptions {
-            subscription_poll: poll,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap()
+    store_polling_every(db, poll).await
+}
+
+/// A store on the test's database whose streams look at the database every `poll` (unless
+/// woken).
+async fn store_polling_every(db: &TestDb, poll: Duration) -> Store {
+    let options = StoreOptions {
+        subscription_poll: poll,
+        ..Default::default()
+    };
+    Store::open_with(&db.url, options).await.unwrap()
 }
 
 async fn a_write_through_another_store_wakes_a_stream(db: &TestDb) {
@@ -342,15 +335,7 @@ fn session_reads(store: &Store) -> u64 {
 
 async fn local_writes_reach_a_stream_in_memory(db: &TestDb) {
     // A long poll: every read below is one the stream chose, not a timer.
-    let store = Store::open_with(
-        &db.url,
-        StoreOptions {
-            subscription_poll: Duration::from_secs(60),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = store_polling_every(db, Duration::from_secs(60)).await;
     let s = session();
     let first = store.append(s, "before", SenderType::Client).await.unwrap();
     let mut live = Box::pin(store.subscribe_session(s, None).await.unwrap());
@@ -377,15 +362,7 @@ async fn local_writes_reach_a_stream_in_memory(db: &TestDb) {
 }
 
 async fn a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing(db: &TestDb) {
-    let store = Store::open_with(
-        &db.url,
-        StoreOptions {
-            subscription_poll: Duration::from_secs(60),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = store_polling_every(db, Duration::from_secs(60)).await;
     let s = session();
     let mut live = Box::pin(store.subscribe_session(s, None).await.unwrap());
     quiet(&mut live, Duration::from_millis(300)).await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fake_openai::{FakeOpenAi, Reply};
 use serde_json::json;
 
-use super::{TestDb, count, plain_user, session, staff, validation_fields};
+use super::{TestDb, count, deactivate, plain_user, session, staff, validation_fields};
 use crate::accounts::*;
 use crate::client_views::*;
 use crate::clients::*;
@@ -457,6 +457,19 @@ async fn overviews_join_assignee_and_context_in_one_page(db: &TestDb) {
     ));
 }
 
+/// The edit after a first call: phone `+1 555`, stage qualified, assigned to `agent`.
+fn call_qualify_and_assign(agent: UserId, remarks: &str) -> ClientEdit {
+    ClientEdit {
+        fields: ClientUpdate {
+            phone: Some("+1 555".into()),
+            ..Default::default()
+        },
+        stage: Some(Stage::Qualified),
+        assignment: AssignmentChange::To(agent),
+        remarks: remarks.into(),
+    }
+}
+
 async fn edit_client_is_one_transaction(db: &TestDb) {
     let store = &db.store;
     let by = staff(store, "boss").await;
@@ -492,15 +505,7 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     let err = store
         .edit_client(
             client.id,
-            ClientEdit {
-                fields: ClientUpdate {
-                    phone: Some("+1 555".into()),
-                    ..Default::default()
-                },
-                stage: Some(Stage::Qualified),
-                assignment: AssignmentChange::To(plain.id),
-                remarks: String::new(),
-            },
+            call_qualify_and_assign(plain.id, ""),
             Some(by.id),
         )
         .await
@@ -513,15 +518,7 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     let edited = store
         .edit_client(
             client.id,
-            ClientEdit {
-                fields: ClientUpdate {
-                    phone: Some("+1 555".into()),
-                    ..Default::default()
-                },
-                stage: Some(Stage::Qualified),
-                assignment: AssignmentChange::To(agent.id),
-                remarks: "called".into(),
-            },
+            call_qualify_and_assign(agent.id, "called"),
             Some(by.id),
         )
         .await
@@ -582,16 +579,7 @@ async fn csms_need_not_be_staff_to_be_assigned(db: &TestDb) {
     let client = store.create_client(NewClient::new("Dot")).await.unwrap();
     let a = store.assign(client.id, cee.id, None, "").await.unwrap();
     assert!(a.is_active);
-    let inactive = store
-        .update_user(
-            cee.id,
-            UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let inactive = deactivate(store, cee.id).await;
     assert!(!store.may_be_assigned(&inactive).await.unwrap());
 }
 

@@ -72,6 +72,14 @@ async fn stop(
     w.1.await.unwrap();
 }
 
+/// The first page of the deliveries to `hook`, newest first.
+async fn deliveries(store: &Store, hook: &CreatedWebhook) -> Page<Delivery> {
+    store
+        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
+        .await
+        .unwrap()
+}
+
 async fn endpoint(store: &Store, url: &str, events: &[EventKind]) -> CreatedWebhook {
     store
         .create_webhook(NewWebhook {
@@ -166,10 +174,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
     let a: events::Event = serde_json::from_value(by_type("client.assigned")).unwrap();
     assert_eq!(a, events::Event::ClientAssigned(assignment));
     // Every delivery is recorded as delivered with one 2xx attempt.
-    let page = store
-        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-        .await
-        .unwrap();
+    let page = deliveries(store, &hook).await;
     assert_eq!(page.total, 4);
     for d in page.items {
         assert_eq!(d.status, DeliveryStatus::Delivered);
@@ -267,12 +272,7 @@ async fn failing_receiver_gets_the_event_once_more_after_recovery(db: &TestDb) {
         assert_signed(r, &hook.secret);
         assert_eq!(r.header("rivo-event-id"), format!("msg_{}", m.id.0));
     }
-    let d = store
-        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-        .await
-        .unwrap()
-        .items
-        .remove(0);
+    let d = deliveries(store, &hook).await.items.remove(0);
     assert_eq!(d.status, DeliveryStatus::Delivered);
     assert_eq!(d.attempts, 4);
     let codes: Vec<_> = d.attempt_log.iter().map(|a| a.status_code).collect();
@@ -294,12 +294,7 @@ async fn deliveries_give_up_after_the_max_age(db: &TestDb) {
     store.create_client(NewClient::new("Gone")).await.unwrap();
     let mut failed = None;
     for _ in 0..100 {
-        let d = store
-            .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-            .await
-            .unwrap()
-            .items
-            .remove(0);
+        let d = deliveries(store, &hook).await.items.remove(0);
         if d.status == DeliveryStatus::Failed {
             failed = Some(d);
             break;
@@ -388,10 +383,7 @@ async fn ssrf_targets_are_refused_at_registration_and_delivery(db: &TestDb) {
         .unwrap();
     let mut d = None;
     for _ in 0..50 {
-        let page = store
-            .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-            .await
-            .unwrap();
+        let page = deliveries(store, &hook).await;
         if let Some(x) = page.items.into_iter().find(|d| d.attempts > 0) {
             d = Some(x);
             break;
@@ -417,10 +409,7 @@ async fn resend_delivers_again(db: &TestDb) {
     // The worker records the success just after the receiver answered.
     let mut d = None;
     for _ in 0..100 {
-        let page = store
-            .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-            .await
-            .unwrap();
+        let page = deliveries(store, &hook).await;
         if page.items[0].status == DeliveryStatus::Delivered {
             d = page.items.into_iter().next();
             break;
@@ -594,10 +583,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
         // (the receiver saw the request before the worker read the answer).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let page = store
-                .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-                .await
-                .unwrap();
+            let page = deliveries(store, &hook).await;
             let delivered = page
                 .items
                 .iter()
@@ -620,10 +606,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
         assert_signed(r, &hook.secret);
     }
     assert_eq!(rx.connections.load(Ordering::SeqCst), 1, "one connection");
-    let page = store
-        .list_webhook_deliveries(hook.webhook.id, PageRequest::default())
-        .await
-        .unwrap();
+    let page = deliveries(store, &hook).await;
     assert_eq!(page.total, 10);
     assert!(
         page.items
