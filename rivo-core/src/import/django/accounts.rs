@@ -98,10 +98,7 @@ pub(super) async fn import_accounts<DB: Dialect>(
             }
         }
         let inserted: Vec<i64> = target.import_roles(&mut tx, &rows).await?;
-        let line = count(report, "account_role", "roles");
-        line.read += rows.len() as u64;
-        line.imported += inserted.len() as u64;
-        line.skipped += (rows.len() - inserted.len()) as u64;
+        count(report, "account_role", "roles").add_chunk(rows.len(), inserted.len() as u64);
         roles_imported.extend(inserted);
     }
     let grants = read_grants(
@@ -183,10 +180,7 @@ pub(super) async fn import_accounts<DB: Dialect>(
                 .filter(|u| inserted.contains(&u.id))
                 .filter_map(|u| u.created_by_id.map(|by| (u.id, by))),
         );
-        let line = count(report, "account_user", "users");
-        line.read += rows.len() as u64;
-        line.imported += inserted.len() as u64;
-        line.skipped += (rows.len() - inserted.len()) as u64;
+        count(report, "account_user", "users").add_chunk(rows.len(), inserted.len() as u64);
         users_imported.extend(inserted);
     }
     // Users were written without `created_by`, so creators need not come first.

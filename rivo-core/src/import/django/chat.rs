@@ -40,10 +40,7 @@ pub(super) async fn import_chat<DB: Dialect>(
             .map(SrcMessage::try_from)
             .collect::<Result<_>>()?;
         let inserted = target.import_messages(&mut tx, &rows).await?;
-        let line = count(report, "chat_chathistory", "chat_messages");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "chat_chathistory", "chat_messages").add_chunk(rows.len(), inserted);
     }
     target.import_reset_ids(&mut tx, &["chat_messages"]).await?;
     target.import_sessions(&mut tx).await?;

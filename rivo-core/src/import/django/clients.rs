@@ -44,10 +44,7 @@ pub(super) async fn import_clients<DB: Dialect>(
             .map(SrcClient::try_from)
             .collect::<Result<_>>()?;
         let inserted = target.import_clients(&mut tx, &rows).await?;
-        let line = count(report, "client_client", "clients");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_client", "clients").add_chunk(rows.len(), inserted);
     }
 
     if schema.context_table {
@@ -75,10 +72,7 @@ pub(super) async fn import_clients<DB: Dialect>(
             .map(SrcStageChange::try_from)
             .collect::<Result<_>>()?;
         let inserted = target.import_stage_changes(&mut tx, &rows).await?;
-        let line = count(report, "client_clientstagehistory", "client_stage_history");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_clientstagehistory", "client_stage_history").add_chunk(rows.len(), inserted);
     }
 
     count(report, "client_clientassignment", "client_assignments");
@@ -124,10 +118,7 @@ pub(super) async fn import_clients<DB: Dialect>(
             }
         }
         let inserted = target.import_assignments(&mut tx, &rows).await?;
-        let line = count(report, "client_clientassignment", "client_assignments");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_clientassignment", "client_assignments").add_chunk(rows.len(), inserted);
     }
 
     target
@@ -172,32 +163,12 @@ async fn import_context_table<DB: Dialect>(
             .into_iter()
             .map(SrcContext::try_from)
             .collect::<Result<_>>()?;
-        if options.merge {
-            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = target
-                .import_present(
-                    &mut *tx,
-                    "client_contexts",
-                    "client_id",
-                    false,
-                    false,
-                    &clients,
-                )
-                .await?;
-            let keys: Vec<(i64, String)> = rows
-                .iter()
-                .map(|r| (r.id, r.client_id.to_string()))
-                .collect();
-            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash("client_context", "client", &present, keys) {
-                return Err(e);
-            }
-        }
-        let inserted = target.import_contexts(&mut *tx, &rows).await?;
-        let line = count(report, "client_context", "client_contexts");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        let source = ContextSource {
+            table: "client_context",
+            clash_table: "client_context",
+            clash_what: "client",
+        };
+        store_contexts(target, tx, options, report, source, &rows).await?;
     }
     Ok(())
 }
@@ -264,32 +235,59 @@ async fn import_client_contexts<DB: Dialect>(
                 })
             })
             .collect();
-        if options.merge {
-            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = target
-                .import_present(
-                    &mut *tx,
-                    "client_contexts",
-                    "client_id",
-                    false,
-                    false,
-                    &clients,
-                )
-                .await?;
-            let keys: Vec<(i64, String)> = rows
-                .iter()
-                .map(|r| (r.id, r.client_id.to_string()))
-                .collect();
-            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash("client_client", "context of client", &present, keys) {
-                return Err(e);
-            }
-        }
-        let inserted = target.import_contexts(&mut *tx, &rows).await?;
-        let line = count(report, T, "client_contexts");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        let source = ContextSource {
+            table: T,
+            clash_table: "client_client",
+            clash_what: "context of client",
+        };
+        store_contexts(target, tx, options, report, source, &rows).await?;
     }
+    Ok(())
+}
+
+/// Where a chunk of contexts came from: its line in the report, and how a clash names it.
+struct ContextSource {
+    /// The report line (`client_context`, or `client_client.context` for the later schema).
+    table: &'static str,
+    /// The source table a clash names.
+    clash_table: &'static str,
+    /// What a clash says is already there.
+    clash_what: &'static str,
+}
+
+/// Stores one chunk of contexts, counted on `source`'s report line. With
+/// [`ImportOptions::merge`], a client that already has a context in the target is a clash
+/// (nothing of the import is kept).
+async fn store_contexts<DB: Dialect>(
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
+    options: ImportOptions,
+    report: &mut ImportReport,
+    source: ContextSource,
+    rows: &[SrcContext],
+) -> Result<()> {
+    if options.merge {
+        let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+        let present = target
+            .import_present(
+                &mut *tx,
+                "client_contexts",
+                "client_id",
+                false,
+                false,
+                &clients,
+            )
+            .await?;
+        let keys: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| (r.id, r.client_id.to_string()))
+            .collect();
+        let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+        if let Some(e) = first_clash(source.clash_table, source.clash_what, &present, keys) {
+            return Err(e);
+        }
+    }
+    let inserted = target.import_contexts(&mut *tx, rows).await?;
+    count(report, source.table, "client_contexts").add_chunk(rows.len(), inserted);
     Ok(())
 }
