@@ -10,8 +10,8 @@ use super::rows::{
     SrcStageChange, SrcStageChangeRow, context_object, parse_session,
 };
 use super::source::SourceSchema;
+use super::{Chunks, count, first_clash};
 use super::{ImportOptions, ImportReport};
-use super::{chunk, count, first_clash};
 use crate::error::Result;
 use crate::ids::SessionId;
 use crate::store::dialect::Dialect;
@@ -27,22 +27,12 @@ pub(super) async fn import_clients<DB: Dialect>(
     let mut tx = target.import_begin().await?;
 
     count(report, "client_client", "clients");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcClientRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
-             current_stage, created_at, updated_at \
-             FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcClient> = rows
-            .into_iter()
-            .map(SrcClient::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
+         current_stage, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_checked::<SrcClientRow, SrcClient>(src).await? {
         let inserted = target.import_clients(&mut tx, &rows).await?;
         count(report, "client_client", "clients").add_chunk(rows.len(), inserted);
     }
@@ -54,42 +44,30 @@ pub(super) async fn import_clients<DB: Dialect>(
     }
 
     count(report, "client_clientstagehistory", "client_stage_history");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcStageChangeRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
-             changed_by_id::bigint AS changed_by_id, \
-             COALESCE(remarks, '') AS remarks, created_at, updated_at \
-             FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcStageChange> = rows
-            .into_iter()
-            .map(SrcStageChange::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
+         changed_by_id::bigint AS changed_by_id, \
+         COALESCE(remarks, '') AS remarks, created_at, updated_at \
+         FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table
+        .next_checked::<SrcStageChangeRow, SrcStageChange>(src)
+        .await?
+    {
         let inserted = target.import_stage_changes(&mut tx, &rows).await?;
-        count(report, "client_clientstagehistory", "client_stage_history").add_chunk(rows.len(), inserted);
+        count(report, "client_clientstagehistory", "client_stage_history")
+            .add_chunk(rows.len(), inserted);
     }
 
     count(report, "client_clientassignment", "client_assignments");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcAssignment> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
-             assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
-             is_active, \
-             COALESCE(remarks, '') AS remarks, created_at, updated_at \
-             FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+         assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
+         is_active, \
+         COALESCE(remarks, '') AS remarks, created_at, updated_at \
+         FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_rows::<SrcAssignment>(src).await? {
         if options.merge {
             let active: Vec<(i64, String)> = rows
                 .iter()
@@ -118,7 +96,8 @@ pub(super) async fn import_clients<DB: Dialect>(
             }
         }
         let inserted = target.import_assignments(&mut tx, &rows).await?;
-        count(report, "client_clientassignment", "client_assignments").add_chunk(rows.len(), inserted);
+        count(report, "client_clientassignment", "client_assignments")
+            .add_chunk(rows.len(), inserted);
     }
 
     target
@@ -146,23 +125,13 @@ async fn import_context_table<DB: Dialect>(
     report: &mut ImportReport,
 ) -> Result<()> {
     count(report, "client_context", "client_contexts");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcContextRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
-             chat_session_id::text AS chat_session_id, \
-             context_data::jsonb AS context_data, created_at, updated_at \
-             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcContext> = rows
-            .into_iter()
-            .map(SrcContext::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+         chat_session_id::text AS chat_session_id, \
+         context_data::jsonb AS context_data, created_at, updated_at \
+         FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_checked::<SrcContextRow, SrcContext>(src).await? {
         let source = ContextSource {
             table: "client_context",
             clash_table: "client_context",
@@ -192,8 +161,8 @@ async fn import_client_contexts<DB: Dialect>(
         let links: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT DISTINCT ON (client_id) client_id::bigint, session_id::text, id::bigint \
              FROM (SELECT DISTINCT ON (session_id) session_id, client_id, id \
-                   FROM chat_chathistory WHERE client_id IS NOT NULL \
-                   ORDER BY session_id, id) AS first_link \
+             FROM chat_chathistory WHERE client_id IS NOT NULL \
+             ORDER BY session_id, id) AS first_link \
              ORDER BY client_id, id",
         )
         .fetch_all(&mut *src)
@@ -204,22 +173,14 @@ async fn import_client_contexts<DB: Dialect>(
         }
     }
     count(report, T, "client_contexts");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcClientContextRow> = chunk(
-            src,
-            if schema.client_context_column {
-                "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
-                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-            } else {
-                "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
-                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-            },
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(if schema.client_context_column {
+        "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    } else {
+        "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    });
+    while let Some(rows) = table.next_rows::<SrcClientContextRow>(src).await? {
         let rows: Vec<SrcContext> = rows
             .into_iter()
             .filter_map(|r| {
