@@ -23,6 +23,8 @@ pub(crate) struct CleanClient {
     pub phone: String,
 }
 
+/// Checks the fields given (name required, email and phone optional), recording each broken
+/// rule in `errors`; returns the cleaned values of the fields that passed.
 pub(crate) fn clean_client_fields(
     errors: &mut ValidationErrors,
     name: Option<&str>,
@@ -36,7 +38,8 @@ pub(crate) fn clean_client_fields(
     )
 }
 
-pub(crate) fn clean_remarks(remarks: &str) -> Result<String> {
+/// Remarks as stored (trimmed, no NUL), or a validation error on `remarks`.
+fn clean_remarks(remarks: &str) -> Result<String> {
     validate::optional_text(remarks, None).map_err(|rule| Error::invalid("remarks", rule))
 }
 

@@ -158,14 +158,11 @@ impl<DB: Dialect> Sql<DB> {
         }
         qb.push(" WHERE id = ").push_bind(id.0);
         qb.push(" RETURNING name");
-        let name: String =
-            qb.build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match e {
-                    sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
-                    e => Error::from(e),
-                })?;
+        let name: String = qb
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(not_found("role"))?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
                 .await?;
@@ -350,10 +347,7 @@ impl<DB: Dialect> Sql<DB> {
             .build_query_as()
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| match e {
-                sqlx::Error::RowNotFound => Error::NotFound { entity: "user" },
-                e => Error::from(e),
-            })?;
+            .map_err(not_found("user"))?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "user_permissions", "user_id", id.0, permissions)
                 .await?;
