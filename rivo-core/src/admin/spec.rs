@@ -122,7 +122,7 @@ pub enum Choices {
     Any,
     /// `true` / `false`.
     YesNo,
-    /// The stages ([`stages`]).
+    /// The stages ([`stages`](super::stages)).
     Stages,
     /// A fixed list of `(value, label)`.
     Fixed(&'static [(&'static str, &'static str)]),
@@ -199,7 +199,8 @@ impl DetailPage {
     }
 }
 
-/// Which resource a spec describes (for counting and exhaustive matches; see [`RESOURCES`]).
+/// Which resource a spec describes (for counting and exhaustive matches; see
+/// [`RESOURCES`](super::RESOURCES)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
     /// Users.

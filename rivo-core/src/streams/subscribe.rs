@@ -45,8 +45,8 @@ struct SessionState {
     session: SessionId,
     /// The newest id given or held in `buffer`.
     last: i64,
-    /// The session's [`Mark`] token that `last` stands at, when known: a hand-over whose
-    /// `prev` equals it follows on without a gap.
+    /// The session's [`Mark`](super::Mark) token that `last` stands at, when known: a
+    /// hand-over whose `prev` equals it follows on without a gap.
     token: Option<i64>,
     buffer: VecDeque<ChatMessage>,
     slot: Arc<Slot>,
@@ -250,7 +250,7 @@ impl Store {
         crate::store::dispatch!(self.session_head(session))
     }
 
-    /// The session's [`Mark`] token now (`None`: no session row yet, or no messages).
+    /// The session's [`Mark`](super::Mark) token now (`None`: no session row yet, or no messages).
     async fn session_token(&self, session: SessionId) -> Result<Option<i64>> {
         crate::store::dispatch!(self.session_token(session))
     }
