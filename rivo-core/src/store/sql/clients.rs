@@ -10,8 +10,9 @@ use crate::ids::ClientId;
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::rows::{CLIENT_COLS, ClientRow};
 
-/// Locks the client row for the rest of `tx` (where the backend locks rows: [`Dialect::FOR_UPDATE`]),
-/// so that changes to one client serialise. A missing client is [`Error::NotFound`].
+/// Locks the client row for the rest of `tx` (where the backend locks rows:
+/// [`Dialect::FOR_UPDATE`]), so that changes to one client serialise. A missing client is
+/// [`Error::NotFound`].
 pub(crate) async fn lock_client<DB: Dialect>(tx: &mut Tx<DB>, id: ClientId) -> Result<()> {
     let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT id FROM clients WHERE id = $1{}",
