@@ -66,6 +66,17 @@ pub struct TableReport {
     pub ignored: u64,
 }
 
+impl TableReport {
+    /// Counts one chunk: `read` rows, of which `imported` were written and the rest were
+    /// already present.
+    pub(crate) fn add_chunk(&mut self, read: usize, imported: u64) {
+        let read = read as u64;
+        self.read += read;
+        self.imported += imported;
+        self.skipped += read - imported;
+    }
+}
+
 /// A permission of the Django database that rivo does not use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

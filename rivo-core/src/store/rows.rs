@@ -188,6 +188,21 @@ impl TryFrom<ClientRow> for Client {
     }
 }
 
+/// A stored `context_data` as the object it must be (`null`: empty); anything else is
+/// [`Error::Corrupt`], naming the client.
+pub(crate) fn context_object(
+    value: Json,
+    client_id: impl std::fmt::Display,
+) -> Result<Map<String, Json>> {
+    match value {
+        Json::Object(map) => Ok(map),
+        Json::Null => Ok(Map::new()),
+        other => Err(Error::Corrupt(format!(
+            "context_data of client {client_id} is not an object: {other}"
+        ))),
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct ContextRow {
     id: i64,
@@ -201,16 +216,7 @@ pub(crate) struct ContextRow {
 impl TryFrom<ContextRow> for ClientContext {
     type Error = Error;
     fn try_from(r: ContextRow) -> Result<Self> {
-        let data = match r.context_data.0 {
-            Json::Object(map) => map,
-            Json::Null => Map::new(),
-            other => {
-                return Err(Error::Corrupt(format!(
-                    "context_data of client {} is not an object: {other}",
-                    r.client_id
-                )));
-            }
-        };
+        let data = context_object(r.context_data.0, r.client_id)?;
         Ok(ClientContext {
             id: ContextId(r.id),
             client_id: ClientId(r.client_id),

@@ -147,17 +147,9 @@ impl Backend {
 
     #[cfg(test)]
     pub(crate) async fn migrate_until(&self, version: i64) -> crate::Result<()> {
-        let all = sqlx::migrate!("../migrations/sqlite");
-        let until = sqlx::migrate::Migrator {
-            migrations: std::borrow::Cow::Owned(
-                all.iter()
-                    .filter(|m| m.version <= version)
-                    .cloned()
-                    .collect(),
-            ),
-            ..all
-        };
-        until.run(&self.write).await?;
+        super::migrations_until(sqlx::migrate!("../migrations/sqlite"), version)
+            .run(&self.write)
+            .await?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 
 use super::rows::{SrcRole, SrcUser};
 use super::source::SourceSchema;
-use super::{CHUNK, chunk, count, first_clash};
+use super::{CHUNK, Chunks, count, first_clash};
 use super::{ImportOptions, ImportReport, TableReport, UnusablePassword};
 use crate::accounts::Permission;
 use crate::django_hash::{self, HashKind};
@@ -71,22 +71,14 @@ pub(super) async fn import_accounts<DB: Dialect>(
     }
 
     let mut roles_imported = HashSet::new();
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcRole> = chunk(
-            src,
-            if schema.role_description {
-                "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, \
-                 created_at, updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
-            } else {
-                "SELECT id::bigint AS id, name, '' AS description, created_at, updated_at \
-                 FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
-            },
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(if schema.role_description {
+        "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, \
+         created_at, updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+    } else {
+        "SELECT id::bigint AS id, name, '' AS description, created_at, updated_at \
+         FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+    });
+    while let Some(rows) = table.next_rows::<SrcRole>(src).await? {
         if options.merge {
             let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
             let present = target
@@ -98,10 +90,7 @@ pub(super) async fn import_accounts<DB: Dialect>(
             }
         }
         let inserted: Vec<i64> = target.import_roles(&mut tx, &rows).await?;
-        let line = count(report, "account_role", "roles");
-        line.read += rows.len() as u64;
-        line.imported += inserted.len() as u64;
-        line.skipped += (rows.len() - inserted.len()) as u64;
+        count(report, "account_role", "roles").add_chunk(rows.len(), inserted.len() as u64);
         roles_imported.extend(inserted);
     }
     let grants = read_grants(
@@ -124,30 +113,22 @@ pub(super) async fn import_accounts<DB: Dialect>(
 
     let mut users_imported = HashSet::new();
     let mut created_by = Vec::new();
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcUser> = chunk(
-            src,
-            if schema.user_created_by {
-                "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
-                 COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
-                 COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
-                 updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-                 created_by_id::bigint AS created_by_id \
-                 FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
-            } else {
-                "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
-                 COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
-                 COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
-                 updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-                 NULL::bigint AS created_by_id \
-                 FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
-            },
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(if schema.user_created_by {
+        "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
+         COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
+         COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
+         updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
+         created_by_id::bigint AS created_by_id \
+         FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+    } else {
+        "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
+         COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
+         COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
+         updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
+         NULL::bigint AS created_by_id \
+         FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+    });
+    while let Some(rows) = table.next_rows::<SrcUser>(src).await? {
         for user in &rows {
             let kind = django_hash::kind(&user.password);
             if matches!(kind, HashKind::Unusable | HashKind::Unsupported) {
@@ -183,10 +164,7 @@ pub(super) async fn import_accounts<DB: Dialect>(
                 .filter(|u| inserted.contains(&u.id))
                 .filter_map(|u| u.created_by_id.map(|by| (u.id, by))),
         );
-        let line = count(report, "account_user", "users");
-        line.read += rows.len() as u64;
-        line.imported += inserted.len() as u64;
-        line.skipped += (rows.len() - inserted.len()) as u64;
+        count(report, "account_user", "users").add_chunk(rows.len(), inserted.len() as u64);
         users_imported.extend(inserted);
     }
     // Users were written without `created_by`, so creators need not come first.

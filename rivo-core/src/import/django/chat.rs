@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use super::ImportReport;
 use super::rows::{SrcMessage, SrcMessageRow};
 use super::source::SourceSchema;
-use super::{chunk, count};
+use super::{Chunks, count};
 use crate::error::Result;
 use crate::store::dialect::Dialect;
 use crate::store::sql::Sql;
@@ -18,32 +18,17 @@ pub(super) async fn import_chat<DB: Dialect>(
 ) -> Result<()> {
     let mut tx = target.import_begin().await?;
     count(report, "chat_chathistory", "chat_messages");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcMessageRow> = chunk(
-            src,
-            if schema.message_data_type {
-                "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
-                 data_type, sent_at FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
-            } else {
-                "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
-                 'message' AS data_type, sent_at \
-                 FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
-            },
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcMessage> = rows
-            .into_iter()
-            .map(SrcMessage::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(if schema.message_data_type {
+        "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
+         data_type, sent_at FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
+    } else {
+        "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
+         'message' AS data_type, sent_at \
+         FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
+    });
+    while let Some(rows) = table.next_checked::<SrcMessageRow, SrcMessage>(src).await? {
         let inserted = target.import_messages(&mut tx, &rows).await?;
-        let line = count(report, "chat_chathistory", "chat_messages");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "chat_chathistory", "chat_messages").add_chunk(rows.len(), inserted);
     }
     target.import_reset_ids(&mut tx, &["chat_messages"]).await?;
     target.import_sessions(&mut tx).await?;

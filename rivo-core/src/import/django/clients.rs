@@ -10,8 +10,8 @@ use super::rows::{
     SrcStageChange, SrcStageChangeRow, context_object, parse_session,
 };
 use super::source::SourceSchema;
+use super::{Chunks, count, first_clash};
 use super::{ImportOptions, ImportReport};
-use super::{chunk, count, first_clash};
 use crate::error::Result;
 use crate::ids::SessionId;
 use crate::store::dialect::Dialect;
@@ -27,27 +27,14 @@ pub(super) async fn import_clients<DB: Dialect>(
     let mut tx = target.import_begin().await?;
 
     count(report, "client_client", "clients");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcClientRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
-             current_stage, created_at, updated_at \
-             FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcClient> = rows
-            .into_iter()
-            .map(SrcClient::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, name, COALESCE(email, '') AS email, COALESCE(phone, '') AS phone, \
+         current_stage, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_checked::<SrcClientRow, SrcClient>(src).await? {
         let inserted = target.import_clients(&mut tx, &rows).await?;
-        let line = count(report, "client_client", "clients");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_client", "clients").add_chunk(rows.len(), inserted);
     }
 
     if schema.context_table {
@@ -57,45 +44,30 @@ pub(super) async fn import_clients<DB: Dialect>(
     }
 
     count(report, "client_clientstagehistory", "client_stage_history");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcStageChangeRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
-             changed_by_id::bigint AS changed_by_id, \
-             COALESCE(remarks, '') AS remarks, created_at, updated_at \
-             FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcStageChange> = rows
-            .into_iter()
-            .map(SrcStageChange::try_from)
-            .collect::<Result<_>>()?;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, from_stage, to_stage, \
+         changed_by_id::bigint AS changed_by_id, \
+         COALESCE(remarks, '') AS remarks, created_at, updated_at \
+         FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table
+        .next_checked::<SrcStageChangeRow, SrcStageChange>(src)
+        .await?
+    {
         let inserted = target.import_stage_changes(&mut tx, &rows).await?;
-        let line = count(report, "client_clientstagehistory", "client_stage_history");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_clientstagehistory", "client_stage_history")
+            .add_chunk(rows.len(), inserted);
     }
 
     count(report, "client_clientassignment", "client_assignments");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcAssignment> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
-             assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
-             is_active, \
-             COALESCE(remarks, '') AS remarks, created_at, updated_at \
-             FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+         assigned_to_id::bigint AS assigned_to_id, assigned_by_id::bigint AS assigned_by_id, \
+         is_active, \
+         COALESCE(remarks, '') AS remarks, created_at, updated_at \
+         FROM client_clientassignment WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_rows::<SrcAssignment>(src).await? {
         if options.merge {
             let active: Vec<(i64, String)> = rows
                 .iter()
@@ -124,10 +96,8 @@ pub(super) async fn import_clients<DB: Dialect>(
             }
         }
         let inserted = target.import_assignments(&mut tx, &rows).await?;
-        let line = count(report, "client_clientassignment", "client_assignments");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        count(report, "client_clientassignment", "client_assignments")
+            .add_chunk(rows.len(), inserted);
     }
 
     target
@@ -155,49 +125,19 @@ async fn import_context_table<DB: Dialect>(
     report: &mut ImportReport,
 ) -> Result<()> {
     count(report, "client_context", "client_contexts");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcContextRow> = chunk(
-            src,
-            "SELECT id::bigint AS id, client_id::bigint AS client_id, \
-             chat_session_id::text AS chat_session_id, \
-             context_data::jsonb AS context_data, created_at, updated_at \
-             FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        let rows: Vec<SrcContext> = rows
-            .into_iter()
-            .map(SrcContext::try_from)
-            .collect::<Result<_>>()?;
-        if options.merge {
-            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = target
-                .import_present(
-                    &mut *tx,
-                    "client_contexts",
-                    "client_id",
-                    false,
-                    false,
-                    &clients,
-                )
-                .await?;
-            let keys: Vec<(i64, String)> = rows
-                .iter()
-                .map(|r| (r.id, r.client_id.to_string()))
-                .collect();
-            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash("client_context", "client", &present, keys) {
-                return Err(e);
-            }
-        }
-        let inserted = target.import_contexts(&mut *tx, &rows).await?;
-        let line = count(report, "client_context", "client_contexts");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+    let mut table = Chunks::new(
+        "SELECT id::bigint AS id, client_id::bigint AS client_id, \
+         chat_session_id::text AS chat_session_id, \
+         context_data::jsonb AS context_data, created_at, updated_at \
+         FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
+    );
+    while let Some(rows) = table.next_checked::<SrcContextRow, SrcContext>(src).await? {
+        let source = ContextSource {
+            table: "client_context",
+            clash_table: "client_context",
+            clash_what: "client",
+        };
+        store_contexts(target, tx, options, report, source, &rows).await?;
     }
     Ok(())
 }
@@ -221,8 +161,8 @@ async fn import_client_contexts<DB: Dialect>(
         let links: Vec<(i64, String, i64)> = sqlx::query_as(
             "SELECT DISTINCT ON (client_id) client_id::bigint, session_id::text, id::bigint \
              FROM (SELECT DISTINCT ON (session_id) session_id, client_id, id \
-                   FROM chat_chathistory WHERE client_id IS NOT NULL \
-                   ORDER BY session_id, id) AS first_link \
+             FROM chat_chathistory WHERE client_id IS NOT NULL \
+             ORDER BY session_id, id) AS first_link \
              ORDER BY client_id, id",
         )
         .fetch_all(&mut *src)
@@ -233,22 +173,14 @@ async fn import_client_contexts<DB: Dialect>(
         }
     }
     count(report, T, "client_contexts");
-    let mut after = 0;
-    loop {
-        let rows: Vec<SrcClientContextRow> = chunk(
-            src,
-            if schema.client_context_column {
-                "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
-                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-            } else {
-                "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
-                 FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-            },
-            after,
-        )
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
+    let mut table = Chunks::new(if schema.client_context_column {
+        "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    } else {
+        "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    });
+    while let Some(rows) = table.next_rows::<SrcClientContextRow>(src).await? {
         let rows: Vec<SrcContext> = rows
             .into_iter()
             .filter_map(|r| {
@@ -264,32 +196,59 @@ async fn import_client_contexts<DB: Dialect>(
                 })
             })
             .collect();
-        if options.merge {
-            let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-            let present = target
-                .import_present(
-                    &mut *tx,
-                    "client_contexts",
-                    "client_id",
-                    false,
-                    false,
-                    &clients,
-                )
-                .await?;
-            let keys: Vec<(i64, String)> = rows
-                .iter()
-                .map(|r| (r.id, r.client_id.to_string()))
-                .collect();
-            let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash("client_client", "context of client", &present, keys) {
-                return Err(e);
-            }
-        }
-        let inserted = target.import_contexts(&mut *tx, &rows).await?;
-        let line = count(report, T, "client_contexts");
-        line.read += rows.len() as u64;
-        line.imported += inserted;
-        line.skipped += rows.len() as u64 - inserted;
+        let source = ContextSource {
+            table: T,
+            clash_table: "client_client",
+            clash_what: "context of client",
+        };
+        store_contexts(target, tx, options, report, source, &rows).await?;
     }
+    Ok(())
+}
+
+/// Where a chunk of contexts came from: its line in the report, and how a clash names it.
+struct ContextSource {
+    /// The report line (`client_context`, or `client_client.context` for the later schema).
+    table: &'static str,
+    /// The source table a clash names.
+    clash_table: &'static str,
+    /// What a clash says is already there.
+    clash_what: &'static str,
+}
+
+/// Stores one chunk of contexts, counted on `source`'s report line. With
+/// [`ImportOptions::merge`], a client that already has a context in the target is a clash
+/// (nothing of the import is kept).
+async fn store_contexts<DB: Dialect>(
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
+    options: ImportOptions,
+    report: &mut ImportReport,
+    source: ContextSource,
+    rows: &[SrcContext],
+) -> Result<()> {
+    if options.merge {
+        let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
+        let present = target
+            .import_present(
+                &mut *tx,
+                "client_contexts",
+                "client_id",
+                false,
+                false,
+                &clients,
+            )
+            .await?;
+        let keys: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| (r.id, r.client_id.to_string()))
+            .collect();
+        let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
+        if let Some(e) = first_clash(source.clash_table, source.clash_what, &present, keys) {
+            return Err(e);
+        }
+    }
+    let inserted = target.import_contexts(&mut *tx, rows).await?;
+    count(report, source.table, "client_contexts").add_chunk(rows.len(), inserted);
     Ok(())
 }

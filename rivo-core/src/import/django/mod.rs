@@ -221,20 +221,60 @@ pub(super) fn join(ids: &[i64]) -> String {
     }
 }
 
-/// The next chunk of a table after id `after`; `sql` has `$1` (after) and `$2` (limit).
-pub(super) async fn chunk<R>(
-    src: &mut PgConnection,
+/// A row of a source table, which is read in id order a chunk at a time ([`Chunks`]).
+pub(super) trait SourceRow: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {
+    /// The row's id: the next chunk starts after the last one's.
+    fn id(&self) -> i64;
+}
+
+/// A source table read in id order, [`CHUNK`] rows at a time: `sql` selects the rows with an
+/// id above `$1`, ordered by id, `LIMIT $2`.
+pub(super) struct Chunks {
     sql: &'static str,
     after: i64,
-) -> Result<Vec<R>>
-where
-    R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
-{
-    Ok(sqlx::query_as(sql)
-        .bind(after)
-        .bind(CHUNK)
-        .fetch_all(&mut *src)
-        .await?)
+}
+
+impl Chunks {
+    /// The table `sql` reads, from its first row.
+    pub(super) fn new(sql: &'static str) -> Self {
+        Self { sql, after: 0 }
+    }
+
+    /// The next chunk as read; `None` once every row was read.
+    pub(super) async fn next_rows<R: SourceRow>(
+        &mut self,
+        src: &mut PgConnection,
+    ) -> Result<Option<Vec<R>>> {
+        let rows: Vec<R> = sqlx::query_as(self.sql)
+            .bind(self.after)
+            .bind(CHUNK)
+            .fetch_all(&mut *src)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = last.id();
+        Ok(Some(rows))
+    }
+
+    /// The next chunk with each row checked into `T`; `None` once every row was read.
+    pub(super) async fn next_checked<R, T>(
+        &mut self,
+        src: &mut PgConnection,
+    ) -> Result<Option<Vec<T>>>
+    where
+        R: SourceRow,
+        T: TryFrom<R, Error = Error>,
+    {
+        match self.next_rows::<R>(src).await? {
+            Some(rows) => rows
+                .into_iter()
+                .map(T::try_from)
+                .collect::<Result<_>>()
+                .map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Finds rows of a merge target that hold a unique value of an imported row under another id.

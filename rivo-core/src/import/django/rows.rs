@@ -282,3 +282,25 @@ pub(super) fn context_object(value: Option<Json>) -> Map<String, Json> {
         }
     }
 }
+
+/// Source rows keyed by their `id` column, read a chunk at a time.
+macro_rules! keyed_by_id {
+    ($($row:ty),+ $(,)?) => {
+        $(impl super::SourceRow for $row {
+            fn id(&self) -> i64 {
+                self.id
+            }
+        })+
+    };
+}
+
+keyed_by_id!(
+    SrcRole,
+    SrcUser,
+    SrcMessageRow,
+    SrcClientRow,
+    SrcClientContextRow,
+    SrcContextRow,
+    SrcStageChangeRow,
+    SrcAssignment,
+);

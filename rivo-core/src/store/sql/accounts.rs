@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, Tx, not_found, now, record};
+use super::{Dialect, Sql, Tx, commit_recorded, not_found, now};
 use crate::accounts::{
     CleanUser, Credentials, NewRole, NewUser, Permission, Role, RoleFilter, RoleSort, RoleUpdate,
     User, UserFilter, UserSort, UserUpdate,
@@ -120,16 +120,7 @@ impl<DB: Dialect> Sql<DB> {
             &role.permissions,
         )
         .await?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "role",
-            row.id,
-            &role.name,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Create, "role", row.id, &role.name).await?;
         let perms: Vec<(i64, String)> = role
             .permissions
             .iter()
@@ -167,20 +158,16 @@ impl<DB: Dialect> Sql<DB> {
         }
         qb.push(" WHERE id = ").push_bind(id.0);
         qb.push(" RETURNING name");
-        let name: String =
-            qb.build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| match e {
-                    sqlx::Error::RowNotFound => Error::NotFound { entity: "role" },
-                    e => Error::from(e),
-                })?;
+        let name: String = qb
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(not_found("role"))?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "role_permissions", "role_id", id.0, permissions)
                 .await?;
         }
-        record(&mut tx, &audit, AuditAction::Update, "role", id, &name).await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Update, "role", id, &name).await?;
         self.role(id).await
     }
 
@@ -209,8 +196,7 @@ impl<DB: Dialect> Sql<DB> {
         let Some(repr) = repr else {
             return Err(Error::NotFound { entity });
         };
-        record(&mut tx, &audit, AuditAction::Delete, object_type, id, &repr).await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Delete, object_type, id, &repr).await?;
         Ok(())
     }
 
@@ -281,8 +267,8 @@ impl<DB: Dialect> Sql<DB> {
             &user.permissions,
         )
         .await?;
-        record(
-            &mut tx,
+        commit_recorded(
+            tx,
             &audit,
             AuditAction::Create,
             "user",
@@ -290,7 +276,6 @@ impl<DB: Dialect> Sql<DB> {
             &created.email,
         )
         .await?;
-        tx.commit().await?;
         Ok(created)
     }
 
@@ -362,25 +347,13 @@ impl<DB: Dialect> Sql<DB> {
             .build_query_as()
             .fetch_one(&mut *tx)
             .await
-            .map_err(|e| match e {
-                sqlx::Error::RowNotFound => Error::NotFound { entity: "user" },
-                e => Error::from(e),
-            })?;
+            .map_err(not_found("user"))?;
         if let Some(permissions) = &update.permissions {
             Self::replace_permissions(&mut tx, "user_permissions", "user_id", id.0, permissions)
                 .await?;
         }
         let user = User::try_from(row)?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "user",
-            id,
-            &user.email,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Update, "user", id, &user.email).await?;
         Ok(user)
     }
 
@@ -422,8 +395,7 @@ impl<DB: Dialect> Sql<DB> {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        record(&mut tx, &audit, AuditAction::Update, "user", id, &email).await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Update, "user", id, &email).await?;
         Ok(())
     }
 

@@ -40,6 +40,21 @@ pub(crate) async fn record<DB: Dialect>(
     Ok(())
 }
 
+/// Records the audit entry of the change made in `tx` ([`record`]), then commits it: the change
+/// and its entry are kept together or not at all.
+pub(crate) async fn commit_recorded<DB: Dialect>(
+    mut tx: Tx<DB>,
+    audit: &Audit<'_>,
+    action: AuditAction,
+    object_type: &str,
+    object_id: impl ToString,
+    object_repr: &str,
+) -> Result<()> {
+    record(&mut tx, audit, action, object_type, object_id, object_repr).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// [`record`] for many objects of one kind at once: one multi-row INSERT (a bulk delete of 500
 /// messages is one statement, not 500). Each object is `(id, description, changes)`: its own
 /// changes are recorded when they are an object, the audit's shared changes otherwise.
@@ -86,23 +101,12 @@ pub(super) async fn scrub_audit<DB: Dialect>(
     object_type: &str,
     ids: &[String],
 ) -> Result<u64> {
-    let mut scrubbed = 0;
-    for chunk in ids.chunks(500) {
-        let mut qb = QueryBuilder::<DB>::new("UPDATE audit_log SET object_repr = ");
-        qb.push_bind(ERASED)
-            .push(", changes = ")
-            .push_bind(sqlx::types::Json(serde_json::json!({ "erased": true })))
-            .push(" WHERE object_type = ")
+    scrub_entries(tx, ids, |qb| {
+        qb.push("object_type = ")
             .push_bind(object_type.to_owned())
-            .push(" AND object_id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(id.clone());
-        }
-        qb.push(")");
-        scrubbed += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(scrubbed)
+            .push(" AND object_id");
+    })
+    .await
 }
 
 /// [`scrub_audit`] for the entries of deleted messages of `sessions` (which record their
@@ -111,16 +115,32 @@ pub(super) async fn scrub_message_audit<DB: Dialect>(
     tx: &mut Tx<DB>,
     sessions: &[String],
 ) -> Result<u64> {
+    scrub_entries(tx, sessions, |qb| {
+        qb.push("object_type = 'chathistory' AND changes ->> 'session_id'");
+    })
+    .await
+}
+
+/// Replaces the description and changes of the audit entries whose key (the expression that
+/// `key` pushes) is one of `values` by `[erased]`, 500 values per statement; returns how many
+/// entries changed.
+async fn scrub_entries<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    values: &[String],
+    key: impl Fn(&mut QueryBuilder<DB>),
+) -> Result<u64> {
     let mut scrubbed = 0;
-    for chunk in sessions.chunks(500) {
+    for chunk in values.chunks(500) {
         let mut qb = QueryBuilder::<DB>::new("UPDATE audit_log SET object_repr = ");
         qb.push_bind(ERASED)
             .push(", changes = ")
             .push_bind(sqlx::types::Json(serde_json::json!({ "erased": true })))
-            .push(" WHERE object_type = 'chathistory' AND changes ->> 'session_id' IN (");
+            .push(" WHERE ");
+        key(&mut qb);
+        qb.push(" IN (");
         let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(id.clone());
+        for value in chunk {
+            list.push_bind(value.clone());
         }
         qb.push(")");
         scrubbed += qb.build().execute(&mut **tx).await?.rows_affected();

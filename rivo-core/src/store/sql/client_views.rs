@@ -1,6 +1,7 @@
 //! The CSM's client views (the public API is in `crate::client_views`).
 
 use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, assign_in, emit, now, record};
@@ -9,7 +10,9 @@ use crate::clients::{Client, Stage, StageChange};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::ClientId;
-use crate::store::rows::{CLIENT_COLS, ClientRow, STAGE_CHANGE_COLS, StageChangeRow};
+use crate::store::rows::{
+    CLIENT_COLS, ClientRow, STAGE_CHANGE_COLS, StageChangeRow, context_object,
+};
 
 use crate::client_views::{
     AssignmentChange, CleanEdit, ClientDetail, ClientOverview, HistoryEntry, OverviewFilter,
@@ -27,16 +30,7 @@ impl TryFrom<OverviewRow> for ClientOverview {
     type Error = Error;
     fn try_from(r: OverviewRow) -> Result<Self> {
         let client = Client::try_from(r.client)?;
-        let context = match r.context_data.map(|j| j.0) {
-            Some(serde_json::Value::Object(map)) => map,
-            None | Some(serde_json::Value::Null) => serde_json::Map::new(),
-            Some(other) => {
-                return Err(Error::Corrupt(format!(
-                    "context_data of client {} is not an object: {other}",
-                    client.id
-                )));
-            }
-        };
+        let context = context_object(r.context_data.map_or(Json::Null, |j| j.0), client.id)?;
         Ok(ClientOverview {
             client,
             assigned_to: r.assignee_email,

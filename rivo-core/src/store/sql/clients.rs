@@ -1,78 +1,30 @@
 //! Clients, their contexts, stage history and assignments.
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, Tx, emit, not_found, now, record};
+use super::{Dialect, Sql, Tx, commit_recorded, emit, not_found, now, record};
 use crate::audit::{Audit, AuditAction};
-use crate::clients::{
-    Assignment, AssignmentFilter, CleanClient, Client, ClientContext, ClientFilter, ClientSort,
-    ClientUpdate, ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange,
-    StageChangeFilter, StageOutcome,
-};
-use crate::error::{Error, Result, Rule};
+use crate::clients::{CleanClient, Client, ClientFilter, ClientSort, ClientUpdate, NewClient};
+use crate::error::{Error, Result};
 use crate::events::{ClientCreated, Event};
-use crate::ids::{ClientId, ContextId, UserId};
+use crate::ids::ClientId;
 use crate::query::{Page, PageRequest, Sort};
-use crate::store::rows::{
-    ASSIGNMENT_COLS, AssignmentRow, CLIENT_COLS, CONTEXT_COLS, ClientRow, ContextRow,
-    STAGE_CHANGE_COLS, StageChangeRow,
-};
+use crate::store::rows::{CLIENT_COLS, ClientRow};
 
-/// Ends the client's active assignment and makes `assigned_to` its active assignee, inside `tx`
-/// (whose caller has locked the client row): the assignment row, its audit entry and the
-/// `client.assigned` event. A user that does not exist is a validation error on `field`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn assign_in<DB: Dialect>(
-    tx: &mut Tx<DB>,
-    client_id: ClientId,
-    assigned_to: UserId,
-    assigned_by: Option<UserId>,
-    remarks: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    audit: &Audit<'_>,
-    field: &'static str,
-) -> Result<Assignment> {
-    sqlx::query(
-        "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
-         WHERE client_id = $3 AND is_active = $4",
-    )
-    .bind(false)
-    .bind(at)
-    .bind(client_id.0)
-    .bind(true)
-    .execute(&mut **tx)
-    .await?;
-    let row: AssignmentRow = sqlx::query_as(AssertSqlSafe(format!(
-        "INSERT INTO client_assignments (client_id, assigned_to_id, assigned_by_id, is_active, \
-         remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-         RETURNING {ASSIGNMENT_COLS}"
+/// Locks the client row for the rest of `tx` (where the backend locks rows:
+/// [`Dialect::FOR_UPDATE`]), so that changes to one client serialise. A missing client is
+/// [`Error::NotFound`].
+pub(crate) async fn lock_client<DB: Dialect>(tx: &mut Tx<DB>, id: ClientId) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM clients WHERE id = $1{}",
+        DB::FOR_UPDATE
     )))
-    .bind(client_id.0)
-    .bind(assigned_to.0)
-    .bind(assigned_by.map(|u| u.0))
-    .bind(true)
-    .bind(remarks)
-    .bind(at)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(|e| match e.as_database_error() {
-        Some(db) if db.is_foreign_key_violation() => {
-            Error::invalid(field, Rule::DoesNotExist { id: assigned_to.0 })
-        }
-        _ => Error::from(e),
-    })?;
-    let assignment = Assignment::try_from(row)?;
-    let repr = format!("client {client_id} -> user {assigned_to}");
-    record(
-        tx,
-        audit,
-        AuditAction::Create,
-        "clientassignment",
-        assignment.id,
-        &repr,
-    )
+    .bind(id.0)
+    .fetch_optional(&mut **tx)
     .await?;
-    emit(tx, &Event::ClientAssigned(assignment.clone())).await?;
-    Ok(assignment)
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound { entity: "client" }),
+    }
 }
 
 impl<DB: Dialect> Sql<DB> {
@@ -210,16 +162,7 @@ impl<DB: Dialect> Sql<DB> {
             .await
             .map_err(not_found("client"))?;
         let client = Client::try_from(row)?;
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "client",
-            id,
-            &client.name,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Update, "client", id, &client.name).await?;
         Ok(client)
     }
 
@@ -236,301 +179,5 @@ impl<DB: Dialect> Sql<DB> {
     ) -> Result<Page<Client>> {
         self.list::<ClientRow, _, _>(CLIENT_COLS, "clients", &filter.conds().0, sort, page)
             .await
-    }
-
-    pub(crate) async fn context(&self, client_id: ClientId) -> Result<ClientContext> {
-        let row: Option<ContextRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CONTEXT_COLS} FROM client_contexts WHERE client_id = $1"
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&self.read)
-        .await?;
-        match row {
-            Some(row) => row.try_into(),
-            None => {
-                // A client without a context row (e.g. imported) has an empty one.
-                let client = self.client(client_id).await?;
-                Ok(ClientContext {
-                    id: ContextId(0),
-                    client_id,
-                    chat_session_id: None,
-                    data: serde_json::Map::new(),
-                    created_at: client.created_at,
-                    updated_at: client.created_at,
-                })
-            }
-        }
-    }
-
-    pub(crate) async fn change_context(
-        &self,
-        client_id: ClientId,
-        changes: &[ContextChange],
-        limits: &crate::Limits,
-        audit: Audit<'_>,
-    ) -> Result<ClientContext> {
-        let mut tx = self.begin().await?;
-        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if client_exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
-        let at = now();
-        let row: Option<ContextRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CONTEXT_COLS} FROM client_contexts WHERE client_id = $1"
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let mut context = match row {
-            Some(row) => ClientContext::try_from(row)?,
-            None => ClientContext {
-                id: ContextId(0),
-                client_id,
-                chat_session_id: None,
-                data: serde_json::Map::new(),
-                created_at: at,
-                updated_at: at,
-            },
-        };
-        for change in changes {
-            change.clone().apply(&mut context);
-        }
-        limits.check_context(&context.data)?;
-        let row: ContextRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO client_contexts (client_id, chat_session_id, context_data, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT (client_id) DO UPDATE SET \
-             chat_session_id = excluded.chat_session_id, context_data = excluded.context_data, \
-             updated_at = excluded.updated_at RETURNING {CONTEXT_COLS}"
-        )))
-        .bind(client_id.0)
-        .bind(context.chat_session_id.map(|s| s.0))
-        .bind(sqlx::types::Json(&context.data))
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let context = ClientContext::try_from(row)?;
-        let repr = format!("context of client {client_id}");
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "context",
-            context.id,
-            &repr,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(context)
-    }
-
-    pub(crate) async fn list_contexts(
-        &self,
-        filter: &ContextFilter,
-        sort: Sort<HistorySort>,
-        page: PageRequest,
-    ) -> Result<Page<ClientContext>> {
-        self.list::<ContextRow, _, _>(
-            CONTEXT_COLS,
-            "client_contexts",
-            &filter.conds().0,
-            sort,
-            page,
-        )
-        .await
-    }
-
-    pub(crate) async fn set_stage(
-        &self,
-        client_id: ClientId,
-        to_stage: Stage,
-        changed_by: Option<UserId>,
-        remarks: &str,
-        audit: Audit<'_>,
-    ) -> Result<StageOutcome> {
-        let mut tx = self.begin().await?;
-        let row: Option<ClientRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(Error::NotFound { entity: "client" });
-        };
-        let client = Client::try_from(row)?;
-        if client.current_stage == to_stage {
-            tx.commit().await?;
-            return Ok(StageOutcome {
-                client,
-                change: None,
-            });
-        }
-        let current = client.current_stage.as_str();
-        Self::check_ref(&mut tx, "users", "changed_by", changed_by.map(|u| u.0)).await?;
-        let at = now();
-        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3 \
-             RETURNING {CLIENT_COLS}"
-        )))
-        .bind(to_stage.as_str())
-        .bind(at)
-        .bind(client_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let client = Client::try_from(row)?;
-        let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
-             remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-             RETURNING {STAGE_CHANGE_COLS}"
-        )))
-        .bind(client_id.0)
-        .bind(current)
-        .bind(to_stage.as_str())
-        .bind(changed_by.map(|u| u.0))
-        .bind(remarks)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let change = StageChange::try_from(row)?;
-        let repr = format!(
-            "client {client_id}: {} -> {}",
-            change.from_stage.map(Stage::as_str).unwrap_or(""),
-            change.to_stage
-        );
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "clientstagehistory",
-            change.id,
-            &repr,
-        )
-        .await?;
-        emit(&mut tx, &Event::ClientStageChanged(change.clone())).await?;
-        tx.commit().await?;
-        Ok(StageOutcome {
-            client,
-            change: Some(change),
-        })
-    }
-
-    pub(crate) async fn list_stage_changes(
-        &self,
-        filter: &StageChangeFilter,
-        sort: Sort<HistorySort>,
-        page: PageRequest,
-    ) -> Result<Page<StageChange>> {
-        self.list::<StageChangeRow, _, _>(
-            STAGE_CHANGE_COLS,
-            "client_stage_history",
-            &filter.conds().0,
-            sort,
-            page,
-        )
-        .await
-    }
-
-    pub(crate) async fn assign(
-        &self,
-        client_id: ClientId,
-        assigned_to: UserId,
-        assigned_by: Option<UserId>,
-        remarks: &str,
-        audit: Audit<'_>,
-    ) -> Result<Assignment> {
-        let mut tx = self.begin().await?;
-        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if client_exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
-        Self::check_ref(&mut tx, "users", "assigned_by", assigned_by.map(|u| u.0)).await?;
-        let assignment = assign_in(
-            &mut tx,
-            client_id,
-            assigned_to,
-            assigned_by,
-            remarks,
-            now(),
-            &audit,
-            "assigned_to",
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(assignment)
-    }
-
-    pub(crate) async fn unassign(
-        &self,
-        client_id: ClientId,
-        audit: Audit<'_>,
-    ) -> Result<Option<Assignment>> {
-        let mut tx = self.begin().await?;
-        let client_exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if client_exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
-        let row: Option<AssignmentRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE client_assignments SET is_active = $1, updated_at = $2 \
-             WHERE client_id = $3 AND is_active = $4 RETURNING {ASSIGNMENT_COLS}"
-        )))
-        .bind(false)
-        .bind(now())
-        .bind(client_id.0)
-        .bind(true)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let ended = row.map(Assignment::try_from).transpose()?;
-        if let Some(a) = &ended {
-            let repr = match a.assigned_to {
-                Some(user) => format!("client {client_id} -> user {user}"),
-                None => format!("client {client_id} -> awaiting assignment"),
-            };
-            record(
-                &mut tx,
-                &audit,
-                AuditAction::Update,
-                "clientassignment",
-                a.id,
-                &repr,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(ended)
-    }
-
-    pub(crate) async fn list_assignments(
-        &self,
-        filter: &AssignmentFilter,
-        sort: Sort<HistorySort>,
-        page: PageRequest,
-    ) -> Result<Page<Assignment>> {
-        self.list::<AssignmentRow, _, _>(
-            ASSIGNMENT_COLS,
-            "client_assignments",
-            &filter.conds().0,
-            sort,
-            page,
-        )
-        .await
     }
 }

@@ -22,6 +22,7 @@ use crate::query::{Cond, Page, PageRequest, Sort, SortField, Value};
 mod accounts;
 mod audit;
 mod chat;
+mod client_history;
 mod client_views;
 mod clients;
 mod import;
@@ -30,13 +31,15 @@ mod privacy;
 mod subscribe;
 mod summaries;
 mod tokens;
+mod webhook_outbox;
 mod webhooks;
 
-pub(crate) use audit::{record, record_many};
-pub(crate) use clients::assign_in;
+pub(crate) use audit::{commit_recorded, record, record_many};
+pub(crate) use client_history::assign_in;
+pub(crate) use clients::lock_client;
 pub(crate) use subscribe::{forget_activity, record_activity};
 pub(crate) use summaries::summaries_enqueue;
-pub(crate) use webhooks::{
+pub(crate) use webhook_outbox::{
     outbox_enqueue, outbox_enqueue_messages, outbox_forget_client, outbox_forget_sessions,
     outbox_purge_delivered, skip_locked,
 };

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::audit::{record_always, scrub_audit, scrub_message_audit};
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{
-    Dialect, Sql, Tx, forget_activity, outbox_forget_client, outbox_forget_sessions, push_uuid_list,
+    Dialect, Sql, Tx, forget_activity, lock_client, outbox_forget_client, outbox_forget_sessions,
+    push_uuid_list,
 };
 use crate::audit::AuditAction;
 use crate::error::{Error, Result};
@@ -181,16 +182,7 @@ impl<DB: Dialect> Sql<DB> {
         actor: Option<&crate::audit::Actor>,
     ) -> Result<crate::privacy::ClientErasure> {
         let mut tx = self.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
+        lock_client(&mut tx, id).await?;
         let contexts: Vec<(i64, Option<uuid::Uuid>)> =
             sqlx::query_as("SELECT id, chat_session_id FROM client_contexts WHERE client_id = $1")
                 .bind(id.0)

@@ -1,11 +1,11 @@
 //! Storage of the AI summary jobs (the worker and public API are in `crate::summaries`).
 
 use super::sqlx::{self, AssertSqlSafe};
-use super::{Dialect, Sql, Tx, now, record, skip_locked};
+use super::{Dialect, Sql, Tx, commit_recorded, lock_client, now, skip_locked};
 use crate::audit::{Audit, AuditAction};
 use crate::chat::ChatMessage;
 use crate::clients::ClientContext;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::ClientId;
 use crate::store::rows::{CONTEXT_COLS, ContextRow, MESSAGE_COLS, MessageRow};
 
@@ -49,16 +49,7 @@ impl<DB: Dialect> Sql<DB> {
         audit: Audit<'_>,
     ) -> Result<JobRow> {
         let mut tx = self.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
+        lock_client(&mut tx, client).await?;
         summaries_enqueue(&mut tx, client, reason).await?;
         let row: JobRow = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {JOB_COLS} FROM summary_jobs WHERE client_id = $1"
@@ -67,16 +58,7 @@ impl<DB: Dialect> Sql<DB> {
         .fetch_one(&mut *tx)
         .await?;
         let repr = format!("summary of client {client}");
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Update,
-            "summaryjob",
-            client,
-            &repr,
-        )
-        .await?;
-        tx.commit().await?;
+        commit_recorded(tx, &audit, AuditAction::Update, "summaryjob", client, &repr).await?;
         Ok(row)
     }
 
@@ -160,16 +142,7 @@ impl<DB: Dialect> Sql<DB> {
         limits: &crate::Limits,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if exists.is_none() {
-            return Err(Error::NotFound { entity: "client" });
-        }
+        lock_client(&mut tx, client).await?;
         let row: Option<ContextRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CONTEXT_COLS} FROM client_contexts WHERE client_id = $1"
         )))

@@ -1,377 +1,19 @@
-//! Clients: leads moving through stages, with context, stage history and assignment.
+//! The store's client operations: create, change, list and delete clients, and change their
+//! context, stage and assignment — each validated here and written in one transaction.
 
-use std::fmt;
-use std::str::FromStr;
+use serde_json::{Value as Json, json};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value as Json, json};
-
+use super::{
+    Assignment, AssignmentFilter, Client, ClientContext, ClientFilter, ClientSort, ClientUpdate,
+    ContextChange, ContextFilter, HistorySort, NewClient, Stage, StageChange, StageChangeFilter,
+    StageOutcome,
+};
 use crate::audit::set_fields;
-
 use crate::error::{Error, Result, Rule, UniqueRule, ValidationErrors};
-use crate::ids::{AssignmentId, ClientId, ContextId, SessionId, StageChangeId, UserId};
-use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
+use crate::ids::{ClientId, UserId};
+use crate::query::{Page, PageRequest, Sort};
 use crate::store::{Store, dispatch};
 use crate::validate;
-
-macro_rules! stages {
-    ($($variant:ident => ($code:literal, $label:literal)),+ $(,)?) => {
-        /// Where a client stands in the pipeline, in pipeline order.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum Stage {
-            /// Lead (the default).
-            #[default]
-            Lead,
-            $(
-                #[doc = $label]
-                $variant,
-            )+
-        }
-
-        impl Stage {
-            /// Every stage, in pipeline order.
-            pub const ALL: [Stage; 14] = [Stage::Lead, $(Stage::$variant),+];
-
-            /// The stored and wire spelling, e.g. `docs_pending`.
-            pub fn as_str(self) -> &'static str {
-                match self { Stage::Lead => "lead", $(Stage::$variant => $code),+ }
-            }
-
-            /// A label for people, e.g. `Docs Pending`.
-            pub fn label(self) -> &'static str {
-                match self { Stage::Lead => "Lead", $(Stage::$variant => $label),+ }
-            }
-        }
-    };
-}
-
-stages! {
-    Contacted => ("contacted", "Contacted"),
-    Qualified => ("qualified", "Qualified"),
-    DocsPending => ("docs_pending", "Docs Pending"),
-    DocsReceived => ("docs_received", "Docs Received"),
-    ApplicationStarted => ("application_started", "Application Started"),
-    ApplicationSubmitted => ("application_submitted", "Application Submitted"),
-    ApplicationInProcess => ("application_in_process", "Application In Process"),
-    ApplicationApproved => ("application_approved", "Application Approved"),
-    Disbursed => ("disbursed", "Disbursed"),
-    Active => ("active", "Active"),
-    Lost => ("lost", "Lost"),
-    Closed => ("closed", "Closed"),
-    Rejected => ("rejected", "Rejected"),
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for Stage {
-    type Err = Rule;
-
-    fn from_str(s: &str) -> Result<Self, Rule> {
-        Stage::ALL
-            .into_iter()
-            .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| Rule::InvalidChoice {
-                value: s.to_owned(),
-            })
-    }
-}
-
-/// A client (lead).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Client {
-    /// Id.
-    pub id: ClientId,
-    /// Name, 1 to 255 characters.
-    pub name: String,
-    /// Email, may be empty.
-    pub email: String,
-    /// Phone, at most 20 characters, may be empty.
-    pub phone: String,
-    /// Where the client stands; changed only through [`Store::set_stage`].
-    pub current_stage: Stage,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it was last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A client to create.
-#[derive(Debug, Clone, Default)]
-pub struct NewClient {
-    /// Name (required).
-    pub name: String,
-    /// Email (may be empty).
-    pub email: String,
-    /// Phone (may be empty).
-    pub phone: String,
-    /// First stage (default `lead`).
-    pub stage: Stage,
-    /// The chat the lead came from, if any.
-    pub chat_session_id: Option<SessionId>,
-    /// Initial context data.
-    pub context: Map<String, Json>,
-    /// Who creates it (recorded on the first stage history entry).
-    pub created_by: Option<UserId>,
-}
-
-impl NewClient {
-    /// A lead with this name.
-    pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            ..Self::default()
-        }
-    }
-}
-
-/// Changes to a client; `None` leaves a field as it is. Stages change with [`Store::set_stage`].
-#[derive(Debug, Clone, Default)]
-pub struct ClientUpdate {
-    /// New name.
-    pub name: Option<String>,
-    /// New email.
-    pub email: Option<String>,
-    /// New phone.
-    pub phone: Option<String>,
-}
-
-/// Filters for [`Store::list_clients`].
-#[derive(Debug, Clone, Default)]
-pub struct ClientFilter {
-    /// Case-insensitive substring of name, email or phone.
-    pub search: Option<String>,
-    /// Only clients in this stage.
-    pub stage: Option<Stage>,
-    /// Created at or after.
-    pub created_from: Option<DateTime<Utc>>,
-    /// Created strictly before.
-    pub created_before: Option<DateTime<Utc>>,
-}
-
-impl ClientFilter {
-    pub(crate) fn conds(&self) -> Conds {
-        let mut c = Conds::default();
-        c.indexed_search(
-            "clients_fts",
-            &["name", "email", "phone"],
-            self.search.as_deref(),
-        )
-        .eq("current_stage", self.stage.map(Stage::as_str))
-        .at_least("created_at", self.created_from)
-        .before("created_at", self.created_before);
-        c
-    }
-}
-
-sort_fields!(
-    /// Fields clients can be sorted by.
-    ClientSort {
-        /// Creation time.
-        CreatedAt => ("created_at", "created_at"),
-        /// Last change.
-        UpdatedAt => ("updated_at", "updated_at"),
-        /// Name.
-        Name => ("name", "name"),
-        /// Email.
-        Email => ("email", "email"),
-        /// Stage.
-        Stage => ("current_stage", "current_stage"),
-        /// Id.
-        Id => ("id", "id"),
-    }
-);
-
-/// The free-form data kept about a client, and the chat it came from. One per client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientContext {
-    /// Id.
-    pub id: ContextId,
-    /// The client (also read as `client`, the admin API's name).
-    #[serde(alias = "client")]
-    pub client_id: ClientId,
-    /// The chat session the lead came from.
-    pub chat_session_id: Option<SessionId>,
-    /// A JSON object (also read as `context_data`, the admin API's name).
-    #[serde(alias = "context_data")]
-    pub data: Map<String, Json>,
-    /// When it was created.
-    pub created_at: DateTime<Utc>,
-    /// When it was last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Filters for [`Store::list_contexts`].
-#[derive(Debug, Clone, Default)]
-pub struct ContextFilter {
-    /// Only the context of this client.
-    pub client_id: Option<ClientId>,
-    /// Only contexts linked to this chat session.
-    pub chat_session_id: Option<SessionId>,
-}
-
-impl ContextFilter {
-    pub(crate) fn conds(&self) -> Conds {
-        let mut c = Conds::default();
-        c.eq("client_id", self.client_id)
-            .eq("chat_session_id", self.chat_session_id);
-        c
-    }
-}
-
-/// How to change a context.
-#[derive(Debug, Clone)]
-pub enum ContextChange {
-    /// Set one key.
-    Set(String, Json),
-    /// Remove one key.
-    Remove(String),
-    /// Set every key of the object (top-level merge, like Python's `dict.update`).
-    Merge(Map<String, Json>),
-    /// Replace the whole object.
-    Replace(Map<String, Json>),
-    /// Link to a chat session, or unlink.
-    ChatSession(Option<SessionId>),
-}
-
-impl ContextChange {
-    /// The change as a JSON object, for the audit log.
-    pub(crate) fn describe(&self) -> Json {
-        match self {
-            ContextChange::Set(key, value) => json!({ "set": { key: value } }),
-            ContextChange::Remove(key) => json!({ "remove": key }),
-            ContextChange::Merge(map) => json!({ "merge": map }),
-            ContextChange::Replace(map) => json!({ "replace": map }),
-            ContextChange::ChatSession(session) => json!({ "chat_session_id": session }),
-        }
-    }
-
-    pub(crate) fn apply(self, context: &mut ClientContext) {
-        match self {
-            ContextChange::Set(key, value) => {
-                context.data.insert(key, value);
-            }
-            ContextChange::Remove(key) => {
-                context.data.remove(&key);
-            }
-            ContextChange::Merge(map) => context.data.extend(map),
-            ContextChange::Replace(map) => context.data = map,
-            ContextChange::ChatSession(session) => context.chat_session_id = session,
-        }
-    }
-}
-
-/// What [`Store::set_stage`] did, read in its own transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageOutcome {
-    /// The client as the stage change left it (in the asked stage either way).
-    pub client: Client,
-    /// The stage history entry written; `None` when the client already was in that stage
-    /// (then nothing was written).
-    pub change: Option<StageChange>,
-}
-
-/// One entry of a client's stage history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageChange {
-    /// Id.
-    pub id: StageChangeId,
-    /// The client (also read as `client`, the admin API's name).
-    #[serde(alias = "client")]
-    pub client_id: ClientId,
-    /// The stage before (none for the first entry).
-    pub from_stage: Option<Stage>,
-    /// The stage after.
-    pub to_stage: Stage,
-    /// Who made the change, if known.
-    pub changed_by: Option<UserId>,
-    /// Free text, may be empty.
-    pub remarks: String,
-    /// When it happened.
-    pub created_at: DateTime<Utc>,
-    /// When the row was last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Filters for [`Store::list_stage_changes`].
-#[derive(Debug, Clone, Default)]
-pub struct StageChangeFilter {
-    /// Only this client's history.
-    pub client_id: Option<ClientId>,
-    /// Only changes to this stage.
-    pub to_stage: Option<Stage>,
-    /// Only changes by this user.
-    pub changed_by: Option<UserId>,
-}
-
-impl StageChangeFilter {
-    pub(crate) fn conds(&self) -> Conds {
-        let mut c = Conds::default();
-        c.eq("client_id", self.client_id)
-            .eq("to_stage", self.to_stage.map(Stage::as_str))
-            .eq("changed_by_id", self.changed_by);
-        c
-    }
-}
-
-/// A client handed to a support user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Assignment {
-    /// Id.
-    pub id: AssignmentId,
-    /// The client (also read as `client`, the admin API's name).
-    #[serde(alias = "client")]
-    pub client_id: ClientId,
-    /// The support user; `None` on an active row means "awaiting assignment" (the later
-    /// original's marker, written by lead capture when no one is picked automatically).
-    pub assigned_to: Option<UserId>,
-    /// Who assigned, if known.
-    pub assigned_by: Option<UserId>,
-    /// At most one active assignment per client exists.
-    pub is_active: bool,
-    /// Free text, may be empty.
-    pub remarks: String,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// When it was last changed (e.g. deactivated).
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Filters for [`Store::list_assignments`].
-#[derive(Debug, Clone, Default)]
-pub struct AssignmentFilter {
-    /// Only this client's assignments.
-    pub client_id: Option<ClientId>,
-    /// Only active (or inactive) assignments.
-    pub is_active: Option<bool>,
-    /// Only assignments to this user.
-    pub assigned_to: Option<UserId>,
-}
-
-impl AssignmentFilter {
-    pub(crate) fn conds(&self) -> Conds {
-        let mut c = Conds::default();
-        c.eq("client_id", self.client_id)
-            .eq("is_active", self.is_active)
-            .eq("assigned_to_id", self.assigned_to);
-        c
-    }
-}
-
-sort_fields!(
-    /// Fields stage changes, assignments and contexts can be sorted by.
-    HistorySort {
-        /// Creation time.
-        CreatedAt => ("created_at", "created_at"),
-        /// Id.
-        Id => ("id", "id"),
-    }
-);
 
 /// Validated client fields, ready to store.
 #[derive(Debug, Clone)]
@@ -381,6 +23,8 @@ pub(crate) struct CleanClient {
     pub phone: String,
 }
 
+/// Checks the fields given (name required, email and phone optional), recording each broken
+/// rule in `errors`; returns the cleaned values of the fields that passed.
 pub(crate) fn clean_client_fields(
     errors: &mut ValidationErrors,
     name: Option<&str>,
@@ -394,7 +38,8 @@ pub(crate) fn clean_client_fields(
     )
 }
 
-pub(crate) fn clean_remarks(remarks: &str) -> Result<String> {
+/// Remarks as stored (trimmed, no NUL), or a validation error on `remarks`.
+fn clean_remarks(remarks: &str) -> Result<String> {
     validate::optional_text(remarks, None).map_err(|rule| Error::invalid("remarks", rule))
 }
 
@@ -696,25 +341,5 @@ pub(crate) fn client_conflict(err: Error) -> Error {
     Error::Conflict {
         field,
         message: message.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stages_round_trip_in_order() {
-        assert_eq!(Stage::ALL.len(), 14);
-        assert_eq!(Stage::default(), Stage::Lead);
-        for s in Stage::ALL {
-            assert_eq!(s.as_str().parse::<Stage>().unwrap(), s);
-        }
-        assert!(Stage::ALL.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(
-            Stage::ApplicationInProcess.as_str(),
-            "application_in_process"
-        );
-        assert!("Lead".parse::<Stage>().is_err());
     }
 }
