@@ -105,6 +105,36 @@ pub struct ClientEdit {
     pub remarks: String,
 }
 
+impl ClientEdit {
+    /// Whether the edit touches the client itself: its name, email, phone or stage.
+    pub fn changes_client(&self) -> bool {
+        let f = &self.fields;
+        f.name.is_some() || f.email.is_some() || f.phone.is_some() || self.stage.is_some()
+    }
+
+    /// The permissions that allow this edit, as alternatives per requirement: every inner
+    /// list must have one permission the user holds.
+    fn required(&self) -> Vec<Vec<Permission>> {
+        let change_client = Permission::new(Action::Change, Model::Client);
+        let add_assignment = Permission::new(Action::Add, Model::ClientAssignment);
+        let change_assignment = Permission::new(Action::Change, Model::ClientAssignment);
+        let mut needs = Vec::new();
+        if self.changes_client() {
+            needs.push(vec![change_client]);
+        }
+        match self.assignment {
+            AssignmentChange::Keep => {}
+            AssignmentChange::To(_) => needs.push(vec![add_assignment, change_assignment]),
+            AssignmentChange::Unassign => needs.push(vec![change_assignment]),
+        }
+        if needs.is_empty() {
+            // An edit that changes nothing is still a change of the client.
+            needs.push(vec![change_client]);
+        }
+        needs
+    }
+}
+
 /// A validated [`ClientEdit`], as the backend applies it.
 pub(crate) struct CleanEdit {
     pub(crate) fields: ClientUpdate,
@@ -148,6 +178,51 @@ impl Store {
         }
         self.has_permission(user, Permission::new(Action::View, Model::Client))
             .await
+    }
+
+    /// Whether `user` may make `edit` (the rule of the CSM API's `PUT /api/v1/clients/{id}/`):
+    /// name, email, phone and stage need `client.change_client`; assigning someone needs
+    /// `client.add_clientassignment` or `client.change_clientassignment`; ending the assignment
+    /// needs `client.change_clientassignment`; an edit that changes nothing still needs
+    /// `client.change_client`. An inactive user may do nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), rivo_core::Error> {
+    /// use rivo_core::Store;
+    /// use rivo_core::accounts::{Action, Model, NewUser, Permission};
+    /// use rivo_core::client_views::{AssignmentChange, ClientEdit};
+    ///
+    /// let store = Store::open("sqlite::memory:").await?;
+    /// store.migrate().await?;
+    /// let mut new = NewUser::new("csm@example.com", "csm");
+    /// new.permissions.insert(Permission::new(Action::Add, Model::ClientAssignment));
+    /// let csm = store.create_user(new).await?;
+    ///
+    /// let unassign = ClientEdit { assignment: AssignmentChange::Unassign, ..Default::default() };
+    /// let assign = ClientEdit { assignment: AssignmentChange::To(csm.id), ..Default::default() };
+    /// assert!(store.may_edit_client(&csm, &assign).await?);
+    /// assert!(!store.may_edit_client(&csm, &unassign).await?); // needs the change permission
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn may_edit_client(&self, user: &User, edit: &ClientEdit) -> Result<bool> {
+        if !user.is_active {
+            return Ok(false);
+        }
+        for alternatives in edit.required() {
+            let mut allowed = false;
+            for permission in alternatives {
+                if self.has_permission(user, permission).await? {
+                    allowed = true;
+                    break;
+                }
+            }
+            if !allowed {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Changes a client's fields, stage and assignment in one transaction, made by `by`.

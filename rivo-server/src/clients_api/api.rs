@@ -272,57 +272,29 @@ impl ClientsApi {
         let stage = body.opt_string("stage");
         let assign = body.opt_nullable_id("assign_to");
         let remarks = body.opt_string("remarks");
-        let changes_client =
-            name.is_some() || email.is_some() || phone.is_some() || stage.is_some();
         body.finish()?;
         let stage = stage
             .as_deref()
             .map(|s| parse_stage("stage", s))
             .transpose()?;
-        let deny = || ApiError::Forbidden("You do not have permission to perform this action.");
-        let may = |action: Action, model: Model| {
-            let store = ctx.store().clone();
-            let user = user.clone();
-            async move { store.has_permission(&user, permission(action, model)).await }
+        let edit = ClientEdit {
+            fields: ClientUpdate { name, email, phone },
+            stage,
+            assignment: match assign {
+                None => AssignmentChange::Keep,
+                Some(Some(user)) => AssignmentChange::To(UserId(user)),
+                Some(None) => AssignmentChange::Unassign,
+            },
+            remarks: remarks.unwrap_or_default(),
         };
-        if changes_client && !may(Action::Change, Model::Client).await? {
-            return Err(deny().into());
-        }
-        let assignment = match assign {
-            None => AssignmentChange::Keep,
-            Some(Some(user)) => {
-                if !(may(Action::Add, Model::ClientAssignment).await?
-                    || may(Action::Change, Model::ClientAssignment).await?)
-                {
-                    return Err(deny().into());
-                }
-                AssignmentChange::To(UserId(user))
-            }
-            Some(None) => {
-                if !may(Action::Change, Model::ClientAssignment).await? {
-                    return Err(deny().into());
-                }
-                AssignmentChange::Unassign
-            }
-        };
-        if !changes_client && assignment == AssignmentChange::Keep {
-            // Nothing to change: still only for those who may change clients.
-            if !may(Action::Change, Model::Client).await? {
-                return Err(deny().into());
-            }
+        if !ctx.store().may_edit_client(&user, &edit).await? {
+            return Err(
+                ApiError::Forbidden("You do not have permission to perform this action.").into(),
+            );
         }
         ctx.store()
             .acting_as(&user)
-            .edit_client(
-                ClientId(id.0),
-                ClientEdit {
-                    fields: ClientUpdate { name, email, phone },
-                    stage,
-                    assignment,
-                    remarks: remarks.unwrap_or_default(),
-                },
-                Some(user.id),
-            )
+            .edit_client(ClientId(id.0), edit, Some(user.id))
             .await
             .map_err(not_found)?;
         Ok(CsmOk::Ok(DrfJson(CsmUpdated {

@@ -26,6 +26,7 @@ behaviours!(
     set_stage_returns_the_client_its_own_transaction_left,
     a_user_made_from_the_default_is_active,
     unique_rules_are_worded_by_their_domain,
+    a_client_edit_needs_the_permissions_of_what_it_changes,
 );
 
 /// The users of the gate's matrix, each given `client.view_client` unless the name says
@@ -398,4 +399,83 @@ async fn database_errors_are_opaque_and_classified() {
     assert!(err.to_string().contains("UNIQUE"), "{err}");
     assert!(std::error::Error::source(&err).is_some());
     db.finish().await;
+}
+
+/// The CSM API's edit rule, in core: fields and stage need `client.change_client`, assigning
+/// needs add or change of `clientassignment`, unassigning needs its change, an empty edit
+/// needs `client.change_client`, and an inactive user may do nothing.
+async fn a_client_edit_needs_the_permissions_of_what_it_changes(store: &Store) {
+    use crate::client_views::{AssignmentChange, ClientEdit};
+    let change_client = Permission::new(Action::Change, Model::Client);
+    let add_assignment = Permission::new(Action::Add, Model::ClientAssignment);
+    let change_assignment = Permission::new(Action::Change, Model::ClientAssignment);
+    let user = |name: &'static str, active: bool, perms: &[Permission]| {
+        let permissions: BTreeSet<Permission> = perms.iter().copied().collect();
+        async move {
+            store
+                .create_user(NewUser {
+                    is_active: active,
+                    permissions,
+                    ..NewUser::new(format!("{name}@example.com"), name)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let nothing = user("nothing", true, &[]).await;
+    let changer = user("changer", true, &[change_client]).await;
+    let adder = user("adder", true, &[add_assignment]).await;
+    let reassigner = user("reassigner", true, &[change_assignment]).await;
+    let all = user("all", true, &[change_client, change_assignment]).await;
+    let inactive = user("inactive", false, &[change_client, change_assignment]).await;
+
+    let rename = ClientEdit {
+        fields: ClientUpdate {
+            name: Some("Ada".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let restage = ClientEdit {
+        stage: Some(Stage::Contacted),
+        ..Default::default()
+    };
+    let assign = ClientEdit {
+        assignment: AssignmentChange::To(adder.id),
+        ..Default::default()
+    };
+    let unassign = ClientEdit {
+        assignment: AssignmentChange::Unassign,
+        ..Default::default()
+    };
+    let rename_and_assign = ClientEdit {
+        assignment: AssignmentChange::To(adder.id),
+        ..rename.clone()
+    };
+    let empty = ClientEdit::default();
+    assert!(rename.changes_client() && restage.changes_client());
+    assert!(!assign.changes_client() && !empty.changes_client());
+
+    // Who may make each edit, of: nothing, changer, adder, reassigner, all, inactive.
+    const Y: bool = true;
+    const N: bool = false;
+    let cases: [(&str, &ClientEdit, [bool; 6]); 6] = [
+        ("rename", &rename, [N, Y, N, N, Y, N]),
+        ("restage", &restage, [N, Y, N, N, Y, N]),
+        ("assign", &assign, [N, N, Y, Y, Y, N]),
+        ("unassign", &unassign, [N, N, N, Y, Y, N]),
+        ("rename and assign", &rename_and_assign, [N, N, N, N, Y, N]),
+        ("empty", &empty, [N, Y, N, N, Y, N]),
+    ];
+    let users = [&nothing, &changer, &adder, &reassigner, &all, &inactive];
+    for (name, edit, expected) in cases {
+        for (user, expected) in users.iter().zip(expected) {
+            assert_eq!(
+                store.may_edit_client(user, edit).await.unwrap(),
+                expected,
+                "{name} by {}",
+                user.username
+            );
+        }
+    }
 }
