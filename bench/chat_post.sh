@@ -53,8 +53,9 @@ cat > "$OUT/insert.sql" <<'SQL'
 \set n random(0, 999)
 INSERT INTO chat_messages (session_id, message, sender_type, sent_at) VALUES ((SELECT md5(:n::text)::uuid), 'Hello, I would like to know more', 'client', clock_timestamp()) RETURNING id, sent_at;
 SQL
+# The statement as rivo-core runs it (its `--` comments dropped: the lines are joined into one).
 APPEND_SQL=$(sed -n '/^const APPEND_BATCH/,/^CROSS JOIN wake ORDER BY n.id/p' \
-  rivo-core/src/store/postgres.rs | sed '1d; s/";$//; s/\$5::text/$$bench$$/' | tr '\n' ' ')
+  rivo-core/src/store/postgres/append.rs | sed '1d; s/--.*$//; s/";$//; s/\$5::text/$$bench$$/' | tr '\n' ' ')
 { echo '\set n random(0, 999)'
   echo "$APPEND_SQL;" | sed 's/\$1::uuid\[\]/ARRAY[md5(:n::text)::uuid]/; s/\$2::text\[\]/ARRAY[$$Hello, I would like to know more$$]/; s/\$3::text\[\]/ARRAY[$$client$$]/; s/\$4::text\[\]/ARRAY[$$message$$]/'
 } > "$OUT/append_rowlock.sql"
