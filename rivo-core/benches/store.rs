@@ -15,7 +15,7 @@ struct Target {
     store: Store,
     session_20: SessionId,
     session_1000: SessionId,
-    _db: ScratchDb,
+    db: ScratchDb,
 }
 
 async fn seeded(name: &'static str, db: ScratchDb) -> Target {
@@ -44,7 +44,7 @@ async fn seeded(name: &'static str, db: ScratchDb) -> Target {
         store,
         session_20,
         session_1000,
-        _db: db,
+        db,
     }
 }
 
@@ -128,6 +128,13 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+    // Leave nothing behind on the PostgreSQL server: each run seeds a schema of its own.
+    rt.block_on(async {
+        for t in targets {
+            t.store.close().await;
+            t.db.remove().await;
+        }
+    });
 }
 
 criterion_group!(benches, bench);
