@@ -321,6 +321,17 @@ async fn refused_user_update(store: &Store, user: UserId, update: UserUpdate) ->
         .expect_err("the user update is refused")
 }
 
+/// A new role with only a name.
+async fn named_role(store: &Store, name: &str) -> Role {
+    store
+        .create_role(NewRole {
+            name: name.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create the role")
+}
+
 /// The error the store refuses `update` of `role` with (panics if it applies it).
 async fn refused_role_update(store: &Store, role: RoleId, update: RoleUpdate) -> Error {
     store

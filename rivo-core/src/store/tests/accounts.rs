@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    assignments_of, conflict, count, deactivate, list, list_all, plain_user, refused_role_update,
-    refused_user_update, staff, stage_changes_of, validation_fields,
+    assignments_of, conflict, count, deactivate, list, list_all, named_role, plain_user,
+    refused_role_update, refused_user_update, staff, stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
 use crate::auth::*;
@@ -321,13 +321,7 @@ async fn passwords_are_checked_and_changed(store: &Store) {
 }
 
 async fn users_are_listed_newest_first_with_filters(store: &Store) {
-    let role = store
-        .create_role(NewRole {
-            name: "Support".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let role = named_role(store, "Support").await;
     let mut made = Vec::new();
     for (i, name) in ["ivy", "jon", "kim", "lee"].iter().enumerate() {
         made.push(
@@ -491,13 +485,7 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         validation_fields(err)[0].1,
         "Ensure this field has no more than 100 characters."
     );
-    store
-        .create_role(NewRole {
-            name: "Audit".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    named_role(store, "Audit").await;
     let updated = store
         .update_role(
             role.id,
@@ -528,13 +516,7 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
 }
 
 async fn deleting_a_role_leaves_its_users_without_role(store: &Store) {
-    let role = store
-        .create_role(NewRole {
-            name: "Temp".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let role = named_role(store, "Temp").await;
     let user = store
         .create_user(NewUser {
             role_id: Some(role.id),
@@ -624,13 +606,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .create_user(staff_with("changer", &[add, change]))
         .await
         .unwrap();
-    let role = store
-        .create_role(NewRole {
-            name: "Any".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let role = named_role(store, "Any").await;
     let denied = |r: Result<User>| matches!(r, Err(Error::PermissionDenied(_)));
 
     // add_user alone: a plain account, nothing more.
