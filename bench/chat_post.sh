@@ -19,12 +19,9 @@ SECS=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16 64}
 BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5081}
-PG=postgres://postgres@127.0.0.1:5432
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
-OUT=$(mktemp -d)
-export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init rivo_post_pgbench rivo_post_new rivo_post_old
 
 chat_bodies "$OUT/bodies.jsonl"
 
@@ -34,16 +31,11 @@ post_run() {
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 "$binary" serve \
     > "$OUT/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  wait_ready "http://127.0.0.1:$PORT"
   post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" >/dev/null
   rps=$(post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" "$SECS" "$OUT/bodies.jsonl")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   echo "$rps"
-}
-
-pg_fresh() { # a fresh database $1 migrated by binary $2
-  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
-  DATABASE_URL=$PG/$1 "$2" migrate >/dev/null
 }
 
 # pgbench scripts: the plain one-row INSERT (the database's own rate), and rivo's append
@@ -70,32 +62,19 @@ pgbench_run() {
     rivo_post_pgbench 2>/dev/null | awk '/^tps/ {print int($3)}'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A R
 for backend in $BACKENDS; do
   for c in $CONCURRENCY; do
     for round in $(seq "$ROUNDS"); do
       if [ "$backend" = postgres ]; then
-        pg_fresh rivo_post_pgbench "$BIN"
-        R[pgbench-insert-$c]+="$(pgbench_run "$c") "
-        if [ -n "${LOCKS:-}" ]; then
-          pg_fresh rivo_post_pgbench "$BIN"
-          R[pgbench-append-rowlock-$c]+="$(pgbench_run "$c" append_rowlock) "
-          pg_fresh rivo_post_pgbench "$BIN"
-          R[pgbench-append-advisory-$c]+="$(pgbench_run "$c" append_advisory) "
-        fi
-        pg_fresh rivo_post_new "$BIN"
-        R[postgres-new-$c]+="$(post_run "$BIN" "$PG/rivo_post_new" "$c") "
-        if [ -n "$OLD_BIN" ]; then
-          pg_fresh rivo_post_old "$OLD_BIN"
-          R[postgres-old-$c]+="$(post_run "$OLD_BIN" "$PG/rivo_post_old" "$c") "
-        fi
-      else
-        rm -f "$OUT"/new.sqlite3* "$OUT"/old.sqlite3*
-        R[sqlite-new-$c]+="$(post_run "$BIN" "sqlite://$OUT/new.sqlite3?mode=rwc" "$c") "
-        if [ -n "$OLD_BIN" ]; then
-          R[sqlite-old-$c]+="$(post_run "$OLD_BIN" "sqlite://$OUT/old.sqlite3?mode=rwc" "$c") "
-        fi
+        for script in insert ${LOCKS:+append_rowlock append_advisory}; do
+          fresh_db postgres rivo_post_pgbench >/dev/null
+          R[pgbench-${script/_/-}-$c]+="$(pgbench_run "$c" "$script") "
+        done
+      fi
+      R[$backend-new-$c]+="$(post_run "$BIN" "$(fresh_db "$backend" rivo_post_new)" "$c") "
+      if [ -n "$OLD_BIN" ]; then
+        R[$backend-old-$c]+="$(post_run "$OLD_BIN" "$(fresh_db "$backend" rivo_post_old "$OLD_BIN")" "$c") "
       fi
       echo "round $round $backend c=$c done" >&2
     done

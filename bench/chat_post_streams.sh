@@ -24,12 +24,9 @@ CONCURRENCY=${CONCURRENCY:-16}
 BACKENDS=${BACKENDS:-postgres sqlite}
 VARIANTS=${VARIANTS:-plain streams100}
 PORT=${PORT:-5082}
-PG=postgres://postgres@127.0.0.1:5432
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
-OUT=$(mktemp -d)
-export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init rivo_post_streams
 
 for _ in $(seq 100); do cat /proc/sys/kernel/random/uuid; done > "$OUT/sessions"
 while read -r s; do
@@ -56,11 +53,7 @@ streams100_start() { # one open stream per session, all held by ONE client proce
   variant_stop() { # events received must equal messages stored: no gap, no duplicate
     local stored
     kill -TERM "$STREAMS_PID"; wait "$STREAMS_PID" 2>/dev/null || true
-    if [[ $STREAMS_URL == postgres* ]]; then
-      stored=$(psql "$STREAMS_URL" -tAc "SELECT count(*) FROM chat_messages")
-    else
-      stored=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from chat_messages").fetchone()[0])' "$OUT/s.sqlite3")
-    fi
+    stored=$(sql "$STREAMS_URL" "SELECT count(*) FROM chat_messages")
     python3 - "$OUT/streams.json" "$stored" >> "$OUT/streams-check" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1])); stored = int(sys.argv[2])
@@ -72,9 +65,6 @@ PY
   }
 }
 
-# CPU time (user + system) a process has used so far, in clock ticks (1/100 s).
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-
 # One POST run of variant $1 on database $2: prints requests/s, and appends the server's and
 # the stream client's CPU µs per request over the timed load to $OUT/cpu-$variant.
 post_run() {
@@ -82,7 +72,7 @@ post_run() {
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
     RIVO_METRICS_TOKEN=$METRICS_TOKEN RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 200); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  wait_ready "$base"
   variant_stop() { :; }
   STREAMS_PID=
   if declare -F "${variant}_start" >/dev/null; then
@@ -107,21 +97,12 @@ post_run() {
 }
 METRICS_TOKEN=bench-metrics-token-0123456789abcdef
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A R
 for backend in $BACKENDS; do
   for c in $CONCURRENCY; do
     for round in $(seq "$ROUNDS"); do
       for variant in $VARIANTS; do
-        if [ "$backend" = postgres ]; then
-          psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_post_streams" \
-            -c "CREATE DATABASE rivo_post_streams" >/dev/null
-          url=$PG/rivo_post_streams
-          DATABASE_URL=$url "$BIN" migrate >/dev/null
-        else
-          rm -f "$OUT"/s.sqlite3*
-          url="sqlite://$OUT/s.sqlite3?mode=rwc"
-        fi
+        url=$(fresh_db "$backend" rivo_post_streams)
         R[$backend-c$c-$variant]+="$(post_run "$variant" "$url" "$c") "
       done
       echo "round $round $backend c=$c done" >&2

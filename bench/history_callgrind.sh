@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 N1=${N1:-100}
 N2=${N2:-600}
 PORT=${PORT:-5094}
-OUT=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"' EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+bench_init
 SESSION=8a1c2f4e-1b2c-4d3e-8f40-123456789abc
 cat > "$OUT/get.py" <<'PY'
 import socket, sys
@@ -40,18 +41,18 @@ else:
         assert call("GET", f"/api/v1/chat/history/?session_id={session}&limit=20") == 200
 PY
 run() { # bin n -> total instructions
-  rm -f "$OUT"/db.sqlite3* "$OUT/cg.out"
-  local url="sqlite://$OUT/db.sqlite3?mode=rwc"
-  DATABASE_URL=$url "$1" migrate >/dev/null
-  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RUST_LOG=warn "$1" serve >/dev/null 2>&1 &
+  rm -f "$OUT/cg.out"
+  local url
+  url=$(fresh_db sqlite db "$1")
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 "$1" serve >/dev/null 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_ready "http://127.0.0.1:$PORT"
   python3 "$OUT/get.py" "$PORT" -1 "$SESSION"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RUST_LOG=warn \
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 \
     valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" "$1" serve >/dev/null 2>&1 &
   pid=$!
-  for _ in $(seq 600); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_ready "http://127.0.0.1:$PORT" 600
   python3 "$OUT/get.py" "$PORT" "$2" "$SESSION"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   grep -E '^(summary|totals):' "$OUT/cg.out" | head -1 | awk '{print $2}'

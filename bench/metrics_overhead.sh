@@ -9,7 +9,7 @@
 #
 #   bench/metrics_overhead.sh   # env: BIN, ROUNDS (5), SECONDS_PER_RUN (10), CONCURRENCY ("64"),
 #                               #      BACKENDS ("postgres sqlite"), TRACES (unset),
-#                               #      LOADGEN (oha when installed, else wrk: bench/loadgen.sh)
+#                               #      LOADGEN (oha when installed, else wrk: bench/lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rivo-server}
@@ -19,13 +19,10 @@ CONCURRENCY=${CONCURRENCY:-64}
 BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5083}
 OTLP_PORT=${OTLP_PORT:-5084}
-PG=postgres://postgres@127.0.0.1:5432
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 TOKEN=bench-metrics-token-0123456789abcdef
-OUT=$(mktemp -d)
-export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$OUT"; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_bench_metrics" >/dev/null 2>&1 || true' EXIT
+bench_init rivo_bench_metrics
 
 chat_bodies "$OUT/bodies.jsonl"
 
@@ -52,7 +49,7 @@ post_run() {
   fi
   env "${env[@]}" "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 200); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+  wait_ready "http://127.0.0.1:$PORT"
   post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$c" 2 "$OUT/bodies.jsonl" > /dev/null
   if [ "$mode" != off ]; then
     ( while sleep 1; do
@@ -69,19 +66,6 @@ post_run() {
   echo "$rps"
 }
 
-fresh() { # a database URL for one run on backend $1
-  if [ "$1" = postgres ]; then
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_bench_metrics" \
-      -c "CREATE DATABASE rivo_bench_metrics" >/dev/null
-    DATABASE_URL=$PG/rivo_bench_metrics "$BIN" migrate >/dev/null
-    echo "$PG/rivo_bench_metrics"
-  else
-    rm -f "$OUT"/bench.sqlite3*
-    echo "sqlite://$OUT/bench.sqlite3?mode=rwc"
-  fi
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 MODES="off on"
 if [ -n "${TRACES:-}" ]; then MODES="off on traces"; fi
 declare -A R
@@ -89,7 +73,7 @@ for backend in $BACKENDS; do
   for c in $CONCURRENCY; do
     for round in $(seq "$ROUNDS"); do
       for mode in $MODES; do
-        R[$backend-c$c-$mode]+="$(post_run "$(fresh "$backend")" "$c" "$mode") "
+        R[$backend-c$c-$mode]+="$(post_run "$(fresh_db "$backend" rivo_bench_metrics)" "$c" "$mode") "
       done
       echo "round $round $backend c=$c done" >&2
     done

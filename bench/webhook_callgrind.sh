@@ -21,19 +21,16 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5092}
 RPORT=${RECEIVER_PORT:-5093}
-PG=postgres://postgres@127.0.0.1:5432
-OUT=$(mktemp -d)
-export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_callgrind_bench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
-
-DB_NAME=rivo_callgrind_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 # shellcheck source=bench/webhook_lib.sh
 source bench/webhook_lib.sh
+bench_init rivo_callgrind_bench
 start_receiver
 
 run() { # backend variant -> total instructions of the server process
   local backend=$1 variant=$2 url pid workers=16
-  url=$(fresh "$backend")
+  url=$(fresh_db "$backend" rivo_callgrind_bench)
   [ "$variant" = outbox ] && workers=0
   [ "$variant" != plain ] && add_endpoint "$url"
   rm -f "$OUT"/callgrind.out
@@ -42,7 +39,7 @@ run() { # backend variant -> total instructions of the server process
     valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" serve \
     > "$OUT/server.log" 2>&1 &
   pid=$!
-  wait_ready 600
+  wait_ready "http://127.0.0.1:$PORT" 600
   python3 bench/post_n.py "$PORT" "$N" "$C"
   if [ "$variant" = webhook ]; then
     for _ in $(seq 1200); do

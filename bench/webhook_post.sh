@@ -20,52 +20,30 @@ BACKENDS=${BACKENDS:-postgres sqlite}
 VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5082}
 RPORT=${RECEIVER_PORT:-5083}
-PG=postgres://postgres@127.0.0.1:5432
-OUT=$(mktemp -d)
-export RUST_LOG=warn
-trap 'kill $(jobs -p) 2>/dev/null || true; psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS rivo_webhook_bench" >/dev/null 2>&1 || true; rm -rf "$OUT"' EXIT
-
-DB_NAME=rivo_webhook_bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 # shellcheck source=bench/webhook_lib.sh
 source bench/webhook_lib.sh
+bench_init rivo_webhook_bench
 start_receiver
-
-# wrk: POST a chat message to a random one of 1000 sessions.
-cat > "$OUT/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local sessions = {}
-for i = 1, 1000 do
-  sessions[i] = string.format("%08x-%04x-4%03x-8%03x-%012x", math.random(0, 0xffffffff),
-    math.random(0, 0xffff), math.random(0, 0xfff), math.random(0, 0xfff), math.random(0, 0xffffffffffff))
-end
-request = function()
-  local s = sessions[math.random(1, 1000)]
-  return wrk.format(nil, nil, nil,
-    '{"session_id":"' .. s .. '","message":"Hello, I would like to know more","sender_type":"client"}')
-end
-LUA
-
-# CPU time (user + system) a process has used so far, in clock ticks (1/100 s).
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+chat_bodies "$OUT/bodies.jsonl"
 
 # One run: prints "requests/s pending-at-stop delivered server-cpu-µs/request
 # receiver-cpu-µs/request" (CPU over the timed load only).
 run() {
   local backend=$1 variant=$2 url pid rps
-  url=$(fresh "$backend")
+  url=$(fresh_db "$backend" rivo_webhook_bench)
   local workers=16
   [ "$variant" = outbox ] && workers=0
   [ "$variant" != plain ] && add_endpoint "$url"
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
     RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
   pid=$!
-  wait_ready 100
-  wrk -t2 -c"$C" -d2s -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" >/dev/null
+  wait_ready "http://127.0.0.1:$PORT"
+  post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$C" 2 "$OUT/bodies.jsonl" >/dev/null
   local s0 r0 s1 r1
   s0=$(ticks "$pid"); r0=$(ticks "$RECEIVER")
-  rps=$(wrk -t2 -c"$C" -d"${SECS}s" -s "$OUT/post.lua" "http://127.0.0.1:$PORT/api/v1/chat/stream/" |
-    awk '/Non-2xx/ {bad=1} /^Requests\/sec/ {print int($2)} END {if (bad) print "NON-2xx" > "/dev/stderr"}')
+  rps=$(post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$C" "$SECS" "$OUT/bodies.jsonl")
   s1=$(ticks "$pid"); r1=$(ticks "$RECEIVER")
   local pending delivered
   pending=$(sql "$url" "SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'")
@@ -75,7 +53,6 @@ run() {
   echo "$rps $pending $delivered $(( (s1 - s0) * 10000 / (rps * SECS) )) $(( (r1 - r0) * 10000 / (rps * SECS) ))"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for backend in $BACKENDS; do
   for variant in $VARIANTS; do : > "$OUT/$variant"; done
   for round in $(seq "$ROUNDS"); do

@@ -41,8 +41,8 @@ PASSWORD='vivid otter harbour 2026 sky'
 
 # 1000 POST bodies, one per line, each with a random session.
 BODIES=$OUT/bodies.jsonl
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 chat_bodies "$BODIES" 1000 "Hello, I would like a quote for my order."
 # 10,000 clients: one in ten is a Smith (half of them in stage contacted), stages cycle.
 CLIENTS=$OUT/clients.jsonl
@@ -112,10 +112,7 @@ run_backend() {
     --email ops@example.com --username ops >&2
   DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 "$BIN" serve > "$OUT/$name-server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 100); do
-    curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
-    sleep 0.1
-  done
+  wait_ready "$BASE"
   # Seed: the 20- and 1000-message sessions, 10,000 clients (through the API).
   "$OHA" --no-tui --output-format quiet -n 20 -c 1 -m POST -T application/json \
     -d "{\"session_id\":\"$S20\",\"message\":\"A message of the twenty-message session.\"}" \

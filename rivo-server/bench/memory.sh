@@ -21,13 +21,13 @@ if [ "$BACKEND" = postgres ]; then
 else
   DB="sqlite://$OUT/m.sqlite3?mode=rwc"
 fi
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 chat_bodies "$OUT/bodies.jsonl" 1000 "Hello, I would like a quote for my order."
 DATABASE_URL=$DB PORT=$PORT BIND_ADDRESS=127.0.0.1 RUST_LOG=warn "$BIN" serve > "$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$PORT"
 rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$PID/status"; }
 echo "before load: $(rss) MiB"
 "$OHA" --no-tui --output-format json -z "${TOTAL}s" -c 64 -m POST -T application/json \

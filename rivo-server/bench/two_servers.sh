@@ -22,8 +22,8 @@ if [ -z "${BIN:-}" ]; then   # BIN=path/to/rivo-server measures a given binary, 
   BIN=${CARGO_TARGET_DIR:-target}/release/rivo-server
 fi
 BODIES=$OUT/bodies.jsonl
-# shellcheck source=bench/loadgen.sh
-source bench/loadgen.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 chat_bodies "$BODIES" 1000 "Hello, I would like a quote for my order."
 psql "$PG_ADMIN_URL/postgres" -qc 'DROP DATABASE IF EXISTS rivo_bench_two' -c 'CREATE DATABASE rivo_bench_two'
 DB=$PG_ADMIN_URL/rivo_bench_two
@@ -35,7 +35,7 @@ trap cleanup EXIT
 for p in "$PORT" "$((PORT + 1))"; do
   DATABASE_URL=$DB PORT=$p BIND_ADDRESS=127.0.0.1 "$BIN" serve > "$OUT/server-$p.log" 2>&1 &
   PIDS+=($!)
-  for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$p/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  wait_ready "http://127.0.0.1:$p"
 done
 post() { "$OHA" --no-tui --output-format json -z "$DURATION" -c "$2" -m POST -T application/json \
   -Z "$BODIES" "http://127.0.0.1:$1/api/v1/chat/stream/"; }
