@@ -12,12 +12,9 @@
 #                                         #      pgbench: ordered by the row lock vs an advisory lock
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/rivo-server}
 OLD_BIN=${OLD_BIN:-}
 ROUNDS=${ROUNDS:-3}
-SECS=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16 64}
-BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5081}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -62,25 +59,18 @@ pgbench_run() {
     rivo_post_pgbench 2>/dev/null | awk '/^tps/ {print int($3)}'
 }
 
-declare -A R
-for backend in $BACKENDS; do
-  for c in $CONCURRENCY; do
-    for round in $(seq "$ROUNDS"); do
-      if [ "$backend" = postgres ]; then
-        for script in insert ${LOCKS:+append_rowlock append_advisory}; do
-          fresh_db postgres rivo_post_pgbench >/dev/null
-          R[pgbench-${script/_/-}-$c]+="$(pgbench_run "$c" "$script") "
-        done
-      fi
-      R[$backend-new-$c]+="$(post_run "$BIN" "$(fresh_db "$backend" rivo_post_new)" "$c") "
-      if [ -n "$OLD_BIN" ]; then
-        R[$backend-old-$c]+="$(post_run "$OLD_BIN" "$(fresh_db "$backend" rivo_post_old "$OLD_BIN")" "$c") "
-      fi
-      echo "round $round $backend c=$c done" >&2
+round() { # backend c: pgbench (PostgreSQL), then this build, then the previous release
+  local backend=$1 c=$2 script
+  if [ "$backend" = postgres ]; then
+    for script in insert ${LOCKS:+append_rowlock append_advisory}; do
+      fresh_db postgres rivo_post_pgbench >/dev/null
+      R[pgbench-${script/_/-}-$c]+="$(pgbench_run "$c" "$script") "
     done
-  done
-done
-for key in $(printf '%s\n' "${!R[@]}" | sort); do
-  # shellcheck disable=SC2086
-  printf '%-20s runs: %-24s median: %s\n' "$key" "${R[$key]}" "$(printf '%s\n' ${R[$key]} | median)"
-done
+  fi
+  R[$backend-new-$c]+="$(post_run "$BIN" "$(fresh_db "$backend" rivo_post_new)" "$c") "
+  if [ -n "$OLD_BIN" ]; then
+    R[$backend-old-$c]+="$(post_run "$OLD_BIN" "$(fresh_db "$backend" rivo_post_old "$OLD_BIN")" "$c") "
+  fi
+}
+each_round round
+report_runs 20

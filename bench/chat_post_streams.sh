@@ -17,11 +17,8 @@
 # and optionally `variant_stop`, then run with VARIANTS="plain streams100 NAME".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/rivo-server}
 ROUNDS=${ROUNDS:-5}
-SECS=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
-BACKENDS=${BACKENDS:-postgres sqlite}
 VARIANTS=${VARIANTS:-plain streams100}
 PORT=${PORT:-5082}
 # shellcheck source=bench/lib.sh
@@ -97,22 +94,16 @@ post_run() {
 }
 METRICS_TOKEN=bench-metrics-token-0123456789abcdef
 
-declare -A R
-for backend in $BACKENDS; do
-  for c in $CONCURRENCY; do
-    for round in $(seq "$ROUNDS"); do
-      for variant in $VARIANTS; do
-        url=$(fresh_db "$backend" rivo_post_streams)
-        R[$backend-c$c-$variant]+="$(post_run "$variant" "$url" "$c") "
-      done
-      echo "round $round $backend c=$c done" >&2
-    done
+round() { # backend c: every variant once
+  local variant
+  for variant in $VARIANTS; do
+    R[$1-c$2-$variant]+="$(post_run "$variant" "$(fresh_db "$1" rivo_post_streams)" "$2") "
   done
-done
+}
+each_round round
 for key in $(printf '%s\n' "${!R[@]}" | sort); do
-  m=$(printf '%s\n' ${R[$key]} | median)
-  base=${key%-*}-plain
-  p=$(printf '%s\n' ${R[$base]:-} | median)
+  m=$(runs_median "$key")
+  p=$(runs_median "${key%-*}-plain")
   ratio=$([ -n "$p" ] && python3 -c "print(f'{$m/$p:.3f}')" || echo "-")
   printf '%-32s runs: %-40s median: %-6s vs plain: %s\n' "$key" "${R[$key]}" "$m" "$ratio"
 done

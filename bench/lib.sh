@@ -11,6 +11,11 @@
 #   median                    the median of the numbers on stdin, one a line;
 #   post_load, chat_bodies    the load generator and its request bodies (below).
 
+# The defaults every benchmark shares; each script's header says which it reads.
+BIN=${BIN:-target/release/rivo-server}
+SECS=${SECONDS_PER_RUN:-10}
+BACKENDS=${BACKENDS:-postgres sqlite}
+
 bench_init() {
   PG=${PG:-postgres://postgres@127.0.0.1:5432}
   OUT=$(mktemp -d)
@@ -67,6 +72,36 @@ print("\n".join("|".join(map(str, r)) for r in rows))' "$(echo "${1#sqlite://}" 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# The results of the interleaved rounds: R[KEY] holds KEY's runs, space-separated.
+declare -A R
+
+# each_round FN: for every backend of $BACKENDS and concurrency of $CONCURRENCY, calls
+# `FN BACKEND C` $ROUNDS times; FN runs every contender once, so that the machine's noise falls
+# on all of them alike. Says on stderr when each round is done.
+each_round() {
+  local backend c round
+  for backend in $BACKENDS; do
+    for c in $CONCURRENCY; do
+      for round in $(seq "$ROUNDS"); do
+        "$1" "$backend" "$c"
+        echo "round $round $backend c=$c done" >&2
+      done
+    done
+  done
+}
+
+# runs_median KEY: the median of R[KEY]'s runs (empty when KEY has none).
+# shellcheck disable=SC2086
+runs_median() { [ -n "${R[$1]:-}" ] && printf '%s\n' ${R[$1]} | median; }
+
+# report_runs WIDTH: every key of R, sorted, with its runs and their median.
+report_runs() {
+  local key
+  for key in $(printf '%s\n' "${!R[@]}" | sort); do
+    printf "%-${1}s runs: %-40s median: %s\n" "$key" "${R[$key]}" "$(runs_median "$key")"
+  done
+}
 
 # `post_load URL CONNECTIONS SECONDS BODIES_FILE` prints the
 # requests/s of POSTing the JSON bodies of BODIES_FILE (one a line, cycled) to URL, and fails

@@ -12,11 +12,8 @@
 #                               #      LOADGEN (oha when installed, else wrk: bench/lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/rivo-server}
 ROUNDS=${ROUNDS:-5}
-SECS=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-64}
-BACKENDS=${BACKENDS:-postgres sqlite}
 PORT=${PORT:-5083}
 OTLP_PORT=${OTLP_PORT:-5084}
 # shellcheck source=bench/lib.sh
@@ -68,29 +65,20 @@ post_run() {
 
 MODES="off on"
 if [ -n "${TRACES:-}" ]; then MODES="off on traces"; fi
-declare -A R
-for backend in $BACKENDS; do
-  for c in $CONCURRENCY; do
-    for round in $(seq "$ROUNDS"); do
-      for mode in $MODES; do
-        R[$backend-c$c-$mode]+="$(post_run "$(fresh_db "$backend" rivo_bench_metrics)" "$c" "$mode") "
-      done
-      echo "round $round $backend c=$c done" >&2
-    done
+round() { # backend c: every mode once
+  local mode
+  for mode in $MODES; do
+    R[$1-c$2-$mode]+="$(post_run "$(fresh_db "$1" rivo_bench_metrics)" "$2" "$mode") "
   done
-done
-for key in $(printf '%s\n' "${!R[@]}" | sort); do
-  # shellcheck disable=SC2086
-  printf '%-24s runs: %-40s median: %s\n' "$key" "${R[$key]}" "$(printf '%s\n' ${R[$key]} | median)"
-done
+}
+each_round round
+report_runs 24
 for backend in $BACKENDS; do
   for c in $CONCURRENCY; do
-    # shellcheck disable=SC2086
-    off=$(printf '%s\n' ${R[$backend-c$c-off]} | median)
+    off=$(runs_median "$backend-c$c-off")
     for mode in $MODES; do
       [ "$mode" = off ] && continue
-      # shellcheck disable=SC2086
-      m=$(printf '%s\n' ${R[$backend-c$c-$mode]} | median)
+      m=$(runs_median "$backend-c$c-$mode")
       printf '%s c=%s: %s/off = %s\n' "$backend" "$c" "$mode" "$(python3 -c "print(f'{$m/$off:.3f}')")"
     done
   done

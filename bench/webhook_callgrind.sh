@@ -10,14 +10,12 @@
 # A fixed number of requests N (bench/post_n.py), not a fixed time, makes runs comparable.
 #
 #   bench/webhook_callgrind.sh   # env: BIN (target/release/rivo-server), N (2000), C (8),
-#                                #      BACKENDS ("sqlite postgres"), VARIANTS, KEEP (a dir to
+#                                #      BACKENDS ("postgres sqlite"), VARIANTS, KEEP (a dir to
 #                                #      keep the callgrind.out files in, for callgrind_annotate)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/rivo-server}
 N=${N:-2000}
 C=${C:-8}
-BACKENDS=${BACKENDS:-sqlite postgres}
 VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5092}
 RPORT=${RECEIVER_PORT:-5093}

@@ -12,11 +12,8 @@
 #                             #      BACKENDS ("postgres sqlite"), VARIANTS ("plain outbox webhook")
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${BIN:-target/release/rivo-server}
 ROUNDS=${ROUNDS:-3}
-SECS=${SECONDS_PER_RUN:-10}
 C=${CONCURRENCY:-16}
-BACKENDS=${BACKENDS:-postgres sqlite}
 VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5082}
 RPORT=${RECEIVER_PORT:-5083}
