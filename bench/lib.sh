@@ -11,6 +11,9 @@
 #   median                    the median of the numbers on stdin, one a line;
 #   post_load, chat_bodies    the load generator and its request bodies (below).
 
+[ -n "${RIVO_BENCH_LIB:-}" ] && return 0 # sourced once
+RIVO_BENCH_LIB=1
+
 # The defaults every benchmark shares; each script's header says which it reads.
 BIN=${BIN:-target/release/rivo-server}
 SECS=${SECONDS_PER_RUN:-10}

@@ -16,28 +16,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-2000}
 C=${C:-8}
-VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5092}
 RPORT=${RECEIVER_PORT:-5093}
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 # shellcheck source=bench/webhook_lib.sh
 source bench/webhook_lib.sh
-bench_init rivo_callgrind_bench
-start_receiver
+webhook_bench_init rivo_callgrind_bench
 
 run() { # backend variant -> total instructions of the server process
-  local backend=$1 variant=$2 url pid workers=16
+  local backend=$1 variant=$2 url
   url=$(fresh_db "$backend" rivo_callgrind_bench)
-  [ "$variant" = outbox ] && workers=0
-  [ "$variant" != plain ] && add_endpoint "$url"
   rm -f "$OUT"/callgrind.out
-  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
-    RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True \
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" serve \
-    > "$OUT/server.log" 2>&1 &
-  pid=$!
-  wait_ready "http://127.0.0.1:$PORT" 600
+  serve_variant "$variant" "$url" valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out"
   python3 bench/post_n.py "$PORT" "$N" "$C"
   if [ "$variant" = webhook ]; then
     for _ in $(seq 1200); do
@@ -45,7 +34,7 @@ run() { # backend variant -> total instructions of the server process
       sleep 0.25
     done
   fi
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$OUT/callgrind.out" "$KEEP/callgrind.$backend.$variant.out"
   grep -E '^(summary|totals):' "$OUT/callgrind.out" | head -1 | awk '{print $2}'
 }

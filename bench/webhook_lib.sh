@@ -1,5 +1,31 @@
-# Shared by the webhook benchmarks (sourced, not run, after bench/lib.sh): a receiver on loopback
-# that answers every webhook 200, and the benchmark's endpoint. Expects OUT and RPORT.
+# Shared by the webhook benchmarks (sourced, not run): a receiver on loopback that answers every
+# webhook 200, and the benchmark's endpoint, on top of bench/lib.sh. Expects RPORT.
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+# The variants: `plain` (no endpoint), `outbox` (one endpoint subscribed, the server's worker off:
+# the outbox rows alone) and `webhook` (the endpoint, and the worker delivering).
+VARIANTS=${VARIANTS:-plain outbox webhook}
+
+# serve_variant VARIANT URL [WRAPPER ...]: the server on $PORT for VARIANT on the fresh database
+# URL (run under WRAPPER, e.g. valgrind, when given), ready; its pid in SERVER_PID.
+serve_variant() {
+  local variant=$1 url=$2 workers=16
+  shift 2
+  [ "$variant" = outbox ] && workers=0
+  [ "$variant" != plain ] && add_endpoint "$url"
+  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
+    RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True "$@" "$BIN" serve \
+    > "$OUT/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready "http://127.0.0.1:$PORT" 600
+}
+
+# webhook_bench_init DB: bench_init DB, and the receiver started.
+webhook_bench_init() {
+  bench_init "$1"
+  start_receiver
+}
 
 # The receiver: keep-alive HTTP/1.1, answers every request 200 with an empty body.
 start_receiver() {

@@ -14,15 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 C=${CONCURRENCY:-16}
-VARIANTS=${VARIANTS:-plain outbox webhook}
 PORT=${PORT:-5082}
 RPORT=${RECEIVER_PORT:-5083}
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 # shellcheck source=bench/webhook_lib.sh
 source bench/webhook_lib.sh
-bench_init rivo_webhook_bench
-start_receiver
+webhook_bench_init rivo_webhook_bench
 chat_bodies "$OUT/bodies.jsonl"
 
 # One run: prints "requests/s pending-at-stop delivered server-cpu-µs/request
@@ -30,13 +26,8 @@ chat_bodies "$OUT/bodies.jsonl"
 run() {
   local backend=$1 variant=$2 url pid rps
   url=$(fresh_db "$backend" rivo_webhook_bench)
-  local workers=16
-  [ "$variant" = outbox ] && workers=0
-  [ "$variant" != plain ] && add_endpoint "$url"
-  DATABASE_URL=$url PORT=$PORT BIND_ADDRESS=127.0.0.1 RIVO_DB_MAX_CONNECTIONS=16 \
-    RIVO_WEBHOOK_CONCURRENCY=$workers RIVO_WEBHOOK_ALLOW_PRIVATE=True "$BIN" serve > "$OUT/server.log" 2>&1 &
-  pid=$!
-  wait_ready "http://127.0.0.1:$PORT"
+  serve_variant "$variant" "$url"
+  pid=$SERVER_PID
   post_load "http://127.0.0.1:$PORT/api/v1/chat/stream/" "$C" 2 "$OUT/bodies.jsonl" >/dev/null
   local s0 r0 s1 r1
   s0=$(ticks "$pid"); r0=$(ticks "$RECEIVER")
