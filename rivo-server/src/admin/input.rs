@@ -5,11 +5,7 @@ use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
 use poem::{Request, RequestBody};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaMediaType, MetaRequest, Registry},
-    types::Type,
-};
+use poem_openapi::{ApiExtractor, ExtractParamOptions, types::Type};
 use rivo_core::{Permission, Rule};
 use serde_json::{Map, Value};
 
@@ -283,25 +279,38 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
+/// The spec side of an [`ApiExtractor`] that reads the request body: a required body
+/// described as `$schema` under each of `$content_types`, with an optional `$description`.
+macro_rules! body_extractor_spec {
+    ($schema:ty, $description:expr, $content_types:expr) => {
+        const TYPES: &'static [poem_openapi::ApiExtractorType] =
+            &[poem_openapi::ApiExtractorType::RequestObject];
+        type ParamType = ();
+        type ParamRawType = ();
+
+        fn register(registry: &mut poem_openapi::registry::Registry) {
+            <$schema as poem_openapi::types::Type>::register(registry);
+        }
+
+        fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+            Some(poem_openapi::registry::MetaRequest {
+                description: $description,
+                content: $content_types
+                    .iter()
+                    .map(|content_type| poem_openapi::registry::MetaMediaType {
+                        content_type,
+                        schema: <$schema as poem_openapi::types::Type>::schema_ref(),
+                    })
+                    .collect(),
+                required: true,
+            })
+        }
+    };
+}
+pub(crate) use body_extractor_spec;
+
 impl<'a, T: Type + Send> ApiExtractor<'a> for JsonBody<T> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: T::schema_ref(),
-            }],
-            required: true,
-        })
-    }
+    body_extractor_spec!(T, None, ["application/json"]);
 
     async fn from_request(
         request: &'a Request,

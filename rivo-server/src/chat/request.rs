@@ -2,17 +2,14 @@
 //! validated as the original serializer validated it.
 
 use poem::{Request, RequestBody};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaMediaType, MetaRequest, Registry},
-    types::Type,
-};
+use poem_openapi::{ApiExtractor, ExtractParamOptions};
 use rivo_core::chat::DataType;
 use rivo_core::{SenderType, SessionId};
 use uuid::Uuid;
 
 use super::bodies::SendMessageRequest;
 use super::drf;
+use crate::admin::input::body_extractor_spec;
 use crate::config::ChatCompat;
 use crate::error::ApiError;
 /// One field of a loosely parsed body: DRF tells missing, null and wrong types apart.
@@ -318,30 +315,14 @@ pub(super) async fn off_runtime_if_large<T: Send + 'static>(
 }
 
 impl<'a> ApiExtractor<'a> for SendMessageBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        SendMessageRequest::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "The message. The same fields are accepted as JSON, URL-encoded form or \
-                 multipart form.",
-            ),
-            content: PARSED_MEDIA_TYPES
-                .iter()
-                .map(|content_type| MetaMediaType {
-                    content_type,
-                    schema: SendMessageRequest::schema_ref(),
-                })
-                .collect(),
-            required: true,
-        })
-    }
+    body_extractor_spec!(
+        SendMessageRequest,
+        Some(
+            "The message. The same fields are accepted as JSON, URL-encoded form or \
+             multipart form."
+        ),
+        PARSED_MEDIA_TYPES
+    );
 
     async fn from_request(
         request: &'a Request,
