@@ -43,8 +43,8 @@ use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
 
 pub use chat::{AdminChatApi, AdminChatMessagesApi, AdminChatSessionsApi};
 pub use clients::{
-    AdminAssignmentsApi, AdminClientsApi, AdminClientsResourceApi, AdminContextsApi,
-    AdminStageHistoryApi,
+    AdminAssignmentsApi, AdminClientListsApi, AdminClientsApi, AdminClientsResourceApi,
+    AdminContextsApi, AdminStageHistoryApi,
 };
 pub use index::AdminIndexApi;
 pub use log::AdminLogApi;
@@ -53,7 +53,8 @@ pub use users::{AdminAccountsApi, AdminRolesApi, AdminUsersApi};
 pub use webhooks::AdminWebhooksApi;
 
 /// The admin index and the list/read/delete routes generated from the section descriptions
-/// ([`rivo_core::admin::RESOURCES`]), one API per section.
+/// ([`rivo_core::admin::RESOURCES`]), one API per section, and a client's own lists of two of
+/// them.
 pub type AdminResourceApis = (
     AdminIndexApi,
     AdminUsersApi,
@@ -64,6 +65,7 @@ pub type AdminResourceApis = (
     AdminContextsApi,
     AdminStageHistoryApi,
     AdminAssignmentsApi,
+    AdminClientListsApi,
     AdminLogApi,
 );
 

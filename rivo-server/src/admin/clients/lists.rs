@@ -1,6 +1,8 @@
 //! The generated list, read and delete routes of clients, contexts, stage history and
 //! assignments.
 
+use poem_openapi::{OpenApi, param::Path, param::Query};
+use rivo_core::accounts::Action;
 use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
 use rivo_core::clients::{
     AssignmentFilter, ClientFilter, ClientSort, ContextFilter, HistorySort, StageChangeFilter,
@@ -9,6 +11,7 @@ use rivo_core::{ClientId, SessionId, Sort, Stage, UserId};
 
 use crate::admin::AdminTag;
 use crate::admin::bodies::{ClientBody, StageName};
+use crate::admin::ctx::AdminCtx;
 use crate::admin::pages::{AssignmentPage, ClientPage, ContextPage, StageChangePage};
 use crate::admin::resource::admin_resource;
 use crate::admin::{
@@ -18,7 +21,7 @@ use crate::auth::Admin;
 use crate::error::{ApiError, OpError};
 
 /// A page of stage history, named.
-pub(super) async fn stage_history(
+async fn stage_history(
     req: &poem::Request,
     admin: &Admin,
     paging: Paging,
@@ -40,7 +43,7 @@ pub(super) async fn stage_history(
 }
 
 /// A page of assignments, named.
-pub(super) async fn assignments(
+async fn assignments(
     req: &poem::Request,
     admin: &Admin,
     paging: Paging,
@@ -59,6 +62,70 @@ pub(super) async fn assignments(
     let mut page = AssignmentPage::from(paging.paged(req, list)?);
     names::assignments(&admin.store, &mut page.results).await?;
     Ok(found(page))
+}
+
+/// Emits `pub struct $api` and its `#[OpenApi]` impl: one list route per section of a
+/// client's own rows (`/clients/:id/<rows>/`), the section's list with its client filter set
+/// from the path. poem-openapi wants literal paths, so the macro emits the whole impl.
+macro_rules! client_lists {
+    (
+        $(#[$api_doc:meta])*
+        $api:ident;
+        $(
+            $(#[$doc:meta])*
+            ($path:tt, $op:tt) $route:ident -> $Page:ty = $list:ident($spec:path, $Filter:ident);
+        )+
+    ) => {
+        $(#[$api_doc])*
+        #[derive(Default)]
+        pub struct $api;
+
+        #[OpenApi(prefix_path = "/api/v1/admin", tag = "AdminTag::AdminClients")]
+        impl $api {
+            $(
+                $(#[$doc])*
+                #[oai(path = $path, method = "get", operation_id = $op)]
+                async fn $route(
+                    &self,
+                    ctx: AdminCtx<'_>,
+                    /// Client id.
+                    id: Path<i64>,
+                    /// Page number, from 1.
+                    page: Query<Option<i64>>,
+                    /// Rows per page (default 25, at most 1000).
+                    page_size: Query<Option<i64>>,
+                    /// `created_at` or `id`; `-` for descending.
+                    ordering: Query<Option<String>>,
+                ) -> Result<Found<$Page>, OpError<ListErrors>> {
+                    let filter = $Filter {
+                        client_id: Some(ClientId(id.0)),
+                        ..Default::default()
+                    };
+                    let admin = ctx.require($spec.access(Action::View)).await?;
+                    let paging = Paging::new(page.0, page_size.0)?;
+                    $list(ctx.req(), &admin, paging, ordering.0, filter).await
+                }
+            )+
+        }
+    };
+}
+
+client_lists! {
+    /// A client's stage history and assignments (all clients': [`AdminStageHistoryApi`],
+    /// [`AdminAssignmentsApi`]).
+    AdminClientListsApi;
+
+    /// List a client's stage history
+    ///
+    /// Newest first by default.
+    ("/clients/:id/stage-history/", "admin_clients_stage_history")
+    client_stage_history -> StageChangePage = stage_history(STAGE_HISTORY, StageChangeFilter);
+
+    /// List a client's assignments
+    ///
+    /// Newest first by default.
+    ("/clients/:id/assignments/", "admin_clients_assignments")
+    client_assignments -> AssignmentPage = assignments(ASSIGNMENTS, AssignmentFilter);
 }
 
 admin_resource! {

@@ -1,32 +1,25 @@
 //! `/api/v1/admin/clients/` with each client's context, stage and assignment, and the global
 //! `/contexts/`, `/stage-history/` and `/assignments/` lists.
 
-use poem_openapi::{OpenApi, param::Path, param::Query};
+use poem_openapi::{OpenApi, param::Path};
 use rivo_core::access::Access;
 use rivo_core::accounts::{Action, Model};
-use rivo_core::admin::{ASSIGNMENTS, STAGE_HISTORY};
-use rivo_core::clients::{
-    AssignmentFilter, ClientUpdate, ContextChange, NewClient, StageChangeFilter,
-};
+use rivo_core::clients::{ClientUpdate, ContextChange, NewClient};
 use rivo_core::{ClientId, Stage, UserId};
 
 use super::bodies::{AssignmentBody, ClientBody, ContextBody};
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
-use super::pages::{AssignmentPage, StageChangePage};
-use super::{
-    AdminTag, Created, DeleteErrors, Found, ListErrors, Paging, ReadErrors, WriteErrors, created,
-    found,
-};
+use super::{AdminTag, Created, DeleteErrors, Found, ReadErrors, WriteErrors, created, found};
 use crate::error::{ApiError, OpError};
 
 mod lists;
 mod requests;
 
 pub use lists::{
-    AdminAssignmentsApi, AdminClientsResourceApi, AdminContextsApi, AdminStageHistoryApi,
+    AdminAssignmentsApi, AdminClientListsApi, AdminClientsResourceApi, AdminContextsApi,
+    AdminStageHistoryApi,
 };
-use lists::{assignments, stage_history};
 pub use requests::{
     AssignRequest, ClientCreateRequest, ClientUpdateRequest, ContextMergeRequest,
     ContextReplaceRequest, StageRequest, StageResult,
@@ -306,63 +299,5 @@ impl AdminClientsApi {
             Some(ended) => Ok(found(ended.into())),
             None => Err(ApiError::NotFound.into()),
         }
-    }
-
-    /// List a client's stage history
-    ///
-    /// Newest first by default.
-    #[oai(
-        path = "/clients/:id/stage-history/",
-        method = "get",
-        operation_id = "admin_clients_stage_history"
-    )]
-    async fn client_stage_history(
-        &self,
-        ctx: AdminCtx<'_>,
-        /// Client id.
-        id: Path<i64>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-    ) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-        let filter = StageChangeFilter {
-            client_id: Some(ClientId(id.0)),
-            ..Default::default()
-        };
-        let admin = ctx.require(STAGE_HISTORY.access(Action::View)).await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        stage_history(ctx.req(), &admin, paging, ordering.0, filter).await
-    }
-
-    /// List a client's assignments
-    ///
-    /// Newest first by default.
-    #[oai(
-        path = "/clients/:id/assignments/",
-        method = "get",
-        operation_id = "admin_clients_assignments"
-    )]
-    async fn client_assignments(
-        &self,
-        ctx: AdminCtx<'_>,
-        /// Client id.
-        id: Path<i64>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-    ) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-        let filter = AssignmentFilter {
-            client_id: Some(ClientId(id.0)),
-            ..Default::default()
-        };
-        let admin = ctx.require(ASSIGNMENTS.access(Action::View)).await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        assignments(ctx.req(), &admin, paging, ordering.0, filter).await
     }
 }
