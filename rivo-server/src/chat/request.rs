@@ -2,14 +2,14 @@
 //! validated as the original serializer validated it.
 
 use poem::{Request, RequestBody};
-use poem_openapi::{ApiExtractor, ExtractParamOptions};
+use poem_openapi::ApiExtractor;
 use rivo_core::chat::DataType;
 use rivo_core::{SenderType, SessionId};
 use uuid::Uuid;
 
 use super::bodies::SendMessageRequest;
 use super::drf;
-use crate::admin::input::body_extractor_spec;
+use crate::admin::input::body_extractor;
 use crate::config::ChatCompat;
 use crate::error::ApiError;
 /// One field of a loosely parsed body: DRF tells missing, null and wrong types apart.
@@ -315,21 +315,13 @@ pub(super) async fn off_runtime_if_large<T: Send + 'static>(
 }
 
 impl<'a> ApiExtractor<'a> for SendMessageBody {
-    body_extractor_spec!(
+    body_extractor!(
         SendMessageRequest,
         Some(
             "The message. The same fields are accepted as JSON, URL-encoded form or \
              multipart form."
         ),
-        PARSED_MEDIA_TYPES
+        PARSED_MEDIA_TYPES,
+        |request, bytes| Self::parse(request, request.content_type(), bytes).await
     );
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let bytes = BodyLimit::read(request, body).await?;
-        Ok(Self::parse(request, request.content_type(), bytes).await?)
-    }
 }
