@@ -14,9 +14,7 @@ use rivo_core::access::Access;
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{
-    AdminTag, Found, NoContent, WriteErrors, found, keyset_paged, sort_for, time_before, time_from,
-};
+use super::{AdminTag, Found, NoContent, WriteErrors, found, time_before, time_from};
 use crate::chat::{ChatMessageBody, SenderTypeName};
 use crate::error::{ApiError, OpError};
 
@@ -107,7 +105,7 @@ admin_resource! {
         /// Keyset paging, newest first: empty for the first page, then the `next` link's
         /// value. Deep pages cost what the first does; `page` and `ordering` are ignored.
         cursor: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = MessageFilter {
             session_id: session_id.as_deref().map(session_param).transpose()?,
             sender_type: sender_type.map(|s| match s {
@@ -120,18 +118,11 @@ admin_resource! {
         };
         if let Some(cursor) = cursor {
             let after = parse_cursor::<HistoryCursor>(&cursor)?;
-            let messages = admin
-                .store
-                .list_messages_after(&filter, after, paging.size)
-                .await?;
-            return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
+            let size = list.paging.size;
+            return list.found_keyset(list.store().list_messages_after(&filter, after, size).await?);
         }
-        let sort = sort_for(&CHAT_MESSAGES, ordering.as_deref(), Sort::desc(MessageSort::SentAt));
-        let messages = admin
-            .store
-            .list_messages(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ChatMessagePage::from(paging.paged(req, messages)?)))
+        let sort = list.sort(ordering, Sort::desc(MessageSort::SentAt));
+        list.found(list.store().list_messages(&filter, sort, list.request()).await?)
     }
 
     read:
@@ -167,18 +158,14 @@ admin_resource! {
         /// Keyset paging: empty for the first page, then the `next` link's value. Deep pages
         /// cost what the first does; `page` is ignored.
         cursor: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = SessionFilter { search };
         if let Some(cursor) = cursor {
             let after = parse_cursor::<SessionCursor>(&cursor)?;
-            let sessions = admin
-                .store
-                .list_sessions_after(&filter, after, paging.size)
-                .await?;
-            return Ok(found(ChatSessionPage::from(keyset_paged(req, sessions))));
+            let size = list.paging.size;
+            return list.found_keyset(list.store().list_sessions_after(&filter, after, size).await?);
         }
-        let sessions = admin.store.list_sessions(&filter, paging.request()).await?;
-        Ok(found(ChatSessionPage::from(paging.paged(req, sessions)?)))
+        list.found(list.store().list_sessions(&filter, list.request()).await?)
     }
 
     read:

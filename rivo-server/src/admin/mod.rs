@@ -175,6 +175,19 @@ pub struct Paged<B> {
     pub results: Vec<B>,
 }
 
+impl<B> Paged<B> {
+    /// The same page with each row mapped.
+    pub fn map<C>(self, f: impl FnMut(B) -> C) -> Paged<C> {
+        Paged {
+            count: self.count,
+            count_is_estimate: self.count_is_estimate,
+            next: self.next,
+            previous: self.previous,
+            results: self.results.into_iter().map(f).collect(),
+        }
+    }
+}
+
 impl Paging {
     /// A store page as DRF's `{count, next, previous, results}` (see [`Paging::links`]).
     pub fn paged<T, B: From<T>>(

@@ -15,9 +15,7 @@ use rivo_core::access::Access;
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{
-    AdminTag, Created, Found, NoContent, ReadErrors, WriteErrors, created, found, sort_for,
-};
+use super::{AdminTag, Created, Found, NoContent, Paged, ReadErrors, WriteErrors, created, found};
 use crate::error::OpError;
 
 /// A user to create.
@@ -327,7 +325,7 @@ admin_resource! {
         is_superuser: bool,
         /// Only users with this role id.
         role: i64,
-    } |admin, req, paging| {
+    } |list| {
         let filter = UserFilter {
             search,
             is_active,
@@ -335,26 +333,15 @@ admin_resource! {
             is_superuser,
             role_id: role.map(RoleId),
         };
-        let sort = sort_for(&USERS, ordering.as_deref(), Sort::desc(UserSort::CreatedAt));
-        let users = admin.store.list_users(&filter, sort, paging.request()).await?;
-        let (next, previous) = paging.links(req, &users)?;
-        let ids: Vec<UserId> = users.items.iter().map(|u| u.id).collect();
-        let mut held = admin.store.permissions_of_users(&ids).await?;
-        let results = users
-            .items
-            .into_iter()
-            .map(|user| {
-                let permissions = held.remove(&user.id).unwrap_or_default();
-                UserBody::new(user, permissions)
-            })
-            .collect();
-        Ok(found(UserPage {
-            count: users.total,
-            count_is_estimate: users.estimated,
-            next,
-            previous,
-            results,
-        }))
+        let sort = list.sort(ordering, Sort::desc(UserSort::CreatedAt));
+        let users = list.store().list_users(&filter, sort, list.request()).await?;
+        let users: Paged<rivo_core::User> = list.paged(users)?;
+        let ids: Vec<UserId> = users.results.iter().map(|u| u.id).collect();
+        let mut held = list.store().permissions_of_users(&ids).await?;
+        Ok(found(UserPage::from(users.map(|user| {
+            let permissions = held.remove(&user.id).unwrap_or_default();
+            UserBody::new(user, permissions)
+        }))))
     }
 
     read:
@@ -391,13 +378,9 @@ admin_resource! {
         search: String,
         /// `name`, `created_at` or `id`; `-` for descending.
         ordering: String,
-    } |admin, req, paging| {
-        let sort = sort_for(&ROLES, ordering.as_deref(), Sort::asc(RoleSort::Name));
-        let roles = admin
-            .store
-            .list_roles(&RoleFilter { search }, sort, paging.request())
-            .await?;
-        Ok(found(RolePage::from(paging.paged(req, roles)?)))
+    } |list| {
+        let sort = list.sort(ordering, Sort::asc(RoleSort::Name));
+        list.found(list.store().list_roles(&RoleFilter { search }, sort, list.request()).await?)
     }
 
     read:

@@ -2,7 +2,6 @@
 //! assignments.
 
 use poem_openapi::{OpenApi, param::Path, param::Query};
-use rivo_core::accounts::Action;
 use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
 use rivo_core::clients::{
     AssignmentFilter, ClientFilter, ClientSort, ContextFilter, HistorySort, StageChangeFilter,
@@ -13,54 +12,39 @@ use crate::admin::AdminTag;
 use crate::admin::bodies::{ClientBody, StageName};
 use crate::admin::ctx::AdminCtx;
 use crate::admin::pages::{AssignmentPage, ClientPage, ContextPage, StageChangePage};
-use crate::admin::resource::admin_resource;
-use crate::admin::{
-    Found, ListErrors, NoContent, Paging, found, names, sort_for, time_before, time_from,
-};
-use crate::auth::Admin;
+use crate::admin::resource::{AdminList, admin_resource};
+use crate::admin::{Found, ListErrors, NoContent, found, names, time_before, time_from};
 use crate::error::{ApiError, OpError};
 
 /// A page of stage history, named.
 async fn stage_history(
-    req: &poem::Request,
-    admin: &Admin,
-    paging: Paging,
+    list: &AdminList<'_>,
     ordering: Option<String>,
     filter: StageChangeFilter,
 ) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-    let sort = sort_for(
-        &STAGE_HISTORY,
-        ordering.as_deref(),
-        Sort::desc(HistorySort::CreatedAt),
-    );
-    let history = admin
-        .store
-        .list_stage_changes(&filter, sort, paging.request())
+    let sort = list.sort(ordering, Sort::desc(HistorySort::CreatedAt));
+    let history = list
+        .store()
+        .list_stage_changes(&filter, sort, list.request())
         .await?;
-    let mut page = StageChangePage::from(paging.paged(req, history)?);
-    names::stage_changes(&admin.store, &mut page.results).await?;
+    let mut page: StageChangePage = list.page(history)?;
+    names::stage_changes(list.store(), &mut page.results).await?;
     Ok(found(page))
 }
 
 /// A page of assignments, named.
 async fn assignments(
-    req: &poem::Request,
-    admin: &Admin,
-    paging: Paging,
+    list: &AdminList<'_>,
     ordering: Option<String>,
     filter: AssignmentFilter,
 ) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-    let sort = sort_for(
-        &ASSIGNMENTS,
-        ordering.as_deref(),
-        Sort::desc(HistorySort::CreatedAt),
-    );
-    let list = admin
-        .store
-        .list_assignments(&filter, sort, paging.request())
+    let sort = list.sort(ordering, Sort::desc(HistorySort::CreatedAt));
+    let assignments = list
+        .store()
+        .list_assignments(&filter, sort, list.request())
         .await?;
-    let mut page = AssignmentPage::from(paging.paged(req, list)?);
-    names::assignments(&admin.store, &mut page.results).await?;
+    let mut page: AssignmentPage = list.page(assignments)?;
+    names::assignments(list.store(), &mut page.results).await?;
     Ok(found(page))
 }
 
@@ -101,9 +85,8 @@ macro_rules! client_lists {
                         client_id: Some(ClientId(id.0)),
                         ..Default::default()
                     };
-                    let admin = ctx.require($spec.access(Action::View)).await?;
-                    let paging = Paging::new(page.0, page_size.0)?;
-                    $list(ctx.req(), &admin, paging, ordering.0, filter).await
+                    let list = AdminList::open(&ctx, &$spec, page.0, page_size.0).await?;
+                    $list(&list, ordering.0, filter).await
                 }
             )+
         }
@@ -148,19 +131,15 @@ admin_resource! {
         created_at_after: String,
         /// Created on or before this date, or before this instant.
         created_at_before: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = ClientFilter {
             search,
             stage: current_stage.map(Stage::from),
             created_from: time_from("created_at_after", created_at_after.as_deref())?,
             created_before: time_before("created_at_before", created_at_before.as_deref())?,
         };
-        let sort = sort_for(&CLIENTS, ordering.as_deref(), Sort::desc(ClientSort::CreatedAt));
-        let clients = admin
-            .store
-            .list_clients(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ClientPage::from(paging.paged(req, clients)?)))
+        let sort = list.sort(ordering, Sort::desc(ClientSort::CreatedAt));
+        list.found(list.store().list_clients(&filter, sort, list.request()).await?)
     }
 
     read:
@@ -196,7 +175,7 @@ admin_resource! {
         client: i64,
         /// Only contexts linked to this chat session.
         chat_session_id: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = ContextFilter {
             client_id: client.map(ClientId),
             chat_session_id: chat_session_id
@@ -207,13 +186,10 @@ admin_resource! {
                 })
                 .transpose()?,
         };
-        let sort = sort_for(&CONTEXTS, ordering.as_deref(), Sort::desc(HistorySort::CreatedAt));
-        let contexts = admin
-            .store
-            .list_contexts(&filter, sort, paging.request())
-            .await?;
-        let mut page = ContextPage::from(paging.paged(req, contexts)?);
-        names::contexts(&admin.store, &mut page.results).await?;
+        let sort = list.sort(ordering, Sort::desc(HistorySort::CreatedAt));
+        let contexts = list.store().list_contexts(&filter, sort, list.request()).await?;
+        let mut page: ContextPage = list.page(contexts)?;
+        names::contexts(list.store(), &mut page.results).await?;
         Ok(found(page))
     }
 }
@@ -235,13 +211,13 @@ admin_resource! {
         to_stage: StageName,
         /// Only changes by this user.
         changed_by: i64,
-    } |admin, req, paging| {
+    } |list| {
         let filter = StageChangeFilter {
             client_id: client.map(ClientId),
             to_stage: to_stage.map(Stage::from),
             changed_by: changed_by.map(UserId),
         };
-        stage_history(req, &admin, paging, ordering, filter).await
+        stage_history(&list, ordering, filter).await
     }
 }
 
@@ -262,12 +238,12 @@ admin_resource! {
         is_active: bool,
         /// Only assignments to this user.
         assigned_to: i64,
-    } |admin, req, paging| {
+    } |list| {
         let filter = AssignmentFilter {
             client_id: client.map(ClientId),
             is_active,
             assigned_to: assigned_to.map(UserId),
         };
-        assignments(req, &admin, paging, ordering, filter).await
+        assignments(&list, ordering, filter).await
     }
 }
