@@ -14,7 +14,7 @@ use rivo_core::access::Access;
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{AdminTag, Found, NoContent, WriteErrors, found, time_before, time_from};
+use super::{AdminTag, Found, WriteErrors, found, time_before, time_from};
 use crate::chat::{ChatMessageBody, SenderTypeName};
 use crate::error::{ApiError, OpError};
 
@@ -129,17 +129,12 @@ admin_resource! {
     /// Read a chat message
     ("/chat/messages/:id/", "admin_chat_messages_read", /// Message id.
         id: i64) -> ChatMessageBody
-    |admin| {
-        Ok(found(admin.store.message(MessageId(id)).await?.into()))
-    }
+    |admin| { admin.store.message(MessageId(id)).await?.into() }
 
     delete:
     /// Delete a chat message
-    ("/chat/messages/:id/", "admin_chat_messages_delete", /// Message id.
-        id: i64)
-    |admin| {
+    ("admin_chat_messages_delete") |admin| {
         admin.store.delete_message(MessageId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }
 
@@ -180,24 +175,21 @@ admin_resource! {
         if messages.is_empty() {
             return Err(ApiError::NotFound.into());
         }
-        Ok(found(TranscriptBody {
+        TranscriptBody {
             session_id: session.0,
             messages: messages.into_iter().map(Into::into).collect(),
-        }))
+        }
     }
 
     delete:
     /// Delete a chat session
     ///
     /// Deletes every message of the session in one transaction.
-    ("/chat/sessions/:session_id/", "admin_chat_sessions_delete", /// The session (any UUID spelling).
-        session_id: String)
-    |admin| {
+    ("admin_chat_sessions_delete") |admin| {
         let session = session_param(&session_id)?;
         if admin.store.delete_session(session).await? == 0 {
             return Err(ApiError::NotFound.into());
         }
-        Ok(NoContent::NoContent)
     }
 }
 

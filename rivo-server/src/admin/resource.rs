@@ -7,7 +7,9 @@
 //! (`view` to list and read, `delete` to delete, or superusers only); lists get `page` and
 //! `page_size` (DRF's paging) before the section's own query parameters, which reach the body
 //! as plain `Option`s, with an [`AdminList`] (the caller, the paging and the section's order).
-//! The body is what is left: building the store's filter and calling the store.
+//! The body is what is left: building the store's filter and calling the store. Read and delete
+//! (both or neither) share one path and its id: the read body's value is the object, answered
+//! `200`; the delete body deletes it, answered `204`.
 //!
 //! ```ignore
 //! admin_resource! {
@@ -131,13 +133,10 @@ macro_rules! admin_resource {
         } |$list:ident| $list_body:block
         $(
             read: $(#[$read_doc:meta])*
-            ($read_path:tt, $read_op:tt, $(#[$read_id_doc:meta])* $read_id:ident: $read_id_ty:ty) -> $Body:ty
+            ($item_path:tt, $read_op:tt, $(#[$id_doc:meta])* $id:ident: $id_ty:ty) -> $Body:ty
             |$read_admin:ident| $read_body:block
-        )?
-        $(
             delete: $(#[$delete_doc:meta])*
-            ($delete_path:tt, $delete_op:tt, $(#[$delete_id_doc:meta])* $delete_id:ident: $delete_id_ty:ty)
-            |$delete_admin:ident| $delete_body:block
+            ($delete_op:tt) |$delete_admin:ident| $delete_body:block
         )?
     ) => {
         $(#[$api_doc])*
@@ -172,12 +171,14 @@ macro_rules! admin_resource {
 
             $(
                 $(#[$read_doc])*
-                #[oai(path = $read_path, method = "get", operation_id = $read_op)]
+                #[oai(path = $item_path, method = "get", operation_id = $read_op)]
+                // A one-expression body is a block around the object.
+                #[allow(unused_braces)]
                 async fn read(
                     &self,
                     ctx: $crate::admin::ctx::AdminCtx<'_>,
-                    $(#[$read_id_doc])*
-                    $read_id: poem_openapi::param::Path<$read_id_ty>,
+                    $(#[$id_doc])*
+                    $id: poem_openapi::param::Path<$id_ty>,
                 ) -> Result<
                     $crate::admin::Found<$Body>,
                     $crate::error::OpError<$crate::admin::ReadErrors>,
@@ -185,19 +186,17 @@ macro_rules! admin_resource {
                     let $read_admin = ctx
                         .require($spec.access(rivo_core::accounts::Action::View))
                         .await?;
-                    let $read_id = $read_id.0;
-                    $read_body
+                    let $id = $id.0;
+                    Ok($crate::admin::found::<$Body>($read_body))
                 }
-            )?
 
-            $(
                 $(#[$delete_doc])*
-                #[oai(path = $delete_path, method = "delete", operation_id = $delete_op)]
+                #[oai(path = $item_path, method = "delete", operation_id = $delete_op)]
                 async fn delete(
                     &self,
                     ctx: $crate::admin::ctx::AdminCtx<'_>,
-                    $(#[$delete_id_doc])*
-                    $delete_id: poem_openapi::param::Path<$delete_id_ty>,
+                    $(#[$id_doc])*
+                    $id: poem_openapi::param::Path<$id_ty>,
                 ) -> Result<
                     $crate::admin::NoContent,
                     $crate::error::OpError<$crate::admin::DeleteErrors>,
@@ -205,8 +204,9 @@ macro_rules! admin_resource {
                     let $delete_admin = ctx
                         .require($spec.access(rivo_core::accounts::Action::Delete))
                         .await?;
-                    let $delete_id = $delete_id.0;
-                    $delete_body
+                    let $id = $id.0;
+                    let () = $delete_body;
+                    Ok($crate::admin::NoContent::NoContent)
                 }
             )?
         }

@@ -350,18 +350,15 @@ admin_resource! {
         id: i64) -> UserBody
     |admin| {
         let user = admin.store.user(UserId(id)).await?;
-        Ok(found(user_body(&admin.store, user).await?))
+        user_body(&admin.store, user).await?
     }
 
     delete:
     /// Delete a user
     ///
     /// Their assignments go with them; what they changed keeps existing without them.
-    ("/users/:id/", "admin_users_delete", /// User id.
-        id: i64)
-    |admin| {
+    ("admin_users_delete") |admin| {
         admin.store.delete_user(UserId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }
 
@@ -387,18 +384,13 @@ admin_resource! {
     /// Read a role
     ("/roles/:id/", "admin_roles_read", /// Role id.
         id: i64) -> RoleBody
-    |admin| {
-        Ok(found(admin.store.role(RoleId(id)).await?.into()))
-    }
+    |admin| { admin.store.role(RoleId(id)).await?.into() }
 
     delete:
     /// Delete a role
     ///
     /// Its users keep their accounts without a role.
-    ("/roles/:id/", "admin_roles_delete", /// Role id.
-        id: i64)
-    |admin| {
+    ("admin_roles_delete") |admin| {
         admin.store.delete_role(RoleId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }

@@ -13,7 +13,7 @@ use crate::admin::bodies::{ClientBody, StageName};
 use crate::admin::ctx::AdminCtx;
 use crate::admin::pages::{AssignmentPage, ClientPage, ContextPage, StageChangePage};
 use crate::admin::resource::{AdminList, admin_resource};
-use crate::admin::{Found, ListErrors, NoContent, found, names, time_before, time_from};
+use crate::admin::{Found, ListErrors, found, names, time_before, time_from};
 use crate::error::{ApiError, OpError};
 
 /// A page of stage history, named.
@@ -146,19 +146,14 @@ admin_resource! {
     /// Read a client
     ("/clients/:id/", "admin_clients_read", /// Client id.
         id: i64) -> ClientBody
-    |admin| {
-        Ok(found(admin.store.client(ClientId(id)).await?.into()))
-    }
+    |admin| { admin.store.client(ClientId(id)).await?.into() }
 
     delete:
     /// Delete a client
     ///
     /// With its context, stage history and assignments.
-    ("/clients/:id/", "admin_clients_delete", /// Client id.
-        id: i64)
-    |admin| {
+    ("admin_clients_delete") |admin| {
         admin.store.delete_client(ClientId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }
 
