@@ -102,6 +102,14 @@ pub enum CsmOk<T: Type + Serialize + Send> {
     Ok(DrfJson<T>),
 }
 
+/// The optional `stage` of a body: a known stage code.
+fn body_stage(stage: Option<String>) -> Result<Option<Stage>, ApiError> {
+    stage
+        .as_deref()
+        .map(|s| parse_stage("stage", s))
+        .transpose()
+}
+
 fn parse_stage(field: &'static str, value: &str) -> Result<Stage, ApiError> {
     value.parse::<Stage>().map_err(|rule| {
         ApiError::field(
@@ -200,10 +208,7 @@ impl ClientsApi {
         let phone = body.opt_string("phone");
         let stage = body.opt_string("stage");
         body.finish()?;
-        let stage = stage
-            .as_deref()
-            .map(|s| parse_stage("stage", s))
-            .transpose()?;
+        let stage = body_stage(stage)?;
         let client = member
             .store
             .create_client(NewClient {
@@ -273,10 +278,7 @@ impl ClientsApi {
         let assign = body.opt_nullable_id("assign_to");
         let remarks = body.opt_string("remarks");
         body.finish()?;
-        let stage = stage
-            .as_deref()
-            .map(|s| parse_stage("stage", s))
-            .transpose()?;
+        let stage = body_stage(stage)?;
         let edit = ClientEdit {
             fields: ClientUpdate { name, email, phone },
             stage,
