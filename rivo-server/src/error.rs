@@ -217,6 +217,16 @@ impl ApiError {
         ApiError::Fields(FieldErrors::single(field, message))
     }
 
+    /// `value` of `field` parsed; the rule it breaks is that field's error.
+    pub fn parse_field<T: std::str::FromStr<Err = rivo_core::Rule>>(
+        field: &str,
+        value: &str,
+    ) -> Result<T, Self> {
+        value
+            .parse()
+            .map_err(|rule: rivo_core::Rule| Self::field(field, rule.to_string()))
+    }
+
     fn detail(&self) -> Option<Cow<'static, str>> {
         Some(match self {
             ApiError::Fields(_)

@@ -26,16 +26,12 @@ fn parse_cursor<C: std::str::FromStr<Err = rivo_core::Rule>>(
     if value.is_empty() {
         return Ok(None);
     }
-    value
-        .parse()
-        .map(Some)
-        .map_err(|rule: rivo_core::Rule| ApiError::field("cursor", rule.to_string()))
+    ApiError::parse_field("cursor", value).map(Some)
 }
 
-fn session_param(value: &str) -> Result<SessionId, ApiError> {
-    value
-        .parse()
-        .map_err(|rule: rivo_core::Rule| ApiError::field("session_id", rule.to_string()))
+/// The `session_id` of a path.
+pub(super) fn session_param(value: &str) -> Result<SessionId, ApiError> {
+    ApiError::parse_field("session_id", value)
 }
 
 /// Message ids to delete at once.

@@ -6,7 +6,7 @@ use rivo_core::admin::{ASSIGNMENTS, CLIENTS, CONTEXTS, STAGE_HISTORY};
 use rivo_core::clients::{
     AssignmentFilter, ClientFilter, ClientSort, ContextFilter, HistorySort, StageChangeFilter,
 };
-use rivo_core::{ClientId, SessionId, Sort, Stage, UserId};
+use rivo_core::{ClientId, Sort, Stage, UserId};
 
 use crate::admin::AdminTag;
 use crate::admin::bodies::{ClientBody, StageName};
@@ -175,10 +175,7 @@ admin_resource! {
             client_id: client.map(ClientId),
             chat_session_id: chat_session_id
                 .as_deref()
-                .map(|s| {
-                    s.parse::<SessionId>()
-                        .map_err(|rule| ApiError::field("chat_session_id", rule.to_string()))
-                })
+                .map(|s| ApiError::parse_field("chat_session_id", s))
                 .transpose()?,
         };
         let sort = list.sort(ordering, Sort::desc(HistorySort::CreatedAt));
