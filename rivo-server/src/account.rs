@@ -153,11 +153,10 @@ async fn log_in(
     req: &Request,
     store: &Store,
     config: &Config,
-    body: JsonBody<LoginRequest>,
+    mut body: JsonBody<LoginRequest>,
     kind: TokenKind,
     ttl: std::time::Duration,
 ) -> Result<(User, IssuedToken), ApiError> {
-    let mut body = body;
     let email = body.string("email");
     let password = body.string("password");
     body.finish()?;

@@ -190,8 +190,7 @@ admin_resource! {
 }
 
 /// The `ids` of a bulk request: a list of at most 1000 integers.
-pub fn parse_ids<T>(body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
-    let mut body = body;
+pub fn parse_ids<T>(mut body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
     let value = body.raw("ids");
     body.finish()?;
     let Some(serde_json::Value::Array(items)) = value else {

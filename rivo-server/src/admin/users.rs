@@ -123,10 +123,9 @@ impl AdminAccountsApi {
     async fn users_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<UserCreateRequest>,
+        mut body: JsonBody<UserCreateRequest>,
     ) -> Result<Created<UserBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::admin(Action::Add, Model::User)).await?;
-        let mut body = body;
         let email = body.string("email");
         let username = body.string("username");
         let password = body.opt_string("password");
@@ -176,12 +175,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
-        body: JsonBody<UserUpdateRequest>,
+        mut body: JsonBody<UserUpdateRequest>,
     ) -> Result<Found<UserBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::User))
             .await?;
-        let mut body = body;
         let update = UserUpdate {
             email: body.opt_string("email"),
             username: body.opt_string("username"),
@@ -216,12 +214,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
-        body: JsonBody<PasswordRequest>,
+        mut body: JsonBody<PasswordRequest>,
     ) -> Result<NoContent, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::User))
             .await?;
-        let mut body = body;
         let password = body.string("password");
         body.finish()?;
         admin
@@ -236,10 +233,9 @@ impl AdminAccountsApi {
     async fn roles_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<RoleCreateRequest>,
+        mut body: JsonBody<RoleCreateRequest>,
     ) -> Result<Created<RoleBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::admin(Action::Add, Model::Role)).await?;
-        let mut body = body;
         let name = body.string("name");
         let description = body.opt_string("description");
         let permissions = body.opt_permissions("permissions");
@@ -268,12 +264,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// Role id.
         id: Path<i64>,
-        body: JsonBody<RoleUpdateRequest>,
+        mut body: JsonBody<RoleUpdateRequest>,
     ) -> Result<Found<RoleBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Role))
             .await?;
-        let mut body = body;
         let update = RoleUpdate {
             name: body.opt_string("name"),
             description: body.opt_string("description"),

@@ -197,12 +197,11 @@ impl ClientsApi {
     async fn create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<CsmCreateRequest>,
+        mut body: JsonBody<CsmCreateRequest>,
     ) -> Result<CsmCreatedResponse, OpError<CsmWriteErrors>> {
         let member = ctx
             .require(Access::Member(permission(Action::Add, Model::Client)))
             .await?;
-        let mut body = body;
         let name = body.string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");
@@ -267,10 +266,9 @@ impl ClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<CsmUpdateRequest>,
+        mut body: JsonBody<CsmUpdateRequest>,
     ) -> Result<CsmOk<CsmUpdated>, OpError<CsmWriteErrors>> {
         let user = ctx.user()?;
-        let mut body = body;
         let name = body.opt_string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");

@@ -46,10 +46,9 @@ impl AdminClientsApi {
     async fn clients_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<ClientCreateRequest>,
+        mut body: JsonBody<ClientCreateRequest>,
     ) -> Result<Created<ClientBody>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Add)).await?;
-        let mut body = body;
         let name = body.string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");
@@ -85,10 +84,9 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ClientUpdateRequest>,
+        mut body: JsonBody<ClientUpdateRequest>,
     ) -> Result<Found<ClientBody>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Change)).await?;
-        let mut body = body;
         if body.has("current_stage") {
             body.raw("current_stage");
             return Err(ApiError::field(
@@ -143,12 +141,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ContextReplaceRequest>,
+        mut body: JsonBody<ContextReplaceRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Context))
             .await?;
-        let mut body = body;
         if !body.has("context_data") {
             body.string("context_data");
         }
@@ -175,12 +172,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ContextMergeRequest>,
+        mut body: JsonBody<ContextMergeRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Context))
             .await?;
-        let mut body = body;
         let data = body.opt_object("context_data");
         let remove = match body.raw("remove") {
             None => Vec::new(),
@@ -220,10 +216,9 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<StageRequest>,
+        mut body: JsonBody<StageRequest>,
     ) -> Result<Found<StageResult>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Change)).await?;
-        let mut body = body;
         let stage: Option<Stage> = body.choice("to_stage");
         let remarks = body.opt_string("remarks");
         body.finish()?;
@@ -257,12 +252,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<AssignRequest>,
+        mut body: JsonBody<AssignRequest>,
     ) -> Result<Created<AssignmentBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Add, Model::ClientAssignment))
             .await?;
-        let mut body = body;
         let to = body.id("assigned_to");
         let remarks = body.opt_string("remarks");
         body.finish()?;
