@@ -21,7 +21,7 @@ pub mod bodies;
 pub mod chat;
 pub mod clients;
 pub mod ctx;
-mod examples;
+pub(crate) mod examples;
 pub mod index;
 pub mod input;
 mod log;
