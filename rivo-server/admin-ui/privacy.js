@@ -25,24 +25,23 @@ export function may(me, action) {
 }
 
 /**
- * The two kinds of object that can be exported and erased, by section name (their API routes are
- * the sections' served `path`s: see `route`).
+ * One kind of object that can be exported and erased: its section (whose served `path` is its
+ * API route: see `route`) and UI pages, its download file names, and the actions of `NEEDS`.
  */
+function kindOf(section, filePrefix, canExport, canErase) {
+  return {
+    file: (id) => `${filePrefix}-${id}`,
+    canExport,
+    canErase,
+    list: `#/${section}`,
+    page: (id) => `#/${section}/${encodeURIComponent(id)}`,
+  };
+}
+
+/** The two kinds of object that can be exported and erased, by section name. */
 const KINDS = {
-  clients: {
-    file: (id) => `client-${id}`,
-    canExport: "exportClient",
-    canErase: "eraseClient",
-    list: "#/clients",
-    page: (id) => `#/clients/${encodeURIComponent(id)}`,
-  },
-  chat_sessions: {
-    file: (id) => `session-${id}`,
-    canExport: "exportSession",
-    canErase: "eraseSession",
-    list: "#/chat_sessions",
-    page: (id) => `#/chat_sessions/${encodeURIComponent(id)}`,
-  },
+  clients: kindOf("clients", "client", "exportClient", "eraseClient"),
+  chat_sessions: kindOf("chat_sessions", "session", "exportSession", "eraseSession"),
 };
 
 /** The API route of one object of `kind`: its section's served `path` and the id. */

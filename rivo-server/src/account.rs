@@ -7,7 +7,7 @@ use poem::Request;
 use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use rivo_core::auth::TokenKind;
+use rivo_core::auth::{IssuedToken, TokenKind};
 use rivo_core::{Store, User};
 use serde::Serialize;
 
@@ -148,29 +148,33 @@ pub enum Me {
     Ok(DrfJson<MeResponse>),
 }
 
-async fn check_credentials(
+/// Checks the email and password of `body` and issues a token of `kind` valid for `ttl`.
+async fn log_in(
     req: &Request,
     store: &Store,
     config: &Config,
-    body: JsonBody<LoginRequest>,
-) -> Result<User, ApiError> {
-    let mut body = body;
+    mut body: JsonBody<LoginRequest>,
+    kind: TokenKind,
+    ttl: std::time::Duration,
+) -> Result<(User, IssuedToken), ApiError> {
     let email = body.string("email");
     let password = body.string("password");
     body.finish()?;
     let (email, password) = (email.unwrap_or_default(), password.unwrap_or_default());
     let address = auth::client_address(req, &config.trusted_proxies);
-    match store
+    let user = match store
         .login(&email, &password, address.as_deref(), &config.login_policy)
         .await
     {
-        Ok(user) => Ok(user),
+        Ok(user) => user,
         Err(rivo_core::Error::Authentication(reason)) => {
             tracing::info!(?reason, "login failed");
-            Err(ApiError::InvalidCredentials)
+            return Err(ApiError::InvalidCredentials);
         }
-        Err(err) => Err(err.into()),
-    }
+        Err(err) => return Err(err.into()),
+    };
+    let issued = store.issue_token(user.id, kind, ttl).await?;
+    Ok((user, issued))
 }
 
 /// Logging in and out.
@@ -192,10 +196,8 @@ impl AccountApi {
         config: Data<&Arc<Config>>,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoggedIn, OpError<LoginErrors>> {
-        let user = check_credentials(req, &store, &config, body).await?;
-        let issued = store
-            .issue_token(user.id, TokenKind::Api, config.token_ttl)
-            .await?;
+        let (user, issued) =
+            log_in(req, &store, &config, body, TokenKind::Api, config.token_ttl).await?;
         Ok(LoggedIn::Ok(DrfJson(LoginResponse {
             token: issued.token,
             user: (&user).into(),
@@ -245,10 +247,15 @@ impl AccountApi {
         cookies: &CookieJar,
         body: JsonBody<LoginRequest>,
     ) -> Result<SessionOpened, OpError<LoginErrors>> {
-        let user = check_credentials(req, &store, &config, body).await?;
-        let issued = store
-            .issue_token(user.id, TokenKind::Session, config.session_ttl)
-            .await?;
+        let (user, issued) = log_in(
+            req,
+            &store,
+            &config,
+            body,
+            TokenKind::Session,
+            config.session_ttl,
+        )
+        .await?;
         let [session, csrf] = auth::session_cookies(&config, &issued.token);
         let csrf_token = csrf.value_str().to_owned();
         cookies.add(session);

@@ -31,7 +31,7 @@ use poem_openapi::{
 };
 use serde::{Serialize, ser::SerializeMap};
 
-use crate::render::{json_response, to_drf_json};
+use crate::render::{json_response, single_value_type, to_drf_json};
 
 /// `{"detail": "..."}`: DRF's body for errors that are not about one field.
 #[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
@@ -109,9 +109,7 @@ impl Serialize for FieldErrors {
 }
 
 impl Type for FieldErrors {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    single_value_type!();
 
     fn name() -> Cow<'static, str> {
         "FieldErrors".into()
@@ -137,16 +135,6 @@ impl Type for FieldErrors {
                 ..MetaSchema::new("object")
             }
         });
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 
@@ -227,6 +215,16 @@ impl ApiError {
     /// 400 with one message for one field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         ApiError::Fields(FieldErrors::single(field, message))
+    }
+
+    /// `value` of `field` parsed; the rule it breaks is that field's error.
+    pub fn parse_field<T: std::str::FromStr<Err = rivo_core::Rule>>(
+        field: &str,
+        value: &str,
+    ) -> Result<T, Self> {
+        value
+            .parse()
+            .map_err(|rule: rivo_core::Rule| Self::field(field, rule.to_string()))
     }
 
     fn detail(&self) -> Option<Cow<'static, str>> {

@@ -304,9 +304,7 @@ impl ChatEventsApi {
     ) -> Result<ChatEventsResponse, OpError<ChatEventsErrors>> {
         let raw = session_id.0.filter(|s| !s.is_empty());
         let raw = raw.ok_or(ApiError::MissingParameter("session_id"))?;
-        let session = raw
-            .parse::<SessionId>()
-            .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
+        let session: SessionId = ApiError::parse_field("session_id", &raw)?;
         let after = match resume_from(last_event_id.0, after.0) {
             None => None,
             Some((field, text)) => match text.trim().parse::<i64>() {
@@ -371,11 +369,9 @@ impl AdminEventsApi {
             .await?;
         let after = match resume_from(last_event_id.0, after.0) {
             None => None,
-            Some((field, text)) => Some(
-                text.trim()
-                    .parse::<ActivityCursor>()
-                    .map_err(|rule| ApiError::field(field, rule.to_string()))?,
-            ),
+            Some((field, text)) => {
+                Some(ApiError::parse_field::<ActivityCursor>(field, text.trim())?)
+            }
         };
         let slot = streams.acquire()?;
         let activity = ctx.store().subscribe_activity(after).await?;

@@ -131,10 +131,29 @@ impl Serialize for DrfDateTime {
     }
 }
 
+/// The items of a hand-written poem-openapi [`Type`] whose value is always present and is its
+/// own raw value and only element (a scalar, or an object serialised as a whole).
+macro_rules! single_value_type {
+    () => {
+        const IS_REQUIRED: bool = true;
+        type RawValueType = Self;
+        type RawElementValueType = Self;
+
+        fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+            Some(self)
+        }
+
+        fn raw_element_iter<'a>(
+            &'a self,
+        ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+            Box::new(std::iter::once(self))
+        }
+    };
+}
+pub(crate) use single_value_type;
+
 impl Type for DrfDateTime {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
+    single_value_type!();
 
     fn name() -> std::borrow::Cow<'static, str> {
         "string_date-time".into()
@@ -142,16 +161,6 @@ impl Type for DrfDateTime {
 
     fn schema_ref() -> MetaSchemaRef {
         <DateTime<Utc> as Type>::schema_ref()
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
     }
 }
 

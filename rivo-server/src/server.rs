@@ -1,5 +1,6 @@
 //! Running the server: open the store, migrate, serve until SIGTERM/SIGINT.
 
+use futures_util::future::BoxFuture;
 use rivo_core::{Store, StoreOptions};
 
 use crate::config::Config;
@@ -185,36 +186,16 @@ pub fn spawn_retention(store: Store, config: &Config) -> Option<tokio::task::Joi
 /// Starts the webhook delivery worker ([`Store::run_webhook_worker`]) with the
 /// `RIVO_WEBHOOK_*` settings; it stops (letting attempts in flight finish) when the returned
 /// sender sends or is dropped. Several servers on one database share the deliveries.
-pub fn spawn_webhook_worker(
-    store: Store,
-    config: &Config,
-) -> (
-    tokio::task::JoinHandle<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
+pub fn spawn_webhook_worker(store: Store, config: &Config) -> StoppableTask {
     store.set_webhook_options(config.webhooks.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        store
-            .run_webhook_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (handle, stop)
+    spawn_stoppable(move |shutdown| async move { store.run_webhook_worker(shutdown).await })
 }
 
 /// Starts the AI summary worker ([`Store::run_summary_worker`]) with the
 /// `AI_INTEGRATIONS_OPENAI_*` / `RIVO_AI_*` settings, off the request path; it stops (letting
 /// the calls in flight finish) when the returned sender sends or is dropped. It idles while
 /// summaries are disabled. Several servers on one database share the jobs.
-pub fn spawn_summary_worker(
-    store: Store,
-    config: &Config,
-) -> (
-    tokio::task::JoinHandle<()>,
-    tokio::sync::oneshot::Sender<()>,
-) {
+pub fn spawn_summary_worker(store: Store, config: &Config) -> StoppableTask {
     store.set_summary_options(config.summaries.clone());
     if config.summaries.enabled() {
         tracing::info!(endpoint = %config.summaries.endpoint(), model = %config.summaries.model,
@@ -225,15 +206,26 @@ pub fn spawn_summary_worker(
             rivo_core::summaries::SummaryOptions::disabled_reason()
         );
     }
+    spawn_stoppable(move |shutdown| async move { store.run_summary_worker(shutdown).await })
+}
+
+/// A background task and the sender that asks it to stop (sending or dropping it).
+pub type StoppableTask = (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+);
+
+/// Spawns the future `task` makes of its shutdown signal: a future that resolves when the
+/// returned sender sends or is dropped.
+fn spawn_stoppable<F>(task: impl FnOnce(BoxFuture<'static, ()>) -> F) -> StoppableTask
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        store
-            .run_summary_worker(async {
-                let _ = stopped.await;
-            })
-            .await
+    let shutdown = Box::pin(async {
+        let _ = stopped.await;
     });
-    (handle, stop)
+    (tokio::spawn(task(shutdown)), stop)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

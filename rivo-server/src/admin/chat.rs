@@ -14,9 +14,7 @@ use rivo_core::access::Access;
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{
-    AdminTag, Found, NoContent, WriteErrors, found, keyset_paged, sort_for, time_before, time_from,
-};
+use super::{AdminTag, Found, WriteErrors, found, time_before, time_from};
 use crate::chat::{ChatMessageBody, SenderTypeName};
 use crate::error::{ApiError, OpError};
 
@@ -28,16 +26,12 @@ fn parse_cursor<C: std::str::FromStr<Err = rivo_core::Rule>>(
     if value.is_empty() {
         return Ok(None);
     }
-    value
-        .parse()
-        .map(Some)
-        .map_err(|rule: rivo_core::Rule| ApiError::field("cursor", rule.to_string()))
+    ApiError::parse_field("cursor", value).map(Some)
 }
 
-fn session_param(value: &str) -> Result<SessionId, ApiError> {
-    value
-        .parse()
-        .map_err(|rule: rivo_core::Rule| ApiError::field("session_id", rule.to_string()))
+/// The `session_id` of a path.
+pub(super) fn session_param(value: &str) -> Result<SessionId, ApiError> {
+    ApiError::parse_field("session_id", value)
 }
 
 /// Message ids to delete at once.
@@ -107,7 +101,7 @@ admin_resource! {
         /// Keyset paging, newest first: empty for the first page, then the `next` link's
         /// value. Deep pages cost what the first does; `page` and `ordering` are ignored.
         cursor: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = MessageFilter {
             session_id: session_id.as_deref().map(session_param).transpose()?,
             sender_type: sender_type.map(|s| match s {
@@ -120,35 +114,23 @@ admin_resource! {
         };
         if let Some(cursor) = cursor {
             let after = parse_cursor::<HistoryCursor>(&cursor)?;
-            let messages = admin
-                .store
-                .list_messages_after(&filter, after, paging.size)
-                .await?;
-            return Ok(found(ChatMessagePage::from(keyset_paged(req, messages))));
+            let size = list.paging.size;
+            return list.found_keyset(list.store().list_messages_after(&filter, after, size).await?);
         }
-        let sort = sort_for(&CHAT_MESSAGES, ordering.as_deref(), Sort::desc(MessageSort::SentAt));
-        let messages = admin
-            .store
-            .list_messages(&filter, sort, paging.request())
-            .await?;
-        Ok(found(ChatMessagePage::from(paging.paged(req, messages)?)))
+        let sort = list.sort(ordering, Sort::desc(MessageSort::SentAt));
+        list.found(list.store().list_messages(&filter, sort, list.request()).await?)
     }
 
     read:
     /// Read a chat message
     ("/chat/messages/:id/", "admin_chat_messages_read", /// Message id.
         id: i64) -> ChatMessageBody
-    |admin| {
-        Ok(found(admin.store.message(MessageId(id)).await?.into()))
-    }
+    |admin| { admin.store.message(MessageId(id)).await?.into() }
 
     delete:
     /// Delete a chat message
-    ("/chat/messages/:id/", "admin_chat_messages_delete", /// Message id.
-        id: i64)
-    |admin| {
+    ("admin_chat_messages_delete") |admin| {
         admin.store.delete_message(MessageId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }
 
@@ -167,18 +149,14 @@ admin_resource! {
         /// Keyset paging: empty for the first page, then the `next` link's value. Deep pages
         /// cost what the first does; `page` is ignored.
         cursor: String,
-    } |admin, req, paging| {
+    } |list| {
         let filter = SessionFilter { search };
         if let Some(cursor) = cursor {
             let after = parse_cursor::<SessionCursor>(&cursor)?;
-            let sessions = admin
-                .store
-                .list_sessions_after(&filter, after, paging.size)
-                .await?;
-            return Ok(found(ChatSessionPage::from(keyset_paged(req, sessions))));
+            let size = list.paging.size;
+            return list.found_keyset(list.store().list_sessions_after(&filter, after, size).await?);
         }
-        let sessions = admin.store.list_sessions(&filter, paging.request()).await?;
-        Ok(found(ChatSessionPage::from(paging.paged(req, sessions)?)))
+        list.found(list.store().list_sessions(&filter, list.request()).await?)
     }
 
     read:
@@ -193,30 +171,26 @@ admin_resource! {
         if messages.is_empty() {
             return Err(ApiError::NotFound.into());
         }
-        Ok(found(TranscriptBody {
+        TranscriptBody {
             session_id: session.0,
             messages: messages.into_iter().map(Into::into).collect(),
-        }))
+        }
     }
 
     delete:
     /// Delete a chat session
     ///
     /// Deletes every message of the session in one transaction.
-    ("/chat/sessions/:session_id/", "admin_chat_sessions_delete", /// The session (any UUID spelling).
-        session_id: String)
-    |admin| {
+    ("admin_chat_sessions_delete") |admin| {
         let session = session_param(&session_id)?;
         if admin.store.delete_session(session).await? == 0 {
             return Err(ApiError::NotFound.into());
         }
-        Ok(NoContent::NoContent)
     }
 }
 
 /// The `ids` of a bulk request: a list of at most 1000 integers.
-pub fn parse_ids<T>(body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
-    let mut body = body;
+pub fn parse_ids<T>(mut body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
     let value = body.raw("ids");
     body.finish()?;
     let Some(serde_json::Value::Array(items)) = value else {

@@ -4,16 +4,10 @@
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
 
-use poem::{Request, RequestBody};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaMediaType, MetaRequest, Registry},
-    types::Type,
-};
+use poem_openapi::{ApiExtractor, types::Type};
 use rivo_core::{Permission, Rule};
 use serde_json::{Map, Value};
 
-use crate::chat::BodyLimit;
 use crate::error::{ApiError, FieldErrors};
 
 /// A JSON object body documented in the spec as `T`. Read its fields with the typed getters;
@@ -283,46 +277,66 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-impl<'a, T: Type + Send> ApiExtractor<'a> for JsonBody<T> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
+/// An [`ApiExtractor`] that reads the request body (within the server's body limit) and
+/// parses it with `|request, bytes| …`; in the spec, a required body described as `$schema`
+/// under each of `$content_types`, with an optional `$description`. Written inside the
+/// extractor's `impl<'a> ApiExtractor<'a>`.
+macro_rules! body_extractor {
+    (
+        $schema:ty, $description:expr, $content_types:expr,
+        |$request:ident, $bytes:ident| $parse:expr
+    ) => {
+        const TYPES: &'static [poem_openapi::ApiExtractorType] =
+            &[poem_openapi::ApiExtractorType::RequestObject];
+        type ParamType = ();
+        type ParamRawType = ();
 
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
+        fn register(registry: &mut poem_openapi::registry::Registry) {
+            <$schema as poem_openapi::types::Type>::register(registry);
+        }
 
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: T::schema_ref(),
-            }],
-            required: true,
-        })
-    }
+        fn request_meta() -> Option<poem_openapi::registry::MetaRequest> {
+            Some(poem_openapi::registry::MetaRequest {
+                description: $description,
+                content: $content_types
+                    .iter()
+                    .map(|content_type| poem_openapi::registry::MetaMediaType {
+                        content_type,
+                        schema: <$schema as poem_openapi::types::Type>::schema_ref(),
+                    })
+                    .collect(),
+                required: true,
+            })
+        }
 
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let bytes = BodyLimit::read(request, body).await?;
+        async fn from_request(
+            $request: &'a poem::Request,
+            body: &mut poem::RequestBody,
+            _param_opts: poem_openapi::ExtractParamOptions<Self::ParamType>,
+        ) -> poem::Result<Self> {
+            let $bytes = $crate::chat::BodyLimit::read($request, body).await?;
+            Ok($parse?)
+        }
+    };
+}
+pub(crate) use body_extractor;
+
+impl<T> JsonBody<T> {
+    /// A JSON object body: `415` for another content type, `400` for malformed JSON or a value
+    /// that is not an object. An empty body is an empty object.
+    fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Self, ApiError> {
         if bytes.is_empty() {
             return Ok(Self::from_map(Map::new()));
         }
-        let essence = request
-            .content_type()
+        let essence = content_type
             .and_then(|ct| ct.split(';').next())
             .map(|ct| ct.trim().to_ascii_lowercase());
         if essence.as_deref() != Some("application/json") {
             return Err(ApiError::UnsupportedMediaType(
-                request.content_type().unwrap_or_default().to_owned(),
-            )
-            .into());
+                content_type.unwrap_or_default().to_owned(),
+            ));
         }
-        let value: Value = serde_json::from_slice(&bytes)
+        let value: Value = serde_json::from_slice(bytes)
             .map_err(|err| ApiError::BadRequest(format!("JSON parse error - {err}")))?;
         match value {
             Value::Object(map) => Ok(Self::from_map(map)),
@@ -332,8 +346,13 @@ impl<'a, T: Type + Send> ApiExtractor<'a> for JsonBody<T> {
                     "Invalid data. Expected a dictionary, but got {}.",
                     type_name(&other)
                 ),
-            )
-            .into()),
+            )),
         }
     }
+}
+
+impl<'a, T: Type + Send> ApiExtractor<'a> for JsonBody<T> {
+    body_extractor!(T, None, ["application/json"], |request, bytes| {
+        Self::parse(request.content_type(), &bytes)
+    });
 }

@@ -5,10 +5,10 @@ use rivo_core::UserId;
 use rivo_core::admin::LOG;
 use rivo_core::audit::{AuditFilter, AuditSort};
 
+use super::AdminTag;
 use super::bodies::AuditActionName;
 use super::pages::AuditPage;
 use super::resource::admin_resource;
-use super::{AdminTag, found, sort_for};
 
 admin_resource! {
     /// The audit log.
@@ -33,7 +33,7 @@ admin_resource! {
         object_id: String,
         /// Only this action.
         action: AuditActionName,
-    } |admin, req, paging| {
+    } |list| {
         let filter = AuditFilter {
             actor_id: actor.map(UserId),
             object_type,
@@ -45,11 +45,7 @@ admin_resource! {
             }),
             search,
         };
-        let sort = sort_for(&LOG, ordering.as_deref(), Sort::desc(AuditSort::CreatedAt));
-        let entries = admin
-            .store
-            .list_audit(&filter, sort, paging.request())
-            .await?;
-        Ok(found(AuditPage::from(paging.paged(req, entries)?)))
+        let sort = list.sort(ordering, Sort::desc(AuditSort::CreatedAt));
+        list.found(list.store().list_audit(&filter, sort, list.request()).await?)
     }
 }

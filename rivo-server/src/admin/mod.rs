@@ -21,7 +21,7 @@ pub mod bodies;
 pub mod chat;
 pub mod clients;
 pub mod ctx;
-mod examples;
+pub(crate) mod examples;
 pub mod index;
 pub mod input;
 mod log;
@@ -43,8 +43,8 @@ use crate::error::{ApiError, ErrorDetail, ErrorMessage, FieldErrors, one_of};
 
 pub use chat::{AdminChatApi, AdminChatMessagesApi, AdminChatSessionsApi};
 pub use clients::{
-    AdminAssignmentsApi, AdminClientsApi, AdminClientsResourceApi, AdminContextsApi,
-    AdminStageHistoryApi,
+    AdminAssignmentsApi, AdminClientListsApi, AdminClientsApi, AdminClientsResourceApi,
+    AdminContextsApi, AdminStageHistoryApi,
 };
 pub use index::AdminIndexApi;
 pub use log::AdminLogApi;
@@ -53,7 +53,8 @@ pub use users::{AdminAccountsApi, AdminRolesApi, AdminUsersApi};
 pub use webhooks::AdminWebhooksApi;
 
 /// The admin index and the list/read/delete routes generated from the section descriptions
-/// ([`rivo_core::admin::RESOURCES`]), one API per section.
+/// ([`rivo_core::admin::RESOURCES`]), one API per section, and a client's own lists of two of
+/// them.
 pub type AdminResourceApis = (
     AdminIndexApi,
     AdminUsersApi,
@@ -64,6 +65,7 @@ pub type AdminResourceApis = (
     AdminContextsApi,
     AdminStageHistoryApi,
     AdminAssignmentsApi,
+    AdminClientListsApi,
     AdminLogApi,
 );
 
@@ -171,6 +173,19 @@ pub struct Paged<B> {
     pub previous: Option<String>,
     /// This page's rows.
     pub results: Vec<B>,
+}
+
+impl<B> Paged<B> {
+    /// The same page with each row mapped.
+    pub fn map<C>(self, f: impl FnMut(B) -> C) -> Paged<C> {
+        Paged {
+            count: self.count,
+            count_is_estimate: self.count_is_estimate,
+            next: self.next,
+            previous: self.previous,
+            results: self.results.into_iter().map(f).collect(),
+        }
+    }
 }
 
 impl Paging {

@@ -11,6 +11,12 @@ use super::bodies::{
 use super::webhooks::{DeliveryBody, WebhookBody};
 use crate::chat::ChatMessageBody;
 
+/// A named page schema and the row type of its `results`.
+pub trait PageBody: From<Paged<Self::Item>> {
+    /// One row.
+    type Item;
+}
+
 /// Declares a DRF page type of `item`: `{count, count_is_estimate, next, previous, results}`,
 /// built from a [`Paged`]. The docs of `count`, `count_is_estimate` and `results` may be given
 /// (they show in the spec); by default they describe an admin list.
@@ -48,6 +54,10 @@ macro_rules! page_body {
             pub previous: Option<String>,
             $(#[$results_doc])*
             pub results: Vec<$item>,
+        }
+
+        impl PageBody for $name {
+            type Item = $item;
         }
 
         impl From<Paged<$item>> for $name {

@@ -7,13 +7,14 @@ use rivo_core::accounts::{Action, Model};
 use rivo_core::privacy::{
     ClientErasure, ClientExport, PersonalDataQuery, SessionErasure, SessionExport, TranscriptFormat,
 };
-use rivo_core::{ClientId, Permission, SessionId};
+use rivo_core::{ClientId, Permission};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::bodies::{AssignmentBody, ChatSessionBody, ClientBody, ContextBody, StageChangeBody};
 use rivo_core::access::Access;
 
+use super::chat::session_param;
 use super::ctx::AdminCtx;
 use super::{AdminTag, DeleteErrors, Found, ReadErrors, found};
 use crate::chat::ChatMessageBody;
@@ -205,12 +206,6 @@ fn format_param(value: Option<&str>) -> Result<TranscriptFormat, ApiError> {
             )
         }),
     }
-}
-
-fn session_param(value: &str) -> Result<SessionId, ApiError> {
-    value
-        .parse()
-        .map_err(|rule: rivo_core::Rule| ApiError::field("session_id", rule.to_string()))
 }
 
 const CLIENT_VIEW: Permission = Permission {

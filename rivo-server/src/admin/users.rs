@@ -15,9 +15,7 @@ use rivo_core::access::Access;
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
 use super::resource::admin_resource;
-use super::{
-    AdminTag, Created, Found, NoContent, ReadErrors, WriteErrors, created, found, sort_for,
-};
+use super::{AdminTag, Created, Found, NoContent, Paged, ReadErrors, WriteErrors, created, found};
 use crate::error::OpError;
 
 /// A user to create.
@@ -125,10 +123,9 @@ impl AdminAccountsApi {
     async fn users_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<UserCreateRequest>,
+        mut body: JsonBody<UserCreateRequest>,
     ) -> Result<Created<UserBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::admin(Action::Add, Model::User)).await?;
-        let mut body = body;
         let email = body.string("email");
         let username = body.string("username");
         let password = body.opt_string("password");
@@ -178,12 +175,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
-        body: JsonBody<UserUpdateRequest>,
+        mut body: JsonBody<UserUpdateRequest>,
     ) -> Result<Found<UserBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::User))
             .await?;
-        let mut body = body;
         let update = UserUpdate {
             email: body.opt_string("email"),
             username: body.opt_string("username"),
@@ -218,12 +214,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// User id.
         id: Path<i64>,
-        body: JsonBody<PasswordRequest>,
+        mut body: JsonBody<PasswordRequest>,
     ) -> Result<NoContent, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::User))
             .await?;
-        let mut body = body;
         let password = body.string("password");
         body.finish()?;
         admin
@@ -238,10 +233,9 @@ impl AdminAccountsApi {
     async fn roles_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<RoleCreateRequest>,
+        mut body: JsonBody<RoleCreateRequest>,
     ) -> Result<Created<RoleBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::admin(Action::Add, Model::Role)).await?;
-        let mut body = body;
         let name = body.string("name");
         let description = body.opt_string("description");
         let permissions = body.opt_permissions("permissions");
@@ -270,12 +264,11 @@ impl AdminAccountsApi {
         ctx: AdminCtx<'_>,
         /// Role id.
         id: Path<i64>,
-        body: JsonBody<RoleUpdateRequest>,
+        mut body: JsonBody<RoleUpdateRequest>,
     ) -> Result<Found<RoleBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Role))
             .await?;
-        let mut body = body;
         let update = RoleUpdate {
             name: body.opt_string("name"),
             description: body.opt_string("description"),
@@ -327,7 +320,7 @@ admin_resource! {
         is_superuser: bool,
         /// Only users with this role id.
         role: i64,
-    } |admin, req, paging| {
+    } |list| {
         let filter = UserFilter {
             search,
             is_active,
@@ -335,26 +328,15 @@ admin_resource! {
             is_superuser,
             role_id: role.map(RoleId),
         };
-        let sort = sort_for(&USERS, ordering.as_deref(), Sort::desc(UserSort::CreatedAt));
-        let users = admin.store.list_users(&filter, sort, paging.request()).await?;
-        let (next, previous) = paging.links(req, &users)?;
-        let ids: Vec<UserId> = users.items.iter().map(|u| u.id).collect();
-        let mut held = admin.store.permissions_of_users(&ids).await?;
-        let results = users
-            .items
-            .into_iter()
-            .map(|user| {
-                let permissions = held.remove(&user.id).unwrap_or_default();
-                UserBody::new(user, permissions)
-            })
-            .collect();
-        Ok(found(UserPage {
-            count: users.total,
-            count_is_estimate: users.estimated,
-            next,
-            previous,
-            results,
-        }))
+        let sort = list.sort(ordering, Sort::desc(UserSort::CreatedAt));
+        let users = list.store().list_users(&filter, sort, list.request()).await?;
+        let users: Paged<rivo_core::User> = list.paged(users)?;
+        let ids: Vec<UserId> = users.results.iter().map(|u| u.id).collect();
+        let mut held = list.store().permissions_of_users(&ids).await?;
+        Ok(found(UserPage::from(users.map(|user| {
+            let permissions = held.remove(&user.id).unwrap_or_default();
+            UserBody::new(user, permissions)
+        }))))
     }
 
     read:
@@ -363,18 +345,15 @@ admin_resource! {
         id: i64) -> UserBody
     |admin| {
         let user = admin.store.user(UserId(id)).await?;
-        Ok(found(user_body(&admin.store, user).await?))
+        user_body(&admin.store, user).await?
     }
 
     delete:
     /// Delete a user
     ///
     /// Their assignments go with them; what they changed keeps existing without them.
-    ("/users/:id/", "admin_users_delete", /// User id.
-        id: i64)
-    |admin| {
+    ("admin_users_delete") |admin| {
         admin.store.delete_user(UserId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }
 
@@ -391,31 +370,22 @@ admin_resource! {
         search: String,
         /// `name`, `created_at` or `id`; `-` for descending.
         ordering: String,
-    } |admin, req, paging| {
-        let sort = sort_for(&ROLES, ordering.as_deref(), Sort::asc(RoleSort::Name));
-        let roles = admin
-            .store
-            .list_roles(&RoleFilter { search }, sort, paging.request())
-            .await?;
-        Ok(found(RolePage::from(paging.paged(req, roles)?)))
+    } |list| {
+        let sort = list.sort(ordering, Sort::asc(RoleSort::Name));
+        list.found(list.store().list_roles(&RoleFilter { search }, sort, list.request()).await?)
     }
 
     read:
     /// Read a role
     ("/roles/:id/", "admin_roles_read", /// Role id.
         id: i64) -> RoleBody
-    |admin| {
-        Ok(found(admin.store.role(RoleId(id)).await?.into()))
-    }
+    |admin| { admin.store.role(RoleId(id)).await?.into() }
 
     delete:
     /// Delete a role
     ///
     /// Its users keep their accounts without a role.
-    ("/roles/:id/", "admin_roles_delete", /// Role id.
-        id: i64)
-    |admin| {
+    ("admin_roles_delete") |admin| {
         admin.store.delete_role(RoleId(id)).await?;
-        Ok(NoContent::NoContent)
     }
 }

@@ -224,9 +224,7 @@ impl ChatHistoryApi {
             ChatCompat::Original => ApiError::MissingParameter("session_id"),
             ChatCompat::LeadCapture => ApiError::MissingParameterShort("session_id"),
         })?;
-        let session = raw
-            .parse::<SessionId>()
-            .map_err(|rule| ApiError::field("session_id", rule.to_string()))?;
+        let session: SessionId = ApiError::parse_field("session_id", &raw)?;
         let page = HistoryPageParams::parse(limit.0, after.0)?;
         let Some(page) = page else {
             // Read a page at a time up to RIVO_HISTORY_MAX_BYTES, so a huge session cannot
@@ -290,10 +288,9 @@ impl HistoryPageParams {
         };
         let after = match after.as_deref() {
             None | Some("") => None,
-            Some(text) => Some(
-                text.parse::<rivo_core::chat::HistoryCursor>()
-                    .map_err(|rule| ApiError::field("after", rule.to_string()))?,
-            ),
+            Some(text) => Some(ApiError::parse_field::<rivo_core::chat::HistoryCursor>(
+                "after", text,
+            )?),
         };
         Ok(Some(Self { limit, after }))
     }

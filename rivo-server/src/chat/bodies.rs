@@ -1,15 +1,13 @@
 //! The bodies of the chat API: messages and histories as the original serialised them.
 
 use chrono::DateTime;
-use poem_openapi::{
-    Enum, Object,
-    types::{Example, MaybeUndefined},
-};
+use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use rivo_core::SenderType;
 use rivo_core::chat::DataType;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::admin::examples::examples;
 use crate::config::ChatCompat;
 use crate::render::DrfDateTime;
 
@@ -107,19 +105,17 @@ fn example_session() -> Uuid {
     Uuid::from_u128(0x1b4e28ba_2fa1_11d2_883f_0016d3cca427)
 }
 
-impl Example for ChatMessageBody {
-    fn example() -> Self {
-        Self {
-            id: 42,
-            session_id: example_session(),
-            message: "Hi! Can I get a quote?".to_owned(),
-            sender_type: SenderTypeName::Client,
-            data_type: None,
-            sent_at: DrfDateTime(
-                DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
-            ),
-        }
-    }
+examples! {
+    ChatMessageBody => Self {
+        id: 42,
+        session_id: example_session(),
+        message: "Hi! Can I get a quote?".to_owned(),
+        sender_type: SenderTypeName::Client,
+        data_type: None,
+        sent_at: DrfDateTime(
+            DateTime::from_timestamp_micros(1_764_032_233_952_520).unwrap_or_default(),
+        ),
+    };
 }
 
 /// A session's conversation, oldest first.
@@ -138,14 +134,12 @@ pub struct ChatHistoryBody {
     pub next: MaybeUndefined<String>,
 }
 
-impl Example for ChatHistoryBody {
-    fn example() -> Self {
-        Self {
-            session_id: example_session().to_string(),
-            messages: vec![ChatMessageBody::example()],
-            next: MaybeUndefined::Undefined,
-        }
-    }
+examples! {
+    ChatHistoryBody => Self {
+        session_id: example_session().to_string(),
+        messages: vec![ChatMessageBody::example()],
+        next: MaybeUndefined::Undefined,
+    };
 }
 
 /// The body of `POST /api/v1/chat/stream/`, as JSON, `application/x-www-form-urlencoded` or
@@ -173,13 +167,11 @@ fn default_sender() -> SenderTypeName {
     SenderTypeName::Client
 }
 
-impl Example for SendMessageRequest {
-    fn example() -> Self {
-        Self {
-            session_id: example_session(),
-            message: "  Hi! Can I get a quote?  ".to_owned(),
-            sender_type: SenderTypeName::Client,
-            data_type: None,
-        }
-    }
+examples! {
+    SendMessageRequest => Self {
+        session_id: example_session(),
+        message: "  Hi! Can I get a quote?  ".to_owned(),
+        sender_type: SenderTypeName::Client,
+        data_type: None,
+    };
 }

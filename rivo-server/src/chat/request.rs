@@ -2,17 +2,14 @@
 //! validated as the original serializer validated it.
 
 use poem::{Request, RequestBody};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ExtractParamOptions,
-    registry::{MetaMediaType, MetaRequest, Registry},
-    types::Type,
-};
+use poem_openapi::ApiExtractor;
 use rivo_core::chat::DataType;
 use rivo_core::{SenderType, SessionId};
 use uuid::Uuid;
 
 use super::bodies::SendMessageRequest;
 use super::drf;
+use crate::admin::input::body_extractor;
 use crate::config::ChatCompat;
 use crate::error::ApiError;
 /// One field of a loosely parsed body: DRF tells missing, null and wrong types apart.
@@ -318,37 +315,13 @@ pub(super) async fn off_runtime_if_large<T: Send + 'static>(
 }
 
 impl<'a> ApiExtractor<'a> for SendMessageBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        SendMessageRequest::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "The message. The same fields are accepted as JSON, URL-encoded form or \
-                 multipart form.",
-            ),
-            content: PARSED_MEDIA_TYPES
-                .iter()
-                .map(|content_type| MetaMediaType {
-                    content_type,
-                    schema: SendMessageRequest::schema_ref(),
-                })
-                .collect(),
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let bytes = BodyLimit::read(request, body).await?;
-        Ok(Self::parse(request, request.content_type(), bytes).await?)
-    }
+    body_extractor!(
+        SendMessageRequest,
+        Some(
+            "The message. The same fields are accepted as JSON, URL-encoded form or \
+             multipart form."
+        ),
+        PARSED_MEDIA_TYPES,
+        |request, bytes| Self::parse(request, request.content_type(), bytes).await
+    );
 }

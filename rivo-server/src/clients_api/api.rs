@@ -102,6 +102,14 @@ pub enum CsmOk<T: Type + Serialize + Send> {
     Ok(DrfJson<T>),
 }
 
+/// The optional `stage` of a body: a known stage code.
+fn body_stage(stage: Option<String>) -> Result<Option<Stage>, ApiError> {
+    stage
+        .as_deref()
+        .map(|s| parse_stage("stage", s))
+        .transpose()
+}
+
 fn parse_stage(field: &'static str, value: &str) -> Result<Stage, ApiError> {
     value.parse::<Stage>().map_err(|rule| {
         ApiError::field(
@@ -189,21 +197,17 @@ impl ClientsApi {
     async fn create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<CsmCreateRequest>,
+        mut body: JsonBody<CsmCreateRequest>,
     ) -> Result<CsmCreatedResponse, OpError<CsmWriteErrors>> {
         let member = ctx
             .require(Access::Member(permission(Action::Add, Model::Client)))
             .await?;
-        let mut body = body;
         let name = body.string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");
         let stage = body.opt_string("stage");
         body.finish()?;
-        let stage = stage
-            .as_deref()
-            .map(|s| parse_stage("stage", s))
-            .transpose()?;
+        let stage = body_stage(stage)?;
         let client = member
             .store
             .create_client(NewClient {
@@ -262,10 +266,9 @@ impl ClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<CsmUpdateRequest>,
+        mut body: JsonBody<CsmUpdateRequest>,
     ) -> Result<CsmOk<CsmUpdated>, OpError<CsmWriteErrors>> {
         let user = ctx.user()?;
-        let mut body = body;
         let name = body.opt_string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");
@@ -273,10 +276,7 @@ impl ClientsApi {
         let assign = body.opt_nullable_id("assign_to");
         let remarks = body.opt_string("remarks");
         body.finish()?;
-        let stage = stage
-            .as_deref()
-            .map(|s| parse_stage("stage", s))
-            .transpose()?;
+        let stage = body_stage(stage)?;
         let edit = ClientEdit {
             fields: ClientUpdate { name, email, phone },
             stage,

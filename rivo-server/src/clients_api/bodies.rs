@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Timelike, Utc};
-use poem_openapi::{Object, types::Example};
+use poem_openapi::Object;
 use rivo_core::Stage;
 use rivo_core::client_views::{ClientOverview, HistoryEntry};
 use serde::{Serialize, Serializer};
 
 use super::DEFAULT_LIMIT;
+use crate::admin::examples::examples;
 
 /// Python's `datetime.isoformat()` of a UTC time: `2026-12-01T23:28:45.954890+00:00`, the
 /// fraction left out when it is zero.
@@ -178,18 +179,12 @@ pub struct CsmUpdated {
     pub message: String,
 }
 
-impl Example for CsmCreated {
-    fn example() -> Self {
-        Self { id: 4 }
-    }
-}
+examples! {
+    CsmCreated => Self { id: 4 };
 
-impl Example for CsmUpdated {
-    fn example() -> Self {
-        Self {
-            message: "Updated".into(),
-        }
-    }
+    CsmUpdated => Self {
+        message: "Updated".into(),
+    };
 }
 
 fn example_client() -> CsmClient {
@@ -206,61 +201,47 @@ fn example_client() -> CsmClient {
     }
 }
 
-impl Example for CsmClientList {
-    fn example() -> Self {
-        Self {
-            clients: vec![example_client()],
-            stages: stage_labels(),
-            page: 1,
-            limit: DEFAULT_LIMIT,
-            has_more: false,
-        }
-    }
-}
+examples! {
+    CsmClientList => Self {
+        clients: vec![example_client()],
+        stages: stage_labels(),
+        page: 1,
+        limit: DEFAULT_LIMIT,
+        has_more: false,
+    };
 
-impl Example for CsmClientDetail {
-    fn example() -> Self {
-        Self {
-            client: example_client(),
-            history: vec![
-                CsmHistory {
-                    from: Some("lead".into()),
-                    to: "contacted".into(),
-                    by: Some("csm@example.com".into()),
-                    at: "2026-12-01T23:28:45.954890+00:00".into(),
-                },
-                CsmHistory {
-                    from: None,
-                    to: "lead".into(),
-                    by: None,
-                    at: "2026-12-01T23:20:01.002000+00:00".into(),
-                },
-            ],
-            stages: stage_labels(),
-        }
-    }
-}
+    CsmClientDetail => Self {
+        client: example_client(),
+        history: vec![
+            CsmHistory {
+                from: Some("lead".into()),
+                to: "contacted".into(),
+                by: Some("csm@example.com".into()),
+                at: "2026-12-01T23:28:45.954890+00:00".into(),
+            },
+            CsmHistory {
+                from: None,
+                to: "lead".into(),
+                by: None,
+                at: "2026-12-01T23:20:01.002000+00:00".into(),
+            },
+        ],
+        stages: stage_labels(),
+    };
 
-impl Example for CsmCreateRequest {
-    fn example() -> Self {
-        Self {
-            name: "Ada Lovelace".into(),
-            email: Some("ada@example.com".into()),
-            phone: Some("+447700900123".into()),
-            stage: Some("lead".into()),
-        }
-    }
-}
+    CsmCreateRequest => Self {
+        name: "Ada Lovelace".into(),
+        email: Some("ada@example.com".into()),
+        phone: Some("+447700900123".into()),
+        stage: Some("lead".into()),
+    };
 
-impl Example for CsmUpdateRequest {
-    fn example() -> Self {
-        Self {
-            name: None,
-            email: None,
-            phone: Some("+447700900124".into()),
-            stage: Some("contacted".into()),
-            assign_to: Some(2),
-            remarks: Some("Called back".into()),
-        }
-    }
+    CsmUpdateRequest => Self {
+        name: None,
+        email: None,
+        phone: Some("+447700900124".into()),
+        stage: Some("contacted".into()),
+        assign_to: Some(2),
+        remarks: Some("Called back".into()),
+    };
 }

@@ -64,14 +64,18 @@ impl Example for SummaryStatusBody {
     }
 }
 
-fn summary_body(
+/// The answer of both routes: `job`'s status and the summary stored in `client`'s context.
+/// Read the job first: a job read as done was committed with its summary, which the context
+/// read here sees.
+async fn summary_body(
     store: &Store,
+    client: ClientId,
     job: Option<SummaryJob>,
-    summary: Option<serde_json::Value>,
-) -> SummaryStatusBody {
+) -> Result<SummaryStatusBody, rivo_core::Error> {
+    let summary = store.context_value(client, SUMMARY_KEY).await?;
     let options = store.summary_options();
     let enabled = options.enabled();
-    match job {
+    Ok(match job {
         Some(job) => SummaryStatusBody {
             enabled,
             status: Some(job.status.as_str().to_owned()),
@@ -100,7 +104,7 @@ fn summary_body(
             },
             summary,
         },
-    }
+    })
 }
 
 /// `202` with the job.
@@ -136,11 +140,10 @@ impl AdminSummariesApi {
             .require(Access::Admin(permission(Action::View, Model::Context)))
             .await?;
         let client = ClientId(id.0);
-        // The job first: a job read as done was committed with its summary, which the
-        // context read that follows sees.
         let job = admin.store.summary_job(client).await?;
-        let summary = admin.store.context_value(client, SUMMARY_KEY).await?;
-        Ok(CsmOk::Ok(DrfJson(summary_body(&admin.store, job, summary))))
+        Ok(CsmOk::Ok(DrfJson(
+            summary_body(&admin.store, client, job).await?,
+        )))
     }
 
     /// Summarise a client's chat
@@ -164,11 +167,8 @@ impl AdminSummariesApi {
             .await?;
         let client = ClientId(id.0);
         let job = admin.store.request_summary(client).await?;
-        let summary = admin.store.context_value(client, SUMMARY_KEY).await?;
-        Ok(SummaryAccepted::Accepted(DrfJson(summary_body(
-            &admin.store,
-            Some(job),
-            summary,
-        ))))
+        Ok(SummaryAccepted::Accepted(DrfJson(
+            summary_body(&admin.store, client, Some(job)).await?,
+        )))
     }
 }

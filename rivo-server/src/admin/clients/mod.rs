@@ -1,32 +1,25 @@
 //! `/api/v1/admin/clients/` with each client's context, stage and assignment, and the global
 //! `/contexts/`, `/stage-history/` and `/assignments/` lists.
 
-use poem_openapi::{OpenApi, param::Path, param::Query};
+use poem_openapi::{OpenApi, param::Path};
 use rivo_core::access::Access;
 use rivo_core::accounts::{Action, Model};
-use rivo_core::admin::{ASSIGNMENTS, STAGE_HISTORY};
-use rivo_core::clients::{
-    AssignmentFilter, ClientUpdate, ContextChange, NewClient, StageChangeFilter,
-};
+use rivo_core::clients::{ClientUpdate, ContextChange, NewClient};
 use rivo_core::{ClientId, Stage, UserId};
 
 use super::bodies::{AssignmentBody, ClientBody, ContextBody};
 use super::ctx::AdminCtx;
 use super::input::JsonBody;
-use super::pages::{AssignmentPage, StageChangePage};
-use super::{
-    AdminTag, Created, DeleteErrors, Found, ListErrors, Paging, ReadErrors, WriteErrors, created,
-    found,
-};
+use super::{AdminTag, Created, DeleteErrors, Found, ReadErrors, WriteErrors, created, found};
 use crate::error::{ApiError, OpError};
 
 mod lists;
 mod requests;
 
 pub use lists::{
-    AdminAssignmentsApi, AdminClientsResourceApi, AdminContextsApi, AdminStageHistoryApi,
+    AdminAssignmentsApi, AdminClientListsApi, AdminClientsResourceApi, AdminContextsApi,
+    AdminStageHistoryApi,
 };
-use lists::{assignments, stage_history};
 pub use requests::{
     AssignRequest, ClientCreateRequest, ClientUpdateRequest, ContextMergeRequest,
     ContextReplaceRequest, StageRequest, StageResult,
@@ -53,10 +46,9 @@ impl AdminClientsApi {
     async fn clients_create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<ClientCreateRequest>,
+        mut body: JsonBody<ClientCreateRequest>,
     ) -> Result<Created<ClientBody>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Add)).await?;
-        let mut body = body;
         let name = body.string("name");
         let email = body.opt_string("email");
         let phone = body.opt_string("phone");
@@ -92,10 +84,9 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ClientUpdateRequest>,
+        mut body: JsonBody<ClientUpdateRequest>,
     ) -> Result<Found<ClientBody>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Change)).await?;
-        let mut body = body;
         if body.has("current_stage") {
             body.raw("current_stage");
             return Err(ApiError::field(
@@ -150,12 +141,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ContextReplaceRequest>,
+        mut body: JsonBody<ContextReplaceRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Context))
             .await?;
-        let mut body = body;
         if !body.has("context_data") {
             body.string("context_data");
         }
@@ -182,12 +172,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<ContextMergeRequest>,
+        mut body: JsonBody<ContextMergeRequest>,
     ) -> Result<Found<ContextBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Change, Model::Context))
             .await?;
-        let mut body = body;
         let data = body.opt_object("context_data");
         let remove = match body.raw("remove") {
             None => Vec::new(),
@@ -227,10 +216,9 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<StageRequest>,
+        mut body: JsonBody<StageRequest>,
     ) -> Result<Found<StageResult>, OpError<WriteErrors>> {
         let admin = ctx.require(client_permission(Action::Change)).await?;
-        let mut body = body;
         let stage: Option<Stage> = body.choice("to_stage");
         let remarks = body.opt_string("remarks");
         body.finish()?;
@@ -264,12 +252,11 @@ impl AdminClientsApi {
         ctx: AdminCtx<'_>,
         /// Client id.
         id: Path<i64>,
-        body: JsonBody<AssignRequest>,
+        mut body: JsonBody<AssignRequest>,
     ) -> Result<Created<AssignmentBody>, OpError<WriteErrors>> {
         let admin = ctx
             .require(Access::admin(Action::Add, Model::ClientAssignment))
             .await?;
-        let mut body = body;
         let to = body.id("assigned_to");
         let remarks = body.opt_string("remarks");
         body.finish()?;
@@ -306,63 +293,5 @@ impl AdminClientsApi {
             Some(ended) => Ok(found(ended.into())),
             None => Err(ApiError::NotFound.into()),
         }
-    }
-
-    /// List a client's stage history
-    ///
-    /// Newest first by default.
-    #[oai(
-        path = "/clients/:id/stage-history/",
-        method = "get",
-        operation_id = "admin_clients_stage_history"
-    )]
-    async fn client_stage_history(
-        &self,
-        ctx: AdminCtx<'_>,
-        /// Client id.
-        id: Path<i64>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-    ) -> Result<Found<StageChangePage>, OpError<ListErrors>> {
-        let filter = StageChangeFilter {
-            client_id: Some(ClientId(id.0)),
-            ..Default::default()
-        };
-        let admin = ctx.require(STAGE_HISTORY.access(Action::View)).await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        stage_history(ctx.req(), &admin, paging, ordering.0, filter).await
-    }
-
-    /// List a client's assignments
-    ///
-    /// Newest first by default.
-    #[oai(
-        path = "/clients/:id/assignments/",
-        method = "get",
-        operation_id = "admin_clients_assignments"
-    )]
-    async fn client_assignments(
-        &self,
-        ctx: AdminCtx<'_>,
-        /// Client id.
-        id: Path<i64>,
-        /// Page number, from 1.
-        page: Query<Option<i64>>,
-        /// Rows per page (default 25, at most 1000).
-        page_size: Query<Option<i64>>,
-        /// `created_at` or `id`; `-` for descending.
-        ordering: Query<Option<String>>,
-    ) -> Result<Found<AssignmentPage>, OpError<ListErrors>> {
-        let filter = AssignmentFilter {
-            client_id: Some(ClientId(id.0)),
-            ..Default::default()
-        };
-        let admin = ctx.require(ASSIGNMENTS.access(Action::View)).await?;
-        let paging = Paging::new(page.0, page_size.0)?;
-        assignments(ctx.req(), &admin, paging, ordering.0, filter).await
     }
 }

@@ -1,10 +1,10 @@
 //! The bodies of the webhook routes: endpoints, deliveries and their attempts.
 
 use poem_openapi::Object;
-use poem_openapi::types::Example;
 use rivo_core::webhooks::{Attempt, CreatedWebhook, Delivery, Webhook};
 use serde::Serialize;
 
+use crate::admin::examples::examples;
 use crate::render::DrfDateTime;
 
 /// A webhook endpoint (its secret only when just set).
@@ -67,22 +67,20 @@ fn example_time() -> DrfDateTime {
     )
 }
 
-impl Example for WebhookBody {
-    fn example() -> Self {
-        Self {
-            id: 3,
-            url: "https://bot.example.com/rivo/webhook".into(),
-            events: vec!["message.created".into(), "client.created".into()],
-            active: true,
-            description: "Bot backend".into(),
-            secret_hint: "9f2c".into(),
-            secret: Some(
-                "whsec_4b1d5e0c8a7f6e3d2c1b0a99887766554433221100ffeeddccbbaa99f2c".into(),
-            ),
-            created_at: example_time(),
-            updated_at: example_time(),
-        }
-    }
+examples! {
+    WebhookBody => Self {
+        id: 3,
+        url: "https://bot.example.com/rivo/webhook".into(),
+        events: vec!["message.created".into(), "client.created".into()],
+        active: true,
+        description: "Bot backend".into(),
+        secret_hint: "9f2c".into(),
+        secret: Some(
+            "whsec_4b1d5e0c8a7f6e3d2c1b0a99887766554433221100ffeeddccbbaa99f2c".into(),
+        ),
+        created_at: example_time(),
+        updated_at: example_time(),
+    };
 }
 
 /// An endpoint to register.
@@ -103,16 +101,14 @@ pub struct WebhookCreateRequest {
     pub description: Option<String>,
 }
 
-impl Example for WebhookCreateRequest {
-    fn example() -> Self {
-        Self {
-            url: "https://bot.example.com/rivo/webhook".into(),
-            events: vec!["message.created".into()],
-            secret: None,
-            active: Some(true),
-            description: Some("Bot backend".into()),
-        }
-    }
+examples! {
+    WebhookCreateRequest => Self {
+        url: "https://bot.example.com/rivo/webhook".into(),
+        events: vec!["message.created".into()],
+        secret: None,
+        active: Some(true),
+        description: Some("Bot backend".into()),
+    };
 }
 
 /// Changes to an endpoint; absent fields are kept.
@@ -133,17 +129,15 @@ pub struct WebhookUpdateRequest {
     pub rotate_secret: Option<bool>,
 }
 
-impl Example for WebhookUpdateRequest {
-    fn example() -> Self {
-        Self {
-            url: None,
-            events: Some(vec!["message.created".into(), "client.assigned".into()]),
-            active: Some(false),
-            description: None,
-            secret: None,
-            rotate_secret: None,
-        }
-    }
+examples! {
+    WebhookUpdateRequest => Self {
+        url: None,
+        events: Some(vec!["message.created".into(), "client.assigned".into()]),
+        active: Some(false),
+        description: None,
+        secret: None,
+        rotate_secret: None,
+    };
 }
 
 /// One attempt of a delivery.
@@ -214,32 +208,30 @@ impl From<Delivery> for DeliveryBody {
     }
 }
 
-impl Example for DeliveryBody {
-    fn example() -> Self {
-        Self {
-            id: 812,
-            endpoint: 3,
-            event_id: "msg_40211".into(),
-            event_type: "message.created".into(),
-            status: "delivered".into(),
-            attempts: 2,
-            created_at: example_time(),
-            next_attempt_at: None,
-            finished_at: Some(example_time()),
-            attempt_log: vec![
-                AttemptBody {
-                    attempted_at: example_time(),
-                    status_code: Some(503),
-                    latency_ms: 41,
-                    error: Some("HTTP 503".into()),
-                },
-                AttemptBody {
-                    attempted_at: example_time(),
-                    status_code: Some(200),
-                    latency_ms: 12,
-                    error: None,
-                },
-            ],
-        }
-    }
+examples! {
+    DeliveryBody => Self {
+        id: 812,
+        endpoint: 3,
+        event_id: "msg_40211".into(),
+        event_type: "message.created".into(),
+        status: "delivered".into(),
+        attempts: 2,
+        created_at: example_time(),
+        next_attempt_at: None,
+        finished_at: Some(example_time()),
+        attempt_log: vec![
+            AttemptBody {
+                attempted_at: example_time(),
+                status_code: Some(503),
+                latency_ms: 41,
+                error: Some("HTTP 503".into()),
+            },
+            AttemptBody {
+                attempted_at: example_time(),
+                status_code: Some(200),
+                latency_ms: 12,
+                error: None,
+            },
+        ],
+    };
 }

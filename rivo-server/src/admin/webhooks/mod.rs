@@ -83,10 +83,9 @@ impl AdminWebhooksApi {
     async fn create(
         &self,
         ctx: AdminCtx<'_>,
-        body: JsonBody<WebhookCreateRequest>,
+        mut body: JsonBody<WebhookCreateRequest>,
     ) -> Result<Created<WebhookBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::Superuser).await?;
-        let mut body = body;
         let url = body.string("url");
         let events = body.events("events");
         let secret = body.opt_string("secret");
@@ -139,10 +138,9 @@ impl AdminWebhooksApi {
         ctx: AdminCtx<'_>,
         /// Endpoint id.
         id: Path<i64>,
-        body: JsonBody<WebhookUpdateRequest>,
+        mut body: JsonBody<WebhookUpdateRequest>,
     ) -> Result<Found<WebhookBody>, OpError<WriteErrors>> {
         let admin = ctx.require(Access::Superuser).await?;
-        let mut body = body;
         let url = body.opt_string("url");
         let events = if body.has("events") {
             body.events("events")
