@@ -1,7 +1,5 @@
 //! Rows as the database returns them, and their conversion to the public models.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -12,12 +10,7 @@ use crate::chat::{ChatMessage, DataType, SenderType, SessionSummary};
 use crate::clients::{Assignment, Client, ClientContext, Stage, StageChange};
 use crate::error::{Error, Result};
 use crate::ids::*;
-
-fn parse<T: FromStr>(what: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::Corrupt(format!("{what}: unexpected value {value:?}")))
-}
+use crate::names::stored as parse;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MessageRow {
@@ -84,10 +77,7 @@ impl TryFrom<SessionRow> for SessionSummary {
             first_sent_at: r.first_sent_at,
             last_sent_at: r.last_sent_at,
             last_message_preview: r.last_message_preview,
-            last_sender_type: r
-                .last_sender_type
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("sender type {:?}", r.last_sender_type)))?,
+            last_sender_type: parse("sender type", &r.last_sender_type)?,
             client_id: r.client_id.map(crate::ClientId),
         })
     }

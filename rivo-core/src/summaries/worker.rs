@@ -13,6 +13,7 @@ use super::{MAX_ERROR_LEN, SUMMARY_KEY, SummaryJob, SummaryOptions, SummaryReaso
 use crate::chat::{ChatMessage, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
+use crate::names::stored;
 use crate::store::{Store, dispatch};
 
 /// Summary state shared by a store's clones: the worker's wake-up and the options.
@@ -89,7 +90,7 @@ fn bounded(text: &str, max: usize) -> String {
 }
 
 fn job_of(r: JobRow, options: &SummaryOptions) -> Result<SummaryJob> {
-    let status = SummaryStatus::parse(&r.status)?;
+    let status = stored("summary status", &r.status)?;
     let detail = match status {
         SummaryStatus::Pending if !options.enabled() => SummaryOptions::disabled_reason().into(),
         SummaryStatus::Pending if r.last_error.is_some() => {
@@ -102,7 +103,7 @@ fn job_of(r: JobRow, options: &SummaryOptions) -> Result<SummaryJob> {
     };
     Ok(SummaryJob {
         client_id: ClientId(r.client_id),
-        reason: SummaryReason::parse(&r.reason)?,
+        reason: stored("summary reason", &r.reason)?,
         status,
         attempts: u32::try_from(r.attempts).unwrap_or(0),
         last_error: r.last_error,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::EventKind;
+use crate::names::{names, stored};
 
 /// A registered endpoint (without its secret: see [`CreatedWebhook`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,14 +113,12 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-impl DeliveryStatus {
+names! {
     /// `pending`, `delivered` or `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
+    DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
     }
 }
 
@@ -328,12 +327,7 @@ pub(super) fn attempt_of(a: &AttemptRow) -> Attempt {
 }
 
 pub(super) fn delivery_of(r: DeliveryRow, attempts: &[AttemptRow]) -> Result<Delivery> {
-    let status = match r.status.as_str() {
-        "pending" => DeliveryStatus::Pending,
-        "delivered" => DeliveryStatus::Delivered,
-        "failed" => DeliveryStatus::Failed,
-        other => return Err(Error::Corrupt(format!("unknown delivery status {other:?}"))),
-    };
+    let status: DeliveryStatus = stored("delivery status", &r.status)?;
     Ok(Delivery {
         id: r.id,
         endpoint_id: r.endpoint_id,

@@ -3,9 +3,10 @@
 use sqlx::PgConnection;
 
 use super::ImportReport;
-use super::rows::{SrcMessage, SrcMessageRow};
+use super::rows::SrcMessageRow;
 use super::source::SourceSchema;
 use super::{Chunks, count};
+use crate::chat::ChatMessage;
 use crate::error::Result;
 use crate::store::dialect::Dialect;
 use crate::store::sql::Sql;
@@ -26,7 +27,10 @@ pub(super) async fn import_chat<DB: Dialect>(
          'message' AS data_type, sent_at \
          FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
     });
-    while let Some(rows) = table.next_checked::<SrcMessageRow, SrcMessage>(src).await? {
+    while let Some(rows) = table
+        .next_checked::<SrcMessageRow, ChatMessage>(src)
+        .await?
+    {
         let inserted = target.import_messages(&mut tx, &rows).await?;
         count(report, "chat_chathistory", "chat_messages").add_chunk(rows.len(), inserted);
     }

@@ -50,13 +50,8 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn webhook(&self, id: i64) -> Result<EndpointRow> {
-        sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("webhook"))
+        self.row_by_id(ENDPOINT_COLS, "webhook_endpoints", id, "webhook")
+            .await
     }
 
     pub(crate) async fn list_webhooks(&self) -> Result<Vec<EndpointRow>> {
@@ -138,13 +133,9 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn delivery(&self, id: i64) -> Result<(DeliveryRow, Vec<AttemptRow>)> {
-        let row: DeliveryRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("webhook delivery"))?;
+        let row: DeliveryRow = self
+            .row_by_id(DELIVERY_COLS, "webhook_deliveries", id, "webhook delivery")
+            .await?;
         let attempts = self.attempts_of(std::iter::once(id)).await?;
         Ok((row, attempts))
     }
