@@ -218,6 +218,14 @@ impl TryFrom<ContextRow> for ClientContext {
     }
 }
 
+/// A stored `from_stage`: `NULL`, or `''` (the original's first entry), is none.
+pub(crate) fn from_stage(value: Option<&str>) -> Result<Option<Stage>> {
+    value
+        .filter(|s| !s.is_empty())
+        .map(|s| parse("from_stage", s))
+        .transpose()
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct StageChangeRow {
     id: i64,
@@ -236,11 +244,7 @@ impl TryFrom<StageChangeRow> for StageChange {
         Ok(StageChange {
             id: StageChangeId(r.id),
             client_id: ClientId(r.client_id),
-            from_stage: r
-                .from_stage
-                .filter(|s| !s.is_empty())
-                .map(|s| parse::<Stage>("from_stage", &s))
-                .transpose()?,
+            from_stage: from_stage(r.from_stage.as_deref())?,
             to_stage: parse::<Stage>("to_stage", &r.to_stage)?,
             changed_by: r.changed_by_id.map(UserId),
             remarks: r.remarks,

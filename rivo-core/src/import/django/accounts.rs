@@ -92,13 +92,15 @@ pub(super) async fn import_accounts<DB: Dialect>(
     }
 
     let mut roles_imported = HashSet::new();
-    let mut table = Chunks::new(if schema.role_description {
-        "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, \
-         created_at, updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+    let description = if schema.role_description {
+        "COALESCE(description, '')"
     } else {
-        "SELECT id::bigint AS id, name, '' AS description, created_at, updated_at \
+        "''"
+    };
+    let mut table = Chunks::new(format!(
+        "SELECT id::bigint AS id, name, {description} AS description, created_at, updated_at \
          FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcRole>(src).await? {
         if options.merge {
             let names: Vec<(i64, String)> = rows.iter().map(|r| (r.id, r.name.clone())).collect();
@@ -127,21 +129,19 @@ pub(super) async fn import_accounts<DB: Dialect>(
 
     let mut users_imported = HashSet::new();
     let mut created_by = Vec::new();
-    let mut table = Chunks::new(if schema.user_created_by {
-        "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
-         COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
-         COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
-         updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-         created_by_id::bigint AS created_by_id \
-         FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+    let created_by_column = if schema.user_created_by {
+        "created_by_id::bigint"
     } else {
+        "NULL::bigint"
+    };
+    let mut table = Chunks::new(format!(
         "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
          COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
          COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
          updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-         NULL::bigint AS created_by_id \
+         {created_by_column} AS created_by_id \
          FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcUser>(src).await? {
         for user in &rows {
             let kind = django_hash::kind(&user.password);

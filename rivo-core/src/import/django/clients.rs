@@ -163,13 +163,15 @@ async fn import_client_contexts<DB: Dialect>(
         }
     }
     count(report, T, "client_contexts");
-    let mut table = Chunks::new(if schema.client_context_column {
-        "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
-         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    let context = if schema.client_context_column {
+        "context::jsonb"
     } else {
-        "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+        "NULL::jsonb"
+    };
+    let mut table = Chunks::new(format!(
+        "SELECT id::bigint AS id, {context} AS context, created_at, updated_at \
          FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcClientContextRow>(src).await? {
         let rows: Vec<ClientContext> = rows
             .into_iter()

@@ -225,17 +225,21 @@ pub(super) trait SourceRow: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {
     fn id(&self) -> i64;
 }
 
-/// A source table read in id order, [`CHUNK`] rows at a time: `sql` selects the rows with an
-/// id above `$1`, ordered by id, `LIMIT $2`.
+/// A source table read in id order, [`CHUNK`] rows at a time: `sql` (written by rivo-core, with
+/// columns chosen by the source's schema) selects the rows with an id above `$1`, ordered by
+/// id, `LIMIT $2`.
 pub(super) struct Chunks {
-    sql: &'static str,
+    sql: String,
     after: i64,
 }
 
 impl Chunks {
     /// The table `sql` reads, from its first row.
-    pub(super) fn new(sql: &'static str) -> Self {
-        Self { sql, after: 0 }
+    pub(super) fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            after: 0,
+        }
     }
 
     /// The next chunk as read; `None` once every row was read.
@@ -243,7 +247,7 @@ impl Chunks {
         &mut self,
         src: &mut PgConnection,
     ) -> Result<Option<Vec<R>>> {
-        let rows: Vec<R> = sqlx::query_as(self.sql)
+        let rows: Vec<R> = sqlx::query_as(sqlx::AssertSqlSafe(self.sql.as_str()))
             .bind(self.after)
             .bind(CHUNK)
             .fetch_all(&mut *src)

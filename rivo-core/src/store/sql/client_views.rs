@@ -6,10 +6,11 @@ use serde_json::Value as Json;
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, StageStep, assign_in, locked_client, now, record, stage_in};
 use crate::audit::{Audit, AuditAction};
-use crate::clients::{Client, Stage};
+use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
-use crate::store::rows::{CLIENT_COLS, ClientRow, context_object};
+use crate::names::stored;
+use crate::store::rows::{CLIENT_COLS, ClientRow, context_object, from_stage};
 
 use crate::client_views::{
     AssignmentChange, CleanEdit, ClientDetail, ClientOverview, HistoryEntry, OverviewFilter,
@@ -47,16 +48,9 @@ struct HistoryRow {
 impl TryFrom<HistoryRow> for HistoryEntry {
     type Error = Error;
     fn try_from(r: HistoryRow) -> Result<Self> {
-        let stage = |s: &str| {
-            s.parse::<Stage>()
-                .map_err(|_| Error::Corrupt(format!("unknown stage {s:?} in stage history")))
-        };
         Ok(HistoryEntry {
-            from: match r.from_stage.as_deref() {
-                None | Some("") => None,
-                Some(s) => Some(stage(s)?),
-            },
-            to: stage(&r.to_stage)?,
+            from: from_stage(r.from_stage.as_deref())?,
+            to: stored("to_stage", &r.to_stage)?,
             by: r.by_email,
             at: r.created_at,
         })
