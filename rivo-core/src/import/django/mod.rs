@@ -93,11 +93,8 @@ pub async fn import_django(
     options: ImportOptions,
 ) -> Result<ImportReport> {
     if BackendKind::from_url(source_url) != Some(BackendKind::Postgres) {
-        return Err(Error::invalid(
-            "source",
-            Rule::Other(
-                "the Django database must be given as a postgres:// or postgresql:// URL".into(),
-            ),
+        return Err(unusable_source(
+            "the Django database must be given as a postgres:// or postgresql:// URL",
         ));
     }
     let pending = target.pending_migrations().await?;
@@ -277,6 +274,12 @@ impl Chunks {
             None => Ok(None),
         }
     }
+}
+
+/// The Django database cannot be imported as it is, for `why` (a validation error on
+/// `source`).
+pub(super) fn unusable_source(why: impl Into<String>) -> Error {
+    Error::invalid("source", Rule::Other(why.into()))
 }
 
 /// A unique value of the target that an import with [`ImportOptions::merge`] must not give

@@ -7,9 +7,10 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
+use super::unusable_source;
 use crate::chat::{ChatMessage, DataType, SenderType};
 use crate::clients::{Client, ClientContext, Stage, StageChange};
-use crate::error::{Error, Result, Rule};
+use crate::error::{Error, Result};
 use crate::ids::{ClientId, ContextId, MessageId, SessionId, StageChangeId, UserId};
 
 #[derive(sqlx::FromRow)]
@@ -108,12 +109,9 @@ pub(crate) struct SrcAssignment {
 
 /// A bad value in the Django database, naming the table, the row and the value.
 pub(super) fn bad_row(table: &str, id: i64, what: impl std::fmt::Display) -> Error {
-    Error::invalid(
-        "source",
-        Rule::Other(format!(
-            "{table} id {id}: {what}; fix it in the Django database and import again"
-        )),
-    )
+    unusable_source(format!(
+        "{table} id {id}: {what}; fix it in the Django database and import again"
+    ))
 }
 
 pub(super) fn parse_stage(table: &str, id: i64, column: &str, value: &str) -> Result<Stage> {
