@@ -127,7 +127,7 @@ mod worker;
 
 pub use model::parse_summary;
 pub use options::SummaryOptions;
-pub(crate) use worker::{ClaimedJob, JobRow, Outcome, Shared, micros};
+pub(crate) use worker::{ClaimedJob, JOB_COLS, JobRow, Outcome, Shared, micros};
 
 #[cfg(test)]
 mod tests;

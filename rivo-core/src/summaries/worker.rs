@@ -14,6 +14,7 @@ use crate::chat::{ChatMessage, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
 use crate::names::stored;
+use crate::store::rows::row_struct;
 use crate::store::{Store, dispatch};
 
 /// Summary state shared by a store's clones: the worker's wake-up and the options.
@@ -47,17 +48,18 @@ impl Shared {
 
 // ----- rows -----
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct JobRow {
-    pub(crate) client_id: i64,
-    pub(crate) reason: String,
-    pub(crate) status: String,
-    pub(crate) attempts: i32,
-    pub(crate) last_error: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) requested_at: i64,
-    pub(crate) next_attempt_at: i64,
-    pub(crate) finished_at: Option<i64>,
+row_struct! {
+    pub(crate) struct JobRow, columns JOB_COLS {
+        pub(crate) client_id: i64,
+        pub(crate) reason: String,
+        pub(crate) status: String,
+        pub(crate) attempts: i32,
+        pub(crate) last_error: Option<String>,
+        pub(crate) model: Option<String>,
+        pub(crate) requested_at: i64,
+        pub(crate) next_attempt_at: i64,
+        pub(crate) finished_at: Option<i64>,
+    }
 }
 
 /// A job a worker claimed.

@@ -10,6 +10,7 @@ use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::EventKind;
 use crate::names::{names, stored};
+use crate::store::rows::row_struct;
 
 /// A registered endpoint (without its secret: see [`CreatedWebhook`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,29 +172,31 @@ pub struct WebhookQueue {
 
 // ----- rows (crate) -----
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct EndpointRow {
-    pub(crate) id: i64,
-    pub(crate) url: String,
-    pub(crate) secret: String,
-    pub(crate) event_mask: i32,
-    pub(crate) active: bool,
-    pub(crate) description: String,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
+row_struct! {
+    pub(crate) struct EndpointRow, columns ENDPOINT_COLS {
+        pub(crate) id: i64,
+        pub(crate) url: String,
+        pub(crate) secret: String,
+        pub(crate) event_mask: i32,
+        pub(crate) active: bool,
+        pub(crate) description: String,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct DeliveryRow {
-    pub(crate) id: i64,
-    pub(crate) endpoint_id: i64,
-    pub(crate) event_id: String,
-    pub(crate) event_type: String,
-    pub(crate) status: String,
-    pub(crate) attempts: i32,
-    pub(crate) created_at: i64,
-    pub(crate) next_attempt_at: i64,
-    pub(crate) finished_at: Option<i64>,
+row_struct! {
+    pub(crate) struct DeliveryRow, columns DELIVERY_COLS {
+        pub(crate) id: i64,
+        pub(crate) endpoint_id: i64,
+        pub(crate) event_id: String,
+        pub(crate) event_type: String,
+        pub(crate) status: String,
+        pub(crate) attempts: i32,
+        pub(crate) created_at: i64,
+        pub(crate) next_attempt_at: i64,
+        pub(crate) finished_at: Option<i64>,
+    }
 }
 
 #[derive(sqlx::FromRow, Debug, Clone)]

@@ -6,12 +6,7 @@ use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, commit_recorded, not_found, now};
 use crate::audit::{Audit, AuditAction};
 use crate::error::{Error, Result, Rule};
-use crate::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
-
-const ENDPOINT_COLS: &str =
-    "id, url, secret, event_mask, active, description, created_at, updated_at";
-const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
-     created_at, next_attempt_at, finished_at";
+use crate::webhooks::{AttemptRow, DELIVERY_COLS, DeliveryRow, ENDPOINT_COLS, EndpointRow};
 
 impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn create_webhook(
