@@ -3,8 +3,6 @@
 //! itself, so the log never misses a committed change nor records one that was rolled back.
 //! Passwords never appear in it.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -12,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::accounts::User;
-use crate::error::{Result, Rule};
+use crate::error::Result;
 use crate::ids::UserId;
+use crate::names::names;
 use crate::query::{Conds, Page, PageRequest, Sort, sort_fields};
 use crate::store::{Store, dispatch};
 
@@ -47,35 +46,9 @@ pub enum AuditAction {
     Delete,
 }
 
-impl AuditAction {
+names! {
     /// `create`, `update` or `delete`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::Create => "create",
-            AuditAction::Update => "update",
-            AuditAction::Delete => "delete",
-        }
-    }
-}
-
-impl fmt::Display for AuditAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for AuditAction {
-    type Err = Rule;
-    fn from_str(s: &str) -> Result<Self, Rule> {
-        match s {
-            "create" => Ok(AuditAction::Create),
-            "update" => Ok(AuditAction::Update),
-            "delete" => Ok(AuditAction::Delete),
-            other => Err(Rule::InvalidChoice {
-                value: other.to_owned(),
-            }),
-        }
-    }
+    AuditAction { Create => "create", Update => "update", Delete => "delete" }
 }
 
 /// One entry of the audit log.

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::accounts::User;
 use crate::error::{AuthFailure, Error, Result};
 use crate::ids::UserId;
+use crate::names::names;
 use crate::store::{Store, dispatch};
 
 /// What a token is for.
@@ -22,13 +23,11 @@ pub enum TokenKind {
     Session,
 }
 
-impl TokenKind {
+names! {
     /// `api` or `session`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Api => "api",
-            TokenKind::Session => "session",
-        }
+    TokenKind {
+        Api => "api",
+        Session => "session",
     }
 }
 

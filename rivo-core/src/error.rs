@@ -1,5 +1,6 @@
 //! The one error type of rivo-core.
 
+use crate::names::names;
 use std::fmt;
 
 /// Everything a rivo-core operation can fail with.
@@ -181,44 +182,33 @@ impl DatabaseError {
     }
 }
 
-impl fmt::Debug for DatabaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
+/// `Debug`, `Display` and `source` of an opaque wrapper: those of the error it wraps.
+macro_rules! opaque_error {
+    ($($wrapper:ident),+) => {$(
+        impl fmt::Debug for $wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
 
-impl fmt::Display for DatabaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
+        impl fmt::Display for $wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
 
-impl std::error::Error for DatabaseError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
+        impl std::error::Error for $wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.0.source()
+            }
+        }
+    )+};
 }
 
 /// Applying the migrations failed: opaque like [`DatabaseError`]; `Display` says why.
 pub struct MigrationError(pub(crate) sqlx::migrate::MigrateError);
 
-impl fmt::Debug for MigrationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for MigrationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for MigrationError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
+opaque_error!(DatabaseError, MigrationError);
 
 /// The unique rules of rivo's schema, as the SQL layer reports a broken one (see
 /// `store::unique_rule`); the domain modules word them.
@@ -270,15 +260,13 @@ pub enum AuthFailure {
     InvalidToken,
 }
 
-impl AuthFailure {
+names! {
     /// `unknown_email`, `wrong_password`, `inactive` or `invalid_token` (a metrics label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthFailure::UnknownEmail => "unknown_email",
-            AuthFailure::WrongPassword => "wrong_password",
-            AuthFailure::Inactive => "inactive",
-            AuthFailure::InvalidToken => "invalid_token",
-        }
+    AuthFailure {
+        UnknownEmail => "unknown_email",
+        WrongPassword => "wrong_password",
+        Inactive => "inactive",
+        InvalidToken => "invalid_token",
     }
 }
 

@@ -71,6 +71,7 @@ mod ids;
 pub mod import;
 pub mod leads;
 pub mod limits;
+mod names;
 pub mod observability;
 pub mod privacy;
 pub mod query;

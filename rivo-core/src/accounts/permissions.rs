@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, Rule};
+use crate::names::names;
 
 /// What a permission allows on a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,16 +35,16 @@ impl Action {
         Action::Delete,
         Action::Erase,
     ];
+}
 
+names! {
     /// `view`, `add`, `change`, `delete` or `erase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::View => "view",
-            Action::Add => "add",
-            Action::Change => "change",
-            Action::Delete => "delete",
-            Action::Erase => "erase",
-        }
+    Action {
+        View => "view",
+        Add => "add",
+        Change => "change",
+        Delete => "delete",
+        Erase => "erase",
     }
 }
 

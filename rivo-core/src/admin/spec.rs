@@ -6,6 +6,7 @@ use crate::chat::{MessageFilter, MessageSort, SessionFilter};
 use crate::clients::{
     AssignmentFilter, ClientFilter, ClientSort, ContextFilter, HistorySort, StageChangeFilter,
 };
+use crate::names::names;
 use crate::{Page, PageRequest, Result, Sort, Store};
 
 /// Who may see a section.
@@ -55,23 +56,21 @@ pub enum ColumnKind {
     Role,
 }
 
-impl ColumnKind {
+names! {
     /// The wire name: `text`, `bool`, `date`, `preview`, `stage`, `human`, `session`,
     /// `client`, `user`, `assignee` or `role`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ColumnKind::Text => "text",
-            ColumnKind::Bool => "bool",
-            ColumnKind::Date => "date",
-            ColumnKind::Preview => "preview",
-            ColumnKind::Stage => "stage",
-            ColumnKind::Human => "human",
-            ColumnKind::Session => "session",
-            ColumnKind::Client => "client",
-            ColumnKind::User => "user",
-            ColumnKind::Assignee => "assignee",
-            ColumnKind::Role => "role",
-        }
+    ColumnKind {
+        Text => "text",
+        Bool => "bool",
+        Date => "date",
+        Preview => "preview",
+        Stage => "stage",
+        Human => "human",
+        Session => "session",
+        Client => "client",
+        User => "user",
+        Assignee => "assignee",
+        Role => "role",
     }
 }
 
@@ -187,15 +186,13 @@ pub enum DetailPage {
     RowClient,
 }
 
-impl DetailPage {
+names! {
     /// The wire name: `form`, `client`, `transcript` or `row_client`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DetailPage::Form => "form",
-            DetailPage::Client => "client",
-            DetailPage::Transcript => "transcript",
-            DetailPage::RowClient => "row_client",
-        }
+    DetailPage {
+        Form => "form",
+        Client => "client",
+        Transcript => "transcript",
+        RowClient => "row_client",
     }
 }
 

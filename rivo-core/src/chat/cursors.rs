@@ -117,6 +117,18 @@ pub struct KeysetPage<T, C> {
     pub next: Option<C>,
 }
 
+impl<T, C> KeysetPage<T, C> {
+    /// `page`, with the cursor after its last row when there is a next page.
+    pub(crate) fn new(page: Page<T>, cursor_after: impl FnOnce(&T) -> C) -> Self {
+        let next = if page.has_next {
+            page.items.last().map(cursor_after)
+        } else {
+            None
+        };
+        Self { page, next }
+    }
+}
+
 /// One page of a session's history, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {

@@ -1,13 +1,11 @@
 //! Chat history: messages of a website chatbot, grouped by session.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, Rule};
 use crate::ids::{MessageId, SessionId};
+use crate::names::names;
 use crate::query::{Conds, sort_fields};
 #[cfg(doc)]
 use crate::store::Store;
@@ -27,35 +25,12 @@ pub enum SenderType {
 impl SenderType {
     /// Every sender type.
     pub const ALL: [SenderType; 2] = [SenderType::Client, SenderType::Bot];
-
-    /// The stored and wire spelling: `client` or `bot`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SenderType::Client => "client",
-            SenderType::Bot => "bot",
-        }
-    }
 }
 
-impl fmt::Display for SenderType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for SenderType {
-    type Err = Rule;
-
-    /// Case-sensitive, like the original.
-    fn from_str(s: &str) -> Result<Self, Rule> {
-        match s {
-            "client" => Ok(SenderType::Client),
-            "bot" => Ok(SenderType::Bot),
-            other => Err(Rule::InvalidChoice {
-                value: other.to_owned(),
-            }),
-        }
-    }
+names! {
+    /// The stored and wire spelling: `client` or `bot` (parsed case-sensitively, like the
+    /// original).
+    SenderType { Client => "client", Bot => "bot" }
 }
 
 /// What a chat message carries (the later original's `data_type`): a plain message, or one of
@@ -84,43 +59,16 @@ impl DataType {
         DataType::Phone,
     ];
 
-    /// The stored and wire spelling: `message`, `name`, `email` or `phone`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DataType::Message => "message",
-            DataType::Name => "name",
-            DataType::Email => "email",
-            DataType::Phone => "phone",
-        }
-    }
-
     /// Whether the message carries a contact detail (name, email or phone).
     pub fn is_contact(self) -> bool {
         self != DataType::Message
     }
 }
 
-impl fmt::Display for DataType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for DataType {
-    type Err = Rule;
-
-    /// Case-sensitive, like the later original.
-    fn from_str(s: &str) -> Result<Self, Rule> {
-        match s {
-            "message" => Ok(DataType::Message),
-            "name" => Ok(DataType::Name),
-            "email" => Ok(DataType::Email),
-            "phone" => Ok(DataType::Phone),
-            other => Err(Rule::InvalidChoice {
-                value: other.to_owned(),
-            }),
-        }
-    }
+names! {
+    /// The stored and wire spelling: `message`, `name`, `email` or `phone` (parsed
+    /// case-sensitively, like the later original).
+    DataType { Message => "message", Name => "name", Email => "email", Phone => "phone" }
 }
 
 /// One stored chat message (the original's `ChatHistory`).

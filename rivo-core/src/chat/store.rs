@@ -220,11 +220,7 @@ impl Store {
     ) -> Result<KeysetPage<SessionSummary, SessionCursor>> {
         let limit = limit.clamp(1, PageRequest::MAX_LIMIT);
         let page = dispatch!(self.list_sessions_after(filter, after, limit))?;
-        let next = page
-            .has_next
-            .then(|| page.items.last().map(SessionCursor::after))
-            .flatten();
-        Ok(KeysetPage { page, next })
+        Ok(KeysetPage::new(page, SessionCursor::after))
     }
 
     /// [`Store::list_messages`] newest first (`sent_at`, then id, descending) by keyset: up to
@@ -238,11 +234,7 @@ impl Store {
     ) -> Result<KeysetPage<ChatMessage, HistoryCursor>> {
         let limit = limit.clamp(1, PageRequest::MAX_LIMIT);
         let page = dispatch!(self.list_messages_after(filter, after, limit))?;
-        let next = page
-            .has_next
-            .then(|| page.items.last().map(HistoryCursor::after))
-            .flatten();
-        Ok(KeysetPage { page, next })
+        Ok(KeysetPage::new(page, HistoryCursor::after))
     }
 
     /// Deletes every message of a session and returns how many there were.

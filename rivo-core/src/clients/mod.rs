@@ -1,14 +1,11 @@
 //! Clients: leads moving through stages, with context, stage history and assignment.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::error::Rule;
 use crate::ids::{ClientId, SessionId, UserId};
+use crate::names::names;
 use crate::query::{Conds, sort_fields};
 #[cfg(doc)]
 use crate::store::Store;
@@ -32,15 +29,15 @@ macro_rules! stages {
             /// Every stage, in pipeline order.
             pub const ALL: [Stage; 14] = [Stage::Lead, $(Stage::$variant),+];
 
-            /// The stored and wire spelling, e.g. `docs_pending`.
-            pub fn as_str(self) -> &'static str {
-                match self { Stage::Lead => "lead", $(Stage::$variant => $code),+ }
-            }
-
             /// A label for people, e.g. `Docs Pending`.
             pub fn label(self) -> &'static str {
                 match self { Stage::Lead => "Lead", $(Stage::$variant => $label),+ }
             }
+        }
+
+        names! {
+            /// The stored and wire spelling, e.g. `docs_pending`.
+            Stage { Lead => "lead", $($variant => $code),+ }
         }
     };
 }
@@ -59,25 +56,6 @@ stages! {
     Lost => ("lost", "Lost"),
     Closed => ("closed", "Closed"),
     Rejected => ("rejected", "Rejected"),
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for Stage {
-    type Err = Rule;
-
-    fn from_str(s: &str) -> Result<Self, Rule> {
-        Stage::ALL
-            .into_iter()
-            .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| Rule::InvalidChoice {
-                value: s.to_owned(),
-            })
-    }
 }
 
 /// A client (lead).

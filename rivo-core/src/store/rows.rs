@@ -1,7 +1,5 @@
 //! Rows as the database returns them, and their conversion to the public models.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
@@ -12,21 +10,42 @@ use crate::chat::{ChatMessage, DataType, SenderType, SessionSummary};
 use crate::clients::{Assignment, Client, ClientContext, Stage, StageChange};
 use crate::error::{Error, Result};
 use crate::ids::*;
+use crate::names::stored as parse;
 
-fn parse<T: FromStr>(what: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::Corrupt(format!("{what}: unexpected value {value:?}")))
+/// A row struct (`sqlx::FromRow`) and, from the same field list, the constant naming its
+/// columns in order (`"id, name, …"`) for the `SELECT`s and `RETURNING`s that read it.
+macro_rules! row_struct {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $row:ident, columns $cols:ident {
+            $($(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(sqlx::FromRow)]
+        $vis struct $row {
+            $($(#[$field_attr])* $field_vis $field: $ty),+
+        }
+
+        #[doc = concat!("The columns of `", stringify!($row), "`, in order.")]
+        pub(crate) const $cols: &str = $crate::store::rows::row_struct!(@list $($field),+);
+    };
+    (@list $first:ident $(, $rest:ident)*) => {
+        concat!(stringify!($first) $(, ", ", stringify!($rest))*)
+    };
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct MessageRow {
-    id: i64,
-    session_id: Uuid,
-    message: String,
-    sender_type: String,
-    data_type: String,
-    sent_at: DateTime<Utc>,
+pub(crate) use row_struct;
+
+row_struct! {
+    pub(crate) struct MessageRow, columns MESSAGE_COLS {
+        id: i64,
+        session_id: Uuid,
+        message: String,
+        sender_type: String,
+        data_type: String,
+        sent_at: DateTime<Utc>,
+    }
 }
 
 impl MessageRow {
@@ -84,22 +103,20 @@ impl TryFrom<SessionRow> for SessionSummary {
             first_sent_at: r.first_sent_at,
             last_sent_at: r.last_sent_at,
             last_message_preview: r.last_message_preview,
-            last_sender_type: r
-                .last_sender_type
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("sender type {:?}", r.last_sender_type)))?,
+            last_sender_type: parse("sender type", &r.last_sender_type)?,
             client_id: r.client_id.map(crate::ClientId),
         })
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct RoleRow {
-    pub id: i64,
-    name: String,
-    description: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct RoleRow, columns ROLE_COLS {
+        pub id: i64,
+        name: String,
+        description: String,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl RoleRow {
@@ -120,23 +137,24 @@ impl RoleRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    id: i64,
-    email: String,
-    username: String,
-    first_name: String,
-    last_name: String,
-    phone: String,
-    role_id: Option<i64>,
-    created_by_id: Option<i64>,
-    is_active: bool,
-    is_staff: bool,
-    is_superuser: bool,
-    last_login: Option<DateTime<Utc>>,
-    date_joined: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct UserRow, columns USER_COLS {
+        id: i64,
+        email: String,
+        username: String,
+        first_name: String,
+        last_name: String,
+        phone: String,
+        role_id: Option<i64>,
+        created_by_id: Option<i64>,
+        is_active: bool,
+        is_staff: bool,
+        is_superuser: bool,
+        last_login: Option<DateTime<Utc>>,
+        date_joined: DateTime<Utc>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<UserRow> for User {
@@ -162,15 +180,16 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ClientRow {
-    id: i64,
-    name: String,
-    email: String,
-    phone: String,
-    current_stage: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct ClientRow, columns CLIENT_COLS {
+        id: i64,
+        name: String,
+        email: String,
+        phone: String,
+        current_stage: String,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -203,14 +222,15 @@ pub(crate) fn context_object(
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct ContextRow {
-    id: i64,
-    client_id: i64,
-    chat_session_id: Option<Uuid>,
-    context_data: sqlx::types::Json<Json>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct ContextRow, columns CONTEXT_COLS {
+        id: i64,
+        client_id: i64,
+        chat_session_id: Option<Uuid>,
+        context_data: sqlx::types::Json<Json>,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<ContextRow> for ClientContext {
@@ -228,16 +248,25 @@ impl TryFrom<ContextRow> for ClientContext {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct StageChangeRow {
-    id: i64,
-    client_id: i64,
-    from_stage: Option<String>,
-    to_stage: String,
-    changed_by_id: Option<i64>,
-    remarks: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+/// A stored `from_stage`: `NULL`, or `''` (the original's first entry), is none.
+pub(crate) fn from_stage(value: Option<&str>) -> Result<Option<Stage>> {
+    value
+        .filter(|s| !s.is_empty())
+        .map(|s| parse("from_stage", s))
+        .transpose()
+}
+
+row_struct! {
+    pub(crate) struct StageChangeRow, columns STAGE_CHANGE_COLS {
+        id: i64,
+        client_id: i64,
+        from_stage: Option<String>,
+        to_stage: String,
+        changed_by_id: Option<i64>,
+        remarks: String,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<StageChangeRow> for StageChange {
@@ -246,11 +275,7 @@ impl TryFrom<StageChangeRow> for StageChange {
         Ok(StageChange {
             id: StageChangeId(r.id),
             client_id: ClientId(r.client_id),
-            from_stage: r
-                .from_stage
-                .filter(|s| !s.is_empty())
-                .map(|s| parse::<Stage>("from_stage", &s))
-                .transpose()?,
+            from_stage: from_stage(r.from_stage.as_deref())?,
             to_stage: parse::<Stage>("to_stage", &r.to_stage)?,
             changed_by: r.changed_by_id.map(UserId),
             remarks: r.remarks,
@@ -260,16 +285,17 @@ impl TryFrom<StageChangeRow> for StageChange {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct AssignmentRow {
-    id: i64,
-    client_id: i64,
-    assigned_to_id: Option<i64>,
-    assigned_by_id: Option<i64>,
-    is_active: bool,
-    remarks: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct AssignmentRow, columns ASSIGNMENT_COLS {
+        id: i64,
+        client_id: i64,
+        assigned_to_id: Option<i64>,
+        assigned_by_id: Option<i64>,
+        is_active: bool,
+        remarks: String,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<AssignmentRow> for Assignment {
@@ -295,30 +321,18 @@ pub(crate) struct CredentialsRow {
     pub is_active: bool,
 }
 
-pub(crate) const MESSAGE_COLS: &str = "id, session_id, message, sender_type, data_type, sent_at";
-pub(crate) const ROLE_COLS: &str = "id, name, description, created_at, updated_at";
-pub(crate) const USER_COLS: &str = "id, email, username, first_name, last_name, phone, role_id, \
-     created_by_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, updated_at";
-pub(crate) const CLIENT_COLS: &str =
-    "id, name, email, phone, current_stage, created_at, updated_at";
-pub(crate) const CONTEXT_COLS: &str =
-    "id, client_id, chat_session_id, context_data, created_at, updated_at";
-pub(crate) const STAGE_CHANGE_COLS: &str =
-    "id, client_id, from_stage, to_stage, changed_by_id, remarks, created_at, updated_at";
-pub(crate) const ASSIGNMENT_COLS: &str =
-    "id, client_id, assigned_to_id, assigned_by_id, is_active, remarks, created_at, updated_at";
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct AuditRow {
-    id: i64,
-    actor_id: Option<i64>,
-    actor_repr: String,
-    action: String,
-    object_type: String,
-    object_id: String,
-    object_repr: String,
-    changes: sqlx::types::Json<Json>,
-    created_at: DateTime<Utc>,
+row_struct! {
+    pub(crate) struct AuditRow, columns AUDIT_COLS {
+        id: i64,
+        actor_id: Option<i64>,
+        actor_repr: String,
+        action: String,
+        object_type: String,
+        object_id: String,
+        object_repr: String,
+        changes: sqlx::types::Json<Json>,
+        created_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<AuditRow> for AuditEntry {
@@ -337,6 +351,3 @@ impl TryFrom<AuditRow> for AuditEntry {
         })
     }
 }
-
-pub(crate) const AUDIT_COLS: &str =
-    "id, actor_id, actor_repr, action, object_type, object_id, object_repr, changes, created_at";

@@ -24,8 +24,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 use crate::ids::ClientId;
+use crate::names::names;
 #[cfg(doc)]
 use crate::store::Store;
 
@@ -64,21 +64,11 @@ pub enum SummaryReason {
     LeadCompleted,
 }
 
-impl SummaryReason {
+names! {
     /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SummaryReason::OnDemand => "on_demand",
-            SummaryReason::LeadCompleted => "lead_completed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "on_demand" => Ok(SummaryReason::OnDemand),
-            "lead_completed" => Ok(SummaryReason::LeadCompleted),
-            other => Err(Error::Corrupt(format!("unknown summary reason {other:?}"))),
-        }
+    SummaryReason {
+        OnDemand => "on_demand",
+        LeadCompleted => "lead_completed",
     }
 }
 
@@ -96,25 +86,13 @@ pub enum SummaryStatus {
     Failed,
 }
 
-impl SummaryStatus {
+names! {
     /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SummaryStatus::Pending => "pending",
-            SummaryStatus::Running => "running",
-            SummaryStatus::Done => "done",
-            SummaryStatus::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "pending" => Ok(SummaryStatus::Pending),
-            "running" => Ok(SummaryStatus::Running),
-            "done" => Ok(SummaryStatus::Done),
-            "failed" => Ok(SummaryStatus::Failed),
-            other => Err(Error::Corrupt(format!("unknown summary status {other:?}"))),
-        }
+    SummaryStatus {
+        Pending => "pending",
+        Running => "running",
+        Done => "done",
+        Failed => "failed",
     }
 }
 
@@ -149,7 +127,7 @@ mod worker;
 
 pub use model::parse_summary;
 pub use options::SummaryOptions;
-pub(crate) use worker::{ClaimedJob, JobRow, Outcome, Shared, micros};
+pub(crate) use worker::{ClaimedJob, JOB_COLS, JobRow, Outcome, Shared, micros};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ use super::{MAX_ERROR_LEN, SUMMARY_KEY, SummaryJob, SummaryOptions, SummaryReaso
 use crate::chat::{ChatMessage, SenderType};
 use crate::error::{Error, Result};
 use crate::ids::ClientId;
+use crate::names::stored;
+use crate::store::rows::row_struct;
 use crate::store::{Store, dispatch};
 
 /// Summary state shared by a store's clones: the worker's wake-up and the options.
@@ -46,17 +48,18 @@ impl Shared {
 
 // ----- rows -----
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct JobRow {
-    pub(crate) client_id: i64,
-    pub(crate) reason: String,
-    pub(crate) status: String,
-    pub(crate) attempts: i32,
-    pub(crate) last_error: Option<String>,
-    pub(crate) model: Option<String>,
-    pub(crate) requested_at: i64,
-    pub(crate) next_attempt_at: i64,
-    pub(crate) finished_at: Option<i64>,
+row_struct! {
+    pub(crate) struct JobRow, columns JOB_COLS {
+        pub(crate) client_id: i64,
+        pub(crate) reason: String,
+        pub(crate) status: String,
+        pub(crate) attempts: i32,
+        pub(crate) last_error: Option<String>,
+        pub(crate) model: Option<String>,
+        pub(crate) requested_at: i64,
+        pub(crate) next_attempt_at: i64,
+        pub(crate) finished_at: Option<i64>,
+    }
 }
 
 /// A job a worker claimed.
@@ -89,7 +92,7 @@ fn bounded(text: &str, max: usize) -> String {
 }
 
 fn job_of(r: JobRow, options: &SummaryOptions) -> Result<SummaryJob> {
-    let status = SummaryStatus::parse(&r.status)?;
+    let status = stored("summary status", &r.status)?;
     let detail = match status {
         SummaryStatus::Pending if !options.enabled() => SummaryOptions::disabled_reason().into(),
         SummaryStatus::Pending if r.last_error.is_some() => {
@@ -102,7 +105,7 @@ fn job_of(r: JobRow, options: &SummaryOptions) -> Result<SummaryJob> {
     };
     Ok(SummaryJob {
         client_id: ClientId(r.client_id),
-        reason: SummaryReason::parse(&r.reason)?,
+        reason: stored("summary reason", &r.reason)?,
         status,
         attempts: u32::try_from(r.attempts).unwrap_or(0),
         last_error: r.last_error,

@@ -48,8 +48,8 @@ pub use model::{
     WebhookUpdate,
 };
 pub(crate) use model::{
-    AttemptRow, ClaimedRow, CleanWebhook, DeliveryRow, EndpointRow, Outcome, kind_bit, micros,
-    new_event_id,
+    AttemptRow, ClaimedRow, CleanWebhook, DELIVERY_COLS, DeliveryRow, ENDPOINT_COLS, EndpointRow,
+    Outcome, kind_bit, micros, new_event_id,
 };
 pub(crate) use options::Shared;
 pub use options::{Network, WebhookOptions};

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::EventKind;
+use crate::names::{names, stored};
+use crate::store::rows::row_struct;
 
 /// A registered endpoint (without its secret: see [`CreatedWebhook`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,14 +114,12 @@ pub enum DeliveryStatus {
     Failed,
 }
 
-impl DeliveryStatus {
+names! {
     /// `pending`, `delivered` or `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Failed => "failed",
-        }
+    DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
     }
 }
 
@@ -172,29 +172,31 @@ pub struct WebhookQueue {
 
 // ----- rows (crate) -----
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct EndpointRow {
-    pub(crate) id: i64,
-    pub(crate) url: String,
-    pub(crate) secret: String,
-    pub(crate) event_mask: i32,
-    pub(crate) active: bool,
-    pub(crate) description: String,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
+row_struct! {
+    pub(crate) struct EndpointRow, columns ENDPOINT_COLS {
+        pub(crate) id: i64,
+        pub(crate) url: String,
+        pub(crate) secret: String,
+        pub(crate) event_mask: i32,
+        pub(crate) active: bool,
+        pub(crate) description: String,
+        pub(crate) created_at: i64,
+        pub(crate) updated_at: i64,
+    }
 }
 
-#[derive(sqlx::FromRow)]
-pub(crate) struct DeliveryRow {
-    pub(crate) id: i64,
-    pub(crate) endpoint_id: i64,
-    pub(crate) event_id: String,
-    pub(crate) event_type: String,
-    pub(crate) status: String,
-    pub(crate) attempts: i32,
-    pub(crate) created_at: i64,
-    pub(crate) next_attempt_at: i64,
-    pub(crate) finished_at: Option<i64>,
+row_struct! {
+    pub(crate) struct DeliveryRow, columns DELIVERY_COLS {
+        pub(crate) id: i64,
+        pub(crate) endpoint_id: i64,
+        pub(crate) event_id: String,
+        pub(crate) event_type: String,
+        pub(crate) status: String,
+        pub(crate) attempts: i32,
+        pub(crate) created_at: i64,
+        pub(crate) next_attempt_at: i64,
+        pub(crate) finished_at: Option<i64>,
+    }
 }
 
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -328,12 +330,7 @@ pub(super) fn attempt_of(a: &AttemptRow) -> Attempt {
 }
 
 pub(super) fn delivery_of(r: DeliveryRow, attempts: &[AttemptRow]) -> Result<Delivery> {
-    let status = match r.status.as_str() {
-        "pending" => DeliveryStatus::Pending,
-        "delivered" => DeliveryStatus::Delivered,
-        "failed" => DeliveryStatus::Failed,
-        other => return Err(Error::Corrupt(format!("unknown delivery status {other:?}"))),
-    };
+    let status: DeliveryStatus = stored("delivery status", &r.status)?;
     Ok(Delivery {
         id: r.id,
         endpoint_id: r.endpoint_id,

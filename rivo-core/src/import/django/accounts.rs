@@ -6,8 +6,8 @@ use sqlx::PgConnection;
 
 use super::rows::{SrcRole, SrcUser};
 use super::source::SourceSchema;
-use super::{CHUNK, Chunks, count, first_clash};
-use super::{ImportOptions, ImportReport, TableReport, UnusablePassword};
+use super::{CHUNK, Chunks, Unique, check_unique, count};
+use super::{ImportOptions, ImportReport, UnusablePassword};
 use crate::accounts::Permission;
 use crate::django_hash::{self, HashKind};
 use crate::error::Result;
@@ -15,20 +15,41 @@ use crate::ids::UserId;
 use crate::store::dialect::Dialect;
 use crate::store::sql::{Sql, Tx};
 
-/// Grants `(owner id, "<app_label>.<codename>")` of a Django many-to-many permission table.
-async fn read_grants(src: &mut PgConnection, sql: &'static str) -> Result<Vec<(i64, String)>> {
-    Ok(sqlx::query_as(sql).fetch_all(&mut *src).await?)
+/// A Django many-to-many permission table and rivo's table of the same grants.
+struct GrantTable {
+    /// The Django table, e.g. `account_role_permissions`.
+    source: &'static str,
+    /// rivo's table, e.g. `role_permissions`.
+    target: &'static str,
+    /// The owner's column, in both tables (`role_id`, `user_id`).
+    owner: &'static str,
 }
 
+/// Copies the grants of `table` whose owner was imported (the others' are left as they are),
+/// counting those whose permission rivo does not know in `ignored`.
 async fn import_grants<DB: Dialect>(
+    src: &mut PgConnection,
     target: &Sql<DB>,
     tx: &mut Tx<DB>,
-    grants: Vec<(i64, String)>,
+    table: GrantTable,
     imported_owners: &HashSet<i64>,
     ignored: &mut BTreeMap<String, u64>,
-    (table, owner_column): (&'static str, &'static str),
-    line: &mut TableReport,
+    report: &mut ImportReport,
 ) -> Result<()> {
+    let GrantTable {
+        source,
+        target: target_table,
+        owner,
+    } = table;
+    // `(owner id, "<app_label>.<codename>")`
+    let grants: Vec<(i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT g.{owner}::bigint, ct.app_label || '.' || p.codename FROM {source} g \
+         JOIN auth_permission p ON p.id = g.permission_id \
+         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY g.{owner}, p.id"
+    )))
+    .fetch_all(&mut *src)
+    .await?;
+    let line = count(report, source, target_table);
     line.read = grants.len() as u64;
     let mut known = Vec::new();
     for (owner, codename) in grants {
@@ -44,7 +65,7 @@ async fn import_grants<DB: Dialect>(
     }
     for batch in known.chunks(CHUNK as usize) {
         let inserted = target
-            .import_grants(&mut *tx, table, owner_column, batch)
+            .import_grants(&mut *tx, target_table, owner, batch)
             .await?;
         line.imported += inserted;
         line.skipped += batch.len() as u64 - inserted;
@@ -71,63 +92,56 @@ pub(super) async fn import_accounts<DB: Dialect>(
     }
 
     let mut roles_imported = HashSet::new();
-    let mut table = Chunks::new(if schema.role_description {
-        "SELECT id::bigint AS id, name, COALESCE(description, '') AS description, \
-         created_at, updated_at FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
+    let description = if schema.role_description {
+        "COALESCE(description, '')"
     } else {
-        "SELECT id::bigint AS id, name, '' AS description, created_at, updated_at \
+        "''"
+    };
+    let mut table = Chunks::new(format!(
+        "SELECT id::bigint AS id, name, {description} AS description, created_at, updated_at \
          FROM account_role WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcRole>(src).await? {
         if options.merge {
-            let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
-            let present = target
-                .import_present(&mut tx, "roles", "name", false, false, &names)
-                .await?;
-            let keys = rows.iter().map(|r| (r.id, r.name.as_str()));
-            if let Some(e) = first_clash("account_role", "name", &present, keys) {
-                return Err(e);
-            }
+            let names: Vec<(i64, String)> = rows.iter().map(|r| (r.id, r.name.clone())).collect();
+            let unique = Unique::of("roles", "name");
+            check_unique(target, &mut tx, unique, ("account_role", "name"), &names).await?;
         }
         let inserted: Vec<i64> = target.import_roles(&mut tx, &rows).await?;
         count(report, "account_role", "roles").add_chunk(rows.len(), inserted.len() as u64);
         roles_imported.extend(inserted);
     }
-    let grants = read_grants(
-        src,
-        "SELECT rp.role_id::bigint, ct.app_label || '.' || p.codename FROM account_role_permissions rp \
-         JOIN auth_permission p ON p.id = rp.permission_id \
-         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY rp.role_id, p.id",
-    )
-    .await?;
+    let role_grants = GrantTable {
+        source: "account_role_permissions",
+        target: "role_permissions",
+        owner: "role_id",
+    };
     import_grants(
+        src,
         target,
         &mut tx,
-        grants,
+        role_grants,
         &roles_imported,
         ignored,
-        ("role_permissions", "role_id"),
-        count(report, "account_role_permissions", "role_permissions"),
+        report,
     )
     .await?;
 
     let mut users_imported = HashSet::new();
     let mut created_by = Vec::new();
-    let mut table = Chunks::new(if schema.user_created_by {
-        "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
-         COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
-         COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
-         updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-         created_by_id::bigint AS created_by_id \
-         FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
+    let created_by_column = if schema.user_created_by {
+        "created_by_id::bigint"
     } else {
+        "NULL::bigint"
+    };
+    let mut table = Chunks::new(format!(
         "SELECT id::bigint AS id, password, last_login, is_superuser, username, \
          COALESCE(first_name, '') AS first_name, COALESCE(last_name, '') AS last_name, \
          COALESCE(email, '') AS email, is_staff, is_active, date_joined, created_at, \
          updated_at, COALESCE(phone, '') AS phone, role_id::bigint AS role_id, \
-         NULL::bigint AS created_by_id \
+         {created_by_column} AS created_by_id \
          FROM account_user WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcUser>(src).await? {
         for user in &rows {
             let kind = django_hash::kind(&user.password);
@@ -140,22 +154,23 @@ pub(super) async fn import_accounts<DB: Dialect>(
             }
         }
         if options.merge {
-            let emails: Vec<String> = rows.iter().map(|r| r.email.clone()).collect();
-            let present = target
-                .import_present(&mut tx, "users", "email", true, false, &emails)
-                .await?;
-            let keys = rows.iter().map(|r| (r.id, r.email.as_str()));
-            if let Some(e) = first_clash("account_user", "email", &present, keys) {
-                return Err(e);
-            }
-            let names: Vec<String> = rows.iter().map(|r| r.username.clone()).collect();
-            let present = target
-                .import_present(&mut tx, "users", "username", false, false, &names)
-                .await?;
-            let keys = rows.iter().map(|r| (r.id, r.username.as_str()));
-            if let Some(e) = first_clash("account_user", "username", &present, keys) {
-                return Err(e);
-            }
+            let emails: Vec<(i64, String)> = rows.iter().map(|r| (r.id, r.email.clone())).collect();
+            let unique = Unique {
+                lower: true,
+                ..Unique::of("users", "email")
+            };
+            check_unique(target, &mut tx, unique, ("account_user", "email"), &emails).await?;
+            let names: Vec<(i64, String)> =
+                rows.iter().map(|r| (r.id, r.username.clone())).collect();
+            let unique = Unique::of("users", "username");
+            check_unique(
+                target,
+                &mut tx,
+                unique,
+                ("account_user", "username"),
+                &names,
+            )
+            .await?;
         }
         let inserted: Vec<i64> = target.import_users(&mut tx, &rows).await?;
         let inserted: HashSet<i64> = inserted.into_iter().collect();
@@ -169,22 +184,19 @@ pub(super) async fn import_accounts<DB: Dialect>(
     }
     // Users were written without `created_by`, so creators need not come first.
     target.import_user_created_by(&mut tx, &created_by).await?;
-    let grants = read_grants(
-        src,
-        "SELECT up.user_id::bigint, ct.app_label || '.' || p.codename \
-         FROM account_user_user_permissions up \
-         JOIN auth_permission p ON p.id = up.permission_id \
-         JOIN django_content_type ct ON ct.id = p.content_type_id ORDER BY up.user_id, p.id",
-    )
-    .await?;
+    let user_grants = GrantTable {
+        source: "account_user_user_permissions",
+        target: "user_permissions",
+        owner: "user_id",
+    };
     import_grants(
+        src,
         target,
         &mut tx,
-        grants,
+        user_grants,
         &users_imported,
         ignored,
-        ("user_permissions", "user_id"),
-        count(report, "account_user_user_permissions", "user_permissions"),
+        report,
     )
     .await?;
 

@@ -3,9 +3,10 @@
 use sqlx::PgConnection;
 
 use super::ImportReport;
-use super::rows::{SrcMessage, SrcMessageRow};
+use super::rows::SrcMessageRow;
 use super::source::SourceSchema;
 use super::{Chunks, count};
+use crate::chat::ChatMessage;
 use crate::error::Result;
 use crate::store::dialect::Dialect;
 use crate::store::sql::Sql;
@@ -18,15 +19,20 @@ pub(super) async fn import_chat<DB: Dialect>(
 ) -> Result<()> {
     let mut tx = target.import_begin().await?;
     count(report, "chat_chathistory", "chat_messages");
-    let mut table = Chunks::new(if schema.message_data_type {
-        "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
-         data_type, sent_at FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
+    let data_type = if schema.message_data_type {
+        "data_type"
     } else {
+        "'message'"
+    };
+    let mut table = Chunks::new(format!(
         "SELECT id::bigint AS id, session_id::text AS session_id, message, sender_type, \
-         'message' AS data_type, sent_at \
+         {data_type} AS data_type, sent_at \
          FROM chat_chathistory WHERE id > $1 ORDER BY id LIMIT $2"
-    });
-    while let Some(rows) = table.next_checked::<SrcMessageRow, SrcMessage>(src).await? {
+    ));
+    while let Some(rows) = table
+        .next_checked::<SrcMessageRow, ChatMessage>(src)
+        .await?
+    {
         let inserted = target.import_messages(&mut tx, &rows).await?;
         count(report, "chat_chathistory", "chat_messages").add_chunk(rows.len(), inserted);
     }

@@ -6,14 +6,15 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 
 use super::rows::{
-    SrcAssignment, SrcClient, SrcClientContextRow, SrcClientRow, SrcContext, SrcContextRow,
-    SrcStageChange, SrcStageChangeRow, context_object, parse_session,
+    SrcAssignment, SrcClientContextRow, SrcClientRow, SrcContextRow, SrcStageChangeRow,
+    context_object, parse_session,
 };
 use super::source::SourceSchema;
-use super::{Chunks, count, first_clash};
+use super::{Chunks, Unique, check_unique, count};
 use super::{ImportOptions, ImportReport};
+use crate::clients::{Client, ClientContext, StageChange};
 use crate::error::Result;
-use crate::ids::SessionId;
+use crate::ids::{ClientId, ContextId, SessionId};
 use crate::store::dialect::Dialect;
 use crate::store::sql::{Sql, Tx};
 
@@ -32,7 +33,7 @@ pub(super) async fn import_clients<DB: Dialect>(
          current_stage, created_at, updated_at \
          FROM client_client WHERE id > $1 ORDER BY id LIMIT $2",
     );
-    while let Some(rows) = table.next_checked::<SrcClientRow, SrcClient>(src).await? {
+    while let Some(rows) = table.next_checked::<SrcClientRow, Client>(src).await? {
         let inserted = target.import_clients(&mut tx, &rows).await?;
         count(report, "client_client", "clients").add_chunk(rows.len(), inserted);
     }
@@ -51,7 +52,7 @@ pub(super) async fn import_clients<DB: Dialect>(
          FROM client_clientstagehistory WHERE id > $1 ORDER BY id LIMIT $2",
     );
     while let Some(rows) = table
-        .next_checked::<SrcStageChangeRow, SrcStageChange>(src)
+        .next_checked::<SrcStageChangeRow, StageChange>(src)
         .await?
     {
         let inserted = target.import_stage_changes(&mut tx, &rows).await?;
@@ -74,26 +75,12 @@ pub(super) async fn import_clients<DB: Dialect>(
                 .filter(|r| r.is_active)
                 .map(|r| (r.id, r.client_id.to_string()))
                 .collect();
-            let clients: Vec<String> = active.iter().map(|(_, c)| c.clone()).collect();
-            let present = target
-                .import_present(
-                    &mut tx,
-                    "client_assignments",
-                    "client_id",
-                    false,
-                    true,
-                    &clients,
-                )
-                .await?;
-            let keys = active.iter().map(|(id, k)| (*id, k.as_str()));
-            if let Some(e) = first_clash(
-                "client_clientassignment",
-                "active assignment of client",
-                &present,
-                keys,
-            ) {
-                return Err(e);
-            }
+            let unique = Unique {
+                active_only: true,
+                ..Unique::of("client_assignments", "client_id")
+            };
+            let source = ("client_clientassignment", "active assignment of client");
+            check_unique(target, &mut tx, unique, source, &active).await?;
         }
         let inserted = target.import_assignments(&mut tx, &rows).await?;
         count(report, "client_clientassignment", "client_assignments")
@@ -131,7 +118,10 @@ async fn import_context_table<DB: Dialect>(
          context_data::jsonb AS context_data, created_at, updated_at \
          FROM client_context WHERE id > $1 ORDER BY id LIMIT $2",
     );
-    while let Some(rows) = table.next_checked::<SrcContextRow, SrcContext>(src).await? {
+    while let Some(rows) = table
+        .next_checked::<SrcContextRow, ClientContext>(src)
+        .await?
+    {
         let source = ContextSource {
             table: "client_context",
             clash_table: "client_context",
@@ -173,22 +163,24 @@ async fn import_client_contexts<DB: Dialect>(
         }
     }
     count(report, T, "client_contexts");
-    let mut table = Chunks::new(if schema.client_context_column {
-        "SELECT id::bigint AS id, context::jsonb AS context, created_at, updated_at \
-         FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
+    let context = if schema.client_context_column {
+        "context::jsonb"
     } else {
-        "SELECT id::bigint AS id, NULL::jsonb AS context, created_at, updated_at \
+        "NULL::jsonb"
+    };
+    let mut table = Chunks::new(format!(
+        "SELECT id::bigint AS id, {context} AS context, created_at, updated_at \
          FROM client_client WHERE id > $1 ORDER BY id LIMIT $2"
-    });
+    ));
     while let Some(rows) = table.next_rows::<SrcClientContextRow>(src).await? {
-        let rows: Vec<SrcContext> = rows
+        let rows: Vec<ClientContext> = rows
             .into_iter()
             .filter_map(|r| {
                 let data = context_object(r.context.map(|j| j.0));
                 let chat_session_id = sessions.get(&r.id).copied();
-                (!data.is_empty() || chat_session_id.is_some()).then_some(SrcContext {
-                    id: r.id,
-                    client_id: r.id,
+                (!data.is_empty() || chat_session_id.is_some()).then_some(ClientContext {
+                    id: ContextId(r.id),
+                    client_id: ClientId(r.id),
                     chat_session_id,
                     data,
                     created_at: r.created_at,
@@ -225,28 +217,16 @@ async fn store_contexts<DB: Dialect>(
     options: ImportOptions,
     report: &mut ImportReport,
     source: ContextSource,
-    rows: &[SrcContext],
+    rows: &[ClientContext],
 ) -> Result<()> {
     if options.merge {
-        let clients: Vec<String> = rows.iter().map(|r| r.client_id.to_string()).collect();
-        let present = target
-            .import_present(
-                &mut *tx,
-                "client_contexts",
-                "client_id",
-                false,
-                false,
-                &clients,
-            )
-            .await?;
         let keys: Vec<(i64, String)> = rows
             .iter()
-            .map(|r| (r.id, r.client_id.to_string()))
+            .map(|r| (r.id.0, r.client_id.to_string()))
             .collect();
-        let keys = keys.iter().map(|(id, k)| (*id, k.as_str()));
-        if let Some(e) = first_clash(source.clash_table, source.clash_what, &present, keys) {
-            return Err(e);
-        }
+        let unique = Unique::of("client_contexts", "client_id");
+        let clash = (source.clash_table, source.clash_what);
+        check_unique(target, &mut *tx, unique, clash, &keys).await?;
     }
     let inserted = target.import_contexts(&mut *tx, rows).await?;
     count(report, source.table, "client_contexts").add_chunk(rows.len(), inserted);

@@ -31,9 +31,7 @@ use self::accounts::import_accounts;
 use self::chat::import_chat;
 use self::clients::import_clients;
 use self::report::report_groups;
-pub(crate) use self::rows::{
-    SrcAssignment, SrcClient, SrcContext, SrcMessage, SrcRole, SrcStageChange, SrcUser,
-};
+pub(crate) use self::rows::{SrcAssignment, SrcRole, SrcUser};
 use self::source::check_source;
 use super::{
     GroupReport, IgnoredPermission, ImportOptions, ImportReport, TableReport, UnusablePassword,
@@ -41,7 +39,7 @@ use super::{
 use crate::accounts::Permission;
 use crate::error::{Error, Result, Rule};
 use crate::store::dialect::Dialect;
-use crate::store::sql::Sql;
+use crate::store::sql::{Sql, Tx};
 use crate::store::{Backend, BackendKind, Store, dispatch};
 
 /// Rows per read from the source and per INSERT into the target (16 columns at most, far below
@@ -95,11 +93,8 @@ pub async fn import_django(
     options: ImportOptions,
 ) -> Result<ImportReport> {
     if BackendKind::from_url(source_url) != Some(BackendKind::Postgres) {
-        return Err(Error::invalid(
-            "source",
-            Rule::Other(
-                "the Django database must be given as a postgres:// or postgresql:// URL".into(),
-            ),
+        return Err(unusable_source(
+            "the Django database must be given as a postgres:// or postgresql:// URL",
         ));
     }
     let pending = target.pending_migrations().await?;
@@ -227,17 +222,21 @@ pub(super) trait SourceRow: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin {
     fn id(&self) -> i64;
 }
 
-/// A source table read in id order, [`CHUNK`] rows at a time: `sql` selects the rows with an
-/// id above `$1`, ordered by id, `LIMIT $2`.
+/// A source table read in id order, [`CHUNK`] rows at a time: `sql` (written by rivo-core, with
+/// columns chosen by the source's schema) selects the rows with an id above `$1`, ordered by
+/// id, `LIMIT $2`.
 pub(super) struct Chunks {
-    sql: &'static str,
+    sql: String,
     after: i64,
 }
 
 impl Chunks {
     /// The table `sql` reads, from its first row.
-    pub(super) fn new(sql: &'static str) -> Self {
-        Self { sql, after: 0 }
+    pub(super) fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            after: 0,
+        }
     }
 
     /// The next chunk as read; `None` once every row was read.
@@ -245,7 +244,7 @@ impl Chunks {
         &mut self,
         src: &mut PgConnection,
     ) -> Result<Option<Vec<R>>> {
-        let rows: Vec<R> = sqlx::query_as(self.sql)
+        let rows: Vec<R> = sqlx::query_as(sqlx::AssertSqlSafe(self.sql.as_str()))
             .bind(self.after)
             .bind(CHUNK)
             .fetch_all(&mut *src)
@@ -277,8 +276,60 @@ impl Chunks {
     }
 }
 
+/// The Django database cannot be imported as it is, for `why` (a validation error on
+/// `source`).
+pub(super) fn unusable_source(why: impl Into<String>) -> Error {
+    Error::invalid("source", Rule::Other(why.into()))
+}
+
+/// A unique value of the target that an import with [`ImportOptions::merge`] must not give
+/// to a second row: `column` of `table` (of its active rows only when `active_only`), compared
+/// case-insensitively when `lower`.
+pub(super) struct Unique {
+    table: &'static str,
+    column: &'static str,
+    lower: bool,
+    active_only: bool,
+}
+
+impl Unique {
+    /// `column` of `table`, compared as is, on every row.
+    pub(super) const fn of(table: &'static str, column: &'static str) -> Self {
+        Self {
+            table,
+            column,
+            lower: false,
+            active_only: false,
+        }
+    }
+}
+
+/// Fails when the target holds a value of `keys` (`(source id, value)` of a chunk of
+/// `source_table`, each value its `what`) under another id, by `unique`.
+pub(super) async fn check_unique<DB: Dialect>(
+    target: &Sql<DB>,
+    tx: &mut Tx<DB>,
+    unique: Unique,
+    (source_table, what): (&str, &str),
+    keys: &[(i64, String)],
+) -> Result<()> {
+    let values: Vec<String> = keys.iter().map(|(_, value)| value.clone()).collect();
+    let present = target
+        .import_present(
+            tx,
+            unique.table,
+            unique.column,
+            unique.lower,
+            unique.active_only,
+            &values,
+        )
+        .await?;
+    let keys = keys.iter().map(|(id, value)| (*id, value.as_str()));
+    first_clash(source_table, what, &present, keys).map_or(Ok(()), Err)
+}
+
 /// Finds rows of a merge target that hold a unique value of an imported row under another id.
-pub(super) fn first_clash<'a>(
+fn first_clash<'a>(
     table: &str,
     what: &str,
     present: &[(i64, String)],

@@ -1,15 +1,17 @@
-//! The source's rows as read (`Src*Row`) and as checked (`Src*`): a bad value fails the
-//! import, naming its table, id and column, before anything is written.
+//! The source's rows as read (`Src*Row`) and as checked (rivo's own models, or `Src*` where
+//! the source holds more than a model shows): a bad value fails the import, naming its table,
+//! id and column, before anything is written.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
-use crate::chat::{DataType, SenderType};
-use crate::clients::Stage;
-use crate::error::{Error, Result, Rule};
-use crate::ids::SessionId;
+use super::unusable_source;
+use crate::chat::{ChatMessage, DataType, SenderType};
+use crate::clients::{Client, ClientContext, Stage, StageChange};
+use crate::error::{Error, Result};
+use crate::ids::{ClientId, ContextId, MessageId, SessionId, StageChangeId, UserId};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct SrcRole {
@@ -50,16 +52,6 @@ pub(super) struct SrcMessageRow {
     pub(super) sent_at: DateTime<Utc>,
 }
 
-/// A checked chat message.
-pub(crate) struct SrcMessage {
-    pub id: i64,
-    pub session_id: SessionId,
-    pub message: String,
-    pub sender_type: SenderType,
-    pub data_type: DataType,
-    pub sent_at: DateTime<Utc>,
-}
-
 #[derive(sqlx::FromRow)]
 pub(super) struct SrcClientRow {
     pub(super) id: i64,
@@ -69,17 +61,6 @@ pub(super) struct SrcClientRow {
     pub(super) current_stage: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
-}
-
-/// A checked client.
-pub(crate) struct SrcClient {
-    pub id: i64,
-    pub name: String,
-    pub email: String,
-    pub phone: String,
-    pub current_stage: Stage,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// A client row of the later schema with its context column (`NULL` when the column is absent).
@@ -101,16 +82,6 @@ pub(super) struct SrcContextRow {
     pub(super) updated_at: DateTime<Utc>,
 }
 
-/// A checked client context.
-pub(crate) struct SrcContext {
-    pub id: i64,
-    pub client_id: i64,
-    pub chat_session_id: Option<SessionId>,
-    pub data: Map<String, Json>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 #[derive(sqlx::FromRow)]
 pub(super) struct SrcStageChangeRow {
     pub(super) id: i64,
@@ -121,18 +92,6 @@ pub(super) struct SrcStageChangeRow {
     pub(super) remarks: String,
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
-}
-
-/// A checked stage change (`from_stage` `''` is none).
-pub(crate) struct SrcStageChange {
-    pub id: i64,
-    pub client_id: i64,
-    pub from_stage: Option<Stage>,
-    pub to_stage: Stage,
-    pub changed_by_id: Option<i64>,
-    pub remarks: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -150,12 +109,9 @@ pub(crate) struct SrcAssignment {
 
 /// A bad value in the Django database, naming the table, the row and the value.
 pub(super) fn bad_row(table: &str, id: i64, what: impl std::fmt::Display) -> Error {
-    Error::invalid(
-        "source",
-        Rule::Other(format!(
-            "{table} id {id}: {what}; fix it in the Django database and import again"
-        )),
-    )
+    unusable_source(format!(
+        "{table} id {id}: {what}; fix it in the Django database and import again"
+    ))
 }
 
 pub(super) fn parse_stage(table: &str, id: i64, column: &str, value: &str) -> Result<Stage> {
@@ -173,7 +129,7 @@ pub(super) fn parse_session(table: &str, id: i64, column: &str, value: &str) -> 
         .map_err(|_| bad_row(table, id, format_args!("{column} {value:?} is not a UUID")))
 }
 
-impl TryFrom<SrcMessageRow> for SrcMessage {
+impl TryFrom<SrcMessageRow> for ChatMessage {
     type Error = Error;
     fn try_from(r: SrcMessageRow) -> Result<Self> {
         const T: &str = "chat_chathistory";
@@ -197,8 +153,8 @@ impl TryFrom<SrcMessageRow> for SrcMessage {
                 ),
             )
         })?;
-        Ok(SrcMessage {
-            id: r.id,
+        Ok(ChatMessage {
+            id: MessageId(r.id),
             session_id: parse_session(T, r.id, "session_id", &r.session_id)?,
             message: r.message,
             sender_type,
@@ -208,12 +164,12 @@ impl TryFrom<SrcMessageRow> for SrcMessage {
     }
 }
 
-impl TryFrom<SrcClientRow> for SrcClient {
+impl TryFrom<SrcClientRow> for Client {
     type Error = Error;
     fn try_from(r: SrcClientRow) -> Result<Self> {
-        Ok(SrcClient {
+        Ok(Client {
             current_stage: parse_stage("client_client", r.id, "current_stage", &r.current_stage)?,
-            id: r.id,
+            id: ClientId(r.id),
             name: r.name,
             email: r.email,
             phone: r.phone,
@@ -223,7 +179,8 @@ impl TryFrom<SrcClientRow> for SrcClient {
     }
 }
 
-impl TryFrom<SrcContextRow> for SrcContext {
+/// A context row (a `chat_session_id` of `''` or blanks is none).
+impl TryFrom<SrcContextRow> for ClientContext {
     type Error = Error;
     fn try_from(r: SrcContextRow) -> Result<Self> {
         const T: &str = "client_context";
@@ -232,9 +189,9 @@ impl TryFrom<SrcContextRow> for SrcContext {
             None | Some("") => None,
             Some(s) => Some(parse_session(T, r.id, "chat_session_id", s)?),
         };
-        Ok(SrcContext {
-            id: r.id,
-            client_id: r.client_id,
+        Ok(ClientContext {
+            id: ContextId(r.id),
+            client_id: ClientId(r.client_id),
             chat_session_id,
             data,
             created_at: r.created_at,
@@ -243,7 +200,8 @@ impl TryFrom<SrcContextRow> for SrcContext {
     }
 }
 
-impl TryFrom<SrcStageChangeRow> for SrcStageChange {
+/// A stage change row (`from_stage` `''` is none).
+impl TryFrom<SrcStageChangeRow> for StageChange {
     type Error = Error;
     fn try_from(r: SrcStageChangeRow) -> Result<Self> {
         const T: &str = "client_clientstagehistory";
@@ -251,12 +209,12 @@ impl TryFrom<SrcStageChangeRow> for SrcStageChange {
             None | Some("") => None,
             Some(s) => Some(parse_stage(T, r.id, "from_stage", s)?),
         };
-        Ok(SrcStageChange {
+        Ok(StageChange {
             from_stage,
             to_stage: parse_stage(T, r.id, "to_stage", &r.to_stage)?,
-            id: r.id,
-            client_id: r.client_id,
-            changed_by_id: r.changed_by_id,
+            id: StageChangeId(r.id),
+            client_id: ClientId(r.client_id),
+            changed_by: r.changed_by_id.map(UserId),
             remarks: r.remarks,
             created_at: r.created_at,
             updated_at: r.updated_at,

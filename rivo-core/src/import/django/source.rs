@@ -6,10 +6,10 @@ use std::str::FromStr;
 use sqlx::PgConnection;
 
 use super::rows::{bad_row, parse_stage};
-use super::{REQUIRED_TABLES, join};
+use super::{REQUIRED_TABLES, join, unusable_source};
 use crate::chat::{DataType, SenderType};
 use crate::clients::Stage;
-use crate::error::{Error, Result, Rule};
+use crate::error::Result;
 
 /// The tables and columns the source has: which commit of the original it was migrated to
 /// (see the module docs).
@@ -55,13 +55,10 @@ async fn table_exists(src: &mut PgConnection, table: &str) -> Result<bool> {
 pub(super) async fn check_source(src: &mut PgConnection) -> Result<SourceSchema> {
     for table in REQUIRED_TABLES {
         if !table_exists(src, table).await? {
-            return Err(Error::invalid(
-                "source",
-                Rule::Other(format!(
-                    "table {table} not found: is this the Django app's database (and its schema \
+            return Err(unusable_source(format!(
+                "table {table} not found: is this the Django app's database (and its schema \
                      on the search_path)?"
-                )),
-            ));
+            )));
         }
     }
     let schema = SourceSchema {
@@ -147,19 +144,16 @@ pub(super) async fn check_source(src: &mut PgConnection) -> Result<SourceSchema>
     .fetch_optional(&mut *src)
     .await?;
     if let Some((ids, emails)) = same_email {
-        return Err(Error::invalid(
-            "source",
-            Rule::Other(format!(
-                "account_user ids {} have the same email ignoring case ({}); rivo logs users in \
+        return Err(unusable_source(format!(
+            "account_user ids {} have the same email ignoring case ({}); rivo logs users in \
                  by email, so change all but one in the Django database and import again",
-                join(&ids),
-                emails
-                    .iter()
-                    .map(|e| format!("{e:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        ));
+            join(&ids),
+            emails
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
     }
     let same_name: Option<(Vec<i64>, String)> = sqlx::query_as(
         "SELECT array_agg(id::bigint ORDER BY id), min(name)::text FROM account_role GROUP BY name \
@@ -168,13 +162,10 @@ pub(super) async fn check_source(src: &mut PgConnection) -> Result<SourceSchema>
     .fetch_optional(&mut *src)
     .await?;
     if let Some((ids, name)) = same_name {
-        return Err(Error::invalid(
-            "source",
-            Rule::Other(format!(
-                "account_role ids {} have the same name {name:?}; role names are unique in rivo",
-                join(&ids)
-            )),
-        ));
+        return Err(unusable_source(format!(
+            "account_role ids {} have the same name {name:?}; role names are unique in rivo",
+            join(&ids)
+        )));
     }
     let mut unique = vec![(
         "client_clientassignment",
@@ -192,13 +183,10 @@ pub(super) async fn check_source(src: &mut PgConnection) -> Result<SourceSchema>
         .fetch_optional(&mut *src)
         .await?;
         if let Some((client, ids)) = dup {
-            return Err(Error::invalid(
-                "source",
-                Rule::Other(format!(
-                    "{table} ids {} are {what} of client {client}; rivo keeps at most one",
-                    join(&ids)
-                )),
-            ));
+            return Err(unusable_source(format!(
+                "{table} ids {} are {what} of client {client}; rivo keeps at most one",
+                join(&ids)
+            )));
         }
     }
     Ok(schema)

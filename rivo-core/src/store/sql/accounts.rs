@@ -11,6 +11,7 @@ use crate::accounts::{
 use crate::audit::{Audit, AuditAction};
 use crate::error::{Error, Result};
 use crate::ids::{RoleId, UserId};
+use crate::names::stored;
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::rows::{CredentialsRow, ROLE_COLS, RoleRow, USER_COLS, UserRow};
 
@@ -130,13 +131,7 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn role(&self, id: RoleId) -> Result<Role> {
-        let row: RoleRow = sqlx::query_as(
-            "SELECT id, name, description, created_at, updated_at FROM roles WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("role"))?;
+        let row: RoleRow = self.row_by_id(ROLE_COLS, "roles", id.0, "role").await?;
         let perms = self.role_permissions(&[row.id]).await?;
         row.into_role(&perms)
     }
@@ -280,13 +275,7 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn user(&self, id: UserId) -> Result<User> {
-        let row: UserRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {USER_COLS} FROM users WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("user"))?;
+        let row: UserRow = self.row_by_id(USER_COLS, "users", id.0, "user").await?;
         row.try_into()
     }
 
@@ -434,12 +423,7 @@ impl<DB: Dialect> Sql<DB> {
                 .bind(id.0)
                 .fetch_all(&self.read)
                 .await?;
-        rows.iter()
-            .map(|p| {
-                p.parse()
-                    .map_err(|_| Error::Corrupt(format!("unknown permission {p:?}")))
-            })
-            .collect()
+        rows.iter().map(|p| stored("permission", p)).collect()
     }
 
     pub(crate) async fn permissions_of_users(
@@ -461,9 +445,7 @@ impl<DB: Dialect> Sql<DB> {
         query.push(")");
         let rows: Vec<(i64, String)> = query.build_query_as().fetch_all(&self.read).await?;
         for (user, permission) in rows {
-            let permission = permission
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("unknown permission {permission:?}")))?;
+            let permission = stored("permission", &permission)?;
             held.entry(UserId(user)).or_default().insert(permission);
         }
         Ok(held)

@@ -1,9 +1,7 @@
 //! Chat history, sessions and messages.
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{
-    Dialect, Sql, not_found, paged, preview, push_fts, push_like, push_where, record, record_many,
-};
+use super::{Dialect, Sql, paged, preview, push_fts, push_like, push_where, record, record_many};
 use crate::audit::{Audit, AuditAction};
 use crate::chat::{
     ChatMessage, HistoryCursor, MessageFilter, MessageSort, SessionFilter, SessionSummary,
@@ -67,13 +65,9 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn message(&self, id: MessageId) -> Result<ChatMessage> {
-        let row: MessageRow = sqlx::query_as(
-            "SELECT id, session_id, message, sender_type, data_type, sent_at FROM chat_messages WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("message"))?;
+        let row: MessageRow = self
+            .row_by_id(MESSAGE_COLS, "chat_messages", id.0, "message")
+            .await?;
         row.try_into()
     }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::sqlx::{self, AssertSqlSafe};
-use super::{Dialect, Sql, Tx, commit_recorded, emit, lock_client, now, record};
+use super::{Dialect, Sql, Tx, commit_recorded, emit, lock_client, locked_client, now, record};
 use crate::audit::{Audit, AuditAction};
 use crate::clients::{
     Assignment, AssignmentFilter, Client, ClientContext, ContextChange, ContextFilter, HistorySort,
@@ -15,8 +15,7 @@ use crate::events::Event;
 use crate::ids::{ClientId, ContextId, UserId};
 use crate::query::{Page, PageRequest, Sort};
 use crate::store::rows::{
-    ASSIGNMENT_COLS, AssignmentRow, CLIENT_COLS, CONTEXT_COLS, ClientRow, ContextRow,
-    STAGE_CHANGE_COLS, StageChangeRow,
+    ASSIGNMENT_COLS, AssignmentRow, CONTEXT_COLS, ContextRow, STAGE_CHANGE_COLS, StageChangeRow,
 };
 
 /// The context of a client that has no context row yet (e.g. imported): empty, unlinked.
@@ -87,6 +86,58 @@ pub(crate) async fn assign_in<DB: Dialect>(
     .await?;
     emit(tx, &Event::ClientAssigned(assignment.clone())).await?;
     Ok(assignment)
+}
+
+/// A move of a client from one stage to another, by whom, why and when.
+pub(crate) struct StageStep<'a> {
+    pub(crate) from: Stage,
+    pub(crate) to: Stage,
+    pub(crate) by: Option<UserId>,
+    pub(crate) remarks: &'a str,
+    pub(crate) at: DateTime<Utc>,
+}
+
+/// Moves the client along `step` inside `tx` (whose caller has locked the client row and
+/// checked `step.by`): the client's stage, the stage history row, its audit entry and the
+/// `client.stage_changed` event.
+pub(crate) async fn stage_in<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    client_id: ClientId,
+    step: StageStep<'_>,
+    audit: &Audit<'_>,
+) -> Result<StageChange> {
+    sqlx::query("UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3")
+        .bind(step.to.as_str())
+        .bind(step.at)
+        .bind(client_id.0)
+        .execute(&mut **tx)
+        .await?;
+    let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
+        "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
+         remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         RETURNING {STAGE_CHANGE_COLS}"
+    )))
+    .bind(client_id.0)
+    .bind(step.from.as_str())
+    .bind(step.to.as_str())
+    .bind(step.by.map(|u| u.0))
+    .bind(step.remarks)
+    .bind(step.at)
+    .fetch_one(&mut **tx)
+    .await?;
+    let change = StageChange::try_from(row)?;
+    let repr = format!("client {client_id}: {} -> {}", step.from, step.to);
+    record(
+        tx,
+        audit,
+        AuditAction::Create,
+        "clientstagehistory",
+        change.id,
+        &repr,
+    )
+    .await?;
+    emit(tx, &Event::ClientStageChanged(change.clone())).await?;
+    Ok(change)
 }
 
 impl<DB: Dialect> Sql<DB> {
@@ -182,17 +233,7 @@ impl<DB: Dialect> Sql<DB> {
         audit: Audit<'_>,
     ) -> Result<StageOutcome> {
         let mut tx = self.begin().await?;
-        let row: Option<ClientRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(client_id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(Error::NotFound { entity: "client" });
-        };
-        let client = Client::try_from(row)?;
+        let client = locked_client(&mut tx, client_id).await?;
         if client.current_stage == to_stage {
             tx.commit().await?;
             return Ok(StageOutcome {
@@ -200,51 +241,23 @@ impl<DB: Dialect> Sql<DB> {
                 change: None,
             });
         }
-        let current = client.current_stage.as_str();
         Self::check_ref(&mut tx, "users", "changed_by", changed_by.map(|u| u.0)).await?;
         let at = now();
-        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
-            "UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3 \
-             RETURNING {CLIENT_COLS}"
-        )))
-        .bind(to_stage.as_str())
-        .bind(at)
-        .bind(client_id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let client = Client::try_from(row)?;
-        let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO client_stage_history (client_id, from_stage, to_stage, changed_by_id, \
-             remarks, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
-             RETURNING {STAGE_CHANGE_COLS}"
-        )))
-        .bind(client_id.0)
-        .bind(current)
-        .bind(to_stage.as_str())
-        .bind(changed_by.map(|u| u.0))
-        .bind(remarks)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let change = StageChange::try_from(row)?;
-        let repr = format!(
-            "client {client_id}: {} -> {}",
-            change.from_stage.map(Stage::as_str).unwrap_or(""),
-            change.to_stage
-        );
-        record(
-            &mut tx,
-            &audit,
-            AuditAction::Create,
-            "clientstagehistory",
-            change.id,
-            &repr,
-        )
-        .await?;
-        emit(&mut tx, &Event::ClientStageChanged(change.clone())).await?;
+        let step = StageStep {
+            from: client.current_stage,
+            to: to_stage,
+            by: changed_by,
+            remarks,
+            at,
+        };
+        let change = stage_in(&mut tx, client_id, step, &audit).await?;
         tx.commit().await?;
         Ok(StageOutcome {
-            client,
+            client: Client {
+                current_stage: to_stage,
+                updated_at: at,
+                ..client
+            },
             change: Some(change),
         })
     }

@@ -4,15 +4,13 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, assign_in, emit, now, record};
+use super::{Dialect, Sql, StageStep, assign_in, locked_client, now, record, stage_in};
 use crate::audit::{Audit, AuditAction};
-use crate::clients::{Client, Stage, StageChange};
+use crate::clients::Client;
 use crate::error::{Error, Result};
-use crate::events::Event;
 use crate::ids::ClientId;
-use crate::store::rows::{
-    CLIENT_COLS, ClientRow, STAGE_CHANGE_COLS, StageChangeRow, context_object,
-};
+use crate::names::stored;
+use crate::store::rows::{CLIENT_COLS, ClientRow, context_object, from_stage};
 
 use crate::client_views::{
     AssignmentChange, CleanEdit, ClientDetail, ClientOverview, HistoryEntry, OverviewFilter,
@@ -50,16 +48,9 @@ struct HistoryRow {
 impl TryFrom<HistoryRow> for HistoryEntry {
     type Error = Error;
     fn try_from(r: HistoryRow) -> Result<Self> {
-        let stage = |s: &str| {
-            s.parse::<Stage>()
-                .map_err(|_| Error::Corrupt(format!("unknown stage {s:?} in stage history")))
-        };
         Ok(HistoryEntry {
-            from: match r.from_stage.as_deref() {
-                None | Some("") => None,
-                Some(s) => Some(stage(s)?),
-            },
-            to: stage(&r.to_stage)?,
+            from: from_stage(r.from_stage.as_deref())?,
+            to: stored("to_stage", &r.to_stage)?,
             by: r.by_email,
             at: r.created_at,
         })
@@ -142,16 +133,7 @@ impl<DB: Dialect> Sql<DB> {
         audit: Audit<'_>,
     ) -> Result<(Client, bool, bool)> {
         let mut tx = self.begin().await?;
-        let current: Option<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT current_stage FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(current) = current else {
-            return Err(Error::NotFound { entity: "client" });
-        };
+        let current = locked_client(&mut tx, id).await?.current_stage;
         Self::check_ref(&mut tx, "users", "changed_by", edit.by.map(|u| u.0)).await?;
         let at = now();
         let fields = [
@@ -174,39 +156,16 @@ impl<DB: Dialect> Sql<DB> {
         }
         let mut staged = false;
         if let Some(to) = edit.stage
-            && current != to.as_str()
+            && current != to
         {
-            sqlx::query("UPDATE clients SET current_stage = $1, updated_at = $2 WHERE id = $3")
-                .bind(to.as_str())
-                .bind(at)
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-            let row: StageChangeRow = sqlx::query_as(AssertSqlSafe(format!(
-                "INSERT INTO client_stage_history (client_id, from_stage, to_stage, \
-                 changed_by_id, remarks, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {STAGE_CHANGE_COLS}"
-            )))
-            .bind(id.0)
-            .bind(&current)
-            .bind(to.as_str())
-            .bind(edit.by.map(|u| u.0))
-            .bind(&edit.remarks)
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
-            let change = StageChange::try_from(row)?;
-            let repr = format!("client {id}: {current} -> {to}");
-            record(
-                &mut tx,
-                &audit,
-                AuditAction::Create,
-                "clientstagehistory",
-                change.id,
-                &repr,
-            )
-            .await?;
-            emit(&mut tx, &Event::ClientStageChanged(change)).await?;
+            let step = StageStep {
+                from: current,
+                to,
+                by: edit.by,
+                remarks: &edit.remarks,
+                at,
+            };
+            stage_in(&mut tx, id, step, &audit).await?;
             staged = true;
         }
         let mut assigned = false;

@@ -14,17 +14,20 @@ use crate::store::rows::{CLIENT_COLS, ClientRow};
 /// [`Dialect::FOR_UPDATE`]), so that changes to one client serialise. A missing client is
 /// [`Error::NotFound`].
 pub(crate) async fn lock_client<DB: Dialect>(tx: &mut Tx<DB>, id: ClientId) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT id FROM clients WHERE id = $1{}",
+    locked_client(tx, id).await.map(drop)
+}
+
+/// The client as `tx` reads it, its row locked like [`lock_client`] does. A missing client is
+/// [`Error::NotFound`].
+pub(crate) async fn locked_client<DB: Dialect>(tx: &mut Tx<DB>, id: ClientId) -> Result<Client> {
+    let row: Option<ClientRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}",
         DB::FOR_UPDATE
     )))
     .bind(id.0)
     .fetch_optional(&mut **tx)
     .await?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(Error::NotFound { entity: "client" }),
-    }
+    row.ok_or(Error::NotFound { entity: "client" })?.try_into()
 }
 
 impl<DB: Dialect> Sql<DB> {
@@ -125,13 +128,9 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn client(&self, id: ClientId) -> Result<Client> {
-        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("client"))?;
+        let row: ClientRow = self
+            .row_by_id(CLIENT_COLS, "clients", id.0, "client")
+            .await?;
         row.try_into()
     }
 

@@ -4,9 +4,11 @@
 //! Every insert keeps the source ids and skips rows whose id is already present
 //! (`ON CONFLICT (id) DO NOTHING`), which is what `--merge` counts as skipped.
 
+use super::sqlx::query_builder::Separated;
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, Tx};
-use crate::clients::Stage;
+use crate::chat::ChatMessage;
+use crate::clients::{Client, ClientContext, Stage, StageChange};
 use crate::error::{Error, Result, Rule};
 use crate::ids::UserId;
 use crate::store::dialect::RowsAffected as _;
@@ -96,24 +98,21 @@ impl<DB: Dialect> Sql<DB> {
         tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcRole],
     ) -> Result<Vec<i64>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO roles (id, name, description, created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(&r.name)
-                .push_bind(&r.description)
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-        });
-        qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        qb.build_query_scalar()
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "account_role", rows.iter().map(|r| r.id)))
+        insert_new(
+            tx,
+            "roles (id, name, description, created_at, updated_at)",
+            "account_role",
+            rows,
+            |r| r.id,
+            |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(&r.name)
+                    .push_bind(&r.description)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            },
+        )
+        .await
     }
 
     /// Inserts `(owner, permission)` grants, skipping those present; returns how many were new.
@@ -145,37 +144,34 @@ impl<DB: Dialect> Sql<DB> {
         tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcUser],
     ) -> Result<Vec<i64>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO users (id, email, username, password, first_name, last_name, phone, \
-             role_id, is_active, is_staff, is_superuser, last_login, date_joined, created_at, \
-             updated_at, email_key) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(&r.email)
-                .push_bind(&r.username)
-                .push_bind(&r.password)
-                .push_bind(&r.first_name)
-                .push_bind(&r.last_name)
-                .push_bind(&r.phone)
-                .push_bind(r.role_id)
-                .push_bind(r.is_active)
-                .push_bind(r.is_staff)
-                .push_bind(r.is_superuser)
-                .push_bind(r.last_login)
-                .push_bind(r.date_joined)
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at)
-                .push_bind(crate::validate::email_identity(&r.email));
-        });
-        qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        qb.build_query_scalar()
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|e| import_error(e, "account_user", rows.iter().map(|r| r.id)))
+        insert_new(
+            tx,
+            "users (id, email, username, password, first_name, last_name, phone, role_id, \
+             is_active, is_staff, is_superuser, last_login, date_joined, created_at, updated_at, \
+             email_key)",
+            "account_user",
+            rows,
+            |r| r.id,
+            |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(&r.email)
+                    .push_bind(&r.username)
+                    .push_bind(&r.password)
+                    .push_bind(&r.first_name)
+                    .push_bind(&r.last_name)
+                    .push_bind(&r.phone)
+                    .push_bind(r.role_id)
+                    .push_bind(r.is_active)
+                    .push_bind(r.is_staff)
+                    .push_bind(r.is_superuser)
+                    .push_bind(r.last_login)
+                    .push_bind(r.date_joined)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at)
+                    .push_bind(crate::validate::email_identity(&r.email));
+            },
+        )
+        .await
     }
 
     /// Sets `created_by_id` of imported users: `(user, creator)` pairs.
@@ -198,100 +194,98 @@ impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn import_messages(
         &self,
         tx: &mut Tx<DB>,
-        rows: &[crate::import::django::SrcMessage],
+        rows: &[ChatMessage],
     ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO chat_messages (id, session_id, message, sender_type, data_type, sent_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.session_id.0)
-                .push_bind(&r.message)
-                .push_bind(r.sender_type.as_str())
-                .push_bind(r.data_type.as_str())
-                .push_bind(r.sent_at);
-        });
-        insert_skipping_present(tx, qb, "chat_chathistory", rows.iter().map(|r| r.id)).await
+        let inserted = insert_new(
+            tx,
+            "chat_messages (id, session_id, message, sender_type, data_type, sent_at)",
+            "chat_chathistory",
+            rows,
+            |r| r.id.0,
+            |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(r.session_id.0)
+                    .push_bind(&r.message)
+                    .push_bind(r.sender_type.as_str())
+                    .push_bind(r.data_type.as_str())
+                    .push_bind(r.sent_at);
+            },
+        )
+        .await?;
+        Ok(count(&inserted))
     }
 
-    pub(crate) async fn import_clients(
-        &self,
-        tx: &mut Tx<DB>,
-        rows: &[crate::import::django::SrcClient],
-    ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO clients (id, name, email, phone, current_stage, created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(&r.name)
-                .push_bind(&r.email)
-                .push_bind(&r.phone)
-                .push_bind(r.current_stage.as_str())
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-        });
-        insert_skipping_present(tx, qb, "client_client", rows.iter().map(|r| r.id)).await
+    pub(crate) async fn import_clients(&self, tx: &mut Tx<DB>, rows: &[Client]) -> Result<u64> {
+        let inserted = insert_new(
+            tx,
+            "clients (id, name, email, phone, current_stage, created_at, updated_at)",
+            "client_client",
+            rows,
+            |r| r.id.0,
+            |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(&r.name)
+                    .push_bind(&r.email)
+                    .push_bind(&r.phone)
+                    .push_bind(r.current_stage.as_str())
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            },
+        )
+        .await?;
+        Ok(count(&inserted))
     }
 
     pub(crate) async fn import_contexts(
         &self,
         tx: &mut Tx<DB>,
-        rows: &[crate::import::django::SrcContext],
+        rows: &[ClientContext],
     ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO client_contexts (id, client_id, chat_session_id, context_data, \
-             created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.client_id)
-                .push_bind(r.chat_session_id.map(|s| s.0))
-                .push_bind(sqlx::types::Json(&r.data))
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-        });
-        insert_skipping_present(tx, qb, "client_context", rows.iter().map(|r| r.id)).await
+        let inserted = insert_new(
+            tx,
+            "client_contexts (id, client_id, chat_session_id, context_data, created_at, \
+             updated_at)",
+            "client_context",
+            rows,
+            |r| r.id.0,
+            |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(r.client_id.0)
+                    .push_bind(r.chat_session_id.map(|s| s.0))
+                    .push_bind(sqlx::types::Json(&r.data))
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            },
+        )
+        .await?;
+        Ok(count(&inserted))
     }
 
     pub(crate) async fn import_stage_changes(
         &self,
         tx: &mut Tx<DB>,
-        rows: &[crate::import::django::SrcStageChange],
+        rows: &[StageChange],
     ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO client_stage_history (id, client_id, from_stage, to_stage, \
-             changed_by_id, remarks, created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.client_id)
-                .push_bind(r.from_stage.map(Stage::as_str))
-                .push_bind(r.to_stage.as_str())
-                .push_bind(r.changed_by_id)
-                .push_bind(&r.remarks)
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-        });
-        insert_skipping_present(
+        let inserted = insert_new(
             tx,
-            qb,
+            "client_stage_history (id, client_id, from_stage, to_stage, changed_by_id, remarks, \
+             created_at, updated_at)",
             "client_clientstagehistory",
-            rows.iter().map(|r| r.id),
+            rows,
+            |r| r.id.0,
+            |mut b, r| {
+                b.push_bind(r.id.0)
+                    .push_bind(r.client_id.0)
+                    .push_bind(r.from_stage.map(Stage::as_str))
+                    .push_bind(r.to_stage.as_str())
+                    .push_bind(r.changed_by.map(|u| u.0))
+                    .push_bind(&r.remarks)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            },
         )
-        .await
+        .await?;
+        Ok(count(&inserted))
     }
 
     pub(crate) async fn import_assignments(
@@ -299,24 +293,26 @@ impl<DB: Dialect> Sql<DB> {
         tx: &mut Tx<DB>,
         rows: &[crate::import::django::SrcAssignment],
     ) -> Result<u64> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let mut qb = QueryBuilder::<DB>::new(
-            "INSERT INTO client_assignments (id, client_id, assigned_to_id, assigned_by_id, \
-             is_active, remarks, created_at, updated_at) ",
-        );
-        qb.push_values(rows, |mut b, r| {
-            b.push_bind(r.id)
-                .push_bind(r.client_id)
-                .push_bind(r.assigned_to_id)
-                .push_bind(r.assigned_by_id)
-                .push_bind(r.is_active)
-                .push_bind(&r.remarks)
-                .push_bind(r.created_at)
-                .push_bind(r.updated_at);
-        });
-        insert_skipping_present(tx, qb, "client_clientassignment", rows.iter().map(|r| r.id)).await
+        let inserted = insert_new(
+            tx,
+            "client_assignments (id, client_id, assigned_to_id, assigned_by_id, is_active, \
+             remarks, created_at, updated_at)",
+            "client_clientassignment",
+            rows,
+            |r| r.id,
+            |mut b, r| {
+                b.push_bind(r.id)
+                    .push_bind(r.client_id)
+                    .push_bind(r.assigned_to_id)
+                    .push_bind(r.assigned_by_id)
+                    .push_bind(r.is_active)
+                    .push_bind(&r.remarks)
+                    .push_bind(r.created_at)
+                    .push_bind(r.updated_at);
+            },
+        )
+        .await?;
+        Ok(count(&inserted))
     }
 
     /// Makes the next id of each table one past its largest (never moving an id generator
@@ -351,24 +347,35 @@ impl<DB: Dialect> Sql<DB> {
     }
 }
 
-/// An insert of imported rows failed: name the Django table and the ids of the batch.
-/// Runs one imported table's `INSERT … VALUES` in `tx`, skipping ids already present (what
-/// `--merge` counts as skipped); a refused row is reported with its source table and ids.
-async fn insert_skipping_present<DB: Dialect>(
+/// Inserts `rows` into `into` (`table (columns)`), each row bound by `bind` in the order of
+/// the columns, skipping ids already present (what `--merge` counts as skipped); returns the
+/// ids inserted. A refused row is reported with its source table and the ids of the batch.
+async fn insert_new<DB: Dialect, T>(
     tx: &mut Tx<DB>,
-    mut qb: QueryBuilder<DB>,
+    into: &str,
     source_table: &str,
-    ids: impl IntoIterator<Item = i64>,
-) -> Result<u64> {
-    qb.push(" ON CONFLICT (id) DO NOTHING");
-    Ok(qb
-        .build()
-        .execute(&mut **tx)
+    rows: &[T],
+    id: impl Fn(&T) -> i64,
+    bind: impl FnMut(Separated<'_, DB, &'static str>, &T),
+) -> Result<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<DB>::new(format!("INSERT INTO {into} "));
+    qb.push_values(rows, bind);
+    qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    qb.build_query_scalar()
+        .fetch_all(&mut **tx)
         .await
-        .map_err(|e| import_error(e, source_table, ids))?
-        .rows_affected())
+        .map_err(|e| import_error(e, source_table, rows.iter().map(id)))
 }
 
+/// How many rows [`insert_new`] inserted.
+fn count(inserted: &[i64]) -> u64 {
+    u64::try_from(inserted.len()).unwrap_or(u64::MAX)
+}
+
+/// An insert of imported rows failed: name the Django table and the ids of the batch.
 fn import_error(e: sqlx::Error, table: &str, ids: impl IntoIterator<Item = i64>) -> Error {
     let mut ids = ids.into_iter();
     let first = ids.next().unwrap_or_default();

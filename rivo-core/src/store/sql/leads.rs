@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::sqlx::{self, AssertSqlSafe};
-use super::{Dialect, Sql, Tx, emit, now, summaries_enqueue};
+use super::{Dialect, Sql, Tx, emit, locked_client, now, summaries_enqueue};
 use crate::clients::{Assignment, Client, Stage};
 use crate::error::{Error, Result};
 use crate::events::{ClientCreated, Event};
@@ -57,7 +57,7 @@ impl<DB: Dialect> Sql<DB> {
         let value = value.filter(|_| !column.is_empty());
         let Some(value) = value else {
             let client = match linked {
-                Some(id) => Some(Self::client_in(&mut tx, id).await?),
+                Some(id) => Some(locked_client(&mut tx, ClientId(id)).await?),
                 None => None,
             };
             tx.commit().await?;
@@ -81,7 +81,7 @@ impl<DB: Dialect> Sql<DB> {
                 true,
             ),
         };
-        let before = Self::client_in(&mut tx, client_id).await?;
+        let before = locked_client(&mut tx, ClientId(client_id)).await?;
         let updated: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
             "UPDATE clients SET {column} = $1, updated_at = $2 WHERE id = $3 \
              RETURNING {CLIENT_COLS}"
@@ -130,18 +130,6 @@ impl<DB: Dialect> Sql<DB> {
             },
             marks,
         ))
-    }
-
-    /// A client read inside `tx`, its row locked until commit.
-    async fn client_in(tx: &mut Tx<DB>, id: i64) -> Result<Client> {
-        let row: ClientRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {CLIENT_COLS} FROM clients WHERE id = $1{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-        row.try_into()
     }
 
     /// An empty client in stage `lead` for `session`: its context row (which links the

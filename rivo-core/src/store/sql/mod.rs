@@ -35,8 +35,8 @@ mod webhook_outbox;
 mod webhooks;
 
 pub(crate) use audit::{commit_recorded, record, record_many};
-pub(crate) use client_history::assign_in;
-pub(crate) use clients::lock_client;
+pub(crate) use client_history::{StageStep, assign_in, stage_in};
+pub(crate) use clients::{lock_client, locked_client};
 pub(crate) use subscribe::{forget_activity, record_activity};
 pub(crate) use summaries::summaries_enqueue;
 pub(crate) use webhook_outbox::{
@@ -97,6 +97,27 @@ impl<DB: Dialect> Sql<DB> {
     /// A write transaction ([`Dialect::begin`]).
     pub(crate) async fn begin(&self) -> Result<Tx<DB>> {
         Ok(DB::begin(&self.write).await?)
+    }
+
+    /// The row of `table` whose id is `id` (`cols` and `table` chosen by rivo-core); none is
+    /// [`Error::NotFound`] naming `entity`.
+    pub(crate) async fn row_by_id<R>(
+        &self,
+        cols: &str,
+        table: &str,
+        id: i64,
+        entity: &'static str,
+    ) -> Result<R>
+    where
+        R: for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {cols} FROM {table} WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&self.read)
+        .await
+        .map_err(not_found(entity))
     }
 }
 
@@ -363,6 +384,24 @@ impl<DB: Dialect> Sql<DB> {
 }
 
 /// `a, b, c` as binds (the caller checks that `ids` is not empty).
+/// Runs `statement` (written by rivo-core, ending in `IN (`) for `sessions`, 500 ids a run;
+/// returns how many rows it changed.
+pub(crate) async fn for_sessions<DB: Dialect>(
+    tx: &mut Tx<DB>,
+    statement: &'static str,
+    sessions: &[uuid::Uuid],
+) -> Result<u64> {
+    use super::dialect::RowsAffected as _;
+    let mut changed = 0;
+    for chunk in sessions.chunks(500) {
+        let mut qb = QueryBuilder::<DB>::new(statement);
+        push_uuid_list(&mut qb, chunk);
+        qb.push(")");
+        changed += qb.build().execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
 pub(crate) fn push_uuid_list<DB: Dialect>(qb: &mut QueryBuilder<DB>, ids: &[uuid::Uuid]) {
     let mut list = qb.separated(", ");
     for id in ids {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::audit::{record_always, scrub_audit, scrub_message_audit};
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{
-    Dialect, Sql, Tx, forget_activity, lock_client, outbox_forget_client, outbox_forget_sessions,
-    push_uuid_list,
+    Dialect, Sql, Tx, for_sessions, forget_activity, lock_client, outbox_forget_client,
+    outbox_forget_sessions, push_uuid_list,
 };
 use crate::audit::AuditAction;
 use crate::error::{Error, Result};
@@ -24,23 +24,24 @@ pub(super) async fn delete_conversations<DB: Dialect>(
     tx: &mut Tx<DB>,
     sessions: &[uuid::Uuid],
 ) -> Result<(u64, u64)> {
-    let (mut messages, mut links) = (0, 0);
-    for chunk in sessions.chunks(500) {
-        let mut qb = QueryBuilder::<DB>::new("DELETE FROM chat_messages WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        messages += qb.build().execute(&mut **tx).await?.rows_affected();
-        let mut qb = QueryBuilder::<DB>::new("DELETE FROM chat_sessions WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        qb.build().execute(&mut **tx).await?;
-        let mut qb = QueryBuilder::<DB>::new(
-            "UPDATE client_contexts SET chat_session_id = NULL WHERE chat_session_id IN (",
-        );
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        links += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
+    let messages = for_sessions(
+        tx,
+        "DELETE FROM chat_messages WHERE session_id IN (",
+        sessions,
+    )
+    .await?;
+    for_sessions(
+        tx,
+        "DELETE FROM chat_sessions WHERE session_id IN (",
+        sessions,
+    )
+    .await?;
+    let links = for_sessions(
+        tx,
+        "UPDATE client_contexts SET chat_session_id = NULL WHERE chat_session_id IN (",
+        sessions,
+    )
+    .await?;
     forget_activity(tx, sessions).await?;
     outbox_forget_sessions(tx, sessions).await?;
     Ok((messages, links))

@@ -1,12 +1,11 @@
 //! Reads of live streams (`crate::streams`); the SQL that differs is in the [`Dialect`].
 
-use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, Tx, now, push_uuid_list};
+use super::sqlx::{self, AssertSqlSafe};
+use super::{Dialect, Sql, Tx, for_sessions, now};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::ids::SessionId;
-use crate::store::dialect::RowsAffected as _;
 use crate::store::rows::{MESSAGE_COLS, MessageRow};
 
 /// Writes a client event to the activity log in the change's transaction (and, on PostgreSQL,
@@ -44,14 +43,12 @@ pub(crate) async fn forget_activity<DB: Dialect>(
     tx: &mut Tx<DB>,
     sessions: &[uuid::Uuid],
 ) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb = QueryBuilder::<DB>::new("DELETE FROM activity_events WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
+    for_sessions(
+        tx,
+        "DELETE FROM activity_events WHERE session_id IN (",
+        sessions,
+    )
+    .await
 }
 
 impl<DB: Dialect> Sql<DB> {

@@ -9,10 +9,7 @@ use crate::error::Result;
 use crate::ids::ClientId;
 use crate::store::rows::{CONTEXT_COLS, ContextRow, MESSAGE_COLS, MessageRow};
 
-use crate::summaries::{ClaimedJob, JobRow, SummaryReason};
-
-const JOB_COLS: &str = "client_id, reason, status, attempts, last_error, model, requested_at, \
-     next_attempt_at, finished_at";
+use crate::summaries::{ClaimedJob, JOB_COLS, JobRow, SummaryReason};
 
 /// Asks for a summary of `client`'s conversation inside an open transaction: the client's job
 /// becomes pending now (created, or re-armed with a new generation so a run in flight does not

@@ -3,7 +3,7 @@
 //! and the deletes of erasure and the purge. Times are Unix microseconds.
 
 use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
-use super::{Dialect, Sql, Tx, now, push_uuid_list};
+use super::{Dialect, Sql, Tx, for_sessions, now};
 use crate::chat::ChatMessage;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -59,15 +59,12 @@ pub(crate) async fn outbox_forget_sessions<DB: Dialect>(
     tx: &mut Tx<DB>,
     sessions: &[uuid::Uuid],
 ) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in sessions.chunks(500) {
-        let mut qb =
-            QueryBuilder::<DB>::new("DELETE FROM webhook_deliveries WHERE session_id IN (");
-        push_uuid_list(&mut qb, chunk);
-        qb.push(")");
-        deleted += qb.build().execute(&mut **tx).await?.rows_affected();
-    }
-    Ok(deleted)
+    for_sessions(
+        tx,
+        "DELETE FROM webhook_deliveries WHERE session_id IN (",
+        sessions,
+    )
+    .await
 }
 
 /// Erasure: deletes the outbox rows carrying data of the client `id`.

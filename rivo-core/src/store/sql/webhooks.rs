@@ -6,12 +6,7 @@ use super::sqlx::{self, AssertSqlSafe, QueryBuilder};
 use super::{Dialect, Sql, commit_recorded, not_found, now};
 use crate::audit::{Audit, AuditAction};
 use crate::error::{Error, Result, Rule};
-use crate::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
-
-const ENDPOINT_COLS: &str =
-    "id, url, secret, event_mask, active, description, created_at, updated_at";
-const DELIVERY_COLS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
-     created_at, next_attempt_at, finished_at";
+use crate::webhooks::{AttemptRow, DELIVERY_COLS, DeliveryRow, ENDPOINT_COLS, EndpointRow};
 
 impl<DB: Dialect> Sql<DB> {
     pub(crate) async fn create_webhook(
@@ -50,13 +45,8 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn webhook(&self, id: i64) -> Result<EndpointRow> {
-        sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("webhook"))
+        self.row_by_id(ENDPOINT_COLS, "webhook_endpoints", id, "webhook")
+            .await
     }
 
     pub(crate) async fn list_webhooks(&self) -> Result<Vec<EndpointRow>> {
@@ -138,13 +128,9 @@ impl<DB: Dialect> Sql<DB> {
     }
 
     pub(crate) async fn delivery(&self, id: i64) -> Result<(DeliveryRow, Vec<AttemptRow>)> {
-        let row: DeliveryRow = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_one(&self.read)
-        .await
-        .map_err(not_found("webhook delivery"))?;
+        let row: DeliveryRow = self
+            .row_by_id(DELIVERY_COLS, "webhook_deliveries", id, "webhook delivery")
+            .await?;
         let attempts = self.attempts_of(std::iter::once(id)).await?;
         Ok((row, attempts))
     }
