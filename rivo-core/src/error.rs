@@ -284,6 +284,11 @@ pub enum Rule {
         /// The maximum number of characters.
         max: usize,
     },
+    /// A list with more items than allowed.
+    TooManyItems {
+        /// The maximum number of items.
+        max: usize,
+    },
     /// Shorter than allowed (in characters).
     TooShort {
         /// The minimum number of characters.
@@ -328,6 +333,9 @@ impl fmt::Display for Rule {
             Rule::Blank => f.write_str("This field may not be blank."),
             Rule::TooLong { max } => {
                 write!(f, "Ensure this field has no more than {max} characters.")
+            }
+            Rule::TooManyItems { max } => {
+                write!(f, "Ensure this field has no more than {max} elements.")
             }
             Rule::TooShort { min } => write!(f, "Ensure this field has at least {min} characters."),
             Rule::NullCharacter => f.write_str("Null characters are not allowed."),

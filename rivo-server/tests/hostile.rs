@@ -510,6 +510,18 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
             .await;
         not_5xx("bulk-delete", resp).await;
     }
+    // One id over the bulk bound: a 400 on `ids`, in rivo-core's words.
+    let resp = send(
+        &c,
+        &token,
+        "POST",
+        "/api/v1/admin/chat/messages/bulk-delete/",
+        json!({"ids": (0..=rivo_core::chat::MAX_BULK_IDS).collect::<Vec<_>>()}),
+    )
+    .await;
+    resp.assert_status(StatusCode::BAD_REQUEST);
+    resp.assert_json(json!({"ids": ["Ensure this field has no more than 1000 elements."]}))
+        .await;
     let resp = send(
         &c,
         &token,

@@ -166,6 +166,11 @@ pub struct SessionSummary {
 /// How many characters of a session's last message its row keeps.
 pub const PREVIEW_CHARS: usize = 100;
 
+/// The most message ids one [`Store::delete_messages`](crate::Store::delete_messages) takes. A
+/// bulk delete is one transaction; the bound keeps one call from holding the writer (SQLite) or
+/// a large set of row locks (PostgreSQL) for long. Delete more in several calls.
+pub const MAX_BULK_IDS: usize = 1000;
+
 /// Filters for [`Store::list_sessions`].
 #[derive(Debug, Clone, Default)]
 pub struct SessionFilter {

@@ -194,8 +194,18 @@ impl Store {
         dispatch!(self.delete_message(id, self.audit(json!({}))))
     }
 
-    /// Deletes the given messages in one transaction and returns how many existed.
+    /// Deletes the given messages in one transaction and returns how many existed. At most
+    /// [`MAX_BULK_IDS`](crate::chat::MAX_BULK_IDS) ids: more is a validation error on `ids`,
+    /// and nothing is deleted.
     pub async fn delete_messages(&self, ids: &[MessageId]) -> Result<u64> {
+        if ids.len() > crate::chat::MAX_BULK_IDS {
+            return Err(crate::Error::Validation(crate::ValidationErrors::single(
+                "ids",
+                crate::Rule::TooManyItems {
+                    max: crate::chat::MAX_BULK_IDS,
+                },
+            )));
+        }
         dispatch!(self.delete_messages(ids, self.audit(json!({}))))
     }
 

@@ -189,7 +189,8 @@ admin_resource! {
     }
 }
 
-/// The `ids` of a bulk request: a list of at most 1000 integers.
+/// The `ids` of a bulk request: a list of at most [`MAX_BULK_IDS`](rivo_core::chat::MAX_BULK_IDS)
+/// integers.
 pub fn parse_ids<T>(mut body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
     let value = body.raw("ids");
     body.finish()?;
@@ -203,10 +204,11 @@ pub fn parse_ids<T>(mut body: JsonBody<T>) -> Result<Vec<MessageId>, ApiError> {
             },
         ));
     };
-    if items.len() > 1000 {
+    let max = rivo_core::chat::MAX_BULK_IDS;
+    if items.len() > max {
         return Err(ApiError::field(
             "ids",
-            "Ensure this field has no more than 1000 elements.",
+            rivo_core::Rule::TooManyItems { max }.to_string(),
         ));
     }
     items

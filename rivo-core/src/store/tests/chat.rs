@@ -327,6 +327,15 @@ async fn messages_are_deleted_singly_and_in_bulk(store: &Store) {
         2
     );
     assert_eq!(store.delete_messages(&[]).await.unwrap(), 0);
+    // More ids than one bulk delete takes: refused on `ids`, and nothing is deleted.
+    let too_many = vec![ids[3]; MAX_BULK_IDS + 1];
+    match store.delete_messages(&too_many).await {
+        Err(Error::Validation(errors)) => assert_eq!(
+            errors.field("ids"),
+            vec![&Rule::TooManyItems { max: MAX_BULK_IDS }]
+        ),
+        other => panic!("expected a validation error on ids, got {other:?}"),
+    }
     let left = history_ids(store, s).await;
     assert_eq!(left, vec![ids[3], ids[4]]);
 }
