@@ -208,6 +208,36 @@ listing!(
     MessageFilter => list_messages(MessageSort) -> ChatMessage,
 );
 
+/// A filter of the rows whose text holds `text` (the list's search box), and nothing else.
+trait Matching {
+    fn matching(text: impl Into<String>) -> Self;
+}
+
+macro_rules! matching {
+    ($($filter:ty),* $(,)?) => {
+        $(
+            impl Matching for $filter {
+                // SessionFilter has no other field.
+                #[allow(clippy::needless_update)]
+                fn matching(text: impl Into<String>) -> Self {
+                    Self {
+                        search: Some(text.into()),
+                        ..Default::default()
+                    }
+                }
+            }
+        )*
+    };
+}
+
+matching!(
+    UserFilter,
+    ClientFilter,
+    MessageFilter,
+    AuditFilter,
+    SessionFilter
+);
+
 /// One page of the rows `filter` matches, in `sort` order.
 async fn list<F: Listing>(
     store: &Store,
@@ -304,6 +334,42 @@ async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<Cha
     written
 }
 
+/// Appends `text` to `session` from `sender` and returns the stored message.
+async fn append(store: &Store, session: SessionId, text: &str, sender: SenderType) -> ChatMessage {
+    store
+        .append(session, text, sender)
+        .await
+        .expect("append the message")
+}
+
+/// A new client named `name` whose context links the conversation `chat`.
+async fn client_with_chat(store: &Store, name: &str, chat: SessionId) -> Client {
+    store
+        .create_client(NewClient {
+            chat_session_id: Some(chat),
+            ..NewClient::new(name)
+        })
+        .await
+        .expect("create the client")
+}
+
+/// Moves `client` to `stage` (by `changed_by`, with `remarks`) and returns the recorded change;
+/// panics if the store refuses or records none (the client was at `stage` already).
+async fn move_to(
+    store: &Store,
+    client: ClientId,
+    stage: Stage,
+    changed_by: Option<UserId>,
+    remarks: &str,
+) -> StageChange {
+    store
+        .set_stage(client, stage, changed_by, remarks)
+        .await
+        .expect("set the stage")
+        .change
+        .expect("a stage change")
+}
+
 /// Deactivates a user (`is_active: false`) and returns it as stored.
 async fn deactivate(store: &Store, user: UserId) -> User {
     let update = UserUpdate {
@@ -321,15 +387,28 @@ async fn refused_user_update(store: &Store, user: UserId, update: UserUpdate) ->
         .expect_err("the user update is refused")
 }
 
+/// A role with only a name.
+fn role_named(name: impl Into<String>) -> NewRole {
+    NewRole {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
 /// A new role with only a name.
 async fn named_role(store: &Store, name: &str) -> Role {
     store
-        .create_role(NewRole {
-            name: name.into(),
-            ..Default::default()
-        })
+        .create_role(role_named(name))
         .await
         .expect("create the role")
+}
+
+/// The error the store refuses a new role named `name` with (panics if it creates it).
+async fn refused_role(store: &Store, name: impl Into<String>) -> Error {
+    store
+        .create_role(role_named(name))
+        .await
+        .expect_err("the role is refused")
 }
 
 /// The error the store refuses `update` of `role` with (panics if it applies it).

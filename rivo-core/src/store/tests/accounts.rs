@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::{
-    assignments_of, conflict, count, deactivate, list, list_all, named_role, plain_user,
-    refused_role_update, refused_user_update, staff, stage_changes_of, validation_fields,
+    Matching, assignments_of, conflict, count, deactivate, list, list_all, move_to, named_role,
+    plain_user, refused_role, refused_role_update, refused_user_update, staff, stage_changes_of,
+    validation_fields,
 };
 use crate::accounts::*;
 use crate::auth::*;
@@ -365,15 +366,7 @@ async fn users_are_listed_newest_first_with_filters(store: &Store) {
             .collect::<Vec<_>>(),
         ["ivy", "kim"]
     );
-    let searched = list_all(
-        store,
-        &UserFilter {
-            search: Some("smi".into()),
-            ..Default::default()
-        },
-        Sort::asc(UserSort::Id),
-    )
-    .await;
+    let searched = list_all(store, &UserFilter::matching("smi"), Sort::asc(UserSort::Id)).await;
     assert_eq!(searched.items[0].username, "jon");
     let by_role = list_all(
         store,
@@ -466,21 +459,9 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         .unwrap();
     assert_eq!(role.name, "Sales");
     assert_eq!(store.role(role.id).await.unwrap().permissions, perms);
-    let err = store
-        .create_role(NewRole {
-            name: "Sales".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = refused_role(store, "Sales").await;
     assert_eq!(conflict(err).0, "name");
-    let err = store
-        .create_role(NewRole {
-            name: "x".repeat(101),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let err = refused_role(store, "x".repeat(101)).await;
     assert_eq!(
         validation_fields(err)[0].1,
         "Ensure this field has no more than 100 characters."
@@ -608,6 +589,10 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .unwrap();
     let role = named_role(store, "Any").await;
     let denied = |r: Result<User>| matches!(r, Err(Error::PermissionDenied(_)));
+    let superuser = |name: &str| NewUser {
+        is_superuser: true,
+        ..NewUser::new(format!("{name}@example.com"), name)
+    };
 
     // add_user alone: a plain account, nothing more.
     store
@@ -615,10 +600,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .await
         .unwrap();
     for grant in [
-        NewUser {
-            is_superuser: true,
-            ..NewUser::new("s1@example.com", "s1")
-        },
+        superuser("s1"),
         NewUser {
             is_staff: true,
             ..NewUser::new("s2@example.com", "s2")
@@ -651,15 +633,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .await
         .unwrap();
     assert!(denied(
-        store
-            .create_user_as(
-                &changer,
-                NewUser {
-                    is_superuser: true,
-                    ..NewUser::new("s5@example.com", "s5")
-                },
-            )
-            .await
+        store.create_user_as(&changer, superuser("s5")).await
     ));
     // Updates: no self-promotion to superuser; a no-op `is_superuser: false` is fine.
     let promote = UserUpdate {
@@ -707,9 +681,8 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
         .create_user_as(
             &root,
             NewUser {
-                is_superuser: true,
                 is_staff: true,
-                ..NewUser::new("s6@example.com", "s6")
+                ..superuser("s6")
             },
         )
         .await
@@ -718,15 +691,7 @@ async fn only_superusers_grant_superuser_and_change_user_grants_staff(store: &St
     // An inactive superuser grants nothing.
     let retired = deactivate(store, root.id).await;
     assert!(denied(
-        store
-            .create_user_as(
-                &retired,
-                NewUser {
-                    is_superuser: true,
-                    ..NewUser::new("s7@example.com", "s7")
-                },
-            )
-            .await
+        store.create_user_as(&retired, superuser("s7")).await
     ));
 }
 
@@ -743,10 +708,7 @@ async fn deleting_a_user_cascades_and_sets_null(store: &Store) {
         .unwrap();
     assert_eq!(agent.created_by, Some(boss.id));
     let client = store.create_client(NewClient::new("Rae")).await.unwrap();
-    store
-        .set_stage(client.id, Stage::Contacted, Some(boss.id), "")
-        .await
-        .unwrap();
+    move_to(store, client.id, Stage::Contacted, Some(boss.id), "").await;
     store
         .assign(client.id, agent.id, Some(boss.id), "")
         .await

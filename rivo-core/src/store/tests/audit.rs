@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{count, list_all, session, staff};
+use super::{append, count, list_all, move_to, named_role, session, staff};
 use crate::accounts::*;
 use crate::audit::*;
 use crate::chat::*;
@@ -28,10 +28,14 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         .create_client(NewClient::new("Loud"))
         .await
         .unwrap();
-    as_admin
-        .set_stage(client.id, Stage::Contacted, Some(admin.id), "call")
-        .await
-        .unwrap();
+    move_to(
+        &as_admin,
+        client.id,
+        Stage::Contacted,
+        Some(admin.id),
+        "call",
+    )
+    .await;
     as_admin
         .change_context(client.id, &[ContextChange::Set("k".into(), json!(1))])
         .await
@@ -59,19 +63,10 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         )
         .await
         .unwrap();
-    let role = as_admin
-        .create_role(NewRole {
-            name: "R".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let role = named_role(&as_admin, "R").await;
     as_admin.delete_role(role.id).await.unwrap();
     let s = session();
-    let m = store
-        .append(s, "to be removed", SenderType::Client)
-        .await
-        .unwrap();
+    let m = append(store, s, "to be removed", SenderType::Client).await;
     as_admin.delete_message(m.id).await.unwrap();
     store.append(s, "again", SenderType::Client).await.unwrap();
     as_admin.delete_session(s).await.unwrap();

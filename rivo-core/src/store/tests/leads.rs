@@ -4,7 +4,10 @@
 //! rules (awaiting, round-robin with a cap), sender rules, validation before any write, and
 //! captured messages seen by streams and webhooks.
 
-use super::{TestDb, active_assignments, count, history_ids, next, oldest_first, session, staff};
+use super::{
+    TestDb, active_assignments, count, history_ids, move_to, named_role, next, oldest_first,
+    session, staff,
+};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -217,15 +220,7 @@ async fn concurrent_contact_messages_of_one_session_make_one_client(db: &TestDb)
 }
 
 async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
-    let role = db
-        .store
-        .create_role(NewRole {
-            name: "CSM".into(),
-            description: String::new(),
-            permissions: Default::default(),
-        })
-        .await
-        .unwrap();
+    let role = named_role(&db.store, "CSM").await;
     let member = |name: &'static str, active: bool| {
         let store = db.store.clone();
         async move {
@@ -259,10 +254,7 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     // Everyone is at the cap: awaiting assignment.
     assert_eq!(assignee(&third), Some(None));
     // A lost lead is not open: Ann has room again.
-    store
-        .set_stage(first.client.unwrap().id, Stage::Lost, None, "")
-        .await
-        .unwrap();
+    move_to(&store, first.client.unwrap().id, Stage::Lost, None, "").await;
     let fourth = complete(&store, session(), "four").await;
     assert_eq!(assignee(&fourth), Some(Some(ann.id)));
     // With a larger cap the turn goes to whoever waited longest (Bob, then Ann).

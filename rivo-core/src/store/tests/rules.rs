@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::{
-    TestDb, conflict, count, list_all, object, plain_user, refused_user_update, session, staff,
+    TestDb, conflict, count, list_all, named_role, object, plain_user, refused_role,
+    refused_user_update, session, staff,
 };
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
@@ -334,20 +335,8 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
     let err = refused_user_update(store, other.id, taken_email).await;
     assert_eq!(conflict(err).0, "email");
     // A role's name: "name" is also inside "username", but rules are matched exactly.
-    store
-        .create_role(NewRole {
-            name: "agents".into(),
-            ..NewRole::default()
-        })
-        .await
-        .unwrap();
-    let err = store
-        .create_role(NewRole {
-            name: "agents".into(),
-            ..NewRole::default()
-        })
-        .await
-        .unwrap_err();
+    named_role(store, "agents").await;
+    let err = refused_role(store, "agents").await;
     assert_eq!(
         conflict(err),
         ("name", "A role with this name already exists.".to_owned())

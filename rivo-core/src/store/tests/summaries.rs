@@ -12,7 +12,7 @@ use std::time::Duration;
 use fake_openai::{FakeOpenAi, Reply};
 use serde_json::json;
 
-use super::{TestDb, count, deactivate, plain_user, session, staff, validation_fields};
+use super::{TestDb, append, count, deactivate, plain_user, session, staff, validation_fields};
 use crate::accounts::*;
 use crate::client_views::*;
 use crate::clients::*;
@@ -53,18 +53,15 @@ fn options(base_url: &str) -> SummaryOptions {
 /// A client linked to a session with a short conversation, and a context key of its own.
 async fn lead(store: &Store, name: &str) -> Client {
     let s = session();
-    store
-        .append(s, "Hi, I want to refinance my mortgage", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(s, "Sure! What is the loan amount?", SenderType::Bot)
-        .await
-        .unwrap();
-    store
-        .append(s, "About 250k at 4.5%", SenderType::Client)
-        .await
-        .unwrap();
+    append(
+        store,
+        s,
+        "Hi, I want to refinance my mortgage",
+        SenderType::Client,
+    )
+    .await;
+    append(store, s, "Sure! What is the loan amount?", SenderType::Bot).await;
+    append(store, s, "About 250k at 4.5%", SenderType::Client).await;
     let mut context = serde_json::Map::new();
     context.insert("source".into(), json!("website"));
     store
@@ -88,6 +85,15 @@ async fn wait_finished(store: &Store, client: ClientId) -> SummaryJob {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the summary job of {client} did not finish");
+}
+
+/// Requests a summary of `client` and runs a worker until it finished; returns the job.
+async fn summarise(store: &Store, client: ClientId) -> SummaryJob {
+    let w = worker(store);
+    store.request_summary(client).await.unwrap();
+    let job = wait_finished(store, client).await;
+    w.stop().await;
+    job
 }
 
 struct Worker {
@@ -242,10 +248,7 @@ async fn failures_are_retried_with_backoff(db: &TestDb) {
         ..options(&base)
     });
     let client = lead(store, "Retry").await;
-    let w = worker(store);
-    store.request_summary(client.id).await.unwrap();
-    let job = wait_finished(store, client.id).await;
-    w.stop().await;
+    let job = summarise(store, client.id).await;
     assert_eq!(job.status, SummaryStatus::Done, "{job:?}");
     assert_eq!(job.attempts, 3);
     assert_eq!(fake.requests.lock().unwrap().len(), 3);
@@ -263,10 +266,7 @@ async fn failures_are_retried_with_backoff(db: &TestDb) {
         ..options(&base)
     });
     let other = lead(store, "Down").await;
-    let w = worker(store);
-    store.request_summary(other.id).await.unwrap();
-    let job = wait_finished(store, other.id).await;
-    w.stop().await;
+    let job = summarise(store, other.id).await;
     assert_eq!(job.status, SummaryStatus::Failed);
     assert_eq!(job.attempts, 2);
     assert_eq!(fake.requests.lock().unwrap().len(), 2);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use receiver::{Received, Receiver};
 
-use super::{TestDb, count, session, staff};
+use super::{TestDb, append, client_with_chat, count, move_to, session, staff};
 use crate::clients::*;
 use crate::events::EventKind;
 use crate::webhooks::*;
@@ -121,24 +121,10 @@ async fn every_kind_arrives_signed(db: &TestDb) {
     assert!(hook.secret.starts_with("whsec_") && hook.secret.len() == 70);
     let w = worker(store);
     let s = session();
-    let message = store
-        .append(s, "Hello bot", SenderType::Client)
-        .await
-        .unwrap();
+    let message = append(store, s, "Hello bot", SenderType::Client).await;
     let support = staff(store, "sam").await;
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(s),
-            ..NewClient::new("Grace")
-        })
-        .await
-        .unwrap();
-    let change = store
-        .set_stage(client.id, Stage::Contacted, None, "called")
-        .await
-        .unwrap()
-        .change
-        .unwrap();
+    let client = client_with_chat(store, "Grace", s).await;
+    let change = move_to(store, client.id, Stage::Contacted, None, "called").await;
     let assignment = store
         .assign(client.id, support.id, None, "yours")
         .await
@@ -192,10 +178,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
 async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
     let store = &db.store;
     store.set_webhook_options(test_options());
-    store
-        .append(session(), "nobody listens", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "nobody listens", SenderType::Client).await;
     store.create_client(NewClient::new("Ada")).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 0);
     // An endpoint for client events only: messages still write nothing; an inactive one
@@ -213,10 +196,7 @@ async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
         )
         .await
         .unwrap();
-    store
-        .append(session(), "still nobody", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "still nobody", SenderType::Client).await;
     assert_eq!(count(store, "webhook_deliveries").await, 0);
     store.create_client(NewClient::new("Bea")).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
@@ -233,12 +213,9 @@ async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
     let sent: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .append(s, &format!("m{i}"), SenderType::Client)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(
+                async move { append(&store, s, &format!("m{i}"), SenderType::Client).await },
+            )
         })
         .collect();
     for t in sent {
@@ -254,10 +231,7 @@ async fn failing_receiver_gets_the_event_once_more_after_recovery(db: &TestDb) {
     rx.fail_first.store(3, Ordering::SeqCst);
     let hook = endpoint(store, &url, &[EventKind::MessageCreated]).await;
     let w = worker(store);
-    let m = store
-        .append(session(), "retry me", SenderType::Client)
-        .await
-        .unwrap();
+    let m = append(store, session(), "retry me", SenderType::Client).await;
     assert!(
         rx.wait_until(15, |r| r.iter().any(|r| r.answered == 200))
             .await
@@ -377,10 +351,7 @@ async fn ssrf_targets_are_refused_at_registration_and_delivery(db: &TestDb) {
         ..test_options()
     });
     let w = worker(store);
-    store
-        .append(session(), "to loopback?", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "to loopback?", SenderType::Client).await;
     let mut d = None;
     for _ in 0..50 {
         let page = deliveries(store, &hook).await;
@@ -455,9 +426,7 @@ async fn two_workers_deliver_each_event_once(db: &TestDb) {
             other.clone()
         };
         tasks.push(tokio::spawn(async move {
-            s.append(session(), &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap()
+            append(&s, session(), &format!("m{i}"), SenderType::Client).await
         }));
     }
     for t in tasks {
@@ -488,35 +457,17 @@ async fn erasure_removes_outbox_rows(db: &TestDb) {
     // No worker: the rows stay pending.
     endpoint(store, &url, &EventKind::ALL).await;
     let kept = session();
-    store
-        .append(kept, "keep me", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, kept, "keep me", SenderType::Client).await;
     let s = session();
-    store
-        .append(s, "erase me", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, s, "erase me", SenderType::Client).await;
     store.append(s, "me too", SenderType::Bot).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 3);
     store.erase_session(s).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
     let s2 = session();
-    store
-        .append(s2, "my email is a@b.c", SenderType::Client)
-        .await
-        .unwrap();
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(s2),
-            ..NewClient::new("Erasable")
-        })
-        .await
-        .unwrap();
-    store
-        .set_stage(client.id, Stage::Contacted, None, "")
-        .await
-        .unwrap();
+    append(store, s2, "my email is a@b.c", SenderType::Client).await;
+    let client = client_with_chat(store, "Erasable", s2).await;
+    move_to(store, client.id, Stage::Contacted, None, "").await;
     assert_eq!(count(store, "webhook_deliveries").await, 4);
     store.erase_client(client.id).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
@@ -533,18 +484,12 @@ async fn purge_removes_old_delivered_rows(db: &TestDb) {
     let (rx, url) = Receiver::start().await;
     endpoint(store, &url, &[EventKind::MessageCreated]).await;
     let w = worker(store);
-    store
-        .append(session(), "one", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "one", SenderType::Client).await;
     assert!(rx.wait_until(10, |r| r.len() == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop(w).await;
     // A pending one (no worker) stays.
-    store
-        .append(session(), "two", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "two", SenderType::Client).await;
     let policy = crate::auth::LoginPolicy::default();
     store.purge_expired(&policy).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 2);
@@ -570,10 +515,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
     let w = worker(store);
     let s = session();
     for i in 0..10 {
-        store
-            .append(s, &format!("message {i}"), SenderType::Client)
-            .await
-            .unwrap();
+        append(store, s, &format!("message {i}"), SenderType::Client).await;
         assert!(
             rx.wait_until(10, |r| r.len() > i).await,
             "delivery {i}: {:?}",
