@@ -353,8 +353,23 @@ async fn client_with_chat(store: &Store, name: &str, chat: SessionId) -> Client 
         .expect("create the client")
 }
 
-/// Moves `client` to `stage` (by `changed_by`, with `remarks`) and returns the recorded change;
-/// panics if the store refuses or records none (the client was at `stage` already).
+/// What setting the stage of `client` to `stage` (by `changed_by`, with `remarks`) did; panics
+/// if the store refuses.
+async fn set_stage(
+    store: &Store,
+    client: ClientId,
+    stage: Stage,
+    changed_by: Option<UserId>,
+    remarks: &str,
+) -> StageOutcome {
+    store
+        .set_stage(client, stage, changed_by, remarks)
+        .await
+        .expect("set the stage")
+}
+
+/// Moves `client` to `stage` (see [`set_stage`]) and returns the recorded change; panics if
+/// the store refuses or records none (the client was at `stage` already).
 async fn move_to(
     store: &Store,
     client: ClientId,
@@ -362,10 +377,8 @@ async fn move_to(
     changed_by: Option<UserId>,
     remarks: &str,
 ) -> StageChange {
-    store
-        .set_stage(client, stage, changed_by, remarks)
+    set_stage(store, client, stage, changed_by, remarks)
         .await
-        .expect("set the stage")
         .change
         .expect("a stage change")
 }
@@ -377,6 +390,14 @@ async fn deactivate(store: &Store, user: UserId) -> User {
         ..Default::default()
     };
     store.update_user(user, update).await.unwrap()
+}
+
+/// The error the store refuses to create `user` with (panics if it creates it).
+async fn refused_user(store: &Store, user: NewUser) -> Error {
+    store
+        .create_user(user)
+        .await
+        .expect_err("the user is refused")
 }
 
 /// The error the store refuses `update` of `user` with (panics if it applies it).

@@ -238,13 +238,14 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     let bob = member("bob", true).await;
     member("gone", false).await;
     staff(&db.store, "outsider").await;
-    let store = db.store.with_lead_capture(LeadCaptureOptions {
+    let round_robin = |role: &str, cap| LeadCaptureOptions {
         assignment: AssignmentRule::RoundRobin {
-            role: "CSM".into(),
-            cap: 1,
+            role: role.into(),
+            cap,
         },
         ..Default::default()
-    });
+    };
+    let store = db.store.with_lead_capture(round_robin("CSM", 1));
     let assignee = |c: &Captured| c.assignment.as_ref().map(|a| a.assigned_to);
     let first = complete(&store, session(), "one").await;
     let second = complete(&store, session(), "two").await;
@@ -258,25 +259,13 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     let fourth = complete(&store, session(), "four").await;
     assert_eq!(assignee(&fourth), Some(Some(ann.id)));
     // With a larger cap the turn goes to whoever waited longest (Bob, then Ann).
-    let store = store.with_lead_capture(LeadCaptureOptions {
-        assignment: AssignmentRule::RoundRobin {
-            role: "CSM".into(),
-            cap: 10,
-        },
-        ..Default::default()
-    });
+    let store = store.with_lead_capture(round_robin("CSM", 10));
     let fifth = complete(&store, session(), "five").await;
     let sixth = complete(&store, session(), "six").await;
     assert_eq!(assignee(&fifth), Some(Some(bob.id)));
     assert_eq!(assignee(&sixth), Some(Some(ann.id)));
     // An unknown role: awaiting.
-    let store = store.with_lead_capture(LeadCaptureOptions {
-        assignment: AssignmentRule::RoundRobin {
-            role: "nobody".into(),
-            cap: 10,
-        },
-        ..Default::default()
-    });
+    let store = store.with_lead_capture(round_robin("nobody", 10));
     assert_eq!(
         assignee(&complete(&store, session(), "seven").await),
         Some(None)
