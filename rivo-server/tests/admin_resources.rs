@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{TestDb, get, text, try_login};
+use common::{TestDb, each, get, text, try_login};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::admin::{self, ColumnKind, RESOURCES, ResourceSpec};
@@ -343,12 +343,7 @@ async fn index_for_superuser(db: &TestDb) -> Value {
 
 async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
     let index = index_for_superuser(db).await;
-    let served: Vec<&str> = index["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let served: Vec<&str> = each(&index["sections"], "name");
     let described: Vec<&str> = RESOURCES.iter().map(|r| r.name).collect();
     assert_eq!(
         served, described,
@@ -359,12 +354,7 @@ async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
         assert_eq!(section["label"], r.label);
         assert_eq!(section["list_operation"], r.list_operation);
         assert_eq!(section["id_field"], r.id_field);
-        let columns: Vec<&str> = section["columns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["key"].as_str().unwrap())
-            .collect();
+        let columns: Vec<&str> = each(&section["columns"], "key");
         let described: Vec<&str> = r.columns.iter().map(|c| c.key).collect();
         assert_eq!(columns, described, "{}", r.name);
         let orderings: Vec<&str> = section["orderings"]

@@ -11,9 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::SESSION;
 use common::process::{self, Server};
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 /// `rivo-server` with a clean environment, on the SQLite file `t.sqlite3` in `dir`, its output
 /// captured by `output()`.

@@ -15,7 +15,7 @@ mod fake_openai;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Client, TestDb};
+use common::{Client, TestDb, each};
 use fake_openai::{FakeOpenAi, Reply};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
@@ -559,12 +559,7 @@ async fn my_clients_and_bounded_pages(db: &TestDb) {
         ids.push(client.id.0);
     }
     let (_, body) = send(&c, "GET", t, "/api/v1/clients/?assigned_to=me", None).await;
-    let mine: Vec<i64> = body["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
+    let mine: Vec<i64> = each(&body["clients"], "id");
     assert_eq!(mine, [ids[6], ids[4], ids[2], ids[0]]);
     assert!(
         body["clients"]

@@ -17,6 +17,14 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_vars(|name| vars.get(name).cloned())
 }
 
+/// Asserts that each of `settings`, set alone, is refused with an error that names it.
+fn assert_each_refused(settings: &[(&str, &str)]) {
+    for &(name, value) in settings {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{name}={value}: {err}");
+    }
+}
+
 #[test]
 fn defaults_match_the_original() {
     let c = config(&[]).unwrap();
@@ -193,15 +201,12 @@ fn debug_without_allowed_hosts_allows_only_local_names() {
 
 #[test]
 fn invalid_values_are_refused_with_the_variable_name() {
-    for (name, value) in [
+    assert_each_refused(&[
         ("DEBUG", "maybe"),
         ("PORT", "http"),
         ("BIND_ADDRESS", "localhost:1"),
         ("RIVO_MAX_BODY_BYTES", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
     for (value, debug) in [
         ("True", true),
         ("true", true),
@@ -411,15 +416,12 @@ fn webhook_settings_are_read_and_checked() {
     assert_eq!(c.backoff_cap, Duration::from_secs(30));
     assert_eq!(c.concurrency, 4);
     assert_eq!(c.delivered_retention, Duration::from_secs(2 * 86_400));
-    for (name, value) in [
+    assert_each_refused(&[
         ("RIVO_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/40"),
         ("RIVO_WEBHOOK_ALLOW_NETWORKS", "intranet"),
         ("RIVO_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ("RIVO_WEBHOOK_MAX_AGE_SECS", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
 }
 
 #[test]
@@ -460,16 +462,13 @@ fn summary_settings_are_read_and_checked() {
     // The key never appears in the debug output.
     let c = config(&[("AI_INTEGRATIONS_OPENAI_API_KEY", "sk-test-secret")]).unwrap();
     assert!(!format!("{c:?}").contains("sk-test-secret"));
-    for (name, value) in [
+    assert_each_refused(&[
         ("AI_INTEGRATIONS_OPENAI_BASE_URL", "localhost:11434"),
         ("AI_INTEGRATIONS_OPENAI_BASE_URL", "ftp://example.com/v1"),
         ("RIVO_AI_PROMPT_FILE", "/nonexistent/prompt.txt"),
         ("RIVO_AI_TIMEOUT_SECS", "soon"),
         ("RIVO_AI_MAX_ATTEMPTS", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
 }
 
 #[test]
@@ -515,15 +514,12 @@ fn chat_contract_and_lead_capture_settings_are_read_and_checked() {
             cap: 50
         }
     );
-    for (name, value) in [
+    assert_each_refused(&[
         ("RIVO_CHAT_COMPAT", "later"),
         ("RIVO_LEAD_ANY_SENDER", "sometimes"),
         ("RIVO_LEAD_ASSIGN_CAP", "0"),
         ("RIVO_LEAD_ASSIGN_CAP", "many"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{name}={value}: {err}");
-    }
+    ]);
 }
 
 /// A `DATABASE_URL` rivo cannot use is a configuration error: `serve` and `check` refuse to

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{Client, TestDb, body_json, header, send, staff_token, text};
+use common::{Client, TestDb, body_json, each, header, send, staff_token, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model};
 use rivo_core::clients::{ClientUpdate, NewClient};
@@ -271,12 +271,7 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     ] {
         let body = viewer.get(personal_data(query), StatusCode::OK).await;
         let body: Value = serde_json::from_str(&body).unwrap();
-        let ids: Vec<_> = body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_i64().unwrap())
-            .collect();
+        let ids: Vec<i64> = each(&body["results"], "id");
         assert_eq!(ids, [first.id.0], "{query}");
     }
     for query in [

@@ -5,7 +5,9 @@ use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, assert_answer, body_json, get, get_json, login, make_user, text};
+use crate::common::{
+    TestDb, assert_answer, body_json, each, get, get_json, login, make_user, text,
+};
 use crate::on_every_backend;
 
 on_every_backend!(lists_paginate_like_drf, lists_search_order_and_filter,);
@@ -92,14 +94,7 @@ async fn lists_search_order_and_filter(db: &TestDb) {
                 .unwrap();
         }
     }
-    let names = |v: &Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let names = |v: &Value| -> Vec<String> { each(&v["results"], "name") };
     let found = get_json(
         &c,
         &token,
