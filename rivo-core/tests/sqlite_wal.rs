@@ -18,6 +18,16 @@ async fn migrated(dir: &std::path::Path) -> Store {
     store
 }
 
+/// A migrated store in a fresh directory, with one session of `n` client messages
+/// `{prefix} 0` to `{prefix} {n-1}`.
+async fn store_with_session(prefix: &str, n: usize) -> (tempfile::TempDir, Store, SessionId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated(dir.path()).await;
+    let session = SessionId::new_random();
+    append_numbered(&store, session, prefix, n, SenderType::Client).await;
+    (dir, store, session)
+}
+
 /// Appends `{prefix} 0` to `{prefix} {n-1}` to `session` from `sender`.
 async fn append_numbered(
     store: &Store,
@@ -104,10 +114,7 @@ async fn rows_in_file_alone(path: &std::path::Path) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_clean_close_the_main_file_alone_holds_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = migrated(dir.path()).await;
-    let session = SessionId::new_random();
-    append_numbered(&store, session, "message", 50, SenderType::Client).await;
+    let (dir, store, session) = store_with_session("message", 50).await;
     // Readers too, as a server has them open.
     assert_eq!(store.history(session).await.unwrap().len(), 50);
     store.close().await;
@@ -124,10 +131,7 @@ async fn after_a_clean_close_the_main_file_alone_holds_the_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_is_a_complete_copy_taken_online() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = migrated(dir.path()).await;
-    let session = SessionId::new_random();
-    append_numbered(&store, session, "before", 100, SenderType::Client).await;
+    let (dir, store, session) = store_with_session("before", 100).await;
     // A writer keeps going while the backup runs.
     let writer = {
         let store = store.clone();

@@ -368,21 +368,6 @@ async fn set_stage(
         .expect("set the stage")
 }
 
-/// Moves `client` to `stage` (see [`set_stage`]) and returns the recorded change; panics if
-/// the store refuses or records none (the client was at `stage` already).
-async fn move_to(
-    store: &Store,
-    client: ClientId,
-    stage: Stage,
-    changed_by: Option<UserId>,
-    remarks: &str,
-) -> StageChange {
-    set_stage(store, client, stage, changed_by, remarks)
-        .await
-        .change
-        .expect("a stage change")
-}
-
 /// Deactivates a user (`is_active: false`) and returns it as stored.
 async fn deactivate(store: &Store, user: UserId) -> User {
     let update = UserUpdate {

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::{
-    Matching, assignments_of, conflict, count, deactivate, list, list_all, move_to, named_role,
-    plain_user, refused_role, refused_role_update, refused_user, refused_user_update, staff,
+    Matching, assignments_of, conflict, count, deactivate, list, list_all, named_role, plain_user,
+    refused_role, refused_role_update, refused_user, refused_user_update, set_stage, staff,
     stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
@@ -694,7 +694,7 @@ async fn deleting_a_user_cascades_and_sets_null(store: &Store) {
         .unwrap();
     assert_eq!(agent.created_by, Some(boss.id));
     let client = store.create_client(NewClient::new("Rae")).await.unwrap();
-    move_to(store, client.id, Stage::Contacted, Some(boss.id), "").await;
+    set_stage(store, client.id, Stage::Contacted, Some(boss.id), "").await;
     store
         .assign(client.id, agent.id, Some(boss.id), "")
         .await

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{append, count, list_all, move_to, named_role, session, set_stage, staff};
+use super::{append, count, list_all, named_role, session, set_stage, staff};
 use crate::accounts::*;
 use crate::audit::*;
 use crate::chat::*;
@@ -28,7 +28,7 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         .create_client(NewClient::new("Loud"))
         .await
         .unwrap();
-    move_to(
+    set_stage(
         &as_admin,
         client.id,
         Stage::Contacted,

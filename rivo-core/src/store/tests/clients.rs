@@ -5,8 +5,8 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::{
-    Matching, active_assignments, assignments_of, count, list, list_all, move_to, newest_first,
-    object, plain_user, refused_client_update, session, set_stage, staff, stage_changes_of,
+    Matching, active_assignments, assignments_of, count, list, list_all, newest_first, object,
+    plain_user, refused_client_update, session, set_stage, staff, stage_changes_of,
     validation_fields,
 };
 use crate::accounts::*;
@@ -122,7 +122,7 @@ async fn clients_are_listed_with_filters_and_stable_order(store: &Store) {
                 .unwrap(),
         );
     }
-    move_to(store, made[1].id, Stage::Qualified, None, "").await;
+    set_stage(store, made[1].id, Stage::Qualified, None, "").await;
     let newest = list_all(
         store,
         &ClientFilter::default(),
@@ -184,14 +184,9 @@ async fn clients_are_listed_with_filters_and_stable_order(store: &Store) {
 async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
     let agent = staff(store, "yan").await;
     let client = store.create_client(NewClient::new("Zed")).await.unwrap();
-    let change = move_to(
-        store,
-        client.id,
-        Stage::Contacted,
-        Some(agent.id),
-        "  first call ",
-    )
-    .await;
+    let remarks = "  first call ";
+    let first = set_stage(store, client.id, Stage::Contacted, Some(agent.id), remarks).await;
+    let change = first.change.unwrap();
     assert_eq!(
         (change.from_stage, change.to_stage),
         (Some(Stage::Lead), Stage::Contacted)
@@ -202,7 +197,7 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
     );
     let again = set_stage(store, client.id, Stage::Contacted, None, "again").await;
     assert_eq!(again.change, None);
-    move_to(store, client.id, Stage::Lost, None, "").await;
+    set_stage(store, client.id, Stage::Lost, None, "").await;
     assert_eq!(
         store.client(client.id).await.unwrap().current_stage,
         Stage::Lost
@@ -492,7 +487,7 @@ async fn unassign_ends_the_active_assignment(store: &Store) {
 async fn deleting_a_client_cascades(store: &Store) {
     let agent = staff(store, "ike").await;
     let client = store.create_client(NewClient::new("Jo")).await.unwrap();
-    move_to(store, client.id, Stage::Qualified, None, "").await;
+    set_stage(store, client.id, Stage::Qualified, None, "").await;
     store.assign(client.id, agent.id, None, "").await.unwrap();
     store
         .change_context(client.id, &[ContextChange::Set("a".into(), json!(1))])

@@ -5,8 +5,8 @@
 //! captured messages seen by streams and webhooks.
 
 use super::{
-    TestDb, active_assignments, count, history_ids, move_to, named_role, next, oldest_first,
-    session, staff,
+    TestDb, active_assignments, count, history_ids, named_role, next, oldest_first, session,
+    set_stage, staff,
 };
 use crate::accounts::*;
 use crate::chat::*;
@@ -255,7 +255,7 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     // Everyone is at the cap: awaiting assignment.
     assert_eq!(assignee(&third), Some(None));
     // A lost lead is not open: Ann has room again.
-    move_to(&store, first.client.unwrap().id, Stage::Lost, None, "").await;
+    set_stage(&store, first.client.unwrap().id, Stage::Lost, None, "").await;
     let fourth = complete(&store, session(), "four").await;
     assert_eq!(assignee(&fourth), Some(Some(ann.id)));
     // With a larger cap the turn goes to whoever waited longest (Bob, then Ann).

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
-    Matching, TestDb, append, client_with_chat, count, list, move_to, oldest_first, session, staff,
+    Matching, TestDb, append, client_with_chat, count, list, oldest_first, session, set_stage,
+    staff,
 };
 use crate::audit::*;
 use crate::chat::*;
@@ -276,7 +277,7 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
         )
         .await
         .unwrap();
-    move_to(
+    set_stage(
         &as_admin,
         ada.id,
         Stage::Contacted,
@@ -497,7 +498,7 @@ async fn exports_round_trip_and_equal_the_store(db: &TestDb) {
         })
         .await
         .unwrap();
-    move_to(store, client.id, Stage::Qualified, Some(admin.id), "ok").await;
+    set_stage(store, client.id, Stage::Qualified, Some(admin.id), "ok").await;
     store
         .assign(client.id, admin.id, None, "first")
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 
 use super::{
-    TestDb, append, append_numbered, client_with_chat, count, move_to, next, session, staff,
+    TestDb, append, append_numbered, client_with_chat, count, next, session, set_stage, staff,
 };
 use crate::chat::*;
 use crate::clients::*;
@@ -83,7 +83,10 @@ async fn activity_stream_reports_messages_and_client_events_and_resumes(db: &Tes
         }
         other => panic!("expected client.created, got {other:?}"),
     }
-    let change = move_to(store, client.id, Stage::Contacted, Some(user.id), "called").await;
+    let change = set_stage(store, client.id, Stage::Contacted, Some(user.id), "called")
+        .await
+        .change
+        .unwrap();
     let changed = next(&mut live).await;
     assert_eq!(changed.event, Event::ClientStageChanged(change.clone()));
     let assignment = store.assign(client.id, user.id, None, "").await.unwrap();
@@ -275,7 +278,7 @@ async fn erasure_clears_the_activity_log(db: &TestDb) {
     let user = staff(store, "eraser").await;
     let kept = store.create_client(NewClient::new("Kept")).await.unwrap();
     let erased = client_with_chat(store, "Erased", s1).await;
-    move_to(store, erased.id, Stage::Contacted, None, "").await;
+    set_stage(store, erased.id, Stage::Contacted, None, "").await;
     store.assign(erased.id, user.id, None, "").await.unwrap();
     let linked = client_with_chat(store, "Linked", s2).await;
     assert_eq!(count(store, "activity_events").await, 5);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use receiver::{Received, Receiver};
 
-use super::{TestDb, append, client_with_chat, count, move_to, session, staff};
+use super::{TestDb, append, client_with_chat, count, session, set_stage, staff};
 use crate::clients::*;
 use crate::events::EventKind;
 use crate::webhooks::*;
@@ -124,7 +124,10 @@ async fn every_kind_arrives_signed(db: &TestDb) {
     let message = append(store, s, "Hello bot", SenderType::Client).await;
     let support = staff(store, "sam").await;
     let client = client_with_chat(store, "Grace", s).await;
-    let change = move_to(store, client.id, Stage::Contacted, None, "called").await;
+    let change = set_stage(store, client.id, Stage::Contacted, None, "called")
+        .await
+        .change
+        .unwrap();
     let assignment = store
         .assign(client.id, support.id, None, "yours")
         .await
@@ -467,7 +470,7 @@ async fn erasure_removes_outbox_rows(db: &TestDb) {
     let s2 = session();
     append(store, s2, "my email is a@b.c", SenderType::Client).await;
     let client = client_with_chat(store, "Erasable", s2).await;
-    move_to(store, client.id, Stage::Contacted, None, "").await;
+    set_stage(store, client.id, Stage::Contacted, None, "").await;
     assert_eq!(count(store, "webhook_deliveries").await, 4);
     store.erase_client(client.id).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
