@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::{TestDb, each, get, text, try_login};
+use common::{TestDb, create_superuser, each, get, text, try_login};
 use poem::http::StatusCode;
-use rivo_core::accounts::NewUser;
 use rivo_core::admin::{self, ColumnKind, RESOURCES, ResourceSpec};
 use serde_json::Value;
 
@@ -324,14 +323,7 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
 
 async fn index_for_superuser(db: &TestDb) -> Value {
     let password = "a long enough passphrase";
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(password)
-        })
-        .await
-        .unwrap();
+    create_superuser(&db.store, "root@example.com", "root", password).await;
     let c = db.client();
     let resp = try_login(&c, "root@example.com", password).await;
     let token: Value = serde_json::from_str(&text(resp).await).unwrap();

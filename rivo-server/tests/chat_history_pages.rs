@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Client, SESSION, TestDb, text};
+use common::{Client, SESSION, TestDb, append, text};
 use poem::http::StatusCode;
 use rivo_core::{SenderType, SessionId};
 use serde_json::Value;
@@ -20,10 +20,13 @@ async fn get(c: &Client, query: &str) -> (StatusCode, String) {
 async fn seed(db: &TestDb, n: usize) {
     let session: SessionId = SESSION.parse().unwrap();
     for i in 0..n {
-        db.store
-            .append(session, &format!("message {i}"), SenderType::Client)
-            .await
-            .unwrap();
+        append(
+            &db.store,
+            session,
+            &format!("message {i}"),
+            SenderType::Client,
+        )
+        .await;
     }
 }
 

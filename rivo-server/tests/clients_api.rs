@@ -15,7 +15,7 @@ mod fake_openai;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Client, TestDb, each};
+use common::{Client, TestDb, append, each};
 use fake_openai::{FakeOpenAi, Reply};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
@@ -629,14 +629,13 @@ async fn wait_status(c: &Client, token: &str, id: ClientId, want: &str) -> Value
 
 async fn linked_client(db: &TestDb, name: &str) -> ClientId {
     let session = SessionId::new_random();
-    db.store
-        .append(
-            session,
-            "I'd like to refinance",
-            rivo_core::SenderType::Client,
-        )
-        .await
-        .unwrap();
+    append(
+        &db.store,
+        session,
+        "I'd like to refinance",
+        rivo_core::SenderType::Client,
+    )
+    .await;
     db.store
         .create_client(NewClient {
             chat_session_id: Some(session),

@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestDb, each, get, history_json, send, set_cookies, superuser_token, text};
+use common::{
+    PASSWORD, TestDb, create_superuser, each, get, history_json, send, set_cookies,
+    superuser_token, text,
+};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::{SessionId, Store, StoreOptions};
@@ -854,14 +857,7 @@ on_every_backend!(
 
 /// A token (for `Bearer` and `Token`) and a session cookie header of a fresh superuser.
 async fn credentials(store: &Store, c: &common::Client) -> (String, String) {
-    store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("cred@example.com", "cred").password(PASSWORD)
-        })
-        .await
-        .unwrap();
+    create_superuser(store, "cred@example.com", "cred", PASSWORD).await;
     let login = json!({"email": "cred@example.com", "password": PASSWORD});
     let resp = c
         .post("/api/v1/account/login/")

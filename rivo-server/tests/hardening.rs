@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, TestDb, assert_answer, history_json, post_user, text};
+use common::{PASSWORD, TestDb, assert_answer, create_superuser, history_json, post_user, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::{LoginPolicy, TokenKind};
@@ -127,14 +127,7 @@ async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb
 async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
     let c = db.client();
     for (email, username) in [("admin@example.com", "admin"), ("ÉMAIL@x.com", "email")] {
-        db.store
-            .create_user(NewUser {
-                is_staff: true,
-                is_superuser: true,
-                ..NewUser::new(email, username).password(PASSWORD)
-            })
-            .await
-            .unwrap();
+        create_superuser(&db.store, email, username, PASSWORD).await;
     }
     let login = |email: &str| {
         c.post("/api/v1/account/login/")

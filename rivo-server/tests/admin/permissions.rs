@@ -11,7 +11,7 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 
 use crate::common::{
-    PASSWORD, TestDb, body_json, deactivate, login, make_user, send, text, try_login,
+    PASSWORD, TestDb, append, body_json, deactivate, login, make_user, send, text, try_login,
 };
 use crate::on_every_backend;
 
@@ -479,10 +479,7 @@ async fn fixtures(store: &Store, agent: i64) -> Vec<(&'static str, String)> {
         }
     };
     let session = SessionId::new_random();
-    let message = store
-        .append(session, "hello", SenderType::Client)
-        .await
-        .unwrap();
+    let message = append(store, session, "hello", SenderType::Client).await;
     store.append(session, "hi!", SenderType::Bot).await.unwrap();
     let client = store
         .create_client(NewClient::new(format!("Client {suffix}")))

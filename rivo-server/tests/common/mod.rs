@@ -221,6 +221,37 @@ pub async fn deactivate(store: &Store, id: rivo_core::UserId) {
         .expect("deactivate the test user");
 }
 
+/// Creates an active superuser with `email`, `username` and `password` (and no first name,
+/// unlike [`make_user`]).
+pub async fn create_superuser(
+    store: &Store,
+    email: &str,
+    username: &str,
+    password: &str,
+) -> rivo_core::User {
+    store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: true,
+            is_superuser: true,
+            ..rivo_core::accounts::NewUser::new(email, username).password(password)
+        })
+        .await
+        .expect("create the test superuser")
+}
+
+/// Appends `text` to `session` from `sender` in the store, and returns the stored message.
+pub async fn append(
+    store: &Store,
+    session: rivo_core::SessionId,
+    text: &str,
+    sender: rivo_core::SenderType,
+) -> rivo_core::ChatMessage {
+    store
+        .append(session, text, sender)
+        .await
+        .expect("append the test message")
+}
+
 /// Posts a login of `email` with `password`, whatever the answer.
 pub async fn try_login(c: &Client, email: &str, password: &str) -> poem::test::TestResponse {
     c.post("/api/v1/account/login/")
