@@ -9,7 +9,7 @@ use rivo_testkit::free_port;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::SESSION;
 use common::process::{self, Server};
@@ -66,17 +66,12 @@ fn sigterm(child: &Child) {
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    process::wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "server did not exit after SIGTERM",
+        || child.try_wait().unwrap(),
+    )
 }
 
 #[test]
