@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{
     Matching, assignments_of, conflict, count, deactivate, list, list_all, named_role, plain_user,
-    refused_role, refused_role_update, refused_user, refused_user_update, set_stage, staff,
-    stage_changes_of, validation_fields,
+    refused, role_named, set_stage, staff, stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
 use crate::auth::*;
@@ -97,14 +96,14 @@ async fn authenticate_tells_failures_apart_internally(store: &Store) {
 
 async fn email_is_unique_case_insensitively(store: &Store) {
     plain_user(store, "dee@example.com", "dee").await;
-    let err = refused_user(store, NewUser::new("DEE@example.com", "dee2")).await;
+    let err = refused(store.create_user(NewUser::new("DEE@example.com", "dee2"))).await;
     assert_eq!(conflict(err).0, "email");
     let other = plain_user(store, "eve@example.com", "eve").await;
     let taken = UserUpdate {
         email: Some("Dee@Example.com".into()),
         ..Default::default()
     };
-    let err = refused_user_update(store, other.id, taken).await;
+    let err = refused(store.update_user(other.id, taken)).await;
     assert_eq!(conflict(err).0, "email");
     assert_eq!(count(store, "users").await, 2);
 }
@@ -139,7 +138,7 @@ async fn email_identity_is_one_unicode_normalisation(store: &Store) {
         .unwrap();
     // Fullwidth letters fold to plain ones under NFKC.
     for same in ["émail@x.com", "\u{c9}ＭＡＩＬ@x.com"] {
-        let err = refused_user(store, NewUser::new(same, "email2")).await;
+        let err = refused(store.create_user(NewUser::new(same, "email2"))).await;
         assert_eq!(conflict(err).0, "email", "{same}");
         assert_eq!(logs_in_as(store, same, PW).await, upper.id, "{same}");
         assert_eq!(store.user_by_email(same).await.unwrap().id, upper.id);
@@ -221,19 +220,16 @@ async fn migrate_backfills_email_identity(store: &Store) {
 
 async fn username_is_unique(store: &Store) {
     plain_user(store, "f1@example.com", "fay").await;
-    let err = refused_user(store, NewUser::new("f2@example.com", "fay")).await;
+    let err = refused(store.create_user(NewUser::new("f2@example.com", "fay"))).await;
     assert_eq!(conflict(err).0, "username");
 }
 
 async fn user_validation_reports_every_field(store: &Store) {
-    let err = refused_user(
-        store,
-        NewUser {
-            first_name: "x".repeat(151),
-            phone: "1".repeat(21),
-            ..NewUser::new("not-an-email", "bad name").password("short")
-        },
-    )
+    let err = refused(store.create_user(NewUser {
+        first_name: "x".repeat(151),
+        phone: "1".repeat(21),
+        ..NewUser::new("not-an-email", "bad name").password("short")
+    }))
     .await;
     let fields: Vec<String> = validation_fields(err).into_iter().map(|(f, _)| f).collect();
     assert_eq!(fields[..4], ["email", "username", "first_name", "phone"]);
@@ -425,7 +421,7 @@ async fn users_update_and_permissions_replace(store: &Store) {
         username: Some("no spaces allowed".into()),
         ..Default::default()
     };
-    let err = refused_user_update(store, user.id, invalid).await;
+    let err = refused(store.update_user(user.id, invalid)).await;
     assert_eq!(validation_fields(err)[0].0, "username");
     assert_eq!(store.user(user.id).await.unwrap().username, "max");
 }
@@ -445,9 +441,9 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         .unwrap();
     assert_eq!(role.name, "Sales");
     assert_eq!(store.role(role.id).await.unwrap().permissions, perms);
-    let err = refused_role(store, "Sales").await;
+    let err = refused(store.create_role(role_named("Sales"))).await;
     assert_eq!(conflict(err).0, "name");
-    let err = refused_role(store, "x".repeat(101)).await;
+    let err = refused(store.create_role(role_named("x".repeat(101)))).await;
     assert_eq!(
         validation_fields(err)[0].1,
         "Ensure this field has no more than 100 characters."
@@ -469,7 +465,7 @@ async fn roles_have_unique_names_and_permission_sets(store: &Store) {
         name: Some("Audit".into()),
         ..Default::default()
     };
-    let err = refused_role_update(store, role.id, taken).await;
+    let err = refused(store.update_role(role.id, taken)).await;
     assert_eq!(conflict(err).0, "name");
     let listed = list_all(store, &RoleFilter::default(), Sort::asc(RoleSort::Name)).await;
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{append, count, list_all, named_role, session, set_stage, staff};
+use super::{append, audit_of, count, list_all, named_role, session, set_stage, staff};
 use crate::accounts::*;
 use crate::audit::*;
 use crate::chat::*;
@@ -112,16 +112,8 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
             "{text}"
         );
     }
-    let only_users = list_all(
-        store,
-        &AuditFilter {
-            object_type: Some("user".into()),
-            object_id: Some(user.id.to_string()),
-            ..Default::default()
-        },
-        Sort::desc(AuditSort::CreatedAt),
-    )
-    .await;
+    let about_the_user = audit_of("user", user.id);
+    let only_users = list_all(store, &about_the_user, Sort::desc(AuditSort::CreatedAt)).await;
     assert_eq!(only_users.total, 3);
     assert_eq!(
         only_users.items[0].changes,

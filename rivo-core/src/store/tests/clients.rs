@@ -6,8 +6,7 @@ use serde_json::json;
 
 use super::{
     Matching, active_assignments, assignments_of, count, list, list_all, newest_first, object,
-    plain_user, refused_client_update, session, set_stage, staff, stage_changes_of,
-    validation_fields,
+    plain_user, refused, session, set_stage, staff, stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
 use crate::clients::*;
@@ -100,7 +99,7 @@ async fn client_validation_reports_every_field(store: &Store) {
         email: Some("bad@".into()),
         ..Default::default()
     };
-    let err = refused_client_update(store, ok.id, invalid).await;
+    let err = refused(store.update_client(ok.id, invalid)).await;
     assert_eq!(validation_fields(err)[0].0, "email");
 }
 

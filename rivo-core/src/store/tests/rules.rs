@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::{
-    TestDb, conflict, count, list_all, named_role, object, plain_user, refused_role, refused_user,
-    refused_user_update, session, set_stage, staff,
+    TestDb, audit_of, conflict, count, list_all, named_role, object, plain_user, refused,
+    role_named, session, set_stage, staff,
 };
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
@@ -125,11 +125,7 @@ async fn an_authorized_store_records_writes_as_the_caller(store: &Store) {
     let client = as_clerk.create_client(NewClient::new("Ada")).await.unwrap();
     let log = list_all(
         store,
-        &AuditFilter {
-            object_type: Some("client".into()),
-            object_id: Some(client.id.to_string()),
-            ..AuditFilter::default()
-        },
+        &audit_of("client", client.id),
         Sort::asc(AuditSort::Id),
     )
     .await;
@@ -297,12 +293,12 @@ async fn a_user_made_from_the_default_is_active(store: &Store) {
 async fn unique_rules_are_worded_by_their_domain(store: &Store) {
     plain_user(store, "fay@example.com", "fay").await;
     let other = plain_user(store, "gus@example.com", "gus").await;
-    let err = refused_user(store, NewUser::new("FAY@example.com", "fay2")).await;
+    let err = refused(store.create_user(NewUser::new("FAY@example.com", "fay2"))).await;
     assert_eq!(
         conflict(err),
         ("email", "A user with that email already exists.".to_owned())
     );
-    let err = refused_user(store, NewUser::new("fay2@example.com", "fay")).await;
+    let err = refused(store.create_user(NewUser::new("fay2@example.com", "fay"))).await;
     assert_eq!(
         conflict(err),
         (
@@ -314,17 +310,17 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
         username: Some("fay".into()),
         ..UserUpdate::default()
     };
-    let err = refused_user_update(store, other.id, taken_username).await;
+    let err = refused(store.update_user(other.id, taken_username)).await;
     assert_eq!(conflict(err).0, "username");
     let taken_email = UserUpdate {
         email: Some("Fay@Example.com".into()),
         ..UserUpdate::default()
     };
-    let err = refused_user_update(store, other.id, taken_email).await;
+    let err = refused(store.update_user(other.id, taken_email)).await;
     assert_eq!(conflict(err).0, "email");
     // A role's name: "name" is also inside "username", but rules are matched exactly.
     named_role(store, "agents").await;
-    let err = refused_role(store, "agents").await;
+    let err = refused(store.create_role(role_named("agents"))).await;
     assert_eq!(
         conflict(err),
         ("name", "A role with this name already exists.".to_owned())

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use receiver::{Received, Receiver};
 
-use super::{TestDb, append, client_with_chat, count, session, set_stage, staff};
+use super::{
+    TestDb, Worker, WorkerKind, append, client_with_chat, count, session, set_stage, staff,
+};
 use crate::clients::*;
 use crate::events::EventKind;
 use crate::webhooks::*;
@@ -43,33 +45,9 @@ fn test_options() -> WebhookOptions {
     }
 }
 
-/// Starts a worker on `store`; stop it by sending on the returned channel.
-fn worker(
-    store: &Store,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = store.clone();
-    let handle = tokio::spawn(async move {
-        store
-            .run_webhook_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (stop, handle)
-}
-
-async fn stop(
-    w: (
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    ),
-) {
-    let _ = w.0.send(());
-    w.1.await.unwrap();
+/// Starts a webhook worker on `store`.
+fn worker(store: &Store) -> Worker {
+    Worker::start(store, WorkerKind::Webhooks)
 }
 
 /// The first page of the deliveries to `hook`, newest first.
@@ -133,7 +111,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
         .await
         .unwrap();
     assert!(rx.wait_until(10, |r| r.len() >= 4).await, "{:?}", rx.all());
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(got.len(), 4);
     for r in &got {
@@ -241,7 +219,7 @@ async fn failing_receiver_gets_the_event_once_more_after_recovery(db: &TestDb) {
     );
     // Give a wrong extra attempt time to show up.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(got.len(), 4, "3 failures then exactly one success");
     assert_eq!(rx.delivered().len(), 1);
@@ -278,7 +256,7 @@ async fn deliveries_give_up_after_the_max_age(db: &TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop(w).await;
+    w.stop().await;
     let d = failed.expect("given up");
     assert!(d.attempts >= 2, "retried before giving up: {d:?}");
     assert_eq!(d.attempt_log.len() as u32, d.attempts);
@@ -364,7 +342,7 @@ async fn ssrf_targets_are_refused_at_registration_and_delivery(db: &TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop(w).await;
+    w.stop().await;
     let d = d.expect("attempted");
     let error = d.attempt_log[0].error.clone().unwrap();
     assert!(error.contains("loopback"), "{error}");
@@ -394,7 +372,7 @@ async fn resend_delivers_again(db: &TestDb) {
     let resent = store.resend_webhook_delivery(d.id).await.unwrap();
     assert_eq!(resent.id, d.id);
     assert!(rx.wait_until(10, |r| r.len() == 2).await);
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(
         got[0].header("rivo-event-id"),
@@ -441,8 +419,8 @@ async fn two_workers_deliver_each_event_once(db: &TestDb) {
         rx.all().len()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop(w1).await;
-    stop(w2).await;
+    w1.stop().await;
+    w2.stop().await;
     let ids: Vec<String> = rx
         .all()
         .iter()
@@ -490,7 +468,7 @@ async fn purge_removes_old_delivered_rows(db: &TestDb) {
     append(store, session(), "one", SenderType::Client).await;
     assert!(rx.wait_until(10, |r| r.len() == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop(w).await;
+    w.stop().await;
     // A pending one (no worker) stays.
     append(store, session(), "two", SenderType::Client).await;
     let policy = crate::auth::LoginPolicy::default();
@@ -544,7 +522,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    stop(w).await;
+    w.stop().await;
     let got = rx.delivered();
     assert_eq!(got.len(), 10);
     for r in &got {
