@@ -25,6 +25,16 @@ fn assert_each_refused(settings: &[(&str, &str)]) {
     }
 }
 
+/// Asserts that `c` lets every host of `allowed` in and refuses every host of `refused`.
+fn assert_hosts(c: &Config, allowed: &[&str], refused: &[&str]) {
+    for ok in allowed {
+        assert!(c.host_allowed(ok), "{ok:?} refused");
+    }
+    for bad in refused {
+        assert!(!c.host_allowed(bad), "{bad:?} allowed");
+    }
+}
+
 #[test]
 fn defaults_match_the_original() {
     let c = config(&[]).unwrap();
@@ -115,25 +125,24 @@ fn production_settings_are_accepted() {
 #[test]
 fn allowed_hosts_follow_django_rules() {
     let c = config(&[("ALLOWED_HOSTS", "chat.example.com,.rivo.test,[::1]")]).unwrap();
-    for ok in [
-        "chat.example.com",
-        "CHAT.Example.com:5000",
-        "chat.example.com.",
-        "rivo.test",
-        "a.b.rivo.test:80",
-        "[::1]:5000",
-    ] {
-        assert!(c.host_allowed(ok), "{ok}");
-    }
-    for bad in [
-        "",
-        "example.com",
-        "evil-rivo.test",
-        "chat.example.com.evil",
-        "[::2]",
-    ] {
-        assert!(!c.host_allowed(bad), "{bad}");
-    }
+    assert_hosts(
+        &c,
+        &[
+            "chat.example.com",
+            "CHAT.Example.com:5000",
+            "chat.example.com.",
+            "rivo.test",
+            "a.b.rivo.test:80",
+            "[::1]:5000",
+        ],
+        &[
+            "",
+            "example.com",
+            "evil-rivo.test",
+            "chat.example.com.evil",
+            "[::2]",
+        ],
+    );
     let any = config(&[("ALLOWED_HOSTS", "*")]).unwrap();
     assert!(any.host_allowed("whatever.example"));
 }
@@ -177,26 +186,25 @@ fn host_syntax_is_checked_before_the_patterns() {
 fn debug_without_allowed_hosts_allows_only_local_names() {
     let c = config(&[("DEBUG", "True")]).unwrap();
     assert_eq!(c.allowed_hosts, None);
-    for ok in [
-        "localhost",
-        "localhost:5000",
-        "app.localhost",
-        "127.0.0.1:8000",
-        "[::1]:5000",
-        // No Host header at all (HTTP/1.0, in-process calls): checked as `localhost`.
-        "",
-    ] {
-        assert!(c.host_allowed(ok), "{ok:?}");
-    }
-    for bad in [
-        "example.com",
-        "10.0.0.7",
-        "127.0.0.2",
-        "localhost.evil.com",
-        "[::2]",
-    ] {
-        assert!(!c.host_allowed(bad), "{bad}");
-    }
+    assert_hosts(
+        &c,
+        &[
+            "localhost",
+            "localhost:5000",
+            "app.localhost",
+            "127.0.0.1:8000",
+            "[::1]:5000",
+            // No Host header at all (HTTP/1.0, in-process calls): checked as `localhost`.
+            "",
+        ],
+        &[
+            "example.com",
+            "10.0.0.7",
+            "127.0.0.2",
+            "localhost.evil.com",
+            "[::2]",
+        ],
+    );
 }
 
 #[test]
