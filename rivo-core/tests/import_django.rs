@@ -44,16 +44,13 @@ fn later_schema_until(commit: &str) -> &'static str {
 /// The Django database: a PostgreSQL schema holding the fixtures.
 struct Source {
     scratch: ScratchDb,
-    url: String,
 }
 
 impl Source {
     /// `None` when the PostgreSQL suite is skipped.
     async fn new() -> Option<Self> {
-        let scratch = ScratchDb::postgres("django_src").await?;
         let source = Self {
-            url: scratch.url.clone(),
-            scratch,
+            scratch: ScratchDb::postgres("django_src").await?,
         };
         source.exec(SCHEMA).await;
         source.exec(DATA).await;
@@ -71,7 +68,9 @@ impl Source {
     }
 
     async fn connect(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(&self.url).await.unwrap()
+        sqlx::PgConnection::connect(&self.scratch.url)
+            .await
+            .unwrap()
     }
 
     async fn finish(self) {
@@ -88,7 +87,6 @@ enum Kind {
 /// The rivo store imported into.
 struct Target {
     store: Store,
-    url: String,
     scratch: ScratchDb,
 }
 
@@ -102,18 +100,15 @@ impl Target {
         };
         let store = Store::open(&scratch.url).await.unwrap();
         store.migrate().await.unwrap();
-        Self {
-            store,
-            url: scratch.url.clone(),
-            scratch,
-        }
+        Self { store, scratch }
     }
 
     /// The stored password hash of a user, read past the API.
     async fn password_hash(&self, id: i64) -> String {
         let sql = "SELECT password FROM users WHERE id = $1";
-        if self.url.starts_with("sqlite:") {
-            let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+        let url = &self.scratch.url;
+        if !self.scratch.is_postgres() {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
             let hash = sqlx::query_scalar(sql)
                 .bind(id)
                 .fetch_one(&mut conn)
@@ -122,7 +117,7 @@ impl Target {
             conn.close().await.unwrap();
             hash
         } else {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
             let hash = sqlx::query_scalar(sql)
                 .bind(id)
                 .fetch_one(&mut conn)
@@ -189,7 +184,7 @@ per_backend!(
 );
 
 async fn import(source: &Source, target: &Target, merge: bool) -> rivo_core::Result<ImportReport> {
-    import_django(&source.url, &target.store, ImportOptions { merge }).await
+    import_django(&source.scratch.url, &target.store, ImportOptions { merge }).await
 }
 
 fn perms(codenames: &[&str]) -> BTreeSet<Permission> {

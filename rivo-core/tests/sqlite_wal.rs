@@ -11,6 +11,39 @@ fn url(dir: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("rivo.sqlite3").display())
 }
 
+/// A migrated store on the database file of `dir` (see [`url`]).
+async fn migrated(dir: &std::path::Path) -> Store {
+    let store = Store::open(&url(dir)).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// A migrated store in a fresh directory, with one session of `n` client messages
+/// `{prefix} 0` to `{prefix} {n-1}`.
+async fn store_with_session(prefix: &str, n: usize) -> (tempfile::TempDir, Store, SessionId) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated(dir.path()).await;
+    let session = SessionId::new_random();
+    append_numbered(&store, session, prefix, n, SenderType::Client).await;
+    (dir, store, session)
+}
+
+/// Appends `{prefix} 0` to `{prefix} {n-1}` to `session` from `sender`.
+async fn append_numbered(
+    store: &Store,
+    session: SessionId,
+    prefix: &str,
+    n: usize,
+    sender: SenderType,
+) {
+    for i in 0..n {
+        store
+            .append(session, &format!("{prefix} {i}"), sender)
+            .await
+            .unwrap();
+    }
+}
+
 fn wal_len(dir: &std::path::Path) -> u64 {
     std::fs::metadata(dir.join("rivo.sqlite3-wal"))
         .map(|m| m.len())
@@ -25,8 +58,7 @@ const WAL_BOUND: u64 = 16 * 1024 * 1024;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_keep_the_wal_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&url(dir.path())).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = migrated(dir.path()).await;
     let session = SessionId::new_random();
     // ~400 bytes per message: 20k appends write ~8 MB of rows, several auto-checkpoints' worth.
     let text = "x".repeat(400);
@@ -82,16 +114,7 @@ async fn rows_in_file_alone(path: &std::path::Path) -> Option<usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_clean_close_the_main_file_alone_holds_the_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&url(dir.path())).await.unwrap();
-    store.migrate().await.unwrap();
-    let session = SessionId::new_random();
-    for i in 0..50 {
-        store
-            .append(session, &format!("message {i}"), SenderType::Client)
-            .await
-            .unwrap();
-    }
+    let (dir, store, session) = store_with_session("message", 50).await;
     // Readers too, as a server has them open.
     assert_eq!(store.history(session).await.unwrap().len(), 50);
     store.close().await;
@@ -108,26 +131,12 @@ async fn after_a_clean_close_the_main_file_alone_holds_the_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_is_a_complete_copy_taken_online() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&url(dir.path())).await.unwrap();
-    store.migrate().await.unwrap();
-    let session = SessionId::new_random();
-    for i in 0..100 {
-        store
-            .append(session, &format!("before {i}"), SenderType::Client)
-            .await
-            .unwrap();
-    }
+    let (dir, store, session) = store_with_session("before", 100).await;
     // A writer keeps going while the backup runs.
     let writer = {
         let store = store.clone();
         tokio::spawn(async move {
-            for i in 0..300 {
-                store
-                    .append(session, &format!("during {i}"), SenderType::Bot)
-                    .await
-                    .unwrap();
-            }
+            append_numbered(&store, session, "during", 300, SenderType::Bot).await;
         })
     };
     let backup = dir.path().join("backup.sqlite3");
@@ -154,8 +163,7 @@ async fn backup_is_a_complete_copy_taken_online() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_exclusive_lock_on_one_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Store::open(&url(dir.path())).await.unwrap();
-    first.migrate().await.unwrap();
+    let first = migrated(dir.path()).await;
     // A second open in the same process works (embedding apps and tests do it) ...
     let second = Store::open(&url(dir.path())).await.unwrap();
     let guard = first.lock_exclusive().unwrap();

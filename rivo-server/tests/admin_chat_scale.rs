@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Client, TestDb, body_json, superuser_token};
+use common::{Client, TestDb, append, body_json, superuser_token};
 use poem::http::StatusCode;
 use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
@@ -65,14 +65,14 @@ async fn session_list_shows_rows_and_pages_by_cursor(db: &TestDb) {
         })
         .await
         .unwrap();
-    db.store
-        .append(linked, "Hello, I need a loan", SenderType::Client)
-        .await
-        .unwrap();
-    db.store
-        .append(linked, &"Sure! ".repeat(40), SenderType::Bot)
-        .await
-        .unwrap();
+    append(
+        &db.store,
+        linked,
+        "Hello, I need a loan",
+        SenderType::Client,
+    )
+    .await;
+    append(&db.store, linked, &"Sure! ".repeat(40), SenderType::Bot).await;
     let (status, page) = get(&c, &token, "/api/v1/admin/chat/sessions/").await;
     assert_eq!(status, StatusCode::OK);
     let row = &page["results"][0];
@@ -89,14 +89,13 @@ async fn session_list_shows_rows_and_pages_by_cursor(db: &TestDb) {
     );
 
     for i in 0..29 {
-        db.store
-            .append(
-                SessionId::new_random(),
-                &format!("visitor {i}"),
-                SenderType::Client,
-            )
-            .await
-            .unwrap();
+        append(
+            &db.store,
+            SessionId::new_random(),
+            &format!("visitor {i}"),
+            SenderType::Client,
+        )
+        .await;
     }
     let by_offset = walk_offset(&c, &token).await;
     let by_cursor = walk(

@@ -8,9 +8,8 @@
 
 mod common;
 
-use common::{TestDb, get, text, try_login};
+use common::{TestDb, create_superuser, each, get, text, try_login};
 use poem::http::StatusCode;
-use rivo_core::accounts::NewUser;
 use rivo_core::admin::{self, ColumnKind, RESOURCES, ResourceSpec};
 use serde_json::Value;
 
@@ -324,14 +323,7 @@ fn the_ui_describes_only_served_sections_and_copies_nothing_the_index_serves() {
 
 async fn index_for_superuser(db: &TestDb) -> Value {
     let password = "a long enough passphrase";
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("root@example.com", "root").password(password)
-        })
-        .await
-        .unwrap();
+    create_superuser(&db.store, "root@example.com", "root", password).await;
     let c = db.client();
     let resp = try_login(&c, "root@example.com", password).await;
     let token: Value = serde_json::from_str(&text(resp).await).unwrap();
@@ -343,12 +335,7 @@ async fn index_for_superuser(db: &TestDb) -> Value {
 
 async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
     let index = index_for_superuser(db).await;
-    let served: Vec<&str> = index["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let served: Vec<&str> = each(&index["sections"], "name");
     let described: Vec<&str> = RESOURCES.iter().map(|r| r.name).collect();
     assert_eq!(
         served, described,
@@ -359,12 +346,7 @@ async fn the_index_serves_the_descriptions_and_shared_constants(db: &TestDb) {
         assert_eq!(section["label"], r.label);
         assert_eq!(section["list_operation"], r.list_operation);
         assert_eq!(section["id_field"], r.id_field);
-        let columns: Vec<&str> = section["columns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["key"].as_str().unwrap())
-            .collect();
+        let columns: Vec<&str> = each(&section["columns"], "key");
         let described: Vec<&str> = r.columns.iter().map(|c| c.key).collect();
         assert_eq!(columns, described, "{}", r.name);
         let orderings: Vec<&str> = section["orderings"]

@@ -9,11 +9,10 @@ use rivo_testkit::free_port;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::SESSION;
 use common::process::{self, Server};
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 /// `rivo-server` with a clean environment, on the SQLite file `t.sqlite3` in `dir`, its output
 /// captured by `output()`.
@@ -67,17 +66,12 @@ fn sigterm(child: &Child) {
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    process::wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "server did not exit after SIGTERM",
+        || child.try_wait().unwrap(),
+    )
 }
 
 #[test]

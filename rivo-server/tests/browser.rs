@@ -547,22 +547,20 @@ async fn scenario(ui: &Ui) -> Result {
     }
 
     ui.step("assign-and-reassign");
-    let admin_id = ui
-        .js("return [...document.querySelectorAll('#id_assigned_to option')].find(o => o.textContent.startsWith('admin@')).value;")
-        .await?;
-    ui.select("#id_assigned_to", admin_id.as_str().unwrap_or_default())
-        .await?;
-    ui.fill("#id_assign_remarks", "first call").await?;
-    ui.click("#assign").await?;
-    ui.wait_text("#current-assignee", ADMIN_EMAIL).await?;
-    let support_id = ui
-        .js("return [...document.querySelectorAll('#id_assigned_to option')].find(o => o.textContent.startsWith('support@')).value;")
-        .await?;
-    ui.select("#id_assigned_to", support_id.as_str().unwrap_or_default())
-        .await?;
-    ui.fill("#id_assign_remarks", "taking it over").await?;
-    ui.click("#assign").await?;
-    ui.wait_text("#current-assignee", SUPPORT_EMAIL).await?;
+    for (email, remarks) in [
+        (ADMIN_EMAIL, "first call"),
+        (SUPPORT_EMAIL, "taking it over"),
+    ] {
+        // The picker's options read "email (name)".
+        let user_id = ui
+            .js(&format!("return [...document.querySelectorAll('#id_assigned_to option')].find(o => o.textContent.startsWith('{email}')).value;"))
+            .await?;
+        ui.select("#id_assigned_to", user_id.as_str().unwrap_or_default())
+            .await?;
+        ui.fill("#id_assign_remarks", remarks).await?;
+        ui.click("#assign").await?;
+        ui.wait_text("#current-assignee", email).await?;
+    }
     let rows = ui
         .js("return [...document.querySelectorAll('#assignment-history tbody tr')].map(tr => tr.textContent);")
         .await?;

@@ -7,14 +7,11 @@
 mod common;
 
 use common::{
-    Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, header, text,
+    Client, HISTORY, SESSION, STREAM, TestDb, assert_answer,
+    assert_history_refuses_a_session_id_not_a_uuid, header, post_message_with, text,
 };
 use poem::http::StatusCode;
 use rivo_server::Config;
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
-const STREAM: &str = "/api/v1/chat/stream/";
-const HISTORY: &str = "/api/v1/chat/history/";
 
 async fn post_json(c: &Client, body: &str) -> poem::test::TestResponse {
     post_as(c, "application/json", body.to_owned()).await
@@ -495,15 +492,8 @@ async fn content_negotiation_is_drfs(db: &TestDb) {
         resp.assert_status(StatusCode::OK);
         resp.assert_content_type("application/json");
     }
-    let resp = c
-        .post(STREAM)
-        .header("accept", "application/json; indent=2")
-        .content_type("application/json")
-        .body(format!(
-            r#"{{"session_id":"{SESSION}","message":"pretty"}}"#
-        ))
-        .send()
-        .await;
+    let indented = [("accept", "application/json; indent=2")];
+    let resp = post_message_with(&c, &indented, SESSION, "pretty").await;
     resp.assert_status(StatusCode::CREATED);
     let body = text(resp).await;
     assert!(
@@ -758,14 +748,11 @@ async fn line_separators_are_escaped_in_output(db: &TestDb) {
 
 async fn chat_routes_need_no_csrf_token(db: &TestDb) {
     let c = db.client();
-    let resp = c
-        .post(STREAM)
-        .header("cookie", "sessionid=abc; csrftoken=def")
-        .header("origin", "http://localhost:5000")
-        .content_type("application/json")
-        .body(format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#))
-        .send()
-        .await;
+    let cookies_from_a_page = [
+        ("cookie", "sessionid=abc; csrftoken=def"),
+        ("origin", "http://localhost:5000"),
+    ];
+    let resp = post_message_with(&c, &cookies_from_a_page, SESSION, "hi").await;
     resp.assert_status(StatusCode::CREATED);
 }
 
@@ -816,13 +803,7 @@ async fn cors_only_for_configured_origins(db: &TestDb) {
     let allow_headers = header(&resp, "access-control-allow-headers").unwrap_or_default();
     assert!(allow_headers.contains("content-type"), "{allow_headers}");
 
-    let resp = c
-        .post(STREAM)
-        .header("origin", allowed)
-        .content_type("application/json")
-        .body(format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#))
-        .send()
-        .await;
+    let resp = post_message_with(&c, &[("origin", allowed)], SESSION, "hi").await;
     resp.assert_status(StatusCode::CREATED);
     resp.assert_header("access-control-allow-origin", allowed);
 

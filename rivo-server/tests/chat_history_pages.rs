@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{Client, TestDb, text};
+use common::{Client, SESSION, TestDb, append, text};
 use poem::http::StatusCode;
 use rivo_core::{SenderType, SessionId};
 use serde_json::Value;
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 async fn get(c: &Client, query: &str) -> (StatusCode, String) {
     let resp = c.get(format!("/api/v1/chat/history/?{query}")).send().await;
@@ -22,10 +20,13 @@ async fn get(c: &Client, query: &str) -> (StatusCode, String) {
 async fn seed(db: &TestDb, n: usize) {
     let session: SessionId = SESSION.parse().unwrap();
     for i in 0..n {
-        db.store
-            .append(session, &format!("message {i}"), SenderType::Client)
-            .await
-            .unwrap();
+        append(
+            &db.store,
+            session,
+            &format!("message {i}"),
+            SenderType::Client,
+        )
+        .await;
     }
 }
 

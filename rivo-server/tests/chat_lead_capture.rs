@@ -11,17 +11,16 @@
 
 mod common;
 
-use common::{Client, TestDb, assert_answer, assert_history_refuses_a_session_id_not_a_uuid, text};
+use common::{
+    Client, HISTORY, SESSION, STREAM, TestDb, assert_answer,
+    assert_history_refuses_a_session_id_not_a_uuid, each, post_message_with, text,
+};
 use poem::http::StatusCode;
 use rivo_core::chat::{DataType, SessionFilter};
 use rivo_core::query::PageRequest;
 use rivo_core::{SessionId, Stage};
 use rivo_server::Config;
 use rivo_server::config::ChatCompat;
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
-const STREAM: &str = "/api/v1/chat/stream/";
-const HISTORY: &str = "/api/v1/chat/history/";
 
 on_every_backend!(
     messages_carry_data_type_between_sender_type_and_sent_at,
@@ -119,12 +118,7 @@ async fn messages_carry_data_type_between_sender_type_and_sent_at(db: &TestDb) {
     resp.assert_status_is_ok();
     let body = text(resp).await;
     let history: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let kinds: Vec<&str> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["data_type"].as_str().unwrap())
-        .collect();
+    let kinds: Vec<&str> = each(&history["messages"], "data_type");
     assert_eq!(kinds, ["message", "email", "message"]);
     assert!(
         body.contains(r#""sender_type":"client","data_type":"email","sent_at":"#),
@@ -311,13 +305,7 @@ async fn a_bad_authorization_header_never_breaks_the_chat(db: &TestDb) {
             "Bearer nope",
             "Basic Zm9vOmJhcg==",
         ] {
-            let resp = c
-                .post(STREAM)
-                .header("Authorization", auth)
-                .content_type("application/json")
-                .body(format!(r#"{{"session_id":"{SESSION}","message":"hi"}}"#))
-                .send()
-                .await;
+            let resp = post_message_with(&c, &[("Authorization", auth)], SESSION, "hi").await;
             resp.assert_status(StatusCode::CREATED);
             let resp = c
                 .get(format!("{HISTORY}?session_id={SESSION}"))

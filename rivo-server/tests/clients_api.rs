@@ -15,7 +15,7 @@ mod fake_openai;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Client, TestDb};
+use common::{Client, TestDb, append, each};
 use fake_openai::{FakeOpenAi, Reply};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
@@ -559,12 +559,7 @@ async fn my_clients_and_bounded_pages(db: &TestDb) {
         ids.push(client.id.0);
     }
     let (_, body) = send(&c, "GET", t, "/api/v1/clients/?assigned_to=me", None).await;
-    let mine: Vec<i64> = body["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_i64().unwrap())
-        .collect();
+    let mine: Vec<i64> = each(&body["clients"], "id");
     assert_eq!(mine, [ids[6], ids[4], ids[2], ids[0]]);
     assert!(
         body["clients"]
@@ -634,14 +629,13 @@ async fn wait_status(c: &Client, token: &str, id: ClientId, want: &str) -> Value
 
 async fn linked_client(db: &TestDb, name: &str) -> ClientId {
     let session = SessionId::new_random();
-    db.store
-        .append(
-            session,
-            "I'd like to refinance",
-            rivo_core::SenderType::Client,
-        )
-        .await
-        .unwrap();
+    append(
+        &db.store,
+        session,
+        "I'd like to refinance",
+        rivo_core::SenderType::Client,
+    )
+    .await;
     db.store
         .create_client(NewClient {
             chat_session_id: Some(session),

@@ -17,6 +17,24 @@ fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     Config::from_vars(|name| vars.get(name).cloned())
 }
 
+/// Asserts that each of `settings`, set alone, is refused with an error that names it.
+fn assert_each_refused(settings: &[(&str, &str)]) {
+    for &(name, value) in settings {
+        let err = config(&[(name, value)]).unwrap_err();
+        assert!(err.to_string().contains(name), "{name}={value}: {err}");
+    }
+}
+
+/// Asserts that `c` lets every host of `allowed` in and refuses every host of `refused`.
+fn assert_hosts(c: &Config, allowed: &[&str], refused: &[&str]) {
+    for ok in allowed {
+        assert!(c.host_allowed(ok), "{ok:?} refused");
+    }
+    for bad in refused {
+        assert!(!c.host_allowed(bad), "{bad:?} allowed");
+    }
+}
+
 #[test]
 fn defaults_match_the_original() {
     let c = config(&[]).unwrap();
@@ -107,25 +125,24 @@ fn production_settings_are_accepted() {
 #[test]
 fn allowed_hosts_follow_django_rules() {
     let c = config(&[("ALLOWED_HOSTS", "chat.example.com,.rivo.test,[::1]")]).unwrap();
-    for ok in [
-        "chat.example.com",
-        "CHAT.Example.com:5000",
-        "chat.example.com.",
-        "rivo.test",
-        "a.b.rivo.test:80",
-        "[::1]:5000",
-    ] {
-        assert!(c.host_allowed(ok), "{ok}");
-    }
-    for bad in [
-        "",
-        "example.com",
-        "evil-rivo.test",
-        "chat.example.com.evil",
-        "[::2]",
-    ] {
-        assert!(!c.host_allowed(bad), "{bad}");
-    }
+    assert_hosts(
+        &c,
+        &[
+            "chat.example.com",
+            "CHAT.Example.com:5000",
+            "chat.example.com.",
+            "rivo.test",
+            "a.b.rivo.test:80",
+            "[::1]:5000",
+        ],
+        &[
+            "",
+            "example.com",
+            "evil-rivo.test",
+            "chat.example.com.evil",
+            "[::2]",
+        ],
+    );
     let any = config(&[("ALLOWED_HOSTS", "*")]).unwrap();
     assert!(any.host_allowed("whatever.example"));
 }
@@ -169,39 +186,35 @@ fn host_syntax_is_checked_before_the_patterns() {
 fn debug_without_allowed_hosts_allows_only_local_names() {
     let c = config(&[("DEBUG", "True")]).unwrap();
     assert_eq!(c.allowed_hosts, None);
-    for ok in [
-        "localhost",
-        "localhost:5000",
-        "app.localhost",
-        "127.0.0.1:8000",
-        "[::1]:5000",
-        // No Host header at all (HTTP/1.0, in-process calls): checked as `localhost`.
-        "",
-    ] {
-        assert!(c.host_allowed(ok), "{ok:?}");
-    }
-    for bad in [
-        "example.com",
-        "10.0.0.7",
-        "127.0.0.2",
-        "localhost.evil.com",
-        "[::2]",
-    ] {
-        assert!(!c.host_allowed(bad), "{bad}");
-    }
+    assert_hosts(
+        &c,
+        &[
+            "localhost",
+            "localhost:5000",
+            "app.localhost",
+            "127.0.0.1:8000",
+            "[::1]:5000",
+            // No Host header at all (HTTP/1.0, in-process calls): checked as `localhost`.
+            "",
+        ],
+        &[
+            "example.com",
+            "10.0.0.7",
+            "127.0.0.2",
+            "localhost.evil.com",
+            "[::2]",
+        ],
+    );
 }
 
 #[test]
 fn invalid_values_are_refused_with_the_variable_name() {
-    for (name, value) in [
+    assert_each_refused(&[
         ("DEBUG", "maybe"),
         ("PORT", "http"),
         ("BIND_ADDRESS", "localhost:1"),
         ("RIVO_MAX_BODY_BYTES", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
     for (value, debug) in [
         ("True", true),
         ("true", true),
@@ -411,15 +424,12 @@ fn webhook_settings_are_read_and_checked() {
     assert_eq!(c.backoff_cap, Duration::from_secs(30));
     assert_eq!(c.concurrency, 4);
     assert_eq!(c.delivered_retention, Duration::from_secs(2 * 86_400));
-    for (name, value) in [
+    assert_each_refused(&[
         ("RIVO_WEBHOOK_ALLOW_NETWORKS", "10.0.0.0/40"),
         ("RIVO_WEBHOOK_ALLOW_NETWORKS", "intranet"),
         ("RIVO_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ("RIVO_WEBHOOK_MAX_AGE_SECS", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
 }
 
 #[test]
@@ -460,16 +470,13 @@ fn summary_settings_are_read_and_checked() {
     // The key never appears in the debug output.
     let c = config(&[("AI_INTEGRATIONS_OPENAI_API_KEY", "sk-test-secret")]).unwrap();
     assert!(!format!("{c:?}").contains("sk-test-secret"));
-    for (name, value) in [
+    assert_each_refused(&[
         ("AI_INTEGRATIONS_OPENAI_BASE_URL", "localhost:11434"),
         ("AI_INTEGRATIONS_OPENAI_BASE_URL", "ftp://example.com/v1"),
         ("RIVO_AI_PROMPT_FILE", "/nonexistent/prompt.txt"),
         ("RIVO_AI_TIMEOUT_SECS", "soon"),
         ("RIVO_AI_MAX_ATTEMPTS", "-1"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{err}");
-    }
+    ]);
 }
 
 #[test]
@@ -515,15 +522,12 @@ fn chat_contract_and_lead_capture_settings_are_read_and_checked() {
             cap: 50
         }
     );
-    for (name, value) in [
+    assert_each_refused(&[
         ("RIVO_CHAT_COMPAT", "later"),
         ("RIVO_LEAD_ANY_SENDER", "sometimes"),
         ("RIVO_LEAD_ASSIGN_CAP", "0"),
         ("RIVO_LEAD_ASSIGN_CAP", "many"),
-    ] {
-        let err = config(&[(name, value)]).unwrap_err();
-        assert!(err.to_string().contains(name), "{name}={value}: {err}");
-    }
+    ]);
 }
 
 /// A `DATABASE_URL` rivo cannot use is a configuration error: `serve` and `check` refuse to

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, TestDb, header, text, try_login};
+use common::{Client, TestDb, header, history_json, text, try_login};
 use futures_util::StreamExt;
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewRole, NewUser};
@@ -148,15 +148,7 @@ async fn session_stream_sends_history_shaped_messages_and_resumes_exactly(db: &T
     let mut live = SseReader::new(resp);
     let first = post(&c, &session, "Hello", "client").await;
     let second = post(&c, &session, "Hi! How can I help?", "bot").await;
-    let history: Value = serde_json::from_str(
-        &text(
-            c.get(format!("/api/v1/chat/history/?session_id={session}"))
-                .send()
-                .await,
-        )
-        .await,
-    )
-    .unwrap();
+    let history = history_json(&c, &session).await;
     for (i, posted) in [&first, &second].into_iter().enumerate() {
         let event = live.next().await;
         assert_eq!(event.event.as_deref(), Some("message.created"));

@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestDb, get, send, set_cookies, superuser_token, text};
+use common::{
+    PASSWORD, TestDb, create_superuser, each, get, history_json, send, set_cookies,
+    superuser_token, text,
+};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::{SessionId, Store, StoreOptions};
@@ -435,18 +438,8 @@ async fn http_writers_lose_nothing_and_keep_id_order(db: &TestDb) {
     let elapsed = started.elapsed();
     let mut stored = BTreeMap::new();
     for s in std::iter::once(one).chain(many.iter().copied()) {
-        let resp = db
-            .client()
-            .get(format!("/api/v1/chat/history/?session_id={s}"))
-            .send()
-            .await;
-        let v: Value = serde_json::from_str(&text(resp).await).unwrap();
-        let ids: Vec<i64> = v["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_i64().unwrap())
-            .collect();
+        let v = history_json(&db.client(), s).await;
+        let ids: Vec<i64> = each(&v["messages"], "id");
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted, "history order disagrees with ids");
@@ -864,14 +857,7 @@ on_every_backend!(
 
 /// A token (for `Bearer` and `Token`) and a session cookie header of a fresh superuser.
 async fn credentials(store: &Store, c: &common::Client) -> (String, String) {
-    store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("cred@example.com", "cred").password(PASSWORD)
-        })
-        .await
-        .unwrap();
+    create_superuser(store, "cred@example.com", "cred", PASSWORD).await;
     let login = json!({"email": "cred@example.com", "password": PASSWORD});
     let resp = c
         .post("/api/v1/account/login/")

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, TestDb, assert_answer, send, text};
+use common::{PASSWORD, TestDb, assert_answer, create_superuser, history_json, post_user, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::{LoginPolicy, TokenKind};
@@ -127,14 +127,7 @@ async fn the_purge_task_deletes_expired_tokens_sessions_and_failures(db: &TestDb
 async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
     let c = db.client();
     for (email, username) in [("admin@example.com", "admin"), ("ÉMAIL@x.com", "email")] {
-        db.store
-            .create_user(NewUser {
-                is_staff: true,
-                is_superuser: true,
-                ..NewUser::new(email, username).password(PASSWORD)
-            })
-            .await
-            .unwrap();
+        create_superuser(&db.store, email, username, PASSWORD).await;
     }
     let login = |email: &str| {
         c.post("/api/v1/account/login/")
@@ -149,24 +142,13 @@ async fn email_identity_is_the_same_over_http_on_both_backends(db: &TestDb) {
     let body: Value = serde_json::from_str(&text(resp).await).unwrap();
     assert_eq!(body["user"]["email"], "ÉMAIL@x.com", "{body}");
     let token = body["token"].as_str().unwrap().to_owned();
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/users/",
-        json!({"email": "émail@x.com", "username": "email2"}),
-    )
-    .await;
-    resp.assert_status(StatusCode::CONFLICT);
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/users/",
-        json!({"email": "admİn@example.com", "username": "admin2"}),
-    )
-    .await;
-    resp.assert_status(StatusCode::CREATED);
+    for (email, username, status) in [
+        ("émail@x.com", "email2", StatusCode::CONFLICT),
+        ("admİn@example.com", "admin2", StatusCode::CREATED),
+    ] {
+        let resp = post_user(&c, &token, json!({"email": email, "username": username})).await;
+        resp.assert_status(status);
+    }
 }
 
 // ---------- finding 2: size limits over HTTP ----------
@@ -225,12 +207,7 @@ async fn message_and_history_limits_over_http(db: &TestDb) {
     }
     assert_eq!(total, 40);
     // Defaults: the whole history and no `next` key at all (the original's form).
-    let resp = db
-        .client()
-        .get(format!("/api/v1/chat/history/?session_id={session}"))
-        .send()
-        .await;
-    let whole: Value = serde_json::from_str(&text(resp).await).unwrap();
+    let whole = history_json(&db.client(), &session).await;
     assert_eq!(whole["messages"].as_array().unwrap().len(), 40);
     assert!(whole.get("next").is_none(), "{whole}");
 }

@@ -11,7 +11,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TestDb;
+use common::{SESSION, TestDb, with_login_policy};
 use rivo_core::accounts::NewUser;
 use rivo_core::auth::LoginPolicy;
 use rivo_server::Config;
@@ -86,13 +86,10 @@ async fn make_user(db: &TestDb, name: &str) {
 /// (5 per email): at most 5 are evaluated (401), every other one is 429.
 async fn concurrent_wrong_logins_over_http_get_at_most_five_401(db: &TestDb) {
     make_user(db, "race").await;
-    let config = Config {
-        login_policy: LoginPolicy {
-            max_failures_per_address: 1000,
-            ..LoginPolicy::default()
-        },
-        ..Config::default()
-    };
+    let config = with_login_policy(LoginPolicy {
+        max_failures_per_address: 1000,
+        ..LoginPolicy::default()
+    });
     let addr = serve(db, config).await;
     let attempts: Vec<_> = (0..100)
         .map(|_| tokio::spawn(login(addr, "race@example.com", "wrong", None)))
@@ -115,14 +112,11 @@ async fn concurrent_wrong_logins_over_http_get_at_most_five_401(db: &TestDb) {
 /// address, not the spoofed hop. A client talking to the server directly cannot choose its
 /// address with the header either.
 async fn spoofed_forwarded_for_does_not_escape_the_address_throttle(db: &TestDb) {
-    let config = Config {
-        login_policy: LoginPolicy {
-            max_failures_per_email: 100,
-            max_failures_per_address: 5,
-            window: Duration::from_secs(600),
-        },
-        ..Config::default()
-    };
+    let config = with_login_policy(LoginPolicy {
+        max_failures_per_email: 100,
+        max_failures_per_address: 5,
+        window: Duration::from_secs(600),
+    });
     let addr = serve(db, config).await;
     let mut statuses = Vec::new();
     for i in 0..8 {
@@ -152,8 +146,6 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
 }
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 /// Finding 13: with `RIVO_CHAT_MAX_PER_ADDRESS=3` a client address (behind the trusted proxy,
 /// spoofed first hops or not) posts 3 messages per window, then gets a DRF-shaped 429 with

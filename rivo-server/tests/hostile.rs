@@ -8,12 +8,10 @@
 
 mod common;
 
-use common::{Client, TestDb, bearer, get, header, send, superuser_token, text};
+use common::{Client, SESSION, TestDb, bearer, get, header, send, superuser_token, text};
 use poem::http::{HeaderValue, StatusCode};
 use rivo_server::Config;
 use serde_json::{Value, json};
-
-const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 
 /// Asserts a client error (or success) with a JSON body and returns (status, body).
 async fn not_5xx(what: &str, resp: poem::test::TestResponse) -> (StatusCode, Value) {
@@ -28,11 +26,41 @@ async fn not_5xx(what: &str, resp: poem::test::TestResponse) -> (StatusCode, Val
     (status, json)
 }
 
+/// `GET path` with `token`, asserted to be no 5xx and JSON (see [`not_5xx`]).
+async fn checked_get(c: &Client, token: &str, path: &str) -> (StatusCode, Value) {
+    not_5xx(path, get(c, token, path).await).await
+}
+
+/// `method path` with `token` and the JSON `body` (see [`send`]), asserted to be no 5xx and
+/// JSON (see [`not_5xx`]).
+async fn checked_send(
+    c: &Client,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let what = format!("{method} {path} {body:.200}");
+    not_5xx(&what, send(c, token, method, path, body).await).await
+}
+
+/// `method` (PUT or PATCH) of the context of the client `id` with `context`, asserted to be no
+/// 5xx and JSON (see [`not_5xx`]).
+async fn send_context(
+    c: &Client,
+    token: &str,
+    method: &str,
+    id: i64,
+    context: Value,
+) -> (StatusCode, Value) {
+    let path = format!("/api/v1/admin/clients/{id}/context/");
+    checked_send(c, token, method, &path, json!({ "context": context })).await
+}
+
 /// Creates the client `name` through the admin API (never a 5xx) and answers its id.
 async fn create_client(c: &Client, token: &str, name: &str) -> i64 {
     let body = json!({ "name": name });
-    let resp = send(c, token, "POST", "/api/v1/admin/clients/", body).await;
-    let (_, client) = not_5xx("create", resp).await;
+    let (_, client) = checked_send(c, token, "POST", "/api/v1/admin/clients/", body).await;
     client["id"].as_i64().unwrap()
 }
 
@@ -126,44 +154,20 @@ async fn deep_and_huge_json_are_rejected_cleanly(db: &TestDb) {
     let id = create_client(&c, &token, "Wide").await;
     let wide: serde_json::Map<String, Value> =
         (0..20_000).map(|i| (format!("k{i}"), json!(i))).collect();
-    let resp = send(
-        &c,
-        &token,
-        "PUT",
-        &format!("/api/v1/admin/clients/{id}/context/"),
-        json!({"context": wide}),
-    )
-    .await;
-    not_5xx("wide context", resp).await;
+    send_context(&c, &token, "PUT", id, json!(wide)).await;
     for context in [
         json!({"k\u{0}": "v"}),
         json!({"k": "v\u{0}"}),
         json!({"k": ["\u{0}"]}),
     ] {
-        let resp = send(
-            &c,
-            &token,
-            "PUT",
-            &format!("/api/v1/admin/clients/{id}/context/"),
-            json!({"context": context}),
-        )
-        .await;
-        let (status, body) = not_5xx("NUL in context", resp).await;
+        let (status, body) = send_context(&c, &token, "PUT", id, context.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{context}: {body}");
     }
     let mut nested = json!(1);
     for _ in 0..100 {
         nested = json!({ "n": nested });
     }
-    let resp = send(
-        &c,
-        &token,
-        "PATCH",
-        &format!("/api/v1/admin/clients/{id}/context/"),
-        json!({"context": {"deep": nested}}),
-    )
-    .await;
-    not_5xx("nested context", resp).await;
+    send_context(&c, &token, "PATCH", id, json!({ "deep": nested })).await;
 }
 
 /// Invalid UTF-8 in bodies and query strings, and NUL bytes anywhere text is stored or searched.
@@ -223,13 +227,7 @@ async fn invalid_utf8_and_nul_bytes_are_400(db: &TestDb) {
             json!({"email": "root@example.com\u{0}", "password": "x\u{0}"}),
         ),
     ] {
-        let resp = c
-            .post(path)
-            .header("authorization", bearer(&token))
-            .body_json(&body)
-            .send()
-            .await;
-        let (status, answer) = not_5xx(&format!("NUL {path} {body}"), resp).await;
+        let (status, answer) = checked_send(&c, &token, "POST", path, body).await;
         assert!(status.is_client_error(), "NUL {path}: {status} {answer}");
     }
     // NUL and invalid UTF-8 in query strings (search, filters, session ids).
@@ -248,8 +246,7 @@ async fn invalid_utf8_and_nul_bytes_are_400(db: &TestDb) {
         "/api/v1/chat/history/?session_id=%00",
         "/api/v1/chat/history/?session_id=%FF",
     ] {
-        let resp = get(&c, &token, query).await;
-        not_5xx(query, resp).await;
+        checked_get(&c, &token, query).await;
     }
 }
 
@@ -286,8 +283,7 @@ async fn sql_and_like_metacharacters_match_literally(db: &TestDb) {
         ("*", 0),
     ] {
         let path = format!("/api/v1/admin/clients/?search={search}");
-        let resp = get(&c, &token, &path).await;
-        let (status, body) = not_5xx(&path, resp).await;
+        let (status, body) = checked_get(&c, &token, &path).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["count"], expected, "{path}: {body}");
     }
@@ -303,8 +299,7 @@ async fn sql_and_like_metacharacters_match_literally(db: &TestDb) {
         "/api/v1/admin/users/?role=1%20OR%201=1",
         "/api/v1/admin/stage-history/?client=1;DELETE",
     ] {
-        let resp = get(&c, &token, query).await;
-        not_5xx(query, resp).await;
+        checked_get(&c, &token, query).await;
     }
     let resp = get(&c, &token, "/api/v1/admin/clients/").await;
     let (_, body) = not_5xx("clients after", resp).await;
@@ -475,8 +470,7 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
             "page=2147483648&page_size=2147483647",
         ] {
             let path = format!("{list}?{query}");
-            let resp = get(&c, &token, &path).await;
-            not_5xx(&path, resp).await;
+            checked_get(&c, &token, &path).await;
         }
     }
     for path in [
@@ -493,8 +487,7 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
         "/api/v1/chat/history/?session_id=1b4e28ba-2fa1-11d2-883f-0016d3cca427&after=-1",
         "/api/v1/chat/history/?session_id=1b4e28ba-2fa1-11d2-883f-0016d3cca427&after=9223372036854775807",
     ] {
-        let resp = get(&c, &token, path).await;
-        not_5xx(path, resp).await;
+        checked_get(&c, &token, path).await;
     }
     for body in [
         json!({"ids": [-1, 0, 9223372036854775807_i64]}),
@@ -502,13 +495,8 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
         json!({"ids": "all"}),
         json!({"ids": (0..10_000).collect::<Vec<_>>()}),
     ] {
-        let resp = c
-            .post("/api/v1/admin/chat/messages/bulk-delete/")
-            .header("authorization", bearer(&token))
-            .body_json(&body)
-            .send()
-            .await;
-        not_5xx("bulk-delete", resp).await;
+        let bulk_delete = "/api/v1/admin/chat/messages/bulk-delete/";
+        checked_send(&c, &token, "POST", bulk_delete, body).await;
     }
     // One id over the bulk bound: a 400 on `ids`, in rivo-core's words.
     let resp = send(
@@ -522,15 +510,8 @@ async fn absurd_numbers_are_refused(db: &TestDb) {
     resp.assert_status(StatusCode::BAD_REQUEST);
     resp.assert_json(json!({"ids": ["Ensure this field has no more than 1000 elements."]}))
         .await;
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/clients/9223372036854775807/assign/",
-        json!({"assigned_to": -1}),
-    )
-    .await;
-    not_5xx("assign huge", resp).await;
+    let assign_huge = "/api/v1/admin/clients/9223372036854775807/assign/";
+    checked_send(&c, &token, "POST", assign_huge, json!({"assigned_to": -1})).await;
 }
 
 /// Unknown enum values (sender types, stages, booleans, ordering fields) are 400, never 5xx.
@@ -545,15 +526,8 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
     let (status, body) = not_5xx("sender_type", resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["sender_type"].is_array(), "{body}");
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/clients/",
-        json!({"name": "Enum", "current_stage": "martian"}),
-    )
-    .await;
-    let (status, _) = not_5xx("current_stage", resp).await;
+    let martian = json!({"name": "Enum", "current_stage": "martian"});
+    let (status, _) = checked_send(&c, &token, "POST", "/api/v1/admin/clients/", martian).await;
     assert!(status.is_client_error() || status == StatusCode::CREATED);
     let id = create_client(&c, &token, "Enum").await;
     for stage in [
@@ -563,15 +537,8 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
         json!(null),
         json!(["lead"]),
     ] {
-        let resp = send(
-            &c,
-            &token,
-            "POST",
-            &format!("/api/v1/admin/clients/{id}/stage/"),
-            json!({"to_stage": stage}),
-        )
-        .await;
-        let (status, _) = not_5xx("to_stage", resp).await;
+        let path = format!("/api/v1/admin/clients/{id}/stage/");
+        let (status, _) = checked_send(&c, &token, "POST", &path, json!({"to_stage": stage})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "to_stage {stage}");
     }
     for query in [
@@ -585,8 +552,7 @@ async fn unknown_enum_values_are_400(db: &TestDb) {
         "/api/v1/admin/users/?ordering=password",
         "/api/v1/admin/users/?ordering=-password_hash",
     ] {
-        let resp = get(&c, &token, query).await;
-        let (status, body) = not_5xx(query, resp).await;
+        let (status, body) = checked_get(&c, &token, query).await;
         if status == StatusCode::OK {
             // Ignored like DRF's OrderingFilter does with unknown fields: no hashes leak.
             assert!(!body.to_string().contains("argon2"), "{query}: {body}");

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::TestDb;
+use common::process;
 use prost::Message;
 
 const TOKEN: &str = "metrics-test-token-0123456789";
@@ -34,11 +35,12 @@ impl Server {
     fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "server did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        process::wait_for(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            "server did not stop",
+            || self.child.try_wait().unwrap(),
+        );
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -75,11 +77,12 @@ fn start(db: &TestDb, env: &[(&str, String)]) -> Server {
         log,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(server.addr, "/healthz", &[]).0 != 200 {
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    process::wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        "server did not become healthy",
+        || (get(server.addr, "/healthz", &[]).0 == 200).then_some(()),
+    );
     server
 }
 

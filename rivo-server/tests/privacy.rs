@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{Client, TestDb, body_json, header, send, staff_token, text};
+use common::{Client, TestDb, append, body_json, each, header, send, staff_token, text};
 use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model};
 use rivo_core::clients::{ClientUpdate, NewClient};
@@ -111,10 +111,7 @@ async fn client_erasure_leaves_nothing_readable_over_http(db: &TestDb) {
         "Hello, I'm Ada Lovelace",
         "mail ada.lovelace@example.org, \"urgent\"\nthanks",
     ] {
-        db.store
-            .append(chat, text, SenderType::Client)
-            .await
-            .unwrap();
+        append(&db.store, chat, text, SenderType::Client).await;
     }
     let ada = as_root
         .create_client(NewClient {
@@ -248,19 +245,14 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     let view_chats = Permission::new(Action::View, Model::ChatHistory);
     let viewer = login(db, &c, "viewer", Some(&[view_chats])).await;
     let chat = SessionId::new_random();
-    let first = db
-        .store
-        .append(
-            chat,
-            "reach me at Grace@Example.net or +1 (555) 010-7777",
-            SenderType::Client,
-        )
-        .await
-        .unwrap();
-    db.store
-        .append(chat, "Thanks, Grace", SenderType::Bot)
-        .await
-        .unwrap();
+    let first = append(
+        &db.store,
+        chat,
+        "reach me at Grace@Example.net or +1 (555) 010-7777",
+        SenderType::Client,
+    )
+    .await;
+    append(&db.store, chat, "Thanks, Grace", SenderType::Bot).await;
     let chat_admin = format!("/api/v1/admin/chat/sessions/{chat}");
     let personal_data = |query: &str| format!("/api/v1/admin/chat/personal-data/?{query}");
 
@@ -271,12 +263,7 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
     ] {
         let body = viewer.get(personal_data(query), StatusCode::OK).await;
         let body: Value = serde_json::from_str(&body).unwrap();
-        let ids: Vec<_> = body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_i64().unwrap())
-            .collect();
+        let ids: Vec<i64> = each(&body["results"], "id");
         assert_eq!(ids, [first.id.0], "{query}");
     }
     for query in [
@@ -309,11 +296,13 @@ async fn session_export_erasure_and_personal_data_over_http(db: &TestDb) {
 
     // Audit entries about the session that hold its words: a message deleted by an admin (its
     // preview), and a client (with no personal data of its own) whose context links to it.
-    let extra = db
-        .store
-        .append(chat, "again: Grace, 555 010 7777", SenderType::Client)
-        .await
-        .unwrap();
+    let extra = append(
+        &db.store,
+        chat,
+        "again: Grace, 555 010 7777",
+        SenderType::Client,
+    )
+    .await;
     let resp = send(
         &c,
         &root.token,
@@ -445,18 +434,9 @@ async fn cli_purges_exports_and_erases(db: &TestDb) {
     let store = &db.store;
     let old = SessionId::new_random();
     let recent = SessionId::new_random();
-    store
-        .append(old, "old chat", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(old, "old reply", SenderType::Bot)
-        .await
-        .unwrap();
-    store
-        .append(recent, "new chat, \"quoted\"", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, old, "old chat", SenderType::Client).await;
+    append(store, old, "old reply", SenderType::Bot).await;
+    append(store, recent, "new chat, \"quoted\"", SenderType::Client).await;
     // Move the old session 100 days back.
     let at = (chrono::Utc::now() - chrono::Duration::days(100))
         .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")

@@ -167,21 +167,20 @@ fn check_history(a: &Server, b: &Server) {
     assert_eq!(paged, messages);
 }
 
+/// `GET /api/v1/account/me/` on `server` with the credentials `header` (name, value).
+fn me(server: &Server, header: (&str, &str)) -> Resp {
+    request(server, "GET", "/api/v1/account/me/", &[header], None)
+}
+
 fn check_tokens_and_sessions(a: &Server, b: &Server) {
     // A token issued by A works on B, and a logout on B revokes it on A.
     let resp = login(a, "ada@example.com", PASSWORD);
     assert_eq!(resp.status, 200, "{}", resp.body);
     let token = resp.json()["token"].as_str().unwrap().to_owned();
     let bearer = format!("Bearer {token}");
-    let me = request(
-        b,
-        "GET",
-        "/api/v1/account/me/",
-        &[("Authorization", &bearer)],
-        None,
-    );
-    assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.json()["email"], "ada@example.com");
+    let on_b = me(b, ("Authorization", &bearer));
+    assert_eq!(on_b.status, 200, "{}", on_b.body);
+    assert_eq!(on_b.json()["email"], "ada@example.com");
     let out = request(
         b,
         "POST",
@@ -190,13 +189,7 @@ fn check_tokens_and_sessions(a: &Server, b: &Server) {
         None,
     );
     assert!(out.status < 300, "logout: {} {}", out.status, out.body);
-    let after = request(
-        a,
-        "GET",
-        "/api/v1/account/me/",
-        &[("Authorization", &bearer)],
-        None,
-    );
+    let after = me(a, ("Authorization", &bearer));
     assert_eq!(after.status, 401, "{}", after.body);
 
     // A cookie session opened on B works on A.
@@ -205,15 +198,9 @@ fn check_tokens_and_sessions(a: &Server, b: &Server) {
     assert_eq!(resp.status, 200, "{}", resp.body);
     let session = resp.cookie("rivo_session").expect("session cookie");
     let cookie = format!("rivo_session={session}");
-    let me = request(
-        a,
-        "GET",
-        "/api/v1/account/me/",
-        &[("Cookie", &cookie)],
-        None,
-    );
-    assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.json()["email"], "ada@example.com");
+    let on_a = me(a, ("Cookie", &cookie));
+    assert_eq!(on_a.status, 200, "{}", on_a.body);
+    assert_eq!(on_a.json()["email"], "ada@example.com");
 }
 
 fn check_throttle(a: &Server, b: &Server) {

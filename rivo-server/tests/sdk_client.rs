@@ -7,10 +7,9 @@
 
 mod common;
 
-use common::TestDb;
+use common::{TestDb, create_superuser};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use rivo_client::types;
-use rivo_core::accounts::NewUser;
 use rivo_server::Config;
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -32,14 +31,7 @@ async fn serve(db: &TestDb) -> String {
 }
 
 async fn generated_client_drives_the_api(db: &TestDb) {
-    db.store
-        .create_user(NewUser {
-            is_staff: true,
-            is_superuser: true,
-            ..NewUser::new("admin@example.com", "admin").password(PASSWORD)
-        })
-        .await
-        .unwrap();
+    create_superuser(&db.store, "admin@example.com", "admin", PASSWORD).await;
     let base = serve(db).await;
     let rivo = rivo_client::Client::new(&base);
 

@@ -146,14 +146,16 @@ fn over_the_connection_limit_requests_are_answered_and_nothing_spins() {
         open_fds(pid)
     );
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !healthz(server.addr).is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-        assert!(
-            Instant::now() < deadline,
-            "not served again after the clients left"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    process::wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        "not served again after the clients left",
+        || {
+            healthz(server.addr)
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+                .then_some(())
+        },
+    );
 }
 
 #[test]
@@ -177,16 +179,11 @@ fn sigterm_with_half_open_connections_exits_promptly() {
         .unwrap();
     assert!(status.success());
     // The shutdown timeout is 120 s; half-open and idle connections must not hold it up.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SIGTERM waited for half-open connections"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let exit = process::wait_for(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "SIGTERM waited for half-open connections",
+        || server.child.try_wait().unwrap(),
+    );
     assert!(exit.success(), "{exit:?}");
 }

@@ -208,6 +208,45 @@ listing!(
     MessageFilter => list_messages(MessageSort) -> ChatMessage,
 );
 
+/// A filter of the rows whose text holds `text` (the list's search box), and nothing else.
+trait Matching {
+    fn matching(text: impl Into<String>) -> Self;
+}
+
+macro_rules! matching {
+    ($($filter:ty),* $(,)?) => {
+        $(
+            impl Matching for $filter {
+                // SessionFilter has no other field.
+                #[allow(clippy::needless_update)]
+                fn matching(text: impl Into<String>) -> Self {
+                    Self {
+                        search: Some(text.into()),
+                        ..Default::default()
+                    }
+                }
+            }
+        )*
+    };
+}
+
+matching!(
+    UserFilter,
+    ClientFilter,
+    MessageFilter,
+    AuditFilter,
+    SessionFilter
+);
+
+/// The audit filter of the entries about the `object_type` object `id`.
+fn audit_of(object_type: &str, id: impl ToString) -> AuditFilter {
+    AuditFilter {
+        object_type: Some(object_type.into()),
+        object_id: Some(id.to_string()),
+        ..Default::default()
+    }
+}
+
 /// One page of the rows `filter` matches, in `sort` order.
 async fn list<F: Listing>(
     store: &Store,
@@ -281,6 +320,43 @@ async fn history_ids(store: &Store, session: SessionId) -> Vec<MessageId> {
     ids_of(&store.history(session).await.unwrap())
 }
 
+/// A worker loop of the store on a task of its own, until [`Worker::stop`].
+struct Worker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// The worker loop a [`Worker`] runs.
+#[derive(Clone, Copy)]
+enum WorkerKind {
+    Summaries,
+    Webhooks,
+}
+
+impl Worker {
+    /// Starts the `kind` worker loop on `store`.
+    fn start(store: &Store, kind: WorkerKind) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let store = store.clone();
+        let handle = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            match kind {
+                WorkerKind::Summaries => store.run_summary_worker(shutdown).await,
+                WorkerKind::Webhooks => store.run_webhook_worker(shutdown).await,
+            }
+        });
+        Self { stop, handle }
+    }
+
+    /// Asks the loop to stop and waits until it has.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.handle.await.unwrap();
+    }
+}
+
 /// The next item within 10 s (a generous bound: this checks delivery, not latency).
 async fn next<T>(stream: &mut (impl Stream<Item = Result<T>> + Unpin)) -> T {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -304,6 +380,40 @@ async fn append_numbered(store: &Store, session: SessionId, n: usize) -> Vec<Cha
     written
 }
 
+/// Appends `text` to `session` from `sender` and returns the stored message.
+async fn append(store: &Store, session: SessionId, text: &str, sender: SenderType) -> ChatMessage {
+    store
+        .append(session, text, sender)
+        .await
+        .expect("append the message")
+}
+
+/// A new client named `name` whose context links the conversation `chat`.
+async fn client_with_chat(store: &Store, name: &str, chat: SessionId) -> Client {
+    store
+        .create_client(NewClient {
+            chat_session_id: Some(chat),
+            ..NewClient::new(name)
+        })
+        .await
+        .expect("create the client")
+}
+
+/// What setting the stage of `client` to `stage` (by `changed_by`, with `remarks`) did; panics
+/// if the store refuses.
+async fn set_stage(
+    store: &Store,
+    client: ClientId,
+    stage: Stage,
+    changed_by: Option<UserId>,
+    remarks: &str,
+) -> StageOutcome {
+    store
+        .set_stage(client, stage, changed_by, remarks)
+        .await
+        .expect("set the stage")
+}
+
 /// Deactivates a user (`is_active: false`) and returns it as stored.
 async fn deactivate(store: &Store, user: UserId) -> User {
     let update = UserUpdate {
@@ -313,39 +423,26 @@ async fn deactivate(store: &Store, user: UserId) -> User {
     store.update_user(user, update).await.unwrap()
 }
 
-/// The error the store refuses `update` of `user` with (panics if it applies it).
-async fn refused_user_update(store: &Store, user: UserId, update: UserUpdate) -> Error {
-    store
-        .update_user(user, update)
-        .await
-        .expect_err("the user update is refused")
+/// The error of `call`, a store call the test expects to be refused; panics, showing what it
+/// answered, if it succeeds.
+async fn refused<T: std::fmt::Debug>(call: impl Future<Output = Result<T>>) -> Error {
+    call.await.expect_err("the store refuses it")
+}
+
+/// A role with only a name.
+fn role_named(name: impl Into<String>) -> NewRole {
+    NewRole {
+        name: name.into(),
+        ..Default::default()
+    }
 }
 
 /// A new role with only a name.
 async fn named_role(store: &Store, name: &str) -> Role {
     store
-        .create_role(NewRole {
-            name: name.into(),
-            ..Default::default()
-        })
+        .create_role(role_named(name))
         .await
         .expect("create the role")
-}
-
-/// The error the store refuses `update` of `role` with (panics if it applies it).
-async fn refused_role_update(store: &Store, role: RoleId, update: RoleUpdate) -> Error {
-    store
-        .update_role(role, update)
-        .await
-        .expect_err("the role update is refused")
-}
-
-/// The error the store refuses `update` of `client` with (panics if it applies it).
-async fn refused_client_update(store: &Store, client: ClientId, update: ClientUpdate) -> Error {
-    store
-        .update_client(client, update)
-        .await
-        .expect_err("the client update is refused")
 }
 
 /// The user `NewUser::new(email, username)` makes: active, not staff, without a password.

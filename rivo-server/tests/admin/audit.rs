@@ -7,7 +7,9 @@ use rivo_core::Permission;
 use rivo_core::accounts::{Action, Model, NewRole};
 use serde_json::json;
 
-use crate::common::{TestDb, body_json, get, get_json, login, make_user, send};
+use crate::common::{
+    TestDb, body_json, each, get, get_json, login, make_user, post_password, post_user, send,
+};
 use crate::on_every_backend;
 
 on_every_backend!(admin_writes_are_in_the_audit_log,);
@@ -16,18 +18,11 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
     let c = db.client();
     let root = make_user(&db.store, "root", true, true).await;
     let token = login(&c, "root@example.com").await;
-    let created = body_json(send(&c, &token, "POST", "/api/v1/admin/users/", json!({
+    let created = body_json(post_user(&c, &token, json!({
         "email": "logged@example.com", "username": "logged", "password": "secret passphrase here"
     })).await).await;
     let id = created["id"].as_i64().unwrap();
-    send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/users/{id}/password/"),
-        json!({"password": "other passphrase here"}),
-    )
-    .await;
+    post_password(&c, &token, id, "other passphrase here").await;
     let client = body_json(
         send(
             &c,
@@ -112,12 +107,7 @@ async fn admin_writes_are_in_the_audit_log(db: &TestDb) {
         StatusCode::FORBIDDEN
     );
     let index = get_json(&c, &staff_token, "/api/v1/admin/").await;
-    let sections: HashSet<&str> = index["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let sections: HashSet<&str> = each(&index["sections"], "name").into_iter().collect();
     assert_eq!(sections, HashSet::from(["clients"]));
     assert_eq!(index["sections"][0]["count"], 1);
     assert_eq!(

@@ -9,8 +9,8 @@ use rivo_server::Config;
 use serde_json::{Value, json};
 
 use crate::common::{
-    PASSWORD, TestDb, assert_answer, bearer, body_json, get, header, make_user, set_cookies, text,
-    try_login,
+    PASSWORD, TestDb, assert_answer, bearer, body_json, deactivate, get, header, make_user,
+    set_cookies, text, try_login, with_login_policy,
 };
 use crate::on_every_backend;
 
@@ -89,16 +89,7 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
         )
         .await;
     }
-    db.store
-        .update_user(
-            user.id,
-            rivo_core::accounts::UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(&db.store, user.id).await;
     let resp = try_login(&c, "bob@example.com", PASSWORD).await;
     assert_answer(
         resp,
@@ -136,15 +127,11 @@ async fn login_errors_follow_the_contract(db: &TestDb) {
 }
 
 async fn failed_logins_are_throttled(db: &TestDb) {
-    let config = Config {
-        login_policy: LoginPolicy {
-            max_failures_per_email: 3,
-            max_failures_per_address: 100,
-            window: Duration::from_secs(300),
-        },
-        ..Config::default()
-    };
-    let c = db.client_with(config);
+    let c = db.client_with(with_login_policy(LoginPolicy {
+        max_failures_per_email: 3,
+        max_failures_per_address: 100,
+        window: Duration::from_secs(300),
+    }));
     make_user(&db.store, "cat", true, false).await;
     for _ in 0..3 {
         let resp = try_login(&c, "cat@example.com", "nope").await;

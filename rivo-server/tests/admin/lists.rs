@@ -5,7 +5,9 @@ use rivo_core::clients::NewClient;
 use rivo_core::{SenderType, SessionId};
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, assert_answer, body_json, get, get_json, login, make_user, text};
+use crate::common::{
+    TestDb, append, assert_answer, body_json, each, get, get_json, login, make_user, text,
+};
 use crate::on_every_backend;
 
 on_every_backend!(lists_paginate_like_drf, lists_search_order_and_filter,);
@@ -92,14 +94,7 @@ async fn lists_search_order_and_filter(db: &TestDb) {
                 .unwrap();
         }
     }
-    let names = |v: &Value| -> Vec<String> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
+    let names = |v: &Value| -> Vec<String> { each(&v["results"], "name") };
     let found = get_json(
         &c,
         &token,
@@ -144,14 +139,8 @@ async fn lists_search_order_and_filter(db: &TestDb) {
     let staff = get_json(&c, &token, "/api/v1/admin/users/?is_staff=true").await;
     assert_eq!(staff["count"], 1);
     let session = SessionId::new_random();
-    db.store
-        .append(session, "hello", SenderType::Client)
-        .await
-        .unwrap();
-    db.store
-        .append(session, "hi", SenderType::Bot)
-        .await
-        .unwrap();
+    append(&db.store, session, "hello", SenderType::Client).await;
+    append(&db.store, session, "hi", SenderType::Bot).await;
     let bots = get_json(
         &c,
         &token,

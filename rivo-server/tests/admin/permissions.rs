@@ -10,7 +10,9 @@ use rivo_core::{Permission, SenderType, SessionId, Store};
 use rivo_server::Config;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, TestDb, body_json, login, make_user, send, text, try_login};
+use crate::common::{
+    PASSWORD, TestDb, append, body_json, deactivate, login, make_user, send, text, try_login,
+};
 use crate::on_every_backend;
 
 on_every_backend!(
@@ -477,10 +479,7 @@ async fn fixtures(store: &Store, agent: i64) -> Vec<(&'static str, String)> {
         }
     };
     let session = SessionId::new_random();
-    let message = store
-        .append(session, "hello", SenderType::Client)
-        .await
-        .unwrap();
+    let message = append(store, session, "hello", SenderType::Client).await;
     store.append(session, "hi!", SenderType::Bot).await.unwrap();
     let client = store
         .create_client(NewClient::new(format!("Client {suffix}")))
@@ -534,16 +533,7 @@ async fn every_admin_route_checks_permissions(db: &TestDb) {
     let inactive_token = login(&c, "inactive@example.com").await;
     let plain_token = login(&c, "plain@example.com").await;
     let noperm_token = login(&c, "noperm@example.com").await;
-    store
-        .update_user(
-            inactive.id,
-            rivo_core::accounts::UserUpdate {
-                is_active: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    deactivate(store, inactive.id).await;
     let _ = root;
 
     for (i, (op, method, template, needed, body)) in admin_routes().into_iter().enumerate() {

@@ -3,7 +3,9 @@
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestDb, assert_answer, body_json, login, make_user, send, text};
+use crate::common::{
+    TestDb, assert_answer, body_json, login, make_user, post_password, post_user, send, text,
+};
 use crate::on_every_backend;
 
 on_every_backend!(users_are_managed_without_exposing_passwords,);
@@ -12,11 +14,9 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
     let c = db.client();
     make_user(&db.store, "root", true, true).await;
     let token = login(&c, "root@example.com").await;
-    let resp = send(
+    let resp = post_user(
         &c,
         &token,
-        "POST",
-        "/api/v1/admin/users/",
         json!({
             "email": "new@example.com", "username": "newbie", "password": "correct horse battery",
             "is_staff": true, "permissions": ["client.view_client"]
@@ -31,14 +31,8 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
     );
     let user: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(user["permissions"], json!(["client.view_client"]));
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/users/",
-        json!({"email": "NEW@example.com", "username": "other"}),
-    )
-    .await;
+    let taken = json!({"email": "NEW@example.com", "username": "other"});
+    let resp = post_user(&c, &token, taken).await;
     assert_answer(
         resp,
         StatusCode::CONFLICT,
@@ -46,7 +40,7 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
     )
     .await;
     // Malformed fields are reported together, then the rules of rivo-core, all fields at once.
-    let resp = send(&c, &token, "POST", "/api/v1/admin/users/", json!({
+    let resp = post_user(&c, &token, json!({
         "email": "bad", "username": "bad name", "is_staff": "maybe", "permissions": ["chat.fly_chathistory"], "role": "x"
     }))
     .await;
@@ -55,38 +49,18 @@ async fn users_are_managed_without_exposing_passwords(db: &TestDb) {
     for field in ["is_staff", "permissions", "role"] {
         assert!(errors.get(field).is_some(), "{field} missing in {errors}");
     }
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        "/api/v1/admin/users/",
-        json!({"email": "bad", "username": "bad name", "password": "123"}),
-    )
-    .await;
+    let malformed = json!({"email": "bad", "username": "bad name", "password": "123"});
+    let resp = post_user(&c, &token, malformed).await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
     let errors = body_json(resp).await;
     for field in ["email", "username", "password"] {
         assert!(errors.get(field).is_some(), "{field} missing in {errors}");
     }
     let id = user["id"].as_i64().unwrap();
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/users/{id}/password/"),
-        json!({"password": "short"}),
-    )
-    .await;
+    let resp = post_password(&c, &token, id, "short").await;
     assert_eq!(resp.0.status(), StatusCode::BAD_REQUEST);
     assert!(text(resp).await.contains("too short"));
-    let resp = send(
-        &c,
-        &token,
-        "POST",
-        &format!("/api/v1/admin/users/{id}/password/"),
-        json!({"password": "a long enough passphrase"}),
-    )
-    .await;
+    let resp = post_password(&c, &token, id, "a long enough passphrase").await;
     assert_eq!(resp.0.status(), StatusCode::NO_CONTENT);
     login(&c, "new@example.com").await;
     let resp = send(

@@ -11,6 +11,13 @@ pub mod process;
 
 pub type Client = TestClient<BoxEndpoint<'static, Response>>;
 
+/// The chat session the chat tests write to.
+pub const SESSION: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+/// The chat endpoint that stores a message.
+pub const STREAM: &str = "/api/v1/chat/stream/";
+/// The chat endpoint that reads a session's history.
+pub const HISTORY: &str = "/api/v1/chat/history/";
+
 /// A migrated store that cleans up after itself.
 pub struct TestDb {
     pub store: Store,
@@ -160,6 +167,16 @@ pub async fn assert_history_refuses_a_session_id_not_a_uuid(c: &Client) {
     assert_answer(resp, poem::http::StatusCode::BAD_REQUEST, invalid).await;
 }
 
+/// `GET` of the history of `session`: the body as JSON (see [`body_json`]).
+pub async fn history_json(c: &Client, session: impl std::fmt::Display) -> serde_json::Value {
+    body_json(
+        c.get(format!("{HISTORY}?session_id={session}"))
+            .send()
+            .await,
+    )
+    .await
+}
+
 /// A header of a test response.
 pub fn header(resp: &poem::test::TestResponse, name: &str) -> Option<String> {
     resp.0
@@ -190,6 +207,49 @@ pub async fn make_user(store: &Store, name: &str, staff: bool, superuser: bool) 
         })
         .await
         .expect("create the test user")
+}
+
+/// Deactivates the user `id` (`is_active: false`) in the store.
+pub async fn deactivate(store: &Store, id: rivo_core::UserId) {
+    let update = rivo_core::accounts::UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    store
+        .update_user(id, update)
+        .await
+        .expect("deactivate the test user");
+}
+
+/// Creates an active superuser with `email`, `username` and `password` (and no first name,
+/// unlike [`make_user`]).
+pub async fn create_superuser(
+    store: &Store,
+    email: &str,
+    username: &str,
+    password: &str,
+) -> rivo_core::User {
+    store
+        .create_user(rivo_core::accounts::NewUser {
+            is_staff: true,
+            is_superuser: true,
+            ..rivo_core::accounts::NewUser::new(email, username).password(password)
+        })
+        .await
+        .expect("create the test superuser")
+}
+
+/// Appends `text` to `session` from `sender` in the store, and returns the stored message.
+pub async fn append(
+    store: &Store,
+    session: rivo_core::SessionId,
+    text: &str,
+    sender: rivo_core::SenderType,
+) -> rivo_core::ChatMessage {
+    store
+        .append(session, text, sender)
+        .await
+        .expect("append the test message")
 }
 
 /// Posts a login of `email` with `password`, whatever the answer.
@@ -249,6 +309,71 @@ pub async fn send(
     } else {
         req.body_json(&body).send().await
     }
+}
+
+/// `POST /api/v1/chat/stream/` of the JSON message `text` (written as is: no characters JSON
+/// escapes) in `session`, with the extra `headers`.
+pub async fn post_message_with(
+    c: &Client,
+    headers: &[(&str, &str)],
+    session: &str,
+    text: &str,
+) -> poem::test::TestResponse {
+    let mut req = c.post(STREAM);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.content_type("application/json")
+        .body(format!(
+            r#"{{"session_id":"{session}","message":"{text}"}}"#
+        ))
+        .send()
+        .await
+}
+
+/// The `key` of every item of the JSON array `list`, as `T`; panics, showing them, when `list`
+/// is not an array or an item's `key` is not a `T`.
+pub fn each<'a, T: serde::Deserialize<'a>>(list: &'a serde_json::Value, key: &str) -> Vec<T> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {list}"))
+        .iter()
+        .map(|item| T::deserialize(&item[key]).unwrap_or_else(|e| panic!("{key} of {item}: {e}")))
+        .collect()
+}
+
+/// The default configuration with the login throttle `login_policy`.
+pub fn with_login_policy(login_policy: rivo_core::auth::LoginPolicy) -> Config {
+    Config {
+        login_policy,
+        ..Config::default()
+    }
+}
+
+/// `POST /api/v1/admin/users/` of the JSON `user` with `token`.
+pub async fn post_user(
+    c: &Client,
+    token: &str,
+    user: serde_json::Value,
+) -> poem::test::TestResponse {
+    send(c, token, "POST", "/api/v1/admin/users/", user).await
+}
+
+/// `POST /api/v1/admin/users/{id}/password/` of `password` with `token`.
+pub async fn post_password(
+    c: &Client,
+    token: &str,
+    id: i64,
+    password: &str,
+) -> poem::test::TestResponse {
+    let path = format!("/api/v1/admin/users/{id}/password/");
+    send(
+        c,
+        token,
+        "POST",
+        &path,
+        serde_json::json!({ "password": password }),
+    )
+    .await
 }
 
 /// Creates the superuser `root` (see [`make_user`]) and answers its API token.

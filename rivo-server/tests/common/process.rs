@@ -32,11 +32,13 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             dir: None,
         };
-        let deadline = Instant::now() + timeout;
-        while !call(server.addr, "GET", path, &[], None).is_ok_and(|r| r.status == 200) {
-            assert!(Instant::now() < deadline, "server did not answer {path}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let answered = || {
+            call(server.addr, "GET", path, &[], None)
+                .is_ok_and(|r| r.status == 200)
+                .then_some(())
+        };
+        let what = format!("server did not answer {path}");
+        wait_for(timeout, Duration::from_millis(100), &what, answered);
         server
     }
 
@@ -54,6 +56,24 @@ impl Server {
 
 /// `rivo-server` with a clean environment (only `PATH`), on 127.0.0.1:`port` and
 /// `database_url`, logging at `warn`, its output discarded. Callers add or override the rest.
+/// Polls `poll` every `every` until it answers `Some`, and returns what it answered; panics,
+/// saying `what` did not happen, after `timeout`.
+pub fn wait_for<T>(
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    mut poll: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(done) = poll() {
+            return done;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(every);
+    }
+}
+
 pub fn command(port: u16, database_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rivo-server"));
     command

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{count, list_all, session, staff};
+use super::{append, audit_of, count, list_all, named_role, session, set_stage, staff};
 use crate::accounts::*;
 use crate::audit::*;
 use crate::chat::*;
@@ -28,10 +28,14 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         .create_client(NewClient::new("Loud"))
         .await
         .unwrap();
-    as_admin
-        .set_stage(client.id, Stage::Contacted, Some(admin.id), "call")
-        .await
-        .unwrap();
+    set_stage(
+        &as_admin,
+        client.id,
+        Stage::Contacted,
+        Some(admin.id),
+        "call",
+    )
+    .await;
     as_admin
         .change_context(client.id, &[ContextChange::Set("k".into(), json!(1))])
         .await
@@ -59,19 +63,10 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
         )
         .await
         .unwrap();
-    let role = as_admin
-        .create_role(NewRole {
-            name: "R".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let role = named_role(&as_admin, "R").await;
     as_admin.delete_role(role.id).await.unwrap();
     let s = session();
-    let m = store
-        .append(s, "to be removed", SenderType::Client)
-        .await
-        .unwrap();
+    let m = append(store, s, "to be removed", SenderType::Client).await;
     as_admin.delete_message(m.id).await.unwrap();
     store.append(s, "again", SenderType::Client).await.unwrap();
     as_admin.delete_session(s).await.unwrap();
@@ -117,16 +112,8 @@ async fn audit_records_writes_made_as_an_actor(store: &Store) {
             "{text}"
         );
     }
-    let only_users = list_all(
-        store,
-        &AuditFilter {
-            object_type: Some("user".into()),
-            object_id: Some(user.id.to_string()),
-            ..Default::default()
-        },
-        Sort::desc(AuditSort::CreatedAt),
-    )
-    .await;
+    let about_the_user = audit_of("user", user.id);
+    let only_users = list_all(store, &about_the_user, Sort::desc(AuditSort::CreatedAt)).await;
     assert_eq!(only_users.total, 3);
     assert_eq!(
         only_users.items[0].changes,
@@ -152,14 +139,8 @@ async fn audit_never_records_a_rolled_back_change(store: &Store) {
             .await
             .is_err()
     );
-    assert_eq!(
-        as_admin
-            .set_stage(client.id, Stage::Lead, None, "")
-            .await
-            .unwrap()
-            .change,
-        None
-    );
+    let unchanged = set_stage(&as_admin, client.id, Stage::Lead, None, "").await;
+    assert_eq!(unchanged.change, None);
     assert_eq!(count(store, "audit_log").await, 0);
 }
 

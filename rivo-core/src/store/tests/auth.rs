@@ -1,6 +1,8 @@
 //! API tokens on every backend: hashed, expiring, revoked, refused for inactive users and on a
 //! password change.
 
+use std::time::Duration;
+
 use super::{count, deactivate, staff};
 use crate::auth::*;
 use crate::*;
@@ -11,16 +13,22 @@ behaviours!(
     set_password_revokes_tokens,
 );
 
+/// A token of `kind` for `user`, valid for `ttl`.
+async fn issue(store: &Store, user: UserId, kind: TokenKind, ttl: Duration) -> IssuedToken {
+    store
+        .issue_token(user, kind, ttl)
+        .await
+        .expect("issue the token")
+}
+
+/// Whether the store takes `token` as a token of `kind`.
+async fn accepted(store: &Store, token: &IssuedToken, kind: TokenKind) -> bool {
+    store.user_for_token(&token.token, kind).await.is_ok()
+}
+
 async fn tokens_are_hashed_expire_and_revoke(store: &Store) {
     let user = staff(store, "tok").await;
-    let issued = store
-        .issue_token(
-            user.id,
-            TokenKind::Api,
-            std::time::Duration::from_secs(3600),
-        )
-        .await
-        .unwrap();
+    let issued = issue(store, user.id, TokenKind::Api, Duration::from_secs(3600)).await;
     assert_eq!(
         store
             .user_for_token(&issued.token, TokenKind::Api)
@@ -53,35 +61,18 @@ async fn tokens_are_hashed_expire_and_revoke(store: &Store) {
     for bad in ["", "nope", &"g".repeat(64), &"0".repeat(64)] {
         assert!(store.user_for_token(bad, TokenKind::Api).await.is_err());
     }
-    let expired = store
-        .issue_token(user.id, TokenKind::Session, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert!(
-        store
-            .user_for_token(&expired.token, TokenKind::Session)
-            .await
-            .is_err()
-    );
+    let expired = issue(store, user.id, TokenKind::Session, Duration::ZERO).await;
+    assert!(!accepted(store, &expired, TokenKind::Session).await);
     assert_eq!(
         store.purge_expired(&LoginPolicy::default()).await.unwrap(),
         1
     );
     store.revoke_token(&issued.token).await.unwrap();
     store.revoke_token(&issued.token).await.unwrap();
-    assert!(
-        store
-            .user_for_token(&issued.token, TokenKind::Api)
-            .await
-            .is_err()
-    );
+    assert!(!accepted(store, &issued, TokenKind::Api).await);
     assert!(matches!(
         store
-            .issue_token(
-                UserId(999),
-                TokenKind::Api,
-                std::time::Duration::from_secs(1)
-            )
+            .issue_token(UserId(999), TokenKind::Api, Duration::from_secs(1))
             .await,
         Err(Error::NotFound { entity: "user" })
     ));
@@ -89,21 +80,9 @@ async fn tokens_are_hashed_expire_and_revoke(store: &Store) {
 
 async fn tokens_of_inactive_users_are_refused(store: &Store) {
     let user = staff(store, "sleepy").await;
-    let issued = store
-        .issue_token(
-            user.id,
-            TokenKind::Session,
-            std::time::Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
+    let issued = issue(store, user.id, TokenKind::Session, Duration::from_secs(60)).await;
     deactivate(store, user.id).await;
-    assert!(
-        store
-            .user_for_token(&issued.token, TokenKind::Session)
-            .await
-            .is_err()
-    );
+    assert!(!accepted(store, &issued, TokenKind::Session).await);
     store.delete_user(user.id).await.unwrap();
     assert_eq!(
         count(store, "auth_tokens").await,
@@ -115,40 +94,16 @@ async fn tokens_of_inactive_users_are_refused(store: &Store) {
 async fn set_password_revokes_tokens(store: &Store) {
     let user = staff(store, "rotate").await;
     let other = staff(store, "keeper").await;
-    let ttl = std::time::Duration::from_secs(60);
-    let a = store
-        .issue_token(user.id, TokenKind::Api, ttl)
-        .await
-        .unwrap();
-    let b = store
-        .issue_token(user.id, TokenKind::Session, ttl)
-        .await
-        .unwrap();
-    let kept = store
-        .issue_token(other.id, TokenKind::Api, ttl)
-        .await
-        .unwrap();
+    let ttl = Duration::from_secs(60);
+    let a = issue(store, user.id, TokenKind::Api, ttl).await;
+    let b = issue(store, user.id, TokenKind::Session, ttl).await;
+    let kept = issue(store, other.id, TokenKind::Api, ttl).await;
     store
         .set_password(user.id, "brand new passphrase")
         .await
         .unwrap();
-    assert!(
-        store
-            .user_for_token(&a.token, TokenKind::Api)
-            .await
-            .is_err()
-    );
-    assert!(
-        store
-            .user_for_token(&b.token, TokenKind::Session)
-            .await
-            .is_err()
-    );
-    assert!(
-        store
-            .user_for_token(&kept.token, TokenKind::Api)
-            .await
-            .is_ok()
-    );
+    assert!(!accepted(store, &a, TokenKind::Api).await);
+    assert!(!accepted(store, &b, TokenKind::Session).await);
+    assert!(accepted(store, &kept, TokenKind::Api).await);
     assert_eq!(store.revoke_user_tokens(other.id).await.unwrap(), 1);
 }

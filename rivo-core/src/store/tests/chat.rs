@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
 
-use super::{append_numbered, history_ids, ids_of, list, list_all, session, validation_fields};
+use super::{
+    Matching, append_numbered, history_ids, ids_of, list, list_all, session, validation_fields,
+};
 use crate::chat::*;
 use crate::*;
 
@@ -203,10 +205,7 @@ async fn message_list_filters_searches_and_counts(store: &Store) {
     );
     let search = list(
         store,
-        &MessageFilter {
-            search: Some("LOAN".into()),
-            ..Default::default()
-        },
+        &MessageFilter::matching("LOAN"),
         Sort::desc(MessageSort::Id),
         PageRequest::page(2, 4),
     )
@@ -265,10 +264,7 @@ async fn search_treats_like_metacharacters_literally(store: &Store) {
     ] {
         let page = list_all(
             store,
-            &MessageFilter {
-                search: Some(query.into()),
-                ..Default::default()
-            },
+            &MessageFilter::matching(query),
             Sort::asc(MessageSort::Id),
         )
         .await;
@@ -293,12 +289,7 @@ async fn sessions_are_listed_and_deleted(store: &Store) {
     assert_eq!(page.items[0].message_count, 2);
     assert!(page.items[0].first_sent_at <= page.items[0].last_sent_at);
     let found = store
-        .list_sessions(
-            &SessionFilter {
-                search: Some("NEEDLE".into()),
-            },
-            PageRequest::default(),
-        )
+        .list_sessions(&SessionFilter::matching("NEEDLE"), PageRequest::default())
         .await
         .unwrap();
     assert_eq!(found.total, 1);

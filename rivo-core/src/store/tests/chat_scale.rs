@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::{TestDb, count, list, session};
+use super::{Matching, TestDb, append, client_with_chat, count, list, session};
 use crate::chat::*;
 use crate::clients::*;
 use crate::*;
@@ -280,10 +280,7 @@ async fn deletes_keep_session_rows_right(db: &TestDb) {
     assert_rows_match_recount(store, &all).await;
     assert_eq!(session_rows(store).await.len(), 1);
     // Appending again after deletes continues the row.
-    store
-        .append(b, "back again", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, b, "back again", SenderType::Client).await;
     assert_rows_match_recount(store, &all).await;
 
     // Deletes racing appends on one session keep the row equal to the messages.
@@ -291,10 +288,8 @@ async fn deletes_keep_session_rows_right(db: &TestDb) {
     let mut first = Vec::new();
     for i in 0..20 {
         first.push(
-            store
-                .append(s, &format!("old {i}"), SenderType::Client)
+            append(store, s, &format!("old {i}"), SenderType::Client)
                 .await
-                .unwrap()
                 .id,
         );
     }
@@ -302,10 +297,7 @@ async fn deletes_keep_session_rows_right(db: &TestDb) {
         let store = store.clone();
         tokio::spawn(async move {
             for i in 0..40 {
-                store
-                    .append(s, &format!("new {i}"), SenderType::Bot)
-                    .await
-                    .unwrap();
+                append(&store, s, &format!("new {i}"), SenderType::Bot).await;
             }
         })
     };
@@ -319,27 +311,12 @@ async fn deletes_keep_session_rows_right(db: &TestDb) {
 async fn session_rows_link_the_client_of_the_context(db: &TestDb) {
     let store = &db.store;
     let (early, late, other) = (session(), session(), session());
-    store
-        .append(early, "hello", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, early, "hello", SenderType::Client).await;
     // A context naming a session that already has messages links it.
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(early),
-            ..NewClient::new("Ada")
-        })
-        .await
-        .unwrap();
+    let client = client_with_chat(store, "Ada", early).await;
     assert_eq!(session_rows(store).await[&early].client_id, Some(client.id));
     // A context naming a session before its first message: the first append links it.
-    let second = store
-        .create_client(NewClient {
-            chat_session_id: Some(late),
-            ..NewClient::new("Grace")
-        })
-        .await
-        .unwrap();
+    let second = client_with_chat(store, "Grace", late).await;
     store.append(late, "hi", SenderType::Client).await.unwrap();
     store.append(other, "hi", SenderType::Client).await.unwrap();
     let rows = session_rows(store).await;
@@ -427,10 +404,7 @@ async fn migration_backfills_sessions_and_search_of_existing_messages(db: &TestD
     // The search indexes cover the old rows too.
     let found = list(
         &store,
-        &MessageFilter {
-            search: Some("needle".into()),
-            ..Default::default()
-        },
+        &MessageFilter::matching("needle"),
         Sort::asc(MessageSort::Id),
         PageRequest::first(10),
     )
@@ -478,21 +452,13 @@ async fn search_messages_and_sessions(
 ) -> (Page<ChatMessage>, Page<SessionSummary>) {
     let found = list(
         store,
-        &MessageFilter {
-            search: Some(text.into()),
-            ..Default::default()
-        },
+        &MessageFilter::matching(text),
         Sort::asc(MessageSort::Id),
         PageRequest::first(100),
     )
     .await;
     let sessions = store
-        .list_sessions(
-            &SessionFilter {
-                search: Some(text.into()),
-            },
-            PageRequest::first(100),
-        )
+        .list_sessions(&SessionFilter::matching(text), PageRequest::first(100))
         .await
         .unwrap();
     (found, sessions)
@@ -557,10 +523,7 @@ async fn indexed_search_matches_like_before(db: &TestDb) {
     let clients = |text: &'static str| async move {
         list(
             store,
-            &ClientFilter {
-                search: Some(text.into()),
-                ..Default::default()
-            },
+            &ClientFilter::matching(text),
             Sort::asc(ClientSort::Id),
             PageRequest::first(10),
         )
@@ -590,10 +553,7 @@ async fn counts_are_exact_up_to_the_limit_then_estimated(db: &TestDb) {
         } else {
             format!("common {i}")
         };
-        store
-            .append(session(), &text, SenderType::Client)
-            .await
-            .unwrap();
+        append(&store, session(), &text, SenderType::Client).await;
     }
     if store.kind() == BackendKind::Postgres {
         store.execute_raw("ANALYZE chat_messages").await.unwrap();
@@ -666,12 +626,7 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
     for row in &batch[12..] {
         store.append(row.0, row.1, row.2).await.unwrap();
     }
-    for filter in [
-        SessionFilter::default(),
-        SessionFilter {
-            search: Some("needle".into()),
-        },
-    ] {
+    for filter in [SessionFilter::default(), SessionFilter::matching("needle")] {
         let offset = store
             .list_sessions(&filter, PageRequest::first(1000))
             .await
@@ -703,13 +658,7 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
             .len(),
         23
     );
-    for filter in [
-        MessageFilter::default(),
-        MessageFilter {
-            search: Some("hay".into()),
-            ..Default::default()
-        },
-    ] {
+    for filter in [MessageFilter::default(), MessageFilter::matching("hay")] {
         let offset = list(
             store,
             &filter,
@@ -744,10 +693,7 @@ async fn keyset_pages_cover_every_session_and_message_once(db: &TestDb) {
 async fn found_texts(store: &Store, needle: &str) -> Vec<String> {
     let found = list(
         store,
-        &MessageFilter {
-            search: Some(needle.into()),
-            ..Default::default()
-        },
+        &MessageFilter::matching(needle),
         Sort::asc(MessageSort::Id),
         PageRequest::first(1000),
     )
@@ -765,18 +711,15 @@ async fn a_batch_over_many_sessions_equals_the_recount_and_is_searchable(db: &Te
     let store = &db.store;
     let sessions: Vec<SessionId> = (0..37).map(|_| session()).collect();
     for i in 0..3 {
-        store
-            .append(sessions[0], &format!("earlier {i} of s0"), SenderType::Bot)
-            .await
-            .unwrap();
+        append(
+            store,
+            sessions[0],
+            &format!("earlier {i} of s0"),
+            SenderType::Bot,
+        )
+        .await;
     }
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(sessions[1]),
-            ..NewClient::new("Ada")
-        })
-        .await
-        .unwrap();
+    let client = client_with_chat(store, "Ada", sessions[1]).await;
     let texts: Vec<String> = (0..300)
         .map(|i| format!("batch msg q{i:03}z ü{}", "ü".repeat(i % 130)))
         .collect();
@@ -984,10 +927,7 @@ async fn migration_0010_keeps_assignments_and_messages_of_a_0009_database(db: &T
     let s = session();
     store.migrate().await.unwrap();
     assert!(store.pending_migrations().await.unwrap().is_empty());
-    store
-        .append(s, "after 0010", SenderType::Client)
-        .await
-        .unwrap();
+    append(&store, s, "after 0010", SenderType::Client).await;
     assert_eq!(
         store.history(s).await.unwrap()[0].data_type,
         DataType::Message
@@ -1050,14 +990,8 @@ async fn search_finds_a_just_written_message_and_the_index_catches_up(db: &TestD
     let store = &db.store;
     let s = session();
     let other = session();
-    store
-        .append(other, "nothing to see", SenderType::Bot)
-        .await
-        .unwrap();
-    let m = store
-        .append(s, "Zebra-crossing 42 please", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, other, "nothing to see", SenderType::Bot).await;
+    let m = append(store, s, "Zebra-crossing 42 please", SenderType::Client).await;
     let search = |text: &'static str| async move {
         let (found, sessions) = search_messages_and_sessions(store, text).await;
         (

@@ -5,8 +5,8 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::{
-    active_assignments, assignments_of, count, list, list_all, newest_first, object, plain_user,
-    refused_client_update, session, staff, stage_changes_of, validation_fields,
+    Matching, active_assignments, assignments_of, count, list, list_all, newest_first, object,
+    plain_user, refused, session, set_stage, staff, stage_changes_of, validation_fields,
 };
 use crate::accounts::*;
 use crate::clients::*;
@@ -99,7 +99,7 @@ async fn client_validation_reports_every_field(store: &Store) {
         email: Some("bad@".into()),
         ..Default::default()
     };
-    let err = refused_client_update(store, ok.id, invalid).await;
+    let err = refused(store.update_client(ok.id, invalid)).await;
     assert_eq!(validation_fields(err)[0].0, "email");
 }
 
@@ -121,10 +121,7 @@ async fn clients_are_listed_with_filters_and_stable_order(store: &Store) {
                 .unwrap(),
         );
     }
-    store
-        .set_stage(made[1].id, Stage::Qualified, None, "")
-        .await
-        .unwrap();
+    set_stage(store, made[1].id, Stage::Qualified, None, "").await;
     let newest = list_all(
         store,
         &ClientFilter::default(),
@@ -164,10 +161,7 @@ async fn clients_are_listed_with_filters_and_stable_order(store: &Store) {
     assert_eq!((qualified.total, qualified.items[0].id), (1, made[1].id));
     let searched = list_all(
         store,
-        &ClientFilter {
-            search: Some("@A.COM".into()),
-            ..Default::default()
-        },
+        &ClientFilter::matching("@A.COM"),
         Sort::asc(ClientSort::Id),
     )
     .await;
@@ -189,12 +183,9 @@ async fn clients_are_listed_with_filters_and_stable_order(store: &Store) {
 async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
     let agent = staff(store, "yan").await;
     let client = store.create_client(NewClient::new("Zed")).await.unwrap();
-    let change = store
-        .set_stage(client.id, Stage::Contacted, Some(agent.id), "  first call ")
-        .await
-        .unwrap()
-        .change
-        .unwrap();
+    let remarks = "  first call ";
+    let first = set_stage(store, client.id, Stage::Contacted, Some(agent.id), remarks).await;
+    let change = first.change.unwrap();
     assert_eq!(
         (change.from_stage, change.to_stage),
         (Some(Stage::Lead), Stage::Contacted)
@@ -203,18 +194,9 @@ async fn set_stage_records_history_and_skips_no_ops(store: &Store) {
         (change.changed_by, change.remarks.as_str()),
         (Some(agent.id), "first call")
     );
-    assert_eq!(
-        store
-            .set_stage(client.id, Stage::Contacted, None, "again")
-            .await
-            .unwrap()
-            .change,
-        None
-    );
-    store
-        .set_stage(client.id, Stage::Lost, None, "")
-        .await
-        .unwrap();
+    let again = set_stage(store, client.id, Stage::Contacted, None, "again").await;
+    assert_eq!(again.change, None);
+    set_stage(store, client.id, Stage::Lost, None, "").await;
     assert_eq!(
         store.client(client.id).await.unwrap().current_stage,
         Stage::Lost
@@ -504,10 +486,7 @@ async fn unassign_ends_the_active_assignment(store: &Store) {
 async fn deleting_a_client_cascades(store: &Store) {
     let agent = staff(store, "ike").await;
     let client = store.create_client(NewClient::new("Jo")).await.unwrap();
-    store
-        .set_stage(client.id, Stage::Qualified, None, "")
-        .await
-        .unwrap();
+    set_stage(store, client.id, Stage::Qualified, None, "").await;
     store.assign(client.id, agent.id, None, "").await.unwrap();
     store
         .change_context(client.id, &[ContextChange::Set("a".into(), json!(1))])

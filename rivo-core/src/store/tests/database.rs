@@ -5,27 +5,33 @@ use crate::*;
 
 behaviours!(migrate_is_idempotent);
 
+/// `RIVO_TEST_POSTGRES_URL` when it reaches PostgreSQL itself; `None` when it is unset or a
+/// transaction-mode pooler (which forwards no connection options, so no statement timeout).
+fn direct_postgres_url() -> Option<String> {
+    std::env::var("RIVO_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.contains("pooler=transaction"))
+}
+
+/// A store on `url` whose statements time out after `millis` ms.
+async fn timing_out_store(url: &str, millis: u64) -> Store {
+    let options = StoreOptions {
+        statement_timeout: Some(std::time::Duration::from_millis(millis)),
+        ..StoreOptions::default()
+    };
+    Store::open_with(url, options).await.unwrap()
+}
+
 /// Migrations serve no request: a store whose statements time out after 20 ms still applies
 /// every migration (each one file, one statement, which takes longer), while its ordinary
 /// statements keep the timeout. A 10M-message 0003 backfill was cancelled at 30 s before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_run_without_the_statement_timeout() {
-    let Ok(url) = std::env::var("RIVO_TEST_POSTGRES_URL") else {
+    let Some(url) = direct_postgres_url() else {
         return;
     };
-    if url.contains("pooler=transaction") {
-        return;
-    }
     let scratch = rivo_testkit::ScratchDb::postgres_on(url, "rivo_core").await;
-    let store = Store::open_with(
-        &scratch.url,
-        StoreOptions {
-            statement_timeout: Some(std::time::Duration::from_millis(20)),
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = timing_out_store(&scratch.url, 20).await;
     store.migrate().await.unwrap();
     assert!(store.pending_migrations().await.unwrap().is_empty());
     let err = store
@@ -46,21 +52,10 @@ async fn migrations_run_without_the_statement_timeout() {
 /// forwards no connection options (there the role carries the setting).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_cancels_a_slow_postgres_query() {
-    let Ok(url) = std::env::var("RIVO_TEST_POSTGRES_URL") else {
+    let Some(url) = direct_postgres_url() else {
         return;
     };
-    if url.contains("pooler=transaction") {
-        return;
-    }
-    let store = Store::open_with(
-        &url,
-        StoreOptions {
-            statement_timeout: Some(std::time::Duration::from_millis(300)),
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
+    let store = timing_out_store(&url, 300).await;
     let err = store
         .fetch_texts("SELECT CAST(count(*) AS TEXT) FROM pg_sleep(30)")
         .await

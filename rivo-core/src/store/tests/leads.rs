@@ -4,7 +4,10 @@
 //! rules (awaiting, round-robin with a cap), sender rules, validation before any write, and
 //! captured messages seen by streams and webhooks.
 
-use super::{TestDb, active_assignments, count, history_ids, next, oldest_first, session, staff};
+use super::{
+    TestDb, active_assignments, count, history_ids, named_role, next, oldest_first, session,
+    set_stage, staff,
+};
 use crate::accounts::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -217,15 +220,7 @@ async fn concurrent_contact_messages_of_one_session_make_one_client(db: &TestDb)
 }
 
 async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
-    let role = db
-        .store
-        .create_role(NewRole {
-            name: "CSM".into(),
-            description: String::new(),
-            permissions: Default::default(),
-        })
-        .await
-        .unwrap();
+    let role = named_role(&db.store, "CSM").await;
     let member = |name: &'static str, active: bool| {
         let store = db.store.clone();
         async move {
@@ -243,13 +238,14 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     let bob = member("bob", true).await;
     member("gone", false).await;
     staff(&db.store, "outsider").await;
-    let store = db.store.with_lead_capture(LeadCaptureOptions {
+    let round_robin = |role: &str, cap| LeadCaptureOptions {
         assignment: AssignmentRule::RoundRobin {
-            role: "CSM".into(),
-            cap: 1,
+            role: role.into(),
+            cap,
         },
         ..Default::default()
-    });
+    };
+    let store = db.store.with_lead_capture(round_robin("CSM", 1));
     let assignee = |c: &Captured| c.assignment.as_ref().map(|a| a.assigned_to);
     let first = complete(&store, session(), "one").await;
     let second = complete(&store, session(), "two").await;
@@ -259,32 +255,17 @@ async fn round_robin_respects_the_role_the_cap_and_open_leads(db: &TestDb) {
     // Everyone is at the cap: awaiting assignment.
     assert_eq!(assignee(&third), Some(None));
     // A lost lead is not open: Ann has room again.
-    store
-        .set_stage(first.client.unwrap().id, Stage::Lost, None, "")
-        .await
-        .unwrap();
+    set_stage(&store, first.client.unwrap().id, Stage::Lost, None, "").await;
     let fourth = complete(&store, session(), "four").await;
     assert_eq!(assignee(&fourth), Some(Some(ann.id)));
     // With a larger cap the turn goes to whoever waited longest (Bob, then Ann).
-    let store = store.with_lead_capture(LeadCaptureOptions {
-        assignment: AssignmentRule::RoundRobin {
-            role: "CSM".into(),
-            cap: 10,
-        },
-        ..Default::default()
-    });
+    let store = store.with_lead_capture(round_robin("CSM", 10));
     let fifth = complete(&store, session(), "five").await;
     let sixth = complete(&store, session(), "six").await;
     assert_eq!(assignee(&fifth), Some(Some(bob.id)));
     assert_eq!(assignee(&sixth), Some(Some(ann.id)));
     // An unknown role: awaiting.
-    let store = store.with_lead_capture(LeadCaptureOptions {
-        assignment: AssignmentRule::RoundRobin {
-            role: "nobody".into(),
-            cap: 10,
-        },
-        ..Default::default()
-    });
+    let store = store.with_lead_capture(round_robin("nobody", 10));
     assert_eq!(
         assignee(&complete(&store, session(), "seven").await),
         Some(None)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{count, list_all, session, staff};
+use super::{append, count, list_all, session, staff};
 use crate::audit::*;
 use crate::auth::*;
 use crate::chat::*;
@@ -235,10 +235,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
 
     // Messages: characters, not bytes; nothing is written when refused.
     let s = SessionId::new_random();
-    limited
-        .append(s, "éééééééééé", SenderType::Client)
-        .await
-        .unwrap();
+    append(&limited, s, "éééééééééé", SenderType::Client).await;
     let err = limited
         .append(s, "ééééééééééé", SenderType::Client)
         .await
@@ -249,10 +246,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
     assert_eq!(errors.field("message"), vec![&Rule::TooLong { max: 10 }]);
     assert_eq!(limited.history(s).await.unwrap().len(), 1);
     // The default limit accepts several MiB, as the original did.
-    store
-        .append(s, &"x".repeat(3 * 1024 * 1024), SenderType::Client)
-        .await
-        .unwrap();
+    append(store, s, &"x".repeat(3 * 1024 * 1024), SenderType::Client).await;
 
     // Contexts: keys and serialized size, checked after the change is applied.
     let client = as_admin.create_client(NewClient::new("Big")).await.unwrap();
@@ -326,10 +320,7 @@ async fn size_limits_bound_messages_contexts_audit_and_history(store: &Store) {
     // History: one unpaginated answer holds at most ~1000 bytes; the cursor gives the rest.
     let h = SessionId::new_random();
     for i in 0..30 {
-        limited
-            .append(h, &format!("message {i:02}"), SenderType::Bot)
-            .await
-            .unwrap();
+        append(&limited, h, &format!("message {i:02}"), SenderType::Bot).await;
     }
     let first = limited.history_bounded(h).await.unwrap();
     assert!(first.messages.len() < 30 && !first.messages.is_empty());

@@ -13,7 +13,7 @@ type Snapshot = Vec<(
     DebugValue,
 )>;
 
-use super::{TestDb, session};
+use super::{TestDb, append, session};
 use crate::auth::LoginPolicy;
 use crate::observability::names;
 use crate::*;
@@ -134,10 +134,7 @@ async fn operations_failures_batches_and_logins_are_measured(db: &TestDb) {
     let _local = metrics::set_default_local_recorder(recorder.as_ref());
 
     let s = session();
-    db.store
-        .append(s, "hello", SenderType::Client)
-        .await
-        .unwrap();
+    append(&db.store, s, "hello", SenderType::Client).await;
     db.store.append(s, "again", SenderType::Bot).await.unwrap();
     db.store.history(s).await.unwrap();
     assert!(matches!(

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{TestDb, count, list, oldest_first, session, staff};
+use super::{
+    Matching, TestDb, append, client_with_chat, count, list, oldest_first, session, set_stage,
+    staff,
+};
 use crate::audit::*;
 use crate::chat::*;
 use crate::clients::*;
@@ -30,10 +33,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 async fn old_session(store: &Store, n: usize, days_ago: i64, text: &str) -> SessionId {
     let s = session();
     for i in 0..n {
-        store
-            .append(s, &format!("{text} {i}"), SenderType::Client)
-            .await
-            .unwrap();
+        append(store, s, &format!("{text} {i}"), SenderType::Client).await;
     }
     let at = (chrono::Utc::now() - chrono::Duration::days(days_ago))
         .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
@@ -77,24 +77,9 @@ async fn retention_deletes_old_sessions_in_bounded_batches_and_keeps_clients(db:
         recent.push(old_session(store, 2, 10, &format!("new{i}")).await);
     }
     let fresh = session();
-    store
-        .append(fresh, "just now", SenderType::Client)
-        .await
-        .unwrap();
-    let old_lead = store
-        .create_client(NewClient {
-            chat_session_id: Some(old[0]),
-            ..NewClient::new("Old lead")
-        })
-        .await
-        .unwrap();
-    let new_lead = store
-        .create_client(NewClient {
-            chat_session_id: Some(recent[0]),
-            ..NewClient::new("New lead")
-        })
-        .await
-        .unwrap();
+    append(store, fresh, "just now", SenderType::Client).await;
+    let old_lead = client_with_chat(store, "Old lead", old[0]).await;
+    let new_lead = client_with_chat(store, "New lead", recent[0]).await;
 
     let preview = store.preview_retention(90 * DAY).await.unwrap();
     assert_eq!((preview.sessions, preview.messages), (7, 14));
@@ -292,34 +277,32 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
         )
         .await
         .unwrap();
-    as_admin
-        .set_stage(ada.id, Stage::Contacted, Some(admin.id), "rang Ada at home")
-        .await
-        .unwrap();
+    set_stage(
+        &as_admin,
+        ada.id,
+        Stage::Contacted,
+        Some(admin.id),
+        "rang Ada at home",
+    )
+    .await;
     as_admin
         .assign(ada.id, admin.id, Some(admin.id), "Ada is VIP")
         .await
         .unwrap();
     // A message deleted earlier left its preview in the audit log.
-    let gone = store
-        .append(chat, "Ada's old address: 12 Crescent", SenderType::Client)
-        .await
-        .unwrap();
+    let gone = append(
+        store,
+        chat,
+        "Ada's old address: 12 Crescent",
+        SenderType::Client,
+    )
+    .await;
     as_admin.delete_message(gone.id).await.unwrap();
 
     // Someone else's data, untouched by the erasure.
     let bob_chat = session();
-    store
-        .append(bob_chat, "Bob here", SenderType::Client)
-        .await
-        .unwrap();
-    let bob = as_admin
-        .create_client(NewClient {
-            chat_session_id: Some(bob_chat),
-            ..NewClient::new("Bob")
-        })
-        .await
-        .unwrap();
+    append(store, bob_chat, "Bob here", SenderType::Client).await;
+    let bob = client_with_chat(&as_admin, "Bob", bob_chat).await;
 
     let before = readable_everywhere(store).await;
     for needle in [
@@ -376,9 +359,7 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
     assert!(store.history(chat).await.unwrap().is_empty());
     let found = store
         .list_sessions(
-            &SessionFilter {
-                search: Some("lovelace".into()),
-            },
+            &SessionFilter::matching("lovelace"),
             PageRequest::page(1, 10),
         )
         .await
@@ -386,10 +367,7 @@ async fn erasing_a_client_leaves_nothing_readable(db: &TestDb) {
     assert_eq!(found.total, 0);
     let audit_search = list(
         store,
-        &AuditFilter {
-            search: Some("Ada".into()),
-            ..Default::default()
-        },
+        &AuditFilter::matching("Ada"),
         Sort::desc(AuditSort::Id),
         PageRequest::page(1, 10),
     )
@@ -456,26 +434,17 @@ async fn erasing_a_session_clears_its_link_and_scrubs_its_audit(db: &TestDb) {
     let admin = staff(store, "dpo").await;
     let as_admin = store.acting_as(&admin);
     let chat = session();
-    store
-        .append(chat, "I am Grace, grace@example.net", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(chat, "Thanks Grace", SenderType::Bot)
-        .await
-        .unwrap();
-    let grace = store
-        .create_client(NewClient {
-            chat_session_id: Some(chat),
-            ..NewClient::new("G.")
-        })
-        .await
-        .unwrap();
+    append(
+        store,
+        chat,
+        "I am Grace, grace@example.net",
+        SenderType::Client,
+    )
+    .await;
+    append(store, chat, "Thanks Grace", SenderType::Bot).await;
+    let grace = client_with_chat(store, "G.", chat).await;
     let keep = session();
-    store
-        .append(keep, "unrelated", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, keep, "unrelated", SenderType::Client).await;
 
     let erasure = as_admin.erase_session(chat).await.unwrap();
     assert_eq!(
@@ -529,10 +498,7 @@ async fn exports_round_trip_and_equal_the_store(db: &TestDb) {
         })
         .await
         .unwrap();
-    store
-        .set_stage(client.id, Stage::Qualified, Some(admin.id), "ok")
-        .await
-        .unwrap();
+    set_stage(store, client.id, Stage::Qualified, Some(admin.id), "ok").await;
     store
         .assign(client.id, admin.id, None, "first")
         .await
@@ -589,18 +555,9 @@ async fn exports_round_trip_and_equal_the_store(db: &TestDb) {
 async fn transcripts_quote_commas_quotes_and_newlines(db: &TestDb) {
     let store = &db.store;
     let chat = session();
-    let a = store
-        .append(chat, "Hi, I said \"hello\"", SenderType::Client)
-        .await
-        .unwrap();
-    let b = store
-        .append(chat, "first line\nsecond line", SenderType::Bot)
-        .await
-        .unwrap();
-    let c = store
-        .append(chat, "plain", SenderType::Client)
-        .await
-        .unwrap();
+    let a = append(store, chat, "Hi, I said \"hello\"", SenderType::Client).await;
+    let b = append(store, chat, "first line\nsecond line", SenderType::Bot).await;
+    let c = append(store, chat, "plain", SenderType::Client).await;
     let export = store.export_session(chat).await.unwrap();
     let micros = |m: &ChatMessage| {
         m.sent_at
@@ -639,41 +596,24 @@ async fn transcripts_quote_commas_quotes_and_newlines(db: &TestDb) {
 async fn unlinked_messages_are_found_by_email_and_phone(db: &TestDb) {
     let store = &db.store;
     let (u1, u2, u3, u4, linked) = (session(), session(), session(), session(), session());
-    let m1 = store
-        .append(
-            u1,
-            "Mail me at Ada.L@Example.ORG please",
-            SenderType::Client,
-        )
-        .await
-        .unwrap();
-    let m2 = store
-        .append(u2, "call +1 (555) 010-9999", SenderType::Client)
-        .await
-        .unwrap();
-    let m3 = store
-        .append(u3, "or 1-555-010-9999 after six", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(u4, "room 555, floor 010", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(
-            linked,
-            "ada.l@example.org, 1 555 010 9999",
-            SenderType::Client,
-        )
-        .await
-        .unwrap();
-    store
-        .create_client(NewClient {
-            chat_session_id: Some(linked),
-            ..NewClient::new("Known")
-        })
-        .await
-        .unwrap();
+    let m1 = append(
+        store,
+        u1,
+        "Mail me at Ada.L@Example.ORG please",
+        SenderType::Client,
+    )
+    .await;
+    let m2 = append(store, u2, "call +1 (555) 010-9999", SenderType::Client).await;
+    let m3 = append(store, u3, "or 1-555-010-9999 after six", SenderType::Client).await;
+    append(store, u4, "room 555, floor 010", SenderType::Client).await;
+    append(
+        store,
+        linked,
+        "ada.l@example.org, 1 555 010 9999",
+        SenderType::Client,
+    )
+    .await;
+    client_with_chat(store, "Known", linked).await;
 
     let by_email = store
         .find_unlinked_messages(&PersonalDataQuery::Email("ada.l@example.org".into()), 100)

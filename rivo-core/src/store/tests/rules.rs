@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 use super::{
-    TestDb, conflict, count, list_all, object, plain_user, refused_user_update, session, staff,
+    TestDb, audit_of, conflict, count, list_all, named_role, object, plain_user, refused,
+    role_named, session, set_stage, staff,
 };
 use crate::access::{Access, PERMISSION_DENIED};
 use crate::accounts::*;
@@ -124,11 +125,7 @@ async fn an_authorized_store_records_writes_as_the_caller(store: &Store) {
     let client = as_clerk.create_client(NewClient::new("Ada")).await.unwrap();
     let log = list_all(
         store,
-        &AuditFilter {
-            object_type: Some("client".into()),
-            object_id: Some(client.id.to_string()),
-            ..AuditFilter::default()
-        },
+        &audit_of("client", client.id),
         Sort::asc(AuditSort::Id),
     )
     .await;
@@ -263,20 +260,14 @@ async fn no_context_change_writes_nothing(store: &Store) {
 
 async fn set_stage_returns_the_client_its_own_transaction_left(store: &Store) {
     let client = store.create_client(NewClient::new("Dee")).await.unwrap();
-    let moved = store
-        .set_stage(client.id, Stage::Qualified, None, "called")
-        .await
-        .unwrap();
+    let moved = set_stage(store, client.id, Stage::Qualified, None, "called").await;
     let change = moved.change.clone().unwrap();
     assert_eq!(moved.client.current_stage, Stage::Qualified);
     assert_eq!(moved.client.updated_at, change.created_at);
     assert!(moved.client.updated_at >= client.updated_at);
     assert_eq!(moved.client, store.client(client.id).await.unwrap());
     // Moving to the current stage writes nothing and still answers the client.
-    let again = store
-        .set_stage(client.id, Stage::Qualified, None, "")
-        .await
-        .unwrap();
+    let again = set_stage(store, client.id, Stage::Qualified, None, "").await;
     assert_eq!(again.change, None);
     assert_eq!(again.client, moved.client);
 }
@@ -302,18 +293,12 @@ async fn a_user_made_from_the_default_is_active(store: &Store) {
 async fn unique_rules_are_worded_by_their_domain(store: &Store) {
     plain_user(store, "fay@example.com", "fay").await;
     let other = plain_user(store, "gus@example.com", "gus").await;
-    let err = store
-        .create_user(NewUser::new("FAY@example.com", "fay2"))
-        .await
-        .unwrap_err();
+    let err = refused(store.create_user(NewUser::new("FAY@example.com", "fay2"))).await;
     assert_eq!(
         conflict(err),
         ("email", "A user with that email already exists.".to_owned())
     );
-    let err = store
-        .create_user(NewUser::new("fay2@example.com", "fay"))
-        .await
-        .unwrap_err();
+    let err = refused(store.create_user(NewUser::new("fay2@example.com", "fay"))).await;
     assert_eq!(
         conflict(err),
         (
@@ -325,29 +310,17 @@ async fn unique_rules_are_worded_by_their_domain(store: &Store) {
         username: Some("fay".into()),
         ..UserUpdate::default()
     };
-    let err = refused_user_update(store, other.id, taken_username).await;
+    let err = refused(store.update_user(other.id, taken_username)).await;
     assert_eq!(conflict(err).0, "username");
     let taken_email = UserUpdate {
         email: Some("Fay@Example.com".into()),
         ..UserUpdate::default()
     };
-    let err = refused_user_update(store, other.id, taken_email).await;
+    let err = refused(store.update_user(other.id, taken_email)).await;
     assert_eq!(conflict(err).0, "email");
     // A role's name: "name" is also inside "username", but rules are matched exactly.
-    store
-        .create_role(NewRole {
-            name: "agents".into(),
-            ..NewRole::default()
-        })
-        .await
-        .unwrap();
-    let err = store
-        .create_role(NewRole {
-            name: "agents".into(),
-            ..NewRole::default()
-        })
-        .await
-        .unwrap_err();
+    named_role(store, "agents").await;
+    let err = refused(store.create_role(role_named("agents"))).await;
     assert_eq!(
         conflict(err),
         ("name", "A role with this name already exists.".to_owned())

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 
-use super::{TestDb, append_numbered, count, next, session, staff};
+use super::{
+    TestDb, append, append_numbered, client_with_chat, count, next, session, set_stage, staff,
+};
 use crate::chat::*;
 use crate::clients::*;
 use crate::events::Event;
@@ -42,10 +44,7 @@ async fn session_stream_gives_new_messages_and_resumes_after_an_id(db: &TestDb) 
     let m1 = store.append(s, "one", SenderType::Client).await.unwrap();
     let mut live = Box::pin(store.subscribe_session(s, None).await.unwrap());
     // Start "now": a message of another session and the earlier ones are not given.
-    store
-        .append(session(), "elsewhere", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "elsewhere", SenderType::Client).await;
     let m2 = store.append(s, "two", SenderType::Bot).await.unwrap();
     let m3 = store.append(s, "three", SenderType::Client).await.unwrap();
     assert_eq!(next(&mut live).await, m2);
@@ -84,10 +83,8 @@ async fn activity_stream_reports_messages_and_client_events_and_resumes(db: &Tes
         }
         other => panic!("expected client.created, got {other:?}"),
     }
-    let change = store
-        .set_stage(client.id, Stage::Contacted, Some(user.id), "called")
+    let change = set_stage(store, client.id, Stage::Contacted, Some(user.id), "called")
         .await
-        .unwrap()
         .change
         .unwrap();
     let changed = next(&mut live).await;
@@ -186,11 +183,7 @@ async fn a_write_through_another_store_wakes_a_stream(db: &TestDb) {
     let mut activity = Box::pin(reader.subscribe_activity(None).await.unwrap());
     // Let the listener connect before writing (the stream reads "now" first anyway).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let m = db
-        .store
-        .append(s, "from B", SenderType::Client)
-        .await
-        .unwrap();
+    let m = append(&db.store, s, "from B", SenderType::Client).await;
     let got = tokio::time::timeout(Duration::from_secs(5), live.next())
         .await
         .expect("woken within 5 s")
@@ -257,10 +250,7 @@ async fn out_of_order_commits_are_not_skipped_by_the_activity_stream(db: &TestDb
     .fetch_one(&mut *slow)
     .await
     .unwrap();
-    let fast = store
-        .append(late, "committed first", SenderType::Bot)
-        .await
-        .unwrap();
+    let fast = append(store, late, "committed first", SenderType::Bot).await;
     assert!(fast.id.0 > slow_id);
     // A plain "id > last" reader would give the fast one now and never the slow one.
     quiet(&mut live, Duration::from_millis(500)).await;
@@ -287,25 +277,10 @@ async fn erasure_clears_the_activity_log(db: &TestDb) {
     let (s1, s2) = (session(), session());
     let user = staff(store, "eraser").await;
     let kept = store.create_client(NewClient::new("Kept")).await.unwrap();
-    let erased = store
-        .create_client(NewClient {
-            chat_session_id: Some(s1),
-            ..NewClient::new("Erased")
-        })
-        .await
-        .unwrap();
-    store
-        .set_stage(erased.id, Stage::Contacted, None, "")
-        .await
-        .unwrap();
+    let erased = client_with_chat(store, "Erased", s1).await;
+    set_stage(store, erased.id, Stage::Contacted, None, "").await;
     store.assign(erased.id, user.id, None, "").await.unwrap();
-    let linked = store
-        .create_client(NewClient {
-            chat_session_id: Some(s2),
-            ..NewClient::new("Linked")
-        })
-        .await
-        .unwrap();
+    let linked = client_with_chat(store, "Linked", s2).await;
     assert_eq!(count(store, "activity_events").await, 5);
     store.erase_client(erased.id).await.unwrap();
     assert_eq!(count(store, "activity_events").await, 2);
@@ -344,10 +319,7 @@ async fn local_writes_reach_a_stream_in_memory(db: &TestDb) {
     let before = session_reads(&store);
     let mut written = Vec::new();
     for i in 0..30 {
-        let m = store
-            .append(s, &format!("m{i}"), SenderType::Client)
-            .await
-            .unwrap();
+        let m = append(&store, s, &format!("m{i}"), SenderType::Client).await;
         assert_eq!(next(&mut live).await, m, "in id order, one by one");
         written.push(m);
     }
@@ -369,10 +341,7 @@ async fn a_stream_whose_slot_overflows_reads_the_database_and_loses_nothing(db: 
     // Two messages taken in memory first (the stream now follows on)…
     let mut written = Vec::new();
     for i in 0..2 {
-        let m = store
-            .append(s, &format!("a{i}"), SenderType::Bot)
-            .await
-            .unwrap();
+        let m = append(&store, s, &format!("a{i}"), SenderType::Bot).await;
         assert_eq!(next(&mut live).await, m);
         written.push(m);
     }
@@ -419,10 +388,7 @@ async fn local_and_remote_writers_mix_without_gaps_or_duplicates(db: &TestDb) {
         writers.push(tokio::spawn(async move {
             for i in 0..25usize {
                 let s = sessions[(w + i) % sessions.len()];
-                store
-                    .append(s, &format!("w{w} m{i}"), SenderType::Client)
-                    .await
-                    .unwrap();
+                append(&store, s, &format!("w{w} m{i}"), SenderType::Client).await;
             }
         }));
     }

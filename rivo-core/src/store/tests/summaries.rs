@@ -12,7 +12,10 @@ use std::time::Duration;
 use fake_openai::{FakeOpenAi, Reply};
 use serde_json::json;
 
-use super::{TestDb, count, deactivate, plain_user, session, staff, validation_fields};
+use super::{
+    TestDb, Worker, WorkerKind, append, count, deactivate, plain_user, session, staff,
+    validation_fields,
+};
 use crate::accounts::*;
 use crate::client_views::*;
 use crate::clients::*;
@@ -53,18 +56,15 @@ fn options(base_url: &str) -> SummaryOptions {
 /// A client linked to a session with a short conversation, and a context key of its own.
 async fn lead(store: &Store, name: &str) -> Client {
     let s = session();
-    store
-        .append(s, "Hi, I want to refinance my mortgage", SenderType::Client)
-        .await
-        .unwrap();
-    store
-        .append(s, "Sure! What is the loan amount?", SenderType::Bot)
-        .await
-        .unwrap();
-    store
-        .append(s, "About 250k at 4.5%", SenderType::Client)
-        .await
-        .unwrap();
+    append(
+        store,
+        s,
+        "Hi, I want to refinance my mortgage",
+        SenderType::Client,
+    )
+    .await;
+    append(store, s, "Sure! What is the loan amount?", SenderType::Bot).await;
+    append(store, s, "About 250k at 4.5%", SenderType::Client).await;
     let mut context = serde_json::Map::new();
     context.insert("source".into(), json!("website"));
     store
@@ -90,29 +90,18 @@ async fn wait_finished(store: &Store, client: ClientId) -> SummaryJob {
     panic!("the summary job of {client} did not finish");
 }
 
-struct Worker {
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<()>,
+/// Requests a summary of `client` and runs a worker until it finished; returns the job.
+async fn summarise(store: &Store, client: ClientId) -> SummaryJob {
+    let w = worker(store);
+    store.request_summary(client).await.unwrap();
+    let job = wait_finished(store, client).await;
+    w.stop().await;
+    job
 }
 
+/// Starts a summary worker on `store`.
 fn worker(store: &Store) -> Worker {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = store.clone();
-    let handle = tokio::spawn(async move {
-        store
-            .run_summary_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    Worker { stop, handle }
-}
-
-impl Worker {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.handle.await.unwrap();
-    }
+    Worker::start(store, WorkerKind::Summaries)
 }
 
 async fn a_summary_merges_one_key_with_model_and_time(db: &TestDb) {
@@ -242,10 +231,7 @@ async fn failures_are_retried_with_backoff(db: &TestDb) {
         ..options(&base)
     });
     let client = lead(store, "Retry").await;
-    let w = worker(store);
-    store.request_summary(client.id).await.unwrap();
-    let job = wait_finished(store, client.id).await;
-    w.stop().await;
+    let job = summarise(store, client.id).await;
     assert_eq!(job.status, SummaryStatus::Done, "{job:?}");
     assert_eq!(job.attempts, 3);
     assert_eq!(fake.requests.lock().unwrap().len(), 3);
@@ -263,10 +249,7 @@ async fn failures_are_retried_with_backoff(db: &TestDb) {
         ..options(&base)
     });
     let other = lead(store, "Down").await;
-    let w = worker(store);
-    store.request_summary(other.id).await.unwrap();
-    let job = wait_finished(store, other.id).await;
-    w.stop().await;
+    let job = summarise(store, other.id).await;
     assert_eq!(job.status, SummaryStatus::Failed);
     assert_eq!(job.attempts, 2);
     assert_eq!(fake.requests.lock().unwrap().len(), 2);
@@ -476,24 +459,21 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     let agent = csm(store, "agent").await;
     let plain = plain_user(store, "plain@example.com", "plain").await;
     let client = store.create_client(NewClient::new("Dot")).await.unwrap();
+    // Every edit of the test is of Dot, by the boss.
+    let edit = |edit: ClientEdit| store.edit_client(client.id, edit, Some(by.id));
     // Everything wrong at once: nothing written.
-    let err = store
-        .edit_client(
-            client.id,
-            ClientEdit {
-                fields: ClientUpdate {
-                    name: Some(String::new()),
-                    email: Some("not an email".into()),
-                    phone: Some("1".repeat(21)),
-                },
-                stage: Some(Stage::Qualified),
-                assignment: AssignmentChange::To(UserId(999_999)),
-                remarks: String::new(),
-            },
-            Some(by.id),
-        )
-        .await
-        .unwrap_err();
+    let err = edit(ClientEdit {
+        fields: ClientUpdate {
+            name: Some(String::new()),
+            email: Some("not an email".into()),
+            phone: Some("1".repeat(21)),
+        },
+        stage: Some(Stage::Qualified),
+        assignment: AssignmentChange::To(UserId(999_999)),
+        remarks: String::new(),
+    })
+    .await
+    .unwrap_err();
     let fields: BTreeSet<String> = validation_fields(err).into_iter().map(|(f, _)| f).collect();
     assert_eq!(
         fields,
@@ -502,12 +482,7 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
             .into()
     );
     // A user who may not work clients cannot be assigned: still nothing written.
-    let err = store
-        .edit_client(
-            client.id,
-            call_qualify_and_assign(plain.id, ""),
-            Some(by.id),
-        )
+    let err = edit(call_qualify_and_assign(plain.id, ""))
         .await
         .unwrap_err();
     assert_eq!(validation_fields(err)[0].0, "assign_to");
@@ -515,12 +490,7 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     assert_eq!(count(store, "client_stage_history").await, 1);
     assert_eq!(count(store, "client_assignments").await, 0);
     // All three together.
-    let edited = store
-        .edit_client(
-            client.id,
-            call_qualify_and_assign(agent.id, "called"),
-            Some(by.id),
-        )
+    let edited = edit(call_qualify_and_assign(agent.id, "called"))
         .await
         .unwrap();
     assert_eq!(edited.phone, "+1 555");
@@ -534,32 +504,22 @@ async fn edit_client_is_one_transaction(db: &TestDb) {
     assert_eq!(detail.history[0].to, Stage::Qualified);
     assert_eq!(detail.history[0].by.as_deref(), Some("boss@example.com"));
     // The same stage and assignee again: no new rows.
-    store
-        .edit_client(
-            client.id,
-            ClientEdit {
-                stage: Some(Stage::Qualified),
-                assignment: AssignmentChange::To(agent.id),
-                ..Default::default()
-            },
-            Some(by.id),
-        )
-        .await
-        .unwrap();
+    edit(ClientEdit {
+        stage: Some(Stage::Qualified),
+        assignment: AssignmentChange::To(agent.id),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(count(store, "client_stage_history").await, 2);
     assert_eq!(count(store, "client_assignments").await, 1);
     // Unassign.
-    store
-        .edit_client(
-            client.id,
-            ClientEdit {
-                assignment: AssignmentChange::Unassign,
-                ..Default::default()
-            },
-            Some(by.id),
-        )
-        .await
-        .unwrap();
+    edit(ClientEdit {
+        assignment: AssignmentChange::Unassign,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert_eq!(store.active_assignment(client.id).await.unwrap(), None);
     assert!(matches!(
         store

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use receiver::{Received, Receiver};
 
-use super::{TestDb, count, session, staff};
+use super::{
+    TestDb, Worker, WorkerKind, append, client_with_chat, count, session, set_stage, staff,
+};
 use crate::clients::*;
 use crate::events::EventKind;
 use crate::webhooks::*;
@@ -43,33 +45,9 @@ fn test_options() -> WebhookOptions {
     }
 }
 
-/// Starts a worker on `store`; stop it by sending on the returned channel.
-fn worker(
-    store: &Store,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let store = store.clone();
-    let handle = tokio::spawn(async move {
-        store
-            .run_webhook_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (stop, handle)
-}
-
-async fn stop(
-    w: (
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    ),
-) {
-    let _ = w.0.send(());
-    w.1.await.unwrap();
+/// Starts a webhook worker on `store`.
+fn worker(store: &Store) -> Worker {
+    Worker::start(store, WorkerKind::Webhooks)
 }
 
 /// The first page of the deliveries to `hook`, newest first.
@@ -121,22 +99,11 @@ async fn every_kind_arrives_signed(db: &TestDb) {
     assert!(hook.secret.starts_with("whsec_") && hook.secret.len() == 70);
     let w = worker(store);
     let s = session();
-    let message = store
-        .append(s, "Hello bot", SenderType::Client)
-        .await
-        .unwrap();
+    let message = append(store, s, "Hello bot", SenderType::Client).await;
     let support = staff(store, "sam").await;
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(s),
-            ..NewClient::new("Grace")
-        })
+    let client = client_with_chat(store, "Grace", s).await;
+    let change = set_stage(store, client.id, Stage::Contacted, None, "called")
         .await
-        .unwrap();
-    let change = store
-        .set_stage(client.id, Stage::Contacted, None, "called")
-        .await
-        .unwrap()
         .change
         .unwrap();
     let assignment = store
@@ -144,7 +111,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
         .await
         .unwrap();
     assert!(rx.wait_until(10, |r| r.len() >= 4).await, "{:?}", rx.all());
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(got.len(), 4);
     for r in &got {
@@ -192,10 +159,7 @@ async fn every_kind_arrives_signed(db: &TestDb) {
 async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
     let store = &db.store;
     store.set_webhook_options(test_options());
-    store
-        .append(session(), "nobody listens", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "nobody listens", SenderType::Client).await;
     store.create_client(NewClient::new("Ada")).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 0);
     // An endpoint for client events only: messages still write nothing; an inactive one
@@ -213,10 +177,7 @@ async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
         )
         .await
         .unwrap();
-    store
-        .append(session(), "still nobody", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "still nobody", SenderType::Client).await;
     assert_eq!(count(store, "webhook_deliveries").await, 0);
     store.create_client(NewClient::new("Bea")).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
@@ -233,12 +194,9 @@ async fn no_subscriber_writes_no_outbox_row(db: &TestDb) {
     let sent: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .append(s, &format!("m{i}"), SenderType::Client)
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(
+                async move { append(&store, s, &format!("m{i}"), SenderType::Client).await },
+            )
         })
         .collect();
     for t in sent {
@@ -254,17 +212,14 @@ async fn failing_receiver_gets_the_event_once_more_after_recovery(db: &TestDb) {
     rx.fail_first.store(3, Ordering::SeqCst);
     let hook = endpoint(store, &url, &[EventKind::MessageCreated]).await;
     let w = worker(store);
-    let m = store
-        .append(session(), "retry me", SenderType::Client)
-        .await
-        .unwrap();
+    let m = append(store, session(), "retry me", SenderType::Client).await;
     assert!(
         rx.wait_until(15, |r| r.iter().any(|r| r.answered == 200))
             .await
     );
     // Give a wrong extra attempt time to show up.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(got.len(), 4, "3 failures then exactly one success");
     assert_eq!(rx.delivered().len(), 1);
@@ -301,7 +256,7 @@ async fn deliveries_give_up_after_the_max_age(db: &TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop(w).await;
+    w.stop().await;
     let d = failed.expect("given up");
     assert!(d.attempts >= 2, "retried before giving up: {d:?}");
     assert_eq!(d.attempt_log.len() as u32, d.attempts);
@@ -377,10 +332,7 @@ async fn ssrf_targets_are_refused_at_registration_and_delivery(db: &TestDb) {
         ..test_options()
     });
     let w = worker(store);
-    store
-        .append(session(), "to loopback?", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "to loopback?", SenderType::Client).await;
     let mut d = None;
     for _ in 0..50 {
         let page = deliveries(store, &hook).await;
@@ -390,7 +342,7 @@ async fn ssrf_targets_are_refused_at_registration_and_delivery(db: &TestDb) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop(w).await;
+    w.stop().await;
     let d = d.expect("attempted");
     let error = d.attempt_log[0].error.clone().unwrap();
     assert!(error.contains("loopback"), "{error}");
@@ -420,7 +372,7 @@ async fn resend_delivers_again(db: &TestDb) {
     let resent = store.resend_webhook_delivery(d.id).await.unwrap();
     assert_eq!(resent.id, d.id);
     assert!(rx.wait_until(10, |r| r.len() == 2).await);
-    stop(w).await;
+    w.stop().await;
     let got = rx.all();
     assert_eq!(
         got[0].header("rivo-event-id"),
@@ -455,9 +407,7 @@ async fn two_workers_deliver_each_event_once(db: &TestDb) {
             other.clone()
         };
         tasks.push(tokio::spawn(async move {
-            s.append(session(), &format!("m{i}"), SenderType::Client)
-                .await
-                .unwrap()
+            append(&s, session(), &format!("m{i}"), SenderType::Client).await
         }));
     }
     for t in tasks {
@@ -469,8 +419,8 @@ async fn two_workers_deliver_each_event_once(db: &TestDb) {
         rx.all().len()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop(w1).await;
-    stop(w2).await;
+    w1.stop().await;
+    w2.stop().await;
     let ids: Vec<String> = rx
         .all()
         .iter()
@@ -488,35 +438,17 @@ async fn erasure_removes_outbox_rows(db: &TestDb) {
     // No worker: the rows stay pending.
     endpoint(store, &url, &EventKind::ALL).await;
     let kept = session();
-    store
-        .append(kept, "keep me", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, kept, "keep me", SenderType::Client).await;
     let s = session();
-    store
-        .append(s, "erase me", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, s, "erase me", SenderType::Client).await;
     store.append(s, "me too", SenderType::Bot).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 3);
     store.erase_session(s).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
     let s2 = session();
-    store
-        .append(s2, "my email is a@b.c", SenderType::Client)
-        .await
-        .unwrap();
-    let client = store
-        .create_client(NewClient {
-            chat_session_id: Some(s2),
-            ..NewClient::new("Erasable")
-        })
-        .await
-        .unwrap();
-    store
-        .set_stage(client.id, Stage::Contacted, None, "")
-        .await
-        .unwrap();
+    append(store, s2, "my email is a@b.c", SenderType::Client).await;
+    let client = client_with_chat(store, "Erasable", s2).await;
+    set_stage(store, client.id, Stage::Contacted, None, "").await;
     assert_eq!(count(store, "webhook_deliveries").await, 4);
     store.erase_client(client.id).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 1);
@@ -533,18 +465,12 @@ async fn purge_removes_old_delivered_rows(db: &TestDb) {
     let (rx, url) = Receiver::start().await;
     endpoint(store, &url, &[EventKind::MessageCreated]).await;
     let w = worker(store);
-    store
-        .append(session(), "one", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "one", SenderType::Client).await;
     assert!(rx.wait_until(10, |r| r.len() == 1).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop(w).await;
+    w.stop().await;
     // A pending one (no worker) stays.
-    store
-        .append(session(), "two", SenderType::Client)
-        .await
-        .unwrap();
+    append(store, session(), "two", SenderType::Client).await;
     let policy = crate::auth::LoginPolicy::default();
     store.purge_expired(&policy).await.unwrap();
     assert_eq!(count(store, "webhook_deliveries").await, 2);
@@ -570,10 +496,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
     let w = worker(store);
     let s = session();
     for i in 0..10 {
-        store
-            .append(s, &format!("message {i}"), SenderType::Client)
-            .await
-            .unwrap();
+        append(store, s, &format!("message {i}"), SenderType::Client).await;
         assert!(
             rx.wait_until(10, |r| r.len() > i).await,
             "delivery {i}: {:?}",
@@ -599,7 +522,7 @@ async fn a_keep_alive_endpoint_gets_its_deliveries_on_one_connection(db: &TestDb
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    stop(w).await;
+    w.stop().await;
     let got = rx.delivered();
     assert_eq!(got.len(), 10);
     for r in &got {
