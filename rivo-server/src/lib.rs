@@ -7,7 +7,8 @@
 //!
 //! The public surface is what embedders use: [`app()`] (the whole server as one poem
 //! endpoint), [`api_service()`], [`Config`] (and the [`config`] module of its parts), the
-//! background tasks a server runs beside the app ([`spawn_purger`], [`spawn_webhook_worker`]),
+//! background tasks a server runs beside the app ([`spawn_purger`], [`spawn_webhook_worker`],
+//! [`spawn_summary_worker`]),
 //! and the binary's entry points ([`cli`], [`telemetry`]). Every other module is private.
 //!
 //! [`app()`] builds the whole server as one poem endpoint, so tests drive it in-process with
@@ -47,4 +48,4 @@ pub use app::{api_service, app, openapi_json};
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
 pub use render::drf_datetime;
-pub use server::{spawn_purger, spawn_webhook_worker};
+pub use server::{spawn_purger, spawn_summary_worker, spawn_webhook_worker};

@@ -21,7 +21,7 @@ use poem::http::StatusCode;
 use rivo_core::accounts::{Action, Model, NewUser};
 use rivo_core::clients::NewClient;
 use rivo_core::{ClientId, Permission, SessionId, Stage};
-use rivo_server::Config;
+use rivo_server::{Config, spawn_summary_worker};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long enough passphrase";
@@ -672,8 +672,9 @@ async fn admin_summary_routes_show_status_and_errors(db: &TestDb) {
         Reply::Content(r#"{"intent": "refinance", "summary": "Refinance."}"#.into()),
     ])
     .await;
-    let c = db.client_with(summaries_config(&base));
-    let worker = spawn_summary_worker(db);
+    let config = summaries_config(&base);
+    let c = db.client_with(config.clone());
+    let (worker, stop) = spawn_summary_worker(db.store.clone(), &config);
     let (status, body) = send(&c, "POST", Some(&token), &path, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["enabled"], json!(true));
@@ -716,27 +717,8 @@ async fn admin_summary_routes_show_status_and_errors(db: &TestDb) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let _ = worker.0.send(());
-    worker.1.await.unwrap();
-}
-
-/// The summary worker of `db`'s store, running until the sender is dropped.
-fn spawn_summary_worker(
-    db: &TestDb,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
-    let store = db.store.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        store
-            .run_summary_worker(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
-    (stop, handle)
+    let _ = stop.send(());
+    worker.await.unwrap();
 }
 
 /// A provider whose first call hangs for a minute, and a summaries configuration calling it
@@ -758,8 +740,7 @@ async fn chat_posts_are_not_delayed_by_a_hanging_provider(db: &TestDb) {
     let (fake, config) = hanging_provider().await;
     let c = db.client_with(config.clone());
     let (_, token) = user(db, &c, "admin", ALL, true).await;
-    db.store.set_summary_options(config.summaries.clone());
-    let (stop, worker) = spawn_summary_worker(db);
+    let (worker, stop) = spawn_summary_worker(db.store.clone(), &config);
     let id = linked_client(db, "Ada").await;
     let path = format!("/api/v1/admin/clients/{}/summary/", id.0);
     let (status, _) = send(&c, "POST", Some(&token), &path, None).await;
@@ -815,8 +796,7 @@ async fn a_lead_completed_in_the_chat_is_answered_while_its_summary_hangs(db: &T
     config.chat_compat = rivo_server::config::ChatCompat::LeadCapture;
     let c = db.client_with(config.clone());
     let (_, token) = user(db, &c, "admin", ALL, true).await;
-    db.store.set_summary_options(config.summaries.clone());
-    let (stop, worker) = spawn_summary_worker(db);
+    let (worker, stop) = spawn_summary_worker(db.store.clone(), &config);
     let session = SessionId::new_random();
     let post = |message: String, data_type: &str| {
         let body = format!(
